@@ -1,0 +1,31 @@
+from django.http import HttpRequest
+from django.urls import reverse
+
+from .roles import ADMIN, FINANCE, REVIEWER, user_has_role, user_roles
+
+# (label, url name, roles allowed). The navigation shows only what the role may open.
+NAVIGATION = [
+    ("Chargeback", "usage:chargeback", (FINANCE,)),
+    ("Latency", "usage:latency", (FINANCE, REVIEWER)),
+    ("Quotas", "quotas:overview", (FINANCE,)),
+    ("Review queue", "audit:queue", (REVIEWER,)),
+    ("Ingestion", "usage:ingestion_status", (ADMIN,)),
+    ("Access audit", "audit:access_log", (ADMIN,)),
+    ("Admin", "admin:index", (ADMIN,)),
+]
+
+
+def navigation(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "portal_roles": []}
+    items = []
+    for label, url_name, roles in NAVIGATION:
+        if not user_has_role(user, roles):
+            continue
+        try:
+            url = reverse(url_name)
+        except Exception:  # a page not wired yet must not break every other page
+            continue
+        items.append({"label": label, "url": url, "active": request.path.startswith(url)})
+    return {"nav_items": items, "portal_roles": sorted(user_roles(user))}

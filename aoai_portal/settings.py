@@ -1,0 +1,198 @@
+"""Settings for AOAI Portal. Everything that differs between machines comes from the environment.
+
+Defaults are the embedded ones (SQLite, no Redis, Celery tasks run in-process) so that a fresh
+checkout runs with no configuration; production sets DATABASE_URL, CELERY_BROKER_URL and friends
+(see README and docker-compose.yml).
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from .env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", False):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set")
+    # Only for the embedded demo and tests; production sets DJANGO_SECRET_KEY.
+    SECRET_KEY = "insecure-embedded-default-key-set-DJANGO_SECRET_KEY-in-production"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "mozilla_django_oidc",
+    "aoai_portal",
+    "usage",
+    "audit",
+    "quotas",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+ROOT_URLCONF = "aoai_portal.urls"
+WSGI_APPLICATION = "aoai_portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "aoai_portal.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+# Months and days are UTC unless PORTAL_TIME_ZONE says otherwise.
+TIME_ZONE = env_str("PORTAL_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+USE_THOUSAND_SEPARATOR = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env_str(
+            "DJANGO_STATICFILES_STORAGE", "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Log Analytics ------------------------------------------------------------------------
+LOG_ANALYTICS_WORKSPACE_ID = env_str("LOG_ANALYTICS_WORKSPACE_ID", "")
+# Overridable for sovereign clouds and for the local emulator used by tests and the demo.
+LOG_ANALYTICS_ENDPOINT = env_str("LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.io/v1")
+# azure-core refuses bearer tokens over http://; only the local emulator is served over http.
+LOG_ANALYTICS_ALLOW_HTTP = env_bool("LOG_ANALYTICS_ALLOW_HTTP", False)
+# "default" = DefaultAzureCredential; "static" = a fixed token (local emulator only).
+LOG_ANALYTICS_CREDENTIAL = env_str("LOG_ANALYTICS_CREDENTIAL", "default")
+INGEST_INTERVAL_SECONDS = env_int("INGEST_INTERVAL_SECONDS", 300)
+INGEST_OVERLAP_SECONDS = env_int("INGEST_OVERLAP_SECONDS", 600)
+INGEST_DELAY_SECONDS = env_int("INGEST_DELAY_SECONDS", 300)
+INGEST_WINDOW_SECONDS = env_int("INGEST_WINDOW_SECONDS", 3600)
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 2000)
+
+# --- Money ----------------------------------------------------------------------------------
+PORTAL_CURRENCY = env_str("PORTAL_CURRENCY", "USD")
+
+# --- Celery -----------------------------------------------------------------------------------
+# Empty broker = embedded mode: tasks run in-process, the demo runs its own scheduler thread.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "")
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == ""
+CELERY_TASK_ACKS_LATE = True  # a killed worker's task is redelivered, not lost
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+REDIS_URL = env_str("REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
+
+# --- Sign-in (OpenID Connect against Entra ID) --------------------------------------------------
+ENTRA_TENANT_ID = env_str("ENTRA_TENANT_ID", "")
+ENTRA_CLIENT_ID = env_str("ENTRA_CLIENT_ID", "")
+ENTRA_CLIENT_SECRET = env_str("ENTRA_CLIENT_SECRET", "")
+# Authority without the tenant; sovereign clouds and tests override it.
+ENTRA_AUTHORITY = env_str("ENTRA_AUTHORITY", "https://login.microsoftonline.com").rstrip("/")
+# Local username/password sign-in for break-glass superusers; off in locked-down deployments.
+PORTAL_LOCAL_LOGIN = env_bool("PORTAL_LOCAL_LOGIN", True)
+
+# --- Retention --------------------------------------------------------------------------------
+PROMPT_RETENTION_DAYS = env_int("PROMPT_RETENTION_DAYS", 90)
+FLAGGED_RETENTION_DAYS = env_int("FLAGGED_RETENTION_DAYS", 365)
+
+# --- Security headers ----------------------------------------------------------------------------
+SECURE_PRODUCTION = env_bool("DJANGO_SECURE", False)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if SECURE_PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Every asset is served locally: nothing from a CDN, no inline scripts.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # plotly.js sets inline styles on the SVG it draws.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"] + ([ENTRA_AUTHORITY] if ENTRA_TENANT_ID else []),
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "azure": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}
+
+# Serve static files straight from STATICFILES_DIRS when collectstatic has not run (demo, tests).
+WHITENOISE_USE_FINDERS = True

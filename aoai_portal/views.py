@@ -1,0 +1,25 @@
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from .roles import ADMIN, FINANCE, REVIEWER, user_roles
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each role to the page it works in."""
+    roles = user_roles(request.user)
+    if FINANCE in roles or ADMIN in roles:
+        return redirect("usage:chargeback")
+    if REVIEWER in roles:
+        return redirect("audit:queue")
+    return render(request, "no_access.html", status=403)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,16 @@
+"""Usage models, one module per concern (NetBox style); import them from ``usage.models``."""
+
+from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
+from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
+from .rollups import UsageHourly
+
+__all__ = [
+    "GatewayRequest",
+    "IngestionRun",
+    "IngestionWatermark",
+    "LlmLogChunk",
+    "NativeLog",
+    "RejectedRow",
+    "TokenSource",
+    "UsageHourly",
+]

@@ -1,0 +1,56 @@
+from django.db import models
+
+
+class IngestionWatermark(models.Model):
+    """How far a Log Analytics table has been pulled: everything before ``watermark`` is stored."""
+
+    table = models.CharField(max_length=64, unique=True)
+    watermark = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.table} @ {self.watermark:%Y-%m-%d %H:%M:%S}"
+
+
+class IngestionRun(models.Model):
+    """One pull of one window of one table, or one file import."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        OK = "ok"
+        PARTIAL = "partial"
+        FAILED = "failed"
+
+    source = models.CharField(max_length=32)  # "log_analytics" or "file"
+    table = models.CharField(max_length=64, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    path = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    rows_read = models.IntegerField(default=0)
+    rows_stored = models.IntegerField(default=0)
+    duplicates = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["table", "-started_at"], name="ingrun_table_started")]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.table} {self.status}"
+
+
+class RejectedRow(models.Model):
+    """A row that could not be stored as data. Kept with its reason, never dropped."""
+
+    source = models.CharField(max_length=64)  # table name or file format
+    reason = models.TextField()
+    raw = models.TextField()
+    # sha256 of source + raw: re-importing the same bad row does not store it twice.
+    fingerprint = models.CharField(max_length=64, unique=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason[:60]}"

@@ -1,0 +1,67 @@
+from django.db import models
+
+
+class UsageHourly(models.Model):
+    """Hourly rollup of GatewayRequest: what every page and API endpoint reads.
+
+    One row per hour and combination of the dimensions below. Maintained by
+    ``usage.rollups.rollup_refresh_hours``, which recomputes whole hours, so late rows and
+    re-imports land in the right hour exactly once. Cost centers are resolved from the
+    subscription/product at read time, so re-assigning a subscription needs no recompute.
+    """
+
+    hour = models.DateTimeField()
+    apim_subscription_id = models.CharField(max_length=256, blank=True)
+    product_id = models.CharField(max_length=256, blank=True)
+    deployment = models.CharField(max_length=256, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    backend_region = models.CharField(max_length=128, blank=True)
+    apim_region = models.CharField(max_length=128, blank=True)
+    is_streaming = models.BooleanField(default=False)
+    status_class = models.CharField(max_length=8)  # 2xx, 4xx, 429, 5xx, unknown
+
+    requests = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    estimated_tokens = models.BigIntegerField(default=0)
+    unpriced_tokens = models.BigIntegerField(default=0)
+    images = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+
+    # Latency histograms: {bucket index: count} over usage.histograms buckets.
+    total_time_hist = models.JSONField(default=dict)
+    backend_time_hist = models.JSONField(default=dict)
+    native_duration_hist = models.JSONField(default=dict)
+    # For tokens/second of non-streaming completions: completion tokens and backend ms summed
+    # over successful non-streaming requests that have both.
+    tps_completion_tokens = models.BigIntegerField(default=0)
+    tps_backend_ms = models.FloatField(default=0)
+    # Most recent rate-limit headroom seen in the hour (value at max time).
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    ratelimit_remaining_requests = models.BigIntegerField(null=True, blank=True)
+    ratelimit_remaining_tokens = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "hour",
+                    "apim_subscription_id",
+                    "product_id",
+                    "deployment",
+                    "model",
+                    "backend_region",
+                    "apim_region",
+                    "is_streaming",
+                    "status_class",
+                ],
+                name="usagehourly_unique_dims",
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="usagehourly_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.apim_subscription_id} {self.model}"
