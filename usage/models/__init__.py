@@ -1,10 +1,14 @@
 """Usage models, one module per concern (NetBox style); import them from ``usage.models``."""
 
+from .chargeback import CostCenter, CostCenterAssignment, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
 from .rollups import UsageHourly
 
 __all__ = [
+    "CostCenter",
+    "CostCenterAssignment",
+    "NamedIdentity",
     "GatewayRequest",
     "IngestionRun",
     "IngestionWatermark",
