@@ -139,6 +139,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 REDIS_URL = env_str("REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
 
+# --- Quotas and alerts -------------------------------------------------------------------------
+# Projected end-of-month usage = month-to-date + (usage of the last N days / N) * days left.
+QUOTA_PROJECTION_DAYS = env_int("QUOTA_PROJECTION_DAYS", 7)
+# A minute above the tier's tokens-per-minute counts as drift (APIM not enforcing) only past this
+# margin: APIM itself can overshoot a little while concurrent requests are in flight.
+QUOTA_DRIFT_TOLERANCE_PERCENT = env_int("QUOTA_DRIFT_TOLERANCE_PERCENT", 10)
+# E-mail (Django's SMTP settings) and an optional Teams/Slack-style incoming webhook.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aoai-portal@localhost")
+ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO", [])
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10)
+
 # --- Sign-in (OpenID Connect against Entra ID) --------------------------------------------------
 ENTRA_TENANT_ID = env_str("ENTRA_TENANT_ID", "")
 ENTRA_CLIENT_ID = env_str("ENTRA_CLIENT_ID", "")
