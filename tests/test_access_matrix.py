@@ -100,6 +100,7 @@ EXPECTATIONS: dict[str, Rule] = {
     "api/openapi.json": every(200, anonymous=302),
     "GET api/v1/me": every(200, anonymous=401),
     "GET api/v1/access-audit": api(ADMIN),
+    "GET api/v1/quotas": api(FINANCE),
 }
 
 # Every URL of the admin site (namespace "admin"): only the admin role. Checked on the index, each
