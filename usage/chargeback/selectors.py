@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.db.models.functions import TruncDay
 
 from ..models import CostCenter, CostCenterAssignment, MonthClose, UsageHourly
@@ -206,7 +206,7 @@ def usage_lines(
         fast_path = connection.vendor == "postgresql"
     lines: dict[tuple, Line] = {}
     if fast_path:
-        bucket = TruncDay("hour", tzinfo=UTC) if interval == "day" else "hour"
+        bucket = TruncDay("hour", tzinfo=UTC) if interval == "day" else F("hour")
         grouped = (
             rows.annotate(bucket=bucket)
             .values("bucket", *_DIMS)
