@@ -1,5 +1,6 @@
 """The latency page in real headless Chromium: charts draw under the CSP, tables sort."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
@@ -21,46 +22,47 @@ ARGS = [
 ]
 
 
-@pytest.fixture
-def page_for(live_server, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made here are
-    # still plain synchronous calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def _session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def _in_browser(base_url: str, session: str, script) -> object:
+    """Run ``script(page)`` in Chromium signed in with ``session``; returns its result.
+
+    Runs in its own thread: Playwright's sync API refuses a thread with a running event loop.
+    """
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
 
-        def open_as(user):
-            client = Client()
-            client.force_login(user)
-            context = browser.new_context()
-            context.add_cookies(
-                [
-                    {
-                        "name": settings.SESSION_COOKIE_NAME,
-                        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                        "url": live_server.url,
-                    }
-                ]
-            )
-            page = context.new_page()
-            page.problems = []
-            page.on(
-                "console",
-                lambda m: (
-                    m.type == "error"
-                    and "favicon" not in m.location.get("url", "")
-                    and page.problems.append(m.text)
-                ),
-            )
-            page.on("pageerror", lambda e: page.problems.append(str(e)))
-            return page
+    def run():
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            try:
+                context = browser.new_context()
+                context.add_cookies(
+                    [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": base_url}]
+                )
+                page = context.new_page()
+                problems: list[str] = []
+                page.on(
+                    "console",
+                    lambda m: (
+                        m.type == "error"
+                        and "favicon" not in m.location.get("url", "")
+                        and problems.append(m.text)
+                    ),
+                )
+                page.on("pageerror", lambda e: problems.append(str(e)))
+                return script(page), problems
+            finally:
+                browser.close()
 
-        yield live_server.url, open_as
-        browser.close()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result(timeout=120)
 
 
-def test_the_latency_page_draws_its_charts_and_sorts_its_table(page_for, finance_user):
+def test_the_latency_page_draws_its_charts_and_sorts_its_table(live_server, finance_user):
     requests_generate(
         profiles=[RegionProfile("swedencentral", 7.0, 0.4), RegionProfile("eastus", 5.0, 0.3)],
         start=H,
@@ -69,17 +71,20 @@ def test_the_latency_page_draws_its_charts_and_sorts_its_table(page_for, finance
         seed=9,
     )
     rollup_refresh_range(start=H, end=H + timedelta(hours=30))
-    base, open_as = page_for
-    page = open_as(finance_user)
-    page.goto(f"{base}/latency/?from=2026-03-02&to=2026-03-03&streaming=false")
-    page.wait_for_selector("#latency-heatmap .main-svg")
-    page.wait_for_selector("#latency-trend .main-svg")
-    assert page.locator("#latency-trend .scatterlayer .trace").count() == 2
 
-    first_region = page.locator("#latency-table tbody tr th").first
-    assert first_region.inner_text() == "eastus"
-    p95 = page.locator("#latency-table thead th").nth(4).locator("button")
-    p95.click()  # ascending: eastus (faster) first
-    p95.click()  # descending: swedencentral first
-    assert first_region.inner_text() == "swedencentral"
-    assert page.problems == []
+    def script(page):
+        page.goto(f"{live_server.url}/latency/?from=2026-03-02&to=2026-03-03&streaming=false")
+        page.wait_for_selector("#latency-heatmap .main-svg")
+        page.wait_for_selector("#latency-trend .main-svg")
+        traces = page.locator("#latency-trend .scatterlayer .trace").count()
+        first_region = page.locator("#latency-table tbody tr th").first
+        before = first_region.inner_text()
+        p95 = page.locator("#latency-table thead th").nth(4).locator("button")
+        p95.click()  # ascending
+        p95.click()  # descending: the slow region first
+        return traces, before, first_region.inner_text()
+
+    (traces, before, after), problems = _in_browser(live_server.url, _session_cookie(finance_user), script)
+    assert traces == 2
+    assert (before, after) == ("eastus", "swedencentral")
+    assert problems == []
