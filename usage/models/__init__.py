@@ -2,18 +2,23 @@
 
 from .chargeback import CostCenter, CostCenterAssignment, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
+from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
 from .rollups import UsageHourly
 
 __all__ = [
     "CostCenter",
     "CostCenterAssignment",
+    "Deployment",
+    "DeploymentType",
     "NamedIdentity",
     "GatewayRequest",
     "IngestionRun",
     "IngestionWatermark",
     "LlmLogChunk",
+    "ModelPrice",
     "NativeLog",
+    "ProvisionedCommitment",
     "RejectedRow",
     "TokenSource",
     "UsageHourly",
