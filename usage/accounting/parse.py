@@ -68,6 +68,7 @@ _OPERATION_IDS = {
 }
 _DEPLOYMENT_IN_PATH = re.compile(r"/deployments/([^/?#]+)", re.IGNORECASE)
 _VERSION_SUFFIX = re.compile(r"^(?P<model>.+?)-(?P<version>\d{4}-\d{2}-\d{2}|\d{4})$")
+_CONTENT_LINE = re.compile(r'"(?:content|text|arguments|delta)"\s*:\s*"[^"]')
 _RESPONSES_END_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
 # Keys whose string values are text the model read or wrote (for cut bodies).
 _PARTIAL_TEXT = re.compile(
@@ -282,6 +283,8 @@ class _Parser:
         self.response_cut = False
         self.usage: dict | None = None
         self.response_model = ""
+        # Bytes of the SSE lines that carried completion text / tool arguments (for scaling).
+        self.content_line_bytes = 0
 
     # -- driver
 
@@ -384,7 +387,7 @@ class _Parser:
             pass
         error_code = str(error.get("code") or "")
         inner = _dict(error.get("innererror") or error.get("inner_error"))
-        r.reason = f"error {code}" + (f" {error_code}" if error_code else "")
+        r.reason = f"error {code}" + (f" {error_code}" if error_code and error_code != str(code) else "")
         if error_code == "content_filter" or inner.get("code") == "ResponsibleAIPolicyViolation":
             results = _dict(inner.get("content_filter_result") or inner.get("content_filter_results"))
             r.content_filter = _filter_summary(error=results)
@@ -520,6 +523,8 @@ class _Parser:
         completion_filters: dict[int, dict] = {}
         data_lines = [line[5:].strip() for line in lines if line.startswith("data:")]
         for position, payload in enumerate(data_lines):
+            if _CONTENT_LINE.search(payload):
+                self.content_line_bytes += _byte_len(payload) + 8  # "data: " and the blank line
             if payload == "[DONE]":
                 done = True
                 continue
@@ -668,8 +673,8 @@ class _Parser:
         r = self.result
         body = self.request_json
         if r.operation == IMAGE:
-            if not r.images and (self.response_cut or not self.response_text.strip()):
-                r.images = _int(body.get("n")) or 1
+            if self.response_cut or not self.response_text.strip():
+                r.images = max(r.images, _int(body.get("n")) or 1)
             r.image_size = str(body.get("size") or "")[:32]
             r.image_quality = str(body.get("quality") or "")[:32]
         if self.response_cut:
@@ -678,7 +683,7 @@ class _Parser:
 
     def _estimate(self) -> None:
         r = self.result
-        hint = r.model or r.deployment
+        hint = r.model or ("text-embedding-3-small" if r.operation == EMBEDDINGS else r.deployment)
         try:
             prompt, prompt_complete = self._estimate_prompt(hint)
             completion = 0
@@ -694,7 +699,7 @@ class _Parser:
             return
         notes = []
         if self.response_cut and r.operation != EMBEDDINGS:
-            scaled = self._scale(completion, self.response_text, self.native and self.native.response_length)
+            scaled = self._scale_completion(completion)
             if scaled is None:
                 notes.append("response cut, completion counted from the readable part only")
             else:
@@ -713,6 +718,25 @@ class _Parser:
         r.total_tokens = prompt + completion
         r.token_source = ESTIMATED
         r.reason = "; ".join(notes)
+
+    def _scale_completion(self, tokens: int) -> int | None:
+        """Completion tokens of the whole answer from its readable part and ``responseLength``.
+
+        A stream is extrapolated at the bytes-per-token rate of the SSE lines that carried
+        text (the first frames only carry filter results); a JSON answer by its text bytes.
+        """
+        full_length = self.native.response_length if self.native else None
+        readable_bytes = _byte_len(self.response_text)
+        if not full_length or full_length <= readable_bytes or tokens <= 0:
+            return None
+        if self.result.is_streaming and self.content_line_bytes:
+            per_token = self.content_line_bytes / tokens
+        else:
+            text_bytes = len(
+                json.dumps(self.result.completion_text, ensure_ascii=False).encode("utf-8", "replace")
+            )
+            per_token = max(text_bytes, 1) / tokens
+        return round(tokens + (full_length - readable_bytes) / per_token)
 
     @staticmethod
     def _scale(tokens: int, readable: str, full_length: int | None) -> int | None:

@@ -6,6 +6,7 @@ everything back with ``bulk_update``. Idempotent: the same rows give the same nu
 """
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Collection
 
@@ -94,14 +95,26 @@ def usage_for_request(
     )
 
 
+def _clean(text: str, limit: int) -> str:
+    """Text from a body, storable anywhere (PostgreSQL refuses NUL characters)."""
+    return text.replace("\x00", "")[:limit]
+
+
+def _clean_json(value: dict) -> dict:
+    raw = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" not in raw and "\x00" not in raw:
+        return value
+    return json.loads(raw.replace("\\u0000", "").replace("\x00", ""))
+
+
 def _apply(row: GatewayRequest, usage: UsageResult, now: dt.datetime) -> None:
     row.operation = usage.operation
     if usage.deployment and not row.deployment:
-        row.deployment = usage.deployment[:256]
+        row.deployment = _clean(usage.deployment, 256)
     if usage.api_version and not row.api_version:
-        row.api_version = usage.api_version[:64]
-    row.model = usage.model
-    row.model_version = usage.model_version
+        row.api_version = _clean(usage.api_version, 64)
+    row.model = _clean(usage.model, 128)
+    row.model_version = _clean(usage.model_version, 64)
     row.is_streaming = usage.is_streaming
     row.prompt_tokens = usage.prompt_tokens
     row.cached_tokens = usage.cached_tokens
@@ -110,11 +123,11 @@ def _apply(row: GatewayRequest, usage: UsageResult, now: dt.datetime) -> None:
     row.total_tokens = usage.total_tokens
     row.images = usage.images
     row.audio_seconds = usage.audio_seconds
-    row.finish_reason = usage.finish_reason[:64]
+    row.finish_reason = _clean(usage.finish_reason, 64)
     row.token_source = usage.token_source
     row.is_truncated = usage.is_truncated
-    row.content_filter = usage.content_filter
-    row.usage_note = usage.reason[:200]
+    row.content_filter = _clean_json(usage.content_filter)
+    row.usage_note = _clean(usage.reason, 200)
     row.usage_computed_at = now
 
 
