@@ -56,3 +56,7 @@ class IngestionRunAdmin(admin.ModelAdmin):
 class RejectedRowAdmin(admin.ModelAdmin):
     list_display = ("source", "reason", "first_seen_at")
     list_filter = ("source",)
+
+
+# Prices, deployment kinds and PTU commitments (usage accounting).
+from .accounting import admin as _accounting_admin  # noqa: E402, F401
