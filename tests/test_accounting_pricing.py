@@ -11,6 +11,7 @@ from tests import accounting_samples as s
 from usage.accounting.pricing import (
     PriceBook,
     genai_price_rows,
+    month_is_closed,
     price_apply,
     price_change_preview,
     prices_seed,
@@ -24,6 +25,7 @@ from usage.models import (
     DeploymentType,
     GatewayRequest,
     ModelPrice,
+    MonthClose,
     ProvisionedCommitment,
     UsageHourly,
 )
@@ -259,3 +261,52 @@ def test_the_price_book_ignores_prices_not_yet_in_effect():
     book = PriceBook.load()
     found = book.find(model="gpt-4o-2024-08-06", deployment="x", at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     assert found.source == "genai-prices"
+
+
+def close(month: dt.date) -> MonthClose:
+    return MonthClose.objects.create(month=month, closed_at=dt.datetime.now(dt.UTC), currency="USD")
+
+
+def test_a_closed_month_is_never_repriced():
+    september = dt.datetime(2026, 9, 10, tzinfo=dt.UTC)
+    chat("sep", september)
+    refresh()
+    priced = GatewayRequest.objects.get(correlation_id="sep")
+    close(dt.date(2026, 9, 1))
+
+    proposal = ModelPrice(
+        model="gpt-4o",
+        effective_from=dt.datetime(2026, 9, 1, tzinfo=dt.UTC),
+        input_per_1m=Decimal("50"),
+        output_per_1m=Decimal("50"),
+    )
+    preview = price_change_preview(proposal=proposal)
+    assert dt.date(2026, 9, 1) in preview.closed_months and dt.date(2026, 9, 1) not in preview.months
+    assert all(r.requests == 0 for r in preview.rows)
+    price_apply(proposal=proposal, set_by="ada")
+    refresh()  # a late re-ingestion of the closed month
+
+    after = GatewayRequest.objects.get(correlation_id="sep")
+    assert (after.cost, after.price_version) == (priced.cost, priced.price_version)
+    assert month_is_closed(dt.date(2026, 9, 15))
+
+
+def test_a_reopened_month_is_repriced_again():
+    chat("sep", dt.datetime(2026, 9, 10, tzinfo=dt.UTC))
+    refresh()
+    closed = close(dt.date(2026, 9, 1))
+    admin_price("gpt-4o", dt.datetime(2026, 9, 1, tzinfo=dt.UTC), "1", "1")
+    refresh()
+    assert GatewayRequest.objects.get().price_version.startswith("genai-prices#")
+    closed.reopened_at = dt.datetime.now(dt.UTC)
+    closed.save()
+    refresh()
+    assert GatewayRequest.objects.get().price_version.startswith("admin#")
+
+
+def test_ptu_allocation_leaves_a_closed_month_alone():
+    Deployment.objects.create(name="ptu", deployment_type=DeploymentType.PROVISIONED)
+    ProvisionedCommitment.objects.create(deployment="ptu", month=dt.date(2026, 8, 1), amount=Decimal("10"))
+    chat("aug", dt.datetime(2026, 8, 3, tzinfo=dt.UTC), deployment="ptu")
+    close(dt.date(2026, 8, 1))
+    assert ptu_allocate(month=dt.date(2026, 8, 1)) == 0

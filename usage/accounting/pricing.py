@@ -29,6 +29,7 @@ from usage.models import (
     DeploymentType,
     GatewayRequest,
     ModelPrice,
+    MonthClose,
     ProvisionedCommitment,
     TokenSource,
 )
@@ -91,23 +92,19 @@ def month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 
 def months_closed(*, months: Iterable[dt.date]) -> set[dt.date]:
-    """Which of ``months`` (first days) are closed by finance (``usage.models.MonthClose``)."""
+    """Which of ``months`` are closed by finance (an active ``MonthClose``), in one query."""
     wanted = {month_start(m) for m in months}
     if not wanted:
         return set()
-    try:
-        from usage.models.chargeback import MonthClose  # added by the chargeback work
-    except ImportError:
-        return set()
-    rows = MonthClose.objects.filter(month__in=wanted)
-    field_names = {f.name for f in MonthClose._meta.get_fields()}
-    if "reopened_at" in field_names:
-        rows = rows.filter(reopened_at__isnull=True)
+    rows = MonthClose.objects.filter(month__in=wanted, reopened_at__isnull=True)
     return {month_start(m) for m in rows.values_list("month", flat=True)}
 
 
 def month_is_closed(month: dt.date) -> bool:
-    return month_start(month) in months_closed(months=[month])
+    """Same rule as the chargeback pages (``usage.chargeback.selectors.month_is_closed``)."""
+    from usage.chargeback.selectors import month_is_closed as chargeback_month_is_closed
+
+    return chargeback_month_is_closed(month)
 
 
 # --- defaults from genai-prices -----------------------------------------------------------------

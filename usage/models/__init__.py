@@ -1,6 +1,6 @@
 """Usage models, one module per concern (NetBox style); import them from ``usage.models``."""
 
-from .chargeback import CostCenter, CostCenterAssignment, NamedIdentity
+from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
@@ -11,6 +11,7 @@ __all__ = [
     "CostCenterAssignment",
     "Deployment",
     "DeploymentType",
+    "MonthClose",
     "NamedIdentity",
     "GatewayRequest",
     "IngestionRun",

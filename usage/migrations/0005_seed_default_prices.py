@@ -10,6 +10,6 @@ def seed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("usage", "0003_pricing")]
+    dependencies = [("usage", "0004_pricing")]
 
     operations = [migrations.RunPython(seed, migrations.RunPython.noop)]

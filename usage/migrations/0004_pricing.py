@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('usage', '0002_costcenter_namedidentity_costcenterassignment'),
+        ('usage', '0003_monthclose'),
     ]
 
     operations = [
