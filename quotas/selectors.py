@@ -361,8 +361,12 @@ def _drift_items(
     return items
 
 
-def quota_overview(*, month: date, now: datetime) -> QuotaOverview:
-    """Every subscription seen (or assigned a tier) in ``month``, against its tier, riskiest first."""
+def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> QuotaOverview:
+    """Every subscription seen (or assigned a tier) in ``month``, against its tier, riskiest first.
+
+    ``per_minute=False`` skips what needs the request table (peak tokens per minute and drift):
+    the alerts, which run after every ingestion, only need the hourly rollup.
+    """
     start, end = month_bounds(month)
     as_of = min(now, end)
     days = settings.QUOTA_PROJECTION_DAYS
@@ -373,7 +377,7 @@ def quota_overview(*, month: date, now: datetime) -> QuotaOverview:
     usage = _usage_by_subscription(start=start, end=as_of)
     recent = _usage_by_subscription(start=as_of - timedelta(days=days), end=as_of)
     products = _products_by_subscription(start=start, end=as_of)
-    peaks = peak_tokens_per_minute(start=start, end=as_of)
+    peaks = peak_tokens_per_minute(start=start, end=as_of) if per_minute else {}
     days_left = Decimal((end - as_of).total_seconds()) / Decimal(86400)
 
     subscriptions = set(usage)
@@ -427,7 +431,11 @@ def quota_overview(*, month: date, now: datetime) -> QuotaOverview:
             status=status,
         )
 
-    drift = _drift_items(start=start, end=as_of, assignments=assignments, products=products, current=rows)
+    drift = (
+        _drift_items(start=start, end=as_of, assignments=assignments, products=products, current=rows)
+        if per_minute
+        else []
+    )
     for item in drift:
         if item.apim_subscription_id in rows:
             rows[item.apim_subscription_id].drift.append(item)
