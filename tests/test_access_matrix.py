@@ -90,8 +90,8 @@ EXPECTATIONS: dict[str, Rule] = {
     "chargeback/": page(FINANCE),
     "chargeback/export.csv": page(FINANCE, query="month=2026-03"),
     "chargeback/export.xlsx": page(FINANCE, query="month=2026-03"),
-    "chargeback/close/": page(FINANCE, query="month=2026-03"),  # GET: the confirmation page
-    "chargeback/reopen/": page(ADMIN, query="month=2026-03"),
+    "chargeback/close/": page(FINANCE, query="month=2026-03"),  # GET = confirmation page
+    "chargeback/reopen/": page(ADMIN, query="month=2026-03"),  # GET = reason form
     "latency/": page(FINANCE, REVIEWER),
     "quotas/": page(FINANCE),
     "review/": page(REVIEWER),
