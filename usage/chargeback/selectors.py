@@ -35,7 +35,7 @@ from ..models import (
 # Empty key of a dimension (no subscription, no deployment, unassigned cost center) in URLs.
 EMPTY_PARAM = "(none)"
 UNASSIGNED_LABEL = "Unassigned"
-GROUPINGS = ("cost_center", "subscription", "deployment", "model", "deployment_model", "day", "hour")
+GROUPINGS = ("cost_center", "subscription", "deployment", "model", "deployment_model", "day")
 INTERVALS = ("day", "hour")
 CENT = Decimal("0.01")
 EXACT = Decimal("0.00000001")
@@ -370,8 +370,6 @@ def _group_key(grouping: str, line: Line, ref: CostCenterRef) -> tuple[str, str]
         )
     if grouping == "day":
         return line.bucket.date().isoformat(), line.bucket.strftime("%a %d %b %Y")
-    if grouping == "hour":
-        return line.bucket.isoformat(), line.bucket.strftime("%Y-%m-%d %H:00 UTC")
     raise ChargebackInputError(f"group_by must be one of {', '.join(GROUPINGS)}, not {grouping!r}.")
 
 
@@ -405,7 +403,7 @@ def _group(
 
 
 def _ordered(rows: Iterable[ReportRow], grouping: str) -> list[ReportRow]:
-    if grouping in ("day", "hour"):
+    if grouping == "day":
         return sorted(rows, key=lambda r: r.group)
     # Biggest spend first; Unassigned is never hidden at the bottom of a tie.
     return sorted(rows, key=lambda r: (-r.measures.cost, -r.measures.total_tokens, r.group))
@@ -491,8 +489,7 @@ def chargeback_report(
     filters = filters or ChargebackFilters()
     month = month_first(month)
     begin, end = month_bounds(month)
-    interval = "hour" if group_by == "hour" else "day"
-    live_lines = usage_lines(begin=begin, end=end, interval=interval, model=filters.model)
+    live_lines = usage_lines(begin=begin, end=end, interval="day", model=filters.model)
     current = cost_center_resolver()
     close = month_close_active(month)
     report = Report(
@@ -517,8 +514,6 @@ def chargeback_report(
 
     resolve = _frozen_resolver(close.snapshot, current)
     frozen_lines = [Line.from_json(data) for data in close.snapshot.get("lines", [])]
-    if interval == "hour":  # the snapshot keeps days; an hourly view of a closed month is live
-        frozen_lines = []
     frozen, report.totals = _group(frozen_lines, grouping=group_by, resolve=resolve, filters=filters)
     live, live_totals = _group(live_lines, grouping=group_by, resolve=resolve, filters=filters)
     report.rows = _ordered(frozen.values(), group_by)
