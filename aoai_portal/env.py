@@ -54,3 +54,19 @@ def env_json_object(name: str, default: dict) -> dict:
     if not isinstance(value, dict):
         raise ImproperlyConfigured(f"{name} must be a JSON object")
     return value
+
+
+def env_pairs(name: str, default: str = "") -> list[tuple[str, str]]:
+    """``"a=x,b=y"`` -> ``[("a", "x"), ("b", "y")]``; a key may repeat (one value, several targets)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        raw = default
+    pairs = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name}: {item.strip()!r} is not KEY=VALUE")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
