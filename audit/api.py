@@ -13,6 +13,8 @@ from .selectors import QueueFilters, flags_by_request, review_items_filter
 
 router = Router(tags=["audit"])
 MAX_LIMIT = 1000
+# ``from`` is a Python keyword: the parameter is ``from_`` with the query-string name "from".
+FROM_PARAM = Query(None, alias="from")
 
 
 class FlagItemOut(Schema):
@@ -34,7 +36,7 @@ def flags_list(
     request: HttpRequest,
     status: str = "",
     rule: str = "",
-    from_: datetime | None = Query(None, alias="from"),
+    from_: datetime | None = FROM_PARAM,
     to: datetime | None = None,
     limit: int = 100,
     offset: int = 0,

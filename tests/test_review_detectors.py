@@ -227,3 +227,23 @@ def test_it_finds_no_verdict_when_every_category_is_safe():
     verdicts = azure_verdicts_find(content_filter=content_filter, response_body="")
     assert verdicts.hits == [] and not verdicts.refusal
     assert verdict_severity(verdicts) == 0
+
+
+def test_it_reads_the_summary_usage_accounting_stores_in_content_filter():
+    # The shape usage.accounting writes to GatewayRequest.content_filter.
+    summary = {
+        "blocked": True,
+        "filtered_categories": ["sexual"],
+        "jailbreak_detected": False,
+        "blocklists": [],
+        "prompt": [{"prompt_index": 0, "hate": {"filtered": False, "severity": "safe"}}],
+        "completion": {"0": {"sexual": {"filtered": True, "severity": "high"}}},
+    }
+    verdicts = azure_verdicts_find(content_filter=summary, response_body="")
+    assert not verdicts.refusal
+    assert verdicts.hits == [
+        {"where": "completion", "category": "sexual", "severity": "high", "filtered": True, "detected": False}
+    ]
+    refusal = {"blocked": True, "error": {"violence": {"filtered": True, "severity": "medium"}}}
+    verdicts = azure_verdicts_find(content_filter=refusal, response_body="")
+    assert verdicts.refusal and verdicts.hits[0]["where"] == "prompt"

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _SEVERITY_RANK = {"safe": 0, "low": 1, "medium": 2, "high": 3}
-_PROMPT_KEYS = {"prompt_filter_results", "prompt_annotations", "innererror", "inner_error", "prompt"}
+# Containers whose results are about the prompt (``prompt``/``error``: usage.accounting's summary).
+_PROMPT_KEYS = {"prompt_filter_results", "prompt_annotations", "innererror", "inner_error", "prompt", "error"}
 
 
 @dataclass
@@ -133,7 +134,10 @@ def azure_verdicts_find(*, content_filter: dict | None, response_body: str) -> A
     for document in documents:
         _walk(document, "completion", hits)
         refusal = refusal or _is_refusal(document)
-    if content_filter and content_filter.get("refusal") is True:
+    # usage.accounting's summary keeps a refusal's results under "error".
+    if content_filter and (
+        content_filter.get("refusal") is True or isinstance(content_filter.get("error"), dict)
+    ):
         refusal = True
     unique: dict[tuple, dict] = {}
     for hit in hits:
