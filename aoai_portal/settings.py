@@ -128,6 +128,11 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 2000)
 # --- Money ----------------------------------------------------------------------------------
 PORTAL_CURRENCY = env_str("PORTAL_CURRENCY", "USD")
 
+# --- Tokenizers -------------------------------------------------------------------------------
+# tiktoken's encoding files are seeded here from the installed ``bpe-openai`` package (sha256
+# verified), so nothing is ever downloaded at run time (see usage.accounting.tokens).
+TIKTOKEN_CACHE_DIR = env_str("TIKTOKEN_CACHE_DIR", str(BASE_DIR / ".cache" / "tiktoken"))
+
 # --- Celery -----------------------------------------------------------------------------------
 # Empty broker = embedded mode: tasks run in-process, the demo runs its own scheduler thread.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")

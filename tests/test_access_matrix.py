@@ -114,6 +114,7 @@ EXPECTATIONS: dict[str, Rule] = {
     "GET api/v1/flags": api(REVIEWER),
     "GET api/v1/chargeback": api(FINANCE, query="month=2026-03"),
     "GET api/v1/usage": api(FINANCE, query="from=2026-03-01&to=2026-03-02"),
+    "GET api/v1/latency": api(FINANCE, REVIEWER, query="from=2026-03-01&to=2026-03-02&group_by=region"),
 }
 
 # Every URL of the admin site (namespace "admin"): only the admin role. Checked on the index, each
