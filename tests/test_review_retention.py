@@ -76,3 +76,14 @@ def test_the_purge_is_audited_and_running_it_again_purges_nothing_more(rows):
     assert [e.detail["requests"] for e in entries] == [1, 0]
     assert entries[0].detail["correlation_ids"] == ["plain"] and entries[0].username == "system"
     assert second.requests == 0
+
+
+def test_a_late_refresh_of_a_purged_request_keeps_its_usage(rows):
+    from usage.pipeline import requests_refresh
+
+    GatewayRequest.objects.filter(correlation_id="plain").update(token_source="reported")
+    with freeze_time(T0 + timedelta(days=100)):
+        retention_purge()
+    requests_refresh(correlation_ids=["plain"])  # e.g. a join partner arrived late
+    plain = GatewayRequest.objects.get(correlation_id="plain")
+    assert (plain.prompt_tokens, plain.completion_tokens, plain.token_source) == (12, 7, "reported")
