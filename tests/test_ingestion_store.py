@@ -99,6 +99,8 @@ def test_native_rows_join_whether_they_arrive_before_or_after_the_gateway_rows(d
     GatewayRequest.objects.all().delete()
     NativeLog.objects.all().delete()
     rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    with_request_id = GatewayRequest.objects.exclude(apim_request_id="").count()
+    assert ingestion_unmatched_counts()[GATEWAY] == with_request_id > 0
     late_native = rows_store(table=NATIVE, rows=logs[NATIVE])
     joined = set(
         GatewayRequest.objects.filter(
@@ -106,6 +108,7 @@ def test_native_rows_join_whether_they_arrive_before_or_after_the_gateway_rows(d
         ).values_list("correlation_id", flat=True)
     )
     assert late_native.correlation_ids == joined and joined
+    assert ingestion_unmatched_counts()[GATEWAY] == with_request_id - len(joined)
     assert _totals()["unmatched"] == totals["unmatched"]
 
 
