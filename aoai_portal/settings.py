@@ -204,6 +204,8 @@ FLAGGED_RETENTION_DAYS = env_int("FLAGGED_RETENTION_DAYS", 365)
 # --- Security headers ----------------------------------------------------------------------------
 SECURE_PRODUCTION = env_bool("DJANGO_SECURE", False)
 SESSION_COOKIE_HTTPONLY = True
+# A signed-in session lasts a working day; roles are re-read from Entra at the next sign-in.
+SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE", 12 * 3600)
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"

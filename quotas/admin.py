@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import slugify
 
 from .models import PolicyFlavor, QuotaAlert, QuotaTier, TierAssignment
-from .policy import tier_policy_render
+from .policy import assignments_policy_render, tier_policy_render
 from .services import tier_assign
 
 
@@ -81,6 +82,24 @@ class TierAssignmentAdmin(admin.ModelAdmin):
     list_filter = ("kind", "tier")
     search_fields = ("key",)
     date_hierarchy = "valid_from"
+    change_list_template = "admin/quotas/tierassignment/change_list.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "policy.xml",
+                self.admin_site.admin_view(self.policy_download),
+                name="quotas_tierassignment_policy",
+            ),
+            *super().get_urls(),
+        ]
+
+    def policy_download(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse("You may not view tier assignments.", status=403, content_type="text/plain")
+        response = HttpResponse(assignments_policy_render(at=timezone.now()), content_type="application/xml")
+        response["Content-Disposition"] = 'attachment; filename="apim-policy-all-tier-assignments.xml"'
+        return response
 
     def save_model(self, request, obj: TierAssignment, form, change: bool) -> None:
         if change:

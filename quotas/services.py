@@ -153,7 +153,7 @@ def quota_alerts_send(*, now: datetime | None = None) -> list[QuotaAlert]:
     now = now or timezone.now()
     month = month_of(now)
     month_label = f"{month:%Y-%m}"
-    overview = quota_overview(month=month, now=now)
+    overview = quota_overview(month=month, now=now, per_minute=False)
     sent: list[QuotaAlert] = []
     for row in overview.rows:
         crossings = _crossings(row)

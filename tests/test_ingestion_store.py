@@ -22,6 +22,13 @@ def logs():
     return generate_logs(start=START, end=END, requests_per_hour=40, seed=7)
 
 
+@pytest.fixture(params=["copy", "portable"])
+def write_path(request, monkeypatch):
+    """Run a test through the PostgreSQL COPY fast path and through the portable ORM path."""
+    monkeypatch.setattr(store, "COPY_FAST_PATH", request.param == "copy")
+    return request.param
+
+
 def _store_all(logs, *, order=(GATEWAY, NATIVE, LLM_LOG), batch_size=store.BATCH_SIZE):
     return {table: rows_store(table=table, rows=logs[table], batch_size=batch_size) for table in order}
 
@@ -38,7 +45,7 @@ def _totals():
     }
 
 
-def test_it_stores_every_table_and_rejects_malformed_rows_with_reasons(db, logs):
+def test_it_stores_every_table_and_rejects_malformed_rows_with_reasons(db, logs, write_path):
     results = _store_all(logs)
     gateway = results[GATEWAY]
     assert gateway.rows_read == len(logs[GATEWAY])
@@ -61,7 +68,7 @@ def test_it_stores_every_table_and_rejects_malformed_rows_with_reasons(db, logs)
     assert sum(UsageHourly.objects.values_list("requests", flat=True)) == 40
 
 
-def test_storing_the_same_rows_three_times_changes_nothing(db, logs):
+def test_storing_the_same_rows_three_times_changes_nothing(db, logs, write_path):
     first = _store_all(logs)
     totals = _totals()
     for _ in range(2):
@@ -74,7 +81,7 @@ def test_storing_the_same_rows_three_times_changes_nothing(db, logs):
             assert result.correlation_ids == set()
 
 
-def test_native_rows_join_whether_they_arrive_before_or_after_the_gateway_rows(db, logs):
+def test_native_rows_join_whether_they_arrive_before_or_after_the_gateway_rows(db, logs, write_path):
     native_first = rows_store(table=NATIVE, rows=logs[NATIVE])
     assert native_first.correlation_ids == set()  # nothing to join yet
     waiting = ingestion_unmatched_counts()
@@ -114,7 +121,7 @@ def test_llm_chunks_arriving_first_touch_their_request_when_it_arrives(db, logs)
     assert late.correlation_ids == set(LlmLogChunk.objects.values_list("correlation_id", flat=True))
 
 
-def test_it_stores_a_repeated_llm_chunk_once(db, logs):
+def test_it_stores_a_repeated_llm_chunk_once(db, logs, write_path):
     chunk = next(row for row in logs[LLM_LOG] if row.get("SequenceNumber") == 1)
     other = {**chunk, "SequenceNumber": 2}
     result = rows_store(table=LLM_LOG, rows=[chunk, dict(chunk), other, dict(chunk)])
@@ -124,7 +131,9 @@ def test_it_stores_a_repeated_llm_chunk_once(db, logs):
     assert LlmLogChunk.objects.filter(correlation_id=chunk["CorrelationId"]).count() == 2
 
 
-def test_a_batch_killed_midway_leaves_nothing_and_a_rerun_gives_identical_totals(db, logs, monkeypatch):
+def test_a_batch_killed_midway_leaves_nothing_and_a_rerun_gives_identical_totals(
+    db, logs, write_path, monkeypatch
+):
     clean_totals = None
     _store_all(logs, batch_size=10)
     clean_totals = _totals()
@@ -166,7 +175,7 @@ def test_a_source_that_dies_midway_keeps_whole_batches_only(db, logs):
     assert result.duplicates == 20 and GatewayRequest.objects.count() == 40
 
 
-def test_a_row_the_database_refuses_is_rejected_and_the_batch_goes_on(db, logs, monkeypatch):
+def test_a_row_the_database_refuses_is_rejected_and_the_batch_goes_on(db, logs, write_path, monkeypatch):
     parse = PARSERS[GATEWAY]
     poisoned = logs[GATEWAY][3]["CorrelationId"]
 
@@ -174,7 +183,7 @@ def test_a_row_the_database_refuses_is_rejected_and_the_batch_goes_on(db, logs, 
         parsed = parse(row)
         if isinstance(parsed, GatewayRow) and parsed.correlation_id == poisoned:
             parsed = copy.copy(parsed)
-            parsed.response_code = 2**40  # out of range for the integer column
+            parsed.time = None  # NOT NULL in the database
         return parsed
 
     monkeypatch.setitem(PARSERS, GATEWAY, parse_with_poison)
@@ -185,6 +194,15 @@ def test_a_row_the_database_refuses_is_rejected_and_the_batch_goes_on(db, logs, 
     assert RejectedRow.objects.filter(
         reason__startswith="refused by the database", raw__contains=poisoned
     ).exists()
+
+
+def test_rows_another_writer_stored_meanwhile_count_as_duplicates(db, logs, write_path, monkeypatch):
+    rows_store(table=NATIVE, rows=logs[NATIVE][:10])
+    # The other writer's rows are not visible to the existing-key query (they landed after it).
+    monkeypatch.setattr(store, "_existing_keys", lambda table, keys: set())
+    result = rows_store(table=NATIVE, rows=logs[NATIVE][:15])
+    assert (result.stored, result.duplicates, result.rejected) == (5, 10, 0)
+    assert NativeLog.objects.count() == 15
 
 
 def test_it_refuses_an_unknown_table(db):

@@ -24,7 +24,9 @@ class PortalAdminSite(admin.AdminSite):
         inner = super().admin_view(view, cacheable)
 
         def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.user.is_authenticated and not self.has_permission(request):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not self.has_permission(request):
                 return _refused(request)
             return inner(request, *args, **kwargs)
 

@@ -1,12 +1,15 @@
 """The APIM policy rendered per tier: valid XML, the right limits, downloadable from the admin."""
 
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from quotas.models import PolicyFlavor
-from quotas.policy import tier_policy_render
+from quotas.policy import assignments_policy_render, tier_policy_render
+from quotas.services import tier_assign
 
 from .factories import tier_add
 
@@ -111,3 +114,31 @@ def test_people_outside_the_admin_site_cannot_download_a_policy(client, finance_
     # Refused by the admin site (sign-in redirect or 403 from the portal's admin guard), never the XML.
     assert response.status_code in (302, 403)
     assert b"<policies" not in response.content
+
+
+def test_the_all_assignments_policy_puts_subscription_tiers_before_product_tiers(client):
+    gold, bronze, old = _make(TIERS[1]), _make(TIERS[0]), tier_add("Retired", tpm=7, quota=7)
+    start = timezone.now() - timedelta(days=10)
+    tier_assign(kind="product", key="prod-a", tier=bronze, valid_from=start)
+    tier_assign(kind="subscription", key="sub-vip", tier=old, valid_from=start)
+    tier_assign(kind="subscription", key="sub-vip", tier=gold, valid_from=start + timedelta(days=1))
+
+    root = ET.fromstring(assignments_policy_render(at=timezone.now()))
+
+    whens = root.findall("inbound/choose/when")
+    assert [w.get("condition") for w in whens] == [
+        '@(context.Subscription != null && context.Subscription.Id == "sub-vip")',
+        '@(context.Product != null && context.Product.Id == "prod-a")',
+    ]
+    assert [w.find("llm-token-limit").get("tokens-per-minute") for w in whens] == ["50000", "1000"]
+    assert all(w.find("llm-token-limit").get("counter-key") == "@(context.Subscription.Id)" for w in whens)
+    # Before anything was assigned the document is still valid, with nothing to enforce.
+    empty = ET.fromstring(assignments_policy_render(at=datetime(2020, 1, 1, tzinfo=UTC)))
+    assert empty.find("inbound/choose") is None
+
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw-root-123"))
+    listing = client.get("/admin/quotas/tierassignment/")
+    assert b"/admin/quotas/tierassignment/policy.xml" in listing.content
+    download = client.get("/admin/quotas/tierassignment/policy.xml")
+    assert download.status_code == 200
+    assert len(ET.fromstring(download.content).findall("inbound/choose/when")) == 2
