@@ -2,19 +2,24 @@
 
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
+from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
 from .rollups import UsageHourly
 
 __all__ = [
     "CostCenter",
     "CostCenterAssignment",
+    "Deployment",
+    "DeploymentType",
     "MonthClose",
     "NamedIdentity",
     "GatewayRequest",
     "IngestionRun",
     "IngestionWatermark",
     "LlmLogChunk",
+    "ModelPrice",
     "NativeLog",
+    "ProvisionedCommitment",
     "RejectedRow",
     "TokenSource",
     "UsageHourly",
