@@ -310,3 +310,26 @@ def test_ptu_allocation_leaves_a_closed_month_alone():
     chat("aug", dt.datetime(2026, 8, 3, tzinfo=dt.UTC), deployment="ptu")
     close(dt.date(2026, 8, 1))
     assert ptu_allocate(month=dt.date(2026, 8, 1)) == 0
+
+
+def test_the_commands_seed_prices_and_allocate_ptu():
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    ModelPrice.objects.filter(source="genai-prices", model="gpt-4o").delete()
+    out = StringIO()
+    call_command("prices_seed", stdout=out)
+    assert out.getvalue().startswith("1 price rows created")
+    assert ModelPrice.objects.filter(source="genai-prices", model="gpt-4o").count() == 1
+
+    Deployment.objects.create(name="ptu", deployment_type=DeploymentType.PROVISIONED)
+    ProvisionedCommitment.objects.create(deployment="ptu", month=dt.date(2026, 7, 1), amount=Decimal("42"))
+    chat("jul", dt.datetime(2026, 7, 3, tzinfo=dt.UTC), deployment="ptu")
+    GatewayRequest.objects.update(deployment="ptu")  # as ingestion stores it, from the URL
+    out = StringIO()
+    call_command("ptu_allocate", "--month", "2026-07", stdout=out)
+    assert out.getvalue().strip() == "1 requests allocated for 2026-07"
+    assert GatewayRequest.objects.get().cost == Decimal(42)
+    with pytest.raises(CommandError, match="not YYYY-MM"):
+        call_command("ptu_allocate", "--month", "July")
