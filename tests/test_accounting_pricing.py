@@ -326,7 +326,8 @@ def test_the_commands_seed_prices_and_allocate_ptu():
     Deployment.objects.create(name="ptu", deployment_type=DeploymentType.PROVISIONED)
     ProvisionedCommitment.objects.create(deployment="ptu", month=dt.date(2026, 7, 1), amount=Decimal("42"))
     chat("jul", dt.datetime(2026, 7, 3, tzinfo=dt.UTC), deployment="ptu")
-    GatewayRequest.objects.update(deployment="ptu")  # as ingestion stores it, from the URL
+    refresh()
+    GatewayRequest.objects.update(cost=0)
     out = StringIO()
     call_command("ptu_allocate", "--month", "2026-07", stdout=out)
     assert out.getvalue().strip() == "1 requests allocated for 2026-07"
