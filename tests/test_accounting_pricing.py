@@ -334,3 +334,19 @@ def test_the_commands_seed_prices_and_allocate_ptu():
     assert GatewayRequest.objects.get().cost == Decimal(42)
     with pytest.raises(CommandError, match="not YYYY-MM"):
         call_command("ptu_allocate", "--month", "July")
+
+
+def test_closing_a_month_first_shares_ptu_commitments_out_exactly(finance_user):
+    from usage.chargeback.services import chargeback_month_close
+
+    Deployment.objects.create(name="ptu", deployment_type=DeploymentType.PROVISIONED)
+    ProvisionedCommitment.objects.create(deployment="ptu", month=dt.date(2026, 6, 1), amount=Decimal("90"))
+    chat("first", dt.datetime(2026, 6, 2, tzinfo=dt.UTC), deployment="ptu", prompt=100, completion=0)
+    refresh()  # alone in the month so far: the whole commitment
+    chat("second", dt.datetime(2026, 6, 20, tzinfo=dt.UTC), deployment="ptu", prompt=200, completion=0)
+    requests_refresh(correlation_ids=["second"])
+    assert GatewayRequest.objects.get(correlation_id="first").cost == Decimal(90)
+
+    chargeback_month_close(month=dt.date(2026, 6, 1), user=finance_user)
+    costs = dict(GatewayRequest.objects.values_list("correlation_id", "cost"))
+    assert (costs["first"], costs["second"]) == (Decimal(30), Decimal(60))
