@@ -2,6 +2,7 @@
 
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
+from .latency import LatencyDaily
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
 from .rollups import UsageHourly
@@ -16,6 +17,7 @@ __all__ = [
     "GatewayRequest",
     "IngestionRun",
     "IngestionWatermark",
+    "LatencyDaily",
     "LlmLogChunk",
     "ModelPrice",
     "NativeLog",
