@@ -138,6 +138,26 @@ def charts_drawn(visit, *chart_ids: str) -> None:
         assert traces >= 1, chart_id
 
 
+def column_sorts(visit, table: str, column: str) -> None:
+    """Clicking a column heading sorts the rows by it, numbers as numbers; again reverses."""
+    header = visit.page.locator(f"{table} thead th", has_text=column)
+    index = header.evaluate("th => th.cellIndex")
+
+    def values() -> list[float]:
+        cells = visit.page.locator(f"{table} tbody tr").evaluate_all(
+            "(rows, i) => rows.map(r => r.cells[i].getAttribute('data-value') ?? r.cells[i].textContent)",
+            index,
+        )
+        return [float(re.sub(r"[^0-9.]", "", text.split("(")[0]) or 0) for text in cells]
+
+    header.locator("button").click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    assert values() == sorted(values())
+    header.locator("button").click()
+    assert header.get_attribute("aria-sort") == "descending"
+    assert values() == sorted(values(), reverse=True)
+
+
 def nav_labels(visit) -> list[str]:
     return visit.page.locator("header nav[aria-label=Main] a").all_inner_texts()
 
@@ -333,8 +353,19 @@ def test_an_admin_opens_every_page(portal, new_page, entra):
     charts_drawn(visit, "chargeback-chart")
     open_page(visit, portal, "/latency/", shot="admin-latency", heading="Latency per region")
     charts_drawn(visit, "latency-heatmap", "latency-trend")
+    # Print: no navigation or filters, the charts still drawn and no wider than the paper.
+    visit.page.emulate_media(media="print")
+    assert not visit.page.locator("header nav").is_visible()
+    assert not visit.page.locator("form.filters").is_visible()
+    for chart in ("latency-heatmap", "latency-trend"):
+        assert visit.page.locator(f"#{chart} svg.main-svg").first.is_visible()
+    visit.screenshot("admin-latency-print")
+    visit.page.emulate_media(media="screen")
+
     open_page(visit, portal, f"/quotas/?month={month}", shot="admin-quotas", heading=f"Quotas · {month}")
+    column_sorts(visit, "table.quotas", "Tokens this month")
     open_page(visit, portal, "/review/", shot="admin-review-queue", heading="Review queue")
+    column_sorts(visit, "main table.sortable", "Severity")
     flagged = ReviewItem.objects.select_related("request").first().request.correlation_id
     open_page(
         visit, portal, f"/requests/{flagged}/", shot="admin-request-detail", heading=f"Request {flagged}"
