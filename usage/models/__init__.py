@@ -2,6 +2,7 @@
 
 from .chargeback import CostCenter, CostCenterAssignment, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
+from .locks import IngestionLease
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
 from .rollups import UsageHourly
 
@@ -10,6 +11,7 @@ __all__ = [
     "CostCenterAssignment",
     "NamedIdentity",
     "GatewayRequest",
+    "IngestionLease",
     "IngestionRun",
     "IngestionWatermark",
     "LlmLogChunk",

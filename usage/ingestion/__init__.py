@@ -1,0 +1,1 @@
+"""Getting log rows into the database: parsers, the store, file import and the Log Analytics pull."""
