@@ -4,10 +4,12 @@ Each app contributes a router; authentication is session or a personal API token
 (``Authorization: Bearer ...``), and every endpoint checks the caller's role.
 """
 
+from django.contrib.auth.decorators import login_required
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.security import django_auth
 
+from .auth.api_auth import ApiTokenAuth
 from .roles import user_has_role
 
 api = NinjaAPI(
@@ -15,7 +17,10 @@ api = NinjaAPI(
     version="1",
     urls_namespace="api",
     docs_url="/docs",
-    auth=[django_auth],
+    docs_decorator=login_required,
+    # A personal API token (scripts, Power BI) or the browser session (CSRF-checked on unsafe
+    # methods). The token goes first: ninja stops at the session's CSRF refusal.
+    auth=[ApiTokenAuth(), django_auth],
 )
 
 
@@ -30,9 +35,12 @@ def _register_routers() -> None:
     from quotas.api import router as quotas_router
     from usage.api import router as usage_router
 
+    from .auth.api import router as auth_router
+
     api.add_router("/v1/", usage_router)
     api.add_router("/v1/", audit_router)
     api.add_router("/v1/", quotas_router)
+    api.add_router("/v1/", auth_router)
 
 
 _register_routers()

@@ -40,3 +40,19 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None or raw.strip() == "":
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_pairs(name: str, default: str = "") -> list[tuple[str, str]]:
+    """``"a=x,b=y"`` -> ``[("a", "x"), ("b", "y")]``; a key may repeat (one value, several targets)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        raw = default
+    pairs = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name}: {item.strip()!r} is not KEY=VALUE")
+        pairs.append((key.strip(), value.strip()))
+    return pairs

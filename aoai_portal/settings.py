@@ -9,14 +9,14 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_list, env_pairs, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", False):
+    if env_bool("DJANGO_SECURE", False) or (not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", False)):
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set")
@@ -26,7 +26,8 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, opened by the portal's admin role (see aoai_portal/auth/admin_site.py).
+    "aoai_portal.auth.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -34,7 +35,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "mozilla_django_oidc",
+    "ninja",  # serves the API docs' assets locally instead of from a CDN
     "aoai_portal",
+    "aoai_portal.auth.apps.PortalAuthConfig",
     "usage",
     "audit",
     "quotas",
@@ -160,6 +163,26 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Quotas and alerts -------------------------------------------------------------------------
+# Projected end-of-month usage = month-to-date + (usage of the last N days / N) * days left.
+QUOTA_PROJECTION_DAYS = env_int("QUOTA_PROJECTION_DAYS", 7)
+# A minute above the tier's tokens-per-minute counts as drift (APIM not enforcing) only past this
+# margin: APIM itself can overshoot a little while concurrent requests are in flight.
+QUOTA_DRIFT_TOLERANCE_PERCENT = env_int("QUOTA_DRIFT_TOLERANCE_PERCENT", 10)
+# E-mail (Django's SMTP settings) and an optional Teams/Slack-style incoming webhook.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aoai-portal@localhost")
+ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO", [])
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10)
+
 # --- Sign-in (OpenID Connect against Entra ID) --------------------------------------------------
 ENTRA_TENANT_ID = env_str("ENTRA_TENANT_ID", "")
 ENTRA_CLIENT_ID = env_str("ENTRA_CLIENT_ID", "")
@@ -168,6 +191,35 @@ ENTRA_CLIENT_SECRET = env_str("ENTRA_CLIENT_SECRET", "")
 ENTRA_AUTHORITY = env_str("ENTRA_AUTHORITY", "https://login.microsoftonline.com").rstrip("/")
 # Local username/password sign-in for break-glass superusers; off in locked-down deployments.
 PORTAL_LOCAL_LOGIN = env_bool("PORTAL_LOCAL_LOGIN", True)
+# Default claim -> portal role mappings ("VALUE=ROLE,..."); the admin site adds RoleMapping rows.
+# App role values (roles claim) compare case-insensitively; groups are object ids (GUIDs).
+ENTRA_ROLE_MAP = env_pairs("ENTRA_ROLE_MAP", "Finance=finance,Reviewer=reviewer,Admin=admin")
+ENTRA_GROUP_MAP = env_pairs("ENTRA_GROUP_MAP", "")
+
+AUTHENTICATION_BACKENDS = [
+    "aoai_portal.auth.backends.EntraOIDCBackend",
+    "aoai_portal.auth.backends.BreakGlassBackend",
+    "aoai_portal.auth.backends.RolePermissionBackend",
+]
+# mozilla-django-oidc: endpoints, client id and secret are derived from the ENTRA_* settings at
+# request time (aoai_portal/auth/entra.py); these are the rest of its configuration.
+_entra_base = f"{ENTRA_AUTHORITY}/{ENTRA_TENANT_ID}"
+OIDC_OP_AUTHORIZATION_ENDPOINT = f"{_entra_base}/oauth2/v2.0/authorize"
+OIDC_OP_TOKEN_ENDPOINT = f"{_entra_base}/oauth2/v2.0/token"
+OIDC_OP_JWKS_ENDPOINT = f"{_entra_base}/discovery/v2.0/keys"
+OIDC_OP_USER_ENDPOINT = "https://graph.microsoft.com/oidc/userinfo"  # not used: claims come from the ID token
+OIDC_RP_CLIENT_ID = ENTRA_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = ENTRA_CLIENT_SECRET
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid profile email"
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_TIMEOUT = env_int("ENTRA_HTTP_TIMEOUT_SECONDS", 10)
+OIDC_CALLBACK_CLASS = "aoai_portal.auth.views.EntraAuthenticationCallbackView"
+OIDC_AUTHENTICATE_CLASS = "aoai_portal.auth.views.EntraAuthenticationRequestView"
+OIDC_OP_LOGOUT_URL_METHOD = "aoai_portal.auth.entra.entra_logout_url"
+LOGIN_REDIRECT_URL_FAILURE = "login"
 
 # --- Retention --------------------------------------------------------------------------------
 PROMPT_RETENTION_DAYS = env_int("PROMPT_RETENTION_DAYS", 90)

@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,10 +14,6 @@ def home(request: HttpRequest) -> HttpResponse:
     if REVIEWER in roles:
         return redirect("audit:queue")
     return render(request, "no_access.html", status=403)
-
-
-class LoginView(auth_views.LoginView):
-    template_name = "registration/login.html"
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -1,5 +1,8 @@
 """Writing the access audit: every look at prompt text goes through ``access_audit_record``."""
 
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .models import AccessAuditEntry
@@ -37,3 +40,23 @@ def access_audit_record(
         reason=reason,
         detail=detail or {},
     )
+
+
+def access_audit_entries(
+    *,
+    username: str = "",
+    action: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[AccessAuditEntry]:
+    """Audit entries, newest first; ``date_to`` is inclusive (whole UTC days)."""
+    entries = AccessAuditEntry.objects.all()
+    if username:
+        entries = entries.filter(username__icontains=username)
+    if action:
+        entries = entries.filter(action=action)
+    if date_from:
+        entries = entries.filter(time__gte=datetime.combine(date_from, time.min, tzinfo=UTC))
+    if date_to:
+        entries = entries.filter(time__lt=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC))
+    return entries.order_by("-time", "-pk")

@@ -1,1 +1,1 @@
-from django.contrib import admin  # noqa: F401
+from . import admin_access  # noqa: F401  (read-only access audit)

@@ -1,9 +1,29 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from aoai_portal.roles import FINANCE, role_required
+
+from .months import month_of, month_parse
+from .selectors import quota_overview
 
 
 @role_required(FINANCE)
 def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "placeholder.html", {"title": "Quotas"})
+    """Each subscription's month against its tier, riskiest first, and the drift list (finance, admin)."""
+    now = timezone.now()
+    error = ""
+    month = month_of(now)
+    if request.GET.get("month"):
+        try:
+            month = month_parse(request.GET["month"])
+        except ValueError as exc:
+            error = str(exc)
+    data = quota_overview(month=month, now=now)
+    context = {
+        "overview": data,
+        "month_value": f"{month:%Y-%m}",
+        "error": error,
+        "is_current": month == month_of(now),
+    }
+    return render(request, "quotas/overview.html", context, status=400 if error else 200)

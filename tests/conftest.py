@@ -5,6 +5,9 @@ from django.contrib.auth.models import Group, User
 
 from aoai_portal.roles import ADMIN, FINANCE, REVIEWER
 
+# entra_provider / entra: the local OpenID Connect provider of the sign-in tests.
+pytest_plugins = ["tests.oidc_provider"]
+
 
 def _user(username: str, role: str | None) -> User:
     user = User.objects.create_user(

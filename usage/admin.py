@@ -56,3 +56,129 @@ class IngestionRunAdmin(admin.ModelAdmin):
 class RejectedRowAdmin(admin.ModelAdmin):
     list_display = ("source", "reason", "first_seen_at")
     list_filter = ("source",)
+
+
+# --- Chargeback: cost centers, assignments, named identities, month closes ------------------------
+from django import forms  # noqa: E402
+from django.shortcuts import render as _render  # noqa: E402
+from django.urls import path as _path  # noqa: E402
+from django.urls import reverse as _reverse  # noqa: E402
+from django.utils.html import format_html  # noqa: E402
+
+from .chargeback.selectors import EMPTY_PARAM, unassigned_subscriptions  # noqa: E402
+from .models import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity  # noqa: E402
+
+
+class CostCenterForm(forms.ModelForm):
+    class Meta:
+        model = CostCenter
+        fields = ("code", "name", "owner")
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].strip()
+        if code == EMPTY_PARAM:
+            raise forms.ValidationError(f"{EMPTY_PARAM} is reserved for unassigned usage.")
+        return code
+
+
+class CostCenterAssignmentInline(admin.TabularInline):
+    model = CostCenterAssignment
+    extra = 0
+
+
+@admin.register(CostCenter)
+class CostCenterAdmin(admin.ModelAdmin):
+    form = CostCenterForm
+    list_display = ("code", "name", "owner", "assignment_count")
+    search_fields = ("code", "name", "owner")
+    inlines = [CostCenterAssignmentInline]
+
+    @admin.display(description="Assignments")
+    def assignment_count(self, obj: CostCenter) -> int:
+        return obj.assignments.count()
+
+
+@admin.register(CostCenterAssignment)
+class CostCenterAssignmentAdmin(admin.ModelAdmin):
+    list_display = ("kind", "key", "cost_center")
+    list_filter = ("kind", "cost_center")
+    search_fields = ("key", "cost_center__code", "cost_center__name")
+    autocomplete_fields = ("cost_center",)
+    change_list_template = "admin/usage/costcenterassignment/change_list.html"
+
+    def get_urls(self):
+        extra = [
+            _path(
+                "unassigned/",
+                self.admin_site.admin_view(self.unassigned_view),
+                name="usage_costcenterassignment_unassigned",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def get_changeform_initial_data(self, request) -> dict:
+        # Links from the unassigned list prefill ?kind=subscription&key=<id>.
+        return {key: request.GET[key] for key in ("kind", "key") if key in request.GET}
+
+    def unassigned_view(self, request):
+        """Subscription ids whose usage resolves to no cost center, each with a link to assign it."""
+        add_url = _reverse("admin:usage_costcenterassignment_add")
+        rows = []
+        for entry in unassigned_subscriptions():
+            subscription = entry["subscription"]
+            entry["assign_url"] = f"{add_url}?kind=subscription&key={subscription}" if subscription else ""
+            entry["product_urls"] = [(p, f"{add_url}?kind=product&key={p}") for p in entry["products"]]
+            rows.append(entry)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Unassigned APIM subscriptions",
+            "rows": rows,
+        }
+        return _render(request, "admin/usage/costcenterassignment/unassigned.html", context)
+
+
+@admin.register(NamedIdentity)
+class NamedIdentityAdmin(admin.ModelAdmin):
+    list_display = ("display_name", "object_id", "cost_center")
+    list_filter = ("cost_center",)
+    search_fields = ("display_name", "object_id")
+    autocomplete_fields = ("cost_center",)
+
+
+@admin.register(MonthClose)
+class MonthCloseAdmin(admin.ModelAdmin):
+    """Read-only: months are closed and reopened from the chargeback page, which records why."""
+
+    list_display = ("month", "closed_by_name", "closed_at", "total_cost", "reopened_by_name", "reopened_at")
+    list_filter = ("month",)
+    readonly_fields = [f.name for f in MonthClose._meta.fields if f.name != "snapshot"] + ["totals"]
+    exclude = ("snapshot",)
+
+    @admin.display(description="Total cost")
+    def total_cost(self, obj: MonthClose) -> str:
+        return f"{obj.snapshot.get('totals', {}).get('cost', '0')} {obj.currency}"
+
+    @admin.display(description="Frozen totals")
+    def totals(self, obj: MonthClose) -> str:
+        centers = obj.snapshot.get("cost_centers", {})
+        return format_html(
+            "<ul>{}</ul>",
+            format_html(
+                "".join(
+                    format_html(
+                        "<li>{}: {} {}</li>", v.get("label") or k or "Unassigned", v.get("cost"), obj.currency
+                    )
+                    for k, v in centers.items()
+                )
+            ),
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

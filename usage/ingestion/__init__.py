@@ -1,1 +1,5 @@
-"""Getting log rows into the database: parsers, the store, file import and the Log Analytics pull."""
+"""Ingestion of APIM gateway logs, APIM LLM logs and Azure OpenAI native logs.
+
+``rows`` parses one row, ``store.rows_store`` stores and joins a batch, ``files`` imports exported
+files, ``selectors`` answers questions about what was ingested.
+"""

@@ -1,6 +1,6 @@
 """Usage models, one module per concern (NetBox style); import them from ``usage.models``."""
 
-from .chargeback import CostCenter, CostCenterAssignment, NamedIdentity
+from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
 from .locks import IngestionLease
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
@@ -9,6 +9,7 @@ from .rollups import UsageHourly
 __all__ = [
     "CostCenter",
     "CostCenterAssignment",
+    "MonthClose",
     "NamedIdentity",
     "GatewayRequest",
     "IngestionLease",

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -46,3 +47,48 @@ class NamedIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.object_id})"
+
+
+class MonthClose(models.Model):
+    """One close of one chargeback month, with the totals frozen at that moment.
+
+    A month is closed while it has a row with ``reopened_at`` unset; reopening fills the
+    ``reopened_*`` fields (the row stays as history) and closing again adds a new row. Usage that
+    arrives after the close is shown as an adjustment (current minus ``snapshot``), never merged
+    silently into the closed figures. See ``usage.chargeback.services``.
+    """
+
+    month = models.DateField(help_text="First day of the month (UTC)")
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_by_name = models.CharField(max_length=256, blank=True)
+    closed_at = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    # {"currency", "totals", "cost_centers", "subscriptions", "models", "assignments", "lines"};
+    # amounts are decimal strings. "lines" hold the frozen figures per day and dimensions.
+    snapshot = models.JSONField(default=dict)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reopened_by_name = models.CharField(max_length=256, blank=True)
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopen_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-month", "-closed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month"],
+                condition=models.Q(reopened_at__isnull=True),
+                name="monthclose_one_open_close_per_month",
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "reopened" if self.reopened_at else "closed"
+        return f"{self.month:%Y-%m} {state} by {self.closed_by_name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.reopened_at is None

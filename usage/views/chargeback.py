@@ -1,9 +1,288 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Chargeback pages: month overview with drill-down, exports, month close and reopen.
 
-from aoai_portal.roles import FINANCE, role_required
+The drill-down level follows from the filters in the query string (shareable URLs):
+cost centers -> ``cost_center=`` subscriptions -> ``subscription=`` deployments/models ->
+``deployment=&model=`` days. Every page, CSV and XLSX is one ``chargeback_report`` call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from aoai_portal.roles import ADMIN, FINANCE, role_required, user_has_role, user_roles
+from audit.access import access_audit_record
+
+from ..chargeback.exports import report_csv, report_filename, report_xlsx
+from ..chargeback.selectors import (
+    EMPTY_PARAM,
+    ChargebackFilters,
+    ChargebackInputError,
+    Report,
+    chargeback_report,
+    cost_center_choices,
+    month_bounds,
+    month_close_history,
+    month_current,
+    month_parse,
+    month_previous,
+)
+from ..chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
+from ..models import UsageHourly
+
+_FILTER_NAMES = ("cost_center", "subscription", "deployment", "model")
+_NEXT_LEVEL = {
+    "cost_center": "subscription",
+    "subscription": "deployment_model",
+    "deployment_model": "day",
+}
+_LEVEL_TITLES = {
+    "cost_center": "Cost centers",
+    "subscription": "Subscriptions",
+    "deployment_model": "Deployments and models",
+    "day": "Days",
+}
+
+
+@dataclass
+class PageQuery:
+    month: date
+    filters: ChargebackFilters
+
+    @property
+    def level(self) -> str:
+        if self.filters.deployment is not None:
+            return "day"
+        if self.filters.subscription is not None:
+            return "deployment_model"
+        if self.filters.cost_center is not None:
+            return "subscription"
+        return "cost_center"
+
+    def url(self, name: str = "usage:chargeback", **changes: str | None) -> str:
+        values = {"month": self.month.strftime("%Y-%m")}
+        for key in _FILTER_NAMES:
+            value = changes[key] if key in changes else getattr(self.filters, key)
+            if value is not None:
+                values[key] = value if value != "" else EMPTY_PARAM
+        return reverse(name) + "?" + urlencode(values)
+
+
+def _page_query(request: HttpRequest) -> PageQuery:
+    """Month and filters from the query string; raises ChargebackInputError on a bad month."""
+    raw_month = request.GET.get("month") or request.POST.get("month")
+    month = month_parse(raw_month) if raw_month else month_current()
+    values = {}
+    for name in _FILTER_NAMES:
+        value = request.GET.get(name)
+        if value is None or value == "":
+            values[name] = None
+        else:
+            values[name] = "" if value == EMPTY_PARAM else value
+    return PageQuery(month=month, filters=ChargebackFilters(**values))
+
+
+def _bad_request(request: HttpRequest, error: Exception) -> HttpResponse:
+    return render(request, "usage/chargeback_error.html", {"error": str(error)}, status=400)
+
+
+def _drill_url(query: PageQuery, level: str, row) -> str | None:
+    if level == "cost_center":
+        return query.url(cost_center=row.group)
+    if level == "subscription":
+        return query.url(subscription=row.group)
+    if level == "deployment_model":
+        return query.url(deployment=row.deployment, model=row.model)
+    return None
+
+
+def _breadcrumbs(query: PageQuery) -> list[dict]:
+    f = query.filters
+    crumbs = [
+        {
+            "label": f"{query.month:%B %Y}",
+            "url": query.url(cost_center=None, subscription=None, deployment=None),
+        }
+    ]
+    if f.cost_center is not None:
+        crumbs.append(
+            {
+                "label": f"Cost center {f.cost_center or 'Unassigned'}",
+                "url": query.url(subscription=None, deployment=None),
+            }
+        )
+    if f.subscription is not None:
+        crumbs.append(
+            {"label": f"Subscription {f.subscription or '(none)'}", "url": query.url(deployment=None)}
+        )
+    if f.deployment is not None:
+        crumbs.append({"label": f"Deployment {f.deployment or '(none)'}", "url": query.url()})
+    return crumbs
+
+
+def _change(current: Decimal, previous: Decimal) -> Decimal | None:
+    if not previous:
+        return None
+    return ((current - previous) * 100 / previous).quantize(Decimal("0.1"))
+
+
+def _chart_data(report: Report) -> dict:
+    return {
+        "currency": report.currency,
+        "days": [d.isoformat() for d in report.days],
+        "series": [
+            {"code": s.code, "name": s.name, "values": [float(v.quantize(Decimal("0.01"))) for v in s.values]}
+            for s in report.chart
+        ],
+    }
+
+
+def _models_seen(month: date) -> list[str]:
+    begin, end = month_bounds(month)
+    return list(
+        UsageHourly.objects.filter(hour__gte=begin, hour__lt=end)
+        .values_list("model", flat=True)
+        .distinct()
+        .order_by("model")
+    )
 
 
 @role_required(FINANCE)
 def month_overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "placeholder.html", {"title": "chargeback"})
+    try:
+        query = _page_query(request)
+    except ChargebackInputError as error:
+        return _bad_request(request, error)
+    level = query.level
+    report = chargeback_report(month=query.month, group_by=level, filters=query.filters, with_chart=True)
+    previous = chargeback_report(
+        month=month_previous(query.month), group_by="cost_center", filters=query.filters
+    )
+    current_totals, previous_totals = report.effective_totals, previous.effective_totals
+    rows = [{"row": row, "url": _drill_url(query, level, row)} for row in report.rows]
+    adjustments = [{"row": row, "url": _drill_url(query, level, row)} for row in report.adjustments]
+    month_over = month_bounds(query.month)[1] <= datetime.now(UTC)
+    roles = user_roles(request.user)
+    context = {
+        "query": query,
+        "level": level,
+        "level_title": _LEVEL_TITLES[level],
+        "report": report,
+        "rows": rows,
+        "adjustments": adjustments,
+        "totals": report.totals,
+        "effective": current_totals,
+        "previous": previous_totals,
+        "previous_month": month_previous(query.month),
+        "cost_change": _change(current_totals.cost, previous_totals.cost),
+        "tokens_change": _change(Decimal(current_totals.total_tokens), Decimal(previous_totals.total_tokens)),
+        "requests_change": _change(Decimal(current_totals.requests), Decimal(previous_totals.requests)),
+        "breadcrumbs": _breadcrumbs(query),
+        "cost_centers": cost_center_choices(),
+        "models": _models_seen(query.month),
+        "empty_param": EMPTY_PARAM,
+        "chart_data": _chart_data(report),
+        "csv_url": query.url("usage:chargeback_export_csv"),
+        "xlsx_url": query.url("usage:chargeback_export_xlsx"),
+        "previous_url": PageQuery(month_previous(query.month), query.filters).url(),
+        "history": month_close_history(query.month),
+        "can_close": not report.is_closed and month_over and user_has_role(request.user, (FINANCE,)),
+        "can_reopen": report.is_closed and ADMIN in roles,
+        "month_over": month_over,
+    }
+    return render(request, "usage/chargeback_month.html", context)
+
+
+def _export(request: HttpRequest, extension: str) -> HttpResponse:
+    try:
+        query = _page_query(request)
+    except ChargebackInputError as error:
+        return _bad_request(request, error)
+    report = chargeback_report(month=query.month, group_by=query.level, filters=query.filters)
+    access_audit_record(
+        request=request,
+        action="export",
+        detail={"what": "chargeback", "format": extension, "query": request.GET.urlencode()},
+    )
+    if extension == "csv":
+        response = HttpResponse(report_csv(report), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(
+            report_xlsx(report),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    response["Content-Disposition"] = f'attachment; filename="{report_filename(report, extension)}"'
+    return response
+
+
+@role_required(FINANCE)
+def export_csv(request: HttpRequest) -> HttpResponse:
+    return _export(request, "csv")
+
+
+@role_required(FINANCE)
+def export_xlsx(request: HttpRequest) -> HttpResponse:
+    return _export(request, "xlsx")
+
+
+@role_required(FINANCE)
+@require_http_methods(["GET", "POST"])
+def month_close(request: HttpRequest) -> HttpResponse:
+    """GET: what will be frozen, and a confirm button; POST: close the month."""
+    try:
+        query = _page_query(request)
+    except ChargebackInputError as error:
+        return _bad_request(request, error)
+    back = PageQuery(query.month, ChargebackFilters()).url()
+    if request.method == "POST":
+        try:
+            chargeback_month_close(month=query.month, user=request.user)
+        except MonthCloseError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"{query.month:%B %Y} is closed; its figures are frozen.")
+        return redirect(back)
+    report = chargeback_report(month=query.month, group_by="cost_center")
+    context = {
+        "query": query,
+        "report": report,
+        "back": back,
+        "month_over": month_bounds(query.month)[1] <= datetime.now(UTC),
+    }
+    return render(request, "usage/chargeback_close.html", context)
+
+
+@role_required(ADMIN)
+@require_http_methods(["GET", "POST"])
+def month_reopen(request: HttpRequest) -> HttpResponse:
+    """Admin only: reopen a closed month, with a reason (recorded and audited)."""
+    try:
+        query = _page_query(request)
+    except ChargebackInputError as error:
+        return _bad_request(request, error)
+    back = PageQuery(query.month, ChargebackFilters()).url()
+    error = ""
+    reason = ""
+    if request.method == "POST":
+        reason = request.POST.get("reason", "")
+        try:
+            chargeback_month_reopen(month=query.month, user=request.user, reason=reason, request=request)
+        except PermissionDenied as denied:
+            return render(request, "forbidden.html", {"message": str(denied)}, status=403)
+        except MonthCloseError as failure:
+            error = str(failure)
+        else:
+            messages.success(request, f"{query.month:%B %Y} is reopened.")
+            return redirect(back)
+    history = month_close_history(query.month)
+    context = {"query": query, "back": back, "error": error, "reason": reason, "history": history}
+    return render(request, "usage/chargeback_reopen.html", context, status=400 if error else 200)

@@ -1,0 +1,62 @@
+"""API endpoints of sign-in and the access audit: who am I, and the audit trail for admins."""
+
+from datetime import date, datetime
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from aoai_portal.api import require_role
+from aoai_portal.roles import ADMIN, user_roles
+from audit.access import access_audit_entries
+
+router = Router(tags=["access"])
+
+
+class MeOut(Schema):
+    username: str
+    roles: list[str]
+
+
+@router.get("/me", response=MeOut)
+def me(request: HttpRequest) -> dict:
+    """The caller and the portal roles it holds (handy to check an API token)."""
+    return {"username": request.user.get_username(), "roles": sorted(user_roles(request.user))}
+
+
+class AccessAuditEntryOut(Schema):
+    time: datetime
+    username: str
+    action: str
+    correlation_id: str
+    ip_address: str
+    reason: str
+
+
+class AccessAuditPageOut(Schema):
+    count: int
+    offset: int
+    limit: int
+    entries: list[AccessAuditEntryOut]
+
+
+@router.get("/access-audit", response=AccessAuditPageOut)
+def access_audit(
+    request: HttpRequest,
+    user: str = "",
+    action: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> dict:
+    """The access audit (admins only), newest first; ``date_to`` inclusive, UTC days."""
+    require_role(request, ADMIN)
+    offset = max(offset, 0)
+    limit = min(max(limit, 1), 1000)
+    entries = access_audit_entries(username=user, action=action, date_from=date_from, date_to=date_to)
+    return {
+        "count": entries.count(),
+        "offset": offset,
+        "limit": limit,
+        "entries": list(entries[offset : offset + limit]),
+    }

@@ -1,0 +1,444 @@
+"""Reads for the quota page, the API and the alerts: usage of each subscription against its tier.
+
+Month-to-date tokens, cost and 429s come from the hourly rollup (``UsageHourly``); the peak tokens
+per minute comes from the request table (``GatewayRequest``) bucketed per minute, because an
+hourly rollup cannot show a one-minute burst. Every window is half-open ``[start, end)`` in UTC.
+
+Which tier applies at a moment: the subscription's own assignment in force then, else its product's
+(``tier_at``). The month's row compares against the tier in force at the end of the window
+(APIM keeps one counter per subscription, so the newest quota is what it enforces); the drift check
+compares each minute against the tier in force in that minute.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max, Q, Sum
+from django.db.models.functions import TruncMinute
+
+from usage.models import GatewayRequest, UsageHourly
+
+from .models import QuotaTier, TierAssignment
+from .months import month_bounds
+
+OK = "ok"
+WARNING = "warning"
+OVER = "over"
+NO_TIER = "no_tier"
+STATUS_LABELS = {OK: "OK", WARNING: "Warning (80%+)", OVER: "Over (100%+)", NO_TIER: "No tier"}
+_STATUS_RANK = {OVER: 3, WARNING: 2, OK: 1, NO_TIER: 0}
+WARNING_PERCENT = 80
+OVER_PERCENT = 100
+_TICK = timedelta(microseconds=1)  # "the last moment of a window" = end - _TICK
+
+
+@dataclass(frozen=True)
+class TierPeriod:
+    """A tier in force for a subscription over ``[start, end)``, and where it came from."""
+
+    start: datetime
+    end: datetime
+    tier: QuotaTier | None
+    source: str  # "subscription", "product" or "" (no tier)
+
+
+@dataclass
+class DriftItem:
+    apim_subscription_id: str
+    tier: str
+    kind: str  # "tpm", "quota", "deployment", "model"
+    observed: int
+    limit: int | None
+    at: datetime | None
+    detail: str
+
+
+@dataclass
+class QuotaRow:
+    apim_subscription_id: str
+    product_id: str
+    tier: str | None
+    tier_source: str
+    tokens: int
+    cost: Decimal
+    requests: int
+    throttled_429: int
+    token_quota: int | None
+    cost_budget: Decimal | None
+    quota_percent: float | None
+    budget_percent: float | None
+    projected_tokens: int
+    projected_cost: Decimal
+    projected_quota_percent: float | None
+    projected_budget_percent: float | None
+    peak_tpm: int
+    tier_tpm: int | None
+    tpm_percent: float | None
+    status: str
+    drift: list[DriftItem] = field(default_factory=list)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def risk(self) -> tuple:
+        used = max(self.quota_percent or 0, self.budget_percent or 0)
+        projected = max(self.projected_quota_percent or 0, self.projected_budget_percent or 0)
+        return (_STATUS_RANK[self.status], bool(self.drift), projected, used, self.tokens)
+
+
+@dataclass
+class QuotaOverview:
+    month: date
+    start: datetime
+    end: datetime
+    as_of: datetime
+    projection_days: int
+    rows: list[QuotaRow]
+    drift: list[DriftItem]
+
+
+def threshold_status(*, used: Decimal | int, limit: Decimal | int | None) -> str:
+    """ok / warning (>= 80%) / over (>= 100%), in exact arithmetic (no 79.9999% surprises)."""
+    if limit is None or limit <= 0:
+        return OK
+    used, limit = Decimal(used), Decimal(limit)
+    if used * 100 >= limit * OVER_PERCENT:
+        return OVER
+    if used * 100 >= limit * WARNING_PERCENT:
+        return WARNING
+    return OK
+
+
+def _percent(used: Decimal | int, limit: Decimal | int | None) -> float | None:
+    if limit is None or limit <= 0:
+        return None
+    return round(float(Decimal(used) * 100 / Decimal(limit)), 1)
+
+
+def _worst(*statuses: str) -> str:
+    return max(statuses, key=lambda s: _STATUS_RANK[s])
+
+
+# --- which tier applies ---------------------------------------------------------------------
+
+
+def _assignments_overlapping(*, start: datetime, end: datetime) -> list[TierAssignment]:
+    return list(
+        TierAssignment.objects.filter(valid_from__lt=end)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=start))
+        .select_related("tier")
+    )
+
+
+def _in_force(assignment: TierAssignment, at: datetime) -> bool:
+    return (
+        assignment.valid_from <= at
+        and (assignment.valid_to is None or at < assignment.valid_to)
+        and assignment.tier.effective_from <= at
+    )
+
+
+def tier_at(
+    *, assignments: list[TierAssignment], subscription_id: str, product_id: str, at: datetime
+) -> tuple[QuotaTier | None, str]:
+    """The tier in force at ``at`` and its source; a subscription's own assignment wins over its product's."""
+    for kind, key in (
+        (TierAssignment.Kind.SUBSCRIPTION, subscription_id),
+        (TierAssignment.Kind.PRODUCT, product_id),
+    ):
+        if not key:
+            continue
+        for assignment in assignments:
+            if assignment.kind == kind and assignment.key == key and _in_force(assignment, at):
+                return assignment.tier, str(kind)
+    return None, ""
+
+
+def tier_for_subscription(*, subscription_id: str, product_id: str, at: datetime) -> QuotaTier | None:
+    """The tier a subscription was on at ``at`` (for other apps; the page uses ``tier_at``)."""
+    assignments = _assignments_overlapping(start=at, end=at + timedelta(microseconds=1))
+    tier, _ = tier_at(assignments=assignments, subscription_id=subscription_id, product_id=product_id, at=at)
+    return tier
+
+
+def tier_timeline(
+    *,
+    assignments: list[TierAssignment],
+    subscription_id: str,
+    product_id: str,
+    start: datetime,
+    end: datetime,
+) -> list[TierPeriod]:
+    """The tiers in force for a subscription over ``[start, end)``, as consecutive periods."""
+    cuts = {start, end}
+    for a in assignments:
+        if (a.kind, a.key) in (("subscription", subscription_id), ("product", product_id)):
+            for moment in (a.valid_from, a.valid_to, a.tier.effective_from):
+                if moment is not None and start < moment < end:
+                    cuts.add(moment)
+    ordered = sorted(cuts)
+    periods: list[TierPeriod] = []
+    for left, right in zip(ordered, ordered[1:], strict=False):
+        tier, source = tier_at(
+            assignments=assignments, subscription_id=subscription_id, product_id=product_id, at=left
+        )
+        if periods and periods[-1].tier == tier and periods[-1].source == source:
+            periods[-1] = TierPeriod(periods[-1].start, right, tier, source)
+        else:
+            periods.append(TierPeriod(left, right, tier, source))
+    return periods
+
+
+# --- usage ------------------------------------------------------------------------------------
+
+
+def _usage_by_subscription(*, start: datetime, end: datetime) -> dict[str, dict]:
+    rows = (
+        UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
+        .exclude(apim_subscription_id="")
+        .values("apim_subscription_id")
+        .annotate(
+            tokens=Sum("total_tokens"),
+            cost=Sum("cost"),
+            n_requests=Sum("requests"),
+            throttled=Sum("requests", filter=Q(status_class="429")),
+        )
+        .order_by()
+    )
+    return {r["apim_subscription_id"]: r for r in rows}
+
+
+def _products_by_subscription(*, start: datetime, end: datetime) -> dict[str, str]:
+    """The product each subscription was last seen calling through (APIM scopes a key to one product)."""
+    latest: dict[str, tuple[datetime, str]] = {}
+    rows = (
+        UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
+        .exclude(apim_subscription_id="")
+        .exclude(product_id="")
+        .values("apim_subscription_id", "product_id")
+        .annotate(last=Max("hour"))
+        .order_by()
+    )
+    for r in rows:
+        seen = latest.get(r["apim_subscription_id"])
+        if seen is None or (r["last"], r["product_id"]) > seen:
+            latest[r["apim_subscription_id"]] = (r["last"], r["product_id"])
+    return {sub: product for sub, (_, product) in latest.items()}
+
+
+def _minute_tokens(*, start: datetime, end: datetime):
+    return (
+        GatewayRequest.objects.filter(time__gte=start, time__lt=end)
+        .exclude(apim_subscription_id="")
+        .annotate(minute=TruncMinute("time"))
+        .values("apim_subscription_id", "minute")
+        .annotate(tokens=Sum("total_tokens"))
+        .order_by()
+    )
+
+
+def peak_tokens_per_minute(*, start: datetime, end: datetime) -> dict[str, int]:
+    """Per subscription, the most tokens seen in one clock minute of ``[start, end)``."""
+    sql, params = _minute_tokens(start=start, end=end).query.sql_with_params()
+    outer = f"SELECT m.apim_subscription_id, MAX(m.tokens) FROM ({sql}) m GROUP BY m.apim_subscription_id"
+    with connection.cursor() as cursor:
+        cursor.execute(outer, params)
+        return {sub: int(peak or 0) for sub, peak in cursor.fetchall()}
+
+
+def _busy_minutes(*, start: datetime, end: datetime, above: int) -> list[dict]:
+    return list(_minute_tokens(start=start, end=end).filter(tokens__gt=above))
+
+
+def _deployments_used(*, start: datetime, end: datetime) -> list[dict]:
+    return list(
+        UsageHourly.objects.filter(hour__gte=start, hour__lt=end, status_class="2xx")
+        .exclude(apim_subscription_id="")
+        .values("apim_subscription_id", "deployment", "model")
+        .annotate(n_requests=Sum("requests"), first=Max("hour"))
+        .order_by()
+    )
+
+
+# --- the overview -----------------------------------------------------------------------------
+
+
+def _tolerated(limit: int) -> Decimal:
+    return Decimal(limit) * (100 + settings.QUOTA_DRIFT_TOLERANCE_PERCENT) / 100
+
+
+def _drift_items(
+    *,
+    start: datetime,
+    end: datetime,
+    assignments: list[TierAssignment],
+    products: dict[str, str],
+    current: dict[str, QuotaRow],
+) -> list[DriftItem]:
+    items: list[DriftItem] = []
+    tiers = {a.tier_id: a.tier for a in assignments}
+    if not tiers:
+        return items
+
+    # Tokens per minute above the tier in force in that minute.
+    lowest = min(t.tokens_per_minute for t in tiers.values())
+    worst: dict[str, tuple[int, datetime, QuotaTier]] = {}
+    over_minutes: dict[str, int] = defaultdict(int)
+    for m in _busy_minutes(start=start, end=end, above=int(_tolerated(lowest))):
+        sub = m["apim_subscription_id"]
+        tier, _ = tier_at(
+            assignments=assignments, subscription_id=sub, product_id=products.get(sub, ""), at=m["minute"]
+        )
+        if tier is None or m["tokens"] <= _tolerated(tier.tokens_per_minute):
+            continue
+        over_minutes[sub] += 1
+        if sub not in worst or m["tokens"] > worst[sub][0]:
+            worst[sub] = (int(m["tokens"]), m["minute"], tier)
+    for sub, (tokens, minute, tier) in sorted(worst.items()):
+        items.append(
+            DriftItem(
+                apim_subscription_id=sub,
+                tier=tier.name,
+                kind="tpm",
+                observed=tokens,
+                limit=tier.tokens_per_minute,
+                at=minute,
+                detail=(
+                    f"{over_minutes[sub]} minute(s) above {tier.tokens_per_minute:,} tokens/min; "
+                    f"worst {tokens:,} at {minute:%Y-%m-%d %H:%M} UTC"
+                ),
+            )
+        )
+
+    # Month-to-date tokens past the monthly quota (APIM should have answered 403).
+    for sub, row in sorted(current.items()):
+        if row.token_quota is not None and row.tokens > _tolerated(row.token_quota):
+            items.append(
+                DriftItem(
+                    apim_subscription_id=sub,
+                    tier=row.tier or "",
+                    kind="quota",
+                    observed=row.tokens,
+                    limit=row.token_quota,
+                    at=None,
+                    detail=f"{row.tokens:,} tokens this month against a quota of {row.token_quota:,}",
+                )
+            )
+
+    # Successful calls to deployments or models the tier does not allow.
+    for used in _deployments_used(start=start, end=end):
+        sub = used["apim_subscription_id"]
+        tier, _ = tier_at(
+            assignments=assignments, subscription_id=sub, product_id=products.get(sub, ""), at=used["first"]
+        )
+        if tier is None:
+            continue
+        for kind, allowed, name in (
+            ("deployment", tier.deployment_list, used["deployment"]),
+            ("model", tier.model_list, used["model"]),
+        ):
+            if allowed and name and name not in allowed:
+                items.append(
+                    DriftItem(
+                        apim_subscription_id=sub,
+                        tier=tier.name,
+                        kind=kind,
+                        observed=int(used["n_requests"]),
+                        limit=None,
+                        at=used["first"],
+                        detail=f"{used['n_requests']:,} successful request(s) to {kind} {name!r}, "
+                        f"which tier {tier.name} does not allow",
+                    )
+                )
+    return items
+
+
+def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> QuotaOverview:
+    """Every subscription seen (or assigned a tier) in ``month``, against its tier, riskiest first.
+
+    ``per_minute=False`` skips what needs the request table (peak tokens per minute and drift):
+    the alerts, which run after every ingestion, only need the hourly rollup.
+    """
+    start, end = month_bounds(month)
+    as_of = min(now, end)
+    days = settings.QUOTA_PROJECTION_DAYS
+    if as_of <= start:
+        return QuotaOverview(month, start, end, as_of, days, [], [])
+
+    assignments = _assignments_overlapping(start=start, end=as_of)
+    usage = _usage_by_subscription(start=start, end=as_of)
+    recent = _usage_by_subscription(start=as_of - timedelta(days=days), end=as_of)
+    products = _products_by_subscription(start=start, end=as_of)
+    peaks = peak_tokens_per_minute(start=start, end=as_of) if per_minute else {}
+    days_left = Decimal((end - as_of).total_seconds()) / Decimal(86400)
+
+    subscriptions = set(usage)
+    subscriptions.update(
+        a.key
+        for a in assignments
+        if a.kind == TierAssignment.Kind.SUBSCRIPTION and _in_force(a, as_of - _TICK)
+    )
+
+    rows: dict[str, QuotaRow] = {}
+    for sub in subscriptions:
+        used = usage.get(sub, {})
+        tokens = int(used.get("tokens") or 0)
+        cost = Decimal(used.get("cost") or 0)
+        window = recent.get(sub, {})
+        projected_tokens = tokens + int(Decimal(window.get("tokens") or 0) / days * days_left)
+        projected_cost = (cost + Decimal(window.get("cost") or 0) / days * days_left).quantize(
+            Decimal("0.01")
+        )
+        product = products.get(sub, "")
+        tier, source = tier_at(
+            assignments=assignments, subscription_id=sub, product_id=product, at=as_of - _TICK
+        )
+        quota = tier.monthly_token_quota if tier else None
+        budget = tier.monthly_cost_budget if tier else None
+        status = (
+            _worst(threshold_status(used=tokens, limit=quota), threshold_status(used=cost, limit=budget))
+            if tier
+            else NO_TIER
+        )
+        rows[sub] = QuotaRow(
+            apim_subscription_id=sub,
+            product_id=product,
+            tier=tier.name if tier else None,
+            tier_source=source,
+            tokens=tokens,
+            cost=cost,
+            requests=int(used.get("n_requests") or 0),
+            throttled_429=int(used.get("throttled") or 0),
+            token_quota=quota,
+            cost_budget=budget,
+            quota_percent=_percent(tokens, quota),
+            budget_percent=_percent(cost, budget),
+            projected_tokens=projected_tokens,
+            projected_cost=projected_cost,
+            projected_quota_percent=_percent(projected_tokens, quota),
+            projected_budget_percent=_percent(projected_cost, budget),
+            peak_tpm=peaks.get(sub, 0),
+            tier_tpm=tier.tokens_per_minute if tier else None,
+            tpm_percent=_percent(peaks.get(sub, 0), tier.tokens_per_minute if tier else None),
+            status=status,
+        )
+
+    drift = (
+        _drift_items(start=start, end=as_of, assignments=assignments, products=products, current=rows)
+        if per_minute
+        else []
+    )
+    for item in drift:
+        if item.apim_subscription_id in rows:
+            rows[item.apim_subscription_id].drift.append(item)
+    ordered = sorted(rows.values(), key=lambda r: r.apim_subscription_id)
+    ordered.sort(key=lambda r: r.risk, reverse=True)
+    return QuotaOverview(month, start, end, as_of, days, ordered, drift)

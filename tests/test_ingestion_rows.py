@@ -1,0 +1,462 @@
+"""The pure row parsers: real-shaped rows in, normalized records or rejections out."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from usage.ingestion.rows import (
+    GatewayRow,
+    LlmChunkRow,
+    NativeRow,
+    Rejection,
+    datetime_parse,
+    diagnostic_record_convert,
+    gateway_row_parse,
+    llm_row_parse,
+    native_row_parse,
+    url_deployment_and_version,
+)
+
+CHAT_RESPONSE = json.dumps(
+    {
+        "choices": [
+            {"finish_reason": "stop", "index": 0, "message": {"content": "Chennai.", "role": "assistant"}}
+        ],
+        "model": "gpt-35-turbo",
+        "object": "chat.completion",
+        "usage": {"completion_tokens": 8, "prompt_tokens": 14, "total_tokens": 22},
+    }
+)
+
+# A row as `az monitor log-analytics query -o json` prints it: everything text, dynamic as JSON text.
+GATEWAY_ROW = {
+    "TenantId": "0f6e1a4c-0000-4000-8000-000000000001",
+    "TimeGenerated": "2024-07-02T06:31:31.4465902Z",
+    "CorrelationId": "99789635-18D0-480F-8182-A3A3C477A6A4",
+    "Region": "East US",
+    "IsRequestSuccess": "true",
+    "TotalTime": "176",
+    "CallerIpAddress": "81.2.69.144",
+    "Method": "POST",
+    "Url": "https://azure-openai-apm.azure-api.net/openai/deployments/gpt-chat-pilot/chat/completions"
+    "?api-version=2024-02-15-preview",
+    "ResponseCode": "200",
+    "BackendUrl": "https://obs-openai-test-01.openai.azure.com/openai/deployments/gpt-chat-pilot/chat/completions"
+    "?api-version=2024-02-15-preview",
+    "BackendResponseCode": "200",
+    "RequestSize": "536",
+    "ResponseSize": "1604",
+    "BackendTime": "170",
+    "ClientTime": "1",
+    "ApiId": "azure-openai-service-api",
+    "OperationId": "ChatCompletions_Create",
+    "ProductId": "starter",
+    "UserId": "1",
+    "ApimSubscriptionId": "team-search",
+    "BackendId": "aoai-eastus",
+    "LastErrorReason": "",
+    "RequestHeaders": "",
+    "BackendResponseHeaders": json.dumps(
+        {
+            "Apim-Request-Id": "D427A391-2BC7-4F38-9CBC-6560600E0981",
+            "x-ms-region": "East US",
+            "x-ratelimit-remaining-requests": "119",
+            "x-ratelimit-remaining-tokens": "119978",
+        }
+    ),
+    "RequestBody": '{"messages": [{"role": "user", "content": "capital of tamilnadu?"}]}',
+    "ResponseBody": CHAT_RESPONSE,
+    "Type": "ApiManagementGatewayLogs",
+}
+
+NATIVE_ROW = {
+    "TimeGenerated": "2024-05-24T12:23:02.435Z",
+    "ResourceId": "/SUBSCRIPTIONS/12CABCB4/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/OBS-01",
+    "Category": "RequestResponse",
+    "ResourceProvider": "MICROSOFT.COGNITIVESERVICES",
+    "OperationName": "ChatCompletions_Create",
+    "ResultSignature": "200",
+    "CorrelationId": "d427a391-2bc7-4f38-9cbc-6560600e0981",
+    "DurationMs": "1021",
+    "CallerIPAddress": "81.2.69.***",
+    "location_s": "eastus",
+    "properties_s": json.dumps(
+        {
+            "apiName": "Azure OpenAI API version 2023-07-01-preview",
+            "requestTime": 638515262815394150,
+            "requestLength": 128,
+            "responseTime": 638515262825606520,
+            "responseLength": 1411,
+            "objectId": "5f0c2d7e-8a41-4b9f-a3e6-c21d7b90e418",
+            "streamType": "Non-Streaming",
+            "modelDeploymentName": "gpt-chat-pilot",
+            "modelName": "gpt-35-turbo",
+            "modelVersion": "0301",
+        }
+    ),
+}
+
+LLM_ROW = {
+    "TimeGenerated": "2025-06-01T10:00:00.5000000Z",
+    "CorrelationId": "99789635-18d0-480f-8182-a3a3c477a6a4",
+    "RequestId": "chatcmpl-abc",
+    "Region": "West Europe",
+    "ApiVersion": "2024-10-21",
+    "DeploymentName": "gpt-4o",
+    "ModelName": "gpt-4o-2024-11-20",
+    "IsStreamCompletion": "False",
+    "PromptTokens": "14",
+    "CompletionTokens": "8",
+    "TotalTokens": "22",
+    "SequenceNumber": "0",
+    "RequestMessages": "",
+    "ResponseMessages": "",
+}
+
+
+def test_it_parses_a_gateway_row_with_text_cells():
+    row = gateway_row_parse(GATEWAY_ROW)
+    assert isinstance(row, GatewayRow)
+    assert row.correlation_id == "99789635-18d0-480f-8182-a3a3c477a6a4"
+    assert row.time == datetime(2024, 7, 2, 6, 31, 31, 446590, tzinfo=UTC)
+    assert (row.deployment, row.api_version) == ("gpt-chat-pilot", "2024-02-15-preview")
+    assert row.apim_request_id == "d427a391-2bc7-4f38-9cbc-6560600e0981"
+    assert row.backend_region == "eastus"
+    assert (row.ratelimit_remaining_requests, row.ratelimit_remaining_tokens) == (119, 119978)
+    assert (row.response_code, row.backend_response_code, row.is_request_success) == (200, 200, True)
+    assert (row.total_time_ms, row.backend_time_ms, row.client_time_ms) == (176.0, 170.0, 1.0)
+    assert (row.request_size, row.response_size) == (536, 1604)
+    assert row.apim_subscription_id == "team-search"
+    assert row.apim_region == "East US"
+    assert row.response_body == CHAT_RESPONSE
+    assert "capital of tamilnadu" in row.request_body
+
+
+def test_it_accepts_dynamic_cells_as_objects_and_native_types():
+    row = gateway_row_parse(
+        {
+            **GATEWAY_ROW,
+            "TimeGenerated": datetime(2024, 7, 2, 6, 31, 31),
+            "ResponseCode": 429,
+            "TotalTime": 12.5,
+            "IsRequestSuccess": False,
+            "BackendResponseHeaders": {"Retry-After": "7", "apim-request-id": ["abc"]},
+        }
+    )
+    assert row.time == datetime(2024, 7, 2, 6, 31, 31, tzinfo=UTC)
+    assert (row.response_code, row.total_time_ms, row.is_request_success) == (429, 12.5, False)
+    assert row.retry_after_ms == 7000
+    assert row.apim_request_id == "abc"
+
+
+@pytest.mark.parametrize(
+    ("url", "backend_url", "expected"),
+    [
+        (
+            "https://apim/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+            "",
+            ("gpt-4o", "2024-10-21"),
+        ),
+        (
+            "https://apim/aoai/deployments/my%20dep/embeddings?API-Version=2024-06-01",
+            "",
+            ("my dep", "2024-06-01"),
+        ),
+        ("https://apim/openai/v1/chat/completions", "", ("", "v1")),
+        ("https://apim/openai/v1/responses?api-version=preview", "", ("", "preview")),
+        (
+            "https://apim/custom/chat",
+            "https://be/openai/deployments/o3-mini/chat/completions?api-version=x",
+            ("o3-mini", "x"),
+        ),
+        ("", "", ("", "")),
+    ],
+)
+def test_it_reads_deployment_and_api_version_from_the_url(url, backend_url, expected):
+    assert url_deployment_and_version(url, backend_url) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected_ms"),
+    [
+        ({"retry-after-ms": "1500", "retry-after": "2"}, 1500),
+        ({"Retry-After": "3"}, 3000),
+        ({"retry-after": "0.5"}, 500),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+        ({}, None),
+    ],
+)
+def test_it_reads_retry_after_in_milliseconds(headers, expected_ms):
+    row = gateway_row_parse({**GATEWAY_ROW, "BackendResponseHeaders": json.dumps(headers)})
+    assert row.retry_after_ms == expected_ms
+
+
+def test_it_falls_back_to_the_backend_host_without_x_ms_region():
+    row = gateway_row_parse({**GATEWAY_ROW, "BackendResponseHeaders": "{}"})
+    assert row.backend_region == "obs-openai-test-01.openai.azure.com"
+    assert row.apim_request_id == ""
+
+
+def test_it_takes_the_apim_request_id_from_client_response_headers_when_backend_ones_are_missing():
+    row = gateway_row_parse(
+        {**GATEWAY_ROW, "BackendResponseHeaders": None, "ResponseHeaders": '{"apim-request-id": "X-1"}'}
+    )
+    assert row.apim_request_id == "x-1"
+
+
+def test_it_tolerates_missing_columns_of_older_workspaces():
+    row = gateway_row_parse({"TimeGenerated": "2024-07-02T06:31:31Z", "CorrelationId": "abc"})
+    assert isinstance(row, GatewayRow)
+    assert row.response_code is None and row.request_headers == {} and row.request_body == ""
+
+
+def test_it_matches_column_names_case_insensitively():
+    row = gateway_row_parse(
+        {"timegenerated": "2024-07-02T06:31:31Z", "correlationid": "abc", "RESPONSECODE": "500"}
+    )
+    assert (row.correlation_id, row.response_code) == ("abc", 500)
+
+
+def test_it_parses_the_portal_csv_datetime_format():
+    assert datetime_parse("7/2/2024, 6:31:31.446 AM") == datetime(2024, 7, 2, 6, 31, 31, 446000, tzinfo=UTC)
+    assert datetime_parse("11/25/2026, 1:05:00.000 PM") == datetime(2026, 11, 25, 13, 5, tzinfo=UTC)
+    assert datetime_parse("2024-07-02T08:31:31+02:00") == datetime(2024, 7, 2, 6, 31, 31, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"CorrelationId": ""}, "CorrelationId: missing"),
+        ({"CorrelationId": "x" * 65}, "CorrelationId: longer than 64 characters"),
+        ({"TimeGenerated": None}, "TimeGenerated: missing"),
+        ({"TimeGenerated": "last tuesday"}, "TimeGenerated: not a datetime"),
+        ({"ResponseCode": "OK"}, "ResponseCode: not an integer"),
+        ({"ResponseCode": "99999999999"}, "ResponseCode: out of range"),
+        ({"TotalTime": "-5"}, "TotalTime: negative"),
+        ({"IsRequestSuccess": "maybe"}, "IsRequestSuccess: not a boolean"),
+        ({"BackendResponseHeaders": "{not json"}, "BackendResponseHeaders: not JSON"),
+        ({"BackendResponseHeaders": "[1, 2]"}, "BackendResponseHeaders: not an object"),
+    ],
+)
+def test_it_rejects_a_malformed_gateway_row_with_a_reason(change, reason):
+    result = gateway_row_parse({**GATEWAY_ROW, **change})
+    assert isinstance(result, Rejection)
+    assert result.kind == reason
+    assert result.reason.startswith(reason)
+
+
+def test_it_rejects_something_that_is_not_a_row():
+    assert gateway_row_parse(["not", "a", "dict"]).kind == "row is not an object"
+
+
+def test_it_removes_nul_characters_postgres_cannot_store():
+    row = gateway_row_parse({**GATEWAY_ROW, "RequestBody": "a\x00b"})
+    assert row.request_body == "ab"
+
+
+def test_it_parses_a_native_row_and_its_properties():
+    row = native_row_parse(NATIVE_ROW)
+    assert isinstance(row, NativeRow)
+    assert row.correlation_id == "d427a391-2bc7-4f38-9cbc-6560600e0981"
+    assert (row.model_deployment, row.model_name, row.model_version) == (
+        "gpt-chat-pilot",
+        "gpt-35-turbo",
+        "0301",
+    )
+    assert (row.stream_type, row.object_id) == ("Non-Streaming", "5f0c2d7e-8a41-4b9f-a3e6-c21d7b90e418")
+    assert (row.request_length, row.response_length, row.duration_ms) == (128, 1411, 1021.0)
+    assert (row.operation_name, row.result_signature, row.location) == (
+        "ChatCompletions_Create",
+        "200",
+        "eastus",
+    )
+    assert row.properties["requestTime"] == 638515262815394150
+
+
+def test_it_accepts_native_properties_as_an_object():
+    row = native_row_parse({**NATIVE_ROW, "properties_s": json.loads(NATIVE_ROW["properties_s"])})
+    assert row.model_name == "gpt-35-turbo"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"ResourceProvider": "MICROSOFT.KEYVAULT"}, "not an Azure OpenAI row"),
+        ({"Category": "Audit"}, "not a RequestResponse row"),
+        ({"properties_s": '{"modelName": '}, "properties_s: not JSON"),
+        ({"properties_s": '"text"'}, "properties_s: not an object"),
+        ({"DurationMs": "-1021"}, "DurationMs: negative"),
+        ({"CorrelationId": None}, "CorrelationId: missing"),
+    ],
+)
+def test_it_rejects_a_malformed_native_row_with_a_reason(change, reason):
+    result = native_row_parse({**NATIVE_ROW, **change})
+    assert isinstance(result, Rejection)
+    assert result.kind == reason
+
+
+def test_it_parses_an_llm_log_chunk():
+    row = llm_row_parse(LLM_ROW)
+    assert isinstance(row, LlmChunkRow)
+    assert (row.sequence_number, row.prompt_tokens, row.completion_tokens, row.total_tokens) == (0, 14, 8, 22)
+    assert row.is_stream_completion is False
+    assert (row.deployment_name, row.model_name, row.request_id) == (
+        "gpt-4o",
+        "gpt-4o-2024-11-20",
+        "chatcmpl-abc",
+    )
+
+
+def test_it_keeps_llm_messages_given_as_objects_as_json_text():
+    messages = [{"role": "user", "content": "héllo"}]
+    row = llm_row_parse({**LLM_ROW, "SequenceNumber": 1, "RequestMessages": messages, "PromptTokens": None})
+    assert json.loads(row.request_messages) == messages
+    assert row.prompt_tokens is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"SequenceNumber": "first"}, "SequenceNumber: not an integer"),
+        ({"SequenceNumber": -1}, "SequenceNumber: out of range"),
+        ({"PromptTokens": "many"}, "PromptTokens: not an integer"),
+        ({"CorrelationId": ""}, "CorrelationId: missing"),
+    ],
+)
+def test_it_rejects_a_malformed_llm_row_with_a_reason(change, reason):
+    assert llm_row_parse({**LLM_ROW, **change}).kind == reason
+
+
+# Diagnostic-settings records, shaped like the public samples in elastic/integrations
+# (packages/azure_openai/data_stream/logs/_dev/test/pipeline/).
+GATEWAY_RECORD = {
+    "DeploymentVersion": "0.44.18652.0",
+    "Level": 4,
+    "callerIpAddress": "81.2.69.144",
+    "category": "GatewayLogs",
+    "correlationId": "0aa398fe-7b98-49aa-8352-52ce04ddc34a",
+    "durationMs": 453,
+    "isRequestSuccess": False,
+    "location": "East US",
+    "operationName": "Microsoft.ApiManagement/GatewayLogs",
+    "properties": {
+        "apiId": "azure-openai-service-api",
+        "apimSubscriptionId": "team-legal",
+        "backendResponseCode": 400,
+        "backendTime": 452,
+        "backendUrl": "https://obs-openai-test-01.openai.azure.com/openai/deployments/gpt-chat-pilot/chat/completions"
+        "?api-version=2024-02-15-preview",
+        "backendResponseHeaders": {"apim-request-id": "11111111-2222-4333-8444-555555555555"},
+        "method": "POST",
+        "operationId": "ChatCompletions_Create",
+        "requestBody": '{"messages": [{"role": "user", "content": "test"}]}',
+        "responseBody": '{"error":{"code":"content_filter","status":400}}',
+        "responseCode": 400,
+        "requestSize": 519,
+        "responseSize": 1360,
+        "lastError": {"reason": "BackendError", "message": "filtered"},
+        "url": "https://azure-openai-apm.azure-api.net/deployments/gpt-chat-pilot/chat/completions"
+        "?api-version=2024-02-15-preview",
+    },
+    "resourceId": "/SUBSCRIPTIONS/12CABCB4/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.APIMANAGEMENT/SERVICE/APM",
+    "resultType": "Failed",
+    "time": "2024-07-02T06:14:56.2371877Z",
+}
+
+NATIVE_RECORD = {
+    "Tenant": "eastus",
+    "callerIpAddress": "81.2.69.***",
+    "category": "RequestResponse",
+    "correlationId": "9d3a6e98-fc11-48d0-82cf-4de065c1a1f8",
+    "durationMs": 102,
+    "event": "ShoeboxCallResult",
+    "location": "eastus",
+    "operationName": "Create_Thread",
+    "properties": '{"apiName":"Azure OpenAI API version 2024-02-15-preview","requestTime":638481757794854611,'
+    '"requestLength":2,"responseTime":638481757795877942,"responseLength":113,"objectId":""}',
+    "resourceId": "/SUBSCRIPTIONS/12CABCB4/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/OBS",
+    "resultSignature": "200",
+    "time": "2024-04-08T12:23:02.4350000Z",
+}
+
+LLM_RECORD = {
+    "time": "2025-06-01T10:00:00.5Z",
+    "category": "GatewayLlmLogs",
+    "correlationId": "0aa398fe-7b98-49aa-8352-52ce04ddc34a",
+    "location": "West Europe",
+    "properties": json.dumps(
+        {
+            "requestId": "chatcmpl-1",
+            "deploymentName": "gpt-4o",
+            "modelName": "gpt-4o-2024-11-20",
+            "promptTokens": 10,
+            "completionTokens": 5,
+            "totalTokens": 15,
+            "sequenceNumber": 2,
+            "responseMessages": [{"role": "assistant", "content": "hi"}],
+            "isStreamCompletion": True,
+            "apiVersion": "2024-10-21",
+        }
+    ),
+}
+
+
+def test_it_maps_a_gateway_diagnostic_record_to_the_gateway_parser():
+    table, row = diagnostic_record_convert(GATEWAY_RECORD)
+    assert table == "ApiManagementGatewayLogs"
+    parsed = gateway_row_parse(row)
+    assert parsed.correlation_id == "0aa398fe-7b98-49aa-8352-52ce04ddc34a"
+    assert parsed.time == datetime(2024, 7, 2, 6, 14, 56, 237187, tzinfo=UTC)
+    assert (parsed.total_time_ms, parsed.backend_time_ms) == (453.0, 452.0)
+    assert (parsed.response_code, parsed.is_request_success) == (400, False)
+    assert (parsed.deployment, parsed.api_version) == ("gpt-chat-pilot", "2024-02-15-preview")
+    assert parsed.apim_subscription_id == "team-legal"
+    assert parsed.apim_request_id == "11111111-2222-4333-8444-555555555555"
+    assert (parsed.caller_ip, parsed.apim_region, parsed.last_error_reason) == (
+        "81.2.69.144",
+        "East US",
+        "BackendError",
+    )
+
+
+def test_it_maps_a_native_diagnostic_record_with_properties_as_json_text():
+    table, row = diagnostic_record_convert(NATIVE_RECORD)
+    assert table == "AzureDiagnostics"
+    parsed = native_row_parse(row)
+    assert parsed.correlation_id == "9d3a6e98-fc11-48d0-82cf-4de065c1a1f8"
+    assert (parsed.operation_name, parsed.duration_ms, parsed.response_length) == (
+        "Create_Thread",
+        102.0,
+        113,
+    )
+    assert parsed.location == "eastus"
+
+
+def test_it_maps_an_llm_diagnostic_record():
+    table, row = diagnostic_record_convert(LLM_RECORD)
+    assert table == "ApiManagementGatewayLlmLog"
+    parsed = llm_row_parse(row)
+    assert (parsed.correlation_id, parsed.request_id, parsed.sequence_number) == (
+        "0aa398fe-7b98-49aa-8352-52ce04ddc34a",
+        "chatcmpl-1",
+        2,
+    )
+    assert parsed.is_stream_completion is True
+    assert json.loads(parsed.response_messages)[0]["content"] == "hi"
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({**NATIVE_RECORD, "category": "Audit"}, "unsupported category"),
+        ({**NATIVE_RECORD, "category": None}, "unsupported category"),
+        ({**NATIVE_RECORD, "properties": "{oops"}, "properties: not JSON"),
+        ({**NATIVE_RECORD, "properties": "[1]"}, "properties: not an object"),
+        ("just text", "record is not an object"),
+    ],
+)
+def test_it_rejects_a_record_it_cannot_map(record, reason):
+    result = diagnostic_record_convert(record)
+    assert isinstance(result, Rejection)
+    assert result.kind == reason

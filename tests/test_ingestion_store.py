@@ -1,0 +1,219 @@
+"""rows_store: bulk, idempotent, atomic per batch, joins whichever partner arrives first."""
+
+import copy
+from datetime import UTC, datetime
+
+import pytest
+
+from usage.demo_data import generate_logs
+from usage.ingestion import store
+from usage.ingestion.rows import PARSERS, GatewayRow
+from usage.ingestion.selectors import ingestion_unmatched_counts
+from usage.ingestion.store import rows_store
+from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
+from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow, UsageHourly
+
+START = datetime(2026, 11, 2, 9, tzinfo=UTC)
+END = datetime(2026, 11, 2, 10, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def logs():
+    return generate_logs(start=START, end=END, requests_per_hour=40, seed=7)
+
+
+@pytest.fixture(params=["copy", "portable"])
+def write_path(request, monkeypatch):
+    """Run a test through the PostgreSQL COPY fast path and through the portable ORM path."""
+    monkeypatch.setattr(store, "COPY_FAST_PATH", request.param == "copy")
+    return request.param
+
+
+def _store_all(logs, *, order=(GATEWAY, NATIVE, LLM_LOG), batch_size=store.BATCH_SIZE):
+    return {table: rows_store(table=table, rows=logs[table], batch_size=batch_size) for table in order}
+
+
+def _totals():
+    return {
+        "requests": GatewayRequest.objects.count(),
+        "native": NativeLog.objects.count(),
+        "chunks": LlmLogChunk.objects.count(),
+        "rejected": RejectedRow.objects.count(),
+        "rollup_requests": sum(UsageHourly.objects.values_list("requests", flat=True)),
+        "unmatched": ingestion_unmatched_counts(),
+        "ids": sorted(GatewayRequest.objects.values_list("correlation_id", flat=True)),
+    }
+
+
+def test_it_stores_every_table_and_rejects_malformed_rows_with_reasons(db, logs, write_path):
+    results = _store_all(logs)
+    gateway = results[GATEWAY]
+    assert gateway.rows_read == len(logs[GATEWAY])
+    assert gateway.stored == 40 == GatewayRequest.objects.count()
+    assert gateway.rejected == 2
+    assert set(gateway.reasons) == {"CorrelationId: missing", "TimeGenerated: not a datetime"}
+    assert results[NATIVE].stored == NativeLog.objects.count() > 30
+    assert results[NATIVE].reasons == {"properties_s: not JSON": 1}
+    assert results[LLM_LOG].reasons == {"SequenceNumber: not an integer": 1}
+    assert RejectedRow.objects.count() == 4
+    assert set(RejectedRow.objects.values_list("source", flat=True)) == {GATEWAY, NATIVE, LLM_LOG}
+    rejected = RejectedRow.objects.get(source=GATEWAY, reason__startswith="TimeGenerated")
+    assert (
+        "yesterday-ish" in rejected.raw
+        and rejected.reason == "TimeGenerated: not a datetime: 'yesterday-ish'"
+    )
+    for table, result in results.items():
+        assert result.rows_read == result.stored + result.duplicates + result.rejected, table
+    # The rollup of the hour counts every request once.
+    assert sum(UsageHourly.objects.values_list("requests", flat=True)) == 40
+
+
+def test_storing_the_same_rows_three_times_changes_nothing(db, logs, write_path):
+    first = _store_all(logs)
+    totals = _totals()
+    for _ in range(2):
+        again = _store_all(logs)
+        assert _totals() == totals
+        for table, result in again.items():
+            assert result.stored == 0
+            assert result.duplicates == first[table].stored + first[table].duplicates
+            assert result.rejected == first[table].rejected
+            assert result.correlation_ids == set()
+
+
+def test_native_rows_join_whether_they_arrive_before_or_after_the_gateway_rows(db, logs, write_path):
+    native_first = rows_store(table=NATIVE, rows=logs[NATIVE])
+    assert native_first.correlation_ids == set()  # nothing to join yet
+    waiting = ingestion_unmatched_counts()
+    assert waiting[NATIVE] == NativeLog.objects.count()
+
+    gateway = rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    assert gateway.correlation_ids == set(GatewayRequest.objects.values_list("correlation_id", flat=True))
+    after = ingestion_unmatched_counts()
+    bypassed_apim = NativeLog.objects.exclude(
+        correlation_id__in=GatewayRequest.objects.values("apim_request_id")
+    ).count()
+    assert after[NATIVE] == bypassed_apim < waiting[NATIVE]
+    # The other order gives the same join.
+    totals = _totals()
+    GatewayRequest.objects.all().delete()
+    NativeLog.objects.all().delete()
+    rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    late_native = rows_store(table=NATIVE, rows=logs[NATIVE])
+    joined = set(
+        GatewayRequest.objects.filter(
+            apim_request_id__in=NativeLog.objects.values("correlation_id")
+        ).values_list("correlation_id", flat=True)
+    )
+    assert late_native.correlation_ids == joined and joined
+    assert _totals()["unmatched"] == totals["unmatched"]
+
+
+def test_llm_chunks_arriving_first_touch_their_request_when_it_arrives(db, logs):
+    chunks = rows_store(table=LLM_LOG, rows=logs[LLM_LOG])
+    assert chunks.correlation_ids == set()
+    assert ingestion_unmatched_counts()[LLM_LOG] == LlmLogChunk.objects.count() > 0
+    rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    assert ingestion_unmatched_counts()[LLM_LOG] == 0
+    # Chunks arriving after their request touch it.
+    LlmLogChunk.objects.all().delete()
+    late = rows_store(table=LLM_LOG, rows=logs[LLM_LOG])
+    assert late.correlation_ids == set(LlmLogChunk.objects.values_list("correlation_id", flat=True))
+
+
+def test_it_stores_a_repeated_llm_chunk_once(db, logs, write_path):
+    chunk = next(row for row in logs[LLM_LOG] if row.get("SequenceNumber") == 1)
+    other = {**chunk, "SequenceNumber": 2}
+    result = rows_store(table=LLM_LOG, rows=[chunk, dict(chunk), other, dict(chunk)])
+    assert (result.stored, result.duplicates) == (2, 2)
+    again = rows_store(table=LLM_LOG, rows=[other, chunk])
+    assert (again.stored, again.duplicates) == (0, 2)
+    assert LlmLogChunk.objects.filter(correlation_id=chunk["CorrelationId"]).count() == 2
+
+
+def test_a_batch_killed_midway_leaves_nothing_and_a_rerun_gives_identical_totals(
+    db, logs, write_path, monkeypatch
+):
+    clean_totals = None
+    _store_all(logs, batch_size=10)
+    clean_totals = _totals()
+    GatewayRequest.objects.all().delete()
+    NativeLog.objects.all().delete()
+    LlmLogChunk.objects.all().delete()
+    RejectedRow.objects.all().delete()
+    UsageHourly.objects.all().delete()
+
+    real_refresh = store.requests_refresh
+    calls = {"n": 0}
+
+    def dying_refresh(*, correlation_ids):
+        calls["n"] += 1
+        real_refresh(correlation_ids=correlation_ids)
+        if calls["n"] == 3:
+            raise SystemExit("worker killed")
+
+    monkeypatch.setattr(store, "requests_refresh", dying_refresh)
+    with pytest.raises(SystemExit):
+        rows_store(table=GATEWAY, rows=logs[GATEWAY], batch_size=10)
+    # Two whole batches survived, the third left nothing behind.
+    assert GatewayRequest.objects.count() == 20
+    monkeypatch.setattr(store, "requests_refresh", real_refresh)
+
+    _store_all(logs, batch_size=10)
+    assert _totals() == clean_totals
+
+
+def test_a_source_that_dies_midway_keeps_whole_batches_only(db, logs):
+    def rows_then_crash():
+        yield from logs[GATEWAY][:25]
+        raise ConnectionError("Log Analytics went away")
+
+    with pytest.raises(ConnectionError):
+        rows_store(table=GATEWAY, rows=rows_then_crash(), batch_size=10)
+    assert GatewayRequest.objects.count() == 20
+    result = rows_store(table=GATEWAY, rows=logs[GATEWAY], batch_size=10)
+    assert result.duplicates == 20 and GatewayRequest.objects.count() == 40
+
+
+def test_a_row_the_database_refuses_is_rejected_and_the_batch_goes_on(db, logs, write_path, monkeypatch):
+    parse = PARSERS[GATEWAY]
+    poisoned = logs[GATEWAY][3]["CorrelationId"]
+
+    def parse_with_poison(row):
+        parsed = parse(row)
+        if isinstance(parsed, GatewayRow) and parsed.correlation_id == poisoned:
+            parsed = copy.copy(parsed)
+            parsed.time = None  # NOT NULL in the database
+        return parsed
+
+    monkeypatch.setitem(PARSERS, GATEWAY, parse_with_poison)
+    result = rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    assert result.stored == 39
+    assert result.reasons["refused by the database"] == 1
+    assert not GatewayRequest.objects.filter(correlation_id=poisoned).exists()
+    assert RejectedRow.objects.filter(
+        reason__startswith="refused by the database", raw__contains=poisoned
+    ).exists()
+
+
+def test_rows_another_writer_stored_meanwhile_count_as_duplicates(db, logs, write_path, monkeypatch):
+    rows_store(table=NATIVE, rows=logs[NATIVE][:10])
+    # The other writer's rows are not visible to the existing-key query (they landed after it).
+    monkeypatch.setattr(store, "_existing_keys", lambda table, keys: set())
+    result = rows_store(table=NATIVE, rows=logs[NATIVE][:15])
+    assert (result.stored, result.duplicates, result.rejected) == (5, 10, 0)
+    assert NativeLog.objects.count() == 15
+
+
+def test_it_refuses_an_unknown_table(db):
+    with pytest.raises(ValueError, match="unknown table"):
+        rows_store(table="AppRequests", rows=[])
+
+
+def test_gateway_rows_keep_headers_bodies_and_the_join_key(db, logs):
+    rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    row = next(r for r in logs[GATEWAY] if r.get("BackendResponseHeaders") and r.get("ResponseBody"))
+    request = GatewayRequest.objects.get(correlation_id=row["CorrelationId"])
+    assert request.response_body == row["ResponseBody"]
+    assert request.apim_request_id == request.response_headers["apim-request-id"]
+    assert request.apim_subscription_id == row["ApimSubscriptionId"]

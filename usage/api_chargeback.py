@@ -1,0 +1,202 @@
+"""Chargeback and usage endpoints of the JSON API (attached to the usage router in ``usage.api``).
+
+Field names are contracts: ``month``, ``currency``, ``totals``, ``rows``; each row ``group``,
+``label``, ``requests``, ``prompt_tokens``, ``cached_tokens``, ``completion_tokens``,
+``reasoning_tokens``, ``total_tokens``, ``cost``, ``currency``, ``estimated_tokens``,
+``unpriced_tokens``. ``cost`` is a decimal string (exact, 8 places), never a float.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+
+from aoai_portal.api import require_role
+from aoai_portal.roles import FINANCE
+
+from .chargeback.selectors import (
+    ChargebackInputError,
+    Measures,
+    ReportRow,
+    chargeback_report,
+    month_parse,
+    usage_series,
+)
+
+router = Router(tags=["chargeback"])
+
+API_GROUPINGS = ("cost_center", "subscription", "deployment", "model")
+# Longest windows one call may ask for, so a single request stays small.
+MAX_DAYS = {"day": 400, "hour": 31}
+
+
+class MeasuresOut(Schema):
+    requests: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    total_tokens: int
+    estimated_tokens: int = Field(description="The part of total_tokens that was estimated, not reported")
+    unpriced_tokens: int = Field(description="Tokens of requests no price was known for (cost 0)")
+    cost: str = Field(description="Decimal string, exact to 8 places")
+    currency: str
+
+
+class ChargebackRowOut(MeasuresOut):
+    group: str = Field(
+        description="Cost center code ('' = Unassigned), APIM subscription id, deployment or model"
+    )
+    label: str
+    cost_center: str | None = Field(
+        None, description="group_by=subscription: the subscription's cost center code"
+    )
+    subscription_ids: list[str] | None = Field(
+        None, description="group_by=cost_center: subscriptions charged to it"
+    )
+
+
+class MonthCloseOut(Schema):
+    closed_at: datetime
+    closed_by: str
+
+
+class ChargebackOut(Schema):
+    month: str
+    currency: str
+    group_by: str
+    closed: MonthCloseOut | None = Field(
+        None, description="Set when the month is closed: rows are frozen figures"
+    )
+    totals: MeasuresOut
+    rows: list[ChargebackRowOut]
+    adjustments: list[ChargebackRowOut] = Field(
+        description="Closed months: usage since the close (current minus frozen), per group"
+    )
+    adjustment_totals: MeasuresOut | None = None
+
+
+class UsagePointOut(MeasuresOut):
+    time: datetime = Field(description="Start of the interval (UTC)")
+    group: str
+    label: str
+
+
+class UsageOut(Schema):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    interval: str
+    group_by: str | None
+    currency: str
+    totals: MeasuresOut
+    rows: list[UsagePointOut]
+
+
+def _measures(measures: Measures) -> dict:
+    data = measures.as_json()
+    data["currency"] = settings.PORTAL_CURRENCY
+    return data
+
+
+def _row(row: ReportRow) -> dict:
+    data = {"group": row.group, "label": row.label, **_measures(row.measures)}
+    if row.cost_center is not None:
+        data["cost_center"] = row.cost_center
+    if row.subscription_ids is not None:
+        data["subscription_ids"] = row.subscription_ids
+    return data
+
+
+@router.get("/chargeback", response=ChargebackOut, summary="Chargeback of a month, grouped")
+def chargeback(
+    request,
+    month: str | None = Query(None, description="YYYY-MM (UTC month)"),
+    group_by: str = Query("cost_center", description="cost_center | subscription | deployment | model"),
+):
+    require_role(request, FINANCE)
+    if not month:
+        raise HttpError(422, "month is required, as YYYY-MM (for example 2026-10).")
+    if group_by not in API_GROUPINGS:
+        raise HttpError(422, f"group_by must be one of {', '.join(API_GROUPINGS)}, not {group_by!r}.")
+    try:
+        report = chargeback_report(month=month_parse(month), group_by=group_by)
+    except ChargebackInputError as error:
+        raise HttpError(422, str(error)) from None
+    return {
+        "month": report.month.strftime("%Y-%m"),
+        "currency": report.currency,
+        "group_by": group_by,
+        "closed": (
+            {"closed_at": report.close.closed_at, "closed_by": report.close.closed_by_name}
+            if report.close
+            else None
+        ),
+        "totals": _measures(report.totals),
+        "rows": [_row(row) for row in report.rows],
+        "adjustments": [_row(row) for row in report.adjustments],
+        "adjustment_totals": _measures(report.adjustment_totals) if report.close else None,
+    }
+
+
+def _moment(name: str, text: str | None) -> datetime:
+    """A date (midnight UTC) or an ISO datetime on a whole hour; naive means UTC."""
+    if not text:
+        raise HttpError(422, f"{name} is required: a date (2026-10-01) or a UTC datetime on the hour.")
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise HttpError(
+            422,
+            f"{name} must be a date (2026-10-01) or an ISO datetime (2026-10-01T13:00:00Z), not {text!r}.",
+        ) from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.minute or moment.second or moment.microsecond:
+        raise HttpError(422, f"{name} must be on a whole hour (usage is kept per hour), not {text!r}.")
+    return moment
+
+
+@router.get("/usage", response=UsageOut, by_alias=True, summary="Usage measures as a time series")
+def usage(
+    request,
+    from_: str | None = Query(
+        None, alias="from", description="Start, inclusive: date or UTC datetime on the hour"
+    ),
+    to: str | None = Query(None, description="End, exclusive: date or UTC datetime on the hour"),
+    group_by: str | None = Query(
+        None, description="cost_center | subscription | deployment | model (optional)"
+    ),
+    interval: str = Query("day", description="day | hour"),
+):
+    require_role(request, FINANCE)
+    if interval not in MAX_DAYS:
+        raise HttpError(422, f"interval must be day or hour, not {interval!r}.")
+    if group_by == "":
+        group_by = None
+    if group_by is not None and group_by not in API_GROUPINGS:
+        raise HttpError(422, f"group_by must be one of {', '.join(API_GROUPINGS)}, not {group_by!r}.")
+    begin, end = _moment("from", from_), _moment("to", to)
+    if end <= begin:
+        raise HttpError(422, "to must be after from (the window is [from, to)).")
+    if end - begin > timedelta(days=MAX_DAYS[interval]):
+        raise HttpError(422, f"A window of interval={interval} may span at most {MAX_DAYS[interval]} days.")
+    try:
+        rows, totals = usage_series(begin=begin, end=end, interval=interval, group_by=group_by)
+    except ChargebackInputError as error:
+        raise HttpError(422, str(error)) from None
+    return {
+        "from": begin,
+        "to": end,
+        "interval": interval,
+        "group_by": group_by,
+        "currency": settings.PORTAL_CURRENCY,
+        "totals": _measures(totals),
+        "rows": [
+            {"time": row.time, "group": row.group, "label": row.label, **_measures(row.measures)}
+            for row in rows
+        ],
+    }

@@ -1,0 +1,128 @@
+"""CSV and XLSX of a chargeback report: the page's table, with the page's numbers.
+
+Costs are written as decimals, never floats: ``cost`` rounded half-up to the cent exactly as the
+page shows it, ``cost_exact`` with the 8 places accounting stores (rows add up to the total
+exactly in ``cost_exact``). Each row states its currency.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from .selectors import Measures, Report, ReportRow
+
+_TOKEN_COLUMNS = (
+    "requests",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "estimated_tokens",
+    "unpriced_tokens",
+)
+
+
+def report_header(report: Report) -> list[str]:
+    header = ["month", "line", "group", "label"]
+    if report.group_by == "subscription":
+        header.append("cost_center")
+    if report.group_by == "cost_center":
+        header.append("subscription_ids")
+    if report.group_by == "deployment_model":
+        header += ["deployment", "model"]
+    return [*header, *_TOKEN_COLUMNS, "cost", "cost_exact", "currency"]
+
+
+def _cells(report: Report, line: str, row: ReportRow | None, measures: Measures) -> list:
+    cells: list = [report.month.strftime("%Y-%m"), line]
+    if row is None:
+        cells += ["", "Total" if line == "total" else line.capitalize()]
+    else:
+        cells += [row.group, row.label]
+    if report.group_by == "subscription":
+        cells.append(row.cost_center if row else "")
+    if report.group_by == "cost_center":
+        cells.append(" ".join(s or "(none)" for s in row.subscription_ids) if row else "")
+    if report.group_by == "deployment_model":
+        cells += [row.deployment, row.model] if row else ["", ""]
+    cells += [getattr(measures, name) for name in _TOKEN_COLUMNS]
+    return [*cells, measures.cost_cents, measures.cost_exact, report.currency]
+
+
+def report_table(report: Report) -> list[list]:
+    """The rows of an export: the groups, the total, and for closed months the adjustments."""
+    table = [_cells(report, "row", row, row.measures) for row in report.rows]
+    table.append(_cells(report, "total", None, report.totals))
+    if report.is_closed:
+        table += [_cells(report, "adjustment", row, row.measures) for row in report.adjustments]
+        table.append(_cells(report, "adjustment total", None, report.adjustment_totals))
+        table.append(_cells(report, "total including adjustments", None, report.effective_totals))
+    return table
+
+
+def report_filename(report: Report, extension: str) -> str:
+    parts = ["chargeback", report.month.strftime("%Y-%m"), report.group_by]
+    filters = report.filters
+    for value in (filters.cost_center, filters.subscription, filters.deployment, filters.model):
+        if value:
+            parts.append("".join(c if c.isalnum() or c in "-_." else "_" for c in value))
+    return "-".join(parts) + "." + extension
+
+
+def report_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(report_header(report))
+    for cells in report_table(report):
+        writer.writerow([str(c) if isinstance(c, Decimal) else c for c in cells])
+    return buffer.getvalue()
+
+
+def report_xlsx(report: Report) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Chargeback"
+    header = report_header(report)
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    cost_column = header.index("cost") + 1
+    for cells in report_table(report):
+        sheet.append(cells)
+        row = sheet.max_row
+        sheet.cell(row=row, column=cost_column).number_format = "#,##0.00"
+        sheet.cell(row=row, column=cost_column + 1).number_format = "0.00000000"
+        if cells[1] != "row":
+            for cell in sheet[row]:
+                cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    about = workbook.create_sheet("About")
+    filters = report.filters
+    for key, value in (
+        ("Month", report.month.strftime("%Y-%m")),
+        ("Window (UTC)", f"[{report.begin.isoformat()}, {report.end.isoformat()})"),
+        ("Grouped by", report.group_by),
+        ("Cost center", filters.cost_center if filters.cost_center is not None else "all"),
+        ("Subscription", filters.subscription if filters.subscription is not None else "all"),
+        ("Deployment", filters.deployment if filters.deployment is not None else "all"),
+        ("Model", filters.model if filters.model is not None else "all"),
+        ("Currency", report.currency),
+        (
+            "Closed",
+            f"{report.close.closed_at:%Y-%m-%d %H:%M} UTC by {report.close.closed_by_name}"
+            if report.close
+            else "no",
+        ),
+        ("Generated (UTC)", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")),
+    ):
+        about.append([key, value])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,79 @@
+"""Chargeback writes: closing a month (freezing its figures) and reopening it."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from aoai_portal.roles import ADMIN, FINANCE, user_has_role, user_roles
+from audit.access import access_audit_record
+
+from ..models import MonthClose
+from .selectors import chargeback_snapshot_build, month_bounds, month_first
+
+
+class MonthCloseError(Exception):
+    """A close or reopen that cannot be done; the message is meant for the user."""
+
+
+def chargeback_month_close(*, month: date, user) -> MonthClose:
+    """Freeze the figures of ``month``: who closed it, when, and the totals at that moment."""
+    if not user_has_role(user, (FINANCE,)):
+        raise PermissionDenied("Only finance or admin can close a month.")
+    month = month_first(month)
+    _begin, end = month_bounds(month)
+    now = datetime.now(UTC)
+    if end > now:
+        raise MonthCloseError(
+            f"{month:%B %Y} is not over yet: it can be closed from {end:%Y-%m-%d %H:%M} UTC."
+        )
+    snapshot = chargeback_snapshot_build(month=month)
+    try:
+        with transaction.atomic():
+            return MonthClose.objects.create(
+                month=month,
+                closed_by=user,
+                closed_by_name=user.get_username(),
+                closed_at=now,
+                currency=settings.PORTAL_CURRENCY,
+                snapshot=snapshot,
+            )
+    except IntegrityError:
+        raise MonthCloseError(f"{month:%B %Y} is already closed.") from None
+
+
+def chargeback_month_reopen(
+    *, month: date, user, reason: str, request: HttpRequest | None = None
+) -> MonthClose:
+    """Reopen a closed month (admin only, with a reason); recorded on the close and in the access audit."""
+    if ADMIN not in user_roles(user):
+        raise PermissionDenied("Only an admin can reopen a closed month.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise MonthCloseError("A reason is required to reopen a month.")
+    month = month_first(month)
+    with transaction.atomic():
+        close = MonthClose.objects.select_for_update().filter(month=month, reopened_at__isnull=True).first()
+        if close is None:
+            raise MonthCloseError(f"{month:%B %Y} is not closed.")
+        close.reopened_by = user
+        close.reopened_by_name = user.get_username()
+        close.reopened_at = datetime.now(UTC)
+        close.reopen_reason = reason
+        close.save(update_fields=["reopened_by", "reopened_by_name", "reopened_at", "reopen_reason"])
+        access_audit_record(
+            request=request,
+            user=user,
+            action="reopen_month",
+            reason=reason,
+            detail={
+                "month": f"{month:%Y-%m}",
+                "month_close_id": close.pk,
+                "closed_at": close.closed_at.isoformat(),
+            },
+        )
+    return close

@@ -1,0 +1,51 @@
+"""``python manage.py import_logs PATH [PATH ...]``: import exported log files (see usage.ingestion.files)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from usage.ingestion.files import FileImportResult, logs_file_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import Log Analytics exports (az monitor log-analytics query -o json, portal CSV) and "
+        'diagnostic-settings records (JSON lines or {"records": [...]}); the format is detected per file.'
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("paths", nargs="+", metavar="PATH")
+
+    def handle(self, *args, paths: list[str], **options) -> None:
+        failed = 0
+        total = FileImportResult(path="total")
+        for path in paths:
+            result = logs_file_import(path=path)
+            self._report(result)
+            failed += bool(result.error)
+            total.rows_read += result.rows_read
+            total.stored += result.stored
+            total.duplicates += result.duplicates
+            total.rejected += result.rejected
+        if len(paths) > 1:
+            self.stdout.write(f"total: {self._counts(total)}")
+        if failed:
+            raise CommandError(f"{failed} of {len(paths)} file(s) could not be read completely (see above)")
+
+    @staticmethod
+    def _counts(result: FileImportResult) -> str:
+        return (
+            f"{result.rows_read:,} rows read, {result.stored:,} stored, "
+            f"{result.duplicates:,} duplicates skipped, {result.rejected:,} rejected"
+        )
+
+    def _report(self, result: FileImportResult) -> None:
+        kind = f" ({result.format})" if result.format else ""
+        self.stdout.write(f"{result.path}{kind}: {self._counts(result)}")
+        for table, stored in sorted(result.tables.items()):
+            self.stdout.write(
+                f"  {table}: {stored.rows_read:,} read, {stored.stored:,} stored, "
+                f"{stored.duplicates:,} duplicates, {stored.rejected:,} rejected"
+            )
+        for reason, count in result.reasons.most_common():
+            self.stdout.write(f"  rejected {count:,} x {reason}")
+        if result.error:
+            self.stderr.write(self.style.ERROR(f"{result.path}: error: {result.error}"))
