@@ -95,6 +95,15 @@ def parse_datetime(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _row_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return parse_datetime(str(value))
+    except ValueError:
+        return None
+
+
 def format_datetime(value: datetime) -> str:
     """The form the service answers with: UTC, 7 fraction digits, ``Z``."""
     value = value.astimezone(UTC)
@@ -174,28 +183,26 @@ def _infer_type(values: Iterable[Any]) -> str:
 
 
 def _encode_cell(value: Any, column_type: str) -> Any:
-    """Cell values as the service writes them: datetimes as text, dynamic as JSON text."""
+    """Cell values as the service writes them: datetimes as text, dynamic as JSON text, numbers as
+    numbers. A value that does not fit its column is passed on unchanged (for malformed-row tests)."""
     if value is None:
         return None
     if column_type == "datetime":
-        return format_datetime(value) if isinstance(value, datetime) else str(value)
+        return format_datetime(value) if isinstance(value, datetime) else value
     if column_type == "dynamic":
         return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     if column_type == "bool":
-        if isinstance(value, str):
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
             return value.strip().lower() == "true"
-        return bool(value)
-    if column_type in ("int", "long"):
+        return value
+    if column_type in ("int", "long", "real") and isinstance(value, str):
         try:
-            return int(value)
-        except (TypeError, ValueError):
-            return None
-    if column_type == "real":
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return None
-    return value if isinstance(value, str) else str(value)
+            return float(value) if column_type == "real" else int(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    return value
 
 
 @dataclass
@@ -270,12 +277,20 @@ class LogAnalyticsEmulator:
 
     # --- data ------------------------------------------------------------------------------
     def add_rows(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
-        """Add rows (dicts keyed by column name; ``TimeGenerated`` as datetime or ISO text)."""
+        """Add rows (dicts keyed by column name; ``TimeGenerated`` as datetime or ISO text).
+
+        Rows are served exactly as given, so a malformed row reaches the client's parser like it
+        would in an exported file. A row whose ``TimeGenerated`` is not a time (the real service
+        cannot hold one; the demo generator makes a few) is filed under the time of the row before
+        it, so that some window still serves it.
+        """
         stored = []
+        last_time: datetime | None = None
         for row in rows:
-            raw_time = row.get("TimeGenerated")
-            when = raw_time if isinstance(raw_time, datetime) else parse_datetime(str(raw_time))
-            when = when.astimezone(UTC)
+            when = _row_time(row.get("TimeGenerated"))
+            if when is None:
+                when = last_time or datetime(1970, 1, 1, tzinfo=UTC)
+            last_time = when
             stored.append(_StoredRow(time=when, visible_at=when + self.arrival_delay, values=dict(row)))
         with self._lock:
             self._tables.setdefault(table, []).extend(stored)
@@ -332,15 +347,16 @@ class LogAnalyticsEmulator:
 
     # --- answering -------------------------------------------------------------------------
     def _produce(self, now: datetime) -> None:
+        """Generate whole hours ahead of ``now``; rows show up as their time (+ delay) passes."""
         if self.producer is None:
             return
+        target = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
         with self._lock:
-            start = self.produced_until or now
-            if now - start < timedelta(seconds=1):
-                self.produced_until = start
+            start = self.produced_until or target - timedelta(hours=2)
+            if start >= target:
                 return
-            self.produced_until = now
-        self.load(self.producer(start, now))
+            self.produced_until = target
+            self.load(self.producer(start, target))
 
     def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         """(status, headers, JSON body) for one query request body."""
@@ -553,24 +569,22 @@ def demo_emulator(
     arrival_delay: timedelta = timedelta(minutes=2),
     now: datetime | None = None,
 ) -> LogAnalyticsEmulator:
-    """An emulator holding ``days`` of generated traffic up to now, producing more as time passes."""
+    """An emulator holding ``days`` of generated traffic up to now, and more as time passes.
+
+    Rows are generated in whole hours ahead of the clock; each becomes visible ``arrival_delay``
+    after its ``TimeGenerated``, as in a real workspace.
+    """
     from usage.demo_data import generate_logs
 
-    end = (now or datetime.now(UTC)).replace(microsecond=0)
-    start = end - timedelta(days=days)
+    now = now or datetime.now(UTC)
+    start = now - timedelta(days=days)
 
     def produce(span_start: datetime, span_end: datetime) -> dict[str, list[dict]]:
-        return generate_logs(
-            start=span_start,
-            end=span_end,
-            requests_per_hour=requests_per_hour,
-            seed=seed + int(span_start.timestamp()),
-        )
+        return generate_logs(start=span_start, end=span_end, requests_per_hour=requests_per_hour, seed=seed)
 
-    emulator = LogAnalyticsEmulator(
-        port=port, arrival_delay=arrival_delay, producer=produce, produced_until=end
-    )
-    emulator.load(generate_logs(start=start, end=end, requests_per_hour=requests_per_hour, seed=seed))
+    emulator = LogAnalyticsEmulator(port=port, arrival_delay=arrival_delay, producer=produce)
+    emulator.produced_until = start.replace(minute=0, second=0, microsecond=0)
+    emulator._produce(now)
     return emulator
 
 
@@ -582,6 +596,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--row-limit", type=int, default=500_000)
     args = parser.parse_args(argv)
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aoai_portal.settings")
+    django.setup()
     emulator = demo_emulator(
         days=args.days, requests_per_hour=args.requests_per_hour, seed=args.seed, port=args.port
     )

@@ -9,8 +9,9 @@ Each table is pulled in time windows ``[start, end)`` on ``TimeGenerated``:
   result is split in halves and retried; 429, 5xx and connection errors are retried with backoff;
 * the watermark moves to a window's end only after all rows of that window were stored, so it
   never gets ahead of stored data; a failure stops that table's pull and leaves the watermark;
-* each table is pulled under a lock (Redis or a database lease), so overlapping runs (a late beat
-  run, a manual backfill) never pull the same table at the same time;
+* a pull runs under one lock (Redis, or a database lease without Redis), so overlapping runs (a
+  late beat run, a manual backfill) never pull the same window twice: the second one skips, or
+  waits (the ``ingest`` command);
 * every window is recorded as an ``IngestionRun``.
 """
 
@@ -39,6 +40,7 @@ from .tables import GATEWAY, LLM_LOG, NATIVE
 logger = logging.getLogger(__name__)
 
 SOURCE = "log_analytics"
+LOCK_NAME = "ingest:log_analytics"
 # Table -> extra KQL filter. AzureDiagnostics is shared by every resource type in the workspace.
 TABLES: dict[str, str] = {
     GATEWAY: "",
@@ -291,7 +293,7 @@ def table_pull(
 ) -> TablePull:
     """Pull ``[start, end)`` of one table window by window, splitting windows that are too large.
 
-    The caller holds the table's lock. Stops at the first window that cannot be stored.
+    The caller holds the pull lock. Stops at the first window that cannot be fetched or stored.
     """
     outcome = TablePull(table=table, watermark=watermark_get(table=table))
     min_window = timedelta(seconds=max(settings.INGEST_MIN_WINDOW_SECONDS, 0.001))
@@ -368,22 +370,24 @@ def log_analytics_pull(
     """Pull every table (or ``tables``) from Log Analytics and store the rows.
 
     Without ``since``/``until`` it is the regular incremental pull (watermark - overlap up to now -
-    delay). With them it is a backfill of ``[since, until)``. A table whose lock is held by another
-    run is skipped (``busy``) unless ``lock_wait`` seconds free it.
+    delay). With them it is a backfill of ``[since, until)``. While another pull holds the lock the
+    run does nothing (every table ``busy``) unless the lock frees within ``lock_wait`` seconds.
     """
     if not settings.LOG_ANALYTICS_WORKSPACE_ID:
         raise NotConfigured("LOG_ANALYTICS_WORKSPACE_ID is not set: nothing to pull from")
     now = now or timezone.now()
-    client = client or logs_client_build()
-    result = PullResult()
-    for table in tables or TABLES:
+    tables = list(tables or TABLES)
+    for table in tables:
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
-        with lock_hold(name=f"ingest:{table}", wait=lock_wait) as lock:
-            if lock is None:
-                logger.info("%s: another run holds the lock; skipped", table)
-                result.tables.append(TablePull(table=table, busy=True, watermark=watermark_get(table=table)))
-                continue
+    client = client or logs_client_build()
+    result = PullResult()
+    with lock_hold(name=LOCK_NAME, wait=lock_wait) as lock:
+        if lock is None:
+            logger.info("another Log Analytics pull is running; skipped")
+            result.tables = [TablePull(table=t, busy=True, watermark=watermark_get(table=t)) for t in tables]
+            return result
+        for table in tables:
             _interrupted_runs_close(table=table)
             start, end = pull_span(table=table, since=since, until=until, now=now)
             outcome = table_pull(

@@ -72,7 +72,9 @@ def ingestion_table_statuses(*, now: datetime | None = None) -> list[TableStatus
                 stored_24h=day["stored"] or 0,
                 rejected_24h=day["rejected"] or 0,
                 failed_24h=day["failed"] or 0,
-                last_error=runs.filter(status=IngestionRun.Status.FAILED).order_by("-started_at", "-id").first(),
+                last_error=runs.filter(status=IngestionRun.Status.FAILED)
+                .order_by("-started_at", "-id")
+                .first(),
                 unmatched=unmatched.get(table, 0),
             )
         )

@@ -2,7 +2,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from aoai_portal.roles import ADMIN, role_required
-from usage.ingestion.status import ingestion_recent_runs, ingestion_rejections_by_reason, ingestion_table_statuses
+from usage.ingestion.status import (
+    ingestion_recent_runs,
+    ingestion_rejections_by_reason,
+    ingestion_table_statuses,
+)
 
 
 @role_required(ADMIN)
