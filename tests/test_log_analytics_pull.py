@@ -10,7 +10,7 @@ from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, IngestionRun, NativeLog, RejectedRow
 
-from .log_analytics_fixtures import END, START, emulator, logs, totals, watermarks  # noqa: F401
+from .log_analytics_fixtures import END, START, totals, watermarks
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +22,14 @@ def pull(**kwargs):
 def test_it_pulls_every_table_and_reads_each_served_row_once(emulator, logs):
     emulator.add_rows(
         NATIVE,
-        [{"TimeGenerated": START + timedelta(minutes=5), "CorrelationId": "kv-1", "ResourceProvider": "MICROSOFT.KEYVAULT",
-          "Category": "AuditEvent"}],
+        [
+            {
+                "TimeGenerated": START + timedelta(minutes=5),
+                "CorrelationId": "kv-1",
+                "ResourceProvider": "MICROSOFT.KEYVAULT",
+                "Category": "AuditEvent",
+            }
+        ],
     )
     result = pull()
 
@@ -95,8 +101,9 @@ def test_it_splits_a_window_that_answers_a_partial_result(emulator):
     split = IngestionRun.objects.get(status="partial")
     assert "split in halves" in split.error and "partial result" in split.error
     assert (split.window_end - split.window_start) == timedelta(hours=1)
-    halves = IngestionRun.objects.filter(table=GATEWAY, status="ok", window_start__gte=split.window_start,
-                                         window_end__lte=split.window_end)
+    halves = IngestionRun.objects.filter(
+        table=GATEWAY, status="ok", window_start__gte=split.window_start, window_end__lte=split.window_end
+    )
     assert sorted(run.window_end - run.window_start for run in halves) == [timedelta(minutes=30)] * 2
     assert totals() == reference
 
@@ -179,7 +186,9 @@ def test_the_incremental_pull_stops_at_the_delay_margin_and_rereads_the_overlap(
 
     # A row that reached the workspace late, with a time just before the watermark.
     late_time = END - timedelta(minutes=4)
-    emulator.add_rows(GATEWAY, [dict(emulator_row(emulator), CorrelationId="late-arrival", TimeGenerated=late_time)])
+    emulator.add_rows(
+        GATEWAY, [dict(emulator_row(emulator), CorrelationId="late-arrival", TimeGenerated=late_time)]
+    )
     second = log_analytics_pull(tables=[GATEWAY], now=now + timedelta(minutes=5))
 
     assert second.ok

@@ -360,9 +360,6 @@ class LogAnalyticsEmulator:
 
     def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         """(status, headers, JSON body) for one query request body."""
-        hold = self._hold
-        if hold is not None:
-            hold.wait(timeout=60)
         now = self.clock()
         self._produce(now)
         query = body.get("query")
@@ -378,6 +375,10 @@ class LogAnalyticsEmulator:
         except (QueryError, ValueError) as exc:
             return 400, {}, _error("BadArgumentError", "The request had some invalid properties", str(exc))
         self.queries.append({"table": parsed.table, "query": query, "timespan": body.get("timespan")})
+        hold = self._hold
+        if hold is not None:
+            hold.wait(timeout=60)
+            now = self.clock()
 
         failure = self._take_failure(parsed.table)
         if failure and failure.kind == "throttle":

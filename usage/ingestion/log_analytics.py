@@ -318,10 +318,14 @@ def table_pull(
                 outcome.splits += 1
                 _run_finish(run, status=IngestionRun.Status.PARTIAL, error=f"split in halves: {exc}")
                 continue
-            except (QueryFailed, LockLost) as exc:
+            except QueryFailed as exc:
                 outcome.error = str(exc)
                 _run_finish(run, status=IngestionRun.Status.FAILED, error=outcome.error)
                 return outcome
+            except LockLost as exc:
+                outcome.error = f"lost the pull lock: {exc}"
+                _run_finish(run, status=IngestionRun.Status.FAILED, error=outcome.error)
+                raise LockLost(outcome.error) from exc
             try:
                 stored = _store(table=table, rows=rows)
             except Exception as exc:  # whatever broke, the watermark must stay before these rows
@@ -390,9 +394,16 @@ def log_analytics_pull(
         for table in tables:
             _interrupted_runs_close(table=table)
             start, end = pull_span(table=table, since=since, until=until, now=now)
-            outcome = table_pull(
-                client=client, table=table, start=start, end=end, lock=lock, progress=progress
-            )
+            try:
+                outcome = table_pull(
+                    client=client, table=table, start=start, end=end, lock=lock, progress=progress
+                )
+            except LockLost as exc:  # another run may be pulling now: stop, store nothing more
+                logger.error("%s: %s", table, exc)
+                result.tables.append(
+                    TablePull(table=table, error=str(exc), watermark=watermark_get(table=table))
+                )
+                break
             result.tables.append(outcome)
             if outcome.error:
                 logger.error("%s: %s", table, outcome.error)

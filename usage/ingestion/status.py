@@ -39,9 +39,15 @@ class RejectionGroup:
 
 
 def _reason_kind(reason: str) -> str:
-    """``kind: detail`` -> ``kind`` (details name the offending value, so they rarely repeat)."""
-    head, separator, _detail = reason.rpartition(": ")
-    return head if separator else reason
+    """The stable part of a rejection reason, without the detail that names the offending value.
+
+    Reasons read ``kind: detail`` where ``kind`` is ``problem`` or ``Column: problem``
+    (``properties_s: not JSON: '{"model...'`` -> ``properties_s: not JSON``).
+    """
+    parts = reason.split(": ")
+    if len(parts) > 1 and " " not in parts[0]:
+        return ": ".join(parts[:2])
+    return parts[0]
 
 
 def ingestion_table_statuses(*, now: datetime | None = None) -> list[TableStatus]:
