@@ -141,6 +141,11 @@ LOG_ANALYTICS_SERVER_TIMEOUT = env_int("LOG_ANALYTICS_SERVER_TIMEOUT", 180)
 # --- Money ----------------------------------------------------------------------------------
 PORTAL_CURRENCY = env_str("PORTAL_CURRENCY", "USD")
 
+# --- Tokenizers -------------------------------------------------------------------------------
+# tiktoken's encoding files are seeded here from the installed ``bpe-openai`` package (sha256
+# verified), so nothing is ever downloaded at run time (see usage.accounting.tokens).
+TIKTOKEN_CACHE_DIR = env_str("TIKTOKEN_CACHE_DIR", str(BASE_DIR / ".cache" / "tiktoken"))
+
 # --- Celery -----------------------------------------------------------------------------------
 # Empty broker = embedded mode: tasks run in-process, the demo runs its own scheduler thread.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
@@ -228,6 +233,8 @@ FLAGGED_RETENTION_DAYS = env_int("FLAGGED_RETENTION_DAYS", 365)
 # --- Security headers ----------------------------------------------------------------------------
 SECURE_PRODUCTION = env_bool("DJANGO_SECURE", False)
 SESSION_COOKIE_HTTPONLY = True
+# A signed-in session lasts a working day; roles are re-read from Entra at the next sign-in.
+SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE", 12 * 3600)
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"

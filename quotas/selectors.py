@@ -38,16 +38,6 @@ OVER_PERCENT = 100
 _TICK = timedelta(microseconds=1)  # "the last moment of a window" = end - _TICK
 
 
-@dataclass(frozen=True)
-class TierPeriod:
-    """A tier in force for a subscription over ``[start, end)``, and where it came from."""
-
-    start: datetime
-    end: datetime
-    tier: QuotaTier | None
-    source: str  # "subscription", "product" or "" (no tier)
-
-
 @dataclass
 class DriftItem:
     apim_subscription_id: str
@@ -169,34 +159,6 @@ def tier_for_subscription(*, subscription_id: str, product_id: str, at: datetime
     return tier
 
 
-def tier_timeline(
-    *,
-    assignments: list[TierAssignment],
-    subscription_id: str,
-    product_id: str,
-    start: datetime,
-    end: datetime,
-) -> list[TierPeriod]:
-    """The tiers in force for a subscription over ``[start, end)``, as consecutive periods."""
-    cuts = {start, end}
-    for a in assignments:
-        if (a.kind, a.key) in (("subscription", subscription_id), ("product", product_id)):
-            for moment in (a.valid_from, a.valid_to, a.tier.effective_from):
-                if moment is not None and start < moment < end:
-                    cuts.add(moment)
-    ordered = sorted(cuts)
-    periods: list[TierPeriod] = []
-    for left, right in zip(ordered, ordered[1:], strict=False):
-        tier, source = tier_at(
-            assignments=assignments, subscription_id=subscription_id, product_id=product_id, at=left
-        )
-        if periods and periods[-1].tier == tier and periods[-1].source == source:
-            periods[-1] = TierPeriod(periods[-1].start, right, tier, source)
-        else:
-            periods.append(TierPeriod(left, right, tier, source))
-    return periods
-
-
 # --- usage ------------------------------------------------------------------------------------
 
 
@@ -263,7 +225,7 @@ def _deployments_used(*, start: datetime, end: datetime) -> list[dict]:
         UsageHourly.objects.filter(hour__gte=start, hour__lt=end, status_class="2xx")
         .exclude(apim_subscription_id="")
         .values("apim_subscription_id", "deployment", "model")
-        .annotate(n_requests=Sum("requests"), first=Max("hour"))
+        .annotate(n_requests=Sum("requests"), last_hour=Max("hour"))
         .order_by()
     )
 
@@ -337,7 +299,10 @@ def _drift_items(
     for used in _deployments_used(start=start, end=end):
         sub = used["apim_subscription_id"]
         tier, _ = tier_at(
-            assignments=assignments, subscription_id=sub, product_id=products.get(sub, ""), at=used["first"]
+            assignments=assignments,
+            subscription_id=sub,
+            product_id=products.get(sub, ""),
+            at=used["last_hour"],
         )
         if tier is None:
             continue
@@ -353,7 +318,7 @@ def _drift_items(
                         kind=kind,
                         observed=int(used["n_requests"]),
                         limit=None,
-                        at=used["first"],
+                        at=used["last_hour"],
                         detail=f"{used['n_requests']:,} successful request(s) to {kind} {name!r}, "
                         f"which tier {tier.name} does not allow",
                     )

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -25,5 +26,6 @@ def overview(request: HttpRequest) -> HttpResponse:
         "month_value": f"{month:%Y-%m}",
         "error": error,
         "is_current": month == month_of(now),
+        "currency": settings.PORTAL_CURRENCY,
     }
     return render(request, "quotas/overview.html", context, status=400 if error else 200)

@@ -88,6 +88,10 @@ EXPECTATIONS: dict[str, Rule] = {
     "oidc/logout/": every(405),  # POST only
     # --- Pages -----------------------------------------------------------------------------
     "chargeback/": page(FINANCE),
+    "chargeback/export.csv": page(FINANCE, query="month=2026-03"),
+    "chargeback/export.xlsx": page(FINANCE, query="month=2026-03"),
+    "chargeback/close/": page(FINANCE, query="month=2026-03"),  # GET = confirmation page
+    "chargeback/reopen/": page(ADMIN, query="month=2026-03"),  # GET = reason form
     "latency/": page(FINANCE, REVIEWER),
     "quotas/": page(FINANCE),
     "review/": page(REVIEWER),
@@ -101,6 +105,9 @@ EXPECTATIONS: dict[str, Rule] = {
     "GET api/v1/me": every(200, anonymous=401),
     "GET api/v1/access-audit": api(ADMIN),
     "GET api/v1/quotas": api(FINANCE),
+    "GET api/v1/chargeback": api(FINANCE, query="month=2026-03"),
+    "GET api/v1/usage": api(FINANCE, query="from=2026-03-01&to=2026-03-02"),
+    "GET api/v1/latency": api(FINANCE, REVIEWER, query="from=2026-03-01&to=2026-03-02&group_by=region"),
 }
 
 # Every URL of the admin site (namespace "admin"): only the admin role. Checked on the index, each

@@ -303,3 +303,10 @@ def test_the_provider_issues_entra_shaped_tokens(entra):
     discovery = requests.get(f"{base}/v2.0/.well-known/openid-configuration", timeout=5).json()
     assert discovery["jwks_uri"] == f"{base}/discovery/v2.0/keys"
     assert discovery["issuer"] == claims["iss"]
+
+
+def test_it_ignores_a_next_url_on_another_site(client, entra):
+    entra.profile(claims={"roles": ["Finance"]})
+    response = sign_in(client, entra, next_url="https://evil.example/steal")
+    assert response.status_code == 302
+    assert response["Location"] == "/"

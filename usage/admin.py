@@ -182,3 +182,7 @@ class MonthCloseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# Prices, deployment kinds and PTU commitments (usage accounting).
+from .accounting import admin as _accounting_admin  # noqa: E402, F401

@@ -3,15 +3,39 @@
 A rollup hour is always recomputed whole from GatewayRequest (delete + insert in one
 transaction), which makes the refresh idempotent: re-imports, late rows and late join partners
 only need to name the hours they touched.
+
+The work is done in bulk: the hours asked for are cut into runs of consecutive hours, and each
+run is aggregated by a handful of GROUP BY queries (sums and counts; one per latency histogram,
+with the bucket index computed in SQL by the same formula as ``usage.histograms.bucket_index``;
+the last rate-limit headroom by a window function) — never one query per request. The same ORM
+code runs on SQLite and PostgreSQL. On PostgreSQL concurrent refreshes are serialised by a
+transaction-level advisory lock, so two ingestion workers cannot interleave delete and insert.
 """
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Cast, Floor, Greatest, Least, Ln, RowNumber, TruncHour
 
-from .histograms import histogram_add
+from .histograms import BUCKET_COUNT, EPSILON, SCALE
 from .models import GatewayRequest, NativeLog, TokenSource, UsageHourly
 
 _DIMENSIONS = (
@@ -23,27 +47,11 @@ _DIMENSIONS = (
     "apim_region",
     "is_streaming",
 )
-_FIELDS = (
-    *_DIMENSIONS,
-    "time",
-    "response_code",
-    "apim_request_id",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "images",
-    "cost",
-    "is_priced",
-    "token_source",
-    "total_time_ms",
-    "backend_time_ms",
-    "operation",
-    "ratelimit_remaining_requests",
-    "ratelimit_remaining_tokens",
-)
-_CHUNK = 900  # SQLite's bound-parameter limit is 999 on old builds
+# Operations whose completion tokens per backend second measure generation speed.
+TPS_OPERATIONS = ("chat", "completion", "responses")
+# At most this many hours are aggregated together (bounds memory for long rebuilds).
+_MAX_RUN_HOURS = 72
+_ADVISORY_LOCK_KEY = 0x5A6E_1A7E  # arbitrary constant: "usage rollup"
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -63,79 +71,168 @@ def status_class(response_code: int | None) -> str:
     return "unknown"
 
 
-def _native_durations(apim_request_ids: list[str]) -> dict[str, float]:
-    durations: dict[str, float] = {}
-    ids = [i for i in apim_request_ids if i]
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        durations.update(
-            NativeLog.objects.filter(correlation_id__in=chunk, duration_ms__isnull=False).values_list(
-                "correlation_id", "duration_ms"
-            )
-        )
-    return durations
+def _status_class_expression() -> Case:
+    """SQL twin of ``status_class``."""
+    return Case(
+        When(response_code=429, then=Value("429")),
+        When(response_code__gte=500, then=Value("5xx")),
+        When(response_code__gte=400, then=Value("4xx")),
+        When(response_code__gte=200, then=Value("2xx")),
+        default=Value("unknown"),
+    )
 
 
-def _rollup_rows(hour: datetime, rows: list[dict]) -> list[UsageHourly]:
-    native = _native_durations([r["apim_request_id"] for r in rows])
-    groups: dict[tuple, UsageHourly] = {}
-    for row in rows:
-        klass = status_class(row["response_code"])
-        key = (*(row[d] for d in _DIMENSIONS), klass)
-        rollup = groups.get(key)
-        if rollup is None:
-            rollup = UsageHourly(
-                hour=hour,
-                status_class=klass,
-                cost=Decimal(0),
-                total_time_hist={},
-                backend_time_hist={},
-                native_duration_hist={},
-                **{d: row[d] for d in _DIMENSIONS},
-            )
-            groups[key] = rollup
-        rollup.requests += 1
-        for measure in ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens"):
-            setattr(rollup, measure, getattr(rollup, measure) + row[measure])
-        rollup.total_tokens += row["total_tokens"]
-        rollup.images += row["images"]
-        rollup.cost += row["cost"]
-        if row["token_source"] == TokenSource.ESTIMATED:
-            rollup.estimated_tokens += row["total_tokens"]
-        if not row["is_priced"]:
-            rollup.unpriced_tokens += row["total_tokens"]
-        histogram_add(rollup.total_time_hist, row["total_time_ms"])
-        histogram_add(rollup.backend_time_hist, row["backend_time_ms"])
-        histogram_add(rollup.native_duration_hist, native.get(row["apim_request_id"]))
-        if (
-            not row["is_streaming"]
-            and klass == "2xx"
-            and row["completion_tokens"]
-            and row["backend_time_ms"]
-            and row["operation"] in ("chat", "completion", "responses")
-        ):
-            rollup.tps_completion_tokens += row["completion_tokens"]
-            rollup.tps_backend_ms += row["backend_time_ms"]
-        has_headroom = (
-            row["ratelimit_remaining_requests"] is not None or row["ratelimit_remaining_tokens"] is not None
+def _bucket_expression(field: str) -> Case:
+    """SQL twin of ``usage.histograms.bucket_index`` for the (non-null) column or annotation ``field``."""
+    index = Floor(Ln(F(field)) * Value(SCALE) + Value(EPSILON)) + Value(1.0)
+    return Case(
+        When(**{f"{field}__lt": 1}, then=Value(0)),
+        default=Cast(Least(index, Value(float(BUCKET_COUNT - 1))), IntegerField()),
+        output_field=IntegerField(),
+    )
+
+
+def _hour_runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Cut the distinct hours into half-open runs of consecutive hours, each at most _MAX_RUN_HOURS."""
+    runs: list[tuple[datetime, datetime]] = []
+    for hour in sorted({hour_floor(h) for h in hours}):
+        if runs and runs[-1][1] == hour and hour - runs[-1][0] < timedelta(hours=_MAX_RUN_HOURS):
+            runs[-1] = (runs[-1][0], hour + timedelta(hours=1))
+        else:
+            runs.append((hour, hour + timedelta(hours=1)))
+    return runs
+
+
+def _grouped(queryset: QuerySet, **extra) -> QuerySet:
+    """Rows grouped by hour, the rollup dimensions and the status class (plus ``extra`` keys)."""
+    return (
+        queryset.annotate(rollup_hour=TruncHour("time", tzinfo=UTC), klass=_status_class_expression())
+        .values("rollup_hour", "klass", *_DIMENSIONS, **extra)
+        .order_by()
+    )
+
+
+def _key(row: dict) -> tuple:
+    return (row["rollup_hour"], row["klass"], *(row[d] for d in _DIMENSIONS))
+
+
+def _tps_condition() -> Q:
+    return Q(
+        is_streaming=False,
+        response_code__gte=200,
+        response_code__lt=400,
+        completion_tokens__gt=0,
+        backend_time_ms__gt=0,
+        operation__in=TPS_OPERATIONS,
+    )
+
+
+def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
+    requests = GatewayRequest.objects.filter(time__gte=start, time__lt=end)
+    rollups: dict[tuple, UsageHourly] = {}
+
+    zero_int = Value(0)
+    sums = _grouped(requests).annotate(
+        n=Count("id"),
+        s_prompt=Sum("prompt_tokens"),
+        s_cached=Sum("cached_tokens"),
+        s_completion=Sum("completion_tokens"),
+        s_reasoning=Sum("reasoning_tokens"),
+        s_total=Sum("total_tokens"),
+        s_images=Sum("images"),
+        s_cost=Sum("cost", output_field=DecimalField(max_digits=20, decimal_places=8)),
+        s_estimated=Sum(
+            Case(When(token_source=TokenSource.ESTIMATED, then=F("total_tokens")), default=zero_int)
+        ),
+        s_unpriced=Sum(Case(When(is_priced=False, then=F("total_tokens")), default=zero_int)),
+        s_tps_tokens=Sum(Case(When(_tps_condition(), then=F("completion_tokens")), default=zero_int)),
+        s_tps_ms=Sum(
+            Case(When(_tps_condition(), then=F("backend_time_ms")), default=Value(0.0)),
+            output_field=FloatField(),
+        ),
+    )
+    for row in sums:
+        rollups[_key(row)] = UsageHourly(
+            hour=row["rollup_hour"],
+            status_class=row["klass"],
+            **{d: row[d] for d in _DIMENSIONS},
+            requests=row["n"],
+            prompt_tokens=row["s_prompt"] or 0,
+            cached_tokens=row["s_cached"] or 0,
+            completion_tokens=row["s_completion"] or 0,
+            reasoning_tokens=row["s_reasoning"] or 0,
+            total_tokens=row["s_total"] or 0,
+            images=row["s_images"] or 0,
+            cost=row["s_cost"] or Decimal(0),
+            estimated_tokens=row["s_estimated"] or 0,
+            unpriced_tokens=row["s_unpriced"] or 0,
+            tps_completion_tokens=row["s_tps_tokens"] or 0,
+            tps_backend_ms=float(row["s_tps_ms"] or 0.0),
+            total_time_hist={},
+            backend_time_hist={},
+            native_duration_hist={},
+            overhead_hist={},
         )
-        if has_headroom and (rollup.last_seen_at is None or row["time"] >= rollup.last_seen_at):
-            rollup.last_seen_at = row["time"]
-            rollup.ratelimit_remaining_requests = row["ratelimit_remaining_requests"]
-            rollup.ratelimit_remaining_tokens = row["ratelimit_remaining_tokens"]
-    return list(groups.values())
+
+    native = Subquery(
+        NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id")).values("duration_ms")[:1]
+    )
+    histogram_sources = {
+        "total_time_hist": requests.filter(total_time_ms__isnull=False).annotate(ms=F("total_time_ms")),
+        "backend_time_hist": requests.filter(backend_time_ms__isnull=False).annotate(ms=F("backend_time_ms")),
+        "overhead_hist": requests.filter(total_time_ms__isnull=False, backend_time_ms__isnull=False).annotate(
+            ms=Greatest(F("total_time_ms") - F("backend_time_ms"), Value(0.0))
+        ),
+        "native_duration_hist": requests.exclude(apim_request_id="")
+        .annotate(ms=native)
+        .filter(ms__isnull=False),
+    }
+    for attribute, source in histogram_sources.items():
+        for row in _grouped(source, bucket=_bucket_expression("ms")).annotate(n=Count("id")):
+            histogram = getattr(rollups[_key(row)], attribute)
+            key = str(row["bucket"])
+            histogram[key] = histogram.get(key, 0) + row["n"]
+
+    has_headroom = Q(ratelimit_remaining_requests__isnull=False) | Q(ratelimit_remaining_tokens__isnull=False)
+    latest = (
+        requests.filter(has_headroom)
+        .annotate(rollup_hour=TruncHour("time", tzinfo=UTC), klass=_status_class_expression())
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("rollup_hour"), F("klass"), *(F(d) for d in _DIMENSIONS)],
+                order_by=[F("time").desc(), F("id").desc()],
+            )
+        )
+        .filter(rank=1)
+        .values(
+            "rollup_hour",
+            "klass",
+            *_DIMENSIONS,
+            "time",
+            "ratelimit_remaining_requests",
+            "ratelimit_remaining_tokens",
+        )
+    )
+    for row in latest:
+        rollup = rollups[_key(row)]
+        rollup.last_seen_at = row["time"]
+        rollup.ratelimit_remaining_requests = row["ratelimit_remaining_requests"]
+        rollup.ratelimit_remaining_tokens = row["ratelimit_remaining_tokens"]
+    return list(rollups.values())
 
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """Recompute the rollup rows of each hour in ``hours``; returns the number of rows written."""
     written = 0
-    for hour in sorted({hour_floor(h) for h in hours}):
-        end = hour + timedelta(hours=1)
-        rows = list(GatewayRequest.objects.filter(time__gte=hour, time__lt=end).values(*_FIELDS))
-        rollups = _rollup_rows(hour, rows)
+    for start, end in _hour_runs(hours):
         with transaction.atomic():
-            UsageHourly.objects.filter(hour=hour).delete()
-            UsageHourly.objects.bulk_create(rollups, batch_size=500)
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+            rollups = _rollup_compute(start, end)
+            UsageHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
+            UsageHourly.objects.bulk_create(rollups, batch_size=1000)
         written += len(rollups)
     return written
 

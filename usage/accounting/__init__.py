@@ -1,10 +1,16 @@
-"""Usage accounting: tokens, model and cost of each request (issue: usage accounting)."""
+"""Usage accounting: tokens, model and cost of each request.
+
+* ``parse``: the pure parser of one request (bodies, URL, headers, join partners).
+* ``tokens``: offline tiktoken encodings (seeded from the bpe-openai package, sha256 checked).
+* ``pricing``: the price in effect, cost, default prices, previews, closed months, PTU.
+* ``services.usage_refresh``: the bulk step ingestion runs after every batch.
+"""
 
 from collections.abc import Collection
 
 
-def usage_refresh(*, correlation_ids: Collection[str]) -> None:
-    """Recompute the usage fields (tokens, model, cost) of the given requests.
+def usage_refresh(*, correlation_ids: Collection[str]) -> int:
+    """Recompute the usage fields (tokens, model, cost) of the given requests."""
+    from .services import usage_refresh as refresh  # models load after the app registry
 
-    Not implemented yet: owned by the usage-accounting work.
-    """
+    return refresh(correlation_ids=correlation_ids)

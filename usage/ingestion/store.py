@@ -304,19 +304,44 @@ def _copy_insert(table: str, parsed: dict[Any, Any]) -> list[Any]:
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     target = connection.ops.quote_name(model._meta.db_table)
-    json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
-    attnames = [f.attname for f in fields]
+    plan = _copy_plan(model, type(new[0]))
     now = timezone.now()
     with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg -> django.db errors
         with cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
             for record in new:
-                instance = _instance(table, record)
-                instance.ingested_at = now
-                values = []
-                for name in attnames:
-                    value = getattr(instance, name)
-                    if name in json_fields:
+                values = vars(record)
+                row = []
+                for name, default, limit, is_json in plan:
+                    value = values[name] if default is _FROM_RECORD else (now if default is _NOW else default)
+                    if limit and isinstance(value, str) and len(value) > limit:
+                        value = value[:limit]
+                    elif is_json and default is _FROM_RECORD:
                         value = json.dumps(value)
-                    values.append(value)
-                copy.write_row(values)
+                    row.append(value)
+                copy.write_row(row)
     return new
+
+
+_FROM_RECORD = object()
+_NOW = object()
+
+
+def _copy_plan(model: type[models.Model], record_type: type) -> list[tuple[str, Any, int, bool]]:
+    """Per column: (record attribute, default, max length, is JSON), as the model would save it."""
+    record_fields = set(record_type.__dataclass_fields__)
+    plan = []
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        is_json = isinstance(f, models.JSONField)
+        if f.attname in record_fields:
+            default: Any = _FROM_RECORD
+        elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            default = _NOW
+        else:
+            default = f.get_default()
+            if is_json:
+                default = json.dumps(default)
+        limit = f.max_length if isinstance(f, models.CharField) and f.max_length else 0
+        plan.append((f.attname, default, limit, is_json))
+    return plan

@@ -3,12 +3,15 @@
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
 from .locks import IngestionLease
+from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
 from .rollups import UsageHourly
 
 __all__ = [
     "CostCenter",
     "CostCenterAssignment",
+    "Deployment",
+    "DeploymentType",
     "MonthClose",
     "NamedIdentity",
     "GatewayRequest",
@@ -16,7 +19,9 @@ __all__ = [
     "IngestionRun",
     "IngestionWatermark",
     "LlmLogChunk",
+    "ModelPrice",
     "NativeLog",
+    "ProvisionedCommitment",
     "RejectedRow",
     "TokenSource",
     "UsageHourly",

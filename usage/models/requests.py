@@ -87,6 +87,8 @@ class GatewayRequest(models.Model):
     # Which price row (and so which version of the price table) produced ``cost``.
     price_version = models.CharField(max_length=64, blank=True)
     usage_computed_at = models.DateTimeField(null=True, blank=True)
+    # Why the numbers are estimated or unknown (cut body, nothing logged, unreadable input...).
+    usage_note = models.CharField(max_length=200, blank=True)
 
     ingested_at = models.DateTimeField(auto_now_add=True)
 

@@ -35,6 +35,10 @@ class UsageHourly(models.Model):
     total_time_hist = models.JSONField(default=dict)
     backend_time_hist = models.JSONField(default=dict)
     native_duration_hist = models.JSONField(default=dict)
+    # Gateway overhead per request (total time minus backend time, at least 0), for requests
+    # that have both times; its own histogram, since percentiles of a difference are not the
+    # difference of percentiles.
+    overhead_hist = models.JSONField(default=dict)
     # For tokens/second of non-streaming completions: completion tokens and backend ms summed
     # over successful non-streaming requests that have both.
     tps_completion_tokens = models.BigIntegerField(default=0)
@@ -61,7 +65,12 @@ class UsageHourly(models.Model):
                 name="usagehourly_unique_dims",
             )
         ]
-        indexes = [models.Index(fields=["hour"], name="usagehourly_hour")]
+        indexes = [
+            models.Index(fields=["hour"], name="usagehourly_hour"),
+            # Pages filtered to one subscription or one deployment over a range.
+            models.Index(fields=["apim_subscription_id", "hour"], name="usagehourly_sub_hour"),
+            models.Index(fields=["deployment", "hour"], name="usagehourly_dep_hour"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.apim_subscription_id} {self.model}"

@@ -1,0 +1,87 @@
+// Latency page: plotly heatmap and trend from the json_script data, and sortable tables.
+// No inline scripts (CSP script-src 'self'); data comes from <script type="application/json">.
+(function () {
+  "use strict";
+
+  function drawCharts() {
+    var source = document.getElementById("latency-charts");
+    if (!source || typeof Plotly === "undefined") return;
+    var data = JSON.parse(source.textContent);
+    var config = { displaylogo: false, responsive: true };
+    var heatmap = document.getElementById("latency-heatmap");
+    if (heatmap && data.regions.length) {
+      Plotly.newPlot(heatmap, [{
+        type: "heatmap",
+        x: data.hours,
+        y: data.regions,
+        z: data.heatmap_p95_ms,
+        customdata: data.heatmap_requests,
+        colorscale: "YlOrRd",
+        colorbar: { title: { text: "p95 ms" } },
+        hoverongaps: false,
+        hovertemplate: "%{y}, %{x}:00 UTC<br>p95 %{z:.0f} ms<br>%{customdata} requests<extra></extra>"
+      }], {
+        margin: { t: 10, l: 140, r: 10, b: 40 },
+        xaxis: { title: { text: "Hour of day (UTC)" }, dtick: 1 },
+        height: Math.max(220, 60 + 36 * data.regions.length)
+      }, config);
+    }
+    var trend = document.getElementById("latency-trend");
+    if (trend && data.regions.length) {
+      var traces = data.regions.map(function (region, i) {
+        return { type: "scatter", mode: "lines+markers", name: region, x: data.days, y: data.trend_p95_ms[i],
+                 connectgaps: false, hovertemplate: "%{x}: p95 %{y:.0f} ms<extra>" + region + "</extra>" };
+      });
+      Plotly.newPlot(trend, traces, {
+        margin: { t: 10, l: 60, r: 10, b: 40 },
+        yaxis: { title: { text: "p95 total time (ms)" }, rangemode: "tozero" },
+        legend: { orientation: "h" }
+      }, config);
+    }
+  }
+
+  function cellValue(row, index) {
+    var cell = row.children[index];
+    if (!cell) return "";
+    return cell.hasAttribute("data-value") ? cell.getAttribute("data-value") : cell.textContent.trim();
+  }
+
+  function makeSortable(table) {
+    var headers = table.querySelectorAll("thead th");
+    headers.forEach(function (th, index) {
+      if (th.hasAttribute("data-nosort")) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "sort";
+      button.textContent = th.textContent;
+      th.textContent = "";
+      th.appendChild(button);
+      button.addEventListener("click", function () {
+        var ascending = th.getAttribute("aria-sort") !== "ascending";
+        headers.forEach(function (other) { other.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        var numeric = th.classList.contains("num");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = cellValue(a, index), y = cellValue(b, index);
+          var result;
+          if (numeric) {
+            // Empty values (no data) sort last either way.
+            if (x === "" || y === "") return (x === "") - (y === "");
+            result = parseFloat(x) - parseFloat(y);
+          } else {
+            result = x.localeCompare(y, undefined, { numeric: true });
+          }
+          return ascending ? result : -result;
+        });
+        rows.forEach(function (row) { body.appendChild(row); });
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("table.sortable").forEach(makeSortable);
+    drawCharts();
+  });
+})();

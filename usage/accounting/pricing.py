@@ -1,0 +1,590 @@
+"""Prices and cost: which price applies to a request, what it costs, defaults, previews, PTU.
+
+* ``genai_price_rows`` / ``prices_seed``: the default table, from the pinned ``genai-prices``
+  package (offline, Azure provider; ``gpt-35-turbo`` maps to ``gpt-3.5-turbo`` there).
+* ``PriceBook``: every price row loaded once; ``PriceBook.find`` picks the row in effect for a
+  request (most specific deployment / deployment type first, admin before default, latest
+  ``effective_from`` not after the request time).
+* ``cost_compute``: money for tokens, cached tokens, images and audio minutes under one row.
+* ``month_is_closed`` / ``months_closed``: a closed month is never repriced.
+* ``price_change_preview`` / ``price_apply``: old vs new totals per cost center before a new
+  admin price is saved; applying it reprices open months only.
+* ``ptu_allocate``: provisioned deployments share their monthly commitment out by tokens.
+"""
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncMonth
+
+from usage.models import (
+    CostCenter,
+    CostCenterAssignment,
+    Deployment,
+    DeploymentType,
+    GatewayRequest,
+    ModelPrice,
+    MonthClose,
+    ProvisionedCommitment,
+    TokenSource,
+)
+
+from .parse import model_split
+
+GENAI_PRICES_VERSION = "0.2.3"
+# Before any dated price of genai-prices: the default rows apply from here on.
+DEFAULT_EFFECTIVE_FROM = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
+# Azure OpenAI model names (as the service reports them) that get a default price.
+AZURE_MODELS = (
+    "gpt-35-turbo",
+    "gpt-35-turbo-16k",
+    "gpt-35-turbo-instruct",
+    "gpt-4",
+    "gpt-4-32k",
+    "gpt-4-turbo",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-4.5-preview",
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-5-nano",
+    "gpt-5-chat",
+    "o1",
+    "o1-mini",
+    "o1-preview",
+    "o3",
+    "o3-mini",
+    "o4-mini",
+    "codex-mini",
+    "gpt-image-1",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+    "text-embedding-ada-002",
+)
+_EIGHT_PLACES = Decimal("0.00000001")
+_MILLION = Decimal(1_000_000)
+# Requests whose numbers are known to cost nothing are "priced" at 0 (errors).
+NO_CHARGE_VERSION = "no-charge"
+
+
+def month_start(moment: dt.datetime | dt.date) -> dt.date:
+    if isinstance(moment, dt.datetime):
+        moment = moment.astimezone(dt.UTC).date() if moment.tzinfo else moment.date()
+    return moment.replace(day=1)
+
+
+def month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a UTC month."""
+    start = dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC)
+    end = dt.datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=dt.UTC)
+    return start, end
+
+
+# --- closed months ------------------------------------------------------------------------------
+
+
+def months_closed(*, months: Iterable[dt.date]) -> set[dt.date]:
+    """Which of ``months`` are closed by finance (an active ``MonthClose``), in one query."""
+    wanted = {month_start(m) for m in months}
+    if not wanted:
+        return set()
+    rows = MonthClose.objects.filter(month__in=wanted, reopened_at__isnull=True)
+    return {month_start(m) for m in rows.values_list("month", flat=True)}
+
+
+def month_is_closed(month: dt.date) -> bool:
+    """Same rule as the chargeback pages (``usage.chargeback.selectors.month_is_closed``)."""
+    from usage.chargeback.selectors import month_is_closed as chargeback_month_is_closed
+
+    return chargeback_month_is_closed(month)
+
+
+# --- defaults from genai-prices -----------------------------------------------------------------
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    base = getattr(value, "base", value)  # TieredPrices: the base rate
+    return Decimal(str(base))
+
+
+def genai_price_rows() -> list[dict]:
+    """The default price rows, computed from the installed (pinned) genai-prices data."""
+    import genai_prices
+    from genai_prices import data_snapshot
+    from genai_prices.types import ModelPrice as GenaiModelPrice
+    from genai_prices.types import StartDateConstraint
+
+    snapshot = data_snapshot.get_snapshot()
+    rows = []
+    for model in AZURE_MODELS:
+        try:
+            _provider, info = snapshot.find_provider_model(model, None, "azure", None)
+        except LookupError:
+            continue
+        periods: list[tuple[dt.datetime, GenaiModelPrice]] = []
+        if isinstance(info.prices, GenaiModelPrice):
+            periods.append((DEFAULT_EFFECTIVE_FROM, info.prices))
+        else:
+            for conditional in info.prices:
+                constraint = conditional.constraint
+                if constraint is None:
+                    start = DEFAULT_EFFECTIVE_FROM
+                elif isinstance(constraint, StartDateConstraint):
+                    day = constraint.start_date
+                    start = max(
+                        DEFAULT_EFFECTIVE_FROM, dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+                    )
+                else:
+                    continue  # time-of-day discounts do not exist on Azure
+                periods.append((start, conditional.prices))
+        for start, price in periods:
+            values = price.__dict__
+            rows.append(
+                {
+                    "model": model,
+                    "deployment": "",
+                    "deployment_type": DeploymentType.GLOBAL,
+                    "currency": "USD",
+                    "effective_from": start,
+                    "source": ModelPrice.Source.GENAI_PRICES,
+                    "input_per_1m": _decimal(values.get("input_mtok")) or Decimal(0),
+                    "cached_input_per_1m": _decimal(values.get("cache_read_mtok")),
+                    "output_per_1m": _decimal(values.get("output_mtok")) or Decimal(0),
+                    "source_version": genai_prices.__version__,
+                    "note": f"genai-prices model {info.id}",
+                }
+            )
+    return rows
+
+
+def prices_seed(*, price_model: type = ModelPrice) -> int:
+    """Write the default prices as rows (idempotent); returns how many rows were created.
+
+    ``price_model`` lets the data migration pass its historical model.
+    """
+    created = 0
+    for row in genai_price_rows():
+        key = {
+            k: row[k]
+            for k in ("model", "deployment", "deployment_type", "currency", "effective_from", "source")
+        }
+        defaults = {k: v for k, v in row.items() if k not in key}
+        _obj, was_created = price_model.objects.update_or_create(**key, defaults=defaults)
+        created += int(was_created)
+    return created
+
+
+# --- the price book -----------------------------------------------------------------------------
+
+
+@dataclass
+class PriceBook:
+    """All price rows and deployment kinds, loaded once per batch (no per-request queries)."""
+
+    by_model: dict[str, list[ModelPrice]] = field(default_factory=dict)
+    deployment_types: dict[str, str] = field(default_factory=dict)
+    commitments: dict[tuple[str, dt.date], ProvisionedCommitment] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, *, extra: Iterable[ModelPrice] = ()) -> "PriceBook":
+        book = cls()
+        for price in [*ModelPrice.objects.all(), *extra]:
+            book.by_model.setdefault(price.model.lower(), []).append(price)
+        book.deployment_types = dict(Deployment.objects.values_list("name", "deployment_type"))
+        book.commitments = {(c.deployment, c.month): c for c in ProvisionedCommitment.objects.all()}
+        return book
+
+    def deployment_type(self, deployment: str) -> str:
+        return self.deployment_types.get(deployment, DeploymentType.GLOBAL)
+
+    def find(self, *, model: str, deployment: str, at: dt.datetime) -> ModelPrice | None:
+        """The row in effect for ``model`` on ``deployment`` at ``at``, or None (unpriced)."""
+        candidates = self.by_model.get((model or "").lower())
+        if not candidates:
+            base, _version = model_split(model)
+            candidates = self.by_model.get(base)
+        if not candidates:
+            return None
+        wanted_type = self.deployment_type(deployment)
+        portal_currency = getattr(settings, "PORTAL_CURRENCY", "USD")
+        best = None
+        best_rank = None
+        for price in candidates:
+            if price.effective_from > at:
+                continue
+            if price.deployment and price.deployment != deployment:
+                continue
+            if price.deployment_type != wanted_type and price.deployment_type != DeploymentType.GLOBAL:
+                continue
+            rank = (
+                bool(price.deployment),
+                price.deployment_type == wanted_type,
+                price.currency == portal_currency,
+                price.source == ModelPrice.Source.ADMIN,
+                price.effective_from,
+                price.pk or 0,
+            )
+            if best_rank is None or rank > best_rank:
+                best, best_rank = price, rank
+        return best
+
+
+def cost_compute(
+    *,
+    price: ModelPrice,
+    prompt_tokens: int,
+    cached_tokens: int,
+    completion_tokens: int,
+    images: int = 0,
+    audio_seconds: float = 0.0,
+) -> Decimal:
+    """Cost under ``price``: uncached and cached input, output, images, audio minutes."""
+    cached = min(max(cached_tokens, 0), max(prompt_tokens, 0))
+    uncached = max(prompt_tokens, 0) - cached
+    cached_rate = price.cached_input_per_1m if price.cached_input_per_1m is not None else price.input_per_1m
+    cost = (
+        Decimal(uncached) * Decimal(price.input_per_1m)
+        + Decimal(cached) * Decimal(cached_rate)
+        + Decimal(max(completion_tokens, 0)) * Decimal(price.output_per_1m)
+    ) / _MILLION
+    if images and price.per_image is not None:
+        cost += Decimal(images) * Decimal(price.per_image)
+    if audio_seconds and price.per_audio_minute is not None:
+        cost += Decimal(str(audio_seconds)) / Decimal(60) * Decimal(price.per_audio_minute)
+    return cost.quantize(_EIGHT_PLACES)
+
+
+def _can_price(price: ModelPrice, *, tokens: int, images: int, audio_seconds: float) -> bool:
+    if images and not tokens and price.per_image is None:
+        return False
+    if audio_seconds and not tokens and price.per_audio_minute is None:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Cost:
+    cost: Decimal
+    currency: str
+    is_priced: bool
+    price_version: str
+
+
+def request_cost(
+    *,
+    book: PriceBook,
+    time: dt.datetime,
+    model: str,
+    deployment: str,
+    token_source: str,
+    prompt_tokens: int,
+    cached_tokens: int,
+    completion_tokens: int,
+    images: int,
+    audio_seconds: float,
+    is_error: bool,
+    ptu_rates: dict[tuple[str, dt.date], tuple[Decimal, ProvisionedCommitment]] | None = None,
+) -> Cost:
+    """The cost of one request under the price book (provisioned deployments: PTU share)."""
+    currency = getattr(settings, "PORTAL_CURRENCY", "USD")
+    tokens = prompt_tokens + completion_tokens
+    if is_error:
+        return Cost(Decimal(0), currency, True, NO_CHARGE_VERSION)
+    if book.deployment_type(deployment) == DeploymentType.PROVISIONED:
+        rate = (ptu_rates or {}).get((deployment, month_start(time)))
+        if rate is None:
+            return Cost(Decimal(0), currency, False, "")
+        per_token, commitment = rate
+        return Cost(
+            (Decimal(tokens) * per_token).quantize(_EIGHT_PLACES),
+            commitment.currency,
+            True,
+            f"ptu#{commitment.pk}",
+        )
+    if token_source == TokenSource.UNKNOWN and not tokens and not images and not audio_seconds:
+        return Cost(Decimal(0), currency, False, "")
+    price = book.find(model=model, deployment=deployment, at=time)
+    if price is None or not _can_price(price, tokens=tokens, images=images, audio_seconds=audio_seconds):
+        return Cost(Decimal(0), currency, False, "")
+    value = cost_compute(
+        price=price,
+        prompt_tokens=prompt_tokens,
+        cached_tokens=cached_tokens,
+        completion_tokens=completion_tokens,
+        images=images,
+        audio_seconds=audio_seconds,
+    )
+    return Cost(value, price.currency, True, price.version)
+
+
+# --- PTU ----------------------------------------------------------------------------------------
+
+
+def ptu_rates(
+    *, book: PriceBook, pairs: Collection[tuple[str, dt.date]]
+) -> dict[tuple[str, dt.date], tuple[Decimal, ProvisionedCommitment]]:
+    """Money per token for each (provisioned deployment, month) with a commitment.
+
+    The rate is the commitment over the month's tokens stored so far, so it is exact once the
+    month is complete; ``ptu_allocate`` re-applies it to every request of the month.
+    """
+    rates = {}
+    for deployment, month in pairs:
+        commitment = book.commitments.get((deployment, month))
+        if commitment is None:
+            continue
+        start, end = month_bounds(month)
+        tokens = (
+            GatewayRequest.objects.filter(deployment=deployment, time__gte=start, time__lt=end)
+            .aggregate(t=Sum("total_tokens"))
+            .get("t")
+            or 0
+        )
+        rates[(deployment, month)] = (Decimal(commitment.amount) / Decimal(max(tokens, 1)), commitment)
+    return rates
+
+
+def ptu_allocate(*, month: dt.date) -> int:
+    """Share out every PTU commitment of ``month`` over its requests by tokens.
+
+    Returns the number of requests updated. Closed months are left alone. Run it when a month
+    ends (before closing it) or after changing a commitment; rollups of touched hours refresh.
+    """
+    from usage.rollups import rollup_refresh_hours
+
+    month = month_start(month)
+    if month_is_closed(month):
+        return 0
+    book = PriceBook.load()
+    provisioned = [d for d, kind in book.deployment_types.items() if kind == DeploymentType.PROVISIONED]
+    updated = 0
+    hours: set[dt.datetime] = set()
+    start, end = month_bounds(month)
+    for deployment in provisioned:
+        rates = ptu_rates(book=book, pairs=[(deployment, month)])
+        rows = list(GatewayRequest.objects.filter(deployment=deployment, time__gte=start, time__lt=end))
+        for row in rows:
+            cost = request_cost(
+                book=book,
+                time=row.time,
+                model=row.model,
+                deployment=row.deployment,
+                token_source=row.token_source,
+                prompt_tokens=row.prompt_tokens,
+                cached_tokens=row.cached_tokens,
+                completion_tokens=row.completion_tokens,
+                images=row.images,
+                audio_seconds=row.audio_seconds,
+                is_error=(row.response_code or 0) >= 400,
+                ptu_rates=rates,
+            )
+            row.cost, row.currency, row.is_priced, row.price_version = (
+                cost.cost,
+                cost.currency,
+                cost.is_priced,
+                cost.price_version,
+            )
+            hours.add(row.time)
+        GatewayRequest.objects.bulk_update(
+            rows, ["cost", "currency", "is_priced", "price_version"], batch_size=500
+        )
+        updated += len(rows)
+    rollup_refresh_hours(hours=hours)
+    return updated
+
+
+# --- price change: preview and apply ------------------------------------------------------------
+
+
+@dataclass
+class CostCenterDelta:
+    cost_center: str
+    name: str
+    requests: int = 0
+    old_cost: Decimal = Decimal(0)
+    new_cost: Decimal = Decimal(0)
+
+    @property
+    def difference(self) -> Decimal:
+        return self.new_cost - self.old_cost
+
+
+@dataclass
+class PricePreview:
+    months: list[dt.date]
+    closed_months: list[dt.date]
+    rows: list[CostCenterDelta]
+
+    @property
+    def old_total(self) -> Decimal:
+        return sum((r.old_cost for r in self.rows), Decimal(0))
+
+    @property
+    def new_total(self) -> Decimal:
+        return sum((r.new_cost for r in self.rows), Decimal(0))
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.rows)
+
+
+UNASSIGNED = "(unassigned)"
+
+
+def _cost_center_resolver() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(subscription -> code, product -> code, code -> name); a subscription wins over its product."""
+    by_subscription: dict[str, str] = {}
+    by_product: dict[str, str] = {}
+    for kind, key, code in CostCenterAssignment.objects.values_list("kind", "key", "cost_center__code"):
+        if kind == CostCenterAssignment.Kind.SUBSCRIPTION:
+            by_subscription[key] = code
+        else:
+            by_product[key] = code
+    names = dict(CostCenter.objects.values_list("code", "name"))
+    return by_subscription, by_product, names
+
+
+def _affected_requests(proposal: ModelPrice):
+    base, _version = model_split(proposal.model)
+    rows = GatewayRequest.objects.filter(time__gte=proposal.effective_from, model__iexact=base)
+    if proposal.deployment:
+        rows = rows.filter(deployment=proposal.deployment)
+    return rows
+
+
+def _open_months_since(start: dt.datetime) -> tuple[list[dt.date], list[dt.date]]:
+    now = dt.datetime.now(dt.UTC)
+    months = []
+    month = month_start(start)
+    while month <= month_start(now):
+        months.append(month)
+        month = month_start(month_bounds(month)[1])
+    closed = months_closed(months=months)
+    return [m for m in months if m not in closed], sorted(closed)
+
+
+def _reprice(rows: Iterable[GatewayRequest], book: PriceBook) -> list[tuple[GatewayRequest, Cost]]:
+    out = []
+    for row in rows:
+        cost = request_cost(
+            book=book,
+            time=row.time,
+            model=row.model,
+            deployment=row.deployment,
+            token_source=row.token_source,
+            prompt_tokens=row.prompt_tokens,
+            cached_tokens=row.cached_tokens,
+            completion_tokens=row.completion_tokens,
+            images=row.images,
+            audio_seconds=row.audio_seconds,
+            is_error=(row.response_code or 0) >= 400,
+            ptu_rates=None,
+        )
+        out.append((row, cost))
+    return out
+
+
+_REPRICE_FIELDS = (
+    "correlation_id",
+    "time",
+    "model",
+    "deployment",
+    "token_source",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "images",
+    "audio_seconds",
+    "response_code",
+    "cost",
+    "currency",
+    "is_priced",
+    "price_version",
+    "apim_subscription_id",
+    "product_id",
+)
+
+
+def price_change_preview(*, proposal: ModelPrice) -> PricePreview:
+    """Old vs new cost per cost center of the open months a new price row would reprice."""
+    open_months, closed = _open_months_since(proposal.effective_from)
+    book = PriceBook.load(extra=[proposal])
+    by_subscription, by_product, names = _cost_center_resolver()
+    deltas: dict[str, CostCenterDelta] = {}
+    for month in open_months:
+        start, end = month_bounds(month)
+        rows = _affected_requests(proposal).filter(time__gte=start, time__lt=end).only(*_REPRICE_FIELDS)
+        for row, cost in _reprice(rows.iterator(chunk_size=2000), book):
+            if book.deployment_type(row.deployment) == DeploymentType.PROVISIONED:
+                continue
+            code = (
+                by_subscription.get(row.apim_subscription_id) or by_product.get(row.product_id) or UNASSIGNED
+            )
+            delta = deltas.setdefault(code, CostCenterDelta(cost_center=code, name=names.get(code, "")))
+            delta.requests += 1
+            delta.old_cost += row.cost
+            delta.new_cost += cost.cost
+    return PricePreview(
+        months=open_months, closed_months=closed, rows=sorted(deltas.values(), key=lambda d: d.cost_center)
+    )
+
+
+def price_apply(*, proposal: ModelPrice, set_by: str = "") -> int:
+    """Save a new admin price row and reprice the open months it covers; returns rows repriced."""
+    from usage.rollups import rollup_refresh_hours
+
+    proposal.source = ModelPrice.Source.ADMIN
+    proposal.source_version = proposal.source_version or set_by[:64]
+    open_months, _closed = _open_months_since(proposal.effective_from)
+    with transaction.atomic():
+        proposal.save()
+        book = PriceBook.load()
+        hours: set[dt.datetime] = set()
+        changed: list[GatewayRequest] = []
+        for month in open_months:
+            start, end = month_bounds(month)
+            rows = _affected_requests(proposal).filter(time__gte=start, time__lt=end).only(*_REPRICE_FIELDS)
+            for row, cost in _reprice(rows.iterator(chunk_size=2000), book):
+                if book.deployment_type(row.deployment) == DeploymentType.PROVISIONED:
+                    continue
+                row.cost, row.currency, row.is_priced, row.price_version = (
+                    cost.cost,
+                    cost.currency,
+                    cost.is_priced,
+                    cost.price_version,
+                )
+                changed.append(row)
+                hours.add(row.time)
+        GatewayRequest.objects.bulk_update(
+            changed, ["cost", "currency", "is_priced", "price_version"], batch_size=500
+        )
+        rollup_refresh_hours(hours=hours)
+    return len(changed)
+
+
+def token_quality_by_month(*, start: dt.datetime, end: dt.datetime) -> dict[dt.date, dict[str, int]]:
+    """Requests per UTC month and token source (reported / llm_log / estimated / none / unknown).
+
+    Finance reads it to judge how much of a month's numbers are measured vs estimated.
+    """
+    rows = (
+        GatewayRequest.objects.filter(time__gte=start, time__lt=end)
+        .annotate(month=TruncMonth("time", tzinfo=dt.UTC))
+        .values("month", "token_source")
+        .annotate(n=Count("id"))
+    )
+    out: dict[dt.date, dict[str, int]] = {}
+    for row in rows:
+        counts = out.setdefault(month_start(row["month"]), {s: 0 for s in TokenSource.values})
+        counts[row["token_source"]] = counts.get(row["token_source"], 0) + row["n"]
+    return dict(sorted(out.items()))

@@ -1,0 +1,210 @@
+"""Write the usage (tokens, model, cost) of stored requests: ``usage_refresh``.
+
+Bulk by design: a batch loads its requests, their native-log and LLM-log partners and the price
+book in a handful of queries, parses each request with the pure ``usage_parse`` and writes
+everything back with ``bulk_update``. Idempotent: the same rows give the same numbers.
+"""
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Collection
+
+from django.utils import timezone
+
+from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
+
+from .parse import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge, usage_parse
+from .pricing import PriceBook, month_start, months_closed, ptu_rates, request_cost
+
+BATCH = 500
+
+USAGE_FIELDS = (
+    "operation",
+    "deployment",
+    "api_version",
+    "model",
+    "model_version",
+    "is_streaming",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "images",
+    "audio_seconds",
+    "finish_reason",
+    "token_source",
+    "is_truncated",
+    "content_filter",
+    "usage_note",
+    "usage_computed_at",
+)
+COST_FIELDS = ("cost", "currency", "is_priced", "price_version")
+
+_NATIVE_FIELDS = (
+    "correlation_id",
+    "model_name",
+    "model_version",
+    "model_deployment",
+    "stream_type",
+    "request_length",
+    "response_length",
+)
+_LLM_FIELDS = (
+    "correlation_id",
+    "sequence_number",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "model_name",
+    "deployment_name",
+    "is_stream_completion",
+)
+
+
+def usage_for_request(
+    request: GatewayRequest, *, native: NativeLog | None = None, llm_chunks: Collection[LlmLogChunk] = ()
+) -> UsageResult:
+    """Parse one stored request with its partners (no queries)."""
+    native_input = None
+    if native is not None:
+        native_input = NativeInput(
+            model_name=native.model_name,
+            model_version=native.model_version,
+            model_deployment=native.model_deployment,
+            stream_type=native.stream_type,
+            request_length=native.request_length,
+            response_length=native.response_length,
+        )
+    llm_input: LlmLogInput | None = llm_log_merge(llm_chunks) if llm_chunks else None
+    return usage_parse(
+        request=RequestInput(
+            url=request.url,
+            response_code=request.response_code,
+            request_body=request.request_body,
+            response_body=request.response_body,
+            request_headers=request.request_headers,
+            response_headers=request.response_headers,
+            operation_id=request.operation_id,
+            deployment=request.deployment,
+            api_version=request.api_version,
+        ),
+        native=native_input,
+        llm_log=llm_input,
+    )
+
+
+def _clean(text: str, limit: int) -> str:
+    """Text from a body, storable anywhere (PostgreSQL refuses NUL characters)."""
+    return text.replace("\x00", "")[:limit]
+
+
+def _clean_json(value: dict) -> dict:
+    raw = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" not in raw and "\x00" not in raw:
+        return value
+    return json.loads(raw.replace("\\u0000", "").replace("\x00", ""))
+
+
+def _apply(row: GatewayRequest, usage: UsageResult, now: dt.datetime) -> None:
+    row.operation = usage.operation
+    if usage.deployment and not row.deployment:
+        row.deployment = _clean(usage.deployment, 256)
+    if usage.api_version and not row.api_version:
+        row.api_version = _clean(usage.api_version, 64)
+    row.model = _clean(usage.model, 128)
+    row.model_version = _clean(usage.model_version, 64)
+    row.is_streaming = usage.is_streaming
+    row.prompt_tokens = usage.prompt_tokens
+    row.cached_tokens = usage.cached_tokens
+    row.completion_tokens = usage.completion_tokens
+    row.reasoning_tokens = usage.reasoning_tokens
+    row.total_tokens = usage.total_tokens
+    row.images = usage.images
+    row.audio_seconds = usage.audio_seconds
+    row.finish_reason = _clean(usage.finish_reason, 64)
+    row.token_source = usage.token_source
+    row.is_truncated = usage.is_truncated
+    row.content_filter = _clean_json(usage.content_filter)
+    row.usage_note = _clean(usage.reason, 200)
+    row.usage_computed_at = now
+
+
+def usage_refresh(*, correlation_ids: Collection[str]) -> int:
+    """Recompute usage and cost of the given requests (APIM correlation ids); returns rows written.
+
+    Requests in a closed month keep their cost; their token numbers may still be refreshed.
+    """
+    ids = list(dict.fromkeys(c for c in correlation_ids if c))
+    if not ids:
+        return 0
+    book = PriceBook.load()
+    written = 0
+    for start in range(0, len(ids), BATCH):
+        written += _refresh_batch(ids[start : start + BATCH], book)
+    return written
+
+
+def _refresh_batch(ids: list[str], book: PriceBook) -> int:
+    rows = list(GatewayRequest.objects.filter(correlation_id__in=ids))
+    if not rows:
+        return 0
+    apim_ids = [r.apim_request_id for r in rows if r.apim_request_id]
+    natives = {
+        n.correlation_id: n
+        for n in NativeLog.objects.filter(correlation_id__in=apim_ids).only(*_NATIVE_FIELDS)
+    }
+    chunks: dict[str, list[LlmLogChunk]] = defaultdict(list)
+    for chunk in LlmLogChunk.objects.filter(correlation_id__in=ids).only(*_LLM_FIELDS):
+        chunks[chunk.correlation_id].append(chunk)
+
+    now = timezone.now()
+    parsed: dict[int, UsageResult] = {}
+    for row in rows:
+        usage = usage_for_request(
+            row,
+            native=natives.get(row.apim_request_id) if row.apim_request_id else None,
+            llm_chunks=chunks[row.correlation_id],
+        )
+        _apply(row, usage, now)
+        parsed[row.pk] = usage
+
+    provisioned = {
+        (row.deployment, month_start(row.time))
+        for row in rows
+        if book.deployment_type(row.deployment) == DeploymentType.PROVISIONED
+    }
+    rates = {}
+    if provisioned:
+        # The PTU share depends on the month's tokens, these rows included: store tokens first.
+        GatewayRequest.objects.bulk_update(rows, list(USAGE_FIELDS), batch_size=BATCH)
+        rates = ptu_rates(book=book, pairs=provisioned)
+
+    closed = months_closed(months={month_start(row.time) for row in rows})
+    for row in rows:
+        if month_start(row.time) in closed:
+            continue  # a closed month is never repriced
+        usage = parsed[row.pk]
+        cost = request_cost(
+            book=book,
+            time=row.time,
+            model=row.model,
+            deployment=row.deployment,
+            token_source=row.token_source,
+            prompt_tokens=row.prompt_tokens,
+            cached_tokens=row.cached_tokens,
+            completion_tokens=row.completion_tokens,
+            images=row.images,
+            audio_seconds=row.audio_seconds,
+            is_error=usage.is_error,
+            ptu_rates=rates,
+        )
+        row.cost, row.currency, row.is_priced, row.price_version = (
+            cost.cost,
+            cost.currency,
+            cost.is_priced,
+            cost.price_version,
+        )
+    GatewayRequest.objects.bulk_update(rows, [*USAGE_FIELDS, *COST_FIELDS], batch_size=BATCH)
+    return len(rows)

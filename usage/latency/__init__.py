@@ -1,0 +1,1 @@
+"""Latency per region: percentiles, throttling and headroom read from the hourly rollups."""

@@ -1,0 +1,361 @@
+"""Read latency measures from the hourly rollups (UsageHourly), never from the request table.
+
+Percentiles come from merged per-hour histograms (``usage.histograms``), so any range and any
+grouping is within one bucket width of the exact percentile over the raw requests; counts,
+shares and tokens/second are sums of sums. Streaming and non-streaming requests are never mixed
+in one row (a streamed time is time to the last byte).
+
+Everything takes a ``LatencyFilters`` (a half-open UTC window ``[start, end)`` plus optional
+deployment, model, streaming flag and APIM subscription) and reads the matching rollup rows once.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from ..histograms import histogram_merge_into, histogram_percentiles
+from ..models import UsageHourly
+
+QUANTILES = (0.5, 0.95, 0.99)
+# group_by names accepted by latency_rows -> how a rollup row is keyed.
+GROUPINGS: dict[str, Callable[[dict], str | int]] = {
+    "region": lambda row: row["backend_region"] or "(unknown)",
+    "apim_region": lambda row: row["apim_region"] or "(unknown)",
+    "deployment": lambda row: row["deployment"] or "(unknown)",
+    "model": lambda row: row["model"] or "(unknown)",
+    "hour_of_day": lambda row: row["hour"].astimezone(UTC).hour,
+    "day": lambda row: row["hour"].astimezone(UTC).date().isoformat(),
+}
+GROUP_LABELS = {
+    "region": "Backend region",
+    "apim_region": "APIM region",
+    "deployment": "Deployment",
+    "model": "Model",
+    "hour_of_day": "Hour of day (UTC)",
+    "day": "Day (UTC)",
+}
+DEFAULT_DAYS = 7
+MAX_DAYS = 366
+
+_COLUMNS = (
+    "hour",
+    "backend_region",
+    "apim_region",
+    "deployment",
+    "model",
+    "is_streaming",
+    "status_class",
+    "requests",
+    "total_time_hist",
+    "backend_time_hist",
+    "native_duration_hist",
+    "overhead_hist",
+    "tps_completion_tokens",
+    "tps_backend_ms",
+    "last_seen_at",
+    "ratelimit_remaining_requests",
+    "ratelimit_remaining_tokens",
+)
+
+
+@dataclass(frozen=True)
+class LatencyFilters:
+    start: datetime  # inclusive, UTC
+    end: datetime  # exclusive, UTC
+    deployment: str = ""
+    model: str = ""
+    streaming: bool | None = None  # None: both, in separate rows
+    subscription: str = ""
+
+    @property
+    def days(self) -> list[date]:
+        first = self.start.astimezone(UTC).date()
+        last = (self.end - timedelta(microseconds=1)).astimezone(UTC).date()
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@dataclass
+class LatencyRow:
+    group: str | int
+    streaming: bool
+    requests: int = 0
+    throttled: int = 0
+    errors: int = 0
+    total_p50_ms: float | None = None
+    total_p95_ms: float | None = None
+    total_p99_ms: float | None = None
+    backend_p50_ms: float | None = None
+    backend_p95_ms: float | None = None
+    backend_p99_ms: float | None = None
+    native_p50_ms: float | None = None
+    native_p95_ms: float | None = None
+    native_p99_ms: float | None = None
+    overhead_p50_ms: float | None = None
+    overhead_p95_ms: float | None = None
+    overhead_p99_ms: float | None = None
+    throttled_share: float = 0.0
+    error_share: float = 0.0
+    tokens_per_second: float | None = None
+    last_seen_at: datetime | None = None
+    ratelimit_remaining_requests: int | None = None
+    ratelimit_remaining_tokens: int | None = None
+    # p95 of total time per day of the range (None where there were no requests).
+    trend_p95_ms: list[float | None] = field(default_factory=list)
+
+
+class _Accumulator:
+    __slots__ = ("requests", "throttled", "errors", "tps_tokens", "tps_ms", "hists", "last_seen", "headroom")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.throttled = 0
+        self.errors = 0
+        self.tps_tokens = 0
+        self.tps_ms = 0.0
+        self.hists: dict[str, dict[str, int]] = {
+            "total": {},
+            "backend": {},
+            "native": {},
+            "overhead": {},
+        }
+        self.last_seen: datetime | None = None
+        self.headroom: tuple[int | None, int | None] = (None, None)
+
+    def add(
+        self, row: Mapping, *, histograms: Iterable[str] = ("total", "backend", "native", "overhead")
+    ) -> None:
+        self.requests += row["requests"]
+        if row["status_class"] == "429":
+            self.throttled += row["requests"]
+        elif row["status_class"] == "5xx":
+            self.errors += row["requests"]
+        self.tps_tokens += row["tps_completion_tokens"]
+        self.tps_ms += row["tps_backend_ms"]
+        for name in histograms:
+            histogram_merge_into(self.hists[name], row[_HIST_COLUMNS[name]])
+        seen = row["last_seen_at"]
+        if seen is not None and (self.last_seen is None or seen > self.last_seen):
+            self.last_seen = seen
+            self.headroom = (row["ratelimit_remaining_requests"], row["ratelimit_remaining_tokens"])
+
+    def p95_total(self) -> float | None:
+        return histogram_percentiles(self.hists["total"], (0.95,))[0]
+
+    def row(self, group: str | int, streaming: bool) -> LatencyRow:
+        result = LatencyRow(group=group, streaming=streaming, requests=self.requests)
+        result.throttled = self.throttled
+        result.errors = self.errors
+        for name in ("total", "backend", "native", "overhead"):
+            p50, p95, p99 = histogram_percentiles(self.hists[name], QUANTILES)
+            setattr(result, f"{name}_p50_ms", _round(p50))
+            setattr(result, f"{name}_p95_ms", _round(p95))
+            setattr(result, f"{name}_p99_ms", _round(p99))
+        if self.requests:
+            result.throttled_share = self.throttled / self.requests
+            result.error_share = self.errors / self.requests
+        if not streaming and self.tps_ms > 0:
+            result.tokens_per_second = round(self.tps_tokens / (self.tps_ms / 1000.0), 2)
+        result.last_seen_at = self.last_seen
+        result.ratelimit_remaining_requests, result.ratelimit_remaining_tokens = self.headroom
+        return result
+
+
+_HIST_COLUMNS = {
+    "total": "total_time_hist",
+    "backend": "backend_time_hist",
+    "native": "native_duration_hist",
+    "overhead": "overhead_hist",
+}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def latency_filters_default(*, now: datetime | None = None) -> LatencyFilters:
+    """The last DEFAULT_DAYS whole UTC days including today."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    end = datetime.combine(today + timedelta(days=1), time.min, tzinfo=UTC)
+    return LatencyFilters(start=end - timedelta(days=DEFAULT_DAYS), end=end)
+
+
+def latency_rollup_rows(*, filters: LatencyFilters) -> list[dict]:
+    """The rollup rows matching ``filters`` (only the columns latency needs)."""
+    queryset = UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
+    if filters.deployment:
+        queryset = queryset.filter(deployment=filters.deployment)
+    if filters.model:
+        queryset = queryset.filter(model=filters.model)
+    if filters.streaming is not None:
+        queryset = queryset.filter(is_streaming=filters.streaming)
+    if filters.subscription:
+        queryset = queryset.filter(apim_subscription_id=filters.subscription)
+    return list(queryset.order_by().values(*_COLUMNS))
+
+
+def _sort_key(row: LatencyRow) -> tuple:
+    group = row.group
+    return (isinstance(group, str), group if isinstance(group, str) else f"{group:05d}", row.streaming)
+
+
+def latency_rows(
+    *, filters: LatencyFilters, group_by: str, rows: list[dict] | None = None, with_trend: bool = False
+) -> list[LatencyRow]:
+    """One LatencyRow per group and streaming kind, ordered by group then non-streaming first.
+
+    ``group_by`` is a key of GROUPINGS. ``rows`` lets a caller reuse rollup rows it already read.
+    With ``with_trend`` each row also carries the p95 of total time per day of the range.
+    """
+    key_of = GROUPINGS[group_by]
+    if rows is None:
+        rows = latency_rollup_rows(filters=filters)
+    groups: dict[tuple, _Accumulator] = {}
+    daily: dict[tuple, _Accumulator] = {}
+    for row in rows:
+        key = (key_of(row), row["is_streaming"])
+        accumulator = groups.get(key)
+        if accumulator is None:
+            accumulator = groups[key] = _Accumulator()
+        accumulator.add(row)
+        if with_trend:
+            day_key = (*key, row["hour"].astimezone(UTC).date())
+            day = daily.get(day_key)
+            if day is None:
+                day = daily[day_key] = _Accumulator()
+            day.add(row, histograms=("total",))
+    result = []
+    days = filters.days if with_trend else []
+    for (group, streaming), accumulator in groups.items():
+        latency_row = accumulator.row(group, streaming)
+        if with_trend:
+            latency_row.trend_p95_ms = [
+                _round(daily[(group, streaming, d)].p95_total()) if (group, streaming, d) in daily else None
+                for d in days
+            ]
+        result.append(latency_row)
+    return sorted(result, key=_sort_key)
+
+
+@dataclass
+class LatencyCharts:
+    """p95 of total time by backend region x hour of day, and by backend region x day."""
+
+    streaming: bool
+    regions: list[str]
+    hours: list[int]
+    heatmap_p95_ms: list[list[float | None]]  # [region][hour]
+    heatmap_requests: list[list[int]]
+    days: list[str]
+    trend_p95_ms: list[list[float | None]]  # [region][day]
+
+
+def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -> LatencyCharts:
+    """The heatmap and line-chart data for one streaming kind.
+
+    With ``filters.streaming`` unset the charts show non-streaming requests (mixing the two would
+    make the p95 meaningless).
+    """
+    streaming = bool(filters.streaming)
+    if rows is None:
+        rows = latency_rollup_rows(filters=filters)
+    by_hour: dict[tuple[str, int], _Accumulator] = {}
+    by_day: dict[tuple[str, date], _Accumulator] = {}
+    for row in rows:
+        if row["is_streaming"] != streaming:
+            continue
+        region = GROUPINGS["region"](row)
+        moment = row["hour"].astimezone(UTC)
+        for bucket, key in ((by_hour, (region, moment.hour)), (by_day, (region, moment.date()))):
+            accumulator = bucket.get(key)
+            if accumulator is None:
+                accumulator = bucket[key] = _Accumulator()
+            accumulator.add(row, histograms=("total",))
+    regions = sorted({region for region, _ in by_hour})
+    hours = list(range(24))
+    days = filters.days
+    return LatencyCharts(
+        streaming=streaming,
+        regions=regions,
+        hours=hours,
+        heatmap_p95_ms=[
+            [_round(by_hour[(r, h)].p95_total()) if (r, h) in by_hour else None for h in hours]
+            for r in regions
+        ],
+        heatmap_requests=[
+            [by_hour[(r, h)].requests if (r, h) in by_hour else 0 for h in hours] for r in regions
+        ],
+        days=[d.isoformat() for d in days],
+        trend_p95_ms=[
+            [_round(by_day[(r, d)].p95_total()) if (r, d) in by_day else None for d in days] for r in regions
+        ],
+    )
+
+
+def latency_choices(*, filters: LatencyFilters) -> dict[str, list[str]]:
+    """Distinct deployments, models and subscriptions seen in the range (for the filter lists)."""
+    queryset = UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end).order_by()
+    return {
+        name: sorted(v for v in queryset.values_list(name, flat=True).distinct() if v)
+        for name in ("deployment", "model", "apim_subscription_id")
+    }
+
+
+class LatencyFilterError(ValueError):
+    """A filter value that cannot be understood; the message is meant for the user."""
+
+
+def _parse_moment(value: str, *, name: str, is_end: bool) -> datetime:
+    value = value.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            # A date as the end of a range includes that whole day.
+            return datetime.combine(day + timedelta(days=1) if is_end else day, time.min, tzinfo=UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise LatencyFilterError(
+            f"'{name}' must be a date (YYYY-MM-DD) or an ISO 8601 date and time, not {value!r}."
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+_TRUE = {"1", "true", "yes", "streaming"}
+_FALSE = {"0", "false", "no", "non-streaming"}
+
+
+def latency_filters_parse(*, params: Mapping[str, str], now: datetime | None = None) -> LatencyFilters:
+    """Filters from a query string: from, to, deployment, model, streaming, subscription.
+
+    Missing dates default to the last DEFAULT_DAYS days; a date-only ``to`` includes that day.
+    Raises LatencyFilterError with a readable message for values that make no sense.
+    """
+    default = latency_filters_default(now=now)
+    start = _parse_moment(params["from"], name="from", is_end=False) if params.get("from") else None
+    end = _parse_moment(params["to"], name="to", is_end=True) if params.get("to") else None
+    if start is None and end is None:
+        start, end = default.start, default.end
+    elif start is None:
+        start = end - timedelta(days=DEFAULT_DAYS)
+    elif end is None:
+        end = max(default.end, start + timedelta(days=1))
+    if end <= start:
+        raise LatencyFilterError("'to' must be after 'from'.")
+    if end - start > timedelta(days=MAX_DAYS):
+        raise LatencyFilterError(f"The range may span at most {MAX_DAYS} days.")
+    streaming_text = (params.get("streaming") or "").strip().lower()
+    if streaming_text in ("", "all", "both"):
+        streaming = None
+    elif streaming_text in _TRUE:
+        streaming = True
+    elif streaming_text in _FALSE:
+        streaming = False
+    else:
+        raise LatencyFilterError("'streaming' must be true, false or empty (both).")
+    return LatencyFilters(
+        start=start,
+        end=end,
+        deployment=(params.get("deployment") or "").strip(),
+        model=(params.get("model") or "").strip(),
+        streaming=streaming,
+        subscription=(params.get("subscription") or "").strip(),
+    )

@@ -1,0 +1,20 @@
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+
+from usage.accounting.pricing import ptu_allocate
+
+
+class Command(BaseCommand):
+    help = "Share each provisioned (PTU) commitment of a month out over its requests by tokens."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--month", required=True, help="YYYY-MM (UTC)")
+
+    def handle(self, *args, month: str, **options) -> None:
+        try:
+            first = dt.datetime.strptime(month, "%Y-%m").date()
+        except ValueError as exc:
+            raise CommandError(f"--month {month!r} is not YYYY-MM") from exc
+        updated = ptu_allocate(month=first)
+        self.stdout.write(f"{updated} requests allocated for {first:%Y-%m}")

@@ -1,0 +1,23 @@
+# Also merges the two 0004/0005 branches of the graph.
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("usage", "0004_usagehourly_overhead_hist"),
+        ("usage", "0005_seed_default_prices"),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="IngestionLease",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=128, unique=True)),
+                ("holder", models.CharField(max_length=128)),
+                ("expires_at", models.DateTimeField()),
+            ],
+        ),
+    ]
