@@ -1,13 +1,10 @@
-# Also merges the two 0004/0005 branches of the graph.
-
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("usage", "0004_usagehourly_overhead_hist"),
-        ("usage", "0005_seed_default_prices"),
+        ("usage", "0006_merge_20261125_1143"),
     ]
 
     operations = [
