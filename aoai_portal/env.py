@@ -4,6 +4,7 @@ They fail loudly on values they cannot read, so a typo in a deployment is an err
 not a silent default.
 """
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -40,6 +41,19 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None or raw.strip() == "":
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_json_object(name: str, default: dict) -> dict:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return dict(default)
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object")
+    return value
 
 
 def env_pairs(name: str, default: str = "") -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import env_bool, env_int, env_list, env_pairs, env_str
+from .env import env_bool, env_int, env_json_object, env_list, env_pairs, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -229,6 +229,21 @@ LOGIN_REDIRECT_URL_FAILURE = "login"
 # --- Retention --------------------------------------------------------------------------------
 PROMPT_RETENTION_DAYS = env_int("PROMPT_RETENTION_DAYS", 90)
 FLAGGED_RETENTION_DAYS = env_int("FLAGGED_RETENTION_DAYS", 365)
+
+# --- Prompt review ----------------------------------------------------------------------------------
+# National id patterns flagged by the "national_id" detector: a JSON object {"name": "regex"}.
+REVIEW_NATIONAL_ID_PATTERNS = env_json_object(
+    "REVIEW_NATIONAL_ID_PATTERNS",
+    {
+        "uk_nino": r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
+    },
+)
+# Built-in detectors to skip (comma-separated names: email, phone, credit_card, iban, us_ssn,
+# national_id, secret, jailbreak, azure_content_filter).
+REVIEW_DISABLED_DETECTORS = env_list("REVIEW_DISABLED_DETECTORS", [])
+# Time limits of admin-defined regex rules: per text at run time, per probe when saving a rule.
+REVIEW_RULE_TIMEOUT_SECONDS = float(env_int("REVIEW_RULE_TIMEOUT_MS", 500)) / 1000
+REVIEW_RULE_VALIDATE_TIMEOUT_SECONDS = float(env_int("REVIEW_RULE_VALIDATE_TIMEOUT_MS", 200)) / 1000
 
 # --- Security headers ----------------------------------------------------------------------------
 SECURE_PRODUCTION = env_bool("DJANGO_SECURE", False)

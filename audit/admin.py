@@ -1,1 +1,107 @@
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import render
+
 from . import admin_access  # noqa: F401  (read-only access audit)
+from .models import Flag, FlagRule, ReviewEvent, ReviewItem
+from .review_forms import DateRangeForm
+from .services import ReviewError, flags_reevaluate_range, review_release
+
+
+class FlagRuleForm(forms.ModelForm):
+    class Meta:
+        model = FlagRule
+        fields = [
+            "name",
+            "kind",
+            "pattern",
+            "case_sensitive",
+            "scope",
+            "severity",
+            "enabled",
+            "subscriptions",
+            "cost_centers",
+        ]
+        widgets = {"pattern": forms.Textarea(attrs={"rows": 6, "cols": 80})}
+
+
+@admin.register(FlagRule)
+class FlagRuleAdmin(admin.ModelAdmin):
+    """Admin-defined rules (the admin site is for the admin role only, so reviewers cannot edit them)."""
+
+    form = FlagRuleForm
+    list_display = ["name", "kind", "scope", "severity", "enabled", "updated_at"]
+    list_filter = ["enabled", "kind", "scope", "severity"]
+    search_fields = ["name", "pattern"]
+    filter_horizontal = ["cost_centers"]
+    actions = ["reevaluate_range"]
+
+    @admin.action(description="Re-evaluate all rules over a date range")
+    def reevaluate_range(self, request, queryset):
+        form = DateRangeForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            stats = flags_reevaluate_range(since=form.cleaned_data["since"], until=form.cleaned_data["until"])
+            self.message_user(
+                request,
+                f"Re-evaluated {stats.requests} requests: {stats.flags_created} flags added, "
+                f"{stats.flags_updated} changed, {stats.flags_deleted} removed"
+                + (f", {len(stats.rule_timeouts)} rule timeouts" if stats.rule_timeouts else "")
+                + ".",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "queryset": queryset,
+            "action": "reevaluate_range",
+            "title": "Re-evaluate flag rules over a date range",
+        }
+        return render(request, "admin/audit/flagrule/reevaluate.html", context)
+
+
+class FlagInline(admin.TabularInline):
+    model = Flag
+    fk_name = "request"
+    extra = 0
+    can_delete = False
+    fields = ["name", "severity", "source", "spans"]
+    readonly_fields = fields
+
+
+class ReviewEventInline(admin.TabularInline):
+    model = ReviewEvent
+    extra = 0
+    can_delete = False
+    fields = ["time", "username", "action", "from_status", "to_status", "note"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReviewItem)
+class ReviewItemAdmin(admin.ModelAdmin):
+    """Read-only here (reviewers work in the queue); admins release held items for retention."""
+
+    list_display = ["request", "status", "severity", "assignee", "released_at", "created_at"]
+    list_filter = ["status", "severity"]
+    search_fields = ["request__correlation_id"]
+    inlines = [ReviewEventInline]
+    actions = ["release"]
+    readonly_fields = ["request", "status", "severity", "assignee", "note", "released_at", "released_by"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Release for retention (confirmed / escalated items)")
+    def release(self, request, queryset):
+        released = 0
+        for item in queryset:
+            try:
+                review_release(item_id=item.pk, user=request.user, note="released in admin")
+                released += 1
+            except ReviewError as exc:
+                self.message_user(request, f"{item.request_id}: {exc}", messages.WARNING)
+        self.message_user(request, f"Released {released} items; retention may now purge their text.")

@@ -1,7 +1,481 @@
-"""Flag rules and access audit (issues: prompt review, sign-in)."""
+"""Prompt review: flag evaluation, the review workflow and retention.
 
-from collections.abc import Collection
+``flags_evaluate`` runs after every ingestion batch (usage.pipeline) and from the re-evaluate
+command and admin action. It is idempotent: the flags of a request are brought to what the
+current rules and detectors find (new ones created, changed ones updated, stale ones removed),
+so re-running it changes nothing and re-running it after a rule change applies the change.
+"""
+
+import logging
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from aoai_portal.roles import ADMIN, user_has_role
+from usage.models import GatewayRequest, LlmLogChunk
+
+from .access import access_audit_record
+from .conversation import Conversation, conversation_extract
+from .detectors import AZURE_DETECTOR, Span, azure_verdicts_find, text_detectors_enabled, verdict_severity
+from .models import AccessAuditEntry, Flag, FlagRule, ReviewEvent, ReviewItem
+from .rules import RuleTimeout, rule_spans_find
+from .selectors import CostCenterMap, cost_center_map_get
+
+log = logging.getLogger(__name__)
+BATCH = 500
 
 
-def flags_evaluate(*, correlation_ids: Collection[str]) -> None:
-    """Run the flag rules over the given requests. Not implemented yet: owned by prompt review."""
+# --- Flag evaluation ------------------------------------------------------------------------------
+
+
+@dataclass
+class EvaluateStats:
+    requests: int = 0
+    skipped_purged: int = 0
+    flags_created: int = 0
+    flags_updated: int = 0
+    flags_deleted: int = 0
+    items_created: int = 0
+    items_deleted: int = 0
+    rule_timeouts: list[str] = field(default_factory=list)
+
+    def add(self, other: "EvaluateStats") -> None:
+        for name in ("requests", "skipped_purged", "flags_created", "flags_updated", "flags_deleted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.items_created += other.items_created
+        self.items_deleted += other.items_deleted
+        self.rule_timeouts.extend(other.rule_timeouts)
+
+
+@dataclass
+class _FlagData:
+    source: str
+    name: str
+    severity: int
+    spans: list[dict]
+    detail: dict
+    rule_id: int | None = None
+
+
+def request_conversation(
+    *, request: GatewayRequest, chunks: Iterable[LlmLogChunk] | None = None
+) -> Conversation:
+    """The conversation of a stored request (bodies first, LLM-log chunks when bodies are cut)."""
+    if chunks is None:
+        chunks = LlmLogChunk.objects.filter(correlation_id=request.correlation_id)
+    ordered = sorted(chunks, key=lambda c: (c.sequence_number, c.request_id))
+    return conversation_extract(
+        request_body=request.request_body,
+        response_body=request.response_body,
+        llm_request_messages=[c.request_messages for c in ordered],
+        llm_response_messages=[c.response_messages for c in ordered],
+    )
+
+
+def _span_dict(part: str, index: int, span: Span) -> dict:
+    return {"part": part, "message": index, "start": span.start, "end": span.end, "label": span.label}
+
+
+def _rule_applies(
+    rule: FlagRule, rule_cost_centers: set[int], request: GatewayRequest, ccs: CostCenterMap
+) -> bool:
+    if not rule.subscriptions and not rule_cost_centers:
+        return True
+    if request.apim_subscription_id in rule.subscriptions:
+        return True
+    cost_center = ccs.of(subscription=request.apim_subscription_id, product=request.product_id)
+    return cost_center is not None and cost_center.pk in rule_cost_centers
+
+
+def request_flags_find(
+    *,
+    request: GatewayRequest,
+    conversation: Conversation,
+    rules: list[tuple[FlagRule, set[int]]],
+    cost_centers: CostCenterMap,
+    stats: EvaluateStats | None = None,
+) -> list[_FlagData]:
+    """What the enabled detectors and the applicable rules find in one request."""
+    found: dict[str, _FlagData] = {}
+    parts = (("prompt", conversation.messages), ("completion", conversation.completion))
+    for detector in text_detectors_enabled():
+        spans = [
+            _span_dict(part, index, span)
+            for part, messages in parts
+            for index, message in enumerate(messages)
+            for span in detector.find(message.text)
+        ]
+        if spans:
+            source = f"detector:{detector.name}"
+            found[source] = _FlagData(source, detector.name, detector.severity, spans, {})
+    for rule, rule_cost_centers in rules:
+        if not _rule_applies(rule, rule_cost_centers, request, cost_centers):
+            continue
+        spans = []
+        try:
+            for part, messages in parts:
+                if rule.scope not in (part, FlagRule.Scope.BOTH):
+                    continue
+                for index, message in enumerate(messages):
+                    for span in rule_spans_find(
+                        kind=rule.kind,
+                        pattern=rule.pattern,
+                        case_sensitive=rule.case_sensitive,
+                        text=message.text,
+                        label=rule.name,
+                    ):
+                        spans.append(_span_dict(part, index, span))
+        except RuleTimeout:
+            log.warning("flag rule %s timed out on request %s", rule.name, request.correlation_id)
+            if stats is not None:
+                stats.rule_timeouts.append(f"{rule.name}:{request.correlation_id}")
+            continue
+        if spans:
+            found[rule.source] = _FlagData(rule.source, rule.name, rule.severity, spans, {}, rule.pk)
+    if AZURE_DETECTOR not in settings.REVIEW_DISABLED_DETECTORS:
+        verdicts = azure_verdicts_find(
+            content_filter=request.content_filter, response_body=request.response_body
+        )
+        severity = verdict_severity(verdicts)
+        if severity:
+            source = f"detector:{AZURE_DETECTOR}"
+            detail = {"hits": verdicts.hits, "refusal": verdicts.refusal}
+            found[source] = _FlagData(source, AZURE_DETECTOR, severity, [], detail)
+    return list(found.values())
+
+
+def _rules_load() -> list[tuple[FlagRule, set[int]]]:
+    rules = FlagRule.objects.filter(enabled=True).prefetch_related("cost_centers")
+    return [(rule, {cc.pk for cc in rule.cost_centers.all()}) for rule in rules]
+
+
+def flags_evaluate(*, correlation_ids: Collection[str]) -> EvaluateStats:
+    """Bring the flags and review items of the given requests in line with rules and detectors.
+
+    Requests whose text was purged keep the flags they had (there is nothing left to re-check).
+    """
+    stats = EvaluateStats()
+    ids = sorted(set(correlation_ids))
+    if not ids:
+        return stats
+    rules = _rules_load()
+    cost_centers = cost_center_map_get()
+    for start in range(0, len(ids), BATCH):
+        stats.add(_flags_evaluate_batch(ids[start : start + BATCH], rules, cost_centers))
+    return stats
+
+
+def _flags_evaluate_batch(
+    ids: list[str], rules: list[tuple[FlagRule, set[int]]], cost_centers: CostCenterMap
+) -> EvaluateStats:
+    stats = EvaluateStats()
+    requests = list(GatewayRequest.objects.filter(correlation_id__in=ids))
+    chunks: dict[str, list[LlmLogChunk]] = {}
+    for chunk in LlmLogChunk.objects.filter(correlation_id__in=ids):
+        chunks.setdefault(chunk.correlation_id, []).append(chunk)
+    wanted: dict[int, list[_FlagData]] = {}
+    for request in requests:
+        if request.bodies_purged_at is not None:
+            stats.skipped_purged += 1
+            continue
+        stats.requests += 1
+        conversation = request_conversation(request=request, chunks=chunks.get(request.correlation_id, []))
+        wanted[request.pk] = request_flags_find(
+            request=request, conversation=conversation, rules=rules, cost_centers=cost_centers, stats=stats
+        )
+    if not wanted:
+        return stats
+    request_ids = list(wanted)
+    with transaction.atomic():
+        existing = {(f.request_id, f.source): f for f in Flag.objects.filter(request_id__in=request_ids)}
+        to_create, to_update, keep = [], [], set()
+        for request_id, flags in wanted.items():
+            for data in flags:
+                key = (request_id, data.source)
+                keep.add(key)
+                flag = existing.get(key)
+                if flag is None:
+                    to_create.append(
+                        Flag(
+                            request_id=request_id,
+                            rule_id=data.rule_id,
+                            source=data.source,
+                            name=data.name,
+                            severity=data.severity,
+                            spans=data.spans,
+                            detail=data.detail,
+                        )
+                    )
+                elif (flag.name, flag.severity, flag.spans, flag.detail) != (
+                    data.name,
+                    data.severity,
+                    data.spans,
+                    data.detail,
+                ):
+                    flag.name, flag.severity, flag.spans, flag.detail = (
+                        data.name,
+                        data.severity,
+                        data.spans,
+                        data.detail,
+                    )
+                    flag.updated_at = timezone.now()
+                    to_update.append(flag)
+        stale = [f.pk for key, f in existing.items() if key not in keep]
+        # ignore_conflicts: a concurrent batch over the same request may have just created it.
+        Flag.objects.bulk_create(to_create, ignore_conflicts=True)
+        Flag.objects.bulk_update(to_update, ["name", "severity", "spans", "detail", "updated_at"])
+        Flag.objects.filter(pk__in=stale).delete()
+        stats.flags_created, stats.flags_updated, stats.flags_deleted = (
+            len(to_create),
+            len(to_update),
+            len(stale),
+        )
+
+        worst = {rid: max(f.severity for f in flags) for rid, flags in wanted.items() if flags}
+        items = {item.request_id: item for item in ReviewItem.objects.filter(request_id__in=request_ids)}
+        new_items = [
+            ReviewItem(request_id=rid, severity=sev) for rid, sev in worst.items() if rid not in items
+        ]
+        ReviewItem.objects.bulk_create(new_items, ignore_conflicts=True)
+        stats.items_created = len(new_items)
+        changed = []
+        for rid, item in items.items():
+            if rid in worst and item.severity != worst[rid]:
+                item.severity = worst[rid]
+                changed.append(item)
+        ReviewItem.objects.bulk_update(changed, ["severity"])
+        # Nothing matches any more and nobody has touched it: it leaves the queue. Worked items stay.
+        gone = [
+            item.pk
+            for rid, item in items.items()
+            if rid not in worst and item.status == ReviewItem.Status.OPEN and item.assignee_id is None
+        ]
+        stats.items_deleted = (
+            ReviewItem.objects.filter(pk__in=gone, events__isnull=True).delete()[1].get("audit.ReviewItem", 0)
+        )
+    return stats
+
+
+def flags_reevaluate_range(*, since: datetime, until: datetime) -> EvaluateStats:
+    """Re-run rules and detectors over the requests of ``[since, until)`` (after a rule change)."""
+    stats = EvaluateStats()
+    ids = (
+        GatewayRequest.objects.filter(time__gte=since, time__lt=until, bodies_purged_at__isnull=True)
+        .order_by("time")
+        .values_list("correlation_id", flat=True)
+    )
+    batch: list[str] = []
+    for correlation_id in ids.iterator(chunk_size=BATCH):
+        batch.append(correlation_id)
+        if len(batch) >= BATCH:
+            stats.add(flags_evaluate(correlation_ids=batch))
+            batch = []
+    stats.add(flags_evaluate(correlation_ids=batch))
+    return stats
+
+
+# --- Review workflow ------------------------------------------------------------------------------
+
+
+class ReviewError(Exception):
+    """A workflow step that is not allowed; the message is shown to the reviewer."""
+
+
+S = ReviewItem.Status
+
+
+def _event(item: ReviewItem, *, user, action: str, from_status: str, note: str = "") -> ReviewEvent:
+    return ReviewEvent(
+        item=item,
+        user=user,
+        username=user.get_username() if user else "system",
+        action=action,
+        from_status=from_status,
+        to_status=item.status,
+        note=note,
+    )
+
+
+def review_take(*, item_id: int, user) -> ReviewItem:
+    """Assign an open item to ``user``; of two reviewers taking it at once, exactly one wins."""
+    with transaction.atomic():
+        taken = ReviewItem.objects.filter(pk=item_id, status=S.OPEN, assignee__isnull=True).update(
+            status=S.IN_REVIEW, assignee=user, updated_at=timezone.now()
+        )
+        item = ReviewItem.objects.select_related("assignee").get(pk=item_id)
+        if not taken:
+            who = f" by {item.assignee.get_username()}" if item.assignee else ""
+            raise ReviewError(f"This item is already {item.get_status_display().lower()}{who}.")
+        _event(item, user=user, action="take", from_status=S.OPEN).save()
+    return item
+
+
+def _transition(
+    *, item_id: int, user, action: str, allowed_from: set[str], to: str, note: str, note_required: bool
+) -> ReviewItem:
+    note = (note or "").strip()
+    if note_required and not note:
+        raise ReviewError(f"A note is required to {action} an item.")
+    with transaction.atomic():
+        item = ReviewItem.objects.select_for_update().get(pk=item_id)
+        if item.status not in allowed_from:
+            raise ReviewError(f"Cannot {action} an item that is {item.get_status_display().lower()}.")
+        if (
+            item.status != S.OPEN
+            and item.assignee_id not in (None, user.pk)
+            and not user_has_role(user, [ADMIN])
+        ):
+            raise ReviewError("This item is assigned to another reviewer.")
+        from_status = item.status
+        item.status = to
+        if item.assignee_id is None:
+            item.assignee = user
+        if note:
+            item.note = note
+        item.save(update_fields=["status", "assignee", "note", "updated_at"])
+        _event(item, user=user, action=action, from_status=from_status, note=note).save()
+    return item
+
+
+def review_dismiss(*, item_id: int, user, note: str = "") -> ReviewItem:
+    """A false positive."""
+    return _transition(
+        item_id=item_id,
+        user=user,
+        action="dismiss",
+        allowed_from={S.OPEN, S.IN_REVIEW},
+        to=S.DISMISSED,
+        note=note,
+        note_required=False,
+    )
+
+
+def review_confirm(*, item_id: int, user, note: str) -> ReviewItem:
+    return _transition(
+        item_id=item_id,
+        user=user,
+        action="confirm",
+        allowed_from={S.IN_REVIEW},
+        to=S.CONFIRMED,
+        note=note,
+        note_required=True,
+    )
+
+
+def review_escalate(*, item_id: int, user, note: str) -> ReviewItem:
+    return _transition(
+        item_id=item_id,
+        user=user,
+        action="escalate",
+        allowed_from={S.CONFIRMED},
+        to=S.ESCALATED,
+        note=note,
+        note_required=True,
+    )
+
+
+def review_bulk_dismiss(*, item_ids: Collection[int], user, note: str) -> int:
+    """Dismiss the open items among ``item_ids`` (and those in review by ``user``) with one note."""
+    note = (note or "").strip()
+    if not note:
+        raise ReviewError("A note is required to dismiss several items at once.")
+    dismissed = 0
+    with transaction.atomic():
+        items = ReviewItem.objects.select_for_update().filter(pk__in=list(item_ids))
+        events = []
+        for item in items:
+            mine = item.status == S.IN_REVIEW and item.assignee_id == user.pk
+            if item.status != S.OPEN and not mine:
+                continue
+            from_status = item.status
+            item.status, item.note = S.DISMISSED, note
+            if item.assignee_id is None:
+                item.assignee = user
+            item.save(update_fields=["status", "note", "assignee", "updated_at"])
+            events.append(_event(item, user=user, action="bulk_dismiss", from_status=from_status, note=note))
+            dismissed += 1
+        ReviewEvent.objects.bulk_create(events)
+    return dismissed
+
+
+def review_release(*, item_id: int, user, note: str = "") -> ReviewItem:
+    """Admin: let retention purge a confirmed / escalated item's text like any flagged item."""
+    if not user_has_role(user, [ADMIN]):
+        raise ReviewError("Only an admin can release an item for retention.")
+    with transaction.atomic():
+        item = ReviewItem.objects.select_for_update().get(pk=item_id)
+        if item.status not in (S.CONFIRMED, S.ESCALATED):
+            raise ReviewError("Only confirmed or escalated items are held back from retention.")
+        if item.released_at is None:
+            item.released_at, item.released_by = timezone.now(), user
+            item.save(update_fields=["released_at", "released_by", "updated_at"])
+            _event(item, user=user, action="release", from_status=item.status, note=note).save()
+    return item
+
+
+# --- Retention ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PurgeResult:
+    requests: int
+    llm_chunks: int
+    prompt_cutoff: datetime
+    flagged_cutoff: datetime
+
+
+def retention_purge(*, now: datetime | None = None) -> PurgeResult:
+    """Erase prompt and completion text past retention; tokens, cost and flags (offsets) stay.
+
+    Unflagged requests: after PROMPT_RETENTION_DAYS. Flagged ones: after FLAGGED_RETENTION_DAYS,
+    except confirmed / escalated items, kept until an admin releases them. Audited (action purge).
+    """
+    now = now or timezone.now()
+    prompt_cutoff = now - timedelta(days=settings.PROMPT_RETENTION_DAYS)
+    flagged_cutoff = now - timedelta(days=settings.FLAGGED_RETENTION_DAYS)
+    held = {S.CONFIRMED, S.ESCALATED}
+    pending = GatewayRequest.objects.filter(bodies_purged_at__isnull=True)
+    unflagged = pending.filter(time__lt=prompt_cutoff, review__isnull=True)
+    flagged = pending.filter(time__lt=flagged_cutoff, review__isnull=False).exclude(
+        review__status__in=held, review__released_at__isnull=True
+    )
+    ids = list(unflagged.values_list("correlation_id", flat=True)) + list(
+        flagged.values_list("correlation_id", flat=True)
+    )
+    chunk_total = 0
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start : start + BATCH]
+        with transaction.atomic():
+            GatewayRequest.objects.filter(correlation_id__in=batch).update(
+                request_body="", response_body="", bodies_purged_at=now
+            )
+            chunk_total += LlmLogChunk.objects.filter(correlation_id__in=batch).update(
+                request_messages="", response_messages=""
+            )
+    # LLM-log chunks whose gateway row never arrived follow the unflagged period.
+    orphans = (
+        LlmLogChunk.objects.filter(time__lt=prompt_cutoff)
+        .exclude(request_messages="", response_messages="")
+        .exclude(correlation_id__in=GatewayRequest.objects.values("correlation_id"))
+    )
+    chunk_total += orphans.update(request_messages="", response_messages="")
+    access_audit_record(
+        request=None,
+        action=AccessAuditEntry.Action.PURGE,
+        reason="retention",
+        detail={
+            "requests": len(ids),
+            "llm_chunks": chunk_total,
+            "prompt_cutoff": prompt_cutoff.isoformat(),
+            "flagged_cutoff": flagged_cutoff.isoformat(),
+            "correlation_ids": ids[:1000],
+            "correlation_ids_truncated": len(ids) > 1000,
+        },
+    )
+    return PurgeResult(
+        requests=len(ids), llm_chunks=chunk_total, prompt_cutoff=prompt_cutoff, flagged_cutoff=flagged_cutoff
+    )

@@ -95,6 +95,12 @@ EXPECTATIONS: dict[str, Rule] = {
     "latency/": page(FINANCE, REVIEWER),
     "quotas/": page(FINANCE),
     "review/": page(REVIEWER),
+    # POST only: a GET by someone allowed is 405.
+    "review/bulk-dismiss/": custom(anonymous=302, norole=403, finance=403, reviewer=405, admin=405),
+    "review/items/<int:item_id>/": Rule(
+        expect={"anonymous": 302, "norole": 403, FINANCE: 403, REVIEWER: 405, ADMIN: 405},
+        kwargs={"item_id": 1},
+    ),
     "requests/<str:correlation_id>/": page(REVIEWER, setup=_gateway_request),
     "ingestion/": page(ADMIN),
     "access-audit/": page(ADMIN),
@@ -105,6 +111,7 @@ EXPECTATIONS: dict[str, Rule] = {
     "GET api/v1/me": every(200, anonymous=401),
     "GET api/v1/access-audit": api(ADMIN),
     "GET api/v1/quotas": api(FINANCE),
+    "GET api/v1/flags": api(REVIEWER),
     "GET api/v1/chargeback": api(FINANCE, query="month=2026-03"),
     "GET api/v1/usage": api(FINANCE, query="from=2026-03-01&to=2026-03-02"),
     "GET api/v1/latency": api(FINANCE, REVIEWER, query="from=2026-03-01&to=2026-03-02&group_by=region"),

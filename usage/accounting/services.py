@@ -147,7 +147,8 @@ def usage_refresh(*, correlation_ids: Collection[str]) -> int:
 
 
 def _refresh_batch(ids: list[str], book: PriceBook) -> int:
-    rows = list(GatewayRequest.objects.filter(correlation_id__in=ids))
+    # Retention purged the bodies of some rows: their usage was computed before and must stay.
+    rows = list(GatewayRequest.objects.filter(correlation_id__in=ids, bodies_purged_at__isnull=True))
     if not rows:
         return 0
     apim_ids = [r.apim_request_id for r in rows if r.apim_request_id]

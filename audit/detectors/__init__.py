@@ -1,0 +1,110 @@
+"""Built-in detectors, all offline and pure: ``text -> list[Span]`` (offsets into ``text``).
+
+``TEXT_DETECTORS`` is the registry ``flags_evaluate`` runs over every message; Azure's own
+verdicts are read from the stored filter results instead (``azure_verdicts_find``).
+Severities: 1 low, 2 medium, 3 high, 4 critical (``audit.models.Severity``).
+"""
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .azure import AzureVerdicts, azure_verdicts_find, verdict_severity
+from .base import Span, spans_merge
+from .jailbreak import jailbreak_phrases_find
+from .pii import (
+    credit_cards_find,
+    emails_find,
+    iban_valid,
+    ibans_find,
+    luhn_valid,
+    national_ids_find,
+    phones_find,
+    us_ssns_find,
+)
+from .secrets import secret_mask, secrets_find
+
+AZURE_DETECTOR = "azure_content_filter"
+
+
+@dataclass(frozen=True)
+class TextDetector:
+    name: str
+    label: str
+    severity: int
+    find: Callable[[str], list[Span]]
+    # Masked on display, even to reviewers (reveal is an audited action).
+    masked: bool = False
+
+
+@lru_cache(maxsize=8)
+def _national_id_patterns(raw: str) -> dict[str, re.Pattern]:
+    return {name: re.compile(pattern) for name, pattern in json.loads(raw).items()}
+
+
+def national_id_patterns() -> dict[str, re.Pattern]:
+    from django.conf import settings
+
+    return _national_id_patterns(json.dumps(settings.REVIEW_NATIONAL_ID_PATTERNS, sort_keys=True))
+
+
+def _national_ids(text: str) -> list[Span]:
+    return national_ids_find(text, patterns=national_id_patterns())
+
+
+TEXT_DETECTORS: list[TextDetector] = [
+    TextDetector("email", "E-mail address", 1, emails_find),
+    TextDetector("phone", "Phone number", 1, phones_find),
+    TextDetector("credit_card", "Credit-card number (Luhn)", 3, credit_cards_find, masked=True),
+    TextDetector("iban", "IBAN (mod-97)", 2, ibans_find),
+    TextDetector("us_ssn", "US social security number", 3, us_ssns_find, masked=True),
+    TextDetector("national_id", "National id", 2, _national_ids),
+    TextDetector("secret", "API key or secret", 3, secrets_find, masked=True),
+    TextDetector("jailbreak", "Jailbreak / prompt injection", 3, jailbreak_phrases_find),
+]
+DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {AZURE_DETECTOR: "Azure content filter"}
+
+
+def text_detectors_enabled() -> list[TextDetector]:
+    from django.conf import settings
+
+    disabled = set(settings.REVIEW_DISABLED_DETECTORS)
+    return [d for d in TEXT_DETECTORS if d.name not in disabled]
+
+
+def masked_spans_find(text: str) -> list[Span]:
+    """Spans shown masked on the detail page (secrets, card numbers, SSNs)."""
+    spans: list[Span] = []
+    for detector in TEXT_DETECTORS:
+        if detector.masked:
+            spans.extend(detector.find(text))
+    return spans_merge(spans)
+
+
+__all__ = [
+    "AZURE_DETECTOR",
+    "AzureVerdicts",
+    "DETECTOR_LABELS",
+    "Span",
+    "TEXT_DETECTORS",
+    "TextDetector",
+    "azure_verdicts_find",
+    "credit_cards_find",
+    "emails_find",
+    "iban_valid",
+    "ibans_find",
+    "jailbreak_phrases_find",
+    "luhn_valid",
+    "masked_spans_find",
+    "national_id_patterns",
+    "national_ids_find",
+    "phones_find",
+    "secret_mask",
+    "secrets_find",
+    "spans_merge",
+    "text_detectors_enabled",
+    "us_ssns_find",
+    "verdict_severity",
+]

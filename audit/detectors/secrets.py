@@ -1,0 +1,61 @@
+"""API keys and other secrets: well-known key shapes, then long high-entropy tokens.
+
+Also used for masking: the detail page shows these spans masked, even to reviewers.
+"""
+
+import math
+import re
+from collections import Counter
+
+from .base import Span, spans_merge
+
+# (label, pattern). Order matters only for the label when two shapes match the same text.
+_SHAPES: list[tuple[str, re.Pattern]] = [
+    ("private_key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)")),
+    ("openai_key", re.compile(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
+    ("aws_access_key", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")),
+    ("github_token", re.compile(r"(?<!\w)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?!\w)")),
+    ("slack_token", re.compile(r"(?<!\w)xox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("google_api_key", re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])")),
+    ("jwt", re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("azure_storage_key", re.compile(r"AccountKey=[A-Za-z0-9+/]{86}==")),
+    # Azure OpenAI / Cognitive Services keys (and APIM subscription keys): 32 hex digits.
+    ("azure_key", re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")),
+]  # fmt: skip
+
+_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{24,}(?![A-Za-z0-9+/_=-])")
+ENTROPY_MIN_BITS = 4.0
+
+
+def shannon_entropy(value: str) -> float:
+    counts = Counter(value)
+    length = len(value)
+    return -sum(n / length * math.log2(n / length) for n in counts.values())
+
+
+def _looks_random(token: str) -> bool:
+    # A real secret mixes classes; words, paths and base64 of text rarely reach 4 bits/char.
+    has_upper = any(c.isupper() for c in token)
+    has_lower = any(c.islower() for c in token)
+    has_digit = any(c.isdigit() for c in token)
+    if sum((has_upper, has_lower, has_digit)) < 3:
+        return False
+    return shannon_entropy(token) >= ENTROPY_MIN_BITS
+
+
+def secrets_find(text: str) -> list[Span]:
+    spans = [Span(m.start(), m.end(), label) for label, pattern in _SHAPES for m in pattern.finditer(text)]
+    covered = [(s.start, s.end) for s in spans]
+    for match in _TOKEN.finditer(text):
+        if any(start < match.end() and match.start() < end for start, end in covered):
+            continue
+        if _looks_random(match.group()):
+            spans.append(Span(match.start(), match.end(), "high_entropy_token"))
+    return spans_merge(spans)
+
+
+def secret_mask(value: str) -> str:
+    """``sk-abc...wxyz`` -> ``sk-a••••••••wxyz``: enough to recognise, not enough to use."""
+    if len(value) <= 8:
+        return "•" * len(value)
+    return value[:4] + "•" * 8 + value[-4:]

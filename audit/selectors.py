@@ -1,0 +1,107 @@
+"""Reads for prompt review: cost centers of requests, the queue with its filters, the flags API."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Min, Q, QuerySet
+
+from usage.models import CostCenter, CostCenterAssignment, GatewayRequest
+
+from .models import Flag, ReviewItem
+
+
+@dataclass(frozen=True)
+class CostCenterMap:
+    """APIM subscription and product -> cost center; a subscription's own assignment wins."""
+
+    by_subscription: dict[str, CostCenter]
+    by_product: dict[str, CostCenter]
+
+    def of(self, *, subscription: str, product: str) -> CostCenter | None:
+        return self.by_subscription.get(subscription) or self.by_product.get(product)
+
+
+def cost_center_map_get() -> CostCenterMap:
+    by_subscription: dict[str, CostCenter] = {}
+    by_product: dict[str, CostCenter] = {}
+    for assignment in CostCenterAssignment.objects.select_related("cost_center"):
+        target = by_subscription if assignment.kind == CostCenterAssignment.Kind.SUBSCRIPTION else by_product
+        target[assignment.key] = assignment.cost_center
+    return CostCenterMap(by_subscription=by_subscription, by_product=by_product)
+
+
+def requests_of_cost_center_q(*, cost_center: CostCenter, prefix: str = "") -> Q:
+    """Q over GatewayRequest (``prefix`` e.g. ``request__``) for requests charged to ``cost_center``."""
+    assignments = CostCenterAssignment.objects.all()
+    own_subs = [a.key for a in assignments if a.kind == "subscription" and a.cost_center_id == cost_center.pk]
+    own_products = [a.key for a in assignments if a.kind == "product" and a.cost_center_id == cost_center.pk]
+    other_subs = [
+        a.key for a in assignments if a.kind == "subscription" and a.cost_center_id != cost_center.pk
+    ]
+    return Q(**{f"{prefix}apim_subscription_id__in": own_subs}) | (
+        Q(**{f"{prefix}product_id__in": own_products})
+        & ~Q(**{f"{prefix}apim_subscription_id__in": other_subs})
+    )
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    rule: str = ""  # a Flag.source ("rule:3", "detector:email")
+    severity: int | None = None  # at least this severity
+    status: str = ""
+    subscription: str = ""
+    cost_center: str = ""  # CostCenter.code
+    since: datetime | None = None  # request time, half-open [since, until)
+    until: datetime | None = None
+    order: str = "newest"  # newest | severity
+
+
+def review_items_filter(*, filters: QueueFilters) -> QuerySet[ReviewItem]:
+    items = ReviewItem.objects.select_related("request", "assignee")
+    if filters.status:
+        items = items.filter(status=filters.status)
+    if filters.severity:
+        items = items.filter(severity__gte=filters.severity)
+    if filters.rule:
+        items = items.filter(request__flags__source=filters.rule)
+    if filters.subscription:
+        items = items.filter(request__apim_subscription_id=filters.subscription)
+    if filters.cost_center:
+        cost_center = CostCenter.objects.filter(code=filters.cost_center).first()
+        if cost_center is None:
+            return items.none()
+        items = items.filter(requests_of_cost_center_q(cost_center=cost_center, prefix="request__"))
+    if filters.since:
+        items = items.filter(request__time__gte=filters.since)
+    if filters.until:
+        items = items.filter(request__time__lt=filters.until)
+    if filters.order == "severity":
+        return items.order_by("-severity", "-request__time", "-pk")
+    return items.order_by("-request__time", "-pk")
+
+
+def review_status_counts() -> dict[str, int]:
+    counts = dict.fromkeys(ReviewItem.Status.values, 0)
+    for row in ReviewItem.objects.values("status").annotate(n=Count("pk")):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def review_oldest_open_time() -> datetime | None:
+    return ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).aggregate(t=Min("created_at"))["t"]
+
+
+def flag_sources_list() -> list[tuple[str, str]]:
+    """(source, name) of every rule or detector that has flagged something, for the filter menu."""
+    return list(Flag.objects.values_list("source", "name").distinct().order_by("name"))
+
+
+def flags_by_request(*, request_ids: list[int]) -> dict[int, list[Flag]]:
+    result: dict[int, list[Flag]] = {}
+    for flag in Flag.objects.filter(request_id__in=request_ids).order_by("-severity", "name"):
+        result.setdefault(flag.request_id, []).append(flag)
+    return result
+
+
+def request_get(*, correlation_id: str) -> GatewayRequest | None:
+    return GatewayRequest.objects.filter(correlation_id=correlation_id).first()
