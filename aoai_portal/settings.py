@@ -230,7 +230,6 @@ OIDC_TIMEOUT = env_int("ENTRA_HTTP_TIMEOUT_SECONDS", 10)
 OIDC_CALLBACK_CLASS = "aoai_portal.auth.views.EntraAuthenticationCallbackView"
 OIDC_AUTHENTICATE_CLASS = "aoai_portal.auth.views.EntraAuthenticationRequestView"
 OIDC_OP_LOGOUT_URL_METHOD = "aoai_portal.auth.entra.entra_logout_url"
-LOGIN_REDIRECT_URL_FAILURE = "login"
 
 # --- Retention --------------------------------------------------------------------------------
 PROMPT_RETENTION_DAYS = env_int("PROMPT_RETENTION_DAYS", 90)

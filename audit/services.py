@@ -42,6 +42,8 @@ class EvaluateStats:
     items_created: int = 0
     items_deleted: int = 0
     rule_timeouts: list[str] = field(default_factory=list)
+    # Requests whose evaluation failed (logged; their existing flags are left as they were).
+    errors: list[str] = field(default_factory=list)
 
     def add(self, other: "EvaluateStats") -> None:
         for name in ("requests", "skipped_purged", "flags_created", "flags_updated", "flags_deleted"):
@@ -49,6 +51,7 @@ class EvaluateStats:
         self.items_created += other.items_created
         self.items_deleted += other.items_deleted
         self.rule_timeouts.extend(other.rule_timeouts)
+        self.errors.extend(other.errors)
 
 
 @dataclass
@@ -143,9 +146,20 @@ def request_flags_find(
         severity = verdict_severity(verdicts)
         if severity:
             source = f"detector:{AZURE_DETECTOR}"
-            detail = {"hits": verdicts.hits, "refusal": verdicts.refusal}
+            detail = _json_safe({"hits": verdicts.hits, "refusal": verdicts.refusal})
             found[source] = _FlagData(source, AZURE_DETECTOR, severity, [], detail)
     return list(found.values())
+
+
+def _json_safe(value):
+    """PostgreSQL JSON cannot hold NUL characters; logged filter results sometimes do."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {_json_safe(str(k)): _json_safe(v) for k, v in value.items()}
+    return value
 
 
 def _rules_load() -> list[tuple[FlagRule, set[int]]]:
@@ -183,10 +197,20 @@ def _flags_evaluate_batch(
             stats.skipped_purged += 1
             continue
         stats.requests += 1
-        conversation = request_conversation(request=request, chunks=chunks.get(request.correlation_id, []))
-        wanted[request.pk] = request_flags_find(
-            request=request, conversation=conversation, rules=rules, cost_centers=cost_centers, stats=stats
-        )
+        try:
+            conversation = request_conversation(
+                request=request, chunks=chunks.get(request.correlation_id, [])
+            )
+            wanted[request.pk] = request_flags_find(
+                request=request,
+                conversation=conversation,
+                rules=rules,
+                cost_centers=cost_centers,
+                stats=stats,
+            )
+        except Exception:  # noqa: BLE001 - one unreadable request must not stop the batch
+            log.exception("flag evaluation failed for request %s", request.correlation_id)
+            stats.errors.append(request.correlation_id)
     if not wanted:
         return stats
     request_ids = list(wanted)

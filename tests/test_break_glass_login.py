@@ -81,3 +81,17 @@ def test_sign_out_needs_a_post_with_a_csrf_token(db):
     assert client.get("/accounts/logout/").status_code == 405
     assert client.post("/accounts/logout/").status_code == 403
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_local_form_never_runs_the_oidc_flow_from_its_query_string(client, db, settings):
+    settings.ENTRA_TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    settings.ENTRA_CLIENT_ID = "client"
+    settings.ENTRA_CLIENT_SECRET = "secret"
+    settings.ENTRA_AUTHORITY = BROKEN_AUTHORITY
+    _superuser()
+    response = client.post(
+        "/accounts/login/?code=stolen&state=forged",
+        {"username": "breakglass", "password": "a-long-break-glass-password"},
+    )
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200

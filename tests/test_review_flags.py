@@ -145,3 +145,17 @@ def test_the_command_re_evaluates_a_date_range(capsys):
     call_command("flags_reevaluate", "--since", "2026-03-10", "--until", "2026-03-11")
     assert list(Flag.objects.values_list("request__correlation_id", flat=True)) == ["c-in"]
     assert "requests=1" in capsys.readouterr().out
+
+
+def test_a_nul_character_in_logged_filter_results_does_not_break_the_batch():
+    bad = make_request("c-nul")
+    # A JSON escape in the logged text: harmless as text, a NUL once parsed.
+    bad.response_body = (
+        '{"prompt_filter_results": [{"content_filter_results": {"h\\u0000ate": {"filtered": true}}}]}'
+    )
+    bad.save()
+    make_request("c-fine", prompt="card 4111111111111111")
+    stats = flags_evaluate(correlation_ids=["c-nul", "c-fine"])
+    assert stats.errors == []
+    assert Flag.objects.get(request=bad).detail["hits"][0]["category"] == "hate"
+    assert Flag.objects.filter(request__correlation_id="c-fine").exists()

@@ -60,3 +60,9 @@ def test_env_pairs_reads_repeated_keys_and_refuses_garbage(monkeypatch):
     monkeypatch.setenv("X_MAP", "Admin")
     with pytest.raises(ImproperlyConfigured, match="KEY=VALUE"):
         env_pairs("X_MAP")
+
+
+def test_the_hasgroups_flag_counts_as_groups_overage(db, settings):
+    settings.ENTRA_GROUP_MAP = [(GROUP, "reviewer")]
+    with pytest.raises(SignInRefused, match="overage"):
+        roles_from_claims(claims={"roles": [], "hasgroups": True})

@@ -40,6 +40,9 @@ class EntraOIDCBackend(OIDCAuthenticationBackend):
         return import_from_settings(attr, *args)
 
     def authenticate(self, request, **kwargs):
+        if "nonce" not in kwargs:
+            # Not the OIDC callback (e.g. the local sign-in form, whatever its query string says).
+            return None
         try:
             return super().authenticate(request, **kwargs)
         except SignInRefused:

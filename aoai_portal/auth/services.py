@@ -69,7 +69,7 @@ def roles_from_claims(*, claims: dict) -> set[str]:
     held_roles = {value.lower() for value in _claim_list(claims, "roles")}
     held_groups = {value.lower() for value in _claim_list(claims, "groups")}
     group_pairs = role_mapping_pairs(claim_type=RoleMapping.ClaimType.GROUP)
-    overage = "groups" in (claims.get("_claim_names") or {})
+    overage = "groups" in (claims.get("_claim_names") or {}) or bool(claims.get("hasgroups"))
     if overage and group_pairs and not held_groups:
         raise SignInRefused(
             "groups overage with group mappings configured", public_message=GROUPS_OVERAGE_MESSAGE
