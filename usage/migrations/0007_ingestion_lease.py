@@ -5,7 +5,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("usage", "0006_merge_20261125_1143"),
-        ("usage", "0006_merge_20261125_1145"),
     ]
 
     operations = [
