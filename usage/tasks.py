@@ -11,9 +11,14 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="usage.ingest_pull", ignore_result=True)
 def ingest_pull() -> dict:
-    """Pull new Log Analytics rows of every table (each table under its own lock)."""
+    """Pull new Log Analytics rows of every table; then check the quota alerts if usage changed."""
     try:
-        return log_analytics_pull().as_dict()
+        result = log_analytics_pull()
     except NotConfigured as exc:
         logger.warning("ingest_pull skipped: %s", exc)
         return {}
+    if result.stored:
+        from quotas.tasks import quota_alerts_enqueue
+
+        quota_alerts_enqueue()
+    return result.as_dict()
