@@ -84,7 +84,7 @@ def _empty_tables() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_llmlogchunk, usage_rejectedrow, "
-            "usage_usagehourly, bench_raw_rows"
+            "usage_usagehourly, bench_raw_rows, audit_flag, audit_reviewevent, audit_reviewitem"
         )
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.models import User
 
-from tests.chargeback_data import world_build
+from tests.chargeback_data import MONTH, world_build
 from usage.models import MonthClose
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +68,18 @@ def test_the_admin_lists_unassigned_subscriptions_with_links_to_assign_them(clie
     assert 'value="sub-foxtrot"' in form
     for url in ("/admin/usage/costcenter/", "/admin/usage/namedidentity/", "/admin/usage/monthclose/"):
         assert client.get(url).status_code == 200
+
+
+def test_the_admin_shows_a_month_close_read_only_with_its_frozen_totals(client):
+    from usage.chargeback.services import chargeback_month_close
+    from usage.models import MonthClose
+
+    world_build()
+    root = User.objects.create_superuser("root", "root@example.com", "pw")
+    close = chargeback_month_close(month=MONTH, user=root)
+    client.force_login(root)
+    assert MonthClose.objects.count() == 1
+    assert "Oct. 1, 2026" in client.get("/admin/usage/monthclose/").content.decode()
+    detail = client.get(f"/admin/usage/monthclose/{close.pk}/change/").content.decode()
+    assert "Research: " in detail and "Unassigned: " in detail
+    assert 'name="closed_at"' not in detail  # read-only: no input fields

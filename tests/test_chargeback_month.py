@@ -20,6 +20,7 @@ from tests.chargeback_data import (
     world_build,
 )
 from usage.chargeback.selectors import usage_lines
+from usage.models import GatewayRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +220,39 @@ def test_the_portable_and_postgres_sums_are_identical(db):
     assert usage_lines(begin=BEGIN, end=END, fast_path=True) == usage_lines(
         begin=BEGIN, end=END, fast_path=False
     )
+
+
+def test_usage_by_person_or_app_is_named_and_adds_up(client_for, finance_user):
+    from usage.chargeback.selectors import ChargebackFilters, identity_usage
+    from usage.models import NamedIdentity, NativeLog
+
+    world = world_build()
+    people = ["oid-ann", "oid-bot", "oid-cy"]
+    for index, row in enumerate(world.rows):
+        if index % 4 == 3:
+            continue  # no native log for this one
+        NativeLog.objects.create(
+            correlation_id=f"native-{index}", time=row["time"], object_id=people[index % 4]
+        )
+        GatewayRequest.objects.filter(correlation_id=row["correlation_id"]).update(
+            apim_request_id=f"native-{index}"
+        )
+        row["object_id"] = people[index % 4]
+    NamedIdentity.objects.create(object_id="oid-ann", display_name="Ann Analyst")
+    expected = world.expected(lambda r: r.get("object_id", ""))
+    for fast_path in (True, False):
+        rows = identity_usage(begin=BEGIN, end=END, fast_path=fast_path)
+        assert {r.object_id: r.measures.cost for r in rows} == {k: v["cost"] for k, v in expected.items()}
+        assert {r.object_id: r.measures.estimated_tokens for r in rows} == {
+            k: v["estimated_tokens"] for k, v in expected.items()
+        }
+    html = client_for(finance_user).get("/chargeback/?month=2026-10&identities=1").content.decode()
+    table = page_table(html, "chargeback-identities")
+    assert table["oid-ann"]["cost"] == expected_texts(expected["oid-ann"])["cost"]
+    assert "Ann Analyst" in html and "(no native log joined)" in html
+    fin = identity_usage(begin=BEGIN, end=END, filters=ChargebackFilters(cost_center="FIN"))
+    fin_expected = world.expected(lambda r: r.get("object_id", "") if by_cost_center(r) == "FIN" else None)
+    fin_expected.pop(None, None)
+    assert {r.object_id: r.measures.requests for r in fin} == {
+        k: v["requests"] for k, v in fin_expected.items()
+    }

@@ -215,3 +215,27 @@ def test_bulk_dismiss_from_the_queue(client_for, reviewer_user):
     )
     assert response.status_code == 302 and response["Location"] == "/review/?status=open"
     assert set(ReviewItem.objects.values_list("status", flat=True)) == {"dismissed"}
+
+
+def test_the_admin_action_re_evaluates_a_date_range(client_for, admin_user):
+    from audit.models import Flag, FlagRule
+
+    rule = FlagRule.objects.create(name="falcon", kind="keywords", pattern="falcon")
+    make_request("w-in", prompt="project falcon")
+    client = client_for(admin_user)
+    url = "/admin/audit/flagrule/"
+    form = client.post(url, {"action": "reevaluate_range", "_selected_action": [rule.pk]})
+    assert form.status_code == 200 and b"Re-evaluate" in form.content
+    response = client.post(
+        url,
+        {
+            "action": "reevaluate_range",
+            "_selected_action": [rule.pk],
+            "apply": "1",
+            "since": "2026-03-10",
+            "until": "2026-03-10",
+        },
+        follow=True,
+    )
+    assert b"Re-evaluated 1 requests" in response.content
+    assert Flag.objects.get().name == "falcon"

@@ -63,7 +63,7 @@ from django import forms  # noqa: E402
 from django.shortcuts import render as _render  # noqa: E402
 from django.urls import path as _path  # noqa: E402
 from django.urls import reverse as _reverse  # noqa: E402
-from django.utils.html import format_html  # noqa: E402
+from django.utils.html import format_html, format_html_join  # noqa: E402
 
 from .chargeback.selectors import EMPTY_PARAM, unassigned_subscriptions  # noqa: E402
 from .models import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity  # noqa: E402
@@ -162,17 +162,12 @@ class MonthCloseAdmin(admin.ModelAdmin):
     @admin.display(description="Frozen totals")
     def totals(self, obj: MonthClose) -> str:
         centers = obj.snapshot.get("cost_centers", {})
-        return format_html(
-            "<ul>{}</ul>",
-            format_html(
-                "".join(
-                    format_html(
-                        "<li>{}: {} {}</li>", v.get("label") or k or "Unassigned", v.get("cost"), obj.currency
-                    )
-                    for k, v in centers.items()
-                )
-            ),
+        items = format_html_join(
+            "",
+            "<li>{}: {} {}</li>",
+            ((v.get("label") or k or "Unassigned", v.get("cost"), obj.currency) for k, v in centers.items()),
         )
+        return format_html("<ul>{}</ul>", items)
 
     def has_add_permission(self, request) -> bool:
         return False

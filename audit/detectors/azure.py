@@ -47,7 +47,9 @@ def _json_values(body: str) -> list[Any]:
 
 
 def _category_hit(category: str, result: dict, where: str) -> dict | None:
-    severity = str(result.get("severity") or "").lower()
+    # Text from a body is stored in JSON columns: PostgreSQL refuses NUL characters there.
+    category = category.replace("\x00", "")
+    severity = str(result.get("severity") or "").lower().replace("\x00", "")
     filtered = result.get("filtered") is True
     detected = result.get("detected") is True
     if filtered or detected or _SEVERITY_RANK.get(severity, 0) > 0:

@@ -521,6 +521,7 @@ class _Parser:
         tool_calls: dict[int, dict] = {}
         prompt_filters: list[dict] = []
         completion_filters: dict[int, dict] = {}
+        last_filters: dict[int, dict] = {}
         data_lines = [line[5:].strip() for line in lines if line.startswith("data:")]
         for position, payload in enumerate(data_lines):
             if _CONTENT_LINE.search(payload):
@@ -571,9 +572,10 @@ class _Parser:
                     slot["arguments"] += str(function_call.get("arguments") or "")
                 if choice.get("finish_reason"):
                     r.finish_reason = str(choice["finish_reason"])
-                if isinstance(choice.get("content_filter_results"), dict):
-                    merged = completion_filters.setdefault(index, {})
-                    _filter_merge(merged, choice["content_filter_results"])
+                results = choice.get("content_filter_results")
+                if isinstance(results, dict) and results and results != last_filters.get(index):
+                    last_filters[index] = results  # most chunks repeat the previous results
+                    _filter_merge(completion_filters.setdefault(index, {}), results)
         if not done:
             self.response_cut = True
         r.completion_text = "".join(texts)

@@ -18,15 +18,24 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Sum
+from django.db.models import BigIntegerField, Case, Count, F, OuterRef, Subquery, Sum, When
 from django.db.models.functions import TruncDay
 
-from ..models import CostCenter, CostCenterAssignment, MonthClose, UsageHourly
+from ..models import (
+    CostCenter,
+    CostCenterAssignment,
+    GatewayRequest,
+    MonthClose,
+    NamedIdentity,
+    NativeLog,
+    TokenSource,
+    UsageHourly,
+)
 
 # Empty key of a dimension (no subscription, no deployment, unassigned cost center) in URLs.
 EMPTY_PARAM = "(none)"
 UNASSIGNED_LABEL = "Unassigned"
-GROUPINGS = ("cost_center", "subscription", "deployment", "model", "deployment_model", "day", "hour")
+GROUPINGS = ("cost_center", "subscription", "deployment", "model", "deployment_model", "day")
 INTERVALS = ("day", "hour")
 CENT = Decimal("0.01")
 EXACT = Decimal("0.00000001")
@@ -361,8 +370,6 @@ def _group_key(grouping: str, line: Line, ref: CostCenterRef) -> tuple[str, str]
         )
     if grouping == "day":
         return line.bucket.date().isoformat(), line.bucket.strftime("%a %d %b %Y")
-    if grouping == "hour":
-        return line.bucket.isoformat(), line.bucket.strftime("%Y-%m-%d %H:00 UTC")
     raise ChargebackInputError(f"group_by must be one of {', '.join(GROUPINGS)}, not {grouping!r}.")
 
 
@@ -396,7 +403,7 @@ def _group(
 
 
 def _ordered(rows: Iterable[ReportRow], grouping: str) -> list[ReportRow]:
-    if grouping in ("day", "hour"):
+    if grouping == "day":
         return sorted(rows, key=lambda r: r.group)
     # Biggest spend first; Unassigned is never hidden at the bottom of a tie.
     return sorted(rows, key=lambda r: (-r.measures.cost, -r.measures.total_tokens, r.group))
@@ -482,8 +489,7 @@ def chargeback_report(
     filters = filters or ChargebackFilters()
     month = month_first(month)
     begin, end = month_bounds(month)
-    interval = "hour" if group_by == "hour" else "day"
-    live_lines = usage_lines(begin=begin, end=end, interval=interval, model=filters.model)
+    live_lines = usage_lines(begin=begin, end=end, interval="day", model=filters.model)
     current = cost_center_resolver()
     close = month_close_active(month)
     report = Report(
@@ -508,8 +514,6 @@ def chargeback_report(
 
     resolve = _frozen_resolver(close.snapshot, current)
     frozen_lines = [Line.from_json(data) for data in close.snapshot.get("lines", [])]
-    if interval == "hour":  # the snapshot keeps days; an hourly view of a closed month is live
-        frozen_lines = []
     frozen, report.totals = _group(frozen_lines, grouping=group_by, resolve=resolve, filters=filters)
     live, live_totals = _group(live_lines, grouping=group_by, resolve=resolve, filters=filters)
     report.rows = _ordered(frozen.values(), group_by)
@@ -612,3 +616,100 @@ def usage_series(
         row.measures.add(line.measures)
         totals.add(line.measures)
     return sorted(rows.values(), key=lambda r: (r.time, r.group)), totals
+
+
+# --- people and apps -----------------------------------------------------------------------------
+
+
+@dataclass
+class IdentityRow:
+    object_id: str  # "" = no native log joined (so no Entra identity known)
+    label: str
+    cost_center: str | None
+    measures: Measures
+
+
+def identity_usage(
+    *, begin: datetime, end: datetime, filters: ChargebackFilters | None = None, fast_path: bool | None = None
+) -> list[IdentityRow]:
+    """Usage per Entra object id (native log ``objectId``), named by ``NamedIdentity``; live figures.
+
+    Requests are joined to their native log on ``apim_request_id == NativeLog.correlation_id``;
+    requests without a joined native log form the ``""`` row, so the rows add up to the total.
+    """
+    filters = filters or ChargebackFilters()
+    requests = GatewayRequest.objects.filter(time__gte=begin, time__lt=end)
+    for name, column in (
+        ("subscription", "apim_subscription_id"),
+        ("deployment", "deployment"),
+        ("model", "model"),
+    ):
+        value = getattr(filters, name)
+        if value is not None:
+            requests = requests.filter(**{column: value})
+    native = NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id")).exclude(correlation_id="")
+    requests = requests.annotate(object_id=Subquery(native.values("object_id")[:1]))
+    keys = ("apim_subscription_id", "product_id", "object_id")
+    if fast_path is None:
+        fast_path = connection.vendor == "postgresql"
+    sums: dict[tuple, Measures] = {}
+    if fast_path:
+        grouped = requests.values(*keys).annotate(
+            requests_n=Count("id"),
+            **{f"sum_{n}": Sum(n) for n in _REQUEST_MEASURES},
+            estimated=Sum(
+                Case(
+                    When(token_source=TokenSource.ESTIMATED, then="total_tokens"),
+                    default=0,
+                    output_field=BigIntegerField(),
+                )
+            ),
+            unpriced=Sum(
+                Case(When(is_priced=False, then="total_tokens"), default=0, output_field=BigIntegerField())
+            ),
+        )
+        for row in grouped.order_by():
+            sums[tuple(row[k] or "" for k in keys)] = Measures(
+                requests=row["requests_n"],
+                **{n: row[f"sum_{n}"] or 0 for n in _REQUEST_MEASURES},
+                estimated_tokens=row["estimated"] or 0,
+                unpriced_tokens=row["unpriced"] or 0,
+            )
+    else:
+        for row in requests.values(*keys, *_REQUEST_MEASURES, "token_source", "is_priced").iterator():
+            measures = sums.setdefault(tuple(row[k] or "" for k in keys), Measures())
+            measures.add(
+                Measures(
+                    requests=1,
+                    **{n: row[n] for n in _REQUEST_MEASURES},
+                    estimated_tokens=row["total_tokens"]
+                    if row["token_source"] == TokenSource.ESTIMATED
+                    else 0,
+                    unpriced_tokens=0 if row["is_priced"] else row["total_tokens"],
+                )
+            )
+    resolve = cost_center_resolver()
+    names = dict(NamedIdentity.objects.values_list("object_id", "display_name"))
+    rows: dict[str, IdentityRow] = {}
+    for (subscription, product, object_id), measures in sums.items():
+        ref = resolve(subscription, product)
+        if filters.cost_center is not None and ref.code != filters.cost_center:
+            continue
+        row = rows.get(object_id)
+        if row is None:
+            label = names.get(object_id) or (object_id if object_id else "(no native log joined)")
+            row = rows[object_id] = IdentityRow(object_id, label, ref.code, Measures())
+        elif row.cost_center != ref.code:
+            row.cost_center = None  # spans several cost centers
+        row.measures.add(measures)
+    return sorted(rows.values(), key=lambda r: (-r.measures.cost, r.object_id))
+
+
+_REQUEST_MEASURES = (
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost",
+)

@@ -30,6 +30,7 @@ from ..chargeback.selectors import (
     Report,
     chargeback_report,
     cost_center_choices,
+    identity_usage,
     month_bounds,
     month_close_history,
     month_current,
@@ -198,7 +199,11 @@ def month_overview(request: HttpRequest) -> HttpResponse:
         "can_close": not report.is_closed and month_over and user_has_role(request.user, (FINANCE,)),
         "can_reopen": report.is_closed and ADMIN in roles,
         "month_over": month_over,
+        "show_identities": request.GET.get("identities") == "1",
+        "identities_url": query.url() + "&identities=1#identities",
     }
+    if context["show_identities"]:
+        context["identities"] = identity_usage(begin=report.begin, end=report.end, filters=query.filters)
     return render(request, "usage/chargeback_month.html", context)
 
 

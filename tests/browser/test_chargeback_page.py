@@ -1,0 +1,58 @@
+"""The chargeback page in real Chromium: the stacked daily chart renders, tables sort, no console errors."""
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.chargeback_data import world_build
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _signed_in(live_server, new_page, user):
+    client = Client()
+    client.force_login(user)
+    visit = new_page()
+    visit.page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    return visit
+
+
+def test_finance_sees_the_daily_cost_chart_stacked_by_cost_center(live_server, new_page, finance_user):
+    world_build(count=120)
+    visit = _signed_in(live_server, new_page, finance_user)
+    visit.page.goto(f"{live_server.url}/chargeback/?month=2026-10")
+    chart = visit.page.locator("#chargeback-chart")
+    chart.locator(".main-svg").first.wait_for()
+    # One stacked bar trace per cost center, Unassigned included.
+    traces = visit.page.evaluate("() => document.getElementById('chargeback-chart').data.map(t => t.name)")
+    assert sorted(traces) == ["FIN — Finance", "OPS — Operations", "RND — Research", "Unassigned"]
+    assert (
+        visit.page.evaluate("() => document.getElementById('chargeback-chart').layout.barmode") == "relative"
+    )
+    assert chart.locator("g.trace.bars").count() == 4
+
+    # Sorting by a column reorders the rows (cost descending is the default order).
+    rows = visit.page.locator("#chargeback-rows tbody tr")
+    before = [rows.nth(i).get_attribute("data-group") for i in range(rows.count())]
+    visit.page.locator("#chargeback-rows thead th", has_text="Cost (USD)").click()
+    after = [rows.nth(i).get_attribute("data-group") for i in range(rows.count())]
+    assert after == list(reversed(before))
+    visit.screenshot("chargeback-month")
+    assert visit.console_errors == []
+
+    # Drill into a cost center by clicking its cost.
+    visit.page.locator('#chargeback-rows tr[data-group="RND"] td[data-measure="cost"] a').click()
+    visit.page.wait_for_url("**cost_center=RND")
+    groups = visit.page.locator("#chargeback-rows tbody tr").evaluate_all(
+        "rs => rs.map(r => r.dataset.group)"
+    )
+    assert sorted(groups) == ["sub-alpha", "sub-charlie"]
+    assert visit.console_errors == []
