@@ -152,9 +152,14 @@ def request_flags_find(
 
 
 def _json_safe(value):
-    """PostgreSQL JSON cannot hold NUL characters; logged filter results sometimes do."""
+    """PostgreSQL JSON cannot hold NUL characters nor lone surrogates; logged bodies can escape both."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", errors="replace").decode("utf-8")
+        return value
     if isinstance(value, list):
         return [_json_safe(v) for v in value]
     if isinstance(value, dict):

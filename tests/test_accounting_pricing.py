@@ -310,3 +310,43 @@ def test_ptu_allocation_leaves_a_closed_month_alone():
     chat("aug", dt.datetime(2026, 8, 3, tzinfo=dt.UTC), deployment="ptu")
     close(dt.date(2026, 8, 1))
     assert ptu_allocate(month=dt.date(2026, 8, 1)) == 0
+
+
+def test_the_commands_seed_prices_and_allocate_ptu():
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    ModelPrice.objects.filter(source="genai-prices", model="gpt-4o").delete()
+    out = StringIO()
+    call_command("prices_seed", stdout=out)
+    assert out.getvalue().startswith("1 price rows created")
+    assert ModelPrice.objects.filter(source="genai-prices", model="gpt-4o").count() == 1
+
+    Deployment.objects.create(name="ptu", deployment_type=DeploymentType.PROVISIONED)
+    ProvisionedCommitment.objects.create(deployment="ptu", month=dt.date(2026, 7, 1), amount=Decimal("42"))
+    chat("jul", dt.datetime(2026, 7, 3, tzinfo=dt.UTC), deployment="ptu")
+    refresh()
+    GatewayRequest.objects.update(cost=0)
+    out = StringIO()
+    call_command("ptu_allocate", "--month", "2026-07", stdout=out)
+    assert out.getvalue().strip() == "1 requests allocated for 2026-07"
+    assert GatewayRequest.objects.get().cost == Decimal(42)
+    with pytest.raises(CommandError, match="not YYYY-MM"):
+        call_command("ptu_allocate", "--month", "July")
+
+
+def test_closing_a_month_first_shares_ptu_commitments_out_exactly(finance_user):
+    from usage.chargeback.services import chargeback_month_close
+
+    Deployment.objects.create(name="ptu", deployment_type=DeploymentType.PROVISIONED)
+    ProvisionedCommitment.objects.create(deployment="ptu", month=dt.date(2026, 6, 1), amount=Decimal("90"))
+    chat("first", dt.datetime(2026, 6, 2, tzinfo=dt.UTC), deployment="ptu", prompt=100, completion=0)
+    refresh()  # alone in the month so far: the whole commitment
+    chat("second", dt.datetime(2026, 6, 20, tzinfo=dt.UTC), deployment="ptu", prompt=200, completion=0)
+    requests_refresh(correlation_ids=["second"])
+    assert GatewayRequest.objects.get(correlation_id="first").cost == Decimal(90)
+
+    chargeback_month_close(month=dt.date(2026, 6, 1), user=finance_user)
+    costs = dict(GatewayRequest.objects.values_list("correlation_id", "cost"))
+    assert (costs["first"], costs["second"]) == (Decimal(30), Decimal(60))

@@ -197,3 +197,25 @@ def test_a_bad_row_does_not_stop_the_batch():
     assert good.total_tokens == 1100
     garbage = GatewayRequest.objects.get(correlation_id="c-garbage")
     assert garbage.usage_computed_at is not None
+
+
+@pytest.mark.parametrize(
+    "poison",
+    ["\\u0000", "\\ud800", "\\udfff\\u0000x", "\u00e9\\u0000"],
+    ids=["nul", "lone surrogate", "surrogate and nul", "accent and nul"],
+)
+def test_escaped_nul_and_lone_surrogates_in_a_body_are_stored_cleaned(poison):
+    response = (
+        '{"choices":[{"finish_reason":"'
+        + poison
+        + '","index":0,"message":{"content":"hi","role":"assistant"},'
+        '"content_filter_results":{"hate' + poison + '":{"filtered":true,"severity":"high' + poison + '"}}}],'
+        '"model":"gpt-4o' + poison + '","prompt_filter_results":[{"prompt_index":0,"content_filter_results":'
+        '{"custom_blocklists":[{"filtered":true,"id":"' + poison + '"}]}}],'
+        '"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}'
+    )
+    gateway("c-poison", request_body=s.chat_request(s.MESSAGES), response_body=response)
+    requests_refresh(correlation_ids=["c-poison"])
+    row = GatewayRequest.objects.get()
+    assert row.total_tokens == 4 and row.model.startswith("gpt-4o")
+    assert "\x00" not in row.model + row.finish_reason + str(row.content_filter)

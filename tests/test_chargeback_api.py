@@ -31,8 +31,8 @@ def test_the_daily_series_per_model_agrees_with_the_generated_data(client_for, f
 
 def test_the_hourly_series_keeps_the_window_half_open(client_for, finance_user):
     world = world_build()
-    begin, end = BEGIN - timedelta(hours=1), BEGIN + timedelta(hours=6)
-    url = "/api/v1/usage?from=2026-09-30T23:00:00Z&to=2026-10-01T06:00:00Z&interval=hour"
+    begin, end = BEGIN - timedelta(hours=1), BEGIN + timedelta(hours=10)
+    url = "/api/v1/usage?from=2026-09-30T23:00:00Z&to=2026-10-01T10:00:00Z&interval=hour"
     data = client_for(finance_user).get(url).json()
     expected = world.expected(lambda r: r["time"].replace(minute=0, second=0, microsecond=0), begin, end)
     got = {datetime.fromisoformat(row["time"].replace("Z", "+00:00")): row for row in data["rows"]}
@@ -74,3 +74,20 @@ def test_end_is_exclusive_for_the_monthly_window(client_for, finance_user):
     world = world_build()
     data = client_for(finance_user).get("/api/v1/usage?from=2026-10-01&to=2026-11-01").json()
     assert data["totals"]["requests"] == len(world.in_month(BEGIN, END))
+
+
+def test_a_finance_api_token_reads_the_chargeback_and_a_reviewer_token_does_not(
+    client, finance_user, reviewer_user
+):
+    from aoai_portal.auth.services import api_token_create
+
+    world = world_build()
+    _token, raw = api_token_create(user=finance_user, name="power-bi")
+    response = client.get(
+        "/api/v1/chargeback?month=2026-10&group_by=model", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert response.status_code == 200
+    assert Decimal(response.json()["totals"]["cost"]) == world.total()["cost"]
+    _token, raw = api_token_create(user=reviewer_user, name="curious")
+    response = client.get("/api/v1/chargeback?month=2026-10", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 403

@@ -189,3 +189,30 @@ def test_filters_parse_dates_and_flags():
 def test_filters_reject_nonsense_with_a_message(params, message):
     with pytest.raises(LatencyFilterError, match=message):
         latency_filters_parse(params=params)
+
+
+def test_the_daily_and_hourly_rollups_give_the_same_answers(generated):
+    from usage.latency.selectors import latency_rollup_rows
+
+    filters = _filters()
+    daily = latency_rollup_rows(filters=filters)
+    hourly = latency_rollup_rows(filters=filters, hourly=True)
+    assert "day" in daily[0] and "hour" in hourly[0]
+    assert len(daily) < len(hourly)
+    for group_by in ("region", "apim_region", "deployment", "model", "day"):
+        assert latency_rows(filters=filters, group_by=group_by, rows=daily, with_trend=True) == latency_rows(
+            filters=filters, group_by=group_by, rows=hourly, with_trend=True
+        ), group_by
+    assert latency_charts(filters=filters, rows=daily) == latency_charts(filters=filters, rows=hourly)
+
+
+def test_a_subscription_filter_or_a_partial_day_reads_the_hourly_rollup(generated):
+    from usage.latency.selectors import latency_rollup_rows
+
+    assert "hour" in latency_rollup_rows(filters=_filters(subscription="sub-a"))[0]
+    partial = LatencyFilters(start=H + timedelta(hours=5), end=H + timedelta(hours=7))
+    rows = latency_rollup_rows(filters=partial)
+    assert "hour" in rows[0]
+    assert sum(r.requests for r in latency_rows(filters=partial, group_by="region")) == sum(
+        1 for r in generated if H + timedelta(hours=5) <= r.time < H + timedelta(hours=7)
+    )

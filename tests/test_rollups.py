@@ -164,3 +164,23 @@ def test_the_number_of_queries_does_not_grow_with_the_rows(db):
     with CaptureQueriesContext(connection) as large:
         rollup_refresh_range(start=H, end=H + timedelta(hours=3))
     assert len(large) == len(small)
+
+
+def test_the_daily_latency_rollup_follows_refreshed_hours(db):
+    from usage.models import LatencyDaily
+
+    GatewayRequest.objects.bulk_create(
+        [
+            gateway_request(time=H, response_code=429),
+            gateway_request(time=H + timedelta(hours=1)),
+            gateway_request(time=H + timedelta(hours=1), response_code=503),
+        ]
+    )
+    rollup_refresh_hours(hours=[H, H + timedelta(hours=1)])
+    day = LatencyDaily.objects.get()
+    assert (day.requests, day.throttled, day.errors) == (3, 1, 1)
+    assert day.requests_by_hour == {"10": 1, "11": 2}
+    GatewayRequest.objects.filter(response_code=429).delete()
+    rollup_refresh_hours(hours=[H])
+    day = LatencyDaily.objects.get()
+    assert (day.requests, day.throttled, day.requests_by_hour) == (2, 0, {"11": 2})

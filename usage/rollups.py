@@ -35,8 +35,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Floor, Greatest, Least, Ln, RowNumber, TruncHour
 
-from .histograms import BUCKET_COUNT, EPSILON, SCALE
-from .models import GatewayRequest, NativeLog, TokenSource, UsageHourly
+from .histograms import BUCKET_COUNT, EPSILON, SCALE, histogram_merge_into
+from .models import GatewayRequest, LatencyDaily, NativeLog, TokenSource, UsageHourly
 
 _DIMENSIONS = (
     "apim_subscription_id",
@@ -222,18 +222,90 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
     return list(rollups.values())
 
 
+_LATENCY_DIMENSIONS = ("deployment", "model", "backend_region", "apim_region", "is_streaming")
+_LATENCY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
+
+
+def _latency_daily_compute(day_start: datetime) -> list[LatencyDaily]:
+    """LatencyDaily rows of one UTC day, merged from that day's UsageHourly rows."""
+    rows = (
+        UsageHourly.objects.filter(hour__gte=day_start, hour__lt=day_start + timedelta(days=1))
+        .order_by()
+        .values(
+            "hour",
+            "status_class",
+            "requests",
+            "tps_completion_tokens",
+            "tps_backend_ms",
+            "last_seen_at",
+            "ratelimit_remaining_requests",
+            "ratelimit_remaining_tokens",
+            *_LATENCY_DIMENSIONS,
+            *_LATENCY_HISTOGRAMS,
+        )
+    )
+    daily: dict[tuple, LatencyDaily] = {}
+    for row in rows:
+        key = tuple(row[d] for d in _LATENCY_DIMENSIONS)
+        target = daily.get(key)
+        if target is None:
+            target = daily[key] = LatencyDaily(
+                day=day_start.date(),
+                **{d: row[d] for d in _LATENCY_DIMENSIONS},
+                **{h: {} for h in _LATENCY_HISTOGRAMS},
+                total_time_by_hour={},
+                requests_by_hour={},
+            )
+        target.requests += row["requests"]
+        if row["status_class"] == "429":
+            target.throttled += row["requests"]
+        elif row["status_class"] == "5xx":
+            target.errors += row["requests"]
+        target.tps_completion_tokens += row["tps_completion_tokens"]
+        target.tps_backend_ms += row["tps_backend_ms"]
+        for name in _LATENCY_HISTOGRAMS:
+            histogram_merge_into(getattr(target, name), row[name])
+        hour = str(row["hour"].astimezone(UTC).hour)
+        histogram_merge_into(target.total_time_by_hour.setdefault(hour, {}), row["total_time_hist"])
+        target.requests_by_hour[hour] = target.requests_by_hour.get(hour, 0) + row["requests"]
+        seen = row["last_seen_at"]
+        if seen is not None and (target.last_seen_at is None or seen > target.last_seen_at):
+            target.last_seen_at = seen
+            target.ratelimit_remaining_requests = row["ratelimit_remaining_requests"]
+            target.ratelimit_remaining_tokens = row["ratelimit_remaining_tokens"]
+    return list(daily.values())
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+
+
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
-    """Recompute the rollup rows of each hour in ``hours``; returns the number of rows written."""
+    """Recompute the rollup rows of each hour in ``hours``, then the LatencyDaily rows of their days.
+
+    Returns the number of UsageHourly rows written.
+    """
     written = 0
+    days: set[datetime] = set()
     for start, end in _hour_runs(hours):
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+            _lock()
             rollups = _rollup_compute(start, end)
             UsageHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             UsageHourly.objects.bulk_create(rollups, batch_size=1000)
         written += len(rollups)
+        day = start.replace(hour=0)
+        while day < end:
+            days.add(day)
+            day += timedelta(days=1)
+    for day in sorted(days):
+        with transaction.atomic():
+            _lock()
+            latency = _latency_daily_compute(day)
+            LatencyDaily.objects.filter(day=day.date()).delete()
+            LatencyDaily.objects.bulk_create(latency, batch_size=1000)
     return written
 
 

@@ -9,8 +9,10 @@ import pytest
 from django.core import mail
 from freezegun import freeze_time
 
+from aoai_portal.celery import app
 from quotas.models import QuotaAlert
 from quotas.services import quota_alerts_send, tier_assign
+from quotas.tasks import quota_alerts_enqueue
 from quotas.tasks import quota_alerts_send as quota_alerts_task
 
 from .factories import request_add, rollups_refresh, tier_add
@@ -155,4 +157,16 @@ def test_the_celery_task_sends_the_alerts_due_now(mail_to, sub_on_tier):
     with freeze_time(NOW):
         assert quota_alerts_task.apply().get() == 1
         assert quota_alerts_task.apply().get() == 0
+    assert len(mail.outbox) == 1
+
+
+def test_ingestion_can_queue_the_alerts_to_run_after_its_transaction_commits(
+    mail_to, sub_on_tier, django_capture_on_commit_callbacks
+):
+    assert app.conf.task_always_eager  # embedded mode: the queued task runs in-process
+    _use(990)
+    with freeze_time(NOW), django_capture_on_commit_callbacks(execute=True) as callbacks:
+        quota_alerts_enqueue()
+        assert mail.outbox == []  # nothing before the commit
+    assert len(callbacks) == 1
     assert len(mail.outbox) == 1

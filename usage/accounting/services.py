@@ -96,15 +96,20 @@ def usage_for_request(
 
 
 def _clean(text: str, limit: int) -> str:
-    """Text from a body, storable anywhere (PostgreSQL refuses NUL characters)."""
-    return text.replace("\x00", "")[:limit]
+    """Text from a body, storable anywhere: no NUL (PostgreSQL refuses it), no lone surrogate
+    (not encodable as UTF-8; a JSON body can spell one as an escape)."""
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return text[:limit]
 
 
 def _clean_json(value: dict) -> dict:
     raw = json.dumps(value, ensure_ascii=False)
-    if "\\u0000" not in raw and "\x00" not in raw:
-        return value
-    return json.loads(raw.replace("\\u0000", "").replace("\x00", ""))
+    cleaned = _clean(raw.replace("\\u0000", ""), len(raw))
+    return value if cleaned == raw else json.loads(cleaned)
 
 
 def _apply(row: GatewayRequest, usage: UsageResult, now: dt.datetime) -> None:

@@ -31,6 +31,9 @@ def chargeback_month_close(*, month: date, user) -> MonthClose:
         raise MonthCloseError(
             f"{month:%B %Y} is not over yet: it can be closed from {end:%Y-%m-%d %H:%M} UTC."
         )
+    from usage.accounting.pricing import ptu_allocate
+
+    ptu_allocate(month=month)  # provisioned (PTU) deployments: exact token shares before freezing
     snapshot = chargeback_snapshot_build(month=month)
     try:
         with transaction.atomic():

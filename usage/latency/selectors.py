@@ -7,6 +7,11 @@ in one row (a streamed time is time to the last byte).
 
 Everything takes a ``LatencyFilters`` (a half-open UTC window ``[start, end)`` plus optional
 deployment, model, streaming flag and APIM subscription) and reads the matching rollup rows once.
+
+Two sources give the same answers (a test holds them to it): ``LatencyDaily`` (small: one row
+per day, deployment, model, regions and streaming kind) for whole-day ranges without a
+subscription filter, and ``UsageHourly`` (per hour, subscription, product and status class)
+otherwise, and for grouping by hour of day.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from ..histograms import histogram_merge_into, histogram_percentiles
-from ..models import UsageHourly
+from ..models import LatencyDaily, UsageHourly
 
 QUANTILES = (0.5, 0.95, 0.99)
 # group_by names accepted by latency_rows -> how a rollup row is keyed.
@@ -24,7 +29,7 @@ GROUPINGS: dict[str, Callable[[dict], str | int]] = {
     "deployment": lambda row: row["deployment"] or "(unknown)",
     "model": lambda row: row["model"] or "(unknown)",
     "hour_of_day": lambda row: row["hour"].astimezone(UTC).hour,
-    "day": lambda row: row["hour"].astimezone(UTC).date().isoformat(),
+    "day": lambda row: _day_of(row).isoformat(),
 }
 GROUP_LABELS = {
     "region": "Backend region",
@@ -37,6 +42,34 @@ GROUP_LABELS = {
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
 
+
+def _day_of(row: Mapping) -> date:
+    """The UTC day of a rollup row of either source."""
+    return row["day"] if "day" in row else row["hour"].astimezone(UTC).date()
+
+
+_DAILY_COLUMNS = (
+    "day",
+    "backend_region",
+    "apim_region",
+    "deployment",
+    "model",
+    "is_streaming",
+    "requests",
+    "throttled",
+    "errors",
+    "total_time_hist",
+    "backend_time_hist",
+    "native_duration_hist",
+    "overhead_hist",
+    "total_time_by_hour",
+    "requests_by_hour",
+    "tps_completion_tokens",
+    "tps_backend_ms",
+    "last_seen_at",
+    "ratelimit_remaining_requests",
+    "ratelimit_remaining_tokens",
+)
 _COLUMNS = (
     "hour",
     "backend_region",
@@ -125,7 +158,10 @@ class _Accumulator:
         self, row: Mapping, *, histograms: Iterable[str] = ("total", "backend", "native", "overhead")
     ) -> None:
         self.requests += row["requests"]
-        if row["status_class"] == "429":
+        if "status_class" not in row:  # LatencyDaily row: status classes already counted
+            self.throttled += row["throttled"]
+            self.errors += row["errors"]
+        elif row["status_class"] == "429":
             self.throttled += row["requests"]
         elif row["status_class"] == "5xx":
             self.errors += row["requests"]
@@ -179,8 +215,30 @@ def latency_filters_default(*, now: datetime | None = None) -> LatencyFilters:
     return LatencyFilters(start=end - timedelta(days=DEFAULT_DAYS), end=end)
 
 
-def latency_rollup_rows(*, filters: LatencyFilters) -> list[dict]:
-    """The rollup rows matching ``filters`` (only the columns latency needs)."""
+def _whole_days(filters: LatencyFilters) -> bool:
+    return all(
+        moment.astimezone(UTC).time() == time.min and moment.utcoffset() is not None
+        for moment in (filters.start, filters.end)
+    )
+
+
+def latency_rollup_rows(*, filters: LatencyFilters, hourly: bool = False) -> list[dict]:
+    """The rollup rows matching ``filters`` (only the columns latency needs).
+
+    LatencyDaily rows when the range is whole UTC days and no subscription is asked for (unless
+    ``hourly``), else UsageHourly rows; both kinds go through the same accumulation.
+    """
+    if not hourly and not filters.subscription and _whole_days(filters):
+        daily = LatencyDaily.objects.filter(
+            day__gte=filters.start.astimezone(UTC).date(), day__lt=filters.end.astimezone(UTC).date()
+        )
+        if filters.deployment:
+            daily = daily.filter(deployment=filters.deployment)
+        if filters.model:
+            daily = daily.filter(model=filters.model)
+        if filters.streaming is not None:
+            daily = daily.filter(is_streaming=filters.streaming)
+        return list(daily.order_by().values(*_DAILY_COLUMNS))
     queryset = UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
     if filters.deployment:
         queryset = queryset.filter(deployment=filters.deployment)
@@ -207,8 +265,8 @@ def latency_rows(
     With ``with_trend`` each row also carries the p95 of total time per day of the range.
     """
     key_of = GROUPINGS[group_by]
-    if rows is None:
-        rows = latency_rollup_rows(filters=filters)
+    if rows is None or (group_by == "hour_of_day" and rows and "hour" not in rows[0]):
+        rows = latency_rollup_rows(filters=filters, hourly=group_by == "hour_of_day")
     groups: dict[tuple, _Accumulator] = {}
     daily: dict[tuple, _Accumulator] = {}
     for row in rows:
@@ -218,7 +276,7 @@ def latency_rows(
             accumulator = groups[key] = _Accumulator()
         accumulator.add(row)
         if with_trend:
-            day_key = (*key, row["hour"].astimezone(UTC).date())
+            day_key = (*key, _day_of(row))
             day = daily.get(day_key)
             if day is None:
                 day = daily[day_key] = _Accumulator()
@@ -264,12 +322,24 @@ def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -
         if row["is_streaming"] != streaming:
             continue
         region = GROUPINGS["region"](row)
-        moment = row["hour"].astimezone(UTC)
-        for bucket, key in ((by_hour, (region, moment.hour)), (by_day, (region, moment.date()))):
-            accumulator = bucket.get(key)
+        day_key = (region, _day_of(row))
+        accumulator = by_day.get(day_key)
+        if accumulator is None:
+            accumulator = by_day[day_key] = _Accumulator()
+        accumulator.add(row, histograms=("total",))
+        if "hour" in row:
+            hours = {row["hour"].astimezone(UTC).hour: (row["requests"], row["total_time_hist"])}
+        else:
+            hours = {
+                int(h): (row["requests_by_hour"].get(h, 0), hist)
+                for h, hist in row["total_time_by_hour"].items()
+            }
+        for hour, (requests, histogram) in hours.items():
+            accumulator = by_hour.get((region, hour))
             if accumulator is None:
-                accumulator = bucket[key] = _Accumulator()
-            accumulator.add(row, histograms=("total",))
+                accumulator = by_hour[(region, hour)] = _Accumulator()
+            accumulator.requests += requests
+            histogram_merge_into(accumulator.hists["total"], histogram)
     regions = sorted({region for region, _ in by_hour})
     hours = list(range(24))
     days = filters.days

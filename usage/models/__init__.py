@@ -2,6 +2,7 @@
 
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
+from .latency import LatencyDaily
 from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
@@ -18,6 +19,7 @@ __all__ = [
     "IngestionLease",
     "IngestionRun",
     "IngestionWatermark",
+    "LatencyDaily",
     "LlmLogChunk",
     "ModelPrice",
     "NativeLog",

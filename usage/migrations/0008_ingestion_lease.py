@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("usage", "0006_merge_20261125_1143"),
+        ("usage", "0007_latencydaily"),
     ]
 
     operations = [

@@ -1,0 +1,424 @@
+"""Page and API timings over a large generated request table (issue 9).
+
+    .venv/bin/python bench/pages.py [--requests 1000000] [--months 3] [--runs 20] [--regenerate]
+                                    [--database-url URL]
+
+1. Generates ``--requests`` gateway requests (plus a native log row for each successful one)
+   spread over ``--months`` whole UTC months ending with the current month, with realistic
+   cardinality (subscriptions, products, deployments/models, backend and APIM regions, streaming
+   share, 2xx/4xx/429/5xx mix, lognormal latencies per region). PostgreSQL: ``COPY``; SQLite:
+   ``bulk_create`` (slow; use small sizes there). Then rebuilds the hourly rollups from scratch
+   with ``rollup_refresh_range`` and prints its rate. A database already holding exactly that
+   many generated requests is reused (``--regenerate`` forces a new one).
+2. Times every page and API endpoint that exists (by URL, through Django's test client signed in
+   as an admin, so the time is server time: middleware, queries, template): one warm-up request,
+   then the median of ``--runs``. URLs that do not resolve (pages of other issues not built yet)
+   are listed as missing.
+3. Computes the chargeback answer of the last full month by scanning the request table directly
+   (GROUP BY subscription/product over the month's raw rows), median of ``--runs``, so the ratio
+   to the rollup-backed page shows.
+
+It uses its own database (default: DATABASE_URL's name with ``_pages`` appended), created and
+migrated if missing, so it never touches real data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SUBSCRIPTIONS = 40
+PRODUCTS = 5
+DEPLOYMENTS = [
+    ("gpt-4o", "gpt-4o"),
+    ("gpt-4o-mini", "gpt-4o-mini"),
+    ("gpt-4.1", "gpt-4.1"),
+    ("emb-3-large", "text-embedding-3-large"),
+]
+# backend region -> (mu, sigma) of the lognormal total time in ms
+REGIONS = {
+    "swedencentral": (6.6, 0.5),
+    "eastus2": (6.2, 0.4),
+    "francecentral": (6.9, 0.7),
+    "japaneast": (7.2, 0.6),
+}
+APIM_REGIONS = ["West Europe", "East US"]
+MARKER = "bench-pages"  # GatewayRequest.api_id of generated rows
+
+
+def _bench_url(url: str) -> str:
+    if url.startswith("sqlite"):
+        return url
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "aoai_portal"
+    if not name.endswith("_pages"):
+        name += "_pages"
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _ensure_database(url: str) -> None:
+    if url.startswith("postgres"):
+        import psycopg
+
+        parts = urlsplit(url)
+        name = parts.path.lstrip("/")
+        admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+        with psycopg.connect(admin, autocommit=True) as connection:
+            if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                connection.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--verbosity", "0"],
+        check=True,
+        env={**os.environ, "DATABASE_URL": url},
+    )
+
+
+def _months(end_month: date, count: int) -> list[date]:
+    months = [end_month]
+    while len(months) < count:
+        previous = months[-1] - timedelta(days=1)
+        months.append(previous.replace(day=1))
+    return sorted(months)
+
+
+def _generate_rows(*, requests: int, start: datetime, end: datetime, seed: int):
+    """Yield (gateway row dict, native row dict or None), times spread evenly over [start, end)."""
+    rng = random.Random(seed)
+    span = (end - start).total_seconds()
+    region_names = list(REGIONS)
+    for n in range(requests):
+        moment = start + timedelta(seconds=span * (n + rng.random()) / requests)
+        subscription = f"sub-{rng.randrange(SUBSCRIPTIONS):03d}"
+        product = f"product-{int(subscription[-3:]) % PRODUCTS}"
+        deployment, model = DEPLOYMENTS[min(int(rng.expovariate(0.9)), len(DEPLOYMENTS) - 1)]
+        region = region_names[rng.randrange(len(region_names))]
+        mu, sigma = REGIONS[region]
+        # A little diurnal swing so the heatmap has something to show.
+        mu += 0.25 * math.sin(moment.hour / 24 * 2 * math.pi)
+        draw = rng.random()
+        code = 200 if draw < 0.93 else 429 if draw < 0.97 else 400 if draw < 0.99 else 503
+        streaming = deployment != "emb-3-large" and rng.random() < 0.3
+        total = rng.lognormvariate(mu, sigma)
+        backend = total * rng.uniform(0.85, 0.98) if code != 429 else None
+        prompt = rng.randrange(20, 3000) if code == 200 else 0
+        completion = (0 if deployment == "emb-3-large" else rng.randrange(5, 800)) if code == 200 else 0
+        correlation = f"{MARKER}-{n:09d}"
+        apim_request_id = f"aoai-{n:09d}" if backend is not None else ""
+        row = {
+            "correlation_id": correlation,
+            "time": moment,
+            "apim_subscription_id": subscription,
+            "product_id": product,
+            "api_id": MARKER,
+            "operation_id": "embeddings_create" if deployment == "emb-3-large" else "ChatCompletions_Create",
+            "method": "POST",
+            "url": f"https://apim.example.net/openai/deployments/{deployment}/chat/completions",
+            "deployment": deployment,
+            "api_version": "2024-10-21",
+            "response_code": code,
+            "backend_response_code": code if backend is not None else None,
+            "is_request_success": code == 200,
+            "total_time_ms": total,
+            "backend_time_ms": backend,
+            "apim_region": APIM_REGIONS[rng.randrange(len(APIM_REGIONS))],
+            "backend_region": region,
+            "apim_request_id": apim_request_id,
+            "ratelimit_remaining_requests": rng.randrange(0, 1000) if backend is not None else None,
+            "ratelimit_remaining_tokens": rng.randrange(0, 200_000) if backend is not None else None,
+            "operation": "embeddings" if deployment == "emb-3-large" else "chat",
+            "model": model,
+            "is_streaming": streaming,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "token_source": "reported" if code == 200 else "none",
+            "cost": round((prompt * 2.5 + completion * 10) / 1_000_000, 8),
+            "currency": "USD",
+            "is_priced": True,
+            "usage_computed_at": moment,
+            "ingested_at": moment,
+        }
+        native = None
+        if backend is not None:
+            native = {
+                "correlation_id": apim_request_id,
+                "time": moment,
+                "operation_name": "ChatCompletions_Create",
+                "result_signature": str(code),
+                "duration_ms": max(backend - rng.uniform(1, 15), 0.5),
+                "location": region,
+                "model_deployment": deployment,
+                "model_name": model,
+                "ingested_at": moment,
+            }
+        yield row, native
+
+
+def _column_values(model, rows: list[dict]) -> tuple[list[str], list[tuple]]:
+    """All concrete columns of ``model`` (defaults where a row has no value), as DB values."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields}
+    values = []
+    for row in rows:
+        out = []
+        for f in fields:
+            value = row.get(f.attname, defaults[f.attname])
+            if f.get_internal_type() == "JSONField":
+                value = json.dumps(value)
+            elif value is not None:
+                value = f.get_db_prep_save(value, connection)
+            out.append(value)
+        values.append(tuple(out))
+    return [f.column for f in fields], values
+
+
+def _store(model, rows: list[dict]) -> None:
+    from django.db import connection
+
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        columns, values = _column_values(model, rows)
+        table = model._meta.db_table
+        with connection.cursor() as cursor:
+            copy_sql = f'COPY "{table}" ({", ".join(columns)}) FROM STDIN'
+            with cursor.cursor.copy(copy_sql) as copy:
+                for value in values:
+                    copy.write_row(value)
+    else:
+        model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
+
+
+def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[datetime, datetime]:
+    from django.db import connection, transaction
+
+    from usage.models import (
+        CostCenter,
+        CostCenterAssignment,
+        GatewayRequest,
+        LatencyDaily,
+        NativeLog,
+        UsageHourly,
+    )
+
+    start = datetime.combine(months[0], datetime.min.time(), tzinfo=UTC)
+    last = months[-1]
+    end = datetime.combine((last + timedelta(days=32)).replace(day=1), datetime.min.time(), tzinfo=UTC)
+    existing = GatewayRequest.objects.filter(api_id=MARKER).count()
+    if existing == requests and not regenerate:
+        print(f"reusing {existing:,} generated requests in {connection.settings_dict['NAME']}")
+        if not (UsageHourly.objects.exists() and LatencyDaily.objects.exists()):
+            _rollups_rebuild(start, end, requests)
+        return start, end
+    print(f"generating {requests:,} requests from {start:%Y-%m-%d} to {end:%Y-%m-%d} ...", flush=True)
+    began = time.perf_counter()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_usagehourly, usage_latencydaily "
+                    "RESTART IDENTITY CASCADE"
+                )
+        else:
+            UsageHourly.objects.all().delete()
+            LatencyDaily.objects.all().delete()
+            NativeLog.objects.all().delete()
+            GatewayRequest.objects.all().delete()
+        gateway: list[dict] = []
+        native: list[dict] = []
+        for row, partner in _generate_rows(requests=requests, start=start, end=end, seed=20260301):
+            gateway.append(row)
+            if partner:
+                native.append(partner)
+            if len(gateway) >= 50_000:
+                _store(GatewayRequest, gateway)
+                _store(NativeLog, native)
+                gateway, native = [], []
+        _store(GatewayRequest, gateway)
+        _store(NativeLog, native)
+        for i in range(4):
+            center, _ = CostCenter.objects.get_or_create(
+                code=f"CC-{i}", defaults={"name": f"Cost center {i}"}
+            )
+            CostCenterAssignment.objects.get_or_create(
+                kind=CostCenterAssignment.Kind.PRODUCT, key=f"product-{i}", defaults={"cost_center": center}
+            )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE usage_gatewayrequest; ANALYZE usage_nativelog")
+    stored = time.perf_counter() - began
+    print(f"  stored in {stored:.1f} s ({requests / stored:,.0f} requests/s)")
+    _rollups_rebuild(start, end, requests)
+    return start, end
+
+
+def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
+    from django.db import connection
+
+    from usage.models import LatencyDaily
+    from usage.rollups import rollup_refresh_range
+
+    began = time.perf_counter()
+    rollups = rollup_refresh_range(start=start, end=end)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE usage_usagehourly")
+            cursor.execute("VACUUM ANALYZE usage_latencydaily")
+    took = time.perf_counter() - began
+    print(
+        f"  rollups rebuilt: {rollups:,} hourly rows, {LatencyDaily.objects.count():,} daily latency rows "
+        f"in {took:.1f} s ({requests / took:,.0f} requests/s)"
+    )
+
+
+def _median_ms(call, runs: int) -> tuple[float, object]:
+    result = call()  # warm-up
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        result = call()
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times), result
+
+
+def chargeback_by_scan(month_start: datetime, month_end: datetime) -> dict:
+    """The month's cost per cost center straight from the request table (what rollups avoid)."""
+    from django.db.models import Count, Sum
+
+    from usage.chargeback.selectors import cost_center_resolver
+    from usage.models import GatewayRequest
+
+    resolve = cost_center_resolver()
+    totals: dict[str, list] = {}
+    rows = (
+        GatewayRequest.objects.filter(time__gte=month_start, time__lt=month_end)
+        .values("apim_subscription_id", "product_id")
+        .annotate(cost=Sum("cost"), tokens=Sum("total_tokens"), requests=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        code = resolve(row["apim_subscription_id"], row["product_id"]).code
+        entry = totals.setdefault(code, [0, 0, 0])
+        entry[0] += row["cost"] or 0
+        entry[1] += row["tokens"] or 0
+        entry[2] += row["requests"]
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--months", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+
+    url = args.database_url or _bench_url(
+        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aoai_portal")
+    )
+    _ensure_database(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aoai_portal.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+    from django.urls import Resolver404, resolve
+
+    from usage.models import GatewayRequest, UsageHourly
+
+    setup_test_environment()  # lets the test client run against this database
+    today = datetime.now(UTC).date()
+    months = _months(today.replace(day=1), args.months)
+    start, end = generate(requests=args.requests, months=months, regenerate=args.regenerate)
+    full_month = months[-2] if len(months) > 1 else months[-1]
+    month_start = datetime.combine(full_month, datetime.min.time(), tzinfo=UTC)
+    month_end = datetime.combine(
+        (full_month + timedelta(days=32)).replace(day=1), datetime.min.time(), tzinfo=UTC
+    )
+    m = full_month.strftime("%Y-%m")
+    m_from, m_to = month_start.date().isoformat(), (month_end - timedelta(days=1)).date().isoformat()
+    sample = (
+        GatewayRequest.objects.filter(time__gte=month_start)
+        .order_by("time")
+        .values_list("correlation_id", flat=True)
+        .first()
+    )
+    print(
+        f"request rows: {GatewayRequest.objects.count():,}; rollup rows: {UsageHourly.objects.count():,}; "
+        f"timed month {m}; {args.runs} runs each, median"
+    )
+
+    admin, _ = User.objects.get_or_create(
+        username="bench-admin", defaults={"is_superuser": True, "is_staff": True}
+    )
+    client = Client()
+    client.force_login(admin)
+
+    targets = [
+        ("chargeback month", f"/chargeback/?month={m}"),
+        ("chargeback drill-down (cost center)", f"/chargeback/?month={m}&cost_center=CC-1"),
+        (
+            "chargeback drill-down (subscription)",
+            f"/chargeback/?month={m}&cost_center=CC-1&subscription=sub-001",
+        ),
+        ("request detail (drill-down to one request)", f"/requests/{sample}/"),
+        ("latency overview (default: last 7 days)", "/latency/"),
+        ("latency overview (full month)", f"/latency/?from={m_from}&to={m_to}"),
+        (
+            "latency overview (month, one subscription)",
+            f"/latency/?from={m_from}&to={m_to}&subscription=sub-001",
+        ),
+        (
+            "latency heatmap data (API, hour_of_day, month)",
+            f"/api/v1/latency?from={m_from}&to={m_to}&group_by=hour_of_day",
+        ),
+        ("latency API (region, month)", f"/api/v1/latency?from={m_from}&to={m_to}&group_by=region"),
+        ("chargeback API (month)", f"/api/v1/chargeback?month={m}"),
+        ("usage API (month, daily)", f"/api/v1/usage?from={m_from}&to={m_to}"),
+        ("review queue", "/review/"),
+        ("quotas", "/quotas/"),
+        ("quotas API", "/api/v1/quotas"),
+    ]
+    print(f"\n{'what':48} {'median ms':>10} {'status':>6}  url")
+    figures = {}
+    for name, target in targets:
+        try:
+            resolve(urlsplit(target).path)
+        except Resolver404:
+            print(f"{name:48} {'missing':>10} {'':>6}  {target}")
+            continue
+        median, response = _median_ms(lambda t=target: client.get(t), args.runs)
+        figures[name] = median
+        print(f"{name:48} {median:10.1f} {response.status_code:>6}  {target}")
+
+    scan_ms, answer = _median_ms(lambda: chargeback_by_scan(month_start, month_end), args.runs)
+    print(
+        f"{'chargeback by scanning the request table':48} {scan_ms:10.1f} {'':>6}  (GROUP BY over raw rows)"
+    )
+    page = figures.get("chargeback API (month)") or figures.get("chargeback month")
+    if page:
+        print(f"\nscan / rollup-backed chargeback: {scan_ms / page:.1f}x")
+    print(f"(scan found {sum(v[2] for v in answer.values()):,} requests in {m})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+from django.db import models
+
+
+class LatencyDaily(models.Model):
+    """Daily latency rollup: what the latency pages read for whole-day ranges.
+
+    UsageHourly is keyed by subscription, product and status class as well, so at moderate
+    volumes it holds about as many rows as there are requests; reading a month of it cannot be
+    fast. This table drops those dimensions (status classes become counts) and the hour (kept
+    only as a total-time histogram per hour of day, for the heatmap), so a month is at most
+    30 x deployments x regions x APIM regions x 2 rows. Derived from UsageHourly by
+    ``usage.rollups.rollup_refresh_hours`` for every day whose hours it refreshed.
+    """
+
+    day = models.DateField()
+    deployment = models.CharField(max_length=256, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    backend_region = models.CharField(max_length=128, blank=True)
+    apim_region = models.CharField(max_length=128, blank=True)
+    is_streaming = models.BooleanField(default=False)
+
+    requests = models.BigIntegerField(default=0)
+    throttled = models.BigIntegerField(default=0)  # HTTP 429
+    errors = models.BigIntegerField(default=0)  # HTTP 5xx
+    tps_completion_tokens = models.BigIntegerField(default=0)
+    tps_backend_ms = models.FloatField(default=0)
+    total_time_hist = models.JSONField(default=dict)
+    backend_time_hist = models.JSONField(default=dict)
+    native_duration_hist = models.JSONField(default=dict)
+    overhead_hist = models.JSONField(default=dict)
+    # {hour of day: total-time histogram} and {hour of day: requests}, for the heatmap.
+    total_time_by_hour = models.JSONField(default=dict)
+    requests_by_hour = models.JSONField(default=dict)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    ratelimit_remaining_requests = models.BigIntegerField(null=True, blank=True)
+    ratelimit_remaining_tokens = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "deployment", "model", "backend_region", "apim_region", "is_streaming"],
+                name="latencydaily_unique_dims",
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="latencydaily_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.deployment} {self.backend_region}"
