@@ -36,6 +36,15 @@ class FlagRuleAdmin(admin.ModelAdmin):
     filter_horizontal = ["cost_centers"]
     actions = ["reevaluate_range"]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self.message_user(
+            request,
+            "New requests are checked with this rule from now on; to apply it to past requests, "
+            "select it and run “Re-evaluate all rules over a date range”.",
+            messages.INFO,
+        )
+
     @admin.action(description="Re-evaluate all rules over a date range")
     def reevaluate_range(self, request, queryset):
         form = DateRangeForm(request.POST if "apply" in request.POST else None)

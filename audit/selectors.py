@@ -92,8 +92,13 @@ def review_oldest_open_time() -> datetime | None:
 
 
 def flag_sources_list() -> list[tuple[str, str]]:
-    """(source, name) of every rule or detector that has flagged something, for the filter menu."""
-    return list(Flag.objects.values_list("source", "name").distinct().order_by("name"))
+    """(source, label) of every built-in detector and admin rule, for the queue's filter menu."""
+    from .detectors import DETECTOR_LABELS
+    from .models import FlagRule
+
+    detectors = [(f"detector:{name}", label) for name, label in DETECTOR_LABELS.items()]
+    rules = [(f"rule:{pk}", f"Rule: {name}") for pk, name in FlagRule.objects.values_list("pk", "name")]
+    return detectors + rules
 
 
 def flags_by_request(*, request_ids: list[int]) -> dict[int, list[Flag]]:

@@ -84,8 +84,27 @@ def _empty_tables() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_llmlogchunk, usage_rejectedrow, "
-            "usage_usagehourly, bench_raw_rows, audit_flag, audit_reviewevent, audit_reviewitem"
+            "usage_usagehourly, bench_raw_rows CASCADE"  # CASCADE: tables of other apps referencing requests
         )
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """(this process, the PostgreSQL backend serving it): CPU seconds used so far.
+
+    The machine is shared, so wall-clock rows/s depend on its load; CPU seconds per row do not
+    (much). The backend's CPU is read from /proc (same machine; 0 if it cannot be read).
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        server = 0.0
+    return time.process_time(), server
 
 
 def _store_run(gateway: list[dict], native: list[dict], batch_size: int, timers: _Timers) -> dict:
@@ -93,22 +112,29 @@ def _store_run(gateway: list[dict], native: list[dict], batch_size: int, timers:
 
     _empty_tables()
     timers.seconds.clear()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     stored_gateway = rows_store(
         table="ApiManagementGatewayLogs", rows=gateway, source="bench", batch_size=batch_size
     )
     stored_native = rows_store(table="AzureDiagnostics", rows=native, source="bench", batch_size=batch_size)
     elapsed = time.perf_counter() - started
+    cpu_after = _cpu_seconds()
     assert stored_gateway.stored == len(gateway) and stored_native.stored == len(native), (
         "bench rows not all stored"
     )
-    return {"seconds": elapsed, "steps": dict(timers.seconds)}
+    return {
+        "seconds": elapsed,
+        "steps": dict(timers.seconds),
+        "cpu": [after - before for before, after in zip(cpu_before, cpu_after, strict=True)],
+    }
 
 
-def _copy_run(gateway: list[dict], native: list[dict]) -> float:
+def _copy_run(gateway: list[dict], native: list[dict]) -> tuple[float, list[float]]:
     from django.db import connection
 
     _empty_tables()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     with connection.cursor() as cursor:
         raw = cursor.connection  # the psycopg connection
@@ -118,7 +144,8 @@ def _copy_run(gateway: list[dict], native: list[dict]) -> float:
                     for row in rows:
                         copy.write_row((table, json.dumps(row)))
         raw.commit()
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    return elapsed, [after - before for before, after in zip(cpu_before, _cpu_seconds(), strict=True)]
 
 
 def main() -> None:
@@ -132,7 +159,16 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--per-hour", type=int, default=10_000, help="generated APIM requests per hour")
+    parser.add_argument(
+        "--refresh",
+        choices=("full", "skip"),
+        default="full",
+        help="full: rows_store as in production, with requests_refresh (usage, flags, rollups); "
+        "skip: requests_refresh replaced by a no-op, to measure the ingestion core alone",
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
 
     url = args.database_url or _bench_url(
         os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aoai")
@@ -156,12 +192,16 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_raw_rows (source_table text, row text)")
 
+    import usage.ingestion.store
+
+    if args.refresh == "skip":
+        usage.ingestion.store.requests_refresh = lambda *, correlation_ids: None
     timers = _Timers()
     timers.wrap(usage.accounting, "usage_refresh", "usage_refresh")
     timers.wrap(audit.services, "flags_evaluate", "flags_evaluate")
     timers.wrap(usage.pipeline, "rollup_refresh_hours", "rollup_refresh_hours")
 
-    per_hour = 10_000
+    per_hour = args.per_hour
     hours = max(1, -(-args.rows // per_hour))
     started = time.perf_counter()
     gateway: list[dict] = []
@@ -194,34 +234,58 @@ def main() -> None:
 
     store_runs = []
     copy_runs = []
+    copy_cpus = []
     for run in range(1, args.runs + 1):
         store = _store_run(gateway, native, batch_size, timers)
-        copy_seconds = _copy_run(gateway, native)
+        copy_seconds, copy_cpu = _copy_run(gateway, native)
         store_runs.append(store)
         copy_runs.append(copy_seconds)
+        copy_cpus.append(sum(copy_cpu))
         steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in sorted(store["steps"].items()))
         print(
             f"run {run}: store path {store['seconds']:.1f}s ({total_rows / store['seconds']:,.0f} rows/s; "
-            f"of which {steps}); COPY {copy_seconds:.1f}s ({total_rows / copy_seconds:,.0f} rows/s)"
+            f"CPU {store['cpu'][0]:.1f}s client + {store['cpu'][1]:.1f}s server; "
+            f"{'refresh steps: ' + steps if steps else 'refresh skipped'}); "
+            f"COPY {copy_seconds:.1f}s ({total_rows / copy_seconds:,.0f} rows/s; "
+            f"CPU {copy_cpu[0]:.1f}s client + {copy_cpu[1]:.1f}s server)"
         )
 
     store_median = statistics.median(run["seconds"] for run in store_runs)
+    core_median = statistics.median(run["seconds"] - sum(run["steps"].values()) for run in store_runs)
     copy_median = statistics.median(copy_runs)
+    label = (
+        "rows_store + requests_refresh (usage_refresh, flags_evaluate, rollups)"
+        if args.refresh == "full"
+        else "rows_store with requests_refresh SKIPPED"
+    )
     print()
     print(
         f"rows: {len(gateway):,} APIM gateway rows with bodies + {len(native):,} joined native rows = {total_rows:,}"
     )
     print(
-        f"batch size: {batch_size:,}; database: PostgreSQL {connection.pg_version // 10000}; cpus: {os.cpu_count()}"
+        f"batch size: {batch_size:,}; {per_hour:,} requests/hour; PostgreSQL {connection.pg_version // 10000}; "
+        f"cpus: {os.cpu_count()}; load average at start: {load_before:.1f}"
     )
     print(
-        f"store path (rows_store + requests_refresh), median of {args.runs}: "
+        f"store path ({label}), median of {args.runs}: "
         f"{total_rows / store_median:,.0f} rows/s ({len(gateway) / store_median:,.0f} APIM requests/s)"
     )
+    if args.refresh == "full":
+        print(
+            f"  of which ingestion core (parse, de-duplicate, COPY, rejects, join; refresh steps subtracted): "
+            f"{total_rows / core_median:,.0f} rows/s"
+        )
     print(
         f"COPY ceiling (raw rows as JSON text), median of {args.runs}: {total_rows / copy_median:,.0f} rows/s"
     )
-    print(f"ratio store/COPY: {copy_median / store_median:.2f}")
+    print(f"ratio store/COPY (wall clock): {copy_median / store_median:.2f}")
+    store_cpu = statistics.median(sum(run["cpu"]) for run in store_runs)
+    copy_cpu = statistics.median(copy_cpus)
+    print(
+        f"CPU seconds (client + PostgreSQL backend), median: store path {store_cpu:.1f}s "
+        f"({total_rows / store_cpu:,.0f} rows per CPU-second), COPY {copy_cpu:.1f}s "
+        f"({total_rows / copy_cpu:,.0f} rows per CPU-second); ratio {copy_cpu / store_cpu:.2f}"
+    )
     _empty_tables()
 
 

@@ -81,6 +81,7 @@ EXPECTATIONS: dict[str, Rule] = {
     # --- Sign-in, public -------------------------------------------------------------------
     "": custom(anonymous=302, norole=403, finance=302, reviewer=302, admin=302),
     "healthz": every(200),
+    "favicon.ico": every(301),  # to the static favicon.svg
     "accounts/login/": every(200),
     "accounts/logout/": every(405),  # POST only (CSRF-protected)
     "oidc/authenticate/": every(302),  # to Entra's authorize endpoint

@@ -45,7 +45,7 @@ def _totals():
     }
 
 
-def test_it_stores_every_table_and_rejects_malformed_rows_with_reasons(db, logs, write_path):
+def test_it_stores_every_table_and_rejects_malformed_rows_with_reasons(db, logs):
     results = _store_all(logs)
     gateway = results[GATEWAY]
     assert gateway.rows_read == len(logs[GATEWAY])
@@ -81,7 +81,7 @@ def test_storing_the_same_rows_three_times_changes_nothing(db, logs, write_path)
             assert result.correlation_ids == set()
 
 
-def test_native_rows_join_whether_they_arrive_before_or_after_the_gateway_rows(db, logs, write_path):
+def test_native_rows_join_whether_they_arrive_before_or_after_the_gateway_rows(db, logs):
     native_first = rows_store(table=NATIVE, rows=logs[NATIVE])
     assert native_first.correlation_ids == set()  # nothing to join yet
     waiting = ingestion_unmatched_counts()
@@ -99,6 +99,8 @@ def test_native_rows_join_whether_they_arrive_before_or_after_the_gateway_rows(d
     GatewayRequest.objects.all().delete()
     NativeLog.objects.all().delete()
     rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    with_request_id = GatewayRequest.objects.exclude(apim_request_id="").count()
+    assert ingestion_unmatched_counts()[GATEWAY] == with_request_id > 0
     late_native = rows_store(table=NATIVE, rows=logs[NATIVE])
     joined = set(
         GatewayRequest.objects.filter(
@@ -106,6 +108,7 @@ def test_native_rows_join_whether_they_arrive_before_or_after_the_gateway_rows(d
         ).values_list("correlation_id", flat=True)
     )
     assert late_native.correlation_ids == joined and joined
+    assert ingestion_unmatched_counts()[GATEWAY] == with_request_id - len(joined)
     assert _totals()["unmatched"] == totals["unmatched"]
 
 
@@ -121,7 +124,7 @@ def test_llm_chunks_arriving_first_touch_their_request_when_it_arrives(db, logs)
     assert late.correlation_ids == set(LlmLogChunk.objects.values_list("correlation_id", flat=True))
 
 
-def test_it_stores_a_repeated_llm_chunk_once(db, logs, write_path):
+def test_it_stores_a_repeated_llm_chunk_once(db, logs):
     chunk = next(row for row in logs[LLM_LOG] if row.get("SequenceNumber") == 1)
     other = {**chunk, "SequenceNumber": 2}
     result = rows_store(table=LLM_LOG, rows=[chunk, dict(chunk), other, dict(chunk)])
@@ -131,17 +134,16 @@ def test_it_stores_a_repeated_llm_chunk_once(db, logs, write_path):
     assert LlmLogChunk.objects.filter(correlation_id=chunk["CorrelationId"]).count() == 2
 
 
-def test_a_batch_killed_midway_leaves_nothing_and_a_rerun_gives_identical_totals(
-    db, logs, write_path, monkeypatch
-):
-    clean_totals = None
-    _store_all(logs, batch_size=10)
+def test_a_batch_killed_midway_leaves_nothing_and_a_rerun_gives_identical_totals(db, logs, monkeypatch):
+    def store_everything():
+        rows_store(table=GATEWAY, rows=logs[GATEWAY], batch_size=10)
+        rows_store(table=NATIVE, rows=logs[NATIVE])
+        rows_store(table=LLM_LOG, rows=logs[LLM_LOG])
+
+    store_everything()
     clean_totals = _totals()
-    GatewayRequest.objects.all().delete()
-    NativeLog.objects.all().delete()
-    LlmLogChunk.objects.all().delete()
-    RejectedRow.objects.all().delete()
-    UsageHourly.objects.all().delete()
+    for model in (GatewayRequest, NativeLog, LlmLogChunk, RejectedRow, UsageHourly):
+        model.objects.all().delete()
 
     real_refresh = store.requests_refresh
     calls = {"n": 0}
@@ -159,7 +161,7 @@ def test_a_batch_killed_midway_leaves_nothing_and_a_rerun_gives_identical_totals
     assert GatewayRequest.objects.count() == 20
     monkeypatch.setattr(store, "requests_refresh", real_refresh)
 
-    _store_all(logs, batch_size=10)
+    store_everything()
     assert _totals() == clean_totals
 
 

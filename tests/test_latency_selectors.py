@@ -216,3 +216,18 @@ def test_a_subscription_filter_or_a_partial_day_reads_the_hourly_rollup(generate
     assert sum(r.requests for r in latency_rows(filters=partial, group_by="region")) == sum(
         1 for r in generated if H + timedelta(hours=5) <= r.time < H + timedelta(hours=7)
     )
+
+
+def test_grouping_by_hour_of_day_gives_the_same_answers_from_either_rollup(generated):
+    from usage.latency.selectors import latency_rollup_rows
+
+    filters = _filters()
+    split = latency_rollup_rows(filters=filters, by_hour_of_day=True)
+    hourly = latency_rollup_rows(filters=filters, hourly=True)
+    assert "hour_of_day" in split[0]
+    assert latency_rows(filters=filters, group_by="hour_of_day", rows=split) == latency_rows(
+        filters=filters, group_by="hour_of_day", rows=hourly
+    )
+    assert latency_rows(filters=filters, group_by="hour_of_day") == latency_rows(
+        filters=filters, group_by="hour_of_day", rows=hourly
+    )

@@ -53,8 +53,9 @@ def histogram_merge_into(target: dict[str, int], histogram: Mapping[str, int] | 
     """Add the counts of ``histogram`` to ``target`` in place."""
     if not histogram:
         return
+    get = target.get
     for key, count in histogram.items():
-        target[key] = target.get(key, 0) + int(count)
+        target[key] = get(key, 0) + count
 
 
 def histogram_merge(histograms: Iterable[Mapping[str, int]]) -> dict[str, int]:

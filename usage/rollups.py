@@ -255,6 +255,7 @@ def _latency_daily_compute(day_start: datetime) -> list[LatencyDaily]:
                 **{h: {} for h in _LATENCY_HISTOGRAMS},
                 total_time_by_hour={},
                 requests_by_hour={},
+                measures_by_hour={},
             )
         target.requests += row["requests"]
         if row["status_class"] == "429":
@@ -268,7 +269,34 @@ def _latency_daily_compute(day_start: datetime) -> list[LatencyDaily]:
         hour = str(row["hour"].astimezone(UTC).hour)
         histogram_merge_into(target.total_time_by_hour.setdefault(hour, {}), row["total_time_hist"])
         target.requests_by_hour[hour] = target.requests_by_hour.get(hour, 0) + row["requests"]
+        by_hour = target.measures_by_hour.get(hour)
+        if by_hour is None:
+            by_hour = target.measures_by_hour[hour] = {
+                "backend": {},
+                "native": {},
+                "overhead": {},
+                "throttled": 0,
+                "errors": 0,
+                "tps_tokens": 0,
+                "tps_ms": 0.0,
+                "last_seen_at": None,
+                "rl_requests": None,
+                "rl_tokens": None,
+            }
+        histogram_merge_into(by_hour["backend"], row["backend_time_hist"])
+        histogram_merge_into(by_hour["native"], row["native_duration_hist"])
+        histogram_merge_into(by_hour["overhead"], row["overhead_hist"])
+        by_hour["throttled"] += row["requests"] if row["status_class"] == "429" else 0
+        by_hour["errors"] += row["requests"] if row["status_class"] == "5xx" else 0
+        by_hour["tps_tokens"] += row["tps_completion_tokens"]
+        by_hour["tps_ms"] += row["tps_backend_ms"]
         seen = row["last_seen_at"]
+        if seen is not None and (
+            by_hour["last_seen_at"] is None or seen.isoformat() > by_hour["last_seen_at"]
+        ):
+            by_hour["last_seen_at"] = seen.astimezone(UTC).isoformat()
+            by_hour["rl_requests"] = row["ratelimit_remaining_requests"]
+            by_hour["rl_tokens"] = row["ratelimit_remaining_tokens"]
         if seen is not None and (target.last_seen_at is None or seen > target.last_seen_at):
             target.last_seen_at = seen
             target.ratelimit_remaining_requests = row["ratelimit_remaining_requests"]
@@ -300,12 +328,20 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
         while day < end:
             days.add(day)
             day += timedelta(days=1)
-    for day in sorted(days):
+    latency_daily_refresh(days=days)
+    return written
+
+
+def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
+    """Recompute the LatencyDaily rows of each UTC day (midnight datetimes) from UsageHourly."""
+    written = 0
+    for day in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():
             _lock()
             latency = _latency_daily_compute(day)
             LatencyDaily.objects.filter(day=day.date()).delete()
             LatencyDaily.objects.bulk_create(latency, batch_size=1000)
+        written += len(latency)
     return written
 
 

@@ -1,4 +1,4 @@
-// Latency page: plotly heatmap and trend from the json_script data, and sortable tables.
+// Latency page: plotly heatmap and trend from the json_script data (tables sort with js/sort.js).
 // No inline scripts (CSP script-src 'self'); data comes from <script type="application/json">.
 (function () {
   "use strict";
@@ -40,48 +40,7 @@
     }
   }
 
-  function cellValue(row, index) {
-    var cell = row.children[index];
-    if (!cell) return "";
-    return cell.hasAttribute("data-value") ? cell.getAttribute("data-value") : cell.textContent.trim();
-  }
-
-  function makeSortable(table) {
-    var headers = table.querySelectorAll("thead th");
-    headers.forEach(function (th, index) {
-      if (th.hasAttribute("data-nosort")) return;
-      var button = document.createElement("button");
-      button.type = "button";
-      button.className = "sort";
-      button.textContent = th.textContent;
-      th.textContent = "";
-      th.appendChild(button);
-      button.addEventListener("click", function () {
-        var ascending = th.getAttribute("aria-sort") !== "ascending";
-        headers.forEach(function (other) { other.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-        var numeric = th.classList.contains("num");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (a, b) {
-          var x = cellValue(a, index), y = cellValue(b, index);
-          var result;
-          if (numeric) {
-            // Empty values (no data) sort last either way.
-            if (x === "" || y === "") return (x === "") - (y === "");
-            result = parseFloat(x) - parseFloat(y);
-          } else {
-            result = x.localeCompare(y, undefined, { numeric: true });
-          }
-          return ascending ? result : -result;
-        });
-        rows.forEach(function (row) { body.appendChild(row); });
-      });
-    });
-  }
-
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("table.sortable").forEach(makeSortable);
     drawCharts();
   });
 })();

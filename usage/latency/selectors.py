@@ -28,7 +28,9 @@ GROUPINGS: dict[str, Callable[[dict], str | int]] = {
     "apim_region": lambda row: row["apim_region"] or "(unknown)",
     "deployment": lambda row: row["deployment"] or "(unknown)",
     "model": lambda row: row["model"] or "(unknown)",
-    "hour_of_day": lambda row: row["hour"].astimezone(UTC).hour,
+    "hour_of_day": lambda row: (
+        row["hour_of_day"] if "hour_of_day" in row else row["hour"].astimezone(UTC).hour
+    ),
     "day": lambda row: _day_of(row).isoformat(),
 }
 GROUP_LABELS = {
@@ -64,6 +66,7 @@ _DAILY_COLUMNS = (
     "overhead_hist",
     "total_time_by_hour",
     "requests_by_hour",
+    "measures_by_hour",
     "tps_completion_tokens",
     "tps_backend_ms",
     "last_seen_at",
@@ -222,11 +225,46 @@ def _whole_days(filters: LatencyFilters) -> bool:
     )
 
 
-def latency_rollup_rows(*, filters: LatencyFilters, hourly: bool = False) -> list[dict]:
+def _daily_rows_by_hour_of_day(rows: Iterable[dict]) -> list[dict]:
+    """Split each LatencyDaily row into one row per hour of day (for grouping by hour of day)."""
+    result = []
+    for row in rows:
+        for hour, measures in row["measures_by_hour"].items():
+            seen = measures["last_seen_at"]
+            result.append(
+                {
+                    **{
+                        d: row[d]
+                        for d in ("backend_region", "apim_region", "deployment", "model", "is_streaming")
+                    },
+                    "day": row["day"],
+                    "hour_of_day": int(hour),
+                    "requests": row["requests_by_hour"].get(hour, 0),
+                    "throttled": measures["throttled"],
+                    "errors": measures["errors"],
+                    "total_time_hist": row["total_time_by_hour"].get(hour, {}),
+                    "backend_time_hist": measures["backend"],
+                    "native_duration_hist": measures["native"],
+                    "overhead_hist": measures["overhead"],
+                    "tps_completion_tokens": measures["tps_tokens"],
+                    "tps_backend_ms": measures["tps_ms"],
+                    "last_seen_at": datetime.fromisoformat(seen) if seen else None,
+                    "ratelimit_remaining_requests": measures["rl_requests"],
+                    "ratelimit_remaining_tokens": measures["rl_tokens"],
+                }
+            )
+    return result
+
+
+def latency_rollup_rows(
+    *, filters: LatencyFilters, hourly: bool = False, with_hours: bool = True, by_hour_of_day: bool = False
+) -> list[dict]:
     """The rollup rows matching ``filters`` (only the columns latency needs).
 
     LatencyDaily rows when the range is whole UTC days and no subscription is asked for (unless
-    ``hourly``), else UsageHourly rows; both kinds go through the same accumulation.
+    ``hourly``), else UsageHourly rows; both kinds go through the same accumulation. Without
+    ``with_hours`` the per-hour-of-day histograms of daily rows (only the heatmap needs them) are
+    not read.
     """
     if not hourly and not filters.subscription and _whole_days(filters):
         daily = LatencyDaily.objects.filter(
@@ -238,7 +276,12 @@ def latency_rollup_rows(*, filters: LatencyFilters, hourly: bool = False) -> lis
             daily = daily.filter(model=filters.model)
         if filters.streaming is not None:
             daily = daily.filter(is_streaming=filters.streaming)
-        return list(daily.order_by().values(*_DAILY_COLUMNS))
+        if by_hour_of_day:
+            return _daily_rows_by_hour_of_day(daily.order_by().values(*_DAILY_COLUMNS))
+        columns = [c for c in _DAILY_COLUMNS if c != "measures_by_hour"]
+        if not with_hours:
+            columns = [c for c in columns if not c.endswith("_by_hour")]
+        return list(daily.order_by().values(*columns))
     queryset = UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
     if filters.deployment:
         queryset = queryset.filter(deployment=filters.deployment)
@@ -265,8 +308,9 @@ def latency_rows(
     With ``with_trend`` each row also carries the p95 of total time per day of the range.
     """
     key_of = GROUPINGS[group_by]
-    if rows is None or (group_by == "hour_of_day" and rows and "hour" not in rows[0]):
-        rows = latency_rollup_rows(filters=filters, hourly=group_by == "hour_of_day")
+    by_hour_of_day = group_by == "hour_of_day"
+    if rows is None or (by_hour_of_day and rows and "hour" not in rows[0] and "hour_of_day" not in rows[0]):
+        rows = latency_rollup_rows(filters=filters, with_hours=False, by_hour_of_day=by_hour_of_day)
     groups: dict[tuple, _Accumulator] = {}
     daily: dict[tuple, _Accumulator] = {}
     for row in rows:
@@ -362,11 +406,17 @@ def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -
 
 
 def latency_choices(*, filters: LatencyFilters) -> dict[str, list[str]]:
-    """Distinct deployments, models and subscriptions seen in the range (for the filter lists)."""
-    queryset = UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end).order_by()
+    """Distinct deployments and models seen in the range's days (for the filter lists).
+
+    Read from LatencyDaily (small); subscriptions are typed, since listing the distinct
+    subscriptions of a range would scan the hourly rollup.
+    """
+    queryset = LatencyDaily.objects.filter(
+        day__gte=filters.start.astimezone(UTC).date(), day__lte=filters.days[-1]
+    ).order_by()
     return {
         name: sorted(v for v in queryset.values_list(name, flat=True).distinct() if v)
-        for name in ("deployment", "model", "apim_subscription_id")
+        for name in ("deployment", "model")
     }
 
 

@@ -7,7 +7,8 @@ class LatencyDaily(models.Model):
     UsageHourly is keyed by subscription, product and status class as well, so at moderate
     volumes it holds about as many rows as there are requests; reading a month of it cannot be
     fast. This table drops those dimensions (status classes become counts) and the hour (kept
-    only as a total-time histogram per hour of day, for the heatmap), so a month is at most
+    only per hour of day: a total-time histogram for the heatmap, the rest in
+    ``measures_by_hour`` for grouping by hour of day), so a month is at most
     30 x deployments x regions x APIM regions x 2 rows. Derived from UsageHourly by
     ``usage.rollups.rollup_refresh_hours`` for every day whose hours it refreshed.
     """
@@ -31,6 +32,10 @@ class LatencyDaily(models.Model):
     # {hour of day: total-time histogram} and {hour of day: requests}, for the heatmap.
     total_time_by_hour = models.JSONField(default=dict)
     requests_by_hour = models.JSONField(default=dict)
+    # The other measures per hour of day, for grouping by hour of day without the hourly rollup:
+    # {hour: {"backend": hist, "native": hist, "overhead": hist, "throttled": n, "errors": n,
+    #         "tps_tokens": n, "tps_ms": ms, "last_seen_at": iso, "rl_requests": n, "rl_tokens": n}}
+    measures_by_hour = models.JSONField(default=dict)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     ratelimit_remaining_requests = models.BigIntegerField(null=True, blank=True)
     ratelimit_remaining_tokens = models.BigIntegerField(null=True, blank=True)
