@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("usage", "0007_latencydaily"),
+        ("usage", "0008_latencydaily_measures_by_hour"),
     ]
 
     operations = [
