@@ -172,6 +172,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(INGEST_INTERVAL_SECONDS),
         "options": {"expires": max(INGEST_INTERVAL_SECONDS - 5, 1)},
     },
+    # Quota/budget alerts. They also run after every ingestion run that stored rows
+    # (quotas.tasks.quota_alerts_enqueue); this hourly run is the safety net. Idempotent.
+    "quota-alerts": {
+        "task": "quotas.tasks.quota_alerts_send",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
+    },
 }
 
 # --- Quotas and alerts -------------------------------------------------------------------------
