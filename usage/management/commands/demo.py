@@ -6,8 +6,8 @@ keeps pulling every INGEST_INTERVAL_SECONDS, and serves the site.
 """
 
 import sys
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
