@@ -76,6 +76,10 @@ def test_closing_freezes_the_month_and_late_usage_shows_as_adjustments(client_fo
         "": Decimal("0.00000009"),
     }
     assert Decimal(data["adjustment_totals"]["cost"]) == Decimal("12.34567900")
+    assert {row["group"]: row["subscription_ids"] for row in data["adjustments"]} == {
+        "OPS": ["sub-delta"],
+        "": ["sub-golf"],
+    }
 
     exported = list(
         csv.DictReader(io.StringIO(client.get("/chargeback/export.csv?month=2026-10").content.decode()))

@@ -9,7 +9,7 @@
   var traces = data.series.map(function (series) {
     return {
       type: "bar",
-      name: series.code ? series.code + " — " + series.name : series.name,
+      name: series.label,
       x: data.days,
       y: series.values,
       hovertemplate: "%{x}<br>" + series.name + ": %{y:,.2f} " + data.currency + "<extra></extra>"

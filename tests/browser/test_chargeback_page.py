@@ -56,3 +56,29 @@ def test_finance_sees_the_daily_cost_chart_stacked_by_cost_center(live_server, n
     )
     assert sorted(groups) == ["sub-alpha", "sub-charlie"]
     assert visit.console_errors == []
+
+
+def test_a_closed_month_charts_late_usage_as_an_adjustment(live_server, new_page, finance_user):
+    import random
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from tests.chargeback_data import BEGIN, MONTH, request_row, requests_store
+    from usage.chargeback.services import chargeback_month_close
+
+    world_build(count=60)
+    chargeback_month_close(month=MONTH, user=finance_user)
+    late = request_row(random.Random(1), BEGIN + timedelta(days=2, hours=3), 990_001, response_code=200)
+    late.update(is_priced=True, cost=Decimal("25.00000000"))
+    requests_store([late])
+    visit = _signed_in(live_server, new_page, finance_user)
+    visit.page.goto(f"{live_server.url}/chargeback/?month=2026-10")
+    visit.page.locator("#chargeback-chart .main-svg").first.wait_for()
+    traces = visit.page.evaluate(
+        "() => document.getElementById('chargeback-chart').data.map(t => [t.name, t.y])"
+    )
+    adjustment = dict((name, values) for name, values in traces)["Adjustments after close"]
+    assert adjustment[2] == 25.0 and sum(adjustment) == 25.0
+    assert visit.page.locator("#chargeback-adjustments tbody tr").count() == 1
+    visit.screenshot("chargeback-closed-month")
+    assert visit.console_errors == []

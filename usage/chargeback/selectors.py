@@ -35,6 +35,8 @@ from ..models import (
 # Empty key of a dimension (no subscription, no deployment, unassigned cost center) in URLs.
 EMPTY_PARAM = "(none)"
 UNASSIGNED_LABEL = "Unassigned"
+# Code of the chart series of a closed month's late usage.
+ADJUSTMENT_SERIES = "(adjustment)"
 GROUPINGS = ("cost_center", "subscription", "deployment", "model", "deployment_model", "day")
 INTERVALS = ("day", "hour")
 CENT = Decimal("0.01")
@@ -525,12 +527,24 @@ def chargeback_report(
         difference = after.minus(before)
         if not difference.is_zero():
             adjustments.append(replace(reference, measures=difference))
+    if group_by == "cost_center":
+        # List only the subscriptions whose figures changed since the close.
+        frozen_subs, _ = _group(frozen_lines, grouping="subscription", resolve=resolve, filters=filters)
+        live_subs, _ = _group(live_lines, grouping="subscription", resolve=resolve, filters=filters)
+        changed = {
+            key
+            for key in set(frozen_subs) | set(live_subs)
+            if (live_subs[key].measures if key in live_subs else Measures())
+            != (frozen_subs[key].measures if key in frozen_subs else Measures())
+        }
+        for row in adjustments:
+            row.subscription_ids = [s for s in row.subscription_ids or [] if s in changed]
     report.adjustments = _ordered(adjustments, group_by)
     report.adjustment_totals = live_totals.minus(report.totals)
     if with_chart:
         report.days = days
         report.chart = _chart(frozen_lines, days=days, resolve=resolve, filters=filters)
-        adjustment = ChartSeries("(adjustment)", "Adjustments after close", [Decimal(0)] * len(days))
+        adjustment = ChartSeries(ADJUSTMENT_SERIES, "Adjustments after close", [Decimal(0)] * len(days))
         live_by_day = _chart(live_lines, days=days, resolve=resolve, filters=filters)
         for s in live_by_day:
             adjustment.values = [a + v for a, v in zip(adjustment.values, s.values, strict=True)]

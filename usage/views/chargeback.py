@@ -24,6 +24,7 @@ from audit.access import access_audit_record
 
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
 from ..chargeback.selectors import (
+    ADJUSTMENT_SERIES,
     EMPTY_PARAM,
     ChargebackFilters,
     ChargebackInputError,
@@ -141,7 +142,12 @@ def _chart_data(report: Report) -> dict:
         "currency": report.currency,
         "days": [d.isoformat() for d in report.days],
         "series": [
-            {"code": s.code, "name": s.name, "values": [float(v.quantize(Decimal("0.01"))) for v in s.values]}
+            {
+                "code": s.code,
+                "name": s.name,
+                "label": f"{s.code} — {s.name}" if s.code and s.code != ADJUSTMENT_SERIES else s.name,
+                "values": [float(v.quantize(Decimal("0.01"))) for v in s.values],
+            }
             for s in report.chart
         ],
     }
