@@ -197,7 +197,10 @@ def test_refreshing_hours_one_by_one_builds_the_same_days_as_a_full_rebuild(db):
     from usage.rollups import latency_daily_refresh
 
     requests = requests_generate(
-        profiles=[RegionProfile("swedencentral", 6.0, 0.5, throttle_rate=0.1), RegionProfile("eastus", 5.0, 0.3)],
+        profiles=[
+            RegionProfile("swedencentral", 6.0, 0.5, throttle_rate=0.1),
+            RegionProfile("eastus", 5.0, 0.3),
+        ],
         start=H,
         hours=20,
         per_hour=4,
