@@ -80,6 +80,12 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Embedded mode: the web server and the in-process scheduler write at the same time. WAL lets
+    # readers go on while one writes; IMMEDIATE transactions queue writers instead of failing them.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -124,6 +130,19 @@ INGEST_OVERLAP_SECONDS = env_int("INGEST_OVERLAP_SECONDS", 600)
 INGEST_DELAY_SECONDS = env_int("INGEST_DELAY_SECONDS", 300)
 INGEST_WINDOW_SECONDS = env_int("INGEST_WINDOW_SECONDS", 3600)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 2000)
+# Where the pull of a table starts when it has no watermark yet.
+INGEST_START_LOOKBACK_SECONDS = env_int("INGEST_START_LOOKBACK_SECONDS", 86400)
+# A window that hits the service limits is split in halves down to this size, then reported failed.
+INGEST_MIN_WINDOW_SECONDS = env_int("INGEST_MIN_WINDOW_SECONDS", 1)
+# Throttling (429), 5xx and connection errors: retries per query, exponential backoff (Retry-After wins).
+INGEST_RETRIES = env_int("INGEST_RETRIES", 5)
+INGEST_BACKOFF_SECONDS = env_int("INGEST_BACKOFF_SECONDS", 2)
+INGEST_BACKOFF_MAX_SECONDS = env_int("INGEST_BACKOFF_MAX_SECONDS", 60)
+# Lifetime of the per-table ingestion lock; renewed after every window, so it only has to outlive
+# one window's query and store. A killed worker's lock frees itself after this long.
+INGEST_LOCK_SECONDS = env_int("INGEST_LOCK_SECONDS", 900)
+# Server-side query timeout sent as "Prefer: wait=N" (the service allows at most 600).
+LOG_ANALYTICS_SERVER_TIMEOUT = env_int("LOG_ANALYTICS_SERVER_TIMEOUT", 180)
 
 # --- Money ----------------------------------------------------------------------------------
 PORTAL_CURRENCY = env_str("PORTAL_CURRENCY", "USD")
@@ -143,6 +162,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 REDIS_URL = env_str("REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
+
+# Every periodic task, one entry each. ``expires``: a run that waited longer than its interval in the
+# queue is dropped instead of running late on top of the next one.
+CELERY_BEAT_SCHEDULE = {
+    # Pull new rows of every Log Analytics table (per-table lock; see usage.ingestion.log_analytics).
+    "ingest-pull": {
+        "task": "usage.ingest_pull",
+        "schedule": float(INGEST_INTERVAL_SECONDS),
+        "options": {"expires": max(INGEST_INTERVAL_SECONDS - 5, 1)},
+    },
+}
 
 # --- Quotas and alerts -------------------------------------------------------------------------
 # Projected end-of-month usage = month-to-date + (usage of the last N days / N) * days left.

@@ -107,17 +107,26 @@ def _cpu_seconds() -> tuple[float, float]:
     return time.process_time(), server
 
 
-def _store_run(gateway: list[dict], native: list[dict], batch_size: int, timers: _Timers) -> dict:
+def _store_run(
+    gateway: list[dict], native: list[dict], batch_size: int, timers: _Timers, native_first: bool
+) -> dict:
     from usage.ingestion.store import rows_store
 
     _empty_tables()
     timers.seconds.clear()
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
+    if native_first:
+        stored_native = rows_store(
+            table="AzureDiagnostics", rows=native, source="bench", batch_size=batch_size
+        )
     stored_gateway = rows_store(
         table="ApiManagementGatewayLogs", rows=gateway, source="bench", batch_size=batch_size
     )
-    stored_native = rows_store(table="AzureDiagnostics", rows=native, source="bench", batch_size=batch_size)
+    if not native_first:
+        stored_native = rows_store(
+            table="AzureDiagnostics", rows=native, source="bench", batch_size=batch_size
+        )
     elapsed = time.perf_counter() - started
     cpu_after = _cpu_seconds()
     assert stored_gateway.stored == len(gateway) and stored_native.stored == len(native), (
@@ -166,6 +175,13 @@ def main() -> None:
         default="full",
         help="full: rows_store as in production, with requests_refresh (usage, flags, rollups); "
         "skip: requests_refresh replaced by a no-op, to measure the ingestion core alone",
+    )
+    parser.add_argument(
+        "--order",
+        choices=("gateway-first", "native-first"),
+        default="gateway-first",
+        help="gateway-first: every native row is a late partner (each request refreshed twice); "
+        "native-first: partners are stored before their requests (each refreshed once)",
     )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
@@ -236,7 +252,7 @@ def main() -> None:
     copy_runs = []
     copy_cpus = []
     for run in range(1, args.runs + 1):
-        store = _store_run(gateway, native, batch_size, timers)
+        store = _store_run(gateway, native, batch_size, timers, args.order == "native-first")
         copy_seconds, copy_cpu = _copy_run(gateway, native)
         store_runs.append(store)
         copy_runs.append(copy_seconds)
@@ -263,7 +279,7 @@ def main() -> None:
         f"rows: {len(gateway):,} APIM gateway rows with bodies + {len(native):,} joined native rows = {total_rows:,}"
     )
     print(
-        f"batch size: {batch_size:,}; {per_hour:,} requests/hour; PostgreSQL {connection.pg_version // 10000}; "
+        f"batch size: {batch_size:,}; order: {args.order}; {per_hour:,} requests/hour; PostgreSQL {connection.pg_version // 10000}; "
         f"cpus: {os.cpu_count()}; load average at start: {load_before:.1f}"
     )
     print(

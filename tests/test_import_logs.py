@@ -4,6 +4,7 @@ import csv
 import gzip
 import io
 import json
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -254,3 +255,20 @@ def test_the_command_succeeds_quietly_on_good_files(db, tmp_path, logs, capsys):
     call_command("import_logs", str(path))
     out, _ = capsys.readouterr()
     assert f"{path} (az-json): {len(logs[NATIVE])} rows read, {len(logs[NATIVE])} stored" in out
+
+
+def test_a_file_with_both_partners_refreshes_each_request_once(db, tmp_path, logs, monkeypatch):
+    from usage.ingestion import store
+
+    refreshed = Counter()
+    real_refresh = store.requests_refresh
+
+    def counting_refresh(*, correlation_ids):
+        refreshed.update(correlation_ids)
+        real_refresh(correlation_ids=correlation_ids)
+
+    monkeypatch.setattr(store, "requests_refresh", counting_refresh)
+    path = _az_json(tmp_path / "both.json", logs[GATEWAY] + logs[NATIVE] + logs[LLM_LOG])
+    logs_file_import(path=path)
+    assert set(refreshed) == set(GatewayRequest.objects.values_list("correlation_id", flat=True))
+    assert set(refreshed.values()) == {1}

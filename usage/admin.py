@@ -59,6 +59,8 @@ class RejectedRowAdmin(admin.ModelAdmin):
 
 
 # --- Chargeback: cost centers, assignments, named identities, month closes ------------------------
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
 from django import forms  # noqa: E402
 from django.shortcuts import render as _render  # noqa: E402
 from django.urls import path as _path  # noqa: E402
@@ -67,6 +69,8 @@ from django.utils.html import format_html, format_html_join  # noqa: E402
 
 from .chargeback.selectors import EMPTY_PARAM, unassigned_subscriptions  # noqa: E402
 from .models import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity  # noqa: E402
+
+UNASSIGNED_LOOKBACK_DAYS = 90
 
 
 class CostCenterForm(forms.ModelForm):
@@ -124,7 +128,8 @@ class CostCenterAssignmentAdmin(admin.ModelAdmin):
         """Subscription ids whose usage resolves to no cost center, each with a link to assign it."""
         add_url = _reverse("admin:usage_costcenterassignment_add")
         rows = []
-        for entry in unassigned_subscriptions():
+        since = datetime.now(UTC) - timedelta(days=UNASSIGNED_LOOKBACK_DAYS)
+        for entry in unassigned_subscriptions(since=since):
             subscription = entry["subscription"]
             entry["assign_url"] = f"{add_url}?kind=subscription&key={subscription}" if subscription else ""
             entry["product_urls"] = [(p, f"{add_url}?kind=product&key={p}") for p in entry["products"]]
@@ -133,6 +138,7 @@ class CostCenterAssignmentAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Unassigned APIM subscriptions",
+            "days": UNASSIGNED_LOOKBACK_DAYS,
             "rows": rows,
         }
         return _render(request, "admin/usage/costcenterassignment/unassigned.html", context)

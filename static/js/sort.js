@@ -14,10 +14,15 @@
     return (raw === null ? cell.textContent : raw).trim();
   }
 
+  // "1,234.5", "−12", "85%", "USD 1,234.50", "1,234 (85%)" -> the first number in the text.
+  function toNumber(text) {
+    return parseFloat(text.replace(/\u2212/g, "-").replace(/,/g, "").replace(/^[^0-9+\-.]+/, ""));
+  }
+
   function compare(x, y, numeric) {
     if (x === "" || y === "") return (x === "") - (y === "");
     if (numeric) {
-      var a = parseFloat(x.replace(/[^0-9eE+\-.]/g, "")), b = parseFloat(y.replace(/[^0-9eE+\-.]/g, ""));
+      var a = toNumber(x), b = toNumber(y);
       if (!isNaN(a) && !isNaN(b)) return a - b;
     }
     return x.localeCompare(y, undefined, { numeric: true, sensitivity: "base" });

@@ -47,7 +47,7 @@ def portal_data_load(*, hours: int = 30, requests_per_hour: int = 8, seed: int =
     CostCenterAssignment.objects.create(
         kind="subscription", key="sub-batch-jobs", cost_center=CostCenter.objects.get(code="CC-4400")
     )
-    FlagRule.objects.create(name="Invoices", kind="keywords", pattern="invoice", severity=2)
+    FlagRule.objects.create(name="Travel plans", kind="keywords", pattern="Oslo", severity=2)
 
     end = timezone.now().astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(hours=hours)

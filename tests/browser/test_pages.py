@@ -19,7 +19,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from pytest_django.live_server_helper import LiveServer
 
@@ -31,6 +30,7 @@ from usage.models import GatewayRequest
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
 ALL_NAV = ["Chargeback", "Latency", "Quotas", "Review queue", "Ingestion", "Access audit", "Admin"]
+README = bool(os.environ.get("PORTAL_README_SCREENSHOTS"))  # set by bin/screenshots
 README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -43,7 +43,8 @@ class Portal:
 @pytest.fixture(scope="module")
 def portal(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
-        data = portal_data_load()
+        # The README screenshots show a few days of busier traffic; the tests need far less.
+        data = portal_data_load(hours=72, requests_per_hour=20) if README else portal_data_load()
         server = LiveServer("localhost")
         server._live_server_modified_settings.enable()
         try:
@@ -68,12 +69,14 @@ def number(value: int) -> str:
     return f"{value:,}"
 
 
-def sign_in(new_page, entra, portal: Portal, *, roles: list[str], name: str, width: int = 1280):
+def sign_in(
+    new_page, entra, portal: Portal, *, roles: list[str], name: str, width: int = 1280, height: int = 900
+):
     """Sign in through the local Entra provider in a fresh browser context; returns the PageVisit."""
     oid = f"00000000-0000-0000-0000-{abs(hash(name)) % 10**12:012d}"
     username = name.lower().replace(" ", ".") + "@contoso.example"
     entra.profile(claims={"roles": roles, "name": name, "oid": oid, "preferred_username": username})
-    visit = new_page(width=width)
+    visit = new_page(width=width, height=height)
     visit.page.goto(f"{portal.url}/accounts/login/")
     visit.page.get_by_role("link", name="Sign in with Microsoft Entra ID").click()
     visit.page.wait_for_url(re.compile(r"^(?!.*(/oidc/|/accounts/login/)).*$"))
@@ -133,6 +136,26 @@ def charts_drawn(visit, *chart_ids: str) -> None:
             f"#{chart_id} .barlayer .trace, #{chart_id} .scatterlayer .trace, #{chart_id} .heatmaplayer image"
         ).count()
         assert traces >= 1, chart_id
+
+
+def column_sorts(visit, table: str, column: str) -> None:
+    """Clicking a column heading sorts the rows by it, numbers as numbers; again reverses."""
+    header = visit.page.locator(f"{table} thead th", has_text=column)
+    index = header.evaluate("th => th.cellIndex")
+
+    def values() -> list[float]:
+        cells = visit.page.locator(f"{table} tbody tr").evaluate_all(
+            "(rows, i) => rows.map(r => r.cells[i].getAttribute('data-value') ?? r.cells[i].textContent)",
+            index,
+        )
+        return [float(re.sub(r"[^0-9.]", "", text.split("(")[0]) or 0) for text in cells]
+
+    header.locator("button").click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    assert values() == sorted(values())
+    header.locator("button").click()
+    assert header.get_attribute("aria-sort") == "descending"
+    assert values() == sorted(values(), reverse=True)
 
 
 def nav_labels(visit) -> list[str]:
@@ -232,6 +255,17 @@ def test_finance_sees_chargeback_drill_down_latency_and_quotas_with_the_api_numb
         for row in latency["rows"]
     }
     charts_drawn(visit, "latency-heatmap", "latency-trend")
+    # Filters keep their state in the URL: a reload (or a shared link) shows the same selection.
+    visit.page.get_by_label("Streaming").select_option("false")
+    visit.page.get_by_label("Group by").select_option("deployment")
+    visit.page.get_by_role("button", name="Apply").click()
+    visit.page.wait_for_url(re.compile(r".*streaming=false.*"))
+    assert "group=deployment" in visit.page.url
+    visit.page.reload()
+    assert visit.page.get_by_label("Streaming").input_value() == "false"
+    assert visit.page.get_by_label("Group by").input_value() == "deployment"
+    assert visit.page.locator("#latency-table thead th").first.inner_text() == "Deployment"
+    charts_drawn(visit, "latency-heatmap", "latency-trend")
 
     # Quotas: one row per subscription, tokens as the API counts them.
     open_page(visit, portal, f"/quotas/?month={month}", shot="finance-quotas", heading=f"Quotas · {month}")
@@ -319,8 +353,19 @@ def test_an_admin_opens_every_page(portal, new_page, entra):
     charts_drawn(visit, "chargeback-chart")
     open_page(visit, portal, "/latency/", shot="admin-latency", heading="Latency per region")
     charts_drawn(visit, "latency-heatmap", "latency-trend")
+    # Print: no navigation or filters, the charts still drawn and no wider than the paper.
+    visit.page.emulate_media(media="print")
+    assert not visit.page.locator("header nav").is_visible()
+    assert not visit.page.locator("form.filters").is_visible()
+    for chart in ("latency-heatmap", "latency-trend"):
+        assert visit.page.locator(f"#{chart} svg.main-svg").first.is_visible()
+    visit.screenshot("admin-latency-print")
+    visit.page.emulate_media(media="screen")
+
     open_page(visit, portal, f"/quotas/?month={month}", shot="admin-quotas", heading=f"Quotas · {month}")
+    column_sorts(visit, "table.quotas", "Tokens this month")
     open_page(visit, portal, "/review/", shot="admin-review-queue", heading="Review queue")
+    column_sorts(visit, "main table.sortable", "Severity")
     flagged = ReviewItem.objects.select_related("request").first().request.correlation_id
     open_page(
         visit, portal, f"/requests/{flagged}/", shot="admin-request-detail", heading=f"Request {flagged}"
@@ -398,16 +443,21 @@ def test_the_main_pages_fit_a_tablet_and_work_with_the_keyboard(portal, new_page
 # --- README screenshots --------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not os.environ.get("PORTAL_README_SCREENSHOTS"), reason="bin/screenshots sets it")
+@pytest.mark.skipif(not README, reason="bin/screenshots sets PORTAL_README_SCREENSHOTS")
 def test_readme_screenshots_are_taken_from_demo_data(portal, new_page, entra):
-    visit = sign_in(new_page, entra, portal, roles=["Finance"], name="Fiona Finance")
+    visit = sign_in(new_page, entra, portal, roles=["Admin"], name="Ada Admin", height=1000)
     README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for path, name, chart in (
-        (f"/chargeback/?month={portal.data.month_param}", "chargeback", "chargeback-chart"),
-        ("/latency/", "latency", "latency-trend"),
+    # The 1280 x 1000 viewport (what a reader sees first); the latency page whole, for its charts.
+    for path, name, chart, full_page in (
+        (f"/chargeback/?month={portal.data.month_param}", "chargeback", "chargeback-chart", False),
+        ("/latency/?streaming=false", "latency", "latency-trend", True),
+        ("/review/", "review", None, False),
+        ("/ingestion/", "ingestion", None, False),
     ):
         visit.page.goto(portal.url + path)
-        charts_drawn(visit, chart)
-        visit.page.screenshot(path=str(README_SCREENSHOTS / f"{name}.png"), full_page=True)
-        assert (README_SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
-    assert settings.PORTAL_CURRENCY
+        if chart:
+            charts_drawn(visit, chart)
+        target = README_SCREENSHOTS / f"{name}.png"
+        visit.page.screenshot(path=str(target), full_page=full_page)
+        assert target.stat().st_size > 10_000
+    assert visit.console_errors == []

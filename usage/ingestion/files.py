@@ -318,11 +318,12 @@ def logs_file_import(*, path: str | Path, batch_size: int = BATCH_SIZE) -> FileI
         run.finished_at = timezone.now()
         run.save()
         raise
-    for table in TABLES:
+    # Join partners first: a request whose partners are already stored is refreshed once, not twice.
+    for table in (NATIVE, LLM_LOG, GATEWAY):
         flush(table)
     flush_unrouted()
 
-    run.table = ",".join(sorted(result.tables))[:64]
+    run.table = next(iter(result.tables)) if len(result.tables) == 1 else ""  # "" = several tables
     run.rows_read = result.rows_read
     run.rows_stored = result.stored
     run.duplicates = result.duplicates

@@ -3,6 +3,7 @@
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
 from .latency import LatencyDaily
+from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
 from .rollups import UsageHourly
@@ -15,6 +16,7 @@ __all__ = [
     "MonthClose",
     "NamedIdentity",
     "GatewayRequest",
+    "IngestionLease",
     "IngestionRun",
     "IngestionWatermark",
     "LatencyDaily",

@@ -2,8 +2,21 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from aoai_portal.roles import ADMIN, role_required
+from usage.ingestion.status import (
+    ingestion_recent_runs,
+    ingestion_rejections_by_reason,
+    ingestion_table_statuses,
+)
 
 
 @role_required(ADMIN)
 def ingestion_status(request: HttpRequest) -> HttpResponse:
-    return render(request, "placeholder.html", {"title": "ingestion"})
+    return render(
+        request,
+        "usage/ingestion_status.html",
+        {
+            "tables": ingestion_table_statuses(),
+            "rejections": ingestion_rejections_by_reason(),
+            "runs": ingestion_recent_runs(),
+        },
+    )

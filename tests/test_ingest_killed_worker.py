@@ -1,0 +1,91 @@
+"""A worker killed (SIGKILL) in the middle of storing a window: the re-run gives identical totals."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from usage.ingestion.log_analytics import log_analytics_pull
+from usage.ingestion.tables import GATEWAY
+from usage.models import IngestionRun
+
+from .log_analytics_fixtures import END, START, totals, watermarks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs `manage.py ingest` whose second store call writes half of its window's rows and then the
+# process kills itself with SIGKILL: no exception handler, no cleanup, the lock is left behind.
+DYING_WORKER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import django
+    django.setup()
+    from django.core.management import call_command
+    from usage.ingestion import log_analytics
+
+    real_store = log_analytics.rows_store
+    calls = []
+
+    def store_then_die(*, rows, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            real_store(rows=rows[: len(rows) // 2], **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_store(rows=rows, **kwargs)
+
+    log_analytics.rows_store = store_then_die
+    call_command("ingest", "--since", sys.argv[1], "--until", sys.argv[2], "--no-progress")
+    """
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_window_then_rerun_gives_identical_totals(emulator, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker subprocess needs a database it can share (PostgreSQL)")
+    db = connection.settings_dict
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        LOG_ANALYTICS_ENDPOINT=emulator.endpoint,
+        LOG_ANALYTICS_WORKSPACE_ID=settings.LOG_ANALYTICS_WORKSPACE_ID,
+        LOG_ANALYTICS_CREDENTIAL="static",
+        LOG_ANALYTICS_ALLOW_HTTP="true",
+        INGEST_WINDOW_SECONDS="3600",
+        INGEST_LOCK_SECONDS="2",
+        REDIS_URL="",
+        CELERY_BROKER_URL="",
+    )
+    worker = subprocess.run(
+        [sys.executable, "-c", DYING_WORKER, START.isoformat(), END.isoformat()],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == -signal.SIGKILL, worker.stderr
+
+    # Killed in the second window of the first table: only the first window counts as done.
+    assert watermarks() == {GATEWAY: START + timedelta(hours=1)}
+    assert IngestionRun.objects.filter(status="running").count() == 1
+    half_done = totals()
+
+    # The re-run waits for the dead worker's lock to expire, closes its run, completes the window.
+    rerun = log_analytics_pull(since=START, until=END, lock_wait=10)
+    assert rerun.ok
+    after_rerun = totals()
+    assert after_rerun["requests"] > half_done["requests"]
+    assert IngestionRun.objects.filter(status="running").count() == 0
+    assert "interrupted" in IngestionRun.objects.get(status="failed").error
+
+    # Nothing is missing and nothing doubled: one more full pull finds only duplicates.
+    again = log_analytics_pull(since=START, until=END)
+    assert again.ok and again.stored == 0
+    assert totals() == after_rerun

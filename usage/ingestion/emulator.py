@@ -1,0 +1,620 @@
+"""A small local Log Analytics query API, for the tests and the embedded demo.
+
+It speaks the part of the REST API that ``azure-monitor-query`` uses: ``POST
+/v1/workspaces/{id}/query`` with ``{"query", "timespan", "workspaces"}`` and a bearer token (any
+token is accepted), answering ``{"tables": [{"name": "PrimaryResult", "columns": [...], "rows":
+[...]}]}`` with typed columns, or the partial-error form (HTTP 200 with ``error.code ==
+"PartialError"``), or an error status.
+
+It understands the simple KQL that ``usage.ingestion.log_analytics`` sends, nothing more::
+
+    Table
+    | where TimeGenerated >= datetime(2026-01-01T00:00:00Z) and TimeGenerated < datetime(...)
+    | where Column == "value" and Other == "value"
+    | order by TimeGenerated asc
+    | take 100
+
+and can be told to fail: throttling (429 with Retry-After), server errors, partial results, a
+timeout (504), and a row limit above which a query answers like the real service does past
+500,000 rows (a partial result with the first rows and ``E_QUERY_RESULT_SET_TOO_LARGE``).
+
+Run it alone with ``python -m usage.ingestion.emulator --port 8765 --days 7``; tests and the demo
+start it in-process with ``LogAnalyticsEmulator(...).start()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .tables import TABLE_COLUMNS
+
+# Column names and Log Analytics types per table (usage.ingestion.tables); columns a test adds
+# that are not listed there get a type inferred from their values.
+COLUMN_TYPES: dict[str, dict[str, str]] = {table: dict(columns) for table, columns in TABLE_COLUMNS.items()}
+
+TOO_LARGE_MESSAGE = (
+    "Query result set has exceeded the internal record count limit {limit} "
+    "(E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"
+)
+
+
+class QueryError(Exception):
+    """A query the emulator does not understand: answered as HTTP 400 like the real service."""
+
+
+@dataclass
+class Failure:
+    """One scripted failure, consumed by the next matching query."""
+
+    kind: str  # "throttle" | "server_error" | "partial" | "timeout"
+    table: str | None = None  # None: any table
+    status: int = 500
+    retry_after: int | None = None
+
+
+@dataclass
+class ParsedQuery:
+    table: str
+    start: datetime | None = None
+    start_inclusive: bool = True
+    end: datetime | None = None
+    end_inclusive: bool = False
+    equals: dict[str, str] = field(default_factory=dict)
+    order: tuple[str, bool] | None = None  # (column, descending)
+    take: int | None = None
+
+
+_DATETIME = r"datetime\(\s*\"?([^)\"]+)\"?\s*\)"
+_TIME_CONDITION = re.compile(r"^TimeGenerated\s*(>=|>|<=|<)\s*" + _DATETIME + r"$")
+_EQUALS_CONDITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*==\s*\"((?:[^\"\\]|\\.)*)\"$")
+_ORDER = re.compile(r"^(?:order|sort)\s+by\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s+(asc|desc))?$")
+_TAKE = re.compile(r"^(?:take|limit)\s+(\d+)$")
+
+
+def parse_datetime(value: str) -> datetime:
+    """An ISO 8601 instant as Log Analytics writes it (``Z`` or offset, up to 7 fraction digits)."""
+    text = value.strip()
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$", text)
+    if match:
+        head, fraction, zone = match.groups()
+        text = (
+            head + (f".{fraction[:6]:0<6}" if fraction else "") + ("+00:00" if zone in (None, "Z") else zone)
+        )
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _row_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return parse_datetime(str(value))
+    except ValueError:
+        return None
+
+
+def format_datetime(value: datetime) -> str:
+    """The form the service answers with: UTC, 7 fraction digits, ``Z``."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond:06d}0Z"
+
+
+def parse_query(query: str) -> ParsedQuery:
+    """Parse the small KQL subset described in the module docstring; anything else is an error."""
+    stages = [stage.strip() for stage in query.strip().split("|")]
+    table = stages[0]
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table):
+        raise QueryError(f"Expected a table name, got {table!r}")
+    parsed = ParsedQuery(table=table)
+    for stage in stages[1:]:
+        if stage.startswith("where "):
+            for condition in re.split(r"\s+and\s+", stage[len("where ") :].strip()):
+                _apply_condition(parsed, condition.strip())
+        elif match := _ORDER.match(stage):
+            parsed.order = (match.group(1), (match.group(2) or "asc") == "desc")
+        elif match := _TAKE.match(stage):
+            parsed.take = int(match.group(1))
+        else:
+            raise QueryError(f"Unsupported query operator: {stage!r}")
+    return parsed
+
+
+def _apply_condition(parsed: ParsedQuery, condition: str) -> None:
+    if match := _TIME_CONDITION.match(condition):
+        operator, value = match.group(1), parse_datetime(match.group(2))
+        if operator in (">=", ">"):
+            parsed.start, parsed.start_inclusive = value, operator == ">="
+        else:
+            parsed.end, parsed.end_inclusive = value, operator == "<="
+    elif match := _EQUALS_CONDITION.match(condition):
+        parsed.equals[match.group(1)] = match.group(2).replace('\\"', '"')
+    else:
+        raise QueryError(f"Unsupported condition: {condition!r}")
+
+
+def parse_timespan(timespan: str | None, *, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """``start/end``, ``start/PTnS`` or ``PTnS`` (ending now), as the SDK sends them."""
+    if not timespan:
+        return None, None
+    if "/" in timespan:
+        first, second = timespan.split("/", 1)
+        start = parse_datetime(first)
+        if second.startswith("P"):
+            return start, start + _parse_duration(second)
+        return start, parse_datetime(second)
+    return now - _parse_duration(timespan), now
+
+
+def _parse_duration(text: str) -> timedelta:
+    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?)?", text)
+    if not match:
+        raise QueryError(f"Invalid timespan duration {text!r}")
+    days, hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _infer_type(values: Iterable[Any]) -> str:
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            return "bool"
+        if isinstance(value, int):
+            return "long"
+        if isinstance(value, float):
+            return "real"
+        if isinstance(value, datetime):
+            return "datetime"
+        if isinstance(value, dict | list):
+            return "dynamic"
+        return "string"
+    return "string"
+
+
+def _encode_cell(value: Any, column_type: str) -> Any:
+    """Cell values as the service writes them: datetimes as text, dynamic as JSON text, numbers as
+    numbers. A value that does not fit its column is passed on unchanged (for malformed-row tests)."""
+    if value is None:
+        return None
+    if column_type == "datetime":
+        return format_datetime(value) if isinstance(value, datetime) else value
+    if column_type == "dynamic":
+        return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    if column_type == "bool":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        return value
+    if column_type in ("int", "long", "real") and isinstance(value, str):
+        try:
+            return float(value) if column_type == "real" else int(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    return value
+
+
+@dataclass
+class _StoredRow:
+    time: datetime
+    visible_at: datetime  # when the row "arrived" in the workspace (ingestion delay)
+    values: dict[str, Any]
+
+
+class LogAnalyticsEmulator:
+    """Holds rows per table and answers queries over HTTP on 127.0.0.1.
+
+    ``row_limit``: a query whose result has more rows answers like the real service past 500,000
+    rows (partial, truncated). ``arrival_delay``: each row becomes visible only that long after its
+    ``TimeGenerated`` (Log Analytics rows arrive minutes late). ``producer``: a callable
+    ``(start, end) -> {table: rows}`` asked for the rows of every new span of time up to "now"
+    before each query, so a long-running demo keeps seeing fresh traffic.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        row_limit: int = 500_000,
+        arrival_delay: timedelta = timedelta(0),
+        producer: Callable[[datetime, datetime], dict[str, list[dict]]] | None = None,
+        produced_until: datetime | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.row_limit = row_limit
+        self.arrival_delay = arrival_delay
+        self.producer = producer
+        self.produced_until = produced_until
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.queries: list[dict[str, Any]] = []  # every query received, for tests and logs
+        self._tables: dict[str, list[_StoredRow]] = {}
+        self._failures: list[Failure] = []
+        self._hold: threading.Event | None = None
+        self._lock = threading.RLock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def endpoint(self) -> str:
+        """What to put in LOG_ANALYTICS_ENDPOINT."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> LogAnalyticsEmulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="la-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LogAnalyticsEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- data ------------------------------------------------------------------------------
+    def add_rows(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Add rows (dicts keyed by column name; ``TimeGenerated`` as datetime or ISO text).
+
+        Rows are served exactly as given, so a malformed row reaches the client's parser like it
+        would in an exported file. A row whose ``TimeGenerated`` is not a time (the real service
+        cannot hold one; the demo generator makes a few) is filed under the time of the row before
+        it, so that some window still serves it.
+        """
+        stored = []
+        last_time: datetime | None = None
+        for row in rows:
+            when = _row_time(row.get("TimeGenerated"))
+            if when is None:
+                when = last_time or datetime(1970, 1, 1, tzinfo=UTC)
+            last_time = when
+            stored.append(_StoredRow(time=when, visible_at=when + self.arrival_delay, values=dict(row)))
+        with self._lock:
+            self._tables.setdefault(table, []).extend(stored)
+
+    def load(self, tables: dict[str, list[dict[str, Any]]]) -> None:
+        for table, rows in tables.items():
+            self.add_rows(table, rows)
+
+    def row_count(self, table: str) -> int:
+        with self._lock:
+            return len(self._tables.get(table, []))
+
+    # --- failures --------------------------------------------------------------------------
+    def fail_next(
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        table: str | None = None,
+        status: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        """Make the next ``times`` queries (of ``table``, or any) fail.
+
+        ``kind``: ``throttle`` (429, Retry-After), ``server_error`` (500 or ``status``),
+        ``partial`` (200 with PartialError and half the rows), ``timeout`` (504 GatewayTimeout).
+        """
+        if kind not in {"throttle", "server_error", "partial", "timeout"}:
+            raise ValueError(f"unknown failure kind {kind!r}")
+        default_status = {"throttle": 429, "server_error": 500, "partial": 200, "timeout": 504}[kind]
+        with self._lock:
+            for _ in range(times):
+                self._failures.append(
+                    Failure(kind=kind, table=table, status=status or default_status, retry_after=retry_after)
+                )
+
+    def hold(self) -> None:
+        """Make queries wait until ``release()`` (to catch a worker in the middle of a pull)."""
+        with self._lock:
+            self._hold = threading.Event()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._hold is not None:
+                self._hold.set()
+                self._hold = None
+
+    def _take_failure(self, table: str) -> Failure | None:
+        with self._lock:
+            for index, failure in enumerate(self._failures):
+                if failure.table in (None, table):
+                    return self._failures.pop(index)
+        return None
+
+    # --- answering -------------------------------------------------------------------------
+    def _produce(self, now: datetime) -> None:
+        """Generate whole hours ahead of ``now``; rows show up as their time (+ delay) passes."""
+        if self.producer is None:
+            return
+        target = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+        with self._lock:
+            start = self.produced_until or target - timedelta(hours=2)
+            if start >= target:
+                return
+            self.produced_until = target
+            self.load(self.producer(start, target))
+
+    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """(status, headers, JSON body) for one query request body."""
+        now = self.clock()
+        self._produce(now)
+        query = body.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return (
+                400,
+                {},
+                _error("BadArgumentError", "The request had some invalid properties", "query is required"),
+            )
+        try:
+            parsed = parse_query(query)
+            span_start, span_end = parse_timespan(body.get("timespan"), now=now)
+        except (QueryError, ValueError) as exc:
+            return 400, {}, _error("BadArgumentError", "The request had some invalid properties", str(exc))
+        self.queries.append({"table": parsed.table, "query": query, "timespan": body.get("timespan")})
+        hold = self._hold
+        if hold is not None:
+            hold.wait(timeout=60)
+            now = self.clock()
+
+        failure = self._take_failure(parsed.table)
+        if failure and failure.kind == "throttle":
+            headers = {"Retry-After": str(failure.retry_after if failure.retry_after is not None else 1)}
+            return (
+                failure.status,
+                headers,
+                _error("ThrottledError", "Too many requests", "Rate limit exceeded"),
+            )
+        if failure and failure.kind == "server_error":
+            return (
+                failure.status,
+                {},
+                _error("InternalServerError", "Internal server error", "Something went wrong"),
+            )
+        if failure and failure.kind == "timeout":
+            return (
+                failure.status,
+                {},
+                _error("GatewayTimeout", "Gateway timeout", "The query exceeded its time limit"),
+            )
+
+        with self._lock:
+            stored = list(self._tables.get(parsed.table, []))
+        if parsed.table not in self._tables and parsed.table not in COLUMN_TYPES:
+            return (
+                400,
+                {},
+                _error(
+                    "BadArgumentError",
+                    "The request had some invalid properties",
+                    f"'{parsed.table}' could not be resolved to a table",
+                ),
+            )
+        rows = [
+            row for row in stored if row.visible_at <= now and _matches(row, parsed, span_start, span_end)
+        ]
+        if parsed.order:
+            column, descending = parsed.order
+            rows.sort(key=lambda row: _sort_key(row.values.get(column)), reverse=descending)
+        if parsed.take is not None:
+            rows = rows[: parsed.take]
+
+        error = None
+        if len(rows) > self.row_limit:
+            rows = rows[: self.row_limit]
+            error = _partial_error(TOO_LARGE_MESSAGE.format(limit=self.row_limit))
+        elif failure and failure.kind == "partial":
+            rows = rows[: len(rows) // 2]
+            error = _partial_error("Query execution was partially aborted (E_LOW_MEMORY_CONDITION)")
+        result: dict[str, Any] = {"tables": [_table(parsed.table, rows)]}
+        if error:
+            result["error"] = error
+        return 200, {}, result
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, "")
+    if isinstance(value, datetime):
+        return (1, value.timestamp())
+    if isinstance(value, int | float):
+        return (1, value)
+    return (2, str(value))
+
+
+def _matches(
+    row: _StoredRow, parsed: ParsedQuery, span_start: datetime | None, span_end: datetime | None
+) -> bool:
+    when = row.time
+    # The API's timespan is inclusive on both ends; the query's own conditions narrow it.
+    if span_start is not None and when < span_start:
+        return False
+    if span_end is not None and when > span_end:
+        return False
+    if parsed.start is not None and (
+        when < parsed.start or (when == parsed.start and not parsed.start_inclusive)
+    ):
+        return False
+    if parsed.end is not None and (when > parsed.end or (when == parsed.end and not parsed.end_inclusive)):
+        return False
+    return all(str(row.values.get(column, "")) == value for column, value in parsed.equals.items())
+
+
+def _table(table: str, rows: list[_StoredRow]) -> dict[str, Any]:
+    known = COLUMN_TYPES.get(table, {})
+    names: list[str] = []
+    for row in rows:
+        for name in row.values:
+            if name not in names:
+                names.append(name)
+    if not names:
+        names = list(known) or ["TimeGenerated"]
+    types = [known.get(name) or _infer_type(row.values.get(name) for row in rows) for name in names]
+    return {
+        "name": "PrimaryResult",
+        "columns": [{"name": name, "type": kind} for name, kind in zip(names, types, strict=True)],
+        "rows": [
+            [
+                _encode_cell(row.time if name == "TimeGenerated" else row.values.get(name), kind)
+                for name, kind in zip(names, types, strict=True)
+            ]
+            for row in rows
+        ],
+    }
+
+
+def _error(code: str, message: str, inner: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "innererror": {"code": code, "message": inner}}}
+
+
+def _partial_error(inner_message: str) -> dict[str, Any]:
+    return {
+        "code": "PartialError",
+        "message": "There were some errors when processing your query.",
+        "details": [
+            {
+                "code": "EngineError",
+                "message": "Something went wrong processing your query on the server.",
+                "innererror": {
+                    "code": "-2133196797",
+                    "message": inner_message,
+                    "severity": 2,
+                    "severityName": "Error",
+                },
+            }
+        ],
+    }
+
+
+def _handler_for(emulator: LogAnalyticsEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+            return
+
+        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            if self.path == "/healthz":
+                self._send(200, {"status": "ok"})
+            else:
+                self._send(404, _error("PathNotFoundError", "Not found", self.path))
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not re.fullmatch(r"/v1/workspaces/[^/]+/query", self.path.split("?")[0]):
+                self._send(404, _error("PathNotFoundError", "The requested path does not exist", self.path))
+                return
+            if not (self.headers.get("Authorization") or "").startswith("Bearer "):
+                self._send(
+                    401,
+                    _error(
+                        "AuthorizationRequiredError",
+                        "Valid authentication was not provided",
+                        "Missing bearer token",
+                    ),
+                )
+                return
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                self._send(
+                    400, _error("BadArgumentError", "The request had some invalid properties", "bad JSON")
+                )
+                return
+            status, headers, payload = emulator.answer(body if isinstance(body, dict) else {})
+            self._send(status, payload, headers)
+
+    return Handler
+
+
+def demo_emulator(
+    *,
+    days: float,
+    requests_per_hour: int,
+    seed: int = 7,
+    port: int = 0,
+    arrival_delay: timedelta = timedelta(minutes=2),
+    now: datetime | None = None,
+) -> LogAnalyticsEmulator:
+    """An emulator holding ``days`` of generated traffic up to now, and more as time passes.
+
+    Rows are generated in whole hours ahead of the clock; each becomes visible ``arrival_delay``
+    after its ``TimeGenerated``, as in a real workspace.
+    """
+    from usage.demo_data import generate_logs
+
+    now = now or datetime.now(UTC)
+    start = now - timedelta(days=days)
+
+    def produce(span_start: datetime, span_end: datetime) -> dict[str, list[dict]]:
+        return generate_logs(start=span_start, end=span_end, requests_per_hour=requests_per_hour, seed=seed)
+
+    emulator = LogAnalyticsEmulator(port=port, arrival_delay=arrival_delay, producer=produce)
+    emulator.produced_until = start.replace(minute=0, second=0, microsecond=0)
+    emulator._produce(now)
+    return emulator
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Local Log Analytics query API emulator")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--days", type=float, default=7.0, help="days of generated traffic to hold")
+    parser.add_argument("--requests-per-hour", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--row-limit", type=int, default=500_000)
+    args = parser.parse_args(argv)
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aoai_portal.settings")
+    django.setup()
+    emulator = demo_emulator(
+        days=args.days, requests_per_hour=args.requests_per_hour, seed=args.seed, port=args.port
+    )
+    emulator.row_limit = args.row_limit
+    emulator.start()
+    print(f"Log Analytics emulator on {emulator.endpoint} (any workspace id, any bearer token)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,423 @@
+"""Pull APIM and Azure OpenAI logs out of Log Analytics, window by window, exactly once.
+
+Each table is pulled in time windows ``[start, end)`` on ``TimeGenerated``:
+
+* a regular pull starts at the table's watermark minus ``INGEST_OVERLAP_SECONDS`` (rows that
+  arrived late are picked up on the next pass; storing is idempotent) and stops at now minus
+  ``INGEST_DELAY_SECONDS`` (rows of the last minutes are still arriving);
+* a window that hits the service limits (too many rows, too big, timeout) or answers a partial
+  result is split in halves and retried; 429, 5xx and connection errors are retried with backoff;
+* the watermark moves to a window's end only after all rows of that window were stored, so it
+  never gets ahead of stored data; a failure stops that table's pull and leaves the watermark;
+* a pull runs under one lock (Redis, or a database lease without Redis), so overlapping runs (a
+  late beat run, a manual backfill) never pull the same window twice: the second one skips, or
+  waits (the ``ingest`` command);
+* every window is recorded as an ``IngestionRun``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.utils import timezone
+
+from usage.models import IngestionRun, IngestionWatermark
+
+from .locks import Lock, LockLost, lock_hold
+from .store import StoreResult, rows_store
+from .tables import GATEWAY, LLM_LOG, NATIVE
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "log_analytics"
+LOCK_NAME = "ingest:log_analytics"
+# Table -> extra KQL filter. AzureDiagnostics is shared by every resource type in the workspace.
+TABLES: dict[str, str] = {
+    GATEWAY: "",
+    LLM_LOG: "",
+    NATIVE: '| where ResourceProvider == "MICROSOFT.COGNITIVESERVICES" and Category == "RequestResponse"',
+}
+# Words of the service's errors that mean "ask for less" rather than "ask again later".
+_LIMIT_MARKERS = (
+    "E_QUERY_RESULT_SET_TOO_LARGE",
+    "RESULT SET HAS EXCEEDED",
+    "RESPONSESIZE",
+    "RESPONSE SIZE",
+    "TOO LARGE",
+    "LIMITSEXCEEDED",
+    "GATEWAYTIMEOUT",
+    "E_RUNAWAY_QUERY",
+    "E_LOW_MEMORY_CONDITION",
+)
+
+
+class NotConfigured(ImproperlyConfigured):
+    """Log Analytics pull is not configured (no workspace id)."""
+
+
+class WindowTooLarge(Exception):
+    """The window hit a service limit or came back partial: split it."""
+
+
+class QueryFailed(Exception):
+    """The query failed for good (retries exhausted, or an error that retrying cannot fix)."""
+
+
+class StaticTokenCredential:
+    """A fixed bearer token, for the local emulator only (LOG_ANALYTICS_CREDENTIAL=static)."""
+
+    def __init__(self, token: str = "local-emulator-token") -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+def logs_credential() -> Any:
+    kind = settings.LOG_ANALYTICS_CREDENTIAL
+    if kind == "static":
+        return StaticTokenCredential()
+    if kind == "default":
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential()
+    raise ImproperlyConfigured(f"LOG_ANALYTICS_CREDENTIAL={kind!r}: use 'default' or 'static'")
+
+
+def logs_client_build() -> Any:
+    """A LogsQueryClient for the configured endpoint. Retries are ours (see ``window_fetch``), so
+    the SDK's own retry policy is off: a timed-out window is split, not sent again as it was."""
+    from azure.monitor.query import LogsQueryClient
+
+    return LogsQueryClient(logs_credential(), endpoint=settings.LOG_ANALYTICS_ENDPOINT, retry_total=0)
+
+
+def table_query(*, table: str, start: datetime, end: datetime) -> str:
+    """The KQL of one window ``[start, end)`` of one table."""
+    return "\n".join(
+        line
+        for line in (
+            table,
+            f"| where TimeGenerated >= datetime({_kql_time(start)}) and TimeGenerated < datetime({_kql_time(end)})",
+            TABLES[table],
+            "| order by TimeGenerated asc",
+        )
+        if line
+    )
+
+
+def _kql_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _is_limit_error(exc: HttpResponseError) -> bool:
+    if exc.status_code == 504:
+        return True
+    text = " ".join(str(part) for part in (exc.message, getattr(exc.error, "code", ""), exc.reason)).upper()
+    return any(marker in text for marker in _LIMIT_MARKERS)
+
+
+def _describe(exc: Exception) -> str:
+    """One line: status and the service's message, without the SDK's multi-line dump."""
+    status = getattr(exc, "status_code", None)
+    message = (getattr(exc, "message", None) or str(exc)).strip().splitlines()
+    text = message[0] if message else exc.__class__.__name__
+    return f"HTTP {status}: {text}" if status else text
+
+
+def _retry_delay(*, attempt: int, exc: Exception) -> float:
+    delay = settings.INGEST_BACKOFF_SECONDS * (2**attempt)
+    response = getattr(exc, "response", None)
+    header = response.headers.get("Retry-After") if response is not None else None
+    if header:
+        try:
+            delay = float(header)
+        except ValueError:
+            pass
+    return max(0.0, min(delay, settings.INGEST_BACKOFF_MAX_SECONDS))
+
+
+def window_fetch(*, client: Any, table: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """All rows of ``table`` in ``[start, end)`` as dicts keyed by column name.
+
+    Raises ``WindowTooLarge`` when the window must be split, ``QueryFailed`` when it cannot be read.
+    """
+    from azure.monitor.query import LogsQueryPartialResult
+
+    query = table_query(table=table, start=start, end=end)
+    options: dict[str, Any] = {"server_timeout": settings.LOG_ANALYTICS_SERVER_TIMEOUT}
+    if settings.LOG_ANALYTICS_ALLOW_HTTP:
+        options["enforce_https"] = False
+    attempt = 0
+    while True:
+        try:
+            result = client.query_workspace(
+                settings.LOG_ANALYTICS_WORKSPACE_ID, query, timespan=(start, end), **options
+            )
+            break
+        except HttpResponseError as exc:
+            if _is_limit_error(exc):
+                raise WindowTooLarge(_describe(exc)) from exc
+            transient = exc.status_code in (408, 429) or (exc.status_code or 0) >= 500
+            if not transient or attempt >= settings.INGEST_RETRIES:
+                raise QueryFailed(_describe(exc)) from exc
+            error = exc
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            if attempt >= settings.INGEST_RETRIES:
+                raise QueryFailed(f"cannot reach Log Analytics: {exc}") from exc
+            error = exc
+        delay = _retry_delay(attempt=attempt, exc=error)
+        logger.warning("%s %s..%s: %s; retrying in %.1fs", table, start, end, _describe(error), delay)
+        time.sleep(delay)
+        attempt += 1
+    if isinstance(result, LogsQueryPartialResult):
+        error = result.partial_error
+        details = " ".join(
+            str(detail.get("innererror", {}).get("message") or detail.get("message"))
+            for detail in (error.details or [])
+        )
+        raise WindowTooLarge(f"partial result: {error.message} {details}".strip())
+    rows: list[dict[str, Any]] = []
+    for logs_table in result.tables:
+        rows.extend(dict(zip(logs_table.columns, row, strict=False)) for row in logs_table.rows)
+    return rows
+
+
+@dataclass
+class TablePull:
+    """What one pull did to one table."""
+
+    table: str
+    windows: int = 0
+    splits: int = 0
+    rows_read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    watermark: datetime | None = None
+    busy: bool = False  # another run held the table's lock: nothing done
+    error: str = ""
+
+
+@dataclass
+class PullResult:
+    tables: list[TablePull] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(table.error for table in self.tables)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(table.rows_read for table in self.tables)
+
+    @property
+    def stored(self) -> int:
+        return sum(table.stored for table in self.tables)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            table.table: {
+                "windows": table.windows,
+                "splits": table.splits,
+                "rows_read": table.rows_read,
+                "stored": table.stored,
+                "duplicates": table.duplicates,
+                "rejected": table.rejected,
+                "watermark": table.watermark.isoformat() if table.watermark else None,
+                "busy": table.busy,
+                "error": table.error,
+            }
+            for table in self.tables
+        }
+
+
+Progress = Callable[[str, timedelta], None]
+
+
+def watermark_get(*, table: str) -> datetime | None:
+    return IngestionWatermark.objects.filter(table=table).values_list("watermark", flat=True).first()
+
+
+def _watermark_advance(*, table: str, window_start: datetime, window_end: datetime) -> datetime | None:
+    """Move the watermark to ``window_end`` if the window joins up with it (no gap, no going back)."""
+    with transaction.atomic():
+        mark = IngestionWatermark.objects.select_for_update().filter(table=table).first()
+        if mark is None:
+            IngestionWatermark.objects.create(table=table, watermark=window_end)
+            return window_end
+        if window_start <= mark.watermark < window_end:
+            mark.watermark = window_end
+            mark.save(update_fields=["watermark", "updated_at"])
+        return mark.watermark
+
+
+def _windows(start: datetime, end: datetime) -> Iterable[tuple[datetime, datetime]]:
+    size = timedelta(seconds=settings.INGEST_WINDOW_SECONDS)
+    cursor = start
+    while cursor < end:
+        yield cursor, min(cursor + size, end)
+        cursor += size
+
+
+def _store(*, table: str, rows: list[dict[str, Any]]) -> StoreResult:
+    """Parse, store and join the rows, and refresh the requests they touched (one pipeline)."""
+    return rows_store(table=table, rows=rows, source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE)
+
+
+def _interrupted_runs_close(*, table: str) -> None:
+    """Runs left "running" by a worker that died: we hold the lock, so none of them still runs."""
+    IngestionRun.objects.filter(source=SOURCE, table=table, status=IngestionRun.Status.RUNNING).update(
+        status=IngestionRun.Status.FAILED, finished_at=timezone.now(), error="interrupted: the worker stopped"
+    )
+
+
+def table_pull(
+    *,
+    client: Any,
+    table: str,
+    start: datetime,
+    end: datetime,
+    lock: Lock,
+    progress: Progress | None = None,
+) -> TablePull:
+    """Pull ``[start, end)`` of one table window by window, splitting windows that are too large.
+
+    The caller holds the pull lock. Stops at the first window that cannot be fetched or stored.
+    """
+    outcome = TablePull(table=table, watermark=watermark_get(table=table))
+    min_window = timedelta(seconds=max(settings.INGEST_MIN_WINDOW_SECONDS, 0.001))
+    for window_start, window_end in _windows(start, end):
+        pending = [(window_start, window_end)]
+        while pending:
+            part_start, part_end = pending.pop()
+            run = IngestionRun.objects.create(
+                source=SOURCE, table=table, window_start=part_start, window_end=part_end
+            )
+            try:
+                lock.renew()
+                rows = window_fetch(client=client, table=table, start=part_start, end=part_end)
+            except WindowTooLarge as exc:
+                if part_end - part_start <= min_window:
+                    outcome.error = f"{part_start:%Y-%m-%d %H:%M:%S}: cannot split further: {exc}"
+                    _run_finish(run, status=IngestionRun.Status.FAILED, error=outcome.error)
+                    return outcome
+                middle = part_start + (part_end - part_start) / 2
+                pending.append((middle, part_end))
+                pending.append((part_start, middle))
+                outcome.splits += 1
+                _run_finish(run, status=IngestionRun.Status.PARTIAL, error=f"split in halves: {exc}")
+                continue
+            except QueryFailed as exc:
+                outcome.error = str(exc)
+                _run_finish(run, status=IngestionRun.Status.FAILED, error=outcome.error)
+                return outcome
+            except LockLost as exc:
+                outcome.error = f"lost the pull lock: {exc}"
+                _run_finish(run, status=IngestionRun.Status.FAILED, error=outcome.error)
+                raise LockLost(outcome.error) from exc
+            try:
+                stored = _store(table=table, rows=rows)
+            except Exception as exc:  # whatever broke, the watermark must stay before these rows
+                logger.exception("storing %s %s..%s failed", table, part_start, part_end)
+                outcome.error = f"storing failed: {exc.__class__.__name__}: {exc}"
+                _run_finish(run, status=IngestionRun.Status.FAILED, error=outcome.error, rows_read=len(rows))
+                return outcome
+            _run_finish(
+                run,
+                status=IngestionRun.Status.OK,
+                rows_read=stored.rows_read,
+                rows_stored=stored.stored,
+                duplicates=stored.duplicates,
+                rejected=stored.rejected,
+            )
+            outcome.windows += 1
+            outcome.rows_read += stored.rows_read
+            outcome.stored += stored.stored
+            outcome.duplicates += stored.duplicates
+            outcome.rejected += stored.rejected
+            outcome.watermark = _watermark_advance(table=table, window_start=part_start, window_end=part_end)
+            if progress:
+                progress(table, part_end - part_start)
+    return outcome
+
+
+def _run_finish(run: IngestionRun, *, status: str, error: str = "", **counts: int) -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = timezone.now()
+    for name, value in counts.items():
+        setattr(run, name, value)
+    run.save()
+
+
+def log_analytics_pull(
+    *,
+    tables: Iterable[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+    lock_wait: float = 0,
+    client: Any = None,
+    progress: Progress | None = None,
+) -> PullResult:
+    """Pull every table (or ``tables``) from Log Analytics and store the rows.
+
+    Without ``since``/``until`` it is the regular incremental pull (watermark - overlap up to now -
+    delay). With them it is a backfill of ``[since, until)``. While another pull holds the lock the
+    run does nothing (every table ``busy``) unless the lock frees within ``lock_wait`` seconds.
+    """
+    if not settings.LOG_ANALYTICS_WORKSPACE_ID:
+        raise NotConfigured("LOG_ANALYTICS_WORKSPACE_ID is not set: nothing to pull from")
+    now = now or timezone.now()
+    tables = list(tables or TABLES)
+    for table in tables:
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+    client = client or logs_client_build()
+    result = PullResult()
+    with lock_hold(name=LOCK_NAME, wait=lock_wait) as lock:
+        if lock is None:
+            logger.info("another Log Analytics pull is running; skipped")
+            result.tables = [TablePull(table=t, busy=True, watermark=watermark_get(table=t)) for t in tables]
+            return result
+        for table in tables:
+            _interrupted_runs_close(table=table)
+            start, end = pull_span(table=table, since=since, until=until, now=now)
+            try:
+                outcome = table_pull(
+                    client=client, table=table, start=start, end=end, lock=lock, progress=progress
+                )
+            except LockLost as exc:  # another run may be pulling now: stop, store nothing more
+                logger.error("%s: %s", table, exc)
+                result.tables.append(
+                    TablePull(table=table, error=str(exc), watermark=watermark_get(table=table))
+                )
+                break
+            result.tables.append(outcome)
+            if outcome.error:
+                logger.error("%s: %s", table, outcome.error)
+    return result
+
+
+def pull_span(
+    *, table: str, since: datetime | None = None, until: datetime | None = None, now: datetime
+) -> tuple[datetime, datetime]:
+    """The ``[start, end)`` a pull of ``table`` covers (see ``log_analytics_pull``)."""
+    end = until or now - timedelta(seconds=settings.INGEST_DELAY_SECONDS)
+    if since is not None:
+        return since, end
+    mark = watermark_get(table=table)
+    if mark is None:
+        return end - timedelta(seconds=settings.INGEST_START_LOOKBACK_SECONDS), end
+    return mark - timedelta(seconds=settings.INGEST_OVERLAP_SECONDS), end

@@ -1,0 +1,104 @@
+"""What the ingestion status page shows: per table, how far and how well ingestion went."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from usage.models import IngestionRun, IngestionWatermark, RejectedRow
+
+from .log_analytics import SOURCE, TABLES
+from .selectors import ingestion_unmatched_counts
+
+
+@dataclass
+class TableStatus:
+    table: str
+    watermark: datetime | None
+    lag: timedelta | None  # now - watermark
+    lagging: bool  # more behind than the delay margin plus two pull intervals
+    last_run: IngestionRun | None
+    rows_read_24h: int
+    stored_24h: int
+    rejected_24h: int
+    failed_24h: int
+    last_error: IngestionRun | None
+    unmatched: int
+
+
+@dataclass
+class RejectionGroup:
+    source: str
+    reason: str
+    count: int
+
+
+def _reason_kind(reason: str) -> str:
+    """The stable part of a rejection reason, without the detail that names the offending value.
+
+    Reasons read ``kind: detail`` where ``kind`` is ``problem`` or ``Column: problem``
+    (``properties_s: not JSON: '{"model...'`` -> ``properties_s: not JSON``).
+    """
+    parts = reason.split(": ")
+    if len(parts) > 1 and " " not in parts[0]:
+        return ": ".join(parts[:2])
+    return parts[0]
+
+
+def ingestion_table_statuses(*, now: datetime | None = None) -> list[TableStatus]:
+    now = now or timezone.now()
+    day_ago = now - timedelta(days=1)
+    marks = dict(IngestionWatermark.objects.values_list("table", "watermark"))
+    unmatched = ingestion_unmatched_counts()
+    allowed_lag = timedelta(seconds=settings.INGEST_DELAY_SECONDS + 2 * settings.INGEST_INTERVAL_SECONDS)
+    statuses = []
+    for table in TABLES:
+        runs = IngestionRun.objects.filter(source=SOURCE, table=table)
+        day = runs.filter(started_at__gte=day_ago).aggregate(
+            rows_read=Sum("rows_read"),
+            stored=Sum("rows_stored"),
+            rejected=Sum("rejected"),
+            failed=Count("id", filter=Q(status=IngestionRun.Status.FAILED)),
+        )
+        mark = marks.get(table)
+        lag = now - mark if mark else None
+        statuses.append(
+            TableStatus(
+                table=table,
+                watermark=mark,
+                lag=lag,
+                lagging=lag is None or lag > allowed_lag,
+                last_run=runs.order_by("-started_at", "-id").first(),
+                rows_read_24h=day["rows_read"] or 0,
+                stored_24h=day["stored"] or 0,
+                rejected_24h=day["rejected"] or 0,
+                failed_24h=day["failed"] or 0,
+                last_error=runs.filter(status=IngestionRun.Status.FAILED)
+                .order_by("-started_at", "-id")
+                .first(),
+                unmatched=unmatched.get(table, 0),
+            )
+        )
+    return statuses
+
+
+def ingestion_rejections_by_reason(*, limit: int = 50) -> list[RejectionGroup]:
+    """Rejected rows counted per source and kind of reason, most frequent first."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for source, reason, count in (
+        RejectedRow.objects.values_list("source", "reason").annotate(count=Count("id")).order_by()
+    ):
+        counts[(source, _reason_kind(reason))] += count
+    return [
+        RejectionGroup(source=source, reason=reason, count=count)
+        for (source, reason), count in counts.most_common(limit)
+    ]
+
+
+def ingestion_recent_runs(*, limit: int = 30) -> list[IngestionRun]:
+    return list(IngestionRun.objects.order_by("-started_at", "-id")[:limit])
