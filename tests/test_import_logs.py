@@ -272,3 +272,16 @@ def test_a_file_with_both_partners_refreshes_each_request_once(db, tmp_path, log
     logs_file_import(path=path)
     assert set(refreshed) == set(GatewayRequest.objects.values_list("correlation_id", flat=True))
     assert set(refreshed.values()) == {1}
+
+
+def test_the_command_imports_every_file_under_a_directory(db, tmp_path, logs, capsys):
+    hour = tmp_path / "insights-logs-gatewaylogs" / "y=2026" / "m=11" / "d=03" / "h=14"
+    hour.mkdir(parents=True)
+    with (hour / "PT1H.json").open("w") as stream:
+        for row in logs[GATEWAY]:
+            stream.write(json.dumps(_record(GATEWAY, row)) + "\n")
+    _az_json(tmp_path / "native.json", logs[NATIVE])
+    call_command("import_logs", str(tmp_path))
+    out, _ = capsys.readouterr()
+    assert "PT1H.json (jsonl): 25 rows read, 25 stored" in out
+    assert _counts()[:2] == (25, len(logs[NATIVE]))

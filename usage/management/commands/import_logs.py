@@ -1,5 +1,7 @@
 """``python manage.py import_logs PATH [PATH ...]``: import exported log files (see usage.ingestion.files)."""
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from usage.ingestion.files import FileImportResult, logs_file_import
@@ -12,11 +14,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("paths", nargs="+", metavar="PATH")
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="file or directory")
 
     def handle(self, *args, paths: list[str], **options) -> None:
         failed = 0
         total = FileImportResult(path="total")
+        paths = self._expand(paths)
         for path in paths:
             result = logs_file_import(path=path)
             self._report(result)
@@ -29,6 +32,18 @@ class Command(BaseCommand):
             self.stdout.write(f"total: {self._counts(total)}")
         if failed:
             raise CommandError(f"{failed} of {len(paths)} file(s) could not be read completely (see above)")
+
+    @staticmethod
+    def _expand(paths: list[str]) -> list[str]:
+        """Directories become the files under them, in name order; everything else stays as given."""
+        expanded = []
+        for path in paths:
+            directory = Path(path)
+            if directory.is_dir():
+                expanded.extend(str(p) for p in sorted(directory.rglob("*")) if p.is_file())
+            else:
+                expanded.append(path)
+        return expanded
 
     @staticmethod
     def _counts(result: FileImportResult) -> str:
