@@ -8,6 +8,7 @@ checkout runs with no configuration; production sets DATABASE_URL, CELERY_BROKER
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from .env import env_bool, env_int, env_json_object, env_list, env_pairs, env_str
 
@@ -171,6 +172,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "usage.ingest_pull",
         "schedule": float(INGEST_INTERVAL_SECONDS),
         "options": {"expires": max(INGEST_INTERVAL_SECONDS - 5, 1)},
+    },
+    # Quota/budget alerts. They also run after every ingestion run that stored rows
+    # (quotas.tasks.quota_alerts_enqueue); this hourly run is the safety net. Idempotent.
+    "quota-alerts": {
+        "task": "quotas.tasks.quota_alerts_send",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
+    },
+    # Nightly: purge prompt/completion text past PROMPT_/FLAGGED_RETENTION_DAYS (audited; see
+    # audit.services.retention_purge). A run that waited 6 hours is dropped: the next night catches up.
+    "retention-purge": {
+        "task": "audit.tasks.retention_purge",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 6 * 3600},
     },
 }
 

@@ -120,6 +120,16 @@ def test_it_splits_windows_above_the_row_limit_until_each_fits(emulator, logs):
     assert watermarks()[GATEWAY] == END
 
 
+def test_it_splits_windows_above_the_size_limit_until_each_fits(emulator, logs):
+    emulator.byte_limit = 40_000  # a few generated rows with bodies
+    result = pull(tables=[GATEWAY])
+
+    assert result.ok
+    assert result.tables[0].splits > 0
+    assert result.tables[0].rows_read == len(logs[GATEWAY])
+    assert "data size limit" in IngestionRun.objects.filter(status="partial").first().error
+
+
 def test_it_splits_a_window_that_times_out(emulator, logs):
     emulator.fail_next("timeout", table=LLM_LOG)
     result = pull(tables=[LLM_LOG])

@@ -87,3 +87,12 @@ def test_a_late_refresh_of_a_purged_request_keeps_its_usage(rows):
     requests_refresh(correlation_ids=["plain"])  # e.g. a join partner arrived late
     plain = GatewayRequest.objects.get(correlation_id="plain")
     assert (plain.prompt_tokens, plain.completion_tokens, plain.token_source) == (12, 7, "reported")
+
+
+def test_the_purge_runs_nightly_from_the_beat_schedule(settings):
+    from aoai_portal.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["retention-purge"]
+    assert entry["task"] == "audit.tasks.retention_purge"
+    assert entry["task"] in app.tasks
+    assert entry["schedule"].hour == {2} and entry["schedule"].minute == {30}

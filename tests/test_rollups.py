@@ -184,3 +184,32 @@ def test_the_daily_latency_rollup_follows_refreshed_hours(db):
     rollup_refresh_hours(hours=[H])
     day = LatencyDaily.objects.get()
     assert (day.requests, day.throttled, day.requests_by_hour) == (2, 0, {"11": 2})
+
+
+def _daily_snapshot() -> list[tuple]:
+    from usage.models import LatencyDaily
+
+    fields = [f.name for f in LatencyDaily._meta.fields if f.name != "id"]
+    return sorted(tuple(str(v) for v in row) for row in LatencyDaily.objects.values_list(*fields))
+
+
+def test_refreshing_hours_one_by_one_builds_the_same_days_as_a_full_rebuild(db):
+    from usage.rollups import latency_daily_refresh
+
+    requests = requests_generate(
+        profiles=[
+            RegionProfile("swedencentral", 6.0, 0.5, throttle_rate=0.1),
+            RegionProfile("eastus", 5.0, 0.3),
+        ],
+        start=H,
+        hours=20,
+        per_hour=4,
+        seed=3,
+        streaming_share=0.3,
+    )
+    for hour in sorted({r.time for r in requests}, reverse=True):  # any order, one hour at a time
+        rollup_refresh_hours(hours=[hour])
+    incremental = _daily_snapshot()
+    latency_daily_refresh(days=[H, H + timedelta(days=1)])
+    assert _daily_snapshot() == incremental
+    assert len({row[0] for row in incremental}) == 2  # 10:00..05:59 next day spans two days

@@ -223,85 +223,135 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
 
 
 _LATENCY_DIMENSIONS = ("deployment", "model", "backend_region", "apim_region", "is_streaming")
-_LATENCY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
+_HOURLY_FIELDS = (
+    "hour",
+    "status_class",
+    "requests",
+    "tps_completion_tokens",
+    "tps_backend_ms",
+    "last_seen_at",
+    "ratelimit_remaining_requests",
+    "ratelimit_remaining_tokens",
+    "total_time_hist",
+    "backend_time_hist",
+    "native_duration_hist",
+    "overhead_hist",
+    *_LATENCY_DIMENSIONS,
+)
 
 
-def _latency_daily_compute(day_start: datetime) -> list[LatencyDaily]:
-    """LatencyDaily rows of one UTC day, merged from that day's UsageHourly rows."""
-    rows = (
-        UsageHourly.objects.filter(hour__gte=day_start, hour__lt=day_start + timedelta(days=1))
-        .order_by()
-        .values(
-            "hour",
-            "status_class",
-            "requests",
-            "tps_completion_tokens",
-            "tps_backend_ms",
-            "last_seen_at",
-            "ratelimit_remaining_requests",
-            "ratelimit_remaining_tokens",
-            *_LATENCY_DIMENSIONS,
-            *_LATENCY_HISTOGRAMS,
-        )
-    )
-    daily: dict[tuple, LatencyDaily] = {}
+def _hour_entry() -> dict:
+    return {
+        "requests": 0,
+        "throttled": 0,
+        "errors": 0,
+        "tps_tokens": 0,
+        "tps_ms": 0.0,
+        "total": {},
+        "backend": {},
+        "native": {},
+        "overhead": {},
+        "last_seen_at": None,
+        "rl_requests": None,
+        "rl_tokens": None,
+    }
+
+
+def _hour_entries(rows: Iterable[dict]) -> dict[tuple, dict[tuple, dict]]:
+    """UsageHourly rows -> {day: {latency dims: {hour of day: entry}}}."""
+    days: dict = {}
     for row in rows:
-        key = tuple(row[d] for d in _LATENCY_DIMENSIONS)
-        target = daily.get(key)
-        if target is None:
-            target = daily[key] = LatencyDaily(
-                day=day_start.date(),
-                **{d: row[d] for d in _LATENCY_DIMENSIONS},
-                **{h: {} for h in _LATENCY_HISTOGRAMS},
-                total_time_by_hour={},
-                requests_by_hour={},
-                measures_by_hour={},
-            )
-        target.requests += row["requests"]
-        if row["status_class"] == "429":
-            target.throttled += row["requests"]
-        elif row["status_class"] == "5xx":
-            target.errors += row["requests"]
-        target.tps_completion_tokens += row["tps_completion_tokens"]
-        target.tps_backend_ms += row["tps_backend_ms"]
-        for name in _LATENCY_HISTOGRAMS:
-            histogram_merge_into(getattr(target, name), row[name])
-        hour = str(row["hour"].astimezone(UTC).hour)
-        histogram_merge_into(target.total_time_by_hour.setdefault(hour, {}), row["total_time_hist"])
-        target.requests_by_hour[hour] = target.requests_by_hour.get(hour, 0) + row["requests"]
-        by_hour = target.measures_by_hour.get(hour)
-        if by_hour is None:
-            by_hour = target.measures_by_hour[hour] = {
-                "backend": {},
-                "native": {},
-                "overhead": {},
-                "throttled": 0,
-                "errors": 0,
-                "tps_tokens": 0,
-                "tps_ms": 0.0,
-                "last_seen_at": None,
-                "rl_requests": None,
-                "rl_tokens": None,
-            }
-        histogram_merge_into(by_hour["backend"], row["backend_time_hist"])
-        histogram_merge_into(by_hour["native"], row["native_duration_hist"])
-        histogram_merge_into(by_hour["overhead"], row["overhead_hist"])
-        by_hour["throttled"] += row["requests"] if row["status_class"] == "429" else 0
-        by_hour["errors"] += row["requests"] if row["status_class"] == "5xx" else 0
-        by_hour["tps_tokens"] += row["tps_completion_tokens"]
-        by_hour["tps_ms"] += row["tps_backend_ms"]
+        moment = row["hour"].astimezone(UTC)
+        dims = tuple(row[d] for d in _LATENCY_DIMENSIONS)
+        entry = days.setdefault(moment.date(), {}).setdefault(dims, {}).get(str(moment.hour))
+        if entry is None:
+            entry = days[moment.date()][dims][str(moment.hour)] = _hour_entry()
+        entry["requests"] += row["requests"]
+        entry["throttled"] += row["requests"] if row["status_class"] == "429" else 0
+        entry["errors"] += row["requests"] if row["status_class"] == "5xx" else 0
+        entry["tps_tokens"] += row["tps_completion_tokens"]
+        entry["tps_ms"] += row["tps_backend_ms"]
+        histogram_merge_into(entry["total"], row["total_time_hist"])
+        histogram_merge_into(entry["backend"], row["backend_time_hist"])
+        histogram_merge_into(entry["native"], row["native_duration_hist"])
+        histogram_merge_into(entry["overhead"], row["overhead_hist"])
         seen = row["last_seen_at"]
-        if seen is not None and (
-            by_hour["last_seen_at"] is None or seen.isoformat() > by_hour["last_seen_at"]
-        ):
-            by_hour["last_seen_at"] = seen.astimezone(UTC).isoformat()
-            by_hour["rl_requests"] = row["ratelimit_remaining_requests"]
-            by_hour["rl_tokens"] = row["ratelimit_remaining_tokens"]
-        if seen is not None and (target.last_seen_at is None or seen > target.last_seen_at):
-            target.last_seen_at = seen
-            target.ratelimit_remaining_requests = row["ratelimit_remaining_requests"]
-            target.ratelimit_remaining_tokens = row["ratelimit_remaining_tokens"]
-    return list(daily.values())
+        if seen is not None:
+            seen = seen.astimezone(UTC).isoformat()
+            if entry["last_seen_at"] is None or seen > entry["last_seen_at"]:
+                entry["last_seen_at"] = seen
+                entry["rl_requests"] = row["ratelimit_remaining_requests"]
+                entry["rl_tokens"] = row["ratelimit_remaining_tokens"]
+    return days
+
+
+def _daily_hours(row: LatencyDaily) -> dict[str, dict]:
+    """The per-hour entries stored in a LatencyDaily row."""
+    hours = {}
+    for hour, measures in row.measures_by_hour.items():
+        entry = {key: value for key, value in measures.items()}
+        entry["requests"] = row.requests_by_hour.get(hour, 0)
+        entry["total"] = row.total_time_by_hour.get(hour, {})
+        hours[hour] = entry
+    return hours
+
+
+def _daily_build(day, dims: tuple, hours: dict[str, dict]) -> LatencyDaily:
+    """A LatencyDaily row whose day totals are the sums of its per-hour entries."""
+    row = LatencyDaily(
+        day=day,
+        **dict(zip(_LATENCY_DIMENSIONS, dims, strict=True)),
+        total_time_hist={},
+        backend_time_hist={},
+        native_duration_hist={},
+        overhead_hist={},
+        total_time_by_hour={},
+        requests_by_hour={},
+        measures_by_hour={},
+    )
+    last_seen = None
+    for hour in sorted(hours, key=int):
+        entry = hours[hour]
+        row.requests += entry["requests"]
+        row.throttled += entry["throttled"]
+        row.errors += entry["errors"]
+        row.tps_completion_tokens += entry["tps_tokens"]
+        row.tps_backend_ms += entry["tps_ms"]
+        histogram_merge_into(row.total_time_hist, entry["total"])
+        histogram_merge_into(row.backend_time_hist, entry["backend"])
+        histogram_merge_into(row.native_duration_hist, entry["native"])
+        histogram_merge_into(row.overhead_hist, entry["overhead"])
+        row.total_time_by_hour[hour] = entry["total"]
+        row.requests_by_hour[hour] = entry["requests"]
+        row.measures_by_hour[hour] = {k: v for k, v in entry.items() if k not in ("requests", "total")}
+        if entry["last_seen_at"] is not None and (last_seen is None or entry["last_seen_at"] > last_seen):
+            last_seen = entry["last_seen_at"]
+            row.ratelimit_remaining_requests = entry["rl_requests"]
+            row.ratelimit_remaining_tokens = entry["rl_tokens"]
+    row.last_seen_at = datetime.fromisoformat(last_seen) if last_seen else None
+    return row
+
+
+def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, dict[str, dict]]) -> int:
+    """Replace the ``refreshed_hours`` of ``day`` in LatencyDaily by ``entries``; keep its other hours.
+
+    Every day total is re-summed from the row's own per-hour entries, so refreshing an hour never
+    needs the rest of the day's hourly rollups: the cost does not grow with the day's volume.
+    """
+    existing = {
+        tuple(getattr(r, d) for d in _LATENCY_DIMENSIONS): r for r in LatencyDaily.objects.filter(day=day)
+    }
+    rows = []
+    for dims in existing.keys() | entries.keys():
+        hours = _daily_hours(existing[dims]) if dims in existing else {}
+        for hour in refreshed_hours:
+            hours.pop(hour, None)
+        hours.update(entries.get(dims, {}))
+        if hours:
+            rows.append(_daily_build(day, dims, hours))
+    LatencyDaily.objects.filter(day=day).delete()
+    LatencyDaily.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
 
 
 def _lock() -> None:
@@ -311,37 +361,42 @@ def _lock() -> None:
 
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
-    """Recompute the rollup rows of each hour in ``hours``, then the LatencyDaily rows of their days.
+    """Recompute the rollup rows of each hour in ``hours`` and those hours in LatencyDaily.
 
     Returns the number of UsageHourly rows written.
     """
     written = 0
-    days: set[datetime] = set()
     for start, end in _hour_runs(hours):
         with transaction.atomic():
             _lock()
             rollups = _rollup_compute(start, end)
             UsageHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             UsageHourly.objects.bulk_create(rollups, batch_size=1000)
+            refreshed: dict = {}
+            hour = start
+            while hour < end:
+                refreshed.setdefault(hour.date(), set()).add(str(hour.hour))
+                hour += timedelta(hours=1)
+            entries = _hour_entries({f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups)
+            for day, day_hours in refreshed.items():
+                _latency_daily_apply(day, day_hours, entries.get(day, {}))
         written += len(rollups)
-        day = start.replace(hour=0)
-        while day < end:
-            days.add(day)
-            day += timedelta(days=1)
-    latency_daily_refresh(days=days)
     return written
 
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
-    """Recompute the LatencyDaily rows of each UTC day (midnight datetimes) from UsageHourly."""
+    """Rebuild the LatencyDaily rows of each UTC day (midnight datetimes) from UsageHourly."""
     written = 0
-    for day in sorted({hour_floor(d).replace(hour=0) for d in days}):
+    for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():
             _lock()
-            latency = _latency_daily_compute(day)
-            LatencyDaily.objects.filter(day=day.date()).delete()
-            LatencyDaily.objects.bulk_create(latency, batch_size=1000)
-        written += len(latency)
+            rows = (
+                UsageHourly.objects.filter(hour__gte=day_start, hour__lt=day_start + timedelta(days=1))
+                .order_by()
+                .values(*_HOURLY_FIELDS)
+            )
+            entries = _hour_entries(rows).get(day_start.date(), {})
+            written += _latency_daily_apply(day_start.date(), {str(h) for h in range(24)}, entries)
     return written
 
 

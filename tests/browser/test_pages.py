@@ -25,7 +25,7 @@ from pytest_django.live_server_helper import LiveServer
 from audit.models import ReviewItem
 from tests.browser.portal_data import PortalData, portal_data_load
 from usage.accounting.pricing import prices_seed
-from usage.models import GatewayRequest
+from usage.models import GatewayRequest, IngestionRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
@@ -371,7 +371,13 @@ def test_an_admin_opens_every_page(portal, new_page, entra):
         visit, portal, f"/requests/{flagged}/", shot="admin-request-detail", heading=f"Request {flagged}"
     )
 
-    open_page(visit, portal, "/ingestion/", shot="admin-ingestion", heading=r"(?i)ingestion.*")
+    open_page(visit, portal, "/ingestion/", shot="admin-ingestion", heading="Ingestion")
+    # Per table: rows stored in the last 24 h and rejected, as the runs recorded them.
+    for run in IngestionRun.objects.all():
+        row = visit.page.locator(f"tr[data-table={run.table}]")
+        cells = row.locator("td").all_inner_texts()
+        assert number(run.rows_stored) in cells and number(run.rejected) in cells, (run.table, cells)
+    assert visit.page.locator("table[aria-label='Rejected rows by reason'] tbody tr").count() >= 3
 
     open_page(visit, portal, "/access-audit/", shot="admin-access-audit", heading="Access audit")
     # The admin's own look at the request above is on record.
@@ -415,7 +421,7 @@ def test_the_main_pages_fit_a_tablet_and_work_with_the_keyboard(portal, new_page
         ("/latency/", "latency", "Latency per region"),
         (f"/quotas/?month={month}", "quotas", f"Quotas · {month}"),
         ("/review/", "review-queue", "Review queue"),
-        ("/ingestion/", "ingestion", r"(?i)ingestion.*"),
+        ("/ingestion/", "ingestion", "Ingestion"),
     ):
         open_page(visit, portal, path, shot=f"tablet-{name}", heading=heading)
         # Wide tables scroll inside their own box; the page itself never scrolls sideways.

@@ -170,3 +170,9 @@ def test_ingestion_can_queue_the_alerts_to_run_after_its_transaction_commits(
         assert mail.outbox == []  # nothing before the commit
     assert len(callbacks) == 1
     assert len(mail.outbox) == 1
+
+
+def test_the_beat_schedule_also_runs_the_alerts_hourly_with_an_expiry():
+    entry = app.conf.beat_schedule["quota-alerts"]
+    assert entry["task"] == quota_alerts_task.name == "quotas.tasks.quota_alerts_send"
+    assert entry["schedule"] == 3600.0 and entry["options"]["expires"] < 3600

@@ -45,6 +45,10 @@ TOO_LARGE_MESSAGE = (
     "Query result set has exceeded the internal record count limit {limit} "
     "(E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"
 )
+TOO_BIG_MESSAGE = (
+    "Query result set has exceeded the internal data size limit {limit} "
+    "(E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"
+)
 
 
 class QueryError(Exception):
@@ -215,8 +219,8 @@ class _StoredRow:
 class LogAnalyticsEmulator:
     """Holds rows per table and answers queries over HTTP on 127.0.0.1.
 
-    ``row_limit``: a query whose result has more rows answers like the real service past 500,000
-    rows (partial, truncated). ``arrival_delay``: each row becomes visible only that long after its
+    ``row_limit`` / ``byte_limit``: a query whose result has more rows / more bytes of cells answers
+    like the real service past 500,000 rows / 64 MB (partial, truncated). ``arrival_delay``: each row becomes visible only that long after its
     ``TimeGenerated`` (Log Analytics rows arrive minutes late). ``producer``: a callable
     ``(start, end) -> {table: rows}`` asked for the rows of every new span of time up to "now"
     before each query, so a long-running demo keeps seeing fresh traffic.
@@ -228,12 +232,14 @@ class LogAnalyticsEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         row_limit: int = 500_000,
+        byte_limit: int = 64_000_000,
         arrival_delay: timedelta = timedelta(0),
         producer: Callable[[datetime, datetime], dict[str, list[dict]]] | None = None,
         produced_until: datetime | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.row_limit = row_limit
+        self.byte_limit = byte_limit
         self.arrival_delay = arrival_delay
         self.producer = producer
         self.produced_until = produced_until
@@ -429,7 +435,16 @@ class LogAnalyticsEmulator:
         elif failure and failure.kind == "partial":
             rows = rows[: len(rows) // 2]
             error = _partial_error("Query execution was partially aborted (E_LOW_MEMORY_CONDITION)")
-        result: dict[str, Any] = {"tables": [_table(parsed.table, rows)]}
+        table = _table(parsed.table, rows)
+        if error is None:
+            size = 0
+            for index, row in enumerate(table["rows"]):
+                size += len(json.dumps(row))
+                if size > self.byte_limit:
+                    table["rows"] = table["rows"][:index]
+                    error = _partial_error(TOO_BIG_MESSAGE.format(limit=self.byte_limit))
+                    break
+        result: dict[str, Any] = {"tables": [table]}
         if error:
             result["error"] = error
         return 200, {}, result

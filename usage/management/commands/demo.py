@@ -7,6 +7,7 @@ keeps pulling every INGEST_INTERVAL_SECONDS, and serves the site.
 
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -52,6 +53,7 @@ class Command(BaseCommand):
                 f"the demo writes demo users and data; DATABASE_URL points at {connection.vendor}. "
                 "Unset DATABASE_URL (SQLite) or pass --force."
             )
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise wants it to exist
         self.stdout.write("Migrating the database…")
         call_command("migrate", interactive=False, verbosity=0)
 
