@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 
+from usage.bulk import rows_update
 from usage.models import (
     CostCenter,
     CostCenterAssignment,
@@ -395,9 +396,7 @@ def ptu_allocate(*, month: dt.date) -> int:
                 cost.price_version,
             )
             hours.add(row.time)
-        GatewayRequest.objects.bulk_update(
-            rows, ["cost", "currency", "is_priced", "price_version"], batch_size=500
-        )
+        rows_update(rows=rows, fields=["cost", "currency", "is_priced", "price_version"])
         updated += len(rows)
     rollup_refresh_hours(hours=hours)
     return updated
@@ -565,9 +564,7 @@ def price_apply(*, proposal: ModelPrice, set_by: str = "") -> int:
                 )
                 changed.append(row)
                 hours.add(row.time)
-        GatewayRequest.objects.bulk_update(
-            changed, ["cost", "currency", "is_priced", "price_version"], batch_size=500
-        )
+        rows_update(rows=changed, fields=["cost", "currency", "is_priced", "price_version"])
         rollup_refresh_hours(hours=hours)
     return len(changed)
 

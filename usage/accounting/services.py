@@ -2,7 +2,7 @@
 
 Bulk by design: a batch loads its requests, their native-log and LLM-log partners and the price
 book in a handful of queries, parses each request with the pure ``usage_parse`` and writes
-everything back with ``bulk_update``. Idempotent: the same rows give the same numbers.
+everything back with ``usage.bulk.rows_update`` (one statement per chunk on PostgreSQL). Idempotent: the same rows give the same numbers.
 """
 
 import datetime as dt
@@ -12,6 +12,7 @@ from collections.abc import Collection
 
 from django.utils import timezone
 
+from usage.bulk import rows_update
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 
 from .parse import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge, usage_parse
@@ -184,7 +185,7 @@ def _refresh_batch(ids: list[str], book: PriceBook) -> int:
     rates = {}
     if provisioned:
         # The PTU share depends on the month's tokens, these rows included: store tokens first.
-        GatewayRequest.objects.bulk_update(rows, list(USAGE_FIELDS), batch_size=BATCH)
+        rows_update(rows=rows, fields=USAGE_FIELDS, batch_size=BATCH)
         rates = ptu_rates(book=book, pairs=provisioned)
 
     closed = months_closed(months={month_start(row.time) for row in rows})
@@ -212,5 +213,5 @@ def _refresh_batch(ids: list[str], book: PriceBook) -> int:
             cost.is_priced,
             cost.price_version,
         )
-    GatewayRequest.objects.bulk_update(rows, [*USAGE_FIELDS, *COST_FIELDS], batch_size=BATCH)
+    rows_update(rows=rows, fields=[*USAGE_FIELDS, *COST_FIELDS], batch_size=BATCH)
     return len(rows)
