@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from aoai_portal.roles import user_roles
+from quotas.models import TierAssignment
 from usage.demo_data import generate_logs
 from usage.demo_site import DemoScheduler, demo_log_analytics_configure
 from usage.ingestion.emulator import LogAnalyticsEmulator
@@ -28,6 +29,8 @@ def test_the_demo_pulls_generated_traffic_and_prints_working_accounts(settings):
     assert set(IngestionWatermark.objects.values_list("table", flat=True)) == set(TABLES)
     assert IngestionRun.objects.filter(source="log_analytics", status="ok").exists()
     assert CostCenterAssignment.objects.filter(kind="product", key="search").exists()
+    # Quota tiers sized from the demo traffic, so the quota page has something to show.
+    assert TierAssignment.objects.exists()
     # Every printed password signs its account in, with the role it names.
     for line in output.splitlines():
         if "password:" in line:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from aoai_portal.env import env_int
+from quotas.demo import quota_demo_seed
 from usage.demo_site import (
     DemoScheduler,
     demo_accounts_create,
@@ -68,6 +69,8 @@ class Command(BaseCommand):
         since = now - timedelta(days=options["days"])
         self._pull(since=since, now=now)
         demo_cost_centers_seed()
+        # Tiers sized from the demo's own usage, so the quota page shows ok, warning and over.
+        quota_demo_seed(now=now)
         accounts = demo_accounts_create()
 
         if options["no_serve"]:
