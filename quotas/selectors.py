@@ -1,6 +1,7 @@
 """Reads for the quota page, the API and the alerts: usage of each subscription against its tier.
 
-Month-to-date tokens, cost and 429s come from the hourly rollup (``UsageHourly``); the peak tokens
+Month-to-date tokens, cost and 429s come from the daily rollup (``UsageDaily``) for whole days and
+the hourly rollup (``UsageHourly``) for the partial day(s); the peak tokens
 per minute comes from the request table (``GatewayRequest``) bucketed per minute, because an
 hourly rollup cannot show a one-minute burst. Every window is half-open ``[start, end)`` in UTC.
 
@@ -22,7 +23,8 @@ from django.db import connection
 from django.db.models import Max, Q, Sum
 from django.db.models.functions import TruncMinute
 
-from usage.models import GatewayRequest, UsageHourly
+from usage.chargeback.selectors import whole_days
+from usage.models import GatewayRequest, UsageDaily, UsageHourly
 
 from .models import QuotaTier, TierAssignment
 from .months import month_bounds
@@ -163,19 +165,54 @@ def tier_for_subscription(*, subscription_id: str, product_id: str, at: datetime
 
 
 def _usage_by_subscription(*, start: datetime, end: datetime) -> dict[str, dict]:
-    rows = (
-        UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
-        .exclude(apim_subscription_id="")
-        .values("apim_subscription_id")
-        .annotate(
-            tokens=Sum("total_tokens"),
-            cost=Sum("cost"),
-            n_requests=Sum("requests"),
-            throttled=Sum("requests", filter=Q(status_class="429")),
+    """Tokens, cost, requests and 429s per subscription in ``[start, end)``.
+
+    Whole UTC days come from the daily rollup (``UsageDaily``), the partial days at either end
+    (month to date ends now) from the hourly rollup.
+    """
+    first, last = whole_days(begin=start, end=end)
+    parts = []
+    if first < last:
+        parts.append(
+            UsageDaily.objects.filter(day__gte=first.date(), day__lt=last.date())
+            .exclude(apim_subscription_id="")
+            .values("apim_subscription_id")
+            .annotate(
+                tokens=Sum("total_tokens"),
+                cost=Sum("cost"),
+                n_requests=Sum("requests"),
+                throttled=Sum("throttled"),
+            )
         )
-        .order_by()
-    )
-    return {r["apim_subscription_id"]: r for r in rows}
+        hourly_ranges = [(start, first), (last, end)]
+    else:
+        hourly_ranges = [(start, end)]
+    for begin, stop in hourly_ranges:
+        if begin < stop:
+            parts.append(
+                UsageHourly.objects.filter(hour__gte=begin, hour__lt=stop)
+                .exclude(apim_subscription_id="")
+                .values("apim_subscription_id")
+                .annotate(
+                    tokens=Sum("total_tokens"),
+                    cost=Sum("cost"),
+                    n_requests=Sum("requests"),
+                    throttled=Sum("requests", filter=Q(status_class="429")),
+                )
+            )
+    usage: dict[str, dict] = {}
+    for part in parts:
+        for r in part.order_by():
+            entry = usage.setdefault(
+                r["apim_subscription_id"],
+                {"apim_subscription_id": r["apim_subscription_id"], "tokens": 0, "cost": Decimal(0)}
+                | {"n_requests": 0, "throttled": 0},
+            )
+            entry["tokens"] += r["tokens"] or 0
+            entry["cost"] += Decimal(r["cost"] or 0)
+            entry["n_requests"] += r["n_requests"] or 0
+            entry["throttled"] += r["throttled"] or 0
+    return usage
 
 
 def _products_by_subscription(*, start: datetime, end: datetime) -> dict[str, str]:

@@ -33,10 +33,10 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Cast, Floor, Greatest, Least, Ln, RowNumber, TruncHour
+from django.db.models.functions import Cast, Floor, Greatest, Least, Ln, RowNumber, TruncDay, TruncHour
 
 from .histograms import BUCKET_COUNT, EPSILON, SCALE, histogram_merge_into
-from .models import GatewayRequest, LatencyDaily, NativeLog, TokenSource, UsageHourly
+from .models import GatewayRequest, LatencyDaily, NativeLog, TokenSource, UsageDaily, UsageHourly
 
 _DIMENSIONS = (
     "apim_subscription_id",
@@ -354,6 +354,116 @@ def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, di
     return len(rows)
 
 
+_DAILY_DIMENSIONS = ("apim_subscription_id", "product_id", "deployment", "model")
+DAILY_MEASURES = (
+    "requests",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "estimated_tokens",
+    "unpriced_tokens",
+    "images",
+    "cost",
+)
+
+
+def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
+    """UsageHourly rows summed per (UTC day, daily dimensions): {key: {measure: sum, "throttled": n}}.
+
+    PostgreSQL sums NUMERIC exactly in the database; elsewhere (SQLite sums decimals as floats)
+    the rows are summed in Python from exact decimals.
+    """
+    if connection.vendor != "postgresql":
+        return _daily_sums_of(
+            UsageHourly(**row)
+            for row in hourly.values("hour", "status_class", *_DAILY_DIMENSIONS, *DAILY_MEASURES).iterator(
+                chunk_size=5000
+            )
+        )
+    rows = (
+        hourly.annotate(rollup_day=TruncDay("hour", tzinfo=UTC))
+        .values("rollup_day", *_DAILY_DIMENSIONS)
+        .annotate(
+            **{f"s_{name}": Sum(name) for name in DAILY_MEASURES},
+            s_throttled=Sum("requests", filter=Q(status_class="429")),
+        )
+        .order_by()
+    )
+    sums = {}
+    for row in rows:
+        key = (row["rollup_day"].astimezone(UTC).date(), *(row[d] for d in _DAILY_DIMENSIONS))
+        measures = {name: row[f"s_{name}"] or 0 for name in DAILY_MEASURES}
+        measures["cost"] = Decimal(measures["cost"])
+        measures["throttled"] = row["s_throttled"] or 0
+        sums[key] = measures
+    return sums
+
+
+def _daily_sums_of(rollups: Iterable[UsageHourly]) -> dict[tuple, dict]:
+    """The same sums as ``_daily_sums``, from UsageHourly objects."""
+    sums: dict[tuple, dict] = {}
+    for rollup in rollups:
+        key = (rollup.hour.astimezone(UTC).date(), *(getattr(rollup, d) for d in _DAILY_DIMENSIONS))
+        measures = sums.get(key)
+        if measures is None:
+            measures = sums[key] = {name: 0 for name in DAILY_MEASURES} | {"cost": Decimal(0), "throttled": 0}
+        for name in DAILY_MEASURES:
+            measures[name] += getattr(rollup, name)
+        measures["throttled"] += rollup.requests if rollup.status_class == "429" else 0
+    return sums
+
+
+def _usage_daily_apply(days: Iterable, old: dict[tuple, dict], new: dict[tuple, dict]) -> None:
+    """Take the refreshed hours' ``old`` contribution out of UsageDaily and put their ``new`` one in.
+
+    Only the rows of ``days`` are read and rewritten; a row left with no requests is dropped.
+    """
+    fields = (*DAILY_MEASURES, "throttled")
+    for day in sorted(set(days)):
+        rows = {
+            (day, *(getattr(r, d) for d in _DAILY_DIMENSIONS)): {f: getattr(r, f) for f in fields}
+            for r in UsageDaily.objects.filter(day=day)
+        }
+        for sign, part in ((-1, old), (1, new)):
+            for key, measures in part.items():
+                if key[0] != day:
+                    continue
+                row = rows.setdefault(key, {f: 0 for f in fields} | {"cost": Decimal(0)})
+                for f in fields:
+                    row[f] += sign * measures[f]
+        UsageDaily.objects.filter(day=day).delete()
+        UsageDaily.objects.bulk_create(
+            [
+                UsageDaily(day=day, **dict(zip(_DAILY_DIMENSIONS, key[1:], strict=True)), **measures)
+                for key, measures in rows.items()
+                if measures["requests"]
+            ],
+            batch_size=1000,
+        )
+
+
+def usage_daily_refresh(*, days: Iterable[datetime]) -> int:
+    """Rebuild the UsageDaily rows of each UTC day (midnight datetimes) from UsageHourly."""
+    written = 0
+    for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
+        with transaction.atomic():
+            _lock()
+            sums = _daily_sums(
+                UsageHourly.objects.filter(hour__gte=day_start, hour__lt=day_start + timedelta(days=1))
+            )
+            UsageDaily.objects.filter(day=day_start.date()).delete()
+            rows = [
+                UsageDaily(day=key[0], **dict(zip(_DAILY_DIMENSIONS, key[1:], strict=True)), **measures)
+                for key, measures in sums.items()
+                if measures["requests"]
+            ]
+            UsageDaily.objects.bulk_create(rows, batch_size=1000)
+            written += len(rows)
+    return written
+
+
 def _lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -361,7 +471,7 @@ def _lock() -> None:
 
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
-    """Recompute the rollup rows of each hour in ``hours`` and those hours in LatencyDaily.
+    """Recompute the rollup rows of each hour in ``hours`` and those hours in LatencyDaily and UsageDaily.
 
     Returns the number of UsageHourly rows written.
     """
@@ -370,6 +480,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
         with transaction.atomic():
             _lock()
             rollups = _rollup_compute(start, end)
+            old_daily = _daily_sums(UsageHourly.objects.filter(hour__gte=start, hour__lt=end))
             UsageHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             UsageHourly.objects.bulk_create(rollups, batch_size=1000)
             refreshed: dict = {}
@@ -380,6 +491,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
             entries = _hour_entries({f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups)
             for day, day_hours in refreshed.items():
                 _latency_daily_apply(day, day_hours, entries.get(day, {}))
+            _usage_daily_apply(refreshed, old_daily, _daily_sums_of(rollups))
         written += len(rollups)
     return written
 

@@ -29,6 +29,7 @@ from ..models import (
     NamedIdentity,
     NativeLog,
     TokenSource,
+    UsageDaily,
     UsageHourly,
 )
 
@@ -195,6 +196,73 @@ def _bucket_of(hour: datetime, interval: str) -> datetime:
     return hour.replace(minute=0, second=0, microsecond=0)
 
 
+def whole_days(*, begin: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The whole UTC days inside ``[begin, end)`` as ``[first midnight, last midnight)`` (may be empty)."""
+    begin, end = begin.astimezone(UTC), end.astimezone(UTC)
+    first = begin.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first < begin:
+        first += timedelta(days=1)
+    last = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    return first, max(first, last)
+
+
+def _line_add(lines: dict[tuple, Line], key: tuple, measures: Measures) -> None:
+    line = lines.get(key)
+    if line is None:
+        line = lines[key] = Line(key[0], *key[1:], measures=Measures())
+    line.measures.add(measures)
+
+
+def _daily_lines_into(
+    lines: dict[tuple, Line], *, first: datetime, last: datetime, model: str | None, fast_path: bool
+) -> None:
+    """Add the daily rollup of the whole days ``[first, last)`` to ``lines`` (day buckets)."""
+    rows = UsageDaily.objects.filter(day__gte=first.date(), day__lt=last.date())
+    if model is not None:
+        rows = rows.filter(model=model)
+    if fast_path:
+        # One row per day and dimensions already: the database's NUMERIC cost is exact.
+        values = rows.values("day", *_DIMS, *MEASURE_NAMES).order_by()
+    else:
+        values = rows.values("day", *_DIMS, *MEASURE_NAMES).iterator(chunk_size=5000)
+    for row in values:
+        measures = Measures(**{name: row[name] for name in MEASURE_NAMES})
+        measures.cost = Decimal(measures.cost)
+        bucket = datetime.combine(row["day"], datetime.min.time(), tzinfo=UTC)
+        _line_add(lines, (bucket, *(row[d] for d in _DIMS)), measures)
+
+
+def _hourly_lines_into(
+    lines: dict[tuple, Line],
+    *,
+    begin: datetime,
+    end: datetime,
+    interval: str,
+    model: str | None,
+    fast_path: bool,
+) -> None:
+    """Add the hourly rollup of ``[begin, end)`` to ``lines`` per ``interval`` bucket."""
+    rows = UsageHourly.objects.filter(hour__gte=begin, hour__lt=end)
+    if model is not None:
+        rows = rows.filter(model=model)
+    if fast_path:
+        bucket = TruncDay("hour", tzinfo=UTC) if interval == "day" else F("hour")
+        grouped = (
+            rows.annotate(bucket=bucket)
+            .values("bucket", *_DIMS)
+            .annotate(**{f"sum_{name}": Sum(name) for name in MEASURE_NAMES})
+            .order_by()
+        )
+        for row in grouped:
+            measures = Measures(**{name: row[f"sum_{name}"] or 0 for name in MEASURE_NAMES})
+            measures.cost = Decimal(measures.cost)
+            _line_add(lines, (_bucket_of(row["bucket"], interval), *(row[d] for d in _DIMS)), measures)
+    else:
+        for row in rows.values("hour", *_DIMS, *MEASURE_NAMES).iterator(chunk_size=5000):
+            key = (_bucket_of(row["hour"], interval), *(row[d] for d in _DIMS))
+            _line_add(lines, key, Measures(**{name: row[name] for name in MEASURE_NAMES}))
+
+
 def usage_lines(
     *,
     begin: datetime,
@@ -210,32 +278,20 @@ def usage_lines(
     """
     if interval not in INTERVALS:
         raise ChargebackInputError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}.")
-    rows = UsageHourly.objects.filter(hour__gte=begin, hour__lt=end)
-    if model is not None:
-        rows = rows.filter(model=model)
     if fast_path is None:
         fast_path = connection.vendor == "postgresql"
     lines: dict[tuple, Line] = {}
-    if fast_path:
-        bucket = TruncDay("hour", tzinfo=UTC) if interval == "day" else F("hour")
-        grouped = (
-            rows.annotate(bucket=bucket)
-            .values("bucket", *_DIMS)
-            .annotate(**{f"sum_{name}": Sum(name) for name in MEASURE_NAMES})
-            .order_by()
-        )
-        for row in grouped:
-            measures = Measures(**{name: row[f"sum_{name}"] or 0 for name in MEASURE_NAMES})
-            measures.cost = Decimal(measures.cost)
-            key = (_bucket_of(row["bucket"], interval), *(row[d] for d in _DIMS))
-            lines[key] = Line(key[0], *key[1:], measures=measures)
-    else:
-        for row in rows.values("hour", *_DIMS, *MEASURE_NAMES).iterator(chunk_size=5000):
-            key = (_bucket_of(row["hour"], interval), *(row[d] for d in _DIMS))
-            line = lines.get(key)
-            if line is None:
-                line = lines[key] = Line(key[0], *key[1:], measures=Measures())
-            line.measures.add(Measures(**{name: row[name] for name in MEASURE_NAMES}))
+    hourly_ranges = [(begin, end)]
+    if interval == "day":
+        first, last = whole_days(begin=begin, end=end)
+        if first < last:
+            _daily_lines_into(lines, first=first, last=last, model=model, fast_path=fast_path)
+            hourly_ranges = [(begin, first), (last, end)]
+    for start, stop in hourly_ranges:
+        if start < stop:
+            _hourly_lines_into(
+                lines, begin=start, end=stop, interval=interval, model=model, fast_path=fast_path
+            )
     return sorted(lines.values(), key=lambda line: (line.bucket, line.dims))
 
 

@@ -1,6 +1,7 @@
 """Usage models, one module per concern (NetBox style); import them from ``usage.models``."""
 
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
+from .daily import UsageDaily
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
 from .latency import LatencyDaily
 from .locks import IngestionLease
@@ -26,5 +27,6 @@ __all__ = [
     "ProvisionedCommitment",
     "RejectedRow",
     "TokenSource",
+    "UsageDaily",
     "UsageHourly",
 ]

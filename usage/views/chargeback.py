@@ -39,7 +39,7 @@ from ..chargeback.selectors import (
     month_previous,
 )
 from ..chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
-from ..models import UsageHourly
+from ..models import UsageDaily
 
 _FILTER_NAMES = ("cost_center", "subscription", "deployment", "model")
 _NEXT_LEVEL = {
@@ -156,7 +156,7 @@ def _chart_data(report: Report) -> dict:
 def _models_seen(month: date) -> list[str]:
     begin, end = month_bounds(month)
     return list(
-        UsageHourly.objects.filter(hour__gte=begin, hour__lt=end)
+        UsageDaily.objects.filter(day__gte=begin.date(), day__lt=end.date())
         .values_list("model", flat=True)
         .distinct()
         .order_by("model")

@@ -1,0 +1,43 @@
+from django.db import models
+
+
+class UsageDaily(models.Model):
+    """Daily usage rollup: what the money pages (chargeback, quotas) read for whole days.
+
+    UsageHourly is keyed by regions, streaming and status class as well, so at high density it
+    holds about as many rows as there are requests. This table keeps only the dimensions
+    chargeback and quotas group by (subscription, product, deployment, model) and turns the
+    status class into a 429 count. Maintained by ``usage.rollups.rollup_refresh_hours`` in the
+    same transaction as UsageHourly: a refreshed hour takes its old hourly contribution out and
+    puts its new one in, so the refresh stays idempotent and never reads the rest of the day.
+    """
+
+    day = models.DateField()
+    apim_subscription_id = models.CharField(max_length=256, blank=True)
+    product_id = models.CharField(max_length=256, blank=True)
+    deployment = models.CharField(max_length=256, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+
+    requests = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    estimated_tokens = models.BigIntegerField(default=0)
+    unpriced_tokens = models.BigIntegerField(default=0)
+    images = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+    throttled = models.BigIntegerField(default=0)  # HTTP 429
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "apim_subscription_id", "product_id", "deployment", "model"],
+                name="usagedaily_unique_dims",
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="usagedaily_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.apim_subscription_id} {self.deployment}"
