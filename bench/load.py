@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aoai_portal.settings")
 
 PAGES_BY_ROLE = {
-    "finance": ["/chargeback/", "/latency/", "/quotas/", "/api/v1/chargeback?group_by=cost_center"],
+    "finance": ["/chargeback/", "/latency/", "/quotas/", "/api/v1/chargeback?month={month}&group_by=cost_center"],
     "reviewer": ["/review/", "/latency/"],
     "admin": ["/chargeback/", "/latency/", "/review/", "/ingestion/", "/quotas/"],
 }
@@ -67,7 +67,8 @@ def _sessions(count: int) -> list[tuple[str, str]]:
 
 
 def _user_loop(base: str, role: str, session_key: str, deadline: float, timings: list, errors: list) -> None:
-    pages = PAGES_BY_ROLE[role]
+    month = time.strftime("%Y-%m", time.gmtime())
+    pages = [page.format(month=month) for page in PAGES_BY_ROLE[role]]
     index = 0
     while time.monotonic() < deadline:
         url = base + pages[index % len(pages)]
