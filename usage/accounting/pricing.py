@@ -331,6 +331,30 @@ def request_cost(
 # --- PTU ----------------------------------------------------------------------------------------
 
 
+def stored_request_cost(
+    *,
+    book: PriceBook,
+    row: GatewayRequest,
+    is_error: bool,
+    ptu_rates: dict[tuple[str, dt.date], tuple[Decimal, ProvisionedCommitment]] | None = None,
+) -> Cost:
+    """``request_cost`` of a stored request, from the usage fields already on its row."""
+    return request_cost(
+        book=book,
+        time=row.time,
+        model=row.model,
+        deployment=row.deployment,
+        token_source=row.token_source,
+        prompt_tokens=row.prompt_tokens,
+        cached_tokens=row.cached_tokens,
+        completion_tokens=row.completion_tokens,
+        images=row.images,
+        audio_seconds=row.audio_seconds,
+        is_error=is_error,
+        ptu_rates=ptu_rates,
+    )
+
+
 def ptu_rates(
     *, book: PriceBook, pairs: Collection[tuple[str, dt.date]]
 ) -> dict[tuple[str, dt.date], tuple[Decimal, ProvisionedCommitment]]:
@@ -375,17 +399,9 @@ def ptu_allocate(*, month: dt.date) -> int:
         rates = ptu_rates(book=book, pairs=[(deployment, month)])
         rows = list(GatewayRequest.objects.filter(deployment=deployment, time__gte=start, time__lt=end))
         for row in rows:
-            cost = request_cost(
+            cost = stored_request_cost(
                 book=book,
-                time=row.time,
-                model=row.model,
-                deployment=row.deployment,
-                token_source=row.token_source,
-                prompt_tokens=row.prompt_tokens,
-                cached_tokens=row.cached_tokens,
-                completion_tokens=row.completion_tokens,
-                images=row.images,
-                audio_seconds=row.audio_seconds,
+                row=row,
                 is_error=(row.response_code or 0) >= 400,
                 ptu_rates=rates,
             )
@@ -475,17 +491,9 @@ def _open_months_since(start: dt.datetime) -> tuple[list[dt.date], list[dt.date]
 def _reprice(rows: Iterable[GatewayRequest], book: PriceBook) -> list[tuple[GatewayRequest, Cost]]:
     out = []
     for row in rows:
-        cost = request_cost(
+        cost = stored_request_cost(
             book=book,
-            time=row.time,
-            model=row.model,
-            deployment=row.deployment,
-            token_source=row.token_source,
-            prompt_tokens=row.prompt_tokens,
-            cached_tokens=row.cached_tokens,
-            completion_tokens=row.completion_tokens,
-            images=row.images,
-            audio_seconds=row.audio_seconds,
+            row=row,
             is_error=(row.response_code or 0) >= 400,
             ptu_rates=None,
         )

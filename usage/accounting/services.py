@@ -16,7 +16,7 @@ from usage.bulk import rows_update
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 
 from .parse import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge, usage_parse
-from .pricing import PriceBook, month_start, months_closed, ptu_rates, request_cost
+from .pricing import PriceBook, month_start, months_closed, ptu_rates, stored_request_cost
 
 BATCH = 500
 
@@ -193,17 +193,9 @@ def _refresh_batch(ids: list[str], book: PriceBook) -> int:
         if month_start(row.time) in closed:
             continue  # a closed month is never repriced
         usage = parsed[row.pk]
-        cost = request_cost(
+        cost = stored_request_cost(
             book=book,
-            time=row.time,
-            model=row.model,
-            deployment=row.deployment,
-            token_source=row.token_source,
-            prompt_tokens=row.prompt_tokens,
-            cached_tokens=row.cached_tokens,
-            completion_tokens=row.completion_tokens,
-            images=row.images,
-            audio_seconds=row.audio_seconds,
+            row=row,
             is_error=usage.is_error,
             ptu_rates=rates,
         )
