@@ -1,7 +1,7 @@
 """Page and API timings over a large generated request table (issue 9).
 
     .venv/bin/python bench/pages.py [--requests 1000000] [--months 3] [--runs 20] [--regenerate]
-                                    [--database-url URL]
+                                    [--database-url URL] [--only SUBSTRING]
 
 1. Generates ``--requests`` gateway requests (plus a native log row for each successful one)
    spread over ``--months`` whole UTC months ending with the current month, with realistic
@@ -379,6 +379,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--only", default="", help="time only the targets whose name contains this text")
     args = parser.parse_args()
 
     url = args.database_url or _bench_url(
@@ -458,6 +459,8 @@ def main() -> None:
     print(f"\n{'what':48} {'median ms':>10} {'status':>6}  url")
     figures = {}
     for name, target in targets:
+        if args.only.lower() not in name.lower():
+            continue
         try:
             resolve(urlsplit(target).path)
         except Resolver404:
@@ -467,6 +470,8 @@ def main() -> None:
         figures[name] = median
         print(f"{name:48} {median:10.1f} {response.status_code:>6}  {target}")
 
+    if args.only.lower() not in "chargeback by scanning the request table":
+        return
     scan_ms, answer = _median_ms(lambda: chargeback_by_scan(month_start, month_end), args.runs)
     print(
         f"{'chargeback by scanning the request table':48} {scan_ms:10.1f} {'':>6}  (GROUP BY over raw rows)"
