@@ -301,28 +301,45 @@ def peak_tokens_per_minute(*, start: datetime, end: datetime) -> dict[str, int]:
     return peaks
 
 
-def _busy_minutes(*, start: datetime, end: datetime, above: int) -> list[dict]:
-    """Every (subscription, UTC minute) of ``[start, end)`` with more than ``above`` tokens, in time order.
+def _busy_minutes(*, start: datetime, end: datetime, above: dict[str, int]) -> list[dict]:
+    """Every (subscription, UTC minute) of ``[start, end)`` with more than ``above[subscription]``
+    tokens, in time order; subscriptions not in ``above`` are left out.
 
-    Whole hours read only the rollup rows whose peak is above ``above``; partial hours come from
-    the request table.
+    Whole hours read only the rollup rows whose peak is above their subscription's threshold;
+    partial hours come from the request table.
     """
+    if not above:
+        return []
+    by_threshold: dict[int, list[str]] = defaultdict(list)
+    for sub, threshold in above.items():
+        by_threshold[threshold].append(sub)
     (first, last), partial = _minute_ranges(start=start, end=end)
     minutes: list[dict] = []
     if first < last:
-        rows = TokensPerMinuteHourly.objects.filter(
-            hour__gte=first, hour__lt=last, peak_tokens__gt=above
-        ).values_list("hour", "apim_subscription_id", "tokens_by_minute")
+        which = Q()
+        for threshold, subs in by_threshold.items():
+            which |= Q(apim_subscription_id__in=subs, peak_tokens__gt=threshold)
+        rows = (
+            TokensPerMinuteHourly.objects.filter(which, hour__gte=first, hour__lt=last)
+            .values_list("hour", "apim_subscription_id", "tokens_by_minute")
+            .order_by()
+        )
         for hour, sub, by_minute in rows.iterator(chunk_size=2000):
-            hour = hour.astimezone(UTC)
+            hour, threshold = hour.astimezone(UTC), above[sub]
             minutes.extend(
                 {"apim_subscription_id": sub, "minute": hour + timedelta(minutes=int(m)), "tokens": tokens}
                 for m, tokens in by_minute.items()
-                if tokens > above
+                if tokens > threshold
             )
     for begin, stop in partial:
-        for row in _minute_tokens(start=begin, end=stop).filter(tokens__gt=above):
-            minutes.append(row | {"minute": row["minute"].astimezone(UTC)})
+        rows = _minute_tokens(start=begin, end=stop).filter(
+            apim_subscription_id__in=list(above), tokens__gt=min(by_threshold)
+        )
+        minutes.extend(
+            row | {"minute": row["minute"].astimezone(UTC)}
+            for row in rows
+            if row["tokens"] > above[row["apim_subscription_id"]]
+        )
     minutes.sort(key=lambda m: (m["minute"], m["apim_subscription_id"]))
     return minutes
 
@@ -463,6 +480,27 @@ def _tolerated(limit: int) -> Decimal:
     return Decimal(limit) * (100 + settings.QUOTA_DRIFT_TOLERANCE_PERCENT) / 100
 
 
+def _lowest_tolerated(assignments: list[TierAssignment], products: dict[str, str]) -> dict[str, int]:
+    """Per subscription that ``tier_at`` can give a tier, the lowest tolerated tokens per minute
+    (rounded down) of the tiers it can give: a minute at or below it cannot be drift.
+
+    Only the subscription's own assignments and its product's count, so a low tier assigned to
+    one subscription does not make every other subscription's busy hours be read.
+    """
+    lowest: dict[tuple[str, str], int] = {}
+    for a in assignments:
+        key = (str(a.kind), a.key)
+        lowest[key] = min(lowest.get(key, a.tier.tokens_per_minute), a.tier.tokens_per_minute)
+    subscription, product = str(TierAssignment.Kind.SUBSCRIPTION), str(TierAssignment.Kind.PRODUCT)
+    subs = {key for kind, key in lowest if kind == subscription}
+    subs.update(sub for sub, prod in products.items() if (product, prod) in lowest)
+    thresholds = {}
+    for sub in subs:
+        limits = [lowest.get((subscription, sub)), lowest.get((product, products.get(sub, "")))]
+        thresholds[sub] = int(_tolerated(min(limit for limit in limits if limit is not None)))
+    return thresholds
+
+
 def _drift_items(
     *,
     start: datetime,
@@ -477,10 +515,9 @@ def _drift_items(
         return items
 
     # Tokens per minute above the tier in force in that minute.
-    lowest = min(t.tokens_per_minute for t in tiers.values())
     worst: dict[str, tuple[int, datetime, QuotaTier]] = {}
     over_minutes: dict[str, int] = defaultdict(int)
-    for m in _busy_minutes(start=start, end=end, above=int(_tolerated(lowest))):
+    for m in _busy_minutes(start=start, end=end, above=_lowest_tolerated(assignments, products)):
         sub = m["apim_subscription_id"]
         tier, _ = tier_at(
             assignments=assignments, subscription_id=sub, product_id=products.get(sub, ""), at=m["minute"]

@@ -162,13 +162,17 @@ def _direct_peaks(*, start: datetime, end: datetime) -> dict[str, int]:
     return peaks
 
 
-def _direct_busy_minutes(*, start: datetime, end: datetime, above: int) -> list[dict]:
+def _direct_busy_minutes(*, start: datetime, end: datetime, above: dict[str, int]) -> list[dict]:
+    """One threshold for every subscription (the lowest), as the request-table scan had."""
+    lowest = min(above.values(), default=None)
+    if lowest is None:
+        return []
     return [
         {"apim_subscription_id": sub, "minute": minute, "tokens": tokens}
         for (sub, minute), tokens in sorted(
             _minute_sums(start, end).items(), key=lambda i: (i[0][1], i[0][0])
         )
-        if tokens > above
+        if tokens > lowest
     ]
 
 
@@ -257,6 +261,13 @@ def test_the_overview_from_rollups_equals_the_overview_from_the_request_table(
         assert [(d.kind, d.tier, d.at) for d in big] == [
             ("model", "Mid", datetime(2026, 11, 12, 9, tzinfo=UTC))
         ]
+        # Only subscriptions tier_at can give a tier have a threshold, each its own lowest (+10%).
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        thresholds = selectors._lowest_tolerated(
+            selectors._assignments_overlapping(start=start, end=NOW),
+            selectors._products_by_subscription(start=start, end=NOW),
+        )
+        assert thresholds == {"sub-0": 3_300, "sub-1": 2_200, "sub-2": 2_200, "sub-4": 2_200, "sub-5": 3_300}
         rows = {r.apim_subscription_id: r for r in from_rollups.rows}
         assert rows["sub-5"].peak_tpm >= 24_000 and rows["sub-5"].peak_tpm < 90_000
         assert rows["sub-0"].product_id == "prod-b"
