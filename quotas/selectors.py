@@ -238,6 +238,45 @@ def _minute_ranges(*, start: datetime, end: datetime) -> tuple[tuple[datetime, d
     return (first, last), [(begin, stop) for begin, stop in ((start, first), (last, end)) if begin < stop]
 
 
+def _products_and_peaks(
+    *, start: datetime, end: datetime, products: bool = True, peaks: bool = True
+) -> tuple[dict[str, str], dict[str, int]]:
+    """``_products_by_subscription`` and ``peak_tokens_per_minute`` with one pass over the window's
+    TokensPerMinuteHourly rows (one per hour and subscription); either can be skipped (empty)."""
+    (first, last), partial = _minute_ranges(start=start, end=end)
+    measures = {}
+    if products:
+        measures["last"] = Max("hour", filter=~Q(product_id=""))
+    if peaks and first < last:
+        measures["peak"] = Max("peak_tokens", filter=Q(hour__gte=first, hour__lt=last))
+    found_products: dict[str, str] = {}
+    found_peaks: dict[str, int] = {}
+    if measures:
+        rows = TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end)
+        summary = list(rows.values("apim_subscription_id").annotate(**measures).order_by())
+        found_peaks.update(
+            (r["apim_subscription_id"], int(r["peak"])) for r in summary if r.get("peak") is not None
+        )
+        last_hours = {r["apim_subscription_id"]: r["last"] for r in summary if r.get("last") is not None}
+        subs = sorted(last_hours)
+        for i in range(0, len(subs), _OR_BATCH):
+            which = Q()
+            for sub in subs[i : i + _OR_BATCH]:
+                which |= Q(apim_subscription_id=sub, hour=last_hours[sub])
+            found_products.update(rows.filter(which).values_list("apim_subscription_id", "product_id"))
+    if peaks:
+        for begin, stop in partial:
+            sql, params = _minute_tokens(start=begin, end=stop).query.sql_with_params()
+            outer = (
+                f"SELECT m.apim_subscription_id, MAX(m.tokens) FROM ({sql}) m GROUP BY m.apim_subscription_id"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(outer, params)
+                for sub, peak in cursor.fetchall():
+                    found_peaks[sub] = max(found_peaks.get(sub, 0), int(peak or 0))
+    return found_products, found_peaks
+
+
 def _products_by_subscription(*, start: datetime, end: datetime) -> dict[str, str]:
     """The product each subscription was last seen calling through (APIM scopes a key to one product).
 
@@ -245,21 +284,7 @@ def _products_by_subscription(*, start: datetime, end: datetime) -> dict[str, st
     hour. ``TokensPerMinuteHourly`` keeps exactly that per (hour, subscription), so this reads
     one row per subscription and hour instead of the hour's UsageHourly rows.
     """
-    rows = TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).exclude(product_id="")
-    last = dict(
-        rows.values("apim_subscription_id")
-        .annotate(last=Max("hour"))
-        .values_list("apim_subscription_id", "last")
-        .order_by()
-    )
-    products: dict[str, str] = {}
-    subs = sorted(last)
-    for i in range(0, len(subs), _OR_BATCH):
-        which = Q()
-        for sub in subs[i : i + _OR_BATCH]:
-            which |= Q(apim_subscription_id=sub, hour=last[sub])
-        products.update(rows.filter(which).values_list("apim_subscription_id", "product_id"))
-    return products
+    return _products_and_peaks(start=start, end=end, peaks=False)[0]
 
 
 def _minute_tokens(*, start: datetime, end: datetime):
@@ -280,25 +305,7 @@ def peak_tokens_per_minute(*, start: datetime, end: datetime) -> dict[str, int]:
     Whole hours from ``TokensPerMinuteHourly`` (the peak of each hour), the partial hours at
     either end from the request table.
     """
-    (first, last), partial = _minute_ranges(start=start, end=end)
-    peaks: dict[str, int] = {}
-    if first < last:
-        hourly = (
-            TokensPerMinuteHourly.objects.filter(hour__gte=first, hour__lt=last)
-            .values("apim_subscription_id")
-            .annotate(peak=Max("peak_tokens"))
-            .values_list("apim_subscription_id", "peak")
-            .order_by()
-        )
-        peaks.update((sub, int(peak)) for sub, peak in hourly)
-    for begin, stop in partial:
-        sql, params = _minute_tokens(start=begin, end=stop).query.sql_with_params()
-        outer = f"SELECT m.apim_subscription_id, MAX(m.tokens) FROM ({sql}) m GROUP BY m.apim_subscription_id"
-        with connection.cursor() as cursor:
-            cursor.execute(outer, params)
-            for sub, peak in cursor.fetchall():
-                peaks[sub] = max(peaks.get(sub, 0), int(peak or 0))
-    return peaks
+    return _products_and_peaks(start=start, end=end, products=False)[1]
 
 
 def _busy_minutes(*, start: datetime, end: datetime, above: dict[str, int]) -> list[dict]:
@@ -617,8 +624,7 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
     assignments = _assignments_overlapping(start=start, end=as_of)
     usage = _usage_by_subscription(start=start, end=as_of)
     recent = _usage_by_subscription(start=as_of - timedelta(days=days), end=as_of)
-    products = _products_by_subscription(start=start, end=as_of)
-    peaks = peak_tokens_per_minute(start=start, end=as_of) if per_minute else {}
+    products, peaks = _products_and_peaks(start=start, end=as_of, peaks=per_minute)
     days_left = Decimal((end - as_of).total_seconds()) / Decimal(86400)
 
     subscriptions = set(usage)

@@ -201,11 +201,17 @@ def _direct_deployments_used(*, start: datetime, end: datetime) -> list[dict]:
     return list(used.values())
 
 
+def _direct_products_and_peaks(*, start: datetime, end: datetime, products: bool = True, peaks: bool = True):
+    return (
+        _direct_products(start=start, end=end) if products else {},
+        _direct_peaks(start=start, end=end) if peaks else {},
+    )
+
+
 def _direct(monkeypatch, call):
     with monkeypatch.context() as patch:
-        patch.setattr(selectors, "peak_tokens_per_minute", _direct_peaks)
+        patch.setattr(selectors, "_products_and_peaks", _direct_products_and_peaks)
         patch.setattr(selectors, "_busy_minutes", _direct_busy_minutes)
-        patch.setattr(selectors, "_products_by_subscription", _direct_products)
         patch.setattr(selectors, "_deployments_used", _direct_deployments_used)
         return call()
 
@@ -273,7 +279,7 @@ def test_the_overview_from_rollups_equals_the_overview_from_the_request_table(
         assert rows["sub-0"].product_id == "prod-b"
 
 
-def test_the_peak_over_any_window_equals_the_request_table():
+def test_the_peak_and_products_over_any_window_equal_the_request_table():
     _generate(seed=12)
     for start, end in (
         (datetime(2026, 10, 28, 7, 13, 29, tzinfo=UTC), NOW),  # the demo seed's "last 31 days"-style window
@@ -285,6 +291,9 @@ def test_the_peak_over_any_window_equals_the_request_table():
         (datetime(2026, 11, 12, 9, 5, 30, tzinfo=UTC), datetime(2026, 11, 12, 10, 0, 1, tzinfo=UTC)),
     ):
         assert peak_tokens_per_minute(start=start, end=end) == _direct_peaks(start=start, end=end)
+        assert selectors._products_by_subscription(start=start, end=end) == _direct_products(
+            start=start, end=end
+        )
 
 
 def test_the_overview_runs_a_fixed_number_of_queries(settings):
