@@ -612,8 +612,9 @@ def _drift_items(
 def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> QuotaOverview:
     """Every subscription seen (or assigned a tier) in ``month``, against its tier, riskiest first.
 
-    ``per_minute=False`` skips what needs the request table (peak tokens per minute and drift):
-    the alerts, which run after every ingestion, only need the hourly rollup.
+    ``per_minute=False`` skips the per-minute reads (peak tokens per minute and drift, which also
+    bucket the partial hours from the request table): the alerts, which run after every
+    ingestion, only need the usage sums.
     """
     start, end = month_bounds(month)
     as_of = min(now, end)
