@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.backends.utils import CursorWrapper
 
 logger = logging.getLogger(__name__)
@@ -153,12 +153,33 @@ def request_partitions_ahead(*, now: datetime, using: str = DEFAULT_DB_ALIAS) ->
     )
 
 
+def request_partitions_prepare(
+    *, times: Iterable[datetime], now: datetime, using: str = DEFAULT_DB_ALIAS
+) -> list[str]:
+    """Ingestion, before writing a batch: make sure the months of ``times`` have their partition.
+
+    Months past the ones made ahead are left to DEFAULT (a wrong far-future timestamp must not
+    create partitions); the daily task creates them when they come near, moving their rows. If
+    the table lock cannot be had soon, the rows go to DEFAULT too and ingestion goes on.
+    """
+    if not requests_partitioned(using=using):
+        return []
+    last = month_add(month_floor(now), MONTHS_AHEAD)
+    # A time the parser let through but the database will refuse (None) is not a month.
+    months = {m for m in (month_floor(t) for t in times if isinstance(t, datetime)) if m <= last}
+    try:
+        return request_partitions_ensure(months=months, using=using)
+    except OperationalError as error:  # lock_timeout: readers held the table
+        logger.warning("request partitions not created now, rows wait in the default partition: %s", error)
+        return []
+
+
 def request_partition_drop(*, month: date, using: str = DEFAULT_DB_ALIAS) -> None:
     """Detach and drop ``month``'s partition; the caller has removed what references its rows."""
     name = partition_name(month)
     connection = connections[using]
     qn = connection.ops.quote_name
-    with _table_locked(using) as cursor:
+    with request_table_locked(using) as cursor:
         cursor.execute(f"ALTER TABLE {qn(TABLE)} DETACH PARTITION {qn(name)}")
         cursor.execute(f"DROP TABLE {qn(name)}")
     _known.get(_db_key(using), set()).discard(month)
@@ -176,7 +197,7 @@ def _remember(using: str, key: str, months: set[date]) -> None:
 
 
 @contextmanager
-def _table_locked(using: str) -> Iterator[CursorWrapper]:
+def request_table_locked(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
     """A transaction holding the table's ACCESS EXCLUSIVE lock, waiting at most ``LOCK_TIMEOUT``."""
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
@@ -200,7 +221,7 @@ def _partition_create(month: date, *, using: str) -> bool:
     connection = connections[using]
     qn = connection.ops.quote_name
     bounds = f"FOR VALUES FROM ({_literal(start)}) TO ({_literal(end)})"
-    with _table_locked(using) as cursor:  # also serialises two workers creating the same month
+    with request_table_locked(using) as cursor:  # also serialises two workers creating the same month
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
         if cursor.fetchone()[0]:
             return False

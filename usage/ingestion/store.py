@@ -34,6 +34,7 @@ from django.db import DataError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow
+from usage.partitions import request_partitions_prepare
 from usage.pipeline import requests_refresh
 
 from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection
@@ -226,6 +227,9 @@ def _batch_store(table: str, batch: list[Mapping[str, Any]]) -> StoreResult:
             parsed[key] = record
 
     mode = "copy" if COPY_FAST_PATH and connection.vendor == "postgresql" else "bulk"
+    if table == GATEWAY and parsed:
+        # PostgreSQL: the months of the batch get their partition first (no-op on SQLite; cached).
+        request_partitions_prepare(times=(record.time for record in parsed.values()), now=timezone.now())
     try:
         with transaction.atomic():
             return _batch_write(table, parsed, list(rejections), len(batch), in_batch_duplicates, mode)
