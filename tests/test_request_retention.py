@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from freezegun import freeze_time
 
 from aoai_portal.celery import app
 from audit.models import AccessAuditEntry, Flag, ReviewEvent, ReviewItem
-from audit.services import flags_evaluate, review_take
+from audit.services import flags_evaluate, review_confirm, review_release, review_take
 from tests.review_data import make_request
 from usage import tasks as usage_tasks
 from usage.models import GatewayRequest, LatencyDaily, UsageDaily, UsageHourly
@@ -121,6 +121,27 @@ def test_old_rows_waiting_in_the_default_partition_are_deleted_row_by_row(months
     assert "ancient" not in keys()
 
 
+def test_a_confirmed_item_keeps_its_request_until_an_admin_releases_it(months, reviewer_user, admin_user):
+    item = ReviewItem.objects.get(request__correlation_id="old-flagged")
+    review_confirm(item_id=item.pk, user=reviewer_user, note="real leak")
+
+    result = requests_retention_apply(now=NOW)
+
+    assert (result.requests, result.held) == (1, 1)  # old-plain went, old-flagged stays
+    kept = GatewayRequest.objects.get(correlation_id="old-flagged")
+    assert kept.review == item and kept.flags.exists()
+    if connection.vendor == "postgresql":
+        assert result.months_dropped == [date(2026, 8, 1)]
+        assert "old-flagged" in keys()
+        with pytest.raises(IntegrityError), transaction.atomic():
+            make_request("old-flagged", time=SEPTEMBER)
+
+    review_release(item_id=item.pk, user=admin_user)
+    result = requests_retention_apply(now=NOW)
+    assert (result.requests, result.flags, result.review_items, result.held) == (1, 1, 1, 0)
+    assert not GatewayRequest.objects.filter(correlation_id="old-flagged").exists()
+
+
 def test_the_purge_is_audited_and_a_second_run_does_nothing(months):
     first = requests_retention_apply(now=NOW)
     entry = AccessAuditEntry.objects.get(action="purge_requests")
@@ -171,7 +192,7 @@ def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
         from datetime import UTC, datetime
         django.setup()
         from django.core.management import call_command
-        from django.db import connection
+        from django.db import IntegrityError, connection, transaction
         call_command("migrate", verbosity=0)
         from audit.models import Flag
         from audit.services import flags_evaluate

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -174,13 +174,25 @@ def request_partitions_prepare(
         return []
 
 
-def request_partition_drop(*, month: date, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Detach and drop ``month``'s partition; the caller has removed what references its rows."""
+def request_partition_drop(
+    *, month: date, keep_ids: Collection[int] = (), using: str = DEFAULT_DB_ALIAS
+) -> None:
+    """Detach and drop ``month``'s partition; the caller has removed what references its rows.
+
+    Rows whose id is in ``keep_ids`` survive: once the month is detached no partition covers it,
+    so re-inserted they land in DEFAULT (their key trigger accepts the key they already hold).
+    """
     name = partition_name(month)
     connection = connections[using]
     qn = connection.ops.quote_name
     with request_table_locked(using) as cursor:
         cursor.execute(f"ALTER TABLE {qn(TABLE)} DETACH PARTITION {qn(name)}")
+        if keep_ids:
+            columns = _columns(cursor)
+            cursor.execute(
+                f"INSERT INTO {qn(TABLE)} ({columns}) SELECT {columns} FROM {qn(name)} WHERE id = ANY(%s)",
+                [list(keep_ids)],
+            )
         cursor.execute(f"DROP TABLE {qn(name)}")
     _known.get(_db_key(using), set()).discard(month)
 
@@ -210,6 +222,15 @@ def request_table_locked(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrappe
         cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
 
+def _columns(cursor: CursorWrapper) -> str:
+    cursor.execute(
+        "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+        [TABLE],
+    )
+    return cursor.fetchone()[0]
+
+
 def _literal(moment: datetime) -> str:
     return "'" + moment.isoformat(sep=" ") + "'"
 
@@ -236,12 +257,7 @@ def _partition_create(month: date, *, using: str) -> bool:
         # The default holds rows of this month: detach it (its copies of the key triggers go
         # with it, so moving rows leaves the key table alone), create the month, move the rows
         # (the insert's key trigger accepts a key already held by the same id), attach it again.
-        cursor.execute(
-            "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
-            "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-            [TABLE],
-        )
-        columns = cursor.fetchone()[0]
+        columns = _columns(cursor)
         cursor.execute(f"ALTER TABLE {qn(TABLE)} DETACH PARTITION {qn(DEFAULT_PARTITION)}")
         cursor.execute(f"CREATE TABLE {qn(name)} PARTITION OF {qn(TABLE)} {bounds}")
         cursor.execute(

@@ -10,6 +10,9 @@ latency history outlive the requests. 0 (the default) keeps requests forever.
   its correlation ids in the key table, in one transaction holding the table lock.
 * Rows not in such a partition (SQLite, which has no partitions; PostgreSQL's DEFAULT partition)
   are deleted in batches through the ORM, which cascades to flags and review items.
+* Requests whose review item is confirmed or escalated and not released by an admin are kept, as
+  text retention keeps their text (docs/review.md): on PostgreSQL they move to the DEFAULT
+  partition before their month is dropped, and go on a later run once released.
 
 Audited in the access audit (action ``purge_requests``) whenever something was removed.
 """
@@ -22,6 +25,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from usage.models import GatewayRequest
@@ -48,6 +52,7 @@ class RequestRetentionResult:
     requests: int = 0
     flags: int = 0
     review_items: int = 0
+    held: int = 0  # old requests kept: confirmed / escalated review items not released
 
     def as_dict(self) -> dict:
         return {
@@ -56,6 +61,7 @@ class RequestRetentionResult:
             "requests": self.requests,
             "flags": self.flags,
             "review_items": self.review_items,
+            "held": self.held,
         }
 
 
@@ -90,8 +96,16 @@ def requests_retention_apply(*, now: datetime | None = None) -> RequestRetention
     return result
 
 
-def _review_purge(requests, result: RequestRetentionResult) -> None:
-    """Delete the flags and review items (with their history) of ``requests`` (a queryset)."""
+def _held(requests: QuerySet[GatewayRequest]) -> QuerySet[GatewayRequest]:
+    """Requests whose review item is confirmed / escalated and not released: kept, as for text."""
+    from audit.models import ReviewItem
+
+    S = ReviewItem.Status
+    return requests.filter(review__status__in=[S.CONFIRMED, S.ESCALATED], review__released_at__isnull=True)
+
+
+def _review_purge(requests: QuerySet[GatewayRequest], result: RequestRetentionResult) -> None:
+    """Delete the flags and review items (with their history) of ``requests``."""
     from audit.models import Flag, ReviewItem
 
     ids = requests.values("id")
@@ -106,18 +120,23 @@ def _partition_purge(month: date, result: RequestRetentionResult) -> None:
     start, end = month_bounds(month)
     # Locked first: no request of the month may arrive between deleting its keys and the drop.
     with request_table_locked() as cursor:
-        _review_purge(GatewayRequest.objects.filter(time__gte=start, time__lt=end), result)
+        in_month = GatewayRequest.objects.filter(time__gte=start, time__lt=end)
+        held = list(_held(in_month).values_list("id", flat=True))
+        _review_purge(in_month.exclude(id__in=held), result)
         cursor.execute(
             f"DELETE FROM {KEY_TABLE} k USING {name} r "
-            "WHERE k.correlation_id = r.correlation_id AND k.request_id = r.id"
+            "WHERE k.correlation_id = r.correlation_id AND k.request_id = r.id AND r.id <> ALL(%s)",
+            [held],
         )
         result.requests += cursor.rowcount
-        request_partition_drop(month=month)
+        request_partition_drop(month=month, keep_ids=held)  # the held ones move to DEFAULT
     result.months_dropped.append(month)
 
 
 def _rows_purge(cutoff: datetime, result: RequestRetentionResult) -> None:
     old = GatewayRequest.objects.filter(time__lt=cutoff)
+    result.held = _held(old).count()  # PostgreSQL: also those a dropped month moved to DEFAULT
+    old = old.exclude(id__in=_held(old).values("id"))
     while ids := list(old.values_list("id", flat=True)[:BATCH]):
         with transaction.atomic():
             batch = GatewayRequest.objects.filter(id__in=ids)

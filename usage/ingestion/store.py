@@ -17,6 +17,10 @@ APIM requests the batch touched (``usage.pipeline.requests_refresh``).
   savepoints and the refused rows are rejected with the database's message.
 * Bulk only: a batch costs a handful of queries, whatever its size. On PostgreSQL the new rows
   travel by COPY (``_copy_insert``); elsewhere by ``bulk_create``.
+* PostgreSQL partitions the request table by month: before a gateway batch is written, the
+  partitions of its months are made (``usage.partitions``; cached, so usually free). Uniqueness of
+  ``correlation_id`` across months comes from a key table kept by triggers, which raises the same
+  IntegrityError as a unique constraint: the duplicate handling above is unchanged.
 """
 
 from __future__ import annotations
