@@ -230,10 +230,9 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                # Review tables named: they reference requests without a database constraint.
                 cursor.execute(
-                    "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_usagehourly, usage_latencydaily, "
-                    "audit_flag, audit_reviewitem, audit_reviewevent RESTART IDENTITY CASCADE"
+                    "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_usagehourly, usage_latencydaily "
+                    "RESTART IDENTITY CASCADE"
                 )
         else:
             UsageHourly.objects.all().delete()
