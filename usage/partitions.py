@@ -14,7 +14,9 @@ month with no partition yet, so an insert never fails for want of one. Retention
 * ``request_partitions_list()`` says which partitions exist.
 
 ``correlation_id`` stays unique across partitions through a small non-partitioned key table
-(``usage_gatewayrequest_key``) kept by row triggers: see migration 0011 and docs/performance.md.
+(``usage_gatewayrequest_key``) kept by triggers on the partitioned table: see migration 0011 and
+docs/performance.md. They do not fire for statements naming a partition directly, which the
+maintenance here relies on to move rows with their keys; do not write to partitions by hand.
 
 On SQLite (the embedded default) the table is a plain table and every function here is a no-op.
 """
@@ -180,7 +182,7 @@ def request_partition_drop(
     """Detach and drop ``month``'s partition; the caller has removed what references its rows.
 
     Rows whose id is in ``keep_ids`` survive: once the month is detached no partition covers it,
-    so re-inserted they land in DEFAULT (their key trigger accepts the key they already hold).
+    so they can move to DEFAULT, inserted there directly so that they keep their keys.
     """
     name = partition_name(month)
     connection = connections[using]
@@ -190,7 +192,8 @@ def request_partition_drop(
         if keep_ids:
             columns = _columns(cursor)
             cursor.execute(
-                f"INSERT INTO {qn(TABLE)} ({columns}) SELECT {columns} FROM {qn(name)} WHERE id = ANY(%s)",
+                f"INSERT INTO {qn(DEFAULT_PARTITION)} ({columns}) SELECT {columns} FROM {qn(name)} "
+                "WHERE id = ANY(%s)",
                 [list(keep_ids)],
             )
         cursor.execute(f"DROP TABLE {qn(name)}")
@@ -254,9 +257,9 @@ def _partition_create(month: date, *, using: str) -> bool:
             cursor.execute(f"CREATE TABLE {qn(name)} PARTITION OF {qn(TABLE)} {bounds}")
             logger.info("created request partition %s", name)
             return True
-        # The default holds rows of this month: detach it (its copies of the key triggers go
-        # with it, so moving rows leaves the key table alone), create the month, move the rows
-        # (the insert's key trigger accepts a key already held by the same id), attach it again.
+        # The default holds rows of this month: detach it, create the month, move the rows, attach
+        # it again. The rows keep their keys: DML naming partitions directly (and a detached
+        # default) fires none of the key triggers, which sit on the partitioned table.
         columns = _columns(cursor)
         cursor.execute(f"ALTER TABLE {qn(TABLE)} DETACH PARTITION {qn(DEFAULT_PARTITION)}")
         cursor.execute(f"CREATE TABLE {qn(name)} PARTITION OF {qn(TABLE)} {bounds}")

@@ -11,9 +11,9 @@ What changes on PostgreSQL (see docs/performance.md, "Partitioning the request t
   old identity's last value.
 * ``correlation_id`` loses its unique constraint on the table (it cannot include ``time``) and gets
   a plain index under Django's name for one; uniqueness is kept by ``usage_gatewayrequest_key``,
-  a non-partitioned table with ``correlation_id`` as its primary key, filled by row triggers. An
-  insert of a key already held by another row raises ``unique_violation``, as the old constraint
-  did, so ingestion's IntegrityError handling is unchanged.
+  a non-partitioned table with ``correlation_id`` as its primary key, kept by triggers (below).
+  An insert of a key already held raises ``unique_violation``, as the old constraint did, so
+  ingestion's IntegrityError handling is unchanged.
 * Every other index is re-created under its old name as a partitioned index.
 
 The foreign keys from audit (Flag.request, ReviewItem.request) lost their database constraint in
@@ -29,26 +29,30 @@ KEY = "usage_gatewayrequest_key"
 SEQUENCE = "usage_gatewayrequest_id_seq"
 DEFAULT = "usage_gatewayrequest_default"
 
-# Uniqueness of correlation_id across partitions. The insert trigger accepts a key already held by
-# the same id: that is a row moving between partitions (an UPDATE of its time, or partition
-# maintenance moving rows out of DEFAULT), not a second request.
 KEY_TABLE_SQL = f"CREATE TABLE {KEY} (correlation_id text PRIMARY KEY, request_id bigint NOT NULL)"
 
+# Uniqueness of correlation_id across partitions, kept by triggers on the partitioned table:
+# * INSERT and DELETE: statement-level, over the statement's transition table (one set-based
+#   INSERT/DELETE per statement, COPY included: ~3x cheaper than a row trigger per row, measured).
+#   A key already held raises unique_violation on usage_gatewayrequest_key_pkey, as the old
+#   unique constraint did.
+# * UPDATE that changes correlation_id (or id): a row trigger renames the key. A row moving to
+#   another partition (its time changed) fires the root's UPDATE triggers only, not its INSERT /
+#   DELETE ones, so its key stays, as it should.
+# * TRUNCATE fires no row trigger: a statement trigger empties the key table with it.
+# Statement triggers of the root do not fire for DML naming a partition directly: partition
+# maintenance (usage.partitions) relies on that to move rows without touching their keys.
 KEY_TRIGGERS_SQL = f"""
 CREATE FUNCTION {KEY}_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO {KEY} (correlation_id, request_id) VALUES (NEW.correlation_id, NEW.id)
-    ON CONFLICT (correlation_id) DO UPDATE SET request_id = EXCLUDED.request_id
-    WHERE {KEY}.request_id = EXCLUDED.request_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'unique_violation',
-            CONSTRAINT = '{KEY}_pkey',
-            TABLE = '{KEY}',
-            MESSAGE = 'duplicate key value violates unique constraint "{KEY}_pkey"',
-            DETAIL = format('Key (correlation_id)=(%s) already exists.', NEW.correlation_id);
-    END IF;
-    RETURN NEW;
+    INSERT INTO {KEY} (correlation_id, request_id) SELECT correlation_id, id FROM inserted;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION {KEY}_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM {KEY} k USING deleted d WHERE k.correlation_id = d.correlation_id AND k.request_id = d.id;
+    RETURN NULL;
 END $$;
 
 CREATE FUNCTION {KEY}_update() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -58,28 +62,19 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE FUNCTION {KEY}_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM {KEY} WHERE correlation_id = OLD.correlation_id AND request_id = OLD.id;
-    RETURN OLD;
-END $$;
-
 CREATE FUNCTION {KEY}_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     TRUNCATE {KEY};
     RETURN NULL;
 END $$;
 
--- BEFORE row triggers: a duplicate fails at the row (COPY included), and a row moving partitions
--- (BEFORE UPDATE, then BEFORE DELETE on the old partition, then BEFORE INSERT on the new) keeps its key.
-CREATE TRIGGER {KEY}_insert BEFORE INSERT ON {TABLE}
-    FOR EACH ROW EXECUTE FUNCTION {KEY}_insert();
+CREATE TRIGGER {KEY}_insert AFTER INSERT ON {TABLE}
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION {KEY}_insert();
+CREATE TRIGGER {KEY}_delete AFTER DELETE ON {TABLE}
+    REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION {KEY}_delete();
 CREATE TRIGGER {KEY}_update BEFORE UPDATE OF correlation_id, id ON {TABLE}
     FOR EACH ROW WHEN (OLD.correlation_id IS DISTINCT FROM NEW.correlation_id OR OLD.id IS DISTINCT FROM NEW.id)
     EXECUTE FUNCTION {KEY}_update();
-CREATE TRIGGER {KEY}_delete BEFORE DELETE ON {TABLE}
-    FOR EACH ROW EXECUTE FUNCTION {KEY}_delete();
--- TRUNCATE fires no row trigger (Django's test flush, the benches): empty the keys with it.
 CREATE TRIGGER {KEY}_truncate AFTER TRUNCATE ON {TABLE}
     FOR EACH STATEMENT EXECUTE FUNCTION {KEY}_truncate();
 """
