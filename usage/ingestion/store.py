@@ -38,7 +38,7 @@ from django.db import DataError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow
-from usage.partitions import request_partitions_prepare
+from usage.partitions import KEY_TABLE, request_partitions_prepare, requests_partitioned
 from usage.pipeline import requests_refresh
 
 from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection
@@ -152,6 +152,15 @@ def _existing_keys(table: str, keys: list[Any]) -> set[Any]:
                     "correlation_id", "request_id", "sequence_number"
                 )
             )
+        return found
+    if table == GATEWAY and requests_partitioned():
+        # PostgreSQL, partitioned by month: one index (the key table's) instead of one per month.
+        with connection.cursor() as cursor:
+            for chunk in _in_chunks(keys):
+                cursor.execute(
+                    f"SELECT correlation_id FROM {KEY_TABLE} WHERE correlation_id = ANY(%s)", [chunk]
+                )
+                found.update(row[0] for row in cursor.fetchall())
         return found
     model = _MODELS[table]
     for chunk in _in_chunks(keys):
