@@ -12,8 +12,8 @@ code runs on SQLite and PostgreSQL. On PostgreSQL concurrent refreshes are seria
 transaction-level advisory lock, so two ingestion workers cannot interleave delete and insert.
 """
 
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -35,8 +35,24 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Floor, Greatest, Least, Ln, RowNumber, TruncDay, TruncHour
 
-from .histograms import BUCKET_COUNT, EPSILON, SCALE, histogram_merge_into
-from .models import GatewayRequest, LatencyDaily, NativeLog, TokenSource, UsageDaily, UsageHourly
+from .histograms import (
+    BUCKET_COUNT,
+    EPSILON,
+    SCALE,
+    histogram_merge_into,
+    histogram_pack,
+    histograms_pack,
+    histograms_unpack,
+)
+from .models import (
+    GatewayRequest,
+    LatencyDaily,
+    LatencyHourly,
+    NativeLog,
+    TokenSource,
+    UsageDaily,
+    UsageHourly,
+)
 
 _DIMENSIONS = (
     "apim_subscription_id",
@@ -287,11 +303,12 @@ def _hour_entries(rows: Iterable[dict]) -> dict[tuple, dict[tuple, dict]]:
 
 def _daily_hours(row: LatencyDaily) -> dict[str, dict]:
     """The per-hour entries stored in a LatencyDaily row."""
+    totals = histograms_unpack(row.total_time_by_hour)
     hours = {}
     for hour, measures in row.measures_by_hour.items():
         entry = {key: value for key, value in measures.items()}
         entry["requests"] = row.requests_by_hour.get(hour, 0)
-        entry["total"] = row.total_time_by_hour.get(hour, {})
+        entry["total"] = totals.get(hour, {})
         hours[hour] = entry
     return hours
 
@@ -301,14 +318,11 @@ def _daily_build(day, dims: tuple, hours: dict[str, dict]) -> LatencyDaily:
     row = LatencyDaily(
         day=day,
         **dict(zip(_LATENCY_DIMENSIONS, dims, strict=True)),
-        total_time_hist={},
-        backend_time_hist={},
-        native_duration_hist={},
-        overhead_hist={},
-        total_time_by_hour={},
         requests_by_hour={},
         measures_by_hour={},
     )
+    totals: dict[str, dict] = {name: {} for name in ("total", "backend", "native", "overhead")}
+    total_by_hour = {}
     last_seen = None
     for hour in sorted(hours, key=int):
         entry = hours[hour]
@@ -317,19 +331,87 @@ def _daily_build(day, dims: tuple, hours: dict[str, dict]) -> LatencyDaily:
         row.errors += entry["errors"]
         row.tps_completion_tokens += entry["tps_tokens"]
         row.tps_backend_ms += entry["tps_ms"]
-        histogram_merge_into(row.total_time_hist, entry["total"])
-        histogram_merge_into(row.backend_time_hist, entry["backend"])
-        histogram_merge_into(row.native_duration_hist, entry["native"])
-        histogram_merge_into(row.overhead_hist, entry["overhead"])
-        row.total_time_by_hour[hour] = entry["total"]
+        for name, histogram in totals.items():
+            histogram_merge_into(histogram, entry[name])
+        total_by_hour[hour] = entry["total"]
         row.requests_by_hour[hour] = entry["requests"]
         row.measures_by_hour[hour] = {k: v for k, v in entry.items() if k not in ("requests", "total")}
         if entry["last_seen_at"] is not None and (last_seen is None or entry["last_seen_at"] > last_seen):
             last_seen = entry["last_seen_at"]
             row.ratelimit_remaining_requests = entry["rl_requests"]
             row.ratelimit_remaining_tokens = entry["rl_tokens"]
+    for name, histogram in totals.items():
+        setattr(row, _PACKED_COLUMNS[name], histogram_pack(histogram))
+    row.total_time_by_hour = histograms_pack(total_by_hour)
     row.last_seen_at = datetime.fromisoformat(last_seen) if last_seen else None
     return row
+
+
+_PACKED_COLUMNS = {
+    "total": "total_time_hist",
+    "backend": "backend_time_hist",
+    "native": "native_duration_hist",
+    "overhead": "overhead_hist",
+}
+
+
+def latency_hourly_entries(entries: Mapping[date, Mapping[tuple, Mapping[str, dict]]]) -> dict[tuple, dict]:
+    """Per-hour entries ({day: {latency dims: {hour of day: entry}}}) summed over the regions.
+
+    Returns {(hour, deployment, model, is_streaming): entry}: the rows of LatencyHourly. Pure
+    (no database), so migration 0011 builds the table from LatencyDaily's stored entries with it.
+    """
+    merged: dict[tuple, dict] = {}
+    for day, by_dims in entries.items():
+        for (deployment, model, _backend_region, _apim_region, streaming), hours in by_dims.items():
+            for hour, entry in hours.items():
+                key = (datetime.combine(day, time(int(hour)), tzinfo=UTC), deployment, model, streaming)
+                target = merged.get(key)
+                if target is None:
+                    target = merged[key] = _hour_entry()
+                for name in ("requests", "throttled", "errors", "tps_tokens", "tps_ms"):
+                    target[name] += entry[name]
+                for name in _PACKED_COLUMNS:
+                    histogram_merge_into(target[name], entry[name])
+                seen = entry["last_seen_at"]
+                if seen is not None and (target["last_seen_at"] is None or seen > target["last_seen_at"]):
+                    target["last_seen_at"] = seen
+                    target["rl_requests"] = entry["rl_requests"]
+                    target["rl_tokens"] = entry["rl_tokens"]
+    return merged
+
+
+def latency_hourly_fields(key: tuple, entry: Mapping) -> dict:
+    """The LatencyHourly field values of one ``latency_hourly_entries`` item."""
+    hour, deployment, model, streaming = key
+    seen = entry["last_seen_at"]
+    return {
+        "hour": hour,
+        "deployment": deployment,
+        "model": model,
+        "is_streaming": streaming,
+        "requests": entry["requests"],
+        "throttled": entry["throttled"],
+        "errors": entry["errors"],
+        "tps_completion_tokens": entry["tps_tokens"],
+        "tps_backend_ms": entry["tps_ms"],
+        **{column: histogram_pack(entry[name]) for name, column in _PACKED_COLUMNS.items()},
+        "last_seen_at": datetime.fromisoformat(seen) if seen else None,
+        "ratelimit_remaining_requests": entry["rl_requests"],
+        "ratelimit_remaining_tokens": entry["rl_tokens"],
+    }
+
+
+def _latency_hourly_apply(start: datetime, end: datetime, entries: Mapping) -> None:
+    """Replace the LatencyHourly rows of [start, end) by those of ``entries`` (that range's entries)."""
+    LatencyHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
+    LatencyHourly.objects.bulk_create(
+        [
+            LatencyHourly(**latency_hourly_fields(key, entry))
+            for key, entry in latency_hourly_entries(entries).items()
+        ],
+        batch_size=1000,
+    )
 
 
 def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, dict[str, dict]]) -> int:
@@ -471,7 +553,8 @@ def _lock() -> None:
 
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
-    """Recompute the rollup rows of each hour in ``hours`` and those hours in LatencyDaily and UsageDaily.
+    """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
+    LatencyHourly and UsageDaily (same transaction).
 
     Returns the number of UsageHourly rows written.
     """
@@ -491,13 +574,14 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
             entries = _hour_entries({f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups)
             for day, day_hours in refreshed.items():
                 _latency_daily_apply(day, day_hours, entries.get(day, {}))
+            _latency_hourly_apply(start, end, entries)
             _usage_daily_apply(refreshed, old_daily, _daily_sums_of(rollups))
         written += len(rollups)
     return written
 
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
-    """Rebuild the LatencyDaily rows of each UTC day (midnight datetimes) from UsageHourly."""
+    """Rebuild the LatencyDaily (and LatencyHourly) rows of each UTC day (midnight datetimes) from UsageHourly."""
     written = 0
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():
@@ -509,6 +593,7 @@ def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
             )
             entries = _hour_entries(rows).get(day_start.date(), {})
             written += _latency_daily_apply(day_start.date(), {str(h) for h in range(24)}, entries)
+            _latency_hourly_apply(day_start, day_start + timedelta(days=1), {day_start.date(): entries})
     return written
 
 

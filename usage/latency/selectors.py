@@ -8,18 +8,28 @@ in one row (a streamed time is time to the last byte).
 Everything takes a ``LatencyFilters`` (a half-open UTC window ``[start, end)`` plus optional
 deployment, model, streaming flag and APIM subscription) and reads the matching rollup rows once.
 
-Two sources give the same answers (a test holds them to it): ``LatencyDaily`` (small: one row
+Three sources give the same answers (tests hold them to it): ``LatencyDaily`` (small: one row
 per day, deployment, model, regions and streaming kind) for whole-day ranges without a
-subscription filter, and ``UsageHourly`` (per hour, subscription, product and status class)
-otherwise, and for grouping by hour of day.
+subscription filter; ``LatencyHourly`` (per hour, deployment, model and streaming kind) for
+grouping by hour of day without a subscription filter; ``UsageHourly`` (per hour, subscription,
+product and status class) otherwise. The two latency rollups store packed histograms, merged as
+integer "lanes" (``usage.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
 """
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from ..histograms import histogram_merge_into, histogram_percentiles
-from ..models import LatencyDaily, UsageHourly
+from django.db.models import QuerySet
+
+from ..histograms import (
+    histogram_from_lanes,
+    histogram_lanes,
+    histogram_merge_into,
+    histogram_percentiles,
+    histograms_lanes,
+)
+from ..models import LatencyDaily, LatencyHourly, UsageHourly
 
 QUANTILES = (0.5, 0.95, 0.99)
 # group_by names accepted by latency_rows -> how a rollup row is keyed.
@@ -66,7 +76,24 @@ _DAILY_COLUMNS = (
     "overhead_hist",
     "total_time_by_hour",
     "requests_by_hour",
-    "measures_by_hour",
+    "tps_completion_tokens",
+    "tps_backend_ms",
+    "last_seen_at",
+    "ratelimit_remaining_requests",
+    "ratelimit_remaining_tokens",
+)
+_LATENCY_HOURLY_COLUMNS = (
+    "hour",
+    "deployment",
+    "model",
+    "is_streaming",
+    "requests",
+    "throttled",
+    "errors",
+    "total_time_hist",
+    "backend_time_hist",
+    "native_duration_hist",
+    "overhead_hist",
     "tps_completion_tokens",
     "tps_backend_ms",
     "last_seen_at",
@@ -139,8 +166,24 @@ class LatencyRow:
     trend_p95_ms: list[float | None] = field(default_factory=list)
 
 
+_HISTOGRAMS = ("total", "backend", "native", "overhead")
+
+
 class _Accumulator:
-    __slots__ = ("requests", "throttled", "errors", "tps_tokens", "tps_ms", "hists", "last_seen", "headroom")
+    """Sums of rollup rows. Histograms come as JSON dicts (UsageHourly) or packed (the latency
+    rollups); packed ones are added as integer lanes, and both kinds meet once, in ``histogram``."""
+
+    __slots__ = (
+        "requests",
+        "throttled",
+        "errors",
+        "tps_tokens",
+        "tps_ms",
+        "hists",
+        "lanes",
+        "last_seen",
+        "headroom",
+    )
 
     def __init__(self) -> None:
         self.requests = 0
@@ -148,20 +191,14 @@ class _Accumulator:
         self.errors = 0
         self.tps_tokens = 0
         self.tps_ms = 0.0
-        self.hists: dict[str, dict[str, int]] = {
-            "total": {},
-            "backend": {},
-            "native": {},
-            "overhead": {},
-        }
+        self.hists: dict[str, dict[str, int]] = {name: {} for name in _HISTOGRAMS}
+        self.lanes: dict[str, int] = dict.fromkeys(_HISTOGRAMS, 0)
         self.last_seen: datetime | None = None
         self.headroom: tuple[int | None, int | None] = (None, None)
 
-    def add(
-        self, row: Mapping, *, histograms: Iterable[str] = ("total", "backend", "native", "overhead")
-    ) -> None:
+    def add(self, row: Mapping, *, histograms: Iterable[str] = _HISTOGRAMS) -> None:
         self.requests += row["requests"]
-        if "status_class" not in row:  # LatencyDaily row: status classes already counted
+        if "status_class" not in row:  # latency rollup row: status classes already counted
             self.throttled += row["throttled"]
             self.errors += row["errors"]
         elif row["status_class"] == "429":
@@ -171,21 +208,37 @@ class _Accumulator:
         self.tps_tokens += row["tps_completion_tokens"]
         self.tps_ms += row["tps_backend_ms"]
         for name in histograms:
-            histogram_merge_into(self.hists[name], row[_HIST_COLUMNS[name]])
+            self.add_histogram(name, row[_HIST_COLUMNS[name]])
         seen = row["last_seen_at"]
         if seen is not None and (self.last_seen is None or seen > self.last_seen):
             self.last_seen = seen
             self.headroom = (row["ratelimit_remaining_requests"], row["ratelimit_remaining_tokens"])
 
+    def add_histogram(
+        self, name: str, histogram: Mapping[str, int] | bytes | memoryview | int | None
+    ) -> None:
+        """Add a JSON histogram, a packed one, or lanes (an int) to the ``name`` histogram."""
+        if isinstance(histogram, int):
+            self.lanes[name] += histogram
+        elif isinstance(histogram, bytes | memoryview):
+            self.lanes[name] += histogram_lanes(histogram)
+        else:
+            histogram_merge_into(self.hists[name], histogram)
+
+    def histogram(self, name: str) -> dict[str, int]:
+        merged = histogram_from_lanes(self.lanes[name])
+        histogram_merge_into(merged, self.hists[name])
+        return merged
+
     def p95_total(self) -> float | None:
-        return histogram_percentiles(self.hists["total"], (0.95,))[0]
+        return histogram_percentiles(self.histogram("total"), (0.95,))[0]
 
     def row(self, group: str | int, streaming: bool) -> LatencyRow:
         result = LatencyRow(group=group, streaming=streaming, requests=self.requests)
         result.throttled = self.throttled
         result.errors = self.errors
-        for name in ("total", "backend", "native", "overhead"):
-            p50, p95, p99 = histogram_percentiles(self.hists[name], QUANTILES)
+        for name in _HISTOGRAMS:
+            p50, p95, p99 = histogram_percentiles(self.histogram(name), QUANTILES)
             setattr(result, f"{name}_p50_ms", _round(p50))
             setattr(result, f"{name}_p95_ms", _round(p95))
             setattr(result, f"{name}_p99_ms", _round(p99))
@@ -225,35 +278,15 @@ def _whole_days(filters: LatencyFilters) -> bool:
     )
 
 
-def _daily_rows_by_hour_of_day(rows: Iterable[dict]) -> list[dict]:
-    """Split each LatencyDaily row into one row per hour of day (for grouping by hour of day)."""
-    result = []
-    for row in rows:
-        for hour, measures in row["measures_by_hour"].items():
-            seen = measures["last_seen_at"]
-            result.append(
-                {
-                    **{
-                        d: row[d]
-                        for d in ("backend_region", "apim_region", "deployment", "model", "is_streaming")
-                    },
-                    "day": row["day"],
-                    "hour_of_day": int(hour),
-                    "requests": row["requests_by_hour"].get(hour, 0),
-                    "throttled": measures["throttled"],
-                    "errors": measures["errors"],
-                    "total_time_hist": row["total_time_by_hour"].get(hour, {}),
-                    "backend_time_hist": measures["backend"],
-                    "native_duration_hist": measures["native"],
-                    "overhead_hist": measures["overhead"],
-                    "tps_completion_tokens": measures["tps_tokens"],
-                    "tps_backend_ms": measures["tps_ms"],
-                    "last_seen_at": datetime.fromisoformat(seen) if seen else None,
-                    "ratelimit_remaining_requests": measures["rl_requests"],
-                    "ratelimit_remaining_tokens": measures["rl_tokens"],
-                }
-            )
-    return result
+def _filtered(queryset: QuerySet, filters: LatencyFilters) -> QuerySet:
+    """``queryset`` narrowed by the deployment, model and streaming filters (all rollups have them)."""
+    if filters.deployment:
+        queryset = queryset.filter(deployment=filters.deployment)
+    if filters.model:
+        queryset = queryset.filter(model=filters.model)
+    if filters.streaming is not None:
+        queryset = queryset.filter(is_streaming=filters.streaming)
+    return queryset
 
 
 def latency_rollup_rows(
@@ -261,34 +294,27 @@ def latency_rollup_rows(
 ) -> list[dict]:
     """The rollup rows matching ``filters`` (only the columns latency needs).
 
-    LatencyDaily rows when the range is whole UTC days and no subscription is asked for (unless
-    ``hourly``), else UsageHourly rows; both kinds go through the same accumulation. Without
-    ``with_hours`` the per-hour-of-day histograms of daily rows (only the heatmap needs them) are
-    not read.
+    Without a subscription filter (and unless ``hourly``): LatencyHourly rows for
+    ``by_hour_of_day`` (any range: they are hourly), else LatencyDaily rows when the range is
+    whole UTC days; otherwise UsageHourly rows. All kinds go through the same accumulation.
+    Without ``with_hours`` the per-hour-of-day histograms of daily rows (only the heatmap needs
+    them) are not read.
     """
+    if by_hour_of_day and not hourly and not filters.subscription:
+        queryset = _filtered(
+            LatencyHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end), filters
+        )
+        rows = list(queryset.order_by().values(*_LATENCY_HOURLY_COLUMNS))
+        for row in rows:
+            row["hour_of_day"] = row["hour"].astimezone(UTC).hour
+        return rows
     if not hourly and not filters.subscription and _whole_days(filters):
         daily = LatencyDaily.objects.filter(
             day__gte=filters.start.astimezone(UTC).date(), day__lt=filters.end.astimezone(UTC).date()
         )
-        if filters.deployment:
-            daily = daily.filter(deployment=filters.deployment)
-        if filters.model:
-            daily = daily.filter(model=filters.model)
-        if filters.streaming is not None:
-            daily = daily.filter(is_streaming=filters.streaming)
-        if by_hour_of_day:
-            return _daily_rows_by_hour_of_day(daily.order_by().values(*_DAILY_COLUMNS))
-        columns = [c for c in _DAILY_COLUMNS if c != "measures_by_hour"]
-        if not with_hours:
-            columns = [c for c in columns if not c.endswith("_by_hour")]
-        return list(daily.order_by().values(*columns))
-    queryset = UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
-    if filters.deployment:
-        queryset = queryset.filter(deployment=filters.deployment)
-    if filters.model:
-        queryset = queryset.filter(model=filters.model)
-    if filters.streaming is not None:
-        queryset = queryset.filter(is_streaming=filters.streaming)
+        columns = [c for c in _DAILY_COLUMNS if with_hours or not c.endswith("_by_hour")]
+        return list(_filtered(daily, filters).order_by().values(*columns))
+    queryset = _filtered(UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end), filters)
     if filters.subscription:
         queryset = queryset.filter(apim_subscription_id=filters.subscription)
     return list(queryset.order_by().values(*_COLUMNS))
@@ -372,18 +398,21 @@ def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -
             accumulator = by_day[day_key] = _Accumulator()
         accumulator.add(row, histograms=("total",))
         if "hour" in row:
-            hours = {row["hour"].astimezone(UTC).hour: (row["requests"], row["total_time_hist"])}
+            hours = [(row["hour"].astimezone(UTC).hour, row["total_time_hist"])]
+            requests_by_hour = {row["hour"].astimezone(UTC).hour: row["requests"]}
         else:
-            hours = {
-                int(h): (row["requests_by_hour"].get(h, 0), hist)
-                for h, hist in row["total_time_by_hour"].items()
-            }
-        for hour, (requests, histogram) in hours.items():
+            hours = histograms_lanes(row["total_time_by_hour"])
+            requests_by_hour = {int(h): n for h, n in row["requests_by_hour"].items()}
+        for hour, histogram in hours:
+            accumulator = by_hour.get((region, hour))
+            if accumulator is None:
+                accumulator = by_hour[(region, hour)] = _Accumulator()
+            accumulator.add_histogram("total", histogram)
+        for hour, requests in requests_by_hour.items():
             accumulator = by_hour.get((region, hour))
             if accumulator is None:
                 accumulator = by_hour[(region, hour)] = _Accumulator()
             accumulator.requests += requests
-            histogram_merge_into(accumulator.hists["total"], histogram)
     regions = sorted({region for region, _ in by_hour})
     hours = list(range(24))
     days = filters.days

@@ -8,9 +8,13 @@ class LatencyDaily(models.Model):
     volumes it holds about as many rows as there are requests; reading a month of it cannot be
     fast. This table drops those dimensions (status classes become counts) and the hour (kept
     only per hour of day: a total-time histogram for the heatmap, the rest in
-    ``measures_by_hour`` for grouping by hour of day), so a month is at most
+    ``measures_by_hour`` so a refresh can replace single hours), so a month is at most
     30 x deployments x regions x APIM regions x 2 rows. Derived from UsageHourly by
     ``usage.rollups.rollup_refresh_hours`` for every day whose hours it refreshed.
+
+    The histograms that pages read are packed (``usage.histograms.histogram_pack``): a month of
+    rows merges with one integer addition per histogram instead of a JSON decode and a dict
+    update per bucket.
     """
 
     day = models.DateField()
@@ -25,14 +29,17 @@ class LatencyDaily(models.Model):
     errors = models.BigIntegerField(default=0)  # HTTP 5xx
     tps_completion_tokens = models.BigIntegerField(default=0)
     tps_backend_ms = models.FloatField(default=0)
-    total_time_hist = models.JSONField(default=dict)
-    backend_time_hist = models.JSONField(default=dict)
-    native_duration_hist = models.JSONField(default=dict)
-    overhead_hist = models.JSONField(default=dict)
-    # {hour of day: total-time histogram} and {hour of day: requests}, for the heatmap.
-    total_time_by_hour = models.JSONField(default=dict)
+    # Packed histograms (usage.histograms.histogram_pack).
+    total_time_hist = models.BinaryField(default=b"")
+    backend_time_hist = models.BinaryField(default=b"")
+    native_duration_hist = models.BinaryField(default=b"")
+    overhead_hist = models.BinaryField(default=b"")
+    # Total-time histogram per hour of day (usage.histograms.histograms_pack, keyed by hour) and
+    # {hour of day: requests}, for the heatmap.
+    total_time_by_hour = models.BinaryField(default=b"")
     requests_by_hour = models.JSONField(default=dict)
-    # The other measures per hour of day, for grouping by hour of day without the hourly rollup:
+    # The other measures per hour of day, so a refresh can replace single hours and re-sum the
+    # day (read by the rollup only; grouping by hour of day reads LatencyHourly):
     # {hour: {"backend": hist, "native": hist, "overhead": hist, "throttled": n, "errors": n,
     #         "tps_tokens": n, "tps_ms": ms, "last_seen_at": iso, "rl_requests": n, "rl_tokens": n}}
     measures_by_hour = models.JSONField(default=dict)
@@ -51,3 +58,43 @@ class LatencyDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.deployment} {self.backend_region}"
+
+
+class LatencyHourly(models.Model):
+    """Hourly latency rollup without regions: what grouping by hour of day reads.
+
+    Keyed by hour x deployment x model x streaming (the dimensions latency can be filtered by,
+    except the subscription): a month is at most 720 x deployments x 2 rows whatever the request
+    volume, where LatencyDaily would need 24 hours x regions x APIM regions entries per day and
+    UsageHourly about one row per request at moderate volumes. Maintained with LatencyDaily by
+    ``usage.rollups.rollup_refresh_hours`` (the refreshed hours are replaced whole).
+    """
+
+    hour = models.DateTimeField()
+    deployment = models.CharField(max_length=256, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    is_streaming = models.BooleanField(default=False)
+
+    requests = models.BigIntegerField(default=0)
+    throttled = models.BigIntegerField(default=0)  # HTTP 429
+    errors = models.BigIntegerField(default=0)  # HTTP 5xx
+    tps_completion_tokens = models.BigIntegerField(default=0)
+    tps_backend_ms = models.FloatField(default=0)
+    # Packed histograms (usage.histograms.histogram_pack).
+    total_time_hist = models.BinaryField(default=b"")
+    backend_time_hist = models.BinaryField(default=b"")
+    native_duration_hist = models.BinaryField(default=b"")
+    overhead_hist = models.BinaryField(default=b"")
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    ratelimit_remaining_requests = models.BigIntegerField(null=True, blank=True)
+    ratelimit_remaining_tokens = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "deployment", "model", "is_streaming"], name="latencyhourly_unique_dims"
+            )
+        ]  # its index leads with the hour: it serves the range reads too
+
+    def __str__(self) -> str:
+        return f"{self.hour} {self.deployment}"
