@@ -20,7 +20,9 @@ as 10 ms land in the bucket they start), so Python and the database agree.
 
 import math
 import struct
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import accumulate
 
 BUCKETS_PER_DECADE = 40
 DECADES = 6
@@ -84,20 +86,24 @@ def histogram_percentiles(histogram: Mapping[str, int], quantiles: Sequence[floa
     Nearest rank: the smallest bucket with at least ``quantile * total`` values at or below it,
     reported as the geometric middle of that bucket.
     """
-    total = histogram_count(histogram)
+    if not histogram:
+        return [None for _ in quantiles]
+    counts = [0] * (max(int(key) for key in histogram) + 1)
+    for key, count in histogram.items():
+        counts[int(key)] += int(count)
+    return counts_percentiles(counts, quantiles)
+
+
+def counts_percentiles(counts: Sequence[int], quantiles: Sequence[float]) -> list[float | None]:
+    """``histogram_percentiles`` of a dense histogram (``counts[i]`` values in bucket i)."""
+    cumulative = list(accumulate(counts))
+    total = cumulative[-1] if cumulative else 0
     if total == 0:
         return [None for _ in quantiles]
-    ranks = [max(1, math.ceil(q * total)) for q in quantiles]
-    answers: list[float | None] = [None] * len(quantiles)
-    seen = 0
-    for key in sorted(histogram, key=int):
-        seen += int(histogram[key])
-        for position, rank in enumerate(ranks):
-            if answers[position] is None and seen >= rank:
-                low, high = bucket_bounds(int(key))
-                answers[position] = math.sqrt(low * high) if low > 0 else high / 2
-        if all(a is not None for a in answers):
-            break
+    answers: list[float | None] = []
+    for quantile in quantiles:
+        low, high = bucket_bounds(bisect_left(cumulative, max(1, math.ceil(quantile * total))))
+        answers.append(math.sqrt(low * high) if low > 0 else high / 2)
     return answers
 
 
@@ -128,14 +134,17 @@ def histogram_lanes(packed: bytes | memoryview | None) -> int:
     return int.from_bytes(packed[1:], "little") << (packed[0] * LANE_BITS)
 
 
+def lanes_counts(lanes: int) -> tuple[int, ...]:
+    """The dense histogram (count per bucket from bucket 0) of a sum of ``histogram_lanes`` values."""
+    if not lanes:
+        return ()
+    data = lanes.to_bytes(-(-lanes.bit_length() // LANE_BITS) * _LANE_BYTES, "little")
+    return struct.unpack(f"<{len(data) // _LANE_BYTES}Q", data)
+
+
 def histogram_from_lanes(lanes: int) -> dict[str, int]:
     """The ``{bucket: count}`` histogram of a sum of ``histogram_lanes`` values."""
-    if not lanes:
-        return {}
-    data = lanes.to_bytes(-(-lanes.bit_length() // LANE_BITS) * _LANE_BYTES, "little")
-    return {
-        str(i): count for i, count in enumerate(struct.unpack(f"<{len(data) // _LANE_BYTES}Q", data)) if count
-    }
+    return {str(i): count for i, count in enumerate(lanes_counts(lanes)) if count}
 
 
 def histogram_unpack(packed: bytes | memoryview | None) -> dict[str, int]:

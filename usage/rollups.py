@@ -363,7 +363,10 @@ def latency_hourly_entries(entries: Mapping[date, Mapping[tuple, Mapping[str, di
     """
     merged: dict[tuple, dict] = {}
     for day, by_dims in entries.items():
-        for (deployment, model, _backend_region, _apim_region, streaming), hours in by_dims.items():
+        # In a fixed order, so float sums (tps_ms) come out the same whoever built ``entries``.
+        for dims in sorted(by_dims):
+            deployment, model, _backend_region, _apim_region, streaming = dims
+            hours = by_dims[dims]
             for hour, entry in hours.items():
                 key = (datetime.combine(day, time(int(hour)), tzinfo=UTC), deployment, model, streaming)
                 target = merged.get(key)
