@@ -18,6 +18,7 @@ PACKED = {
 
 
 def pack_and_backfill(apps, schema_editor):
+    from usage.bulk import rows_update
     from usage.rollups import latency_hourly_entries, latency_hourly_fields
 
     LatencyDaily = apps.get_model("usage", "LatencyDaily")
@@ -38,7 +39,7 @@ def pack_and_backfill(apps, schema_editor):
                 }
                 for hour, measures in row.measures_by_hour.items()
             }
-        LatencyDaily.objects.bulk_update(rows, [*PACKED.values(), "packed_total_time_by_hour"], batch_size=500)
+        rows_update(rows=rows, fields=[*PACKED.values(), "packed_total_time_by_hour"])
         LatencyHourly.objects.bulk_create(
             [
                 LatencyHourly(**latency_hourly_fields(key, entry))
