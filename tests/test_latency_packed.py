@@ -1,4 +1,4 @@
-"""Packed histograms and the LatencyHourly rollup (what grouping by hour of day reads)."""
+"""Packed histograms and the LatencyHourOfDay rollup (what grouping by hour of day reads)."""
 
 import math
 from collections import defaultdict
@@ -25,7 +25,7 @@ from usage.histograms import (
     histograms_unpack,
 )
 from usage.latency.selectors import LatencyFilters, latency_rollup_rows, latency_rows
-from usage.models import GatewayRequest, LatencyDaily, LatencyHourly, UsageHourly
+from usage.models import GatewayRequest, LatencyDaily, LatencyHourOfDay, UsageHourly
 from usage.rollups import latency_daily_refresh, rollup_refresh_hours, rollup_refresh_range
 
 H = datetime.fromisoformat("2026-03-02T00:00:00+00:00")
@@ -107,25 +107,32 @@ def generated(db):
     return requests
 
 
-def _latency_hourly_from_usage_hourly() -> dict[tuple, dict]:
-    """LatencyHourly as a fresh aggregation of UsageHourly, in Python."""
+_HISTOGRAM_COLUMNS = {
+    "total_time_hist": "total_time_by_hour",
+    "backend_time_hist": "backend_time_by_hour",
+    "native_duration_hist": "native_duration_by_hour",
+    "overhead_hist": "overhead_by_hour",
+}
+
+
+def _hours_from_usage_hourly() -> dict[tuple, dict]:
+    """LatencyHourOfDay's content as a fresh aggregation of UsageHourly, in Python:
+    {(day, deployment, model, streaming, hour of day): measures}."""
     expected: dict[tuple, dict] = defaultdict(
         lambda: (
             {"requests": 0, "throttled": 0, "errors": 0, "tps_tokens": 0, "tps_ms": 0.0, "seen": None}
-            | {
-                name: []
-                for name in ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
-            }
+            | {name: [] for name in _HISTOGRAM_COLUMNS}
         )
     )
     for row in UsageHourly.objects.all():
-        entry = expected[(row.hour, row.deployment, row.model, row.is_streaming)]
+        hour = row.hour.astimezone(UTC)
+        entry = expected[(hour.date(), row.deployment, row.model, row.is_streaming, str(hour.hour))]
         entry["requests"] += row.requests
         entry["throttled"] += row.requests if row.status_class == "429" else 0
         entry["errors"] += row.requests if row.status_class == "5xx" else 0
         entry["tps_tokens"] += row.tps_completion_tokens
         entry["tps_ms"] += row.tps_backend_ms
-        for name in ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist"):
+        for name in _HISTOGRAM_COLUMNS:
             entry[name].append(getattr(row, name))
         if row.last_seen_at and (entry["seen"] is None or row.last_seen_at > entry["seen"][0]):
             entry["seen"] = (
@@ -136,25 +143,36 @@ def _latency_hourly_from_usage_hourly() -> dict[tuple, dict]:
     return dict(expected)
 
 
-def test_latency_hourly_is_usage_hourly_without_regions_subscriptions_and_status(generated):
-    expected = _latency_hourly_from_usage_hourly()
-    rows = {(r.hour, r.deployment, r.model, r.is_streaming): r for r in LatencyHourly.objects.all()}
-    assert rows.keys() == expected.keys()
-    assert len(rows) < UsageHourly.objects.count()
-    for key, row in rows.items():
+def test_hour_of_day_rows_are_usage_hourly_without_regions_subscriptions_and_status(generated):
+    expected = _hours_from_usage_hourly()
+    stored = {}
+    for row in LatencyHourOfDay.objects.all():
+        histograms = {
+            name: histograms_unpack(getattr(row, column)) for name, column in _HISTOGRAM_COLUMNS.items()
+        }
+        for hour, measures in row.measures_by_hour.items():
+            stored[(row.day, row.deployment, row.model, row.is_streaming, hour)] = (
+                measures,
+                histograms,
+                hour,
+            )
+    assert stored.keys() == expected.keys()
+    assert LatencyHourOfDay.objects.count() == len({key[:4] for key in expected})
+    for key, (measures, histograms, hour) in stored.items():
         entry = expected[key]
-        assert (row.requests, row.throttled, row.errors, row.tps_completion_tokens) == (
+        requests, throttled, errors, tps_tokens, tps_ms, seen, rl_requests, rl_tokens = measures
+        assert (requests, throttled, errors, tps_tokens) == (
             entry["requests"],
             entry["throttled"],
             entry["errors"],
             entry["tps_tokens"],
         )
-        assert row.tps_backend_ms == pytest.approx(entry["tps_ms"])
-        for name in ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist"):
-            assert histogram_unpack(getattr(row, name)) == _nonzero(histogram_merge(entry[name])), name
-        seen = (row.last_seen_at, row.ratelimit_remaining_requests, row.ratelimit_remaining_tokens)
-        assert seen == (entry["seen"] or (None, None, None))
-    assert sum(r.requests for r in rows.values()) == GatewayRequest.objects.count()
+        assert tps_ms == pytest.approx(entry["tps_ms"])
+        for name in _HISTOGRAM_COLUMNS:
+            assert histograms[name].get(hour, {}) == _nonzero(histogram_merge(entry[name])), name
+        last = (datetime.fromisoformat(seen) if seen else None, rl_requests, rl_tokens)
+        assert last == (entry["seen"] or (None, None, None))
+    assert sum(m[0][0] for m in stored.values()) == GatewayRequest.objects.count()
 
 
 def test_latency_daily_histograms_are_the_sums_of_the_hourly_ones(generated):
@@ -195,7 +213,7 @@ def test_latency_daily_histograms_are_the_sums_of_the_hourly_ones(generated):
 def test_grouping_by_hour_of_day_from_latency_hourly_equals_the_hourly_rollup(generated, filters):
     with CaptureQueriesContext(connection) as queries:
         fast = latency_rows(filters=filters, group_by="hour_of_day")
-    assert len(queries) == 1 and "usage_latencyhourly" in queries[0]["sql"]
+    assert len(queries) == 1 and "usage_latencyhourofday" in queries[0]["sql"]
     assert fast
     assert fast == latency_rows(
         filters=filters, group_by="hour_of_day", rows=latency_rollup_rows(filters=filters, hourly=True)
@@ -210,17 +228,24 @@ def test_a_subscription_filter_still_groups_by_hour_of_day_from_the_hourly_rollu
     assert sum(r.requests for r in rows) == GatewayRequest.objects.count()
 
 
+def _rounded(value):
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    if isinstance(value, dict):
+        return {key: _rounded(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def _snapshot(model) -> list[tuple]:
     """Every row as strings; floats rounded (the SQL sums of tps_backend_ms behind them depend on
     the order PostgreSQL scans rows in, which differs between one hour and a run of hours)."""
     fields = [f.name for f in model._meta.fields if f.name != "id"]
-    return sorted(
-        tuple(f"{v:.6f}" if isinstance(v, float) else str(v) for v in row)
-        for row in model.objects.values_list(*fields)
-    )
+    return sorted(tuple(str(_rounded(v)) for v in row) for row in model.objects.values_list(*fields))
 
 
-def test_refreshing_hours_one_by_one_builds_the_same_hourly_rows_as_a_full_rebuild(db):
+def test_refreshing_hours_one_by_one_builds_the_same_hour_of_day_rows_as_a_full_rebuild(db):
     requests = requests_generate(
         profiles=PROFILES[:2],
         start=H + timedelta(hours=10),
@@ -231,33 +256,34 @@ def test_refreshing_hours_one_by_one_builds_the_same_hourly_rows_as_a_full_rebui
     )
     for hour in sorted({r.time for r in requests}, reverse=True):  # any order, one hour at a time
         rollup_refresh_hours(hours=[hour])
-    incremental = _snapshot(LatencyHourly)
-    assert len(incremental) > 20
-    LatencyHourly.objects.all().delete()
+    incremental = _snapshot(LatencyHourOfDay)
+    assert len(incremental) == 4  # 2 days x streaming or not
+    LatencyHourOfDay.objects.all().delete()
     latency_daily_refresh(days=[H, H + timedelta(days=1)])
-    assert _snapshot(LatencyHourly) == incremental
-    LatencyHourly.objects.all().delete()
+    assert _snapshot(LatencyHourOfDay) == incremental
+    LatencyHourOfDay.objects.all().delete()
     rollup_refresh_range(start=H, end=H + timedelta(days=2))
-    assert _snapshot(LatencyHourly) == incremental
+    assert _snapshot(LatencyHourOfDay) == incremental
 
 
 def test_refreshing_twice_changes_nothing_and_emptied_hours_disappear(generated):
-    before = (_snapshot(LatencyHourly), _snapshot(LatencyDaily))
+    before = (_snapshot(LatencyHourOfDay), _snapshot(LatencyDaily))
     rollup_refresh_range(start=H, end=H + timedelta(hours=30))
-    assert (_snapshot(LatencyHourly), _snapshot(LatencyDaily)) == before
+    assert (_snapshot(LatencyHourOfDay), _snapshot(LatencyDaily)) == before
     GatewayRequest.objects.filter(time__gte=H + timedelta(hours=4), time__lt=H + timedelta(hours=5)).delete()
     rollup_refresh_hours(hours=[H + timedelta(hours=4)])
-    assert not LatencyHourly.objects.filter(hour=H + timedelta(hours=4)).exists()
-    assert LatencyHourly.objects.filter(hour=H + timedelta(hours=5)).exists()
-    assert all("4" not in d.requests_by_hour for d in LatencyDaily.objects.filter(day=H.date()))
+    for model in (LatencyDaily, LatencyHourOfDay):
+        hours = [set(row.measures_by_hour) for row in model.objects.filter(day=H.date())]
+        assert hours and all("4" not in h for h in hours) and any("5" in h for h in hours)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_packs_existing_rows_and_builds_latency_hourly():
-    """Migrating 0010 -> 0011 turns the JSON histograms into what a refresh now writes."""
+    """Migrating 0010 -> 0011 turns the JSON histograms into what a refresh now writes and builds
+    LatencyHourOfDay from LatencyDaily's per-hour entries."""
     requests_generate(profiles=PROFILES, start=H, hours=30, per_hour=5, seed=11, streaming_share=0.3)
     rollup_refresh_range(start=H, end=H + timedelta(hours=30))
-    expected = (_snapshot(LatencyDaily), _snapshot(LatencyHourly))
+    expected = (_snapshot(LatencyDaily), _snapshot(LatencyHourOfDay))
     old_json = {
         row.pk: {
             **{
@@ -278,7 +304,7 @@ def test_the_migration_packs_existing_rows_and_builds_latency_hourly():
         for pk, values in old_json.items():  # what 0010 stored: JSON dicts
             OldLatencyDaily.objects.filter(pk=pk).update(**values)
         executor = MigrationExecutor(connection)
-        executor.migrate([("usage", "0011_latency_packed_hourly")])
+        executor.migrate([("usage", "0011_latency_packed_hour_of_day")])
     finally:
         MigrationExecutor(connection).migrate(leaves)
-    assert (_snapshot(LatencyDaily), _snapshot(LatencyHourly)) == expected
+    assert (_snapshot(LatencyDaily), _snapshot(LatencyHourOfDay)) == expected

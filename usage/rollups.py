@@ -13,7 +13,7 @@ transaction-level advisory lock, so two ingestion workers cannot interleave dele
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -47,7 +47,7 @@ from .histograms import (
 from .models import (
     GatewayRequest,
     LatencyDaily,
-    LatencyHourly,
+    LatencyHourOfDay,
     NativeLog,
     TokenSource,
     UsageDaily,
@@ -355,26 +355,44 @@ _PACKED_COLUMNS = {
 }
 
 
-def latency_hourly_entries(entries: Mapping[date, Mapping[tuple, Mapping[str, dict]]]) -> dict[tuple, dict]:
+_BY_HOUR_COLUMNS = {
+    "total": "total_time_by_hour",
+    "backend": "backend_time_by_hour",
+    "native": "native_duration_by_hour",
+    "overhead": "overhead_by_hour",
+}
+_MEASURE_ORDER = (
+    "requests",
+    "throttled",
+    "errors",
+    "tps_tokens",
+    "tps_ms",
+    "last_seen_at",
+    "rl_requests",
+    "rl_tokens",
+)
+
+
+def hour_of_day_entries(entries: Mapping[date, Mapping[tuple, Mapping[str, dict]]]) -> dict[tuple, dict]:
     """Per-hour entries ({day: {latency dims: {hour of day: entry}}}) summed over the regions.
 
-    Returns {(hour, deployment, model, is_streaming): entry}: the rows of LatencyHourly. Pure
-    (no database), so migration 0011 builds the table from LatencyDaily's stored entries with it.
+    Returns {(day, deployment, model, is_streaming): {hour of day: entry}}: the rows of
+    LatencyHourOfDay. Pure (no database), so migration 0011 builds the table from LatencyDaily's
+    stored entries with it.
     """
     merged: dict[tuple, dict] = {}
     for day, by_dims in entries.items():
         # In a fixed order, so float sums (tps_ms) come out the same whoever built ``entries``.
         for dims in sorted(by_dims):
             deployment, model, _backend_region, _apim_region, streaming = dims
-            hours = by_dims[dims]
-            for hour, entry in hours.items():
-                key = (datetime.combine(day, time(int(hour)), tzinfo=UTC), deployment, model, streaming)
-                target = merged.get(key)
+            hours = merged.setdefault((day, deployment, model, streaming), {})
+            for hour, entry in by_dims[dims].items():
+                target = hours.get(hour)
                 if target is None:
-                    target = merged[key] = _hour_entry()
+                    target = hours[hour] = _hour_entry()
                 for name in ("requests", "throttled", "errors", "tps_tokens", "tps_ms"):
                     target[name] += entry[name]
-                for name in _PACKED_COLUMNS:
+                for name in _BY_HOUR_COLUMNS:
                     histogram_merge_into(target[name], entry[name])
                 seen = entry["last_seen_at"]
                 if seen is not None and (target["last_seen_at"] is None or seen > target["last_seen_at"]):
@@ -384,37 +402,49 @@ def latency_hourly_entries(entries: Mapping[date, Mapping[tuple, Mapping[str, di
     return merged
 
 
-def latency_hourly_fields(key: tuple, entry: Mapping) -> dict:
-    """The LatencyHourly field values of one ``latency_hourly_entries`` item."""
-    hour, deployment, model, streaming = key
-    seen = entry["last_seen_at"]
+def hour_of_day_fields(key: tuple, hours: Mapping[str, Mapping]) -> dict:
+    """The LatencyHourOfDay field values of one ``hour_of_day_entries`` item."""
+    day, deployment, model, streaming = key
+    ordered = sorted(hours, key=int)
     return {
-        "hour": hour,
+        "day": day,
         "deployment": deployment,
         "model": model,
         "is_streaming": streaming,
-        "requests": entry["requests"],
-        "throttled": entry["throttled"],
-        "errors": entry["errors"],
-        "tps_completion_tokens": entry["tps_tokens"],
-        "tps_backend_ms": entry["tps_ms"],
-        **{column: histogram_pack(entry[name]) for name, column in _PACKED_COLUMNS.items()},
-        "last_seen_at": datetime.fromisoformat(seen) if seen else None,
-        "ratelimit_remaining_requests": entry["rl_requests"],
-        "ratelimit_remaining_tokens": entry["rl_tokens"],
+        "measures_by_hour": {hour: [hours[hour][name] for name in _MEASURE_ORDER] for hour in ordered},
+        **{
+            column: histograms_pack({hour: hours[hour][name] for hour in ordered})
+            for name, column in _BY_HOUR_COLUMNS.items()
+        },
     }
 
 
-def _latency_hourly_apply(start: datetime, end: datetime, entries: Mapping) -> None:
-    """Replace the LatencyHourly rows of [start, end) by those of ``entries`` (that range's entries)."""
-    LatencyHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
-    LatencyHourly.objects.bulk_create(
-        [
-            LatencyHourly(**latency_hourly_fields(key, entry))
-            for key, entry in latency_hourly_entries(entries).items()
-        ],
-        batch_size=1000,
-    )
+def _hour_of_day_hours(row: LatencyHourOfDay) -> dict[str, dict]:
+    """The per-hour entries stored in a LatencyHourOfDay row."""
+    histograms = {name: histograms_unpack(getattr(row, column)) for name, column in _BY_HOUR_COLUMNS.items()}
+    return {
+        hour: dict(zip(_MEASURE_ORDER, values, strict=True))
+        | {name: histograms[name].get(hour, {}) for name in _BY_HOUR_COLUMNS}
+        for hour, values in row.measures_by_hour.items()
+    }
+
+
+def _latency_hour_of_day_apply(day: date, refreshed_hours: set[str], new: Mapping[tuple, dict]) -> None:
+    """Replace the ``refreshed_hours`` of ``day`` in LatencyHourOfDay by ``new`` (that day's
+    ``hour_of_day_entries`` items); keep its other hours."""
+    existing = {
+        (day, r.deployment, r.model, r.is_streaming): r for r in LatencyHourOfDay.objects.filter(day=day)
+    }
+    rows = []
+    for key in sorted(existing.keys() | new.keys()):
+        hours = _hour_of_day_hours(existing[key]) if key in existing else {}
+        for hour in refreshed_hours:
+            hours.pop(hour, None)
+        hours.update(new.get(key, {}))
+        if hours:
+            rows.append(LatencyHourOfDay(**hour_of_day_fields(key, hours)))
+    LatencyHourOfDay.objects.filter(day=day).delete()
+    LatencyHourOfDay.objects.bulk_create(rows, batch_size=1000)
 
 
 def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, dict[str, dict]]) -> int:
@@ -557,7 +587,7 @@ def _lock() -> None:
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
-    LatencyHourly and UsageDaily (same transaction).
+    LatencyHourOfDay and UsageDaily (same transaction).
 
     Returns the number of UsageHourly rows written.
     """
@@ -575,16 +605,19 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
                 refreshed.setdefault(hour.date(), set()).add(str(hour.hour))
                 hour += timedelta(hours=1)
             entries = _hour_entries({f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups)
+            by_hour_of_day = hour_of_day_entries(entries)
             for day, day_hours in refreshed.items():
                 _latency_daily_apply(day, day_hours, entries.get(day, {}))
-            _latency_hourly_apply(start, end, entries)
+                _latency_hour_of_day_apply(
+                    day, day_hours, {key: hours for key, hours in by_hour_of_day.items() if key[0] == day}
+                )
             _usage_daily_apply(refreshed, old_daily, _daily_sums_of(rollups))
         written += len(rollups)
     return written
 
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
-    """Rebuild the LatencyDaily (and LatencyHourly) rows of each UTC day (midnight datetimes) from UsageHourly."""
+    """Rebuild the LatencyDaily (and LatencyHourOfDay) rows of each UTC day (midnight datetimes) from UsageHourly."""
     written = 0
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():
@@ -596,7 +629,11 @@ def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
             )
             entries = _hour_entries(rows).get(day_start.date(), {})
             written += _latency_daily_apply(day_start.date(), {str(h) for h in range(24)}, entries)
-            _latency_hourly_apply(day_start, day_start + timedelta(days=1), {day_start.date(): entries})
+            _latency_hour_of_day_apply(
+                day_start.date(),
+                {str(h) for h in range(24)},
+                hour_of_day_entries({day_start.date(): entries}),
+            )
     return written
 
 

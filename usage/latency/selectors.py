@@ -10,8 +10,8 @@ deployment, model, streaming flag and APIM subscription) and reads the matching 
 
 Three sources give the same answers (tests hold them to it): ``LatencyDaily`` (small: one row
 per day, deployment, model, regions and streaming kind) for whole-day ranges without a
-subscription filter; ``LatencyHourly`` (per hour, deployment, model and streaming kind) for
-grouping by hour of day without a subscription filter; ``UsageHourly`` (per hour, subscription,
+subscription filter; ``LatencyHourOfDay`` (per day, deployment, model and streaming kind,
+keeping the hours) for grouping by hour of day without a subscription filter; ``UsageHourly`` (per hour, subscription,
 product and status class) otherwise. The two latency rollups store packed histograms, merged as
 integer "lanes" (``usage.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
 """
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import QuerySet
-from django.db.models.functions import ExtractHour, TruncDate
 
 from ..histograms import (
     LANE_BITS,
@@ -33,7 +32,7 @@ from ..histograms import (
     histograms_lanes,
     lanes_counts,
 )
-from ..models import LatencyDaily, LatencyHourly, UsageHourly
+from ..models import LatencyDaily, LatencyHourOfDay, UsageHourly
 
 QUANTILES = (0.5, 0.95, 0.99)
 # group_by names accepted by latency_rows -> how a rollup row is keyed.
@@ -86,23 +85,12 @@ _DAILY_COLUMNS = (
     "ratelimit_remaining_requests",
     "ratelimit_remaining_tokens",
 )
-_LATENCY_HOURLY_COLUMNS = (
-    "deployment",
-    "model",
-    "is_streaming",
-    "requests",
-    "throttled",
-    "errors",
-    "total_time_hist",
-    "backend_time_hist",
-    "native_duration_hist",
-    "overhead_hist",
-    "tps_completion_tokens",
-    "tps_backend_ms",
-    "last_seen_at",
-    "ratelimit_remaining_requests",
-    "ratelimit_remaining_tokens",
-)
+_HOUR_OF_DAY_HISTOGRAMS = {
+    "total_time_hist": "total_time_by_hour",
+    "backend_time_hist": "backend_time_by_hour",
+    "native_duration_hist": "native_duration_by_hour",
+    "overhead_hist": "overhead_by_hour",
+}
 _COLUMNS = (
     "hour",
     "backend_region",
@@ -214,6 +202,8 @@ class _Accumulator:
             histogram = row[_HIST_COLUMNS[name]]
             if type(histogram) is dict:
                 histogram_merge_into(self.hists[name], histogram)
+            elif type(histogram) is int:  # lanes already (LatencyHourOfDay rows)
+                self.lanes[name] += histogram
             elif histogram:  # packed (inlined histogram_lanes: this loop runs per row and histogram)
                 self.lanes[name] += int.from_bytes(histogram[1:], "little") << (histogram[0] * LANE_BITS)
         seen = row["last_seen_at"]
@@ -301,30 +291,74 @@ def _filtered(queryset: QuerySet, filters: LatencyFilters) -> QuerySet:
     return queryset
 
 
+def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
+    """One row per hour in the range, deployment, model and streaming kind, from LatencyHourOfDay.
+
+    Rows carry ``hour_of_day`` and ``day`` (no ``hour``) and their histograms as lanes (ints).
+    Hours of the first and last day outside ``[start, end)`` are left out, as the hourly rollup
+    would leave them out.
+    """
+    queryset = LatencyHourOfDay.objects.filter(
+        day__gte=filters.start.astimezone(UTC).date(), day__lte=filters.days[-1]
+    )
+    whole_days = _whole_days(filters)
+    rows = []
+    for day_row in (
+        _filtered(queryset, filters)
+        .order_by()
+        .values(
+            "day",
+            "deployment",
+            "model",
+            "is_streaming",
+            "measures_by_hour",
+            *_HOUR_OF_DAY_HISTOGRAMS.values(),
+        )
+    ):
+        day = day_row["day"]
+        midnight = datetime.combine(day, time.min, tzinfo=UTC)
+        lanes = {
+            name: dict(histograms_lanes(day_row[column])) for name, column in _HOUR_OF_DAY_HISTOGRAMS.items()
+        }
+        for hour, measures in day_row["measures_by_hour"].items():
+            hour_of_day = int(hour)
+            if not whole_days and not filters.start <= midnight + timedelta(hours=hour_of_day) < filters.end:
+                continue
+            requests, throttled, errors, tps_tokens, tps_ms, seen, rl_requests, rl_tokens = measures
+            rows.append(
+                {
+                    "day": day,
+                    "hour_of_day": hour_of_day,
+                    "deployment": day_row["deployment"],
+                    "model": day_row["model"],
+                    "is_streaming": day_row["is_streaming"],
+                    "requests": requests,
+                    "throttled": throttled,
+                    "errors": errors,
+                    "tps_completion_tokens": tps_tokens,
+                    "tps_backend_ms": tps_ms,
+                    **{name: by_hour.get(hour_of_day, 0) for name, by_hour in lanes.items()},
+                    "last_seen_at": datetime.fromisoformat(seen) if seen else None,
+                    "ratelimit_remaining_requests": rl_requests,
+                    "ratelimit_remaining_tokens": rl_tokens,
+                }
+            )
+    return rows
+
+
 def latency_rollup_rows(
     *, filters: LatencyFilters, hourly: bool = False, with_hours: bool = True, by_hour_of_day: bool = False
 ) -> list[dict]:
     """The rollup rows matching ``filters`` (only the columns latency needs).
 
-    Without a subscription filter (and unless ``hourly``): LatencyHourly rows for
-    ``by_hour_of_day`` (any range: they are hourly), else LatencyDaily rows when the range is
-    whole UTC days; otherwise UsageHourly rows. All kinds go through the same accumulation.
+    Without a subscription filter (and unless ``hourly``): per-hour rows from LatencyHourOfDay
+    for ``by_hour_of_day`` (any range: it keeps the hours), else LatencyDaily rows when the range
+    is whole UTC days; otherwise UsageHourly rows. All kinds go through the same accumulation.
     Without ``with_hours`` the per-hour-of-day histograms of daily rows (only the heatmap needs
     them) are not read.
     """
     if by_hour_of_day and not hourly and not filters.subscription:
-        queryset = _filtered(
-            LatencyHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end), filters
-        )
-        # The hour of day and day come from the database: parsing a month of hourly timestamps
-        # into datetimes was a large part of this read.
-        return list(
-            queryset.order_by().values(
-                *_LATENCY_HOURLY_COLUMNS,
-                hour_of_day=ExtractHour("hour", tzinfo=UTC),
-                day=TruncDate("hour", tzinfo=UTC),
-            )
-        )
+        return _hour_of_day_rows(filters)
     if not hourly and not filters.subscription and _whole_days(filters):
         daily = LatencyDaily.objects.filter(
             day__gte=filters.start.astimezone(UTC).date(), day__lt=filters.end.astimezone(UTC).date()
@@ -414,22 +448,28 @@ def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -
         if accumulator is None:
             accumulator = by_day[day_key] = _Accumulator()
         accumulator.add(row, histograms=("total",))
-        if "hour" in row:
-            hours = [(row["hour"].astimezone(UTC).hour, row["total_time_hist"])]
-            requests_by_hour = {row["hour"].astimezone(UTC).hour: row["requests"]}
-        else:
-            hours = histograms_lanes(row["total_time_by_hour"])
-            requests_by_hour = {int(h): n for h, n in row["requests_by_hour"].items()}
-        for hour, histogram in hours:
+        if "hour" in row:  # UsageHourly
+            hour = row["hour"].astimezone(UTC).hour
             accumulator = by_hour.get((region, hour))
             if accumulator is None:
                 accumulator = by_hour[(region, hour)] = _Accumulator()
-            accumulator.add_histogram("total", histogram)
-        for hour, requests in requests_by_hour.items():
-            accumulator = by_hour.get((region, hour))
+            accumulator.requests += row["requests"]
+            accumulator.add_histogram("total", row["total_time_hist"])
+            continue
+        for hour, requests in row["requests_by_hour"].items():
+            accumulator = by_hour.get((region, int(hour)))
             if accumulator is None:
-                accumulator = by_hour[(region, hour)] = _Accumulator()
+                accumulator = by_hour[(region, int(hour))] = _Accumulator()
             accumulator.requests += requests
+        # histograms_lanes inlined: this is the innermost loop of the page (rows x hours).
+        packed = row["total_time_by_hour"]
+        position, size = 0, len(packed)
+        while position < size:
+            end = position + 3 + int.from_bytes(packed[position + 1 : position + 3], "little")
+            by_hour[(region, packed[position])].lanes["total"] += int.from_bytes(
+                packed[position + 4 : end], "little"
+            ) << (packed[position + 3] * LANE_BITS)
+            position = end
     regions = sorted({region for region, _ in by_hour})
     hours = list(range(24))
     days = filters.days

@@ -39,7 +39,7 @@ class LatencyDaily(models.Model):
     total_time_by_hour = models.BinaryField(default=b"")
     requests_by_hour = models.JSONField(default=dict)
     # The other measures per hour of day, so a refresh can replace single hours and re-sum the
-    # day (read by the rollup only; grouping by hour of day reads LatencyHourly):
+    # day (read by the rollup only; grouping by hour of day reads LatencyHourOfDay):
     # {hour: {"backend": hist, "native": hist, "overhead": hist, "throttled": n, "errors": n,
     #         "tps_tokens": n, "tps_ms": ms, "last_seen_at": iso, "rl_requests": n, "rl_tokens": n}}
     measures_by_hour = models.JSONField(default=dict)
@@ -60,41 +60,37 @@ class LatencyDaily(models.Model):
         return f"{self.day} {self.deployment} {self.backend_region}"
 
 
-class LatencyHourly(models.Model):
-    """Hourly latency rollup without regions: what grouping by hour of day reads.
+class LatencyHourOfDay(models.Model):
+    """Latency per hour of day without regions: what grouping by hour of day reads.
 
-    Keyed by hour x deployment x model x streaming (the dimensions latency can be filtered by,
-    except the subscription): a month is at most 720 x deployments x 2 rows whatever the request
-    volume, where LatencyDaily would need 24 hours x regions x APIM regions entries per day and
-    UsageHourly about one row per request at moderate volumes. Maintained with LatencyDaily by
-    ``usage.rollups.rollup_refresh_hours`` (the refreshed hours are replaced whole).
+    One row per UTC day x deployment x model x streaming kind (the dimensions latency can be
+    filtered by, except the subscription) holding that day's hours: a month is
+    30 x deployments x 2 rows whatever the request volume, where LatencyDaily has regions x APIM
+    regions rows a day and UsageHourly about one row per request at moderate volumes. Maintained
+    with LatencyDaily by ``usage.rollups.rollup_refresh_hours`` (refreshed hours are replaced,
+    the day's other hours kept).
     """
 
-    hour = models.DateTimeField()
+    day = models.DateField()
     deployment = models.CharField(max_length=256, blank=True)
     model = models.CharField(max_length=128, blank=True)
     is_streaming = models.BooleanField(default=False)
 
-    requests = models.BigIntegerField(default=0)
-    throttled = models.BigIntegerField(default=0)  # HTTP 429
-    errors = models.BigIntegerField(default=0)  # HTTP 5xx
-    tps_completion_tokens = models.BigIntegerField(default=0)
-    tps_backend_ms = models.FloatField(default=0)
-    # Packed histograms (usage.histograms.histogram_pack).
-    total_time_hist = models.BinaryField(default=b"")
-    backend_time_hist = models.BinaryField(default=b"")
-    native_duration_hist = models.BinaryField(default=b"")
-    overhead_hist = models.BinaryField(default=b"")
-    last_seen_at = models.DateTimeField(null=True, blank=True)
-    ratelimit_remaining_requests = models.BigIntegerField(null=True, blank=True)
-    ratelimit_remaining_tokens = models.BigIntegerField(null=True, blank=True)
+    # {hour of day: [requests, throttled (429), errors (5xx), tps completion tokens, tps backend ms,
+    #                last seen (ISO) or null, rate-limit remaining requests, remaining tokens]}
+    measures_by_hour = models.JSONField(default=dict)
+    # Histograms per hour of day (usage.histograms.histograms_pack, keyed by hour).
+    total_time_by_hour = models.BinaryField(default=b"")
+    backend_time_by_hour = models.BinaryField(default=b"")
+    native_duration_by_hour = models.BinaryField(default=b"")
+    overhead_by_hour = models.BinaryField(default=b"")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "deployment", "model", "is_streaming"], name="latencyhourly_unique_dims"
+                fields=["day", "deployment", "model", "is_streaming"], name="latencyhourofday_unique_dims"
             )
-        ]  # its index leads with the hour: it serves the range reads too
+        ]  # its index leads with the day: it serves the range reads too
 
     def __str__(self) -> str:
-        return f"{self.hour} {self.deployment}"
+        return f"{self.day} {self.deployment}"

@@ -1,4 +1,4 @@
-"""Pack LatencyDaily's page histograms and add LatencyHourly (grouping by hour of day).
+"""Pack LatencyDaily's page histograms and add LatencyHourOfDay (grouping by hour of day).
 
 Both are built from what LatencyDaily already stores (its JSON histograms and per-hour entries),
 not from UsageHourly: a few thousand rows even at a million requests, so the migration takes
@@ -19,10 +19,10 @@ PACKED = {
 
 def pack_and_backfill(apps, schema_editor):
     from usage.bulk import rows_update
-    from usage.rollups import latency_hourly_entries, latency_hourly_fields
+    from usage.rollups import hour_of_day_entries, hour_of_day_fields
 
     LatencyDaily = apps.get_model("usage", "LatencyDaily")
-    LatencyHourly = apps.get_model("usage", "LatencyHourly")
+    LatencyHourOfDay = apps.get_model("usage", "LatencyHourOfDay")
     for day in LatencyDaily.objects.order_by("day").values_list("day", flat=True).distinct():
         rows = list(LatencyDaily.objects.filter(day=day))
         by_dims = {}
@@ -40,10 +40,10 @@ def pack_and_backfill(apps, schema_editor):
                 for hour, measures in row.measures_by_hour.items()
             }
         rows_update(rows=rows, fields=[*PACKED.values(), "packed_total_time_by_hour"])
-        LatencyHourly.objects.bulk_create(
+        LatencyHourOfDay.objects.bulk_create(
             [
-                LatencyHourly(**latency_hourly_fields(key, entry))
-                for key, entry in latency_hourly_entries({day: by_dims}).items()
+                LatencyHourOfDay(**hour_of_day_fields(key, hours))
+                for key, hours in hour_of_day_entries({day: by_dims}).items()
             ],
             batch_size=1000,
         )
@@ -57,30 +57,23 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="LatencyHourly",
+            name="LatencyHourOfDay",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("hour", models.DateTimeField()),
+                ("day", models.DateField()),
                 ("deployment", models.CharField(blank=True, max_length=256)),
                 ("model", models.CharField(blank=True, max_length=128)),
                 ("is_streaming", models.BooleanField(default=False)),
-                ("requests", models.BigIntegerField(default=0)),
-                ("throttled", models.BigIntegerField(default=0)),
-                ("errors", models.BigIntegerField(default=0)),
-                ("tps_completion_tokens", models.BigIntegerField(default=0)),
-                ("tps_backend_ms", models.FloatField(default=0)),
-                ("total_time_hist", models.BinaryField(default=b"")),
-                ("backend_time_hist", models.BinaryField(default=b"")),
-                ("native_duration_hist", models.BinaryField(default=b"")),
-                ("overhead_hist", models.BinaryField(default=b"")),
-                ("last_seen_at", models.DateTimeField(blank=True, null=True)),
-                ("ratelimit_remaining_requests", models.BigIntegerField(blank=True, null=True)),
-                ("ratelimit_remaining_tokens", models.BigIntegerField(blank=True, null=True)),
+                ("measures_by_hour", models.JSONField(default=dict)),
+                ("total_time_by_hour", models.BinaryField(default=b"")),
+                ("backend_time_by_hour", models.BinaryField(default=b"")),
+                ("native_duration_by_hour", models.BinaryField(default=b"")),
+                ("overhead_by_hour", models.BinaryField(default=b"")),
             ],
             options={
                 "constraints": [
                     models.UniqueConstraint(
-                        fields=("hour", "deployment", "model", "is_streaming"), name="latencyhourly_unique_dims"
+                        fields=("day", "deployment", "model", "is_streaming"), name="latencyhourofday_unique_dims"
                     )
                 ],
             },
