@@ -173,7 +173,11 @@ def histograms_lanes(packed: bytes | memoryview | None) -> Iterator[tuple[int, i
     position, size = 0, len(view)
     while position < size:
         end = position + 3 + int.from_bytes(view[position + 1 : position + 3], "little")
-        yield view[position], histogram_lanes(view[position + 3 : end])
+        # histogram_lanes inlined (this runs per row and hour of day)
+        yield (
+            view[position],
+            int.from_bytes(view[position + 4 : end], "little") << (view[position + 3] * LANE_BITS),
+        )
         position = end
 
 

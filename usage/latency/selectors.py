@@ -292,17 +292,18 @@ def _filtered(queryset: QuerySet, filters: LatencyFilters) -> QuerySet:
 
 
 def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
-    """One row per hour in the range, deployment, model and streaming kind, from LatencyHourOfDay.
+    """One row per hour of day, deployment, model and streaming kind, from LatencyHourOfDay.
 
-    Rows carry ``hour_of_day`` and ``day`` (no ``hour``) and their histograms as lanes (ints).
-    Hours of the first and last day outside ``[start, end)`` are left out, as the hourly rollup
-    would leave them out.
+    The range's days are summed here already (rows carry ``hour_of_day``, no ``hour`` or
+    ``day``, and their histograms as lanes), so grouping by hour of day accumulates at most
+    24 x deployments x 2 rows. Hours of the first and last day outside ``[start, end)`` are left
+    out, as the hourly rollup would leave them out.
     """
     queryset = LatencyHourOfDay.objects.filter(
         day__gte=filters.start.astimezone(UTC).date(), day__lte=filters.days[-1]
     )
     whole_days = _whole_days(filters)
-    rows = []
+    groups: dict[tuple, dict] = {}
     for day_row in (
         _filtered(queryset, filters)
         .order_by()
@@ -315,35 +316,47 @@ def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
             *_HOUR_OF_DAY_HISTOGRAMS.values(),
         )
     ):
-        day = day_row["day"]
-        midnight = datetime.combine(day, time.min, tzinfo=UTC)
-        lanes = {
-            name: dict(histograms_lanes(day_row[column])) for name, column in _HOUR_OF_DAY_HISTOGRAMS.items()
-        }
+        midnight = datetime.combine(day_row["day"], time.min, tzinfo=UTC)
+        dims = (day_row["deployment"], day_row["model"], day_row["is_streaming"])
+        rows_by_hour = {}
         for hour, measures in day_row["measures_by_hour"].items():
             hour_of_day = int(hour)
             if not whole_days and not filters.start <= midnight + timedelta(hours=hour_of_day) < filters.end:
                 continue
-            requests, throttled, errors, tps_tokens, tps_ms, seen, rl_requests, rl_tokens = measures
-            rows.append(
-                {
-                    "day": day,
+            row = groups.get((hour_of_day, *dims))
+            if row is None:
+                row = groups[(hour_of_day, *dims)] = {
                     "hour_of_day": hour_of_day,
-                    "deployment": day_row["deployment"],
-                    "model": day_row["model"],
-                    "is_streaming": day_row["is_streaming"],
-                    "requests": requests,
-                    "throttled": throttled,
-                    "errors": errors,
-                    "tps_completion_tokens": tps_tokens,
-                    "tps_backend_ms": tps_ms,
-                    **{name: by_hour.get(hour_of_day, 0) for name, by_hour in lanes.items()},
-                    "last_seen_at": datetime.fromisoformat(seen) if seen else None,
-                    "ratelimit_remaining_requests": rl_requests,
-                    "ratelimit_remaining_tokens": rl_tokens,
+                    **dict(zip(("deployment", "model", "is_streaming"), dims, strict=True)),
+                    "requests": 0,
+                    "throttled": 0,
+                    "errors": 0,
+                    "tps_completion_tokens": 0,
+                    "tps_backend_ms": 0.0,
+                    **dict.fromkeys(_HOUR_OF_DAY_HISTOGRAMS, 0),
+                    "last_seen_at": None,
+                    "ratelimit_remaining_requests": None,
+                    "ratelimit_remaining_tokens": None,
                 }
-            )
-    return rows
+            requests, throttled, errors, tps_tokens, tps_ms, seen, rl_requests, rl_tokens = measures
+            row["requests"] += requests
+            row["throttled"] += throttled
+            row["errors"] += errors
+            row["tps_completion_tokens"] += tps_tokens
+            row["tps_backend_ms"] += tps_ms
+            if seen is not None:
+                seen = datetime.fromisoformat(seen)
+                if row["last_seen_at"] is None or seen > row["last_seen_at"]:
+                    row["last_seen_at"] = seen
+                    row["ratelimit_remaining_requests"] = rl_requests
+                    row["ratelimit_remaining_tokens"] = rl_tokens
+            rows_by_hour[hour_of_day] = row
+        for name, column in _HOUR_OF_DAY_HISTOGRAMS.items():
+            for hour_of_day, lanes in histograms_lanes(day_row[column]):
+                row = rows_by_hour.get(hour_of_day)
+                if row is not None:  # None: an hour outside the range
+                    row[name] += lanes
+    return list(groups.values())
 
 
 def latency_rollup_rows(
@@ -387,7 +400,14 @@ def latency_rows(
     key_of = GROUPINGS[group_by]
     by_hour_of_day = group_by == "hour_of_day"
     if rows is None or (by_hour_of_day and rows and "hour" not in rows[0] and "hour_of_day" not in rows[0]):
-        rows = latency_rollup_rows(filters=filters, with_hours=False, by_hour_of_day=by_hour_of_day)
+        # Hour-of-day rows from LatencyHourOfDay have the days summed already: a trend per day
+        # (never asked for with this grouping by the page or the API) needs the hourly rollup.
+        rows = latency_rollup_rows(
+            filters=filters,
+            with_hours=False,
+            by_hour_of_day=by_hour_of_day,
+            hourly=by_hour_of_day and with_trend,
+        )
     groups: dict[tuple, _Accumulator] = {}
     daily: dict[tuple, _Accumulator] = {}
     for row in rows:
