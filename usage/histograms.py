@@ -5,9 +5,10 @@ per bucket from 1 ms to 10**6 ms; bucket 0 also holds everything below 1 ms and 
 everything above. A percentile read from the histogram is the geometric middle of its bucket,
 so it is within one bucket width of the exact value.
 
-Packed histograms (what the daily and hourly latency rollups store, ``histogram_pack``): the first
-non-empty bucket index as one byte, then one little-endian unsigned 64-bit count per bucket up to
-the last non-empty one. Read with ``histogram_lanes`` a packed histogram becomes one Python integer
+Packed histograms (what the latency rollups store, ``histogram_pack``): the first non-empty
+bucket index as one byte, then one little-endian unsigned 64-bit count per bucket up to the last
+non-empty one; zlib-compressed when that is long (mostly zero bytes: ~10x smaller, so a month of
+rows is cheap to send; decompressing is C-speed), marked by a first byte of 0xFF. Read with ``histogram_lanes`` a packed histogram becomes one Python integer
 whose 64-bit "lanes" are the bucket counts, so merging two histograms is a single integer addition
 (no lane can overflow: 2**64 requests) instead of a JSON decode and a dict update per bucket; a
 month of rollup rows merges in milliseconds. ``histogram_from_lanes`` turns the sum back into the
@@ -20,6 +21,7 @@ as 10 ms land in the bucket they start), so Python and the database agree.
 
 import math
 import struct
+import zlib
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate
@@ -116,8 +118,9 @@ LANE_BITS = 64
 _LANE_BYTES = LANE_BITS // 8
 
 
-def histogram_pack(histogram: Mapping[str, int] | None) -> bytes:
-    """The packed form of a ``{bucket: count}`` histogram (empty bytes for an empty one)."""
+def _raw(histogram: Mapping[str, int] | None) -> bytes:
+    """First non-empty bucket (1 byte), then its count and every later one's up to the last non-empty
+    bucket, each as a little-endian unsigned 64-bit integer; empty bytes for an empty histogram."""
     counts = {int(key): int(count) for key, count in (histogram or {}).items() if int(count)}
     if not counts:
         return b""
@@ -127,11 +130,32 @@ def histogram_pack(histogram: Mapping[str, int] | None) -> bytes:
     )
 
 
+_COMPRESSED = 0xFF  # first byte of a compressed value; a raw one starts with a bucket index or key < 255
+_COMPRESS_FROM = 128  # raw bytes; below this zlib saves too little to pay for decompressing
+
+
+def _compact(raw: bytes) -> bytes:
+    if len(raw) < _COMPRESS_FROM:
+        return raw
+    compressed = zlib.compress(raw, 1)
+    return bytes([_COMPRESSED]) + compressed if len(compressed) + 1 < len(raw) else raw
+
+
+def _expand(packed: bytes | memoryview) -> bytes | memoryview:
+    return zlib.decompress(packed[1:]) if packed[0] == _COMPRESSED else packed
+
+
+def histogram_pack(histogram: Mapping[str, int] | None) -> bytes:
+    """The packed form of a ``{bucket: count}`` histogram (empty bytes for an empty one)."""
+    return _compact(_raw(histogram))
+
+
 def histogram_lanes(packed: bytes | memoryview | None) -> int:
     """A packed histogram as one integer of 64-bit bucket lanes: add these to merge histograms."""
     if not packed:
         return 0
-    return int.from_bytes(packed[1:], "little") << (packed[0] * LANE_BITS)
+    raw = _expand(packed)
+    return int.from_bytes(raw[1:], "little") << (raw[0] * LANE_BITS)
 
 
 def lanes_counts(lanes: int) -> tuple[int, ...]:
@@ -152,31 +176,33 @@ def histogram_unpack(packed: bytes | memoryview | None) -> dict[str, int]:
 
 
 def histograms_pack(histograms: Mapping[str, Mapping[str, int]]) -> bytes:
-    """Several histograms keyed by a small number (0..255; the hour of day) in one value.
+    """Several histograms keyed by a small number (0..254; the hour of day) in one value.
 
-    Per non-empty histogram: the key (1 byte), the number of packed bytes that follow (2 bytes,
-    little-endian), then its ``histogram_pack`` form; in key order.
+    Compressed as one (when large): per non-empty histogram the key (1 byte), the length of its raw form
+    (2 bytes, little-endian), then that raw form (as in ``histogram_pack``); in key order.
     """
     parts = []
     for key in sorted(histograms, key=int):
-        packed = histogram_pack(histograms[key])
-        if packed:
-            parts.append(bytes([int(key)]) + len(packed).to_bytes(2, "little") + packed)
-    return b"".join(parts)
+        if not 0 <= int(key) < _COMPRESSED:
+            raise ValueError(f"histogram key {key!r} is not in 0..254")
+        raw = _raw(histograms[key])
+        if raw:
+            parts.append(bytes([int(key)]) + len(raw).to_bytes(2, "little") + raw)
+    return _compact(b"".join(parts))
 
 
 def histograms_lanes(packed: bytes | memoryview | None) -> Iterator[tuple[int, int]]:
     """(key, lanes) for each histogram of a ``histograms_pack`` value."""
     if not packed:
         return
-    view = memoryview(packed)
-    position, size = 0, len(view)
+    raw = _expand(packed)
+    position, size = 0, len(raw)
     while position < size:
-        end = position + 3 + int.from_bytes(view[position + 1 : position + 3], "little")
+        end = position + 3 + int.from_bytes(raw[position + 1 : position + 3], "little")
         # histogram_lanes inlined (this runs per row and hour of day)
         yield (
-            view[position],
-            int.from_bytes(view[position + 4 : end], "little") << (view[position + 3] * LANE_BITS),
+            raw[position],
+            int.from_bytes(raw[position + 4 : end], "little") << (raw[position + 3] * LANE_BITS),
         )
         position = end
 

@@ -23,7 +23,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import QuerySet
 
 from ..histograms import (
-    LANE_BITS,
     counts_percentiles,
     histogram_from_lanes,
     histogram_lanes,
@@ -204,8 +203,8 @@ class _Accumulator:
                 histogram_merge_into(self.hists[name], histogram)
             elif type(histogram) is int:  # lanes already (LatencyHourOfDay rows)
                 self.lanes[name] += histogram
-            elif histogram:  # packed (inlined histogram_lanes: this loop runs per row and histogram)
-                self.lanes[name] += int.from_bytes(histogram[1:], "little") << (histogram[0] * LANE_BITS)
+            elif histogram:  # packed
+                self.lanes[name] += histogram_lanes(histogram)
         seen = row["last_seen_at"]
         if seen is not None and (self.last_seen is None or seen > self.last_seen):
             self.last_seen = seen
@@ -481,15 +480,8 @@ def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -
             if accumulator is None:
                 accumulator = by_hour[(region, int(hour))] = _Accumulator()
             accumulator.requests += requests
-        # histograms_lanes inlined: this is the innermost loop of the page (rows x hours).
-        packed = row["total_time_by_hour"]
-        position, size = 0, len(packed)
-        while position < size:
-            end = position + 3 + int.from_bytes(packed[position + 1 : position + 3], "little")
-            by_hour[(region, packed[position])].lanes["total"] += int.from_bytes(
-                packed[position + 4 : end], "little"
-            ) << (packed[position + 3] * LANE_BITS)
-            position = end
+        for hour, lanes in histograms_lanes(row["total_time_by_hour"]):
+            by_hour[(region, hour)].lanes["total"] += lanes
     regions = sorted({region for region, _ in by_hour})
     hours = list(range(24))
     days = filters.days
