@@ -279,7 +279,7 @@ def test_refreshing_twice_changes_nothing_and_emptied_hours_disappear(generated)
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_packs_existing_rows_and_builds_latency_hourly():
-    """Migrating 0010 -> 0011 turns the JSON histograms into what a refresh now writes and builds
+    """Migrating 0011 -> 0012 turns the JSON histograms into what a refresh now writes and builds
     LatencyHourOfDay from LatencyDaily's per-hour entries."""
     requests_generate(profiles=PROFILES, start=H, hours=30, per_hour=5, seed=11, streaming_share=0.3)
     rollup_refresh_range(start=H, end=H + timedelta(hours=30))
@@ -297,14 +297,14 @@ def test_the_migration_packs_existing_rows_and_builds_latency_hourly():
     executor = MigrationExecutor(connection)
     leaves = executor.loader.graph.leaf_nodes()
     try:
-        executor.migrate([("usage", "0010_usagedaily")])
-        old_apps = executor.loader.project_state([("usage", "0010_usagedaily")]).apps
+        executor.migrate([("usage", "0011_gatewayrequest_partitioned")])
+        old_apps = executor.loader.project_state([("usage", "0011_gatewayrequest_partitioned")]).apps
         OldLatencyDaily = old_apps.get_model("usage", "LatencyDaily")
         assert OldLatencyDaily.objects.count() == len(old_json)
-        for pk, values in old_json.items():  # what 0010 stored: JSON dicts
+        for pk, values in old_json.items():  # what 0011 stored: JSON dicts
             OldLatencyDaily.objects.filter(pk=pk).update(**values)
         executor = MigrationExecutor(connection)
-        executor.migrate([("usage", "0011_latency_packed_hour_of_day")])
+        executor.migrate([("usage", "0012_latency_packed_hour_of_day")])
     finally:
         MigrationExecutor(connection).migrate(leaves)
     assert (_snapshot(LatencyDaily), _snapshot(LatencyHourOfDay)) == expected

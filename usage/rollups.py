@@ -377,7 +377,7 @@ def hour_of_day_entries(entries: Mapping[date, Mapping[tuple, Mapping[str, dict]
     """Per-hour entries ({day: {latency dims: {hour of day: entry}}}) summed over the regions.
 
     Returns {(day, deployment, model, is_streaming): {hour of day: entry}}: the rows of
-    LatencyHourOfDay. Pure (no database), so migration 0011 builds the table from LatencyDaily's
+    LatencyHourOfDay. Pure (no database), so migration 0012 builds the table from LatencyDaily's
     stored entries with it.
     """
     merged: dict[tuple, dict] = {}

@@ -52,7 +52,7 @@ def pack_and_backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("usage", "0010_usagedaily"),
+        ("usage", "0011_gatewayrequest_partitioned"),
     ]
 
     operations = [
