@@ -278,7 +278,7 @@ def test_refreshing_twice_changes_nothing_and_emptied_hours_disappear(generated)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_packs_existing_rows_and_builds_latency_hourly():
+def test_the_migration_packs_existing_rows_and_builds_latency_hour_of_day():
     """Migrating 0011 -> 0012 turns the JSON histograms into what a refresh now writes and builds
     LatencyHourOfDay from LatencyDaily's per-hour entries."""
     requests_generate(profiles=PROFILES, start=H, hours=30, per_hour=5, seed=11, streaming_share=0.3)
