@@ -212,7 +212,9 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
         CostCenterAssignment,
         GatewayRequest,
         LatencyDaily,
+        LatencyHourOfDay,
         NativeLog,
+        UsageDaily,
         UsageHourly,
     )
 
@@ -232,12 +234,15 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
             with connection.cursor() as cursor:
                 cursor.execute(
                     "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_usagehourly, usage_latencydaily, "
+                    "usage_latencyhourofday, usage_usagedaily, "
                     "audit_reviewevent, audit_reviewitem, audit_flag "
                     "RESTART IDENTITY CASCADE"
                 )
         else:
             UsageHourly.objects.all().delete()
             LatencyDaily.objects.all().delete()
+            LatencyHourOfDay.objects.all().delete()
+            UsageDaily.objects.all().delete()
             NativeLog.objects.all().delete()
             GatewayRequest.objects.all().delete()
         gateway: list[dict] = []
@@ -322,7 +327,7 @@ def review_items_generate(*, every: int = 100) -> int:
 def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
     from django.db import connection
 
-    from usage.models import LatencyDaily
+    from usage.models import LatencyDaily, LatencyHourOfDay
     from usage.rollups import rollup_refresh_range
 
     began = time.perf_counter()
@@ -331,9 +336,11 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE usage_usagehourly")
             cursor.execute("VACUUM ANALYZE usage_latencydaily")
+            cursor.execute("VACUUM ANALYZE usage_latencyhourofday")
     took = time.perf_counter() - began
     print(
-        f"  rollups rebuilt: {rollups:,} hourly rows, {LatencyDaily.objects.count():,} daily latency rows "
+        f"  rollups rebuilt: {rollups:,} hourly rows, {LatencyDaily.objects.count():,} daily and "
+        f"{LatencyHourOfDay.objects.count():,} hour-of-day latency rows "
         f"in {took:.1f} s ({requests / took:,.0f} requests/s)"
     )
 

@@ -84,7 +84,7 @@ def backfill_tokens_per_minute(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('usage', '0011_gatewayrequest_partitioned'),
+        ('usage', '0012_latency_packed_hour_of_day'),
     ]
 
     operations = [
