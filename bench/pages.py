@@ -412,6 +412,12 @@ def main() -> None:
     flagged = review_items_generate()
     if flagged:
         print(f"  flagged {flagged:,} requests for the review queue")
+    # Quota tiers sized from the data (the demo's seed: product tiers, one subscription near its
+    # quota, one over, one on a low tokens-per-minute limit), so the quota page runs its drift checks.
+    from quotas.demo import quota_demo_seed
+
+    if quota_demo_seed(now=datetime.now(UTC)):
+        print("  assigned quota tiers (quotas.demo.quota_demo_seed)")
     full_month = months[-2] if len(months) > 1 else months[-1]
     month_start = datetime.combine(full_month, datetime.min.time(), tzinfo=UTC)
     month_end = datetime.combine(
