@@ -125,12 +125,28 @@ def _is_refusal(value: Any) -> bool:
     return str(value.get("code", "")).lower() == "content_filter" and "innererror" in value
 
 
+def _may_hold_verdicts(body: str) -> bool:
+    """False only when no hit nor refusal can be read from ``body``: a few substring tests instead
+    of decoding and walking it (most bodies repeat ``"filtered": false, "severity": "safe"``).
+
+    A hit needs ``"filtered"/"detected": true`` (JSON spells ``true`` in lower case) or a severity
+    whose ``lower()`` is low/medium/high; a refusal a code whose ``lower()`` is content_filter.
+    Without ``\\u`` escapes those strings are in the text as they decode, and only ASCII letters
+    lower to the ASCII letters they are made of, so ``body.lower()`` holds them, quotes included.
+    """
+    if "\\u" in body or "true" in body:
+        return True
+    lowered = body.lower()
+    return any(value in lowered for value in ('"low"', '"medium"', '"high"', '"content_filter"'))
+
+
 def azure_verdicts_find(*, content_filter: dict | None, response_body: str) -> AzureVerdicts:
     """Azure's verdicts on one request; the same hit read from both sources counts once."""
     documents: list[Any] = []
     if content_filter:
         documents.append(content_filter)
-    documents.extend(_json_values(response_body))
+    if response_body and _may_hold_verdicts(response_body):
+        documents.extend(_json_values(response_body))
     hits: list[dict] = []
     refusal = False
     for document in documents:
