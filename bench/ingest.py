@@ -211,7 +211,7 @@ def main() -> None:
     import usage.ingestion.store
 
     if args.refresh == "skip":
-        usage.ingestion.store.requests_refresh = lambda *, correlation_ids: None
+        usage.ingestion.store.requests_refresh = lambda *, correlation_ids, **options: None
     timers = _Timers()
     timers.wrap(usage.accounting, "usage_refresh", "usage_refresh")
     timers.wrap(audit.services, "flags_evaluate", "flags_evaluate")

@@ -6,9 +6,10 @@ The filter results come in several spellings (``prompt_filter_results`` / ``prom
 ``custom_blocklists`` as an object or a list), so the walker looks for their shape, not a path.
 """
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from usage.json_memo import json_loads
 
 _SEVERITY_RANK = {"safe": 0, "low": 1, "medium": 2, "high": 3}
 # Containers whose results are about the prompt (``prompt``/``error``: usage.accounting's summary).
@@ -32,7 +33,7 @@ def _json_values(body: str) -> list[Any]:
     if not text:
         return []
     try:
-        return [json.loads(text)]
+        return [json_loads(text)]
     except ValueError:
         pass
     values = []
@@ -40,7 +41,7 @@ def _json_values(body: str) -> list[Any]:
         line = line.strip()
         if line.startswith("data:") and line[5:].strip() not in {"", "[DONE]"}:
             try:
-                values.append(json.loads(line[5:].strip()))
+                values.append(json_loads(line[5:].strip()))
             except ValueError:
                 continue
     return values
