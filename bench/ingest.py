@@ -336,6 +336,8 @@ def main() -> None:
     parser.add_argument("--no-copy", action="store_true", help="skip the COPY ceiling runs")
     parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
+    if args.runs < 1 and not args.generate:
+        parser.error("--runs must be at least 1")
 
     if args.generate:
         _generate(args.generate, args.rows, args.per_hour, args.seed)
