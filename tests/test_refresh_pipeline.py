@@ -135,3 +135,35 @@ def test_json_shared_decodes_a_text_once_and_returns_the_same_result():
             assert (error.value.msg, error.value.pos) == (expected.value.msg, expected.value.pos)
     with json_shared():
         assert json_loads(text) is not first  # each block starts empty
+
+
+@pytest.mark.django_db
+def test_flags_from_the_pipeline_equal_a_later_re_evaluation():
+    """The pipeline hands flags_evaluate the rows usage_refresh just wrote; what it reads of them
+    (content_filter) must be what the database gives back (JSONB orders keys), else a later
+    re-evaluation would rewrite every Azure-filter flag's detail."""
+    from tests.review_data import make_request
+
+    request = make_request("c-filtered", completion="Here you go")
+    results = {
+        "violence": {"severity": "medium", "filtered": True},
+        "hate": {"severity": "low", "filtered": False},
+    }
+    request.response_body = json.dumps(
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "x"},
+                    "content_filter_results": results,
+                }
+            ],
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": results}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        }
+    )
+    request.save()
+    requests_refresh(correlation_ids=["c-filtered"])
+    assert Flag.objects.filter(source="detector:azure_content_filter").exists()
+    stats = audit.services.flags_evaluate(correlation_ids=["c-filtered"])
+    assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)

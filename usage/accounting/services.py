@@ -149,9 +149,9 @@ def usage_refresh(*, correlation_ids: Collection[str], loaded: LoadedRequests | 
     if not ids:
         return 0
     book = PriceBook.load()
+    # Retention purged the bodies of some rows: their usage was computed before and must stay.
     if loaded is not None:
         wanted = set(ids)
-        # Retention purged the bodies of some rows: their usage was computed before and must stay.
         rows = [r for r in loaded.rows if r.correlation_id in wanted and r.bodies_purged_at is None]
         written = 0
         for start in range(0, len(rows), BATCH):
