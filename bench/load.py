@@ -28,7 +28,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aoai_portal.settings")
 
 PAGES_BY_ROLE = {
-    "finance": ["/chargeback/", "/latency/", "/quotas/", "/api/v1/chargeback?month={month}&group_by=cost_center"],
+    "finance": [
+        "/chargeback/",
+        "/latency/",
+        "/quotas/",
+        "/api/v1/chargeback?month={month}&group_by=cost_center",
+    ],
     "reviewer": ["/review/", "/latency/"],
     "admin": ["/chargeback/", "/latency/", "/review/", "/ingestion/", "/quotas/"],
 }
