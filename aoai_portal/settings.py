@@ -187,6 +187,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 6 * 3600},
     },
+    # PostgreSQL: create the request table's partitions of this month and the next two (no-op on
+    # SQLite; see usage.partitions). Daily, so a missed night is caught up long before a month starts.
+    "request-partitions": {
+        "task": "usage.request_partitions_ahead",
+        "schedule": crontab(hour=1, minute=15),
+        "options": {"expires": 6 * 3600},
+    },
+    # Nightly: remove months of requests past REQUEST_RETENTION_MONTHS (no-op when 0; audited; see
+    # usage.retention). Whole months, so it does real work once a month.
+    "requests-retention": {
+        "task": "usage.requests_retention",
+        "schedule": crontab(hour=3, minute=0),
+        "options": {"expires": 6 * 3600},
+    },
 }
 
 # --- Quotas and alerts -------------------------------------------------------------------------
@@ -249,6 +263,9 @@ OIDC_OP_LOGOUT_URL_METHOD = "aoai_portal.auth.entra.entra_logout_url"
 # --- Retention --------------------------------------------------------------------------------
 PROMPT_RETENTION_DAYS = env_int("PROMPT_RETENTION_DAYS", 90)
 FLAGGED_RETENTION_DAYS = env_int("FLAGGED_RETENTION_DAYS", 365)
+# Whole months of requests kept besides the current one (older months are removed with their flags
+# and review items; rollups stay). 0 = keep requests forever. See usage.retention.
+REQUEST_RETENTION_MONTHS = env_int("REQUEST_RETENTION_MONTHS", 0)
 
 # --- Prompt review ----------------------------------------------------------------------------------
 # National id patterns flagged by the "national_id" detector: a JSON object {"name": "regex"}.

@@ -208,8 +208,10 @@ def _empty_tables() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
+            # The review tables reference requests without a database constraint (the request table
+            # is partitioned on PostgreSQL), so CASCADE does not reach them: they are named.
             "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_llmlogchunk, usage_rejectedrow, "
-            "usage_usagehourly, bench_raw_rows CASCADE"  # CASCADE: tables of other apps referencing requests
+            "usage_usagehourly, audit_flag, audit_reviewitem, audit_reviewevent, bench_raw_rows CASCADE"
         )
 
 

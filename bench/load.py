@@ -7,12 +7,16 @@ Usage (against whatever data the database holds, e.g. after ``bench/pages.py`` f
 
 It starts gunicorn on 127.0.0.1 (a free port), signs in one user per role per virtual user by
 creating real sessions, then each virtual user loops over the pages its role may open until the
-time is up. Prints requests, errors, p50/p95/p99 latency. The loop is bounded in time and
-targets loopback only.
+time is up, pausing a random think time between pages (``--think-min``/``--think-max`` seconds,
+uniform, as locust's ``between``; people read a page before opening the next). ``--think-max 0``
+removes the pause: every user fires back to back, which measures saturation, not 20 people.
+Prints requests, errors, p50/p95/p99 latency overall and per page. The loop is bounded in time
+and targets loopback only.
 """
 
 import argparse
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -71,12 +75,22 @@ def _sessions(count: int) -> list[tuple[str, str]]:
     return out
 
 
-def _user_loop(base: str, role: str, session_key: str, deadline: float, timings: list, errors: list) -> None:
+def _user_loop(
+    base: str,
+    role: str,
+    session_key: str,
+    deadline: float,
+    timings: list,
+    errors: list,
+    think: tuple[float, float] = (0.0, 0.0),
+) -> None:
     month = time.strftime("%Y-%m", time.gmtime())
     pages = [page.format(month=month) for page in PAGES_BY_ROLE[role]]
-    index = 0
+    rng = random.Random(session_key)
+    index = rng.randrange(len(pages))  # users do not all start on the same page
     while time.monotonic() < deadline:
-        url = base + pages[index % len(pages)]
+        page = pages[index % len(pages)]
+        url = base + page
         index += 1
         request = urllib.request.Request(url, headers={"Cookie": f"sessionid={session_key}"})
         started = time.perf_counter()
@@ -89,9 +103,16 @@ def _user_loop(base: str, role: str, session_key: str, deadline: float, timings:
         except OSError as exc:
             errors.append(f"{url}: {exc}")
             continue
-        timings.append((time.perf_counter() - started) * 1000)
+        timings.append((page.split("?")[0], (time.perf_counter() - started) * 1000))
         if status != 200:
             errors.append(f"{url}: HTTP {status}")
+        if think[1] > 0:
+            time.sleep(min(rng.uniform(*think), max(deadline - time.monotonic(), 0)))
+
+
+def _quantiles_line(values: list[float]) -> str:
+    quantiles = statistics.quantiles(sorted(values), n=100)
+    return f"p50_ms={quantiles[49]:.1f} p95_ms={quantiles[94]:.1f} p99_ms={quantiles[98]:.1f}"
 
 
 def main() -> None:
@@ -101,6 +122,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--think-min", type=float, default=1.0, help="seconds between a user's pages, at least"
+    )
+    parser.add_argument("--think-max", type=float, default=3.0, help="at most (0: no pause, saturation)")
     args = parser.parse_args()
 
     sessions = _sessions(args.users)
@@ -140,7 +165,10 @@ def main() -> None:
         errors: list[str] = []
         deadline = time.monotonic() + args.seconds
         threads = [
-            threading.Thread(target=_user_loop, args=(base, role, key, deadline, timings, errors))
+            threading.Thread(
+                target=_user_loop,
+                args=(base, role, key, deadline, timings, errors, (args.think_min, args.think_max)),
+            )
             for role, key in sessions
         ]
         for thread in threads:
@@ -151,14 +179,22 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
 
-    timings.sort()
-    if not timings:
-        print("no request completed", errors[:5])
+    if len(timings) < 2:
+        print("fewer than two requests completed", errors[:5])
         sys.exit(1)
-    quantiles = statistics.quantiles(timings, n=100)
-    print(f"users={args.users} seconds={args.seconds} gunicorn_workers={args.workers}")
+    load = os.getloadavg()[0]
+    print(
+        f"users={args.users} seconds={args.seconds} gunicorn_workers={args.workers} "
+        f"think={args.think_min:g}-{args.think_max:g}s load_1min_at_end={load:.1f}"
+    )
     print(f"requests={len(timings)} rps={len(timings) / args.seconds:.1f} errors={len(errors)}")
-    print(f"p50_ms={quantiles[49]:.1f} p95_ms={quantiles[94]:.1f} p99_ms={quantiles[98]:.1f}")
+    print(_quantiles_line([ms for _, ms in timings]))
+    by_page: dict[str, list[float]] = {}
+    for page, ms in timings:
+        by_page.setdefault(page, []).append(ms)
+    for page, values in sorted(by_page.items()):
+        if len(values) >= 2:
+            print(f"  {page:24} n={len(values):5} {_quantiles_line(values)}")
     for line in errors[:10]:
         print("error:", line)
 

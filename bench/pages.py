@@ -231,7 +231,8 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_usagehourly, usage_latencydaily "
+                    "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_usagehourly, usage_latencydaily, "
+                    "audit_reviewevent, audit_reviewitem, audit_flag "
                     "RESTART IDENTITY CASCADE"
                 )
         else:
@@ -265,6 +266,57 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
     print(f"  stored in {stored:.1f} s ({requests / stored:,.0f} requests/s)")
     _rollups_rebuild(start, end, requests)
     return start, end
+
+
+def review_items_generate(*, every: int = 100) -> int:
+    """Flag every ``every``-th successful generated request (1 %) so the review queue has real work.
+
+    One or two detector flags per request and a review item in a realistic state mix (most open).
+    Skipped when the generated requests already have review items.
+    """
+    from audit.models import Flag, ReviewItem, Severity
+    from usage.models import GatewayRequest
+
+    if ReviewItem.objects.filter(request__api_id=MARKER).exists():
+        return 0
+    rng = random.Random(7)
+    detectors = [("detector:email", "E-mail address"), ("detector:jailbreak", "Jailbreak phrase")]
+    detectors += [("detector:secret", "Secret"), ("detector:card", "Payment card number")]
+    statuses = [ReviewItem.Status.OPEN] * 7 + [ReviewItem.Status.IN_REVIEW, ReviewItem.Status.DISMISSED]
+    statuses += [ReviewItem.Status.CONFIRMED]
+    ids = (
+        GatewayRequest.objects.filter(api_id=MARKER, response_code=200)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    flags: list = []
+    items: list = []
+    created = 0
+    for n, request_id in enumerate(ids.iterator(chunk_size=20_000)):
+        if n % every:
+            continue
+        worst = 0
+        for source, name in rng.sample(detectors, rng.choice((1, 1, 2))):
+            severity = rng.choice(Severity.values)
+            worst = max(worst, severity)
+            flags.append(
+                Flag(
+                    request_id=request_id,
+                    source=source,
+                    name=name,
+                    severity=severity,
+                    spans=[{"part": "prompt", "message": 0, "start": 0, "end": 5, "label": name}],
+                )
+            )
+        items.append(ReviewItem(request_id=request_id, status=rng.choice(statuses), severity=worst))
+        if len(items) >= 5_000:
+            Flag.objects.bulk_create(flags)
+            ReviewItem.objects.bulk_create(items)
+            created += len(items)
+            flags, items = [], []
+    Flag.objects.bulk_create(flags)
+    ReviewItem.objects.bulk_create(items)
+    return created + len(items)
 
 
 def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
@@ -349,6 +401,9 @@ def main() -> None:
     today = datetime.now(UTC).date()
     months = _months(today.replace(day=1), args.months)
     start, end = generate(requests=args.requests, months=months, regenerate=args.regenerate)
+    flagged = review_items_generate()
+    if flagged:
+        print(f"  flagged {flagged:,} requests for the review queue")
     full_month = months[-2] if len(months) > 1 else months[-1]
     month_start = datetime.combine(full_month, datetime.min.time(), tzinfo=UTC)
     month_end = datetime.combine(
@@ -395,6 +450,8 @@ def main() -> None:
         ("chargeback API (month)", f"/api/v1/chargeback?month={m}"),
         ("usage API (month, daily)", f"/api/v1/usage?from={m_from}&to={m_to}"),
         ("review queue", "/review/"),
+        ("review queue (open, high severity first)", "/review/?status=open&order=severity"),
+        ("review queue (one subscription, page 3)", "/review/?subscription=sub-001&page=3"),
         ("quotas", "/quotas/"),
         ("quotas API", "/api/v1/quotas"),
     ]

@@ -92,3 +92,23 @@ def test_it_writes_more_rows_than_one_chunk(monkeypatch):
 
 def test_it_does_nothing_without_rows():
     assert rows_update(rows=[], fields=FIELDS) == 0
+
+
+def test_rows_with_their_time_deferred_or_moved_in_time_are_still_found():
+    # PostgreSQL matches the partitioned request table on (id, time) when the rows carry the time.
+    _requests("partial", 3)
+    rows = list(
+        GatewayRequest.objects.filter(correlation_id__startswith="partial-").only("id", "prompt_tokens")
+    )
+    for row in rows:
+        row.prompt_tokens = 7
+    assert rows_update(rows=rows, fields=["prompt_tokens"]) == 3
+    moved = list(GatewayRequest.objects.filter(correlation_id__startswith="partial-"))
+    for row in moved:
+        row.time += dt.timedelta(days=40)  # into another month, so another partition
+    rows_update(rows=moved, fields=["time"])
+    assert sorted(GatewayRequest.objects.filter(prompt_tokens=7).values_list("time__month", flat=True)) == [
+        11,
+        11,
+        11,
+    ]

@@ -3,8 +3,11 @@
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
 from usage.ingestion.log_analytics import NotConfigured, log_analytics_pull
+from usage.partitions import request_partitions_ahead as request_partitions_ahead_run
+from usage.retention import requests_retention_apply
 
 logger = logging.getLogger(__name__)
 
@@ -22,3 +25,15 @@ def ingest_pull() -> dict:
 
         quota_alerts_enqueue()
     return result.as_dict()
+
+
+@shared_task(name="usage.request_partitions_ahead", ignore_result=True)
+def request_partitions_ahead() -> list[str]:
+    """Daily: partitions of this month and the next ones (PostgreSQL; no-op on SQLite)."""
+    return request_partitions_ahead_run(now=timezone.now())
+
+
+@shared_task(name="usage.requests_retention")
+def requests_retention() -> dict:
+    """Nightly: remove the months of requests past REQUEST_RETENTION_MONTHS (audited by the service)."""
+    return requests_retention_apply().as_dict()

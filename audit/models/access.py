@@ -10,6 +10,7 @@ class AccessAuditEntry(models.Model):
         REVEAL_SECRET = "reveal_secret", "Revealed masked text"
         EXPORT = "export", "Exported data"
         PURGE = "purge", "Purged text (retention)"
+        PURGE_REQUESTS = "purge_requests", "Purged requests (retention)"
         REOPEN_MONTH = "reopen_month", "Reopened a closed month"
 
     time = models.DateTimeField(auto_now_add=True, db_index=True)

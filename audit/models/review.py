@@ -69,7 +69,12 @@ class FlagRule(models.Model):
 class Flag(models.Model):
     """One rule or detector that matched one request, with the matched spans (offsets only, no text)."""
 
-    request = models.ForeignKey("usage.GatewayRequest", on_delete=models.CASCADE, related_name="flags")
+    # No database constraint: on PostgreSQL the request table is partitioned by month and its key is
+    # (id, time), which a foreign key on ``id`` alone cannot reference. Django still cascades
+    # deletes; request retention (usage.retention) deletes flags itself before dropping a month.
+    request = models.ForeignKey(
+        "usage.GatewayRequest", on_delete=models.CASCADE, related_name="flags", db_constraint=False
+    )
     rule = models.ForeignKey(FlagRule, null=True, blank=True, on_delete=models.CASCADE, related_name="flags")
     # "rule:<id>" or "detector:<name>": what produced it (unique per request).
     source = models.CharField(max_length=64)
@@ -101,7 +106,10 @@ class ReviewItem(models.Model):
         CONFIRMED = "confirmed", "Confirmed"
         ESCALATED = "escalated", "Escalated"
 
-    request = models.OneToOneField("usage.GatewayRequest", on_delete=models.CASCADE, related_name="review")
+    # No database constraint, like Flag.request (partitioned request table).
+    request = models.OneToOneField(
+        "usage.GatewayRequest", on_delete=models.CASCADE, related_name="review", db_constraint=False
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
     # The worst severity of the request's flags (kept in step by flags_evaluate).
     severity = models.IntegerField(choices=Severity.choices, default=Severity.LOW, db_index=True)

@@ -1,0 +1,144 @@
+"""Request retention: remove whole months of requests older than ``REQUEST_RETENTION_MONTHS``.
+
+``requests_retention_apply(now=...)`` keeps the current UTC month and the ``REQUEST_RETENTION_MONTHS``
+before it; everything older goes, with what hangs off a request in the review app (flags, review
+items and their history). The rollups (UsageHourly, UsageDaily, LatencyDaily) stay, so chargeback and
+latency history outlive the requests. 0 (the default) keeps requests forever.
+
+* PostgreSQL: each month partition wholly before the cutoff is dropped (DETACH + DROP), after
+  deleting its flags and review items (they point at requests without a database constraint) and
+  its correlation ids in the key table, in one transaction holding the table lock.
+* Rows not in such a partition (SQLite, which has no partitions; PostgreSQL's DEFAULT partition)
+  are deleted in batches through the ORM, which cascades to flags and review items.
+* Requests whose review item is confirmed or escalated and not released by an admin are kept, as
+  text retention keeps their text (docs/review.md): on PostgreSQL they move to the DEFAULT
+  partition before their month is dropped, and go on a later run once released.
+
+Audited in the access audit (action ``purge_requests``) whenever something was removed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from usage.models import GatewayRequest
+from usage.partitions import (
+    KEY_TABLE,
+    month_add,
+    month_bounds,
+    month_floor,
+    partition_name,
+    request_partition_drop,
+    request_partitions_list,
+    request_table_locked,
+)
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500  # requests per delete on the portable path (SQLite's bound-parameter limit)
+
+
+@dataclass
+class RequestRetentionResult:
+    cutoff: datetime | None  # requests before this were removed; None: retention is off
+    months_dropped: list[date] = field(default_factory=list)  # PostgreSQL partitions dropped
+    requests: int = 0
+    flags: int = 0
+    review_items: int = 0
+    held: int = 0  # old requests kept: confirmed / escalated review items not released
+
+    def as_dict(self) -> dict:
+        return {
+            "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "months_dropped": [f"{month:%Y-%m}" for month in self.months_dropped],
+            "requests": self.requests,
+            "flags": self.flags,
+            "review_items": self.review_items,
+            "held": self.held,
+        }
+
+
+def requests_retention_cutoff(*, now: datetime, months: int) -> datetime:
+    """Start of the oldest month kept: the current UTC month minus ``months``."""
+    return month_bounds(month_add(month_floor(now), -months))[0]
+
+
+def requests_retention_apply(*, now: datetime | None = None) -> RequestRetentionResult:
+    """Remove the requests of the months past retention; see the module docstring."""
+    from audit.access import access_audit_record
+    from audit.models import AccessAuditEntry
+
+    months = settings.REQUEST_RETENTION_MONTHS
+    if months <= 0:
+        return RequestRetentionResult(cutoff=None)
+    now = now or timezone.now()
+    cutoff = requests_retention_cutoff(now=now, months=months)
+    result = RequestRetentionResult(cutoff=cutoff)
+    for partition in request_partitions_list():
+        if partition.month is not None and month_bounds(partition.month)[1] <= cutoff:
+            _partition_purge(partition.month, result)
+    _rows_purge(cutoff, result)
+    if result.requests or result.months_dropped:
+        access_audit_record(
+            request=None,
+            action=AccessAuditEntry.Action.PURGE_REQUESTS,
+            reason="request retention",
+            detail={"retention_months": months, **result.as_dict()},
+        )
+        logger.info("request retention: %s", result.as_dict())
+    return result
+
+
+def _held(requests: QuerySet[GatewayRequest]) -> QuerySet[GatewayRequest]:
+    """Requests whose review item is confirmed / escalated and not released: kept, as for text."""
+    from audit.models import ReviewItem
+
+    S = ReviewItem.Status
+    return requests.filter(review__status__in=[S.CONFIRMED, S.ESCALATED], review__released_at__isnull=True)
+
+
+def _review_purge(requests: QuerySet[GatewayRequest], result: RequestRetentionResult) -> None:
+    """Delete the flags and review items (with their history) of ``requests``."""
+    from audit.models import Flag, ReviewItem
+
+    ids = requests.values("id")
+    result.flags += Flag.objects.filter(request_id__in=ids).delete()[1].get("audit.Flag", 0)
+    result.review_items += (
+        ReviewItem.objects.filter(request_id__in=ids).delete()[1].get("audit.ReviewItem", 0)
+    )
+
+
+def _partition_purge(month: date, result: RequestRetentionResult) -> None:
+    name = connection.ops.quote_name(partition_name(month))
+    start, end = month_bounds(month)
+    # Locked first: no request of the month may arrive between deleting its keys and the drop.
+    with request_table_locked() as cursor:
+        in_month = GatewayRequest.objects.filter(time__gte=start, time__lt=end)
+        held = list(_held(in_month).values_list("id", flat=True))
+        _review_purge(in_month.exclude(id__in=held), result)
+        cursor.execute(
+            f"DELETE FROM {KEY_TABLE} k USING {name} r "
+            "WHERE k.correlation_id = r.correlation_id AND k.request_id = r.id AND r.id <> ALL(%s)",
+            [held],
+        )
+        result.requests += cursor.rowcount
+        request_partition_drop(month=month, keep_ids=held)  # the held ones move to DEFAULT
+    result.months_dropped.append(month)
+
+
+def _rows_purge(cutoff: datetime, result: RequestRetentionResult) -> None:
+    old = GatewayRequest.objects.filter(time__lt=cutoff)
+    result.held = _held(old).count()  # PostgreSQL: also those a dropped month moved to DEFAULT
+    old = old.exclude(id__in=_held(old).values("id"))
+    while ids := list(old.values_list("id", flat=True)[:BATCH]):
+        with transaction.atomic():
+            batch = GatewayRequest.objects.filter(id__in=ids)
+            _review_purge(batch, result)  # explicit, so the counts do not depend on the collector
+            result.requests += batch.only("id").delete()[1].get("usage.GatewayRequest", 0)
