@@ -1,7 +1,7 @@
 """Page and API timings over a large generated request table (issue 9).
 
     .venv/bin/python bench/pages.py [--requests 1000000] [--months 3] [--runs 20] [--regenerate]
-                                    [--database-url URL]
+                                    [--database-url URL] [--only SUBSTRING]
 
 1. Generates ``--requests`` gateway requests (plus a native log row for each successful one)
    spread over ``--months`` whole UTC months ending with the current month, with realistic
@@ -212,7 +212,9 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
         CostCenterAssignment,
         GatewayRequest,
         LatencyDaily,
+        LatencyHourOfDay,
         NativeLog,
+        UsageDaily,
         UsageHourly,
     )
 
@@ -232,12 +234,15 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
             with connection.cursor() as cursor:
                 cursor.execute(
                     "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_usagehourly, usage_latencydaily, "
+                    "usage_latencyhourofday, usage_usagedaily, "
                     "audit_reviewevent, audit_reviewitem, audit_flag "
                     "RESTART IDENTITY CASCADE"
                 )
         else:
             UsageHourly.objects.all().delete()
             LatencyDaily.objects.all().delete()
+            LatencyHourOfDay.objects.all().delete()
+            UsageDaily.objects.all().delete()
             NativeLog.objects.all().delete()
             GatewayRequest.objects.all().delete()
         gateway: list[dict] = []
@@ -322,7 +327,7 @@ def review_items_generate(*, every: int = 100) -> int:
 def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
     from django.db import connection
 
-    from usage.models import LatencyDaily
+    from usage.models import LatencyDaily, LatencyHourOfDay
     from usage.rollups import rollup_refresh_range
 
     began = time.perf_counter()
@@ -331,9 +336,11 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE usage_usagehourly")
             cursor.execute("VACUUM ANALYZE usage_latencydaily")
+            cursor.execute("VACUUM ANALYZE usage_latencyhourofday")
     took = time.perf_counter() - began
     print(
-        f"  rollups rebuilt: {rollups:,} hourly rows, {LatencyDaily.objects.count():,} daily latency rows "
+        f"  rollups rebuilt: {rollups:,} hourly rows, {LatencyDaily.objects.count():,} daily and "
+        f"{LatencyHourOfDay.objects.count():,} hour-of-day latency rows "
         f"in {took:.1f} s ({requests / took:,.0f} requests/s)"
     )
 
@@ -379,6 +386,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--only", default="", help="time only the targets whose name contains this text")
     args = parser.parse_args()
 
     url = args.database_url or _bench_url(
@@ -458,6 +466,8 @@ def main() -> None:
     print(f"\n{'what':48} {'median ms':>10} {'status':>6}  url")
     figures = {}
     for name, target in targets:
+        if args.only.lower() not in name.lower():
+            continue
         try:
             resolve(urlsplit(target).path)
         except Resolver404:
@@ -467,6 +477,8 @@ def main() -> None:
         figures[name] = median
         print(f"{name:48} {median:10.1f} {response.status_code:>6}  {target}")
 
+    if args.only.lower() not in "chargeback by scanning the request table":
+        return
     scan_ms, answer = _median_ms(lambda: chargeback_by_scan(month_start, month_end), args.runs)
     print(
         f"{'chargeback by scanning the request table':48} {scan_ms:10.1f} {'':>6}  (GROUP BY over raw rows)"

@@ -12,8 +12,8 @@ code runs on SQLite and PostgreSQL. On PostgreSQL concurrent refreshes are seria
 transaction-level advisory lock, so two ingestion workers cannot interleave delete and insert.
 """
 
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -35,8 +35,24 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Floor, Greatest, Least, Ln, RowNumber, TruncDay, TruncHour
 
-from .histograms import BUCKET_COUNT, EPSILON, SCALE, histogram_merge_into
-from .models import GatewayRequest, LatencyDaily, NativeLog, TokenSource, UsageDaily, UsageHourly
+from .histograms import (
+    BUCKET_COUNT,
+    EPSILON,
+    SCALE,
+    histogram_merge_into,
+    histogram_pack,
+    histograms_pack,
+    histograms_unpack,
+)
+from .models import (
+    GatewayRequest,
+    LatencyDaily,
+    LatencyHourOfDay,
+    NativeLog,
+    TokenSource,
+    UsageDaily,
+    UsageHourly,
+)
 
 _DIMENSIONS = (
     "apim_subscription_id",
@@ -287,11 +303,12 @@ def _hour_entries(rows: Iterable[dict]) -> dict[tuple, dict[tuple, dict]]:
 
 def _daily_hours(row: LatencyDaily) -> dict[str, dict]:
     """The per-hour entries stored in a LatencyDaily row."""
+    totals = histograms_unpack(row.total_time_by_hour)
     hours = {}
     for hour, measures in row.measures_by_hour.items():
         entry = {key: value for key, value in measures.items()}
         entry["requests"] = row.requests_by_hour.get(hour, 0)
-        entry["total"] = row.total_time_by_hour.get(hour, {})
+        entry["total"] = totals.get(hour, {})
         hours[hour] = entry
     return hours
 
@@ -301,14 +318,11 @@ def _daily_build(day, dims: tuple, hours: dict[str, dict]) -> LatencyDaily:
     row = LatencyDaily(
         day=day,
         **dict(zip(_LATENCY_DIMENSIONS, dims, strict=True)),
-        total_time_hist={},
-        backend_time_hist={},
-        native_duration_hist={},
-        overhead_hist={},
-        total_time_by_hour={},
         requests_by_hour={},
         measures_by_hour={},
     )
+    totals: dict[str, dict] = {name: {} for name in ("total", "backend", "native", "overhead")}
+    total_by_hour = {}
     last_seen = None
     for hour in sorted(hours, key=int):
         entry = hours[hour]
@@ -317,19 +331,120 @@ def _daily_build(day, dims: tuple, hours: dict[str, dict]) -> LatencyDaily:
         row.errors += entry["errors"]
         row.tps_completion_tokens += entry["tps_tokens"]
         row.tps_backend_ms += entry["tps_ms"]
-        histogram_merge_into(row.total_time_hist, entry["total"])
-        histogram_merge_into(row.backend_time_hist, entry["backend"])
-        histogram_merge_into(row.native_duration_hist, entry["native"])
-        histogram_merge_into(row.overhead_hist, entry["overhead"])
-        row.total_time_by_hour[hour] = entry["total"]
+        for name, histogram in totals.items():
+            histogram_merge_into(histogram, entry[name])
+        total_by_hour[hour] = entry["total"]
         row.requests_by_hour[hour] = entry["requests"]
         row.measures_by_hour[hour] = {k: v for k, v in entry.items() if k not in ("requests", "total")}
         if entry["last_seen_at"] is not None and (last_seen is None or entry["last_seen_at"] > last_seen):
             last_seen = entry["last_seen_at"]
             row.ratelimit_remaining_requests = entry["rl_requests"]
             row.ratelimit_remaining_tokens = entry["rl_tokens"]
+    for name, histogram in totals.items():
+        setattr(row, _PACKED_COLUMNS[name], histogram_pack(histogram))
+    row.total_time_by_hour = histograms_pack(total_by_hour)
     row.last_seen_at = datetime.fromisoformat(last_seen) if last_seen else None
     return row
+
+
+_PACKED_COLUMNS = {
+    "total": "total_time_hist",
+    "backend": "backend_time_hist",
+    "native": "native_duration_hist",
+    "overhead": "overhead_hist",
+}
+
+
+_BY_HOUR_COLUMNS = {
+    "total": "total_time_by_hour",
+    "backend": "backend_time_by_hour",
+    "native": "native_duration_by_hour",
+    "overhead": "overhead_by_hour",
+}
+_MEASURE_ORDER = (
+    "requests",
+    "throttled",
+    "errors",
+    "tps_tokens",
+    "tps_ms",
+    "last_seen_at",
+    "rl_requests",
+    "rl_tokens",
+)
+
+
+def hour_of_day_entries(entries: Mapping[date, Mapping[tuple, Mapping[str, dict]]]) -> dict[tuple, dict]:
+    """Per-hour entries ({day: {latency dims: {hour of day: entry}}}) summed over the regions.
+
+    Returns {(day, deployment, model, is_streaming): {hour of day: entry}}: the rows of
+    LatencyHourOfDay. Pure (no database), so migration 0012 builds the table from LatencyDaily's
+    stored entries with it.
+    """
+    merged: dict[tuple, dict] = {}
+    for day, by_dims in entries.items():
+        # In a fixed order, so float sums (tps_ms) come out the same whoever built ``entries``.
+        for dims in sorted(by_dims):
+            deployment, model, _backend_region, _apim_region, streaming = dims
+            hours = merged.setdefault((day, deployment, model, streaming), {})
+            for hour, entry in by_dims[dims].items():
+                target = hours.get(hour)
+                if target is None:
+                    target = hours[hour] = _hour_entry()
+                for name in ("requests", "throttled", "errors", "tps_tokens", "tps_ms"):
+                    target[name] += entry[name]
+                for name in _BY_HOUR_COLUMNS:
+                    histogram_merge_into(target[name], entry[name])
+                seen = entry["last_seen_at"]
+                if seen is not None and (target["last_seen_at"] is None or seen > target["last_seen_at"]):
+                    target["last_seen_at"] = seen
+                    target["rl_requests"] = entry["rl_requests"]
+                    target["rl_tokens"] = entry["rl_tokens"]
+    return merged
+
+
+def hour_of_day_fields(key: tuple, hours: Mapping[str, Mapping]) -> dict:
+    """The LatencyHourOfDay field values of one ``hour_of_day_entries`` item."""
+    day, deployment, model, streaming = key
+    ordered = sorted(hours, key=int)
+    return {
+        "day": day,
+        "deployment": deployment,
+        "model": model,
+        "is_streaming": streaming,
+        "measures_by_hour": {hour: [hours[hour][name] for name in _MEASURE_ORDER] for hour in ordered},
+        **{
+            column: histograms_pack({hour: hours[hour][name] for hour in ordered})
+            for name, column in _BY_HOUR_COLUMNS.items()
+        },
+    }
+
+
+def _hour_of_day_hours(row: LatencyHourOfDay) -> dict[str, dict]:
+    """The per-hour entries stored in a LatencyHourOfDay row."""
+    histograms = {name: histograms_unpack(getattr(row, column)) for name, column in _BY_HOUR_COLUMNS.items()}
+    return {
+        hour: dict(zip(_MEASURE_ORDER, values, strict=True))
+        | {name: histograms[name].get(hour, {}) for name in _BY_HOUR_COLUMNS}
+        for hour, values in row.measures_by_hour.items()
+    }
+
+
+def _latency_hour_of_day_apply(day: date, refreshed_hours: set[str], new: Mapping[tuple, dict]) -> None:
+    """Replace the ``refreshed_hours`` of ``day`` in LatencyHourOfDay by ``new`` (that day's
+    ``hour_of_day_entries`` items); keep its other hours."""
+    existing = {
+        (day, r.deployment, r.model, r.is_streaming): r for r in LatencyHourOfDay.objects.filter(day=day)
+    }
+    rows = []
+    for key in sorted(existing.keys() | new.keys()):
+        hours = _hour_of_day_hours(existing[key]) if key in existing else {}
+        for hour in refreshed_hours:
+            hours.pop(hour, None)
+        hours.update(new.get(key, {}))
+        if hours:
+            rows.append(LatencyHourOfDay(**hour_of_day_fields(key, hours)))
+    LatencyHourOfDay.objects.filter(day=day).delete()
+    LatencyHourOfDay.objects.bulk_create(rows, batch_size=1000)
 
 
 def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, dict[str, dict]]) -> int:
@@ -471,7 +586,8 @@ def _lock() -> None:
 
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
-    """Recompute the rollup rows of each hour in ``hours`` and those hours in LatencyDaily and UsageDaily.
+    """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
+    LatencyHourOfDay and UsageDaily (same transaction).
 
     Returns the number of UsageHourly rows written.
     """
@@ -489,15 +605,19 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
                 refreshed.setdefault(hour.date(), set()).add(str(hour.hour))
                 hour += timedelta(hours=1)
             entries = _hour_entries({f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups)
+            by_hour_of_day = hour_of_day_entries(entries)
             for day, day_hours in refreshed.items():
                 _latency_daily_apply(day, day_hours, entries.get(day, {}))
+                _latency_hour_of_day_apply(
+                    day, day_hours, {key: hours for key, hours in by_hour_of_day.items() if key[0] == day}
+                )
             _usage_daily_apply(refreshed, old_daily, _daily_sums_of(rollups))
         written += len(rollups)
     return written
 
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
-    """Rebuild the LatencyDaily rows of each UTC day (midnight datetimes) from UsageHourly."""
+    """Rebuild the LatencyDaily (and LatencyHourOfDay) rows of each UTC day (midnight datetimes) from UsageHourly."""
     written = 0
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():
@@ -509,6 +629,11 @@ def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
             )
             entries = _hour_entries(rows).get(day_start.date(), {})
             written += _latency_daily_apply(day_start.date(), {str(h) for h in range(24)}, entries)
+            _latency_hour_of_day_apply(
+                day_start.date(),
+                {str(h) for h in range(24)},
+                hour_of_day_entries({day_start.date(): entries}),
+            )
     return written
 
 

@@ -8,18 +8,30 @@ in one row (a streamed time is time to the last byte).
 Everything takes a ``LatencyFilters`` (a half-open UTC window ``[start, end)`` plus optional
 deployment, model, streaming flag and APIM subscription) and reads the matching rollup rows once.
 
-Two sources give the same answers (a test holds them to it): ``LatencyDaily`` (small: one row
+Three sources give the same answers (tests hold them to it): ``LatencyDaily`` (small: one row
 per day, deployment, model, regions and streaming kind) for whole-day ranges without a
-subscription filter, and ``UsageHourly`` (per hour, subscription, product and status class)
-otherwise, and for grouping by hour of day.
+subscription filter; ``LatencyHourOfDay`` (per day, deployment, model and streaming kind,
+keeping the hours) for grouping by hour of day without a subscription filter; ``UsageHourly`` (per hour, subscription,
+product and status class) otherwise. The two latency rollups store packed histograms, merged as
+integer "lanes" (``usage.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from ..histograms import histogram_merge_into, histogram_percentiles
-from ..models import LatencyDaily, UsageHourly
+from django.db.models import QuerySet
+
+from ..histograms import (
+    counts_percentiles,
+    histogram_from_lanes,
+    histogram_lanes,
+    histogram_merge_into,
+    histogram_percentiles,
+    histograms_lanes,
+    lanes_counts,
+)
+from ..models import LatencyDaily, LatencyHourOfDay, UsageHourly
 
 QUANTILES = (0.5, 0.95, 0.99)
 # group_by names accepted by latency_rows -> how a rollup row is keyed.
@@ -66,13 +78,18 @@ _DAILY_COLUMNS = (
     "overhead_hist",
     "total_time_by_hour",
     "requests_by_hour",
-    "measures_by_hour",
     "tps_completion_tokens",
     "tps_backend_ms",
     "last_seen_at",
     "ratelimit_remaining_requests",
     "ratelimit_remaining_tokens",
 )
+_HOUR_OF_DAY_HISTOGRAMS = {
+    "total_time_hist": "total_time_by_hour",
+    "backend_time_hist": "backend_time_by_hour",
+    "native_duration_hist": "native_duration_by_hour",
+    "overhead_hist": "overhead_by_hour",
+}
 _COLUMNS = (
     "hour",
     "backend_region",
@@ -139,8 +156,24 @@ class LatencyRow:
     trend_p95_ms: list[float | None] = field(default_factory=list)
 
 
+_HISTOGRAMS = ("total", "backend", "native", "overhead")
+
+
 class _Accumulator:
-    __slots__ = ("requests", "throttled", "errors", "tps_tokens", "tps_ms", "hists", "last_seen", "headroom")
+    """Sums of rollup rows. Histograms come as JSON dicts (UsageHourly) or packed (the latency
+    rollups); packed ones are added as integer lanes, and both kinds meet once, in ``histogram``."""
+
+    __slots__ = (
+        "requests",
+        "throttled",
+        "errors",
+        "tps_tokens",
+        "tps_ms",
+        "hists",
+        "lanes",
+        "last_seen",
+        "headroom",
+    )
 
     def __init__(self) -> None:
         self.requests = 0
@@ -148,20 +181,14 @@ class _Accumulator:
         self.errors = 0
         self.tps_tokens = 0
         self.tps_ms = 0.0
-        self.hists: dict[str, dict[str, int]] = {
-            "total": {},
-            "backend": {},
-            "native": {},
-            "overhead": {},
-        }
+        self.hists: dict[str, dict[str, int]] = {name: {} for name in _HISTOGRAMS}
+        self.lanes: dict[str, int] = dict.fromkeys(_HISTOGRAMS, 0)
         self.last_seen: datetime | None = None
         self.headroom: tuple[int | None, int | None] = (None, None)
 
-    def add(
-        self, row: Mapping, *, histograms: Iterable[str] = ("total", "backend", "native", "overhead")
-    ) -> None:
+    def add(self, row: Mapping, *, histograms: Iterable[str] = _HISTOGRAMS) -> None:
         self.requests += row["requests"]
-        if "status_class" not in row:  # LatencyDaily row: status classes already counted
+        if "status_class" not in row:  # latency rollup row: status classes already counted
             self.throttled += row["throttled"]
             self.errors += row["errors"]
         elif row["status_class"] == "429":
@@ -171,21 +198,48 @@ class _Accumulator:
         self.tps_tokens += row["tps_completion_tokens"]
         self.tps_ms += row["tps_backend_ms"]
         for name in histograms:
-            histogram_merge_into(self.hists[name], row[_HIST_COLUMNS[name]])
+            histogram = row[_HIST_COLUMNS[name]]
+            if type(histogram) is dict:
+                histogram_merge_into(self.hists[name], histogram)
+            elif type(histogram) is int:  # lanes already (LatencyHourOfDay rows)
+                self.lanes[name] += histogram
+            elif histogram:  # packed
+                self.lanes[name] += histogram_lanes(histogram)
         seen = row["last_seen_at"]
         if seen is not None and (self.last_seen is None or seen > self.last_seen):
             self.last_seen = seen
             self.headroom = (row["ratelimit_remaining_requests"], row["ratelimit_remaining_tokens"])
 
+    def add_histogram(
+        self, name: str, histogram: Mapping[str, int] | bytes | memoryview | int | None
+    ) -> None:
+        """Add a JSON histogram, a packed one, or lanes (an int) to the ``name`` histogram."""
+        if isinstance(histogram, int):
+            self.lanes[name] += histogram
+        elif isinstance(histogram, bytes | memoryview):
+            self.lanes[name] += histogram_lanes(histogram)
+        else:
+            histogram_merge_into(self.hists[name], histogram)
+
+    def histogram(self, name: str) -> dict[str, int]:
+        merged = histogram_from_lanes(self.lanes[name])
+        histogram_merge_into(merged, self.hists[name])
+        return merged
+
+    def percentiles(self, name: str, quantiles: Sequence[float]) -> list[float | None]:
+        if not self.hists[name]:  # only packed rows: straight from the lanes
+            return counts_percentiles(lanes_counts(self.lanes[name]), quantiles)
+        return histogram_percentiles(self.histogram(name), quantiles)
+
     def p95_total(self) -> float | None:
-        return histogram_percentiles(self.hists["total"], (0.95,))[0]
+        return self.percentiles("total", (0.95,))[0]
 
     def row(self, group: str | int, streaming: bool) -> LatencyRow:
         result = LatencyRow(group=group, streaming=streaming, requests=self.requests)
         result.throttled = self.throttled
         result.errors = self.errors
-        for name in ("total", "backend", "native", "overhead"):
-            p50, p95, p99 = histogram_percentiles(self.hists[name], QUANTILES)
+        for name in _HISTOGRAMS:
+            p50, p95, p99 = self.percentiles(name, QUANTILES)
             setattr(result, f"{name}_p50_ms", _round(p50))
             setattr(result, f"{name}_p95_ms", _round(p95))
             setattr(result, f"{name}_p99_ms", _round(p99))
@@ -225,35 +279,83 @@ def _whole_days(filters: LatencyFilters) -> bool:
     )
 
 
-def _daily_rows_by_hour_of_day(rows: Iterable[dict]) -> list[dict]:
-    """Split each LatencyDaily row into one row per hour of day (for grouping by hour of day)."""
-    result = []
-    for row in rows:
-        for hour, measures in row["measures_by_hour"].items():
-            seen = measures["last_seen_at"]
-            result.append(
-                {
-                    **{
-                        d: row[d]
-                        for d in ("backend_region", "apim_region", "deployment", "model", "is_streaming")
-                    },
-                    "day": row["day"],
-                    "hour_of_day": int(hour),
-                    "requests": row["requests_by_hour"].get(hour, 0),
-                    "throttled": measures["throttled"],
-                    "errors": measures["errors"],
-                    "total_time_hist": row["total_time_by_hour"].get(hour, {}),
-                    "backend_time_hist": measures["backend"],
-                    "native_duration_hist": measures["native"],
-                    "overhead_hist": measures["overhead"],
-                    "tps_completion_tokens": measures["tps_tokens"],
-                    "tps_backend_ms": measures["tps_ms"],
-                    "last_seen_at": datetime.fromisoformat(seen) if seen else None,
-                    "ratelimit_remaining_requests": measures["rl_requests"],
-                    "ratelimit_remaining_tokens": measures["rl_tokens"],
+def _filtered(queryset: QuerySet, filters: LatencyFilters) -> QuerySet:
+    """``queryset`` narrowed by the deployment, model and streaming filters (all rollups have them)."""
+    if filters.deployment:
+        queryset = queryset.filter(deployment=filters.deployment)
+    if filters.model:
+        queryset = queryset.filter(model=filters.model)
+    if filters.streaming is not None:
+        queryset = queryset.filter(is_streaming=filters.streaming)
+    return queryset
+
+
+def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
+    """One row per hour of day, deployment, model and streaming kind, from LatencyHourOfDay.
+
+    The range's days are summed here already (rows carry ``hour_of_day``, no ``hour`` or
+    ``day``, and their histograms as lanes), so grouping by hour of day accumulates at most
+    24 x deployments x 2 rows. Hours of the first and last day outside ``[start, end)`` are left
+    out, as the hourly rollup would leave them out.
+    """
+    queryset = LatencyHourOfDay.objects.filter(
+        day__gte=filters.start.astimezone(UTC).date(), day__lte=filters.days[-1]
+    )
+    whole_days = _whole_days(filters)
+    groups: dict[tuple, dict] = {}
+    for day_row in (
+        _filtered(queryset, filters)
+        .order_by()
+        .values(
+            "day",
+            "deployment",
+            "model",
+            "is_streaming",
+            "measures_by_hour",
+            *_HOUR_OF_DAY_HISTOGRAMS.values(),
+        )
+    ):
+        midnight = datetime.combine(day_row["day"], time.min, tzinfo=UTC)
+        dims = (day_row["deployment"], day_row["model"], day_row["is_streaming"])
+        rows_by_hour = {}
+        for hour, measures in day_row["measures_by_hour"].items():
+            hour_of_day = int(hour)
+            if not whole_days and not filters.start <= midnight + timedelta(hours=hour_of_day) < filters.end:
+                continue
+            row = groups.get((hour_of_day, *dims))
+            if row is None:
+                row = groups[(hour_of_day, *dims)] = {
+                    "hour_of_day": hour_of_day,
+                    **dict(zip(("deployment", "model", "is_streaming"), dims, strict=True)),
+                    "requests": 0,
+                    "throttled": 0,
+                    "errors": 0,
+                    "tps_completion_tokens": 0,
+                    "tps_backend_ms": 0.0,
+                    **dict.fromkeys(_HOUR_OF_DAY_HISTOGRAMS, 0),
+                    "last_seen_at": None,
+                    "ratelimit_remaining_requests": None,
+                    "ratelimit_remaining_tokens": None,
                 }
-            )
-    return result
+            requests, throttled, errors, tps_tokens, tps_ms, seen, rl_requests, rl_tokens = measures
+            row["requests"] += requests
+            row["throttled"] += throttled
+            row["errors"] += errors
+            row["tps_completion_tokens"] += tps_tokens
+            row["tps_backend_ms"] += tps_ms
+            if seen is not None:
+                seen = datetime.fromisoformat(seen)
+                if row["last_seen_at"] is None or seen > row["last_seen_at"]:
+                    row["last_seen_at"] = seen
+                    row["ratelimit_remaining_requests"] = rl_requests
+                    row["ratelimit_remaining_tokens"] = rl_tokens
+            rows_by_hour[hour_of_day] = row
+        for name, column in _HOUR_OF_DAY_HISTOGRAMS.items():
+            for hour_of_day, lanes in histograms_lanes(day_row[column]):
+                row = rows_by_hour.get(hour_of_day)
+                if row is not None:  # None: an hour outside the range
+                    row[name] += lanes
+    return list(groups.values())
 
 
 def latency_rollup_rows(
@@ -261,34 +363,21 @@ def latency_rollup_rows(
 ) -> list[dict]:
     """The rollup rows matching ``filters`` (only the columns latency needs).
 
-    LatencyDaily rows when the range is whole UTC days and no subscription is asked for (unless
-    ``hourly``), else UsageHourly rows; both kinds go through the same accumulation. Without
-    ``with_hours`` the per-hour-of-day histograms of daily rows (only the heatmap needs them) are
-    not read.
+    Without a subscription filter (and unless ``hourly``): per-hour rows from LatencyHourOfDay
+    for ``by_hour_of_day`` (any range: it keeps the hours), else LatencyDaily rows when the range
+    is whole UTC days; otherwise UsageHourly rows. All kinds go through the same accumulation.
+    Without ``with_hours`` the per-hour-of-day histograms of daily rows (only the heatmap needs
+    them) are not read.
     """
+    if by_hour_of_day and not hourly and not filters.subscription:
+        return _hour_of_day_rows(filters)
     if not hourly and not filters.subscription and _whole_days(filters):
         daily = LatencyDaily.objects.filter(
             day__gte=filters.start.astimezone(UTC).date(), day__lt=filters.end.astimezone(UTC).date()
         )
-        if filters.deployment:
-            daily = daily.filter(deployment=filters.deployment)
-        if filters.model:
-            daily = daily.filter(model=filters.model)
-        if filters.streaming is not None:
-            daily = daily.filter(is_streaming=filters.streaming)
-        if by_hour_of_day:
-            return _daily_rows_by_hour_of_day(daily.order_by().values(*_DAILY_COLUMNS))
-        columns = [c for c in _DAILY_COLUMNS if c != "measures_by_hour"]
-        if not with_hours:
-            columns = [c for c in columns if not c.endswith("_by_hour")]
-        return list(daily.order_by().values(*columns))
-    queryset = UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
-    if filters.deployment:
-        queryset = queryset.filter(deployment=filters.deployment)
-    if filters.model:
-        queryset = queryset.filter(model=filters.model)
-    if filters.streaming is not None:
-        queryset = queryset.filter(is_streaming=filters.streaming)
+        columns = [c for c in _DAILY_COLUMNS if with_hours or not c.endswith("_by_hour")]
+        return list(_filtered(daily, filters).order_by().values(*columns))
+    queryset = _filtered(UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end), filters)
     if filters.subscription:
         queryset = queryset.filter(apim_subscription_id=filters.subscription)
     return list(queryset.order_by().values(*_COLUMNS))
@@ -310,7 +399,14 @@ def latency_rows(
     key_of = GROUPINGS[group_by]
     by_hour_of_day = group_by == "hour_of_day"
     if rows is None or (by_hour_of_day and rows and "hour" not in rows[0] and "hour_of_day" not in rows[0]):
-        rows = latency_rollup_rows(filters=filters, with_hours=False, by_hour_of_day=by_hour_of_day)
+        # Hour-of-day rows from LatencyHourOfDay have the days summed already: a trend per day
+        # (never asked for with this grouping by the page or the API) needs the hourly rollup.
+        rows = latency_rollup_rows(
+            filters=filters,
+            with_hours=False,
+            by_hour_of_day=by_hour_of_day,
+            hourly=by_hour_of_day and with_trend,
+        )
     groups: dict[tuple, _Accumulator] = {}
     daily: dict[tuple, _Accumulator] = {}
     for row in rows:
@@ -371,19 +467,21 @@ def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -
         if accumulator is None:
             accumulator = by_day[day_key] = _Accumulator()
         accumulator.add(row, histograms=("total",))
-        if "hour" in row:
-            hours = {row["hour"].astimezone(UTC).hour: (row["requests"], row["total_time_hist"])}
-        else:
-            hours = {
-                int(h): (row["requests_by_hour"].get(h, 0), hist)
-                for h, hist in row["total_time_by_hour"].items()
-            }
-        for hour, (requests, histogram) in hours.items():
+        if "hour" in row:  # UsageHourly
+            hour = row["hour"].astimezone(UTC).hour
             accumulator = by_hour.get((region, hour))
             if accumulator is None:
                 accumulator = by_hour[(region, hour)] = _Accumulator()
+            accumulator.requests += row["requests"]
+            accumulator.add_histogram("total", row["total_time_hist"])
+            continue
+        for hour, requests in row["requests_by_hour"].items():
+            accumulator = by_hour.get((region, int(hour)))
+            if accumulator is None:
+                accumulator = by_hour[(region, int(hour))] = _Accumulator()
             accumulator.requests += requests
-            histogram_merge_into(accumulator.hists["total"], histogram)
+        for hour, lanes in histograms_lanes(row["total_time_by_hour"]):
+            by_hour[(region, hour)].lanes["total"] += lanes
     regions = sorted({region for region, _ in by_hour})
     hours = list(range(24))
     days = filters.days

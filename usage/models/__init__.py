@@ -3,7 +3,7 @@
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .daily import UsageDaily
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
-from .latency import LatencyDaily
+from .latency import LatencyDaily, LatencyHourOfDay
 from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
@@ -21,6 +21,7 @@ __all__ = [
     "IngestionRun",
     "IngestionWatermark",
     "LatencyDaily",
+    "LatencyHourOfDay",
     "LlmLogChunk",
     "ModelPrice",
     "NativeLog",

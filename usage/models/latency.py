@@ -8,9 +8,13 @@ class LatencyDaily(models.Model):
     volumes it holds about as many rows as there are requests; reading a month of it cannot be
     fast. This table drops those dimensions (status classes become counts) and the hour (kept
     only per hour of day: a total-time histogram for the heatmap, the rest in
-    ``measures_by_hour`` for grouping by hour of day), so a month is at most
+    ``measures_by_hour`` so a refresh can replace single hours), so a month is at most
     30 x deployments x regions x APIM regions x 2 rows. Derived from UsageHourly by
     ``usage.rollups.rollup_refresh_hours`` for every day whose hours it refreshed.
+
+    The histograms that pages read are packed (``usage.histograms.histogram_pack``): a month of
+    rows merges with one integer addition per histogram instead of a JSON decode and a dict
+    update per bucket.
     """
 
     day = models.DateField()
@@ -25,14 +29,17 @@ class LatencyDaily(models.Model):
     errors = models.BigIntegerField(default=0)  # HTTP 5xx
     tps_completion_tokens = models.BigIntegerField(default=0)
     tps_backend_ms = models.FloatField(default=0)
-    total_time_hist = models.JSONField(default=dict)
-    backend_time_hist = models.JSONField(default=dict)
-    native_duration_hist = models.JSONField(default=dict)
-    overhead_hist = models.JSONField(default=dict)
-    # {hour of day: total-time histogram} and {hour of day: requests}, for the heatmap.
-    total_time_by_hour = models.JSONField(default=dict)
+    # Packed histograms (usage.histograms.histogram_pack).
+    total_time_hist = models.BinaryField(default=b"")
+    backend_time_hist = models.BinaryField(default=b"")
+    native_duration_hist = models.BinaryField(default=b"")
+    overhead_hist = models.BinaryField(default=b"")
+    # Total-time histogram per hour of day (usage.histograms.histograms_pack, keyed by hour) and
+    # {hour of day: requests}, for the heatmap.
+    total_time_by_hour = models.BinaryField(default=b"")
     requests_by_hour = models.JSONField(default=dict)
-    # The other measures per hour of day, for grouping by hour of day without the hourly rollup:
+    # The other measures per hour of day, so a refresh can replace single hours and re-sum the
+    # day (read by the rollup only; grouping by hour of day reads LatencyHourOfDay):
     # {hour: {"backend": hist, "native": hist, "overhead": hist, "throttled": n, "errors": n,
     #         "tps_tokens": n, "tps_ms": ms, "last_seen_at": iso, "rl_requests": n, "rl_tokens": n}}
     measures_by_hour = models.JSONField(default=dict)
@@ -51,3 +58,39 @@ class LatencyDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.deployment} {self.backend_region}"
+
+
+class LatencyHourOfDay(models.Model):
+    """Latency per hour of day without regions: what grouping by hour of day reads.
+
+    One row per UTC day x deployment x model x streaming kind (the dimensions latency can be
+    filtered by, except the subscription) holding that day's hours: a month is
+    30 x deployments x 2 rows whatever the request volume, where LatencyDaily has regions x APIM
+    regions rows a day and UsageHourly about one row per request at moderate volumes. Maintained
+    with LatencyDaily by ``usage.rollups.rollup_refresh_hours`` (refreshed hours are replaced,
+    the day's other hours kept).
+    """
+
+    day = models.DateField()
+    deployment = models.CharField(max_length=256, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    is_streaming = models.BooleanField(default=False)
+
+    # {hour of day: [requests, throttled (429), errors (5xx), tps completion tokens, tps backend ms,
+    #                last seen (ISO) or null, rate-limit remaining requests, remaining tokens]}
+    measures_by_hour = models.JSONField(default=dict)
+    # Histograms per hour of day (usage.histograms.histograms_pack, keyed by hour).
+    total_time_by_hour = models.BinaryField(default=b"")
+    backend_time_by_hour = models.BinaryField(default=b"")
+    native_duration_by_hour = models.BinaryField(default=b"")
+    overhead_by_hour = models.BinaryField(default=b"")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "deployment", "model", "is_streaming"], name="latencyhourofday_unique_dims"
+            )
+        ]  # its index leads with the day: it serves the range reads too
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.deployment}"
