@@ -1,9 +1,12 @@
 """Reads for the quota page, the API and the alerts: usage of each subscription against its tier.
 
 Month-to-date tokens, cost and 429s come from the daily rollup (``UsageDaily``) for whole days and
-the hourly rollup (``UsageHourly``) for the partial day(s); the peak tokens
-per minute comes from the request table (``GatewayRequest``) bucketed per minute, because an
-hourly rollup cannot show a one-minute burst. Every window is half-open ``[start, end)`` in UTC.
+the hourly rollup (``UsageHourly``) for the partial day(s). Tokens per minute (the peak and the
+drift minutes) come from ``TokensPerMinuteHourly`` (per hour and subscription: the peak minute and
+every minute's tokens) for whole hours and from the request table bucketed per minute for the
+partial hours at either end, because an hourly sum cannot show a one-minute burst. The 2xx calls
+per deployment/model come from ``UsageDaily.succeeded`` for whole days. Every window is half-open
+``[start, end)`` in UTC; minutes are UTC clock minutes.
 
 Which tier applies at a moment: the subscription's own assignment in force then, else its product's
 (``tier_at``). The month's row compares against the tier in force at the end of the window
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -24,7 +27,7 @@ from django.db.models import Max, Q, Sum
 from django.db.models.functions import TruncMinute
 
 from usage.chargeback.selectors import whole_days
-from usage.models import GatewayRequest, UsageDaily, UsageHourly
+from usage.models import GatewayRequest, TokensPerMinuteHourly, UsageDaily, UsageHourly
 
 from .models import QuotaTier, TierAssignment
 from .months import month_bounds
@@ -38,6 +41,7 @@ _STATUS_RANK = {OVER: 3, WARNING: 2, OK: 1, NO_TIER: 0}
 WARNING_PERCENT = 80
 OVER_PERCENT = 100
 _TICK = timedelta(microseconds=1)  # "the last moment of a window" = end - _TICK
+_OR_BATCH = 500  # keys per OR-ed lookup query
 
 
 @dataclass
@@ -215,29 +219,80 @@ def _usage_by_subscription(*, start: datetime, end: datetime) -> dict[str, dict]
     return usage
 
 
+def _whole_hours(*, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The whole UTC hours inside ``[start, end)`` as ``[first, last)`` (may be empty)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    first = start.replace(minute=0, second=0, microsecond=0)
+    if first < start:
+        first += timedelta(hours=1)
+    last = end.replace(minute=0, second=0, microsecond=0)
+    return first, max(first, last)
+
+
+def _minute_ranges(*, start: datetime, end: datetime) -> tuple[tuple[datetime, datetime], list[tuple]]:
+    """``[start, end)`` cut into its whole hours (read from the rollup) and the partial hours at
+    either end (bucketed from the request table: at most two hours of rows)."""
+    first, last = _whole_hours(start=start, end=end)
+    if first == last:
+        return (first, first), [(start, end)]
+    return (first, last), [(begin, stop) for begin, stop in ((start, first), (last, end)) if begin < stop]
+
+
+def _products_and_peaks(
+    *, start: datetime, end: datetime, products: bool = True, peaks: bool = True
+) -> tuple[dict[str, str], dict[str, int]]:
+    """``_products_by_subscription`` and ``peak_tokens_per_minute`` with one pass over the window's
+    TokensPerMinuteHourly rows (one per hour and subscription); either can be skipped (empty)."""
+    (first, last), partial = _minute_ranges(start=start, end=end)
+    measures = {}
+    if products:
+        measures["last"] = Max("hour", filter=~Q(product_id=""))
+    if peaks and first < last:
+        measures["peak"] = Max("peak_tokens", filter=Q(hour__gte=first, hour__lt=last))
+    found_products: dict[str, str] = {}
+    found_peaks: dict[str, int] = {}
+    if measures:
+        rows = TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end)
+        summary = list(rows.values("apim_subscription_id").annotate(**measures).order_by())
+        found_peaks.update(
+            (r["apim_subscription_id"], int(r["peak"])) for r in summary if r.get("peak") is not None
+        )
+        last_hours = {r["apim_subscription_id"]: r["last"] for r in summary if r.get("last") is not None}
+        subs = sorted(last_hours)
+        for i in range(0, len(subs), _OR_BATCH):
+            which = Q()
+            for sub in subs[i : i + _OR_BATCH]:
+                which |= Q(apim_subscription_id=sub, hour=last_hours[sub])
+            found_products.update(rows.filter(which).values_list("apim_subscription_id", "product_id"))
+    if peaks:
+        for begin, stop in partial:
+            sql, params = _minute_tokens(start=begin, end=stop).query.sql_with_params()
+            outer = (
+                f"SELECT m.apim_subscription_id, MAX(m.tokens) FROM ({sql}) m GROUP BY m.apim_subscription_id"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(outer, params)
+                for sub, peak in cursor.fetchall():
+                    found_peaks[sub] = max(found_peaks.get(sub, 0), int(peak or 0))
+    return found_products, found_peaks
+
+
 def _products_by_subscription(*, start: datetime, end: datetime) -> dict[str, str]:
-    """The product each subscription was last seen calling through (APIM scopes a key to one product)."""
-    latest: dict[str, tuple[datetime, str]] = {}
-    rows = (
-        UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
-        .exclude(apim_subscription_id="")
-        .exclude(product_id="")
-        .values("apim_subscription_id", "product_id")
-        .annotate(last=Max("hour"))
-        .order_by()
-    )
-    for r in rows:
-        seen = latest.get(r["apim_subscription_id"])
-        if seen is None or (r["last"], r["product_id"]) > seen:
-            latest[r["apim_subscription_id"]] = (r["last"], r["product_id"])
-    return {sub: product for sub, (_, product) in latest.items()}
+    """The product each subscription was last seen calling through (APIM scopes a key to one product).
+
+    The newest rollup hour in ``[start, end)`` with a product, and the greatest product of that
+    hour. ``TokensPerMinuteHourly`` keeps exactly that per (hour, subscription), so this reads
+    one row per subscription and hour instead of the hour's UsageHourly rows.
+    """
+    return _products_and_peaks(start=start, end=end, peaks=False)[0]
 
 
 def _minute_tokens(*, start: datetime, end: datetime):
+    """Tokens per (subscription, UTC minute) straight from the request table (partial hours only)."""
     return (
         GatewayRequest.objects.filter(time__gte=start, time__lt=end)
         .exclude(apim_subscription_id="")
-        .annotate(minute=TruncMinute("time"))
+        .annotate(minute=TruncMinute("time", tzinfo=UTC))
         .values("apim_subscription_id", "minute")
         .annotate(tokens=Sum("total_tokens"))
         .order_by()
@@ -245,33 +300,212 @@ def _minute_tokens(*, start: datetime, end: datetime):
 
 
 def peak_tokens_per_minute(*, start: datetime, end: datetime) -> dict[str, int]:
-    """Per subscription, the most tokens seen in one clock minute of ``[start, end)``."""
-    sql, params = _minute_tokens(start=start, end=end).query.sql_with_params()
-    outer = f"SELECT m.apim_subscription_id, MAX(m.tokens) FROM ({sql}) m GROUP BY m.apim_subscription_id"
-    with connection.cursor() as cursor:
-        cursor.execute(outer, params)
-        return {sub: int(peak or 0) for sub, peak in cursor.fetchall()}
+    """Per subscription, the most tokens seen in one clock minute of ``[start, end)``.
+
+    Whole hours from ``TokensPerMinuteHourly`` (the peak of each hour), the partial hours at
+    either end from the request table.
+    """
+    return _products_and_peaks(start=start, end=end, products=False)[1]
 
 
-def _busy_minutes(*, start: datetime, end: datetime, above: int) -> list[dict]:
-    return list(_minute_tokens(start=start, end=end).filter(tokens__gt=above))
+def _busy_minutes(*, start: datetime, end: datetime, above: dict[str, int]) -> list[dict]:
+    """Every (subscription, UTC minute) of ``[start, end)`` with more than ``above[subscription]``
+    tokens, in time order; subscriptions not in ``above`` are left out.
+
+    Whole hours read only the rollup rows whose peak is above their subscription's threshold;
+    partial hours come from the request table.
+    """
+    if not above:
+        return []
+    by_threshold: dict[int, list[str]] = defaultdict(list)
+    for sub, threshold in above.items():
+        by_threshold[threshold].append(sub)
+    (first, last), partial = _minute_ranges(start=start, end=end)
+    minutes: list[dict] = []
+    if first < last:
+        which = Q()
+        for threshold, subs in by_threshold.items():
+            which |= Q(apim_subscription_id__in=subs, peak_tokens__gt=threshold)
+        rows = (
+            TokensPerMinuteHourly.objects.filter(which, hour__gte=first, hour__lt=last)
+            .values_list("hour", "apim_subscription_id", "tokens_by_minute")
+            .order_by()
+        )
+        for hour, sub, by_minute in rows.iterator(chunk_size=2000):
+            hour, threshold = hour.astimezone(UTC), above[sub]
+            minutes.extend(
+                {"apim_subscription_id": sub, "minute": hour + timedelta(minutes=int(m)), "tokens": tokens}
+                for m, tokens in by_minute.items()
+                if tokens > threshold
+            )
+    for begin, stop in partial:
+        rows = _minute_tokens(start=begin, end=stop).filter(
+            apim_subscription_id__in=list(above), tokens__gt=min(by_threshold)
+        )
+        minutes.extend(
+            row | {"minute": row["minute"].astimezone(UTC)}
+            for row in rows
+            if row["tokens"] > above[row["apim_subscription_id"]]
+        )
+    minutes.sort(key=lambda m: (m["minute"], m["apim_subscription_id"]))
+    return minutes
 
 
 def _deployments_used(*, start: datetime, end: datetime) -> list[dict]:
-    return list(
-        UsageHourly.objects.filter(hour__gte=start, hour__lt=end, status_class="2xx")
-        .exclude(apim_subscription_id="")
-        .values("apim_subscription_id", "deployment", "model")
-        .annotate(n_requests=Sum("requests"), last_hour=Max("hour"))
-        .order_by()
-    )
+    """2xx requests per (subscription, deployment, model) in the rollup hours of ``[start, end)``.
+
+    Each entry has ``n_requests`` and either ``last_hour`` (the newest such hour, when it lies in
+    a partial day read from UsageHourly) or ``last_hour=None`` and ``last_day`` (midnight of the
+    newest whole day with one, read from UsageDaily); ``_last_hours`` finds the hour when needed.
+    """
+    first, last = whole_days(begin=start, end=end)
+    used: dict[tuple, dict] = {}
+
+    def entry(row: dict) -> dict:
+        key = (row["apim_subscription_id"], row["deployment"], row["model"])
+        found = used.get(key)
+        if found is None:
+            found = used[key] = {
+                "apim_subscription_id": key[0],
+                "deployment": key[1],
+                "model": key[2],
+                "n_requests": 0,
+                "last_hour": None,
+                "last_day": None,
+            }
+        return found
+
+    hourly_ranges = [(start, first), (last, end)] if first < last else [(start, end)]
+    # Oldest first, so a later part's last hour or day replaces an earlier one's.
+    parts: list[tuple[str, datetime, datetime]] = [("hourly", *hourly_ranges[0])]
+    if first < last:
+        parts += [("daily", first, last), ("hourly", *hourly_ranges[1])]
+    for source, begin, stop in parts:
+        if begin >= stop:
+            continue
+        if source == "daily":
+            rows = (
+                UsageDaily.objects.filter(day__gte=begin.date(), day__lt=stop.date(), succeeded__gt=0)
+                .exclude(apim_subscription_id="")
+                .values("apim_subscription_id", "deployment", "model")
+                .annotate(n=Sum("succeeded"), last=Max("day"))
+                .order_by()
+            )
+            for row in rows:
+                found = entry(row)
+                found["n_requests"] += row["n"]
+                found["last_hour"] = None
+                found["last_day"] = datetime.combine(row["last"], datetime.min.time(), tzinfo=UTC)
+        else:
+            rows = (
+                UsageHourly.objects.filter(hour__gte=begin, hour__lt=stop, status_class="2xx")
+                .exclude(apim_subscription_id="")
+                .values("apim_subscription_id", "deployment", "model")
+                .annotate(n=Sum("requests"), last=Max("hour"))
+                .order_by()
+            )
+            for row in rows:
+                found = entry(row)
+                found["n_requests"] += row["n"]
+                found["last_hour"], found["last_day"] = row["last"], None
+    return list(used.values())
+
+
+def _last_hours(used: list[dict]) -> None:
+    """Fill ``last_hour`` of the entries that only know their last day: the newest 2xx rollup hour
+    of that day, one grouped query for all of them."""
+    missing = [u for u in used if u["last_hour"] is None]
+    for i in range(0, len(missing), _OR_BATCH):
+        batch = missing[i : i + _OR_BATCH]
+        which = Q()
+        for u in batch:
+            which |= Q(
+                apim_subscription_id=u["apim_subscription_id"],
+                deployment=u["deployment"],
+                model=u["model"],
+                hour__gte=u["last_day"],
+                hour__lt=u["last_day"] + timedelta(days=1),
+            )
+        rows = (
+            UsageHourly.objects.filter(which, status_class="2xx")
+            .values("apim_subscription_id", "deployment", "model")
+            .annotate(last=Max("hour"))
+            .order_by()
+        )
+        found = {(r["apim_subscription_id"], r["deployment"], r["model"]): r["last"] for r in rows}
+        for u in batch:
+            u["last_hour"] = found[(u["apim_subscription_id"], u["deployment"], u["model"])]
 
 
 # --- the overview -----------------------------------------------------------------------------
 
 
+def _disallowed(tier: QuotaTier | None, used: dict) -> list[tuple[str, str]]:
+    """The (kind, name) of ``used``'s deployment and model that ``tier`` does not allow."""
+    if tier is None:
+        return []
+    return [
+        (kind, name)
+        for kind, allowed, name in (
+            ("deployment", tier.deployment_list, used["deployment"]),
+            ("model", tier.model_list, used["model"]),
+        )
+        if allowed and name and name not in allowed
+    ]
+
+
+def _tiers_during(
+    *,
+    assignments: list[TierAssignment],
+    subscription_id: str,
+    product_id: str,
+    begin: datetime,
+    end: datetime,
+) -> list[QuotaTier | None]:
+    """The tiers ``tier_at`` gives at the rollup hours (whole hours) of ``[begin, end)``.
+
+    ``tier_at`` only changes at an assignment's ``valid_from``/``valid_to`` or its tier's
+    ``effective_from``, so the first hour and the first hour at or after each such moment
+    inside the window are all there is to look at.
+    """
+    moments = {begin}
+    for assignment in assignments:
+        if assignment.key not in (subscription_id, product_id):
+            continue
+        for moment in (assignment.valid_from, assignment.valid_to, assignment.tier.effective_from):
+            if moment is not None and begin < moment < end:
+                hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+                moments.add(hour if hour == moment else hour + timedelta(hours=1))
+    return [
+        tier_at(assignments=assignments, subscription_id=subscription_id, product_id=product_id, at=at)[0]
+        for at in sorted(moments)
+        if at < end
+    ]
+
+
 def _tolerated(limit: int) -> Decimal:
     return Decimal(limit) * (100 + settings.QUOTA_DRIFT_TOLERANCE_PERCENT) / 100
+
+
+def _lowest_tolerated(assignments: list[TierAssignment], products: dict[str, str]) -> dict[str, int]:
+    """Per subscription that ``tier_at`` can give a tier, the lowest tolerated tokens per minute
+    (rounded down) of the tiers it can give: a minute at or below it cannot be drift.
+
+    Only the subscription's own assignments and its product's count, so a low tier assigned to
+    one subscription does not make every other subscription's busy hours be read.
+    """
+    lowest: dict[tuple[str, str], int] = {}
+    for a in assignments:
+        key = (str(a.kind), a.key)
+        lowest[key] = min(lowest.get(key, a.tier.tokens_per_minute), a.tier.tokens_per_minute)
+    subscription, product = str(TierAssignment.Kind.SUBSCRIPTION), str(TierAssignment.Kind.PRODUCT)
+    subs = {key for kind, key in lowest if kind == subscription}
+    subs.update(sub for sub, prod in products.items() if (product, prod) in lowest)
+    thresholds = {}
+    for sub in subs:
+        limits = [lowest.get((subscription, sub)), lowest.get((product, products.get(sub, "")))]
+        thresholds[sub] = int(_tolerated(min(limit for limit in limits if limit is not None)))
+    return thresholds
 
 
 def _drift_items(
@@ -288,10 +522,9 @@ def _drift_items(
         return items
 
     # Tokens per minute above the tier in force in that minute.
-    lowest = min(t.tokens_per_minute for t in tiers.values())
     worst: dict[str, tuple[int, datetime, QuotaTier]] = {}
     over_minutes: dict[str, int] = defaultdict(int)
-    for m in _busy_minutes(start=start, end=end, above=int(_tolerated(lowest))):
+    for m in _busy_minutes(start=start, end=end, above=_lowest_tolerated(assignments, products)):
         sub = m["apim_subscription_id"]
         tier, _ = tier_at(
             assignments=assignments, subscription_id=sub, product_id=products.get(sub, ""), at=m["minute"]
@@ -332,8 +565,27 @@ def _drift_items(
                 )
             )
 
-    # Successful calls to deployments or models the tier does not allow.
-    for used in _deployments_used(start=start, end=end):
+    # Successful calls to deployments or models the tier does not allow, against the tier in force
+    # in the last hour of such calls. An entry that only knows its last day needs that hour only
+    # if some tier in force during the day would flag it (the hour is then shown).
+    used_all = _deployments_used(start=start, end=end)
+    used_all = [
+        u
+        for u in used_all
+        if u["last_hour"] is not None
+        or any(
+            _disallowed(tier, u)
+            for tier in _tiers_during(
+                assignments=assignments,
+                subscription_id=u["apim_subscription_id"],
+                product_id=products.get(u["apim_subscription_id"], ""),
+                begin=u["last_day"],
+                end=u["last_day"] + timedelta(days=1),
+            )
+        )
+    ]
+    _last_hours(used_all)
+    for used in sorted(used_all, key=lambda u: (u["apim_subscription_id"], u["deployment"], u["model"])):
         sub = used["apim_subscription_id"]
         tier, _ = tier_at(
             assignments=assignments,
@@ -341,33 +593,28 @@ def _drift_items(
             product_id=products.get(sub, ""),
             at=used["last_hour"],
         )
-        if tier is None:
-            continue
-        for kind, allowed, name in (
-            ("deployment", tier.deployment_list, used["deployment"]),
-            ("model", tier.model_list, used["model"]),
-        ):
-            if allowed and name and name not in allowed:
-                items.append(
-                    DriftItem(
-                        apim_subscription_id=sub,
-                        tier=tier.name,
-                        kind=kind,
-                        observed=int(used["n_requests"]),
-                        limit=None,
-                        at=used["last_hour"],
-                        detail=f"{used['n_requests']:,} successful request(s) to {kind} {name!r}, "
-                        f"which tier {tier.name} does not allow",
-                    )
+        for kind, name in _disallowed(tier, used):
+            items.append(
+                DriftItem(
+                    apim_subscription_id=sub,
+                    tier=tier.name,
+                    kind=kind,
+                    observed=int(used["n_requests"]),
+                    limit=None,
+                    at=used["last_hour"],
+                    detail=f"{used['n_requests']:,} successful request(s) to {kind} {name!r}, "
+                    f"which tier {tier.name} does not allow",
                 )
+            )
     return items
 
 
 def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> QuotaOverview:
     """Every subscription seen (or assigned a tier) in ``month``, against its tier, riskiest first.
 
-    ``per_minute=False`` skips what needs the request table (peak tokens per minute and drift):
-    the alerts, which run after every ingestion, only need the hourly rollup.
+    ``per_minute=False`` skips the per-minute reads (peak tokens per minute and drift, which also
+    bucket the partial hours from the request table): the alerts, which run after every
+    ingestion, only need the usage sums.
     """
     start, end = month_bounds(month)
     as_of = min(now, end)
@@ -378,8 +625,7 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
     assignments = _assignments_overlapping(start=start, end=as_of)
     usage = _usage_by_subscription(start=start, end=as_of)
     recent = _usage_by_subscription(start=as_of - timedelta(days=days), end=as_of)
-    products = _products_by_subscription(start=start, end=as_of)
-    peaks = peak_tokens_per_minute(start=start, end=as_of) if per_minute else {}
+    products, peaks = _products_and_peaks(start=start, end=as_of, peaks=per_minute)
     days_left = Decimal((end - as_of).total_seconds()) / Decimal(86400)
 
     subscriptions = set(usage)

@@ -23,6 +23,7 @@ _MEASURES = (
     "images",
     "cost",
     "throttled",
+    "succeeded",
 )
 
 
@@ -40,7 +41,7 @@ def _requests(*, n: int, seed: int, start: datetime = START, days: int = 3) -> l
                 model=rng.choice(["gpt-4o", "gpt-4o-mini"]),
                 backend_region=rng.choice(["swedencentral", "eastus"]),
                 is_streaming=rng.random() < 0.3,
-                response_code=rng.choice([200, 200, 200, 429, 500, 400]),
+                response_code=rng.choice([200, 200, 201, 304, 429, 500, 400]),
                 prompt_tokens=prompt,
                 cached_tokens=rng.randrange(0, prompt + 1),
                 completion_tokens=completion,
@@ -77,6 +78,7 @@ def _expected() -> dict[tuple, dict]:
         entry["estimated_tokens"] += r.total_tokens if r.token_source == TokenSource.ESTIMATED else 0
         entry["unpriced_tokens"] += 0 if r.is_priced else r.total_tokens
         entry["throttled"] += 1 if r.response_code == 429 else 0
+        entry["succeeded"] += 1 if 200 <= r.response_code < 400 else 0  # status class "2xx"
     return dict(sums)
 
 

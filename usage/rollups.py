@@ -8,8 +8,11 @@ The work is done in bulk: the hours asked for are cut into runs of consecutive h
 run is aggregated by a handful of GROUP BY queries (sums and counts; one per latency histogram,
 with the bucket index computed in SQL by the same formula as ``usage.histograms.bucket_index``;
 the last rate-limit headroom by a window function) — never one query per request. The same ORM
-code runs on SQLite and PostgreSQL. On PostgreSQL concurrent refreshes are serialised by a
-transaction-level advisory lock, so two ingestion workers cannot interleave delete and insert.
+code runs on SQLite and PostgreSQL. The same transaction maintains the coarser rollups read by
+the pages: LatencyDaily, LatencyHourOfDay, UsageDaily (old contribution out, new in) and
+TokensPerMinuteHourly (recomputed with the hours, one GROUP BY per subscription and minute). On
+PostgreSQL concurrent refreshes are serialised by a transaction-level advisory lock, so two
+ingestion workers cannot interleave delete and insert.
 """
 
 from collections.abc import Iterable, Mapping
@@ -24,6 +27,7 @@ from django.db.models import (
     F,
     FloatField,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -33,7 +37,17 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Cast, Floor, Greatest, Least, Ln, RowNumber, TruncDay, TruncHour
+from django.db.models.functions import (
+    Cast,
+    Floor,
+    Greatest,
+    Least,
+    Ln,
+    RowNumber,
+    TruncDay,
+    TruncHour,
+    TruncMinute,
+)
 
 from .histograms import (
     BUCKET_COUNT,
@@ -50,6 +64,7 @@ from .models import (
     LatencyHourOfDay,
     NativeLog,
     TokenSource,
+    TokensPerMinuteHourly,
     UsageDaily,
     UsageHourly,
 )
@@ -482,10 +497,15 @@ DAILY_MEASURES = (
     "images",
     "cost",
 )
+# Requests of one status class, counted per day: {UsageDaily field: UsageHourly status class}.
+_STATUS_COUNTS = (("throttled", "429"), ("succeeded", "2xx"))
+_DAILY_FIELDS = (*DAILY_MEASURES, *(name for name, _ in _STATUS_COUNTS))
 
 
 def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
-    """UsageHourly rows summed per (UTC day, daily dimensions): {key: {measure: sum, "throttled": n}}.
+    """UsageHourly rows summed per (UTC day, daily dimensions): {key: {measure: sum, "throttled": n, ...}}.
+
+    ``throttled`` counts the 429s and ``succeeded`` the 2xx requests (``_STATUS_COUNTS``).
 
     PostgreSQL sums NUMERIC exactly in the database; elsewhere (SQLite sums decimals as floats)
     the rows are summed in Python from exact decimals.
@@ -502,7 +522,7 @@ def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
         .values("rollup_day", *_DAILY_DIMENSIONS)
         .annotate(
             **{f"s_{name}": Sum(name) for name in DAILY_MEASURES},
-            s_throttled=Sum("requests", filter=Q(status_class="429")),
+            **{f"s_{name}": Sum("requests", filter=Q(status_class=klass)) for name, klass in _STATUS_COUNTS},
         )
         .order_by()
     )
@@ -511,7 +531,8 @@ def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
         key = (row["rollup_day"].astimezone(UTC).date(), *(row[d] for d in _DAILY_DIMENSIONS))
         measures = {name: row[f"s_{name}"] or 0 for name in DAILY_MEASURES}
         measures["cost"] = Decimal(measures["cost"])
-        measures["throttled"] = row["s_throttled"] or 0
+        for name, _ in _STATUS_COUNTS:
+            measures[name] = row[f"s_{name}"] or 0
         sums[key] = measures
     return sums
 
@@ -523,10 +544,11 @@ def _daily_sums_of(rollups: Iterable[UsageHourly]) -> dict[tuple, dict]:
         key = (rollup.hour.astimezone(UTC).date(), *(getattr(rollup, d) for d in _DAILY_DIMENSIONS))
         measures = sums.get(key)
         if measures is None:
-            measures = sums[key] = {name: 0 for name in DAILY_MEASURES} | {"cost": Decimal(0), "throttled": 0}
+            measures = sums[key] = {name: 0 for name in _DAILY_FIELDS} | {"cost": Decimal(0)}
         for name in DAILY_MEASURES:
             measures[name] += getattr(rollup, name)
-        measures["throttled"] += rollup.requests if rollup.status_class == "429" else 0
+        for name, klass in _STATUS_COUNTS:
+            measures[name] += rollup.requests if rollup.status_class == klass else 0
     return sums
 
 
@@ -535,7 +557,7 @@ def _usage_daily_apply(days: Iterable, old: dict[tuple, dict], new: dict[tuple, 
 
     Only the rows of ``days`` are read and rewritten; a row left with no requests is dropped.
     """
-    fields = (*DAILY_MEASURES, "throttled")
+    fields = _DAILY_FIELDS
     for day in sorted(set(days)):
         rows = {
             (day, *(getattr(r, d) for d in _DAILY_DIMENSIONS)): {f: getattr(r, f) for f in fields}
@@ -579,6 +601,45 @@ def usage_daily_refresh(*, days: Iterable[datetime]) -> int:
     return written
 
 
+def tokens_per_minute_compute(requests: QuerySet, *, model: type = TokensPerMinuteHourly) -> list:
+    """``TokensPerMinuteHourly`` rows (unsaved) for the requests in ``requests`` (whole hours).
+
+    One GROUP BY (subscription, UTC minute) in the database: per minute its tokens and greatest
+    non-empty product; the hour's peak, peak minute and per-minute map are folded in Python from
+    those rows, whose number is bounded by the active minutes, not the requests. ``model`` lets
+    the migration that backfills the table pass its historical model.
+    """
+    minutes = (
+        requests.exclude(apim_subscription_id="")
+        .annotate(minute=TruncMinute("time", tzinfo=UTC))
+        .values("apim_subscription_id", "minute")
+        .annotate(tokens=Sum("total_tokens"), product=Max("product_id", filter=~Q(product_id="")))
+        .order_by()
+    )
+    rollups: dict[tuple, object] = {}
+    for row in minutes.iterator(chunk_size=5000):
+        minute = row["minute"].astimezone(UTC)
+        key = (minute.replace(minute=0), row["apim_subscription_id"])
+        rollup = rollups.get(key)
+        if rollup is None:
+            rollup = rollups[key] = model(
+                hour=key[0],
+                apim_subscription_id=key[1],
+                product_id="",
+                peak_tokens=-1,
+                peak_minute=minute,
+                tokens_by_minute={},
+            )
+        tokens = int(row["tokens"] or 0)
+        if tokens:
+            rollup.tokens_by_minute[str(minute.minute)] = tokens
+        if tokens > rollup.peak_tokens or (tokens == rollup.peak_tokens and minute < rollup.peak_minute):
+            rollup.peak_tokens, rollup.peak_minute = tokens, minute
+        if row["product"] and row["product"] > rollup.product_id:
+            rollup.product_id = row["product"]
+    return list(rollups.values())
+
+
 def _lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -587,7 +648,7 @@ def _lock() -> None:
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
-    LatencyHourOfDay and UsageDaily (same transaction).
+    LatencyHourOfDay, UsageDaily and TokensPerMinuteHourly (same transaction).
 
     Returns the number of UsageHourly rows written.
     """
@@ -612,6 +673,11 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
                     day, day_hours, {key: hours for key, hours in by_hour_of_day.items() if key[0] == day}
                 )
             _usage_daily_apply(refreshed, old_daily, _daily_sums_of(rollups))
+            TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
+            TokensPerMinuteHourly.objects.bulk_create(
+                tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end)),
+                batch_size=1000,
+            )
         written += len(rollups)
     return written
 

@@ -8,6 +8,7 @@ from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
 from .rollups import UsageHourly
+from .tpm import TokensPerMinuteHourly
 
 __all__ = [
     "CostCenter",
@@ -28,6 +29,7 @@ __all__ = [
     "ProvisionedCommitment",
     "RejectedRow",
     "TokenSource",
+    "TokensPerMinuteHourly",
     "UsageDaily",
     "UsageHourly",
 ]
