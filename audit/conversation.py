@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from usage.json_memo import json_loads
+
 
 @dataclass(frozen=True)
 class Message:
@@ -141,7 +143,7 @@ def _stream_completion(body: str) -> list[Message] | None:
         if payload in ("", "[DONE]"):
             continue
         try:
-            event = json.loads(payload)
+            event = json_loads(payload)
         except ValueError:
             continue  # the cut last line of a truncated stream
         seen = True
@@ -179,7 +181,7 @@ def _stream_completion(body: str) -> list[Message] | None:
 
 def _json(text: str) -> tuple[bool, Any]:
     try:
-        return True, json.loads(text)
+        return True, json_loads(text)
     except ValueError:
         return False, None
 

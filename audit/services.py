@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aoai_portal.roles import ADMIN, user_has_role
+from usage.loaded import LoadedRequests
 from usage.models import GatewayRequest, LlmLogChunk
 
 from .access import access_audit_record
@@ -172,10 +173,14 @@ def _rules_load() -> list[tuple[FlagRule, set[int]]]:
     return [(rule, {cc.pk for cc in rule.cost_centers.all()}) for rule in rules]
 
 
-def flags_evaluate(*, correlation_ids: Collection[str]) -> EvaluateStats:
+def flags_evaluate(
+    *, correlation_ids: Collection[str], loaded: LoadedRequests | None = None
+) -> EvaluateStats:
     """Bring the flags and review items of the given requests in line with rules and detectors.
 
     Requests whose text was purged keep the flags they had (there is nothing left to re-check).
+    ``loaded``: these requests already loaded by the caller (``requests_refresh``, after
+    ``usage_refresh`` updated them), instead of loading them again.
     """
     stats = EvaluateStats()
     ids = sorted(set(correlation_ids))
@@ -184,18 +189,24 @@ def flags_evaluate(*, correlation_ids: Collection[str]) -> EvaluateStats:
     rules = _rules_load()
     cost_centers = cost_center_map_get()
     for start in range(0, len(ids), BATCH):
-        stats.add(_flags_evaluate_batch(ids[start : start + BATCH], rules, cost_centers))
+        batch = ids[start : start + BATCH]
+        if loaded is None:
+            batch_loaded = LoadedRequests.load(batch)
+        else:
+            wanted = set(batch)
+            batch_loaded = LoadedRequests(
+                rows=[r for r in loaded.rows if r.correlation_id in wanted], chunks=loaded.chunks
+            )
+        stats.add(_flags_evaluate_batch(batch_loaded, rules, cost_centers))
     return stats
 
 
 def _flags_evaluate_batch(
-    ids: list[str], rules: list[tuple[FlagRule, set[int]]], cost_centers: CostCenterMap
+    loaded: LoadedRequests, rules: list[tuple[FlagRule, set[int]]], cost_centers: CostCenterMap
 ) -> EvaluateStats:
     stats = EvaluateStats()
-    requests = list(GatewayRequest.objects.filter(correlation_id__in=ids))
-    chunks: dict[str, list[LlmLogChunk]] = {}
-    for chunk in LlmLogChunk.objects.filter(correlation_id__in=ids):
-        chunks.setdefault(chunk.correlation_id, []).append(chunk)
+    requests = loaded.rows
+    chunks = loaded.chunks
     wanted: dict[int, list[_FlagData]] = {}
     for request in requests:
         if request.bodies_purged_at is not None:

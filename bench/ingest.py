@@ -1,37 +1,53 @@
 """Ingestion throughput: generated APIM rows (with bodies) + their native rows into PostgreSQL.
 
-    .venv/bin/python bench/ingest.py [--rows 100000] [--runs 3] [--batch-size 2000] [--database-url URL]
+    .venv/bin/python bench/ingest.py [--rows 100000] [--runs 3] [--order gateway-first|native-first]
+                                     [--refresh full|skip] [--batch-size N] [--database-url URL]
 
 Two figures, each the median of ``--runs`` runs on emptied tables:
 
-* store path: ``rows_store`` exactly as the Log Analytics pull and ``import_logs`` call it
-  (parse, de-duplicate against the database, bulk insert, rejects, join, and
-  ``requests_refresh``: usage accounting, flag rules and hourly rollups of the touched requests);
-  the time spent in each refresh step is printed so it is clear what the figure includes;
+* store path: ``rows_store`` fed as ``import_logs`` feeds it (a batch of rows per call): parse,
+  de-duplicate against the database, bulk insert, rejects, join, and ``requests_refresh``: usage
+  accounting, flag rules and hourly rollups of the touched requests. The time and CPU spent in
+  each refresh step are printed, and the ingestion core (everything but the refresh steps) is
+  given separately; the whole-pipeline figure is the one that counts (rows stored AND refreshed);
 * ceiling: the same raw rows, serialized to JSON and written with ``COPY`` into a plain
   two-column table: no parsing, no keys, no join.
 
+Memory is flat in ``--rows``: the rows are generated once (``usage.demo_data``, deterministic;
+``--rows`` APIM requests in hours of ``--per-hour``), in a child process, into gzipped JSON-lines
+files under ``--cache-dir`` (reused by later runs), and every run streams them from there. The
+time and CPU spent reading them are subtracted. Every ``--rss-every`` rows the bench prints the
+peak resident set size of its process so far (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) and
+the rate of the last interval, so a flat peak and a steady rate show at 100k as at 1M rows.
+
 It uses its own database (default: DATABASE_URL's with ``_bench`` appended to the name), created
-and migrated if missing, so it never touches real data. Rows come from ``usage.demo_data``
-(deterministic; ``--rows`` APIM requests spread over hours of ~10,000 requests).
+and migrated if missing, so it never touches real data.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+GATEWAY = "ApiManagementGatewayLogs"
+NATIVE = "AzureDiagnostics"
+REFRESH = "requests_refresh"
 
 
 def _bench_url(url: str) -> str:
@@ -59,21 +75,130 @@ def _ensure_database(url: str) -> None:
     )
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- the generated rows, cached on disk ---------------------------------------------------------
+
+
+def _cache_path(cache_dir: Path, rows: int, per_hour: int, seed: int) -> Path:
+    return cache_dir / f"ingest-rows{rows}-hour{per_hour}-seed{seed}"
+
+
+def _generate(path: Path, rows: int, per_hour: int, seed: int) -> None:
+    """Write the bench rows, one hour at a time (memory: one hour's rows).
+
+    Native rows of requests that bypassed APIM (no gateway partner) are left out, as before.
+    """
+    from usage.demo_data import iter_logs
+
+    path.mkdir(parents=True, exist_ok=True)
+    counts = {GATEWAY: 0, NATIVE: 0}
+    body_bytes = 0
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    with (
+        gzip.open(path / "gateway.jsonl.gz", "wt", compresslevel=1) as gateway_file,
+        gzip.open(path / "native.jsonl.gz", "wt", compresslevel=1) as native_file,
+    ):
+        hour = 0
+        while counts[GATEWAY] < rows:
+            requests = min(per_hour, rows - counts[GATEWAY])
+            moment = start + timedelta(hours=hour)
+            native: list[dict] = []
+            request_ids: set[str] = set()
+            for table, row in iter_logs(
+                start=moment,
+                end=moment + timedelta(hours=1),
+                requests_per_hour=requests,
+                seed=seed,
+                malformed=False,
+            ):
+                if table == GATEWAY:
+                    gateway_file.write(json.dumps(row) + "\n")
+                    counts[GATEWAY] += 1
+                    body_bytes += len(row.get("RequestBody", "")) + len(row.get("ResponseBody", ""))
+                    if row.get("BackendResponseHeaders"):
+                        request_ids.add(json.loads(row["BackendResponseHeaders"]).get("apim-request-id"))
+                elif table == NATIVE:
+                    native.append(row)
+            for row in native:
+                if row["CorrelationId"] in request_ids:
+                    native_file.write(json.dumps(row) + "\n")
+                    counts[NATIVE] += 1
+            hour += 1
+    (path / "meta.json").write_text(json.dumps({"counts": counts, "body_bytes": body_bytes}))
+
+
+class _Feed:
+    """Streams one cached table; counts the time and CPU spent reading (subtracted later)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seconds = 0.0
+        self.cpu = 0.0
+
+    def __iter__(self) -> Iterator[dict]:
+        started, cpu = time.perf_counter(), time.process_time()
+        with gzip.open(self.path, "rt") as stream:
+            for line in stream:
+                row = json.loads(line)
+                self.seconds += time.perf_counter() - started
+                self.cpu += time.process_time() - cpu
+                yield row
+                started, cpu = time.perf_counter(), time.process_time()
+        self.seconds += time.perf_counter() - started
+        self.cpu += time.process_time() - cpu
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+class _Backend:
+    """CPU seconds of the PostgreSQL backend serving this process (same machine, from /proc)."""
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.pid = cursor.fetchone()[0]
+
+    def cpu(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+
 class _Timers:
-    """Wraps the refresh steps so the bench can say where the time went."""
+    """Wraps the refresh steps so the bench can say where the time (and CPU) went."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)  # client + backend
+        self.backend: _Backend | None = None
+
+    def clear(self, backend: _Backend) -> None:
+        self.seconds.clear()
+        self.cpu.clear()
+        self.backend = backend
 
     def wrap(self, module, name: str, label: str) -> None:
         original = getattr(module, name)
 
         def timed(*args, **kwargs):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
+            server = self.backend.cpu() if self.backend else 0.0
             try:
                 return original(*args, **kwargs)
             finally:
                 self.seconds[label] += time.perf_counter() - started
+                self.cpu[label] += time.process_time() - cpu
+                if self.backend:
+                    self.cpu[label] += self.backend.cpu() - server
 
         setattr(module, name, timed)
 
@@ -90,73 +215,90 @@ def _empty_tables() -> None:
         )
 
 
-def _cpu_seconds() -> tuple[float, float]:
-    """(this process, the PostgreSQL backend serving it): CPU seconds used so far.
+class _Progress:
+    """Prints, every ``every`` rows, the peak RSS so far and the rate of the last interval."""
 
-    The machine is shared, so wall-clock rows/s depend on its load; CPU seconds per row do not
-    (much). The backend's CPU is read from /proc (same machine; 0 if it cannot be read).
-    """
-    from django.db import connection
+    def __init__(self, every: int, feeds: list[_Feed], quiet: bool) -> None:
+        self.every = every
+        self.feeds = feeds
+        self.quiet = quiet
+        self.rows = 0
+        self.started = time.perf_counter()
+        self.last = (0, 0.0)
+        self.checkpoints: list[tuple[int, float, float]] = []  # rows, rows/s of the interval, peak MB
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        server = 0.0
-    return time.process_time(), server
+    def add(self, rows: int) -> None:
+        """``rows`` more were stored and refreshed."""
+        before, self.rows = self.rows, self.rows + rows
+        if self.every and self.rows // self.every > before // self.every:
+            elapsed = time.perf_counter() - self.started - sum(feed.seconds for feed in self.feeds)
+            rate = (self.rows - self.last[0]) / max(elapsed - self.last[1], 1e-9)
+            self.last = (self.rows, elapsed)
+            self.checkpoints.append((self.rows, rate, _peak_rss_mb()))
+            if not self.quiet:
+                print(
+                    f"  {self.rows:>9,} rows stored and refreshed: {rate:,.0f} rows/s since the last line; "
+                    f"peak RSS so far {_peak_rss_mb():,.0f} MB",
+                    flush=True,
+                )
 
 
-def _store_run(
-    gateway: list[dict], native: list[dict], batch_size: int, timers: _Timers, native_first: bool
-) -> dict:
+def _store_run(path: Path, batch_size: int, timers: _Timers, native_first: bool, rss_every: int) -> dict:
     from usage.ingestion.store import rows_store
 
     _empty_tables()
-    timers.seconds.clear()
-    cpu_before = _cpu_seconds()
+    backend = _Backend()
+    timers.clear(backend)
+    feeds: list[_Feed] = []
+    progress = _Progress(rss_every, feeds, quiet=False)
+    stored = {GATEWAY: 0, NATIVE: 0}
+    order = [NATIVE, GATEWAY] if native_first else [GATEWAY, NATIVE]
+    cpu_before = (time.process_time(), backend.cpu())
     started = time.perf_counter()
-    if native_first:
-        stored_native = rows_store(
-            table="AzureDiagnostics", rows=native, source="bench", batch_size=batch_size
-        )
-    stored_gateway = rows_store(
-        table="ApiManagementGatewayLogs", rows=gateway, source="bench", batch_size=batch_size
-    )
-    if not native_first:
-        stored_native = rows_store(
-            table="AzureDiagnostics", rows=native, source="bench", batch_size=batch_size
-        )
+    for table in order:
+        feed = _Feed(path / ("gateway.jsonl.gz" if table == GATEWAY else "native.jsonl.gz"))
+        feeds.append(feed)
+        rows = iter(feed)
+        # As import_logs does: one rows_store call per batch of the stream (bounded memory).
+        while batch := list(islice(rows, batch_size)):
+            stored[table] += rows_store(table=table, rows=batch, source="bench", batch_size=batch_size).stored
+            progress.add(len(batch))
     elapsed = time.perf_counter() - started
-    cpu_after = _cpu_seconds()
-    assert stored_gateway.stored == len(gateway) and stored_native.stored == len(native), (
-        "bench rows not all stored"
-    )
+    feed_seconds = sum(feed.seconds for feed in feeds)
+    feed_cpu = sum(feed.cpu for feed in feeds)
+    cpu = [time.process_time() - cpu_before[0] - feed_cpu, backend.cpu() - cpu_before[1]]
     return {
-        "seconds": elapsed,
+        "seconds": elapsed - feed_seconds,
         "steps": dict(timers.seconds),
-        "cpu": [after - before for before, after in zip(cpu_before, cpu_after, strict=True)],
+        "step_cpu": dict(timers.cpu),
+        "cpu": cpu,
+        "stored": stored,
+        "checkpoints": progress.checkpoints,
     }
 
 
-def _copy_run(gateway: list[dict], native: list[dict]) -> tuple[float, list[float]]:
+def _copy_run(path: Path) -> tuple[float, list[float]]:
     from django.db import connection
 
     _empty_tables()
-    cpu_before = _cpu_seconds()
+    backend = _Backend()
+    feeds = [_Feed(path / name) for name in ("gateway.jsonl.gz", "native.jsonl.gz")]
+    cpu_before = (time.process_time(), backend.cpu())
     started = time.perf_counter()
     with connection.cursor() as cursor:
         raw = cursor.connection  # the psycopg connection
         with raw.cursor() as copy_cursor:
             with copy_cursor.copy("COPY bench_raw_rows (source_table, row) FROM STDIN") as copy:
-                for table, rows in (("ApiManagementGatewayLogs", gateway), ("AzureDiagnostics", native)):
-                    for row in rows:
+                for table, feed in zip((GATEWAY, NATIVE), feeds, strict=True):
+                    for row in feed:
                         copy.write_row((table, json.dumps(row)))
         raw.commit()
-    elapsed = time.perf_counter() - started
-    return elapsed, [after - before for before, after in zip(cpu_before, _cpu_seconds(), strict=True)]
+    elapsed = time.perf_counter() - started - sum(feed.seconds for feed in feeds)
+    cpu = [
+        time.process_time() - cpu_before[0] - sum(feed.cpu for feed in feeds),
+        backend.cpu() - cpu_before[1],
+    ]
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -182,11 +324,45 @@ def main() -> None:
         "--order",
         choices=("gateway-first", "native-first"),
         default="gateway-first",
-        help="gateway-first: every native row is a late partner (each request refreshed twice); "
-        "native-first: partners are stored before their requests (each refreshed once)",
+        help="gateway-first: every native row is a late partner (its request refreshed again, "
+        "without flags); native-first: partners are stored before their requests (each refreshed once)",
     )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path("/tmp/aoai-bench-ingest"),
+        help="where the generated rows are kept",
+    )
+    parser.add_argument(
+        "--rss-every", type=int, default=100_000, help="print peak RSS every N rows (0: never)"
+    )
+    parser.add_argument("--no-copy", action="store_true", help="skip the COPY ceiling runs")
+    parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
+    if args.runs < 1 and not args.generate:
+        parser.error("--runs must be at least 1")
+
+    if args.generate:
+        _generate(args.generate, args.rows, args.per_hour, args.seed)
+        return
+
     load_before = os.getloadavg()[0]
+    path = _cache_path(args.cache_dir, args.rows, args.per_hour, args.seed)
+    if not (path / "meta.json").exists():
+        started = time.perf_counter()
+        # A child process, so that generating (an hour of rows at a time) does not count in the
+        # peak RSS of this one.
+        subprocess.run(
+            # -P: not bench/ first on sys.path (bench/tokenize.py would shadow the standard module)
+            [sys.executable, "-P", __file__, "--generate", str(path), "--rows", str(args.rows), "--per-hour",
+             str(args.per_hour), "--seed", str(args.seed)],
+            check=True,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "aoai_portal.settings"},
+        )  # fmt: skip
+        print(f"generated the rows into {path} in {time.perf_counter() - started:.1f}s")
+    meta = json.loads((path / "meta.json").read_text())
+    gateway_rows, native_rows = meta["counts"][GATEWAY], meta["counts"][NATIVE]
+    total_rows = gateway_rows + native_rows
 
     url = args.database_url or _bench_url(
         os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aoai")
@@ -203,74 +379,62 @@ def main() -> None:
 
     import audit.services
     import usage.accounting
+    import usage.ingestion.store
     import usage.pipeline
-    from usage.demo_data import iter_logs
     from usage.ingestion.store import BATCH_SIZE
 
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_raw_rows (source_table text, row text)")
 
-    import usage.ingestion.store
-
     if args.refresh == "skip":
-        usage.ingestion.store.requests_refresh = lambda *, correlation_ids: None
+        usage.ingestion.store.requests_refresh = lambda *, correlation_ids, **options: None
     timers = _Timers()
+    # The whole refresh (loading the requests included), then its three steps.
+    timers.wrap(usage.ingestion.store, "requests_refresh", REFRESH)
     timers.wrap(usage.accounting, "usage_refresh", "usage_refresh")
     timers.wrap(audit.services, "flags_evaluate", "flags_evaluate")
     timers.wrap(usage.pipeline, "rollup_refresh_hours", "rollup_refresh_hours")
 
-    per_hour = args.per_hour
-    hours = max(1, -(-args.rows // per_hour))
-    started = time.perf_counter()
-    gateway: list[dict] = []
-    native: list[dict] = []
-    start = datetime(2026, 10, 1, tzinfo=UTC)
-    for table, row in iter_logs(
-        start=start,
-        end=start + timedelta(hours=hours),
-        requests_per_hour=min(per_hour, args.rows),
-        seed=args.seed,
-        malformed=False,
-    ):
-        if table == "ApiManagementGatewayLogs" and len(gateway) < args.rows:
-            gateway.append(row)
-        elif table == "AzureDiagnostics":
-            native.append(row)
-    kept_ids = {
-        json.loads(row["BackendResponseHeaders"]).get("apim-request-id")
-        for row in gateway
-        if row.get("BackendResponseHeaders")
-    }
-    native = [row for row in native if row["CorrelationId"] in kept_ids]
-    body_bytes = sum(len(row.get("RequestBody", "")) + len(row.get("ResponseBody", "")) for row in gateway)
     print(
-        f"generated {len(gateway):,} gateway rows (bodies {body_bytes / len(gateway):,.0f} B/row on average) "
-        f"+ {len(native):,} native rows in {time.perf_counter() - started:.1f}s"
+        f"{gateway_rows:,} gateway rows (bodies {meta['body_bytes'] / gateway_rows:,.0f} B/row on average) "
+        f"+ {native_rows:,} native rows, streamed from {path}; peak RSS before the runs {_peak_rss_mb():,.0f} MB"
     )
-    total_rows = len(gateway) + len(native)
     batch_size = args.batch_size or BATCH_SIZE
 
-    store_runs = []
-    copy_runs = []
-    copy_cpus = []
+    store_runs, copy_runs, copy_cpus = [], [], []
     for run in range(1, args.runs + 1):
-        store = _store_run(gateway, native, batch_size, timers, args.order == "native-first")
-        copy_seconds, copy_cpu = _copy_run(gateway, native)
+        store = _store_run(path, batch_size, timers, args.order == "native-first", args.rss_every)
+        assert store["stored"] == {GATEWAY: gateway_rows, NATIVE: native_rows}, "bench rows not all stored"
         store_runs.append(store)
-        copy_runs.append(copy_seconds)
-        copy_cpus.append(sum(copy_cpu))
-        steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in sorted(store["steps"].items()))
-        print(
+        steps = ""
+        if args.refresh == "full":
+            steps = (
+                f"requests_refresh {store['steps'][REFRESH]:.1f}s (CPU {store['step_cpu'][REFRESH]:.1f}s), of which "
+                + ", ".join(
+                    f"{name} {seconds:.1f}s (CPU {store['step_cpu'][name]:.1f}s)"
+                    for name, seconds in sorted(store["steps"].items())
+                    if name != REFRESH
+                )
+            )
+        line = (
             f"run {run}: store path {store['seconds']:.1f}s ({total_rows / store['seconds']:,.0f} rows/s; "
             f"CPU {store['cpu'][0]:.1f}s client + {store['cpu'][1]:.1f}s server; "
-            f"{'refresh steps: ' + steps if steps else 'refresh skipped'}); "
-            f"COPY {copy_seconds:.1f}s ({total_rows / copy_seconds:,.0f} rows/s; "
-            f"CPU {copy_cpu[0]:.1f}s client + {copy_cpu[1]:.1f}s server)"
+            f"{'refresh steps: ' + steps if steps else 'refresh skipped'}); peak RSS {_peak_rss_mb():,.0f} MB"
         )
+        if not args.no_copy:
+            copy_seconds, copy_cpu = _copy_run(path)
+            copy_runs.append(copy_seconds)
+            copy_cpus.append(sum(copy_cpu))
+            line += (
+                f"; COPY {copy_seconds:.1f}s ({total_rows / copy_seconds:,.0f} rows/s; "
+                f"CPU {copy_cpu[0]:.1f}s client + {copy_cpu[1]:.1f}s server)"
+            )
+        print(line, flush=True)
 
     store_median = statistics.median(run["seconds"] for run in store_runs)
-    core_median = statistics.median(run["seconds"] - sum(run["steps"].values()) for run in store_runs)
-    copy_median = statistics.median(copy_runs)
+    core_median = statistics.median(run["seconds"] - run["steps"].get(REFRESH, 0.0) for run in store_runs)
+    store_cpu = statistics.median(sum(run["cpu"]) for run in store_runs)
+    core_cpu = statistics.median(sum(run["cpu"]) - run["step_cpu"].get(REFRESH, 0.0) for run in store_runs)
     label = (
         "rows_store + requests_refresh (usage_refresh, flags_evaluate, rollups)"
         if args.refresh == "full"
@@ -278,32 +442,38 @@ def main() -> None:
     )
     print()
     print(
-        f"rows: {len(gateway):,} APIM gateway rows with bodies + {len(native):,} joined native rows = {total_rows:,}"
+        f"rows: {gateway_rows:,} APIM gateway rows with bodies + {native_rows:,} joined native rows = {total_rows:,}"
     )
     print(
-        f"batch size: {batch_size:,}; order: {args.order}; {per_hour:,} requests/hour; PostgreSQL {connection.pg_version // 10000}; "
-        f"cpus: {os.cpu_count()}; load average at start: {load_before:.1f}"
+        f"batch size: {batch_size:,}; order: {args.order}; {args.per_hour:,} requests/hour; "
+        f"PostgreSQL {connection.pg_version // 10000}; cpus: {os.cpu_count()}; "
+        f"load average at start: {load_before:.1f}, at end: {os.getloadavg()[0]:.1f}"
     )
     print(
         f"store path ({label}), median of {args.runs}: "
-        f"{total_rows / store_median:,.0f} rows/s ({len(gateway) / store_median:,.0f} APIM requests/s)"
+        f"{total_rows / store_median:,.0f} rows/s ({gateway_rows / store_median:,.0f} APIM requests/s); "
+        f"CPU {store_cpu:.1f}s client + backend ({total_rows / store_cpu:,.0f} rows per CPU-second)"
     )
     if args.refresh == "full":
         print(
-            f"  of which ingestion core (parse, de-duplicate, COPY, rejects, join; refresh steps subtracted): "
-            f"{total_rows / core_median:,.0f} rows/s"
+            f"  ingestion core alone (parse, de-duplicate, COPY, rejects, join; requests_refresh subtracted): "
+            f"{total_rows / core_median:,.0f} rows/s; CPU {core_cpu:.1f}s ({total_rows / core_cpu:,.0f} rows per CPU-second)"
         )
-    print(
-        f"COPY ceiling (raw rows as JSON text), median of {args.runs}: {total_rows / copy_median:,.0f} rows/s"
-    )
-    print(f"ratio store/COPY (wall clock): {copy_median / store_median:.2f}")
-    store_cpu = statistics.median(sum(run["cpu"]) for run in store_runs)
-    copy_cpu = statistics.median(copy_cpus)
-    print(
-        f"CPU seconds (client + PostgreSQL backend), median: store path {store_cpu:.1f}s "
-        f"({total_rows / store_cpu:,.0f} rows per CPU-second), COPY {copy_cpu:.1f}s "
-        f"({total_rows / copy_cpu:,.0f} rows per CPU-second); ratio {copy_cpu / store_cpu:.2f}"
-    )
+    if copy_runs:
+        copy_median = statistics.median(copy_runs)
+        copy_cpu = statistics.median(copy_cpus)
+        print(
+            f"COPY ceiling (raw rows as JSON text), median of {args.runs}: {total_rows / copy_median:,.0f} rows/s; "
+            f"CPU {copy_cpu:.1f}s ({total_rows / copy_cpu:,.0f} rows per CPU-second); "
+            f"ratio store/COPY: wall clock {copy_median / store_median:.2f}, CPU {copy_cpu / store_cpu:.2f}"
+        )
+    checkpoints = store_runs[0]["checkpoints"]
+    if checkpoints:
+        print(
+            "peak RSS of this process (ru_maxrss), run 1: "
+            + ", ".join(f"{rows:,} rows {peak:,.0f} MB" for rows, _rate, peak in checkpoints)
+        )
+    print(f"peak RSS of this process at the end: {_peak_rss_mb():,.0f} MB")
     _empty_tables()
 
 

@@ -263,9 +263,9 @@ def test_a_file_with_both_partners_refreshes_each_request_once(db, tmp_path, log
     refreshed = Counter()
     real_refresh = store.requests_refresh
 
-    def counting_refresh(*, correlation_ids):
+    def counting_refresh(*, correlation_ids, **options):
         refreshed.update(correlation_ids)
-        real_refresh(correlation_ids=correlation_ids)
+        real_refresh(correlation_ids=correlation_ids, **options)
 
     monkeypatch.setattr(store, "requests_refresh", counting_refresh)
     path = _az_json(tmp_path / "both.json", logs[GATEWAY] + logs[NATIVE] + logs[LLM_LOG])

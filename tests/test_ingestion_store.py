@@ -148,9 +148,9 @@ def test_a_batch_killed_midway_leaves_nothing_and_a_rerun_gives_identical_totals
     real_refresh = store.requests_refresh
     calls = {"n": 0}
 
-    def dying_refresh(*, correlation_ids):
+    def dying_refresh(*, correlation_ids, **options):
         calls["n"] += 1
-        real_refresh(correlation_ids=correlation_ids)
+        real_refresh(correlation_ids=correlation_ids, **options)
         if calls["n"] == 3:
             raise SystemExit("worker killed")
 

@@ -62,7 +62,9 @@ def rows_update(*, rows: Sequence[models.Model], fields: Sequence[str], batch_si
     conditions = " AND ".join(
         f"t.{qn(field.column)} = {read}" for field, read in zip(matched, reads, strict=False)
     )
-    sources = ", ".join(f"%s::{array_type}" for array_type in array_types)
+    # %b: the arrays travel in binary; in text they are quoted and escaped element by element
+    # (a regex substitution per quote of every JSON value: most of the client time of a write).
+    sources = ", ".join(f"%b::{array_type}" for array_type in array_types)
     sql = (
         f"UPDATE {qn(meta.db_table)} AS t SET {assignments} "
         f"FROM unnest({sources}) AS v({', '.join(aliases)}) "

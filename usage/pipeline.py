@@ -6,26 +6,40 @@ idempotent, so re-running a batch or a whole window changes nothing.
 
 from collections.abc import Collection
 
-from .models import GatewayRequest
+from .json_memo import json_shared
+from .loaded import LoadedRequests
 from .rollups import rollup_refresh_hours
 
+# Requests loaded (whole rows, bodies included) and refreshed together: bounds memory per batch.
+CHUNK = 500
 
-def requests_refresh(*, correlation_ids: Collection[str]) -> None:
-    """Recompute usage, cost, flags and the hourly rollups of the given requests."""
-    if not correlation_ids:
+
+def requests_refresh(*, correlation_ids: Collection[str], flags: bool = True) -> None:
+    """Recompute usage, cost, flags and the hourly rollups of the given requests.
+
+    Each chunk of requests is loaded once for both ``usage_refresh`` and ``flags_evaluate``, and
+    their bodies decoded once (``json_shared``). ``flags=False`` when only native
+    (AzureDiagnostics) rows changed: flags read the bodies, the LLM-log chunks, the subscription
+    and product and the content-filter results parsed from the response body, never the native
+    row, so re-evaluating them would find what the gateway row's refresh found.
+    """
+    ids = list(dict.fromkeys(c for c in correlation_ids if c))
+    if not ids:
         return
     from audit.services import flags_evaluate  # audit depends on usage, not the reverse
 
     from .accounting import usage_refresh
 
-    ids = list(correlation_ids)
-    usage_refresh(correlation_ids=ids)
-    flags_evaluate(correlation_ids=ids)
     hours = set()
-    for start in range(0, len(ids), 900):
-        hours.update(
-            GatewayRequest.objects.filter(correlation_id__in=ids[start : start + 900]).values_list(
-                "time", flat=True
-            )
-        )
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        loaded = LoadedRequests.load(chunk)
+        with json_shared():
+            usage_refresh(correlation_ids=chunk, loaded=loaded)
+            if flags:
+                loaded.fields_reload(
+                    "content_filter"
+                )  # as stored: the one field flags read that usage writes
+                flags_evaluate(correlation_ids=chunk, loaded=loaded)
+        hours.update(row.time for row in loaded.rows)
     rollup_refresh_hours(hours=hours)

@@ -44,10 +44,22 @@ def _national_id_patterns(raw: str) -> dict[str, re.Pattern]:
     return {name: re.compile(pattern) for name, pattern in json.loads(raw).items()}
 
 
+_compiled_for: tuple[dict, dict[str, re.Pattern]] | None = None  # (settings value, its patterns)
+
+
 def national_id_patterns() -> dict[str, re.Pattern]:
     from django.conf import settings
 
-    return _national_id_patterns(json.dumps(settings.REVIEW_NATIONAL_ID_PATTERNS, sort_keys=True))
+    global _compiled_for
+    configured = settings.REVIEW_NATIONAL_ID_PATTERNS
+    # Called for every message: reuse the last patterns while the setting has the same content
+    # (a copy is kept, so an edit in place is noticed too).
+    last = _compiled_for
+    if last is not None and last[0] == configured:
+        return last[1]
+    patterns = _national_id_patterns(json.dumps(configured, sort_keys=True))
+    _compiled_for = (dict(configured), patterns)
+    return patterns
 
 
 def _national_ids(text: str) -> list[Span]:

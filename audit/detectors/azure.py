@@ -6,9 +6,10 @@ The filter results come in several spellings (``prompt_filter_results`` / ``prom
 ``custom_blocklists`` as an object or a list), so the walker looks for their shape, not a path.
 """
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from usage.json_memo import json_loads
 
 _SEVERITY_RANK = {"safe": 0, "low": 1, "medium": 2, "high": 3}
 # Containers whose results are about the prompt (``prompt``/``error``: usage.accounting's summary).
@@ -32,7 +33,7 @@ def _json_values(body: str) -> list[Any]:
     if not text:
         return []
     try:
-        return [json.loads(text)]
+        return [json_loads(text)]
     except ValueError:
         pass
     values = []
@@ -40,7 +41,7 @@ def _json_values(body: str) -> list[Any]:
         line = line.strip()
         if line.startswith("data:") and line[5:].strip() not in {"", "[DONE]"}:
             try:
-                values.append(json.loads(line[5:].strip()))
+                values.append(json_loads(line[5:].strip()))
             except ValueError:
                 continue
     return values
@@ -125,12 +126,28 @@ def _is_refusal(value: Any) -> bool:
     return str(value.get("code", "")).lower() == "content_filter" and "innererror" in value
 
 
+def _may_hold_verdicts(body: str) -> bool:
+    """False only when no hit nor refusal can be read from ``body``: a few substring tests instead
+    of decoding and walking it (most bodies repeat ``"filtered": false, "severity": "safe"``).
+
+    A hit needs ``"filtered"/"detected": true`` (JSON spells ``true`` in lower case) or a severity
+    whose ``lower()`` is low/medium/high; a refusal a code whose ``lower()`` is content_filter.
+    Without ``\\u`` escapes those strings are in the text as they decode, and only ASCII letters
+    lower to the ASCII letters they are made of, so ``body.lower()`` holds them, quotes included.
+    """
+    if "\\u" in body or "true" in body:
+        return True
+    lowered = body.lower()
+    return any(value in lowered for value in ('"low"', '"medium"', '"high"', '"content_filter"'))
+
+
 def azure_verdicts_find(*, content_filter: dict | None, response_body: str) -> AzureVerdicts:
     """Azure's verdicts on one request; the same hit read from both sources counts once."""
     documents: list[Any] = []
     if content_filter:
         documents.append(content_filter)
-    documents.extend(_json_values(response_body))
+    if response_body and _may_hold_verdicts(response_body):
+        documents.extend(_json_values(response_body))
     hits: list[dict] = []
     refusal = False
     for document in documents:

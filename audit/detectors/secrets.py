@@ -9,18 +9,21 @@ from collections import Counter
 
 from .base import Span, spans_merge
 
-# (label, pattern). Order matters only for the label when two shapes match the same text.
-_SHAPES: list[tuple[str, re.Pattern]] = [
-    ("private_key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)")),
-    ("openai_key", re.compile(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
-    ("aws_access_key", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")),
-    ("github_token", re.compile(r"(?<!\w)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?!\w)")),
-    ("slack_token", re.compile(r"(?<!\w)xox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("google_api_key", re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])")),
-    ("jwt", re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("azure_storage_key", re.compile(r"AccountKey=[A-Za-z0-9+/]{86}==")),
+# (label, pattern, literals): a match of the pattern contains one of the literals, so a text with
+# none of them is not searched (these run over every message; most have no key-like text at all).
+# None: no literal; the pattern needs a run of 32 key characters (see _longest_run_at_least).
+# Order matters only for the label when two shapes match the same text.
+_SHAPES: list[tuple[str, re.Pattern, tuple[str, ...] | None]] = [
+    ("private_key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)"), ("-----BEGIN ",)),
+    ("openai_key", re.compile(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), ("sk-",)),
+    ("aws_access_key", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])"), ("AKIA", "ASIA")),
+    ("github_token", re.compile(r"(?<!\w)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?!\w)"), ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
+    ("slack_token", re.compile(r"(?<!\w)xox[abposr]-[A-Za-z0-9-]{10,}"), ("xox",)),
+    ("google_api_key", re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])"), ("AIza",)),
+    ("jwt", re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), ("eyJ",)),
+    ("azure_storage_key", re.compile(r"AccountKey=[A-Za-z0-9+/]{86}=="), ("AccountKey=",)),
     # Azure OpenAI / Cognitive Services keys (and APIM subscription keys): 32 hex digits.
-    ("azure_key", re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")),
+    ("azure_key", re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])"), None),
 ]  # fmt: skip
 
 _TOKEN = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{24,}(?![A-Za-z0-9+/_=-])")
@@ -43,8 +46,29 @@ def _looks_random(token: str) -> bool:
     return shannon_entropy(token) >= ENTROPY_MIN_BITS
 
 
+# ASCII bytes -> b"a" for a character keys and tokens are made of, b" " for any other.
+_TOKEN_BYTES = bytes(
+    ord("a") if chr(b).isascii() and (chr(b).isalnum() or chr(b) in "+/_=-") else ord(" ") for b in range(256)
+)
+
+
+def _longest_run_at_least(text: str, length: int) -> bool:
+    """Whether ``text`` has ``length`` key/token characters in a row (cheaply: done in C)."""
+    if text.isascii():
+        return b"a" * length in text.encode("ascii").translate(_TOKEN_BYTES)
+    return max(map(len, text.split()), default=0) >= length  # an upper bound: good enough
+
+
 def secrets_find(text: str) -> list[Span]:
-    spans = [Span(m.start(), m.end(), label) for label, pattern in _SHAPES for m in pattern.finditer(text)]
+    has_run = _longest_run_at_least(text, 24)  # _TOKEN needs 24 key characters in a row
+    spans = [
+        Span(m.start(), m.end(), label)
+        for label, pattern, literals in _SHAPES
+        if (any(literal in text for literal in literals) if literals else has_run)
+        for m in pattern.finditer(text)
+    ]
+    if not has_run:
+        return spans_merge(spans)
     covered = [(s.start, s.end) for s in spans]
     for match in _TOKEN.finditer(text):
         if any(start < match.end() and match.start() < end for start, end in covered):

@@ -7,10 +7,14 @@
 """
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from usage.loaded import LoadedRequests
 
 
-def usage_refresh(*, correlation_ids: Collection[str]) -> int:
+def usage_refresh(*, correlation_ids: Collection[str], loaded: "LoadedRequests | None" = None) -> int:
     """Recompute the usage fields (tokens, model, cost) of the given requests."""
     from .services import usage_refresh as refresh  # models load after the app registry
 
-    return refresh(correlation_ids=correlation_ids)
+    return refresh(correlation_ids=correlation_ids, loaded=loaded)

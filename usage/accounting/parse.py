@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from usage.json_memo import json_loads
+
 from .tokens import TokenizerUnavailable, tokens_count
 
 APIM_BODY_LIMIT = 8192
@@ -335,7 +337,7 @@ class _Parser:
             return
         if text.startswith("{"):
             try:
-                parsed = json.loads(text)
+                parsed = json_loads(text)
             except ValueError:
                 self.request_cut = True
                 return
@@ -382,7 +384,7 @@ class _Parser:
         r.token_source = NONE
         error = {}
         try:
-            error = _dict(_dict(json.loads(self.response_text)).get("error"))
+            error = _dict(_dict(json_loads(self.response_text)).get("error"))
         except ValueError:
             pass
         error_code = str(error.get("code") or "")
@@ -406,7 +408,7 @@ class _Parser:
             self._read_sse(text)
             return
         try:
-            self.response_json = json.loads(text)
+            self.response_json = json_loads(text)
         except ValueError:
             self.response_cut = True
             self._read_cut_json(text)
@@ -530,7 +532,7 @@ class _Parser:
                 done = True
                 continue
             try:
-                chunk = json.loads(payload)
+                chunk = json_loads(payload)
             except ValueError:
                 if position == len(data_lines) - 1:
                     self.response_cut = True

@@ -8,11 +8,12 @@ everything back with ``usage.bulk.rows_update`` (one statement per chunk on Post
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from django.utils import timezone
 
 from usage.bulk import rows_update
+from usage.loaded import LoadedRequests
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 
 from .parse import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge, usage_parse
@@ -137,24 +138,39 @@ def _apply(row: GatewayRequest, usage: UsageResult, now: dt.datetime) -> None:
     row.usage_computed_at = now
 
 
-def usage_refresh(*, correlation_ids: Collection[str]) -> int:
+def usage_refresh(*, correlation_ids: Collection[str], loaded: LoadedRequests | None = None) -> int:
     """Recompute usage and cost of the given requests (APIM correlation ids); returns rows written.
 
     Requests in a closed month keep their cost; their token numbers may still be refreshed.
+    ``loaded``: these requests already loaded by the caller (``requests_refresh`` shares them with
+    ``flags_evaluate``); their rows are updated in place as well as in the database.
     """
     ids = list(dict.fromkeys(c for c in correlation_ids if c))
     if not ids:
         return 0
     book = PriceBook.load()
+    # Retention purged the bodies of some rows: their usage was computed before and must stay.
+    if loaded is not None:
+        wanted = set(ids)
+        rows = [r for r in loaded.rows if r.correlation_id in wanted and r.bodies_purged_at is None]
+        written = 0
+        for start in range(0, len(rows), BATCH):
+            written += _refresh_batch(rows[start : start + BATCH], book, loaded.chunks)
+        return written
     written = 0
     for start in range(0, len(ids), BATCH):
-        written += _refresh_batch(ids[start : start + BATCH], book)
+        batch = ids[start : start + BATCH]
+        rows = list(GatewayRequest.objects.filter(correlation_id__in=batch, bodies_purged_at__isnull=True))
+        chunks: dict[str, list[LlmLogChunk]] = defaultdict(list)
+        for chunk in LlmLogChunk.objects.filter(correlation_id__in=batch).only(*_LLM_FIELDS):
+            chunks[chunk.correlation_id].append(chunk)
+        written += _refresh_batch(rows, book, chunks)
     return written
 
 
-def _refresh_batch(ids: list[str], book: PriceBook) -> int:
-    # Retention purged the bodies of some rows: their usage was computed before and must stay.
-    rows = list(GatewayRequest.objects.filter(correlation_id__in=ids, bodies_purged_at__isnull=True))
+def _refresh_batch(
+    rows: list[GatewayRequest], book: PriceBook, chunks: Mapping[str, list[LlmLogChunk]]
+) -> int:
     if not rows:
         return 0
     apim_ids = [r.apim_request_id for r in rows if r.apim_request_id]
@@ -162,9 +178,6 @@ def _refresh_batch(ids: list[str], book: PriceBook) -> int:
         n.correlation_id: n
         for n in NativeLog.objects.filter(correlation_id__in=apim_ids).only(*_NATIVE_FIELDS)
     }
-    chunks: dict[str, list[LlmLogChunk]] = defaultdict(list)
-    for chunk in LlmLogChunk.objects.filter(correlation_id__in=ids).only(*_LLM_FIELDS):
-        chunks[chunk.correlation_id].append(chunk)
 
     now = timezone.now()
     parsed: dict[int, UsageResult] = {}
@@ -172,7 +185,7 @@ def _refresh_batch(ids: list[str], book: PriceBook) -> int:
         usage = usage_for_request(
             row,
             native=natives.get(row.apim_request_id) if row.apim_request_id else None,
-            llm_chunks=chunks[row.correlation_id],
+            llm_chunks=chunks.get(row.correlation_id, ()),
         )
         _apply(row, usage, now)
         parsed[row.pk] = usage

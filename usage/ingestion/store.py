@@ -298,7 +298,8 @@ def _batch_write(
         correlation_ids=_touched(table, new),
         reasons=Counter(rejection.kind for rejection, _ in rejections),
     )
-    requests_refresh(correlation_ids=result.correlation_ids)
+    # Flags do not read native rows (see requests_refresh): a late native partner skips them.
+    requests_refresh(correlation_ids=result.correlation_ids, flags=table != NATIVE)
     return result
 
 

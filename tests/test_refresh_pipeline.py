@@ -1,0 +1,169 @@
+"""requests_refresh: each request loaded and decoded once for usage and flags; late native rows
+skip the flags (which do not read them) and every arrival order ends with the same usage and flags."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+import audit.services
+from audit.models import Flag, ReviewItem
+from usage.demo_data import generate_logs
+from usage.ingestion.store import rows_store
+from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
+from usage.json_memo import json_loads, json_shared
+from usage.models import GatewayRequest, LlmLogChunk, NativeLog, UsageHourly
+from usage.pipeline import requests_refresh
+
+START = datetime(2026, 11, 2, 9, tzinfo=UTC)
+END = datetime(2026, 11, 2, 11, tzinfo=UTC)
+USAGE = (
+    "model",
+    "deployment",
+    "prompt_tokens",
+    "completion_tokens",
+    "token_source",
+    "cost",
+    "content_filter",
+)
+
+
+@pytest.fixture(scope="module")
+def logs():
+    return generate_logs(start=START, end=END, requests_per_hour=60, seed=5)
+
+
+@pytest.fixture
+def flag_calls(monkeypatch):
+    calls: list[list[str]] = []
+    real = audit.services.flags_evaluate
+
+    def counting(*, correlation_ids, **options):
+        calls.append(list(correlation_ids))
+        return real(correlation_ids=correlation_ids, **options)
+
+    monkeypatch.setattr(audit.services, "flags_evaluate", counting)
+    return calls
+
+
+def _outcome():
+    usage = sorted(GatewayRequest.objects.values_list("correlation_id", *USAGE))
+    flags = sorted(
+        (
+            f.request.correlation_id,
+            f.source,
+            f.severity,
+            json.dumps(f.spans),
+            json.dumps(f.detail, sort_keys=True),
+        )
+        for f in Flag.objects.select_related("request")
+    )
+    items = sorted(ReviewItem.objects.values_list("request__correlation_id", "severity"))
+    hourly = sorted(
+        UsageHourly.objects.values_list("hour", "deployment", "model", "requests", "prompt_tokens")
+    )
+    return usage, flags, items, hourly
+
+
+def _clear():
+    for model in (Flag, ReviewItem, GatewayRequest, NativeLog, LlmLogChunk, UsageHourly):
+        model.objects.all().delete()
+
+
+@pytest.mark.django_db
+def test_every_arrival_order_ends_with_the_same_usage_flags_and_rollups(logs, flag_calls):
+    orders = [(GATEWAY, NATIVE, LLM_LOG), (NATIVE, LLM_LOG, GATEWAY), (LLM_LOG, GATEWAY, NATIVE)]
+    outcomes = []
+    for order in orders:
+        _clear()
+        for table in order:
+            rows_store(table=table, rows=logs[table])
+        outcomes.append(_outcome())
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    usage, flags, _items, hourly = outcomes[0]
+    assert flags and hourly
+    assert any(row[1] for row in usage)  # models were read (from the native rows, among others)
+
+
+@pytest.mark.django_db
+def test_a_late_native_partner_refreshes_usage_but_not_flags(logs, flag_calls):
+    rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    assert flag_calls  # the gateway rows were evaluated
+    flag_calls.clear()
+    GatewayRequest.objects.update(model="")
+    late = rows_store(table=NATIVE, rows=logs[NATIVE])
+    assert late.correlation_ids and flag_calls == []
+    refreshed = GatewayRequest.objects.filter(correlation_id__in=late.correlation_ids)
+    assert not refreshed.filter(model="").exists()
+    # LLM-log chunks are read by the flags (the conversation of cut bodies): they re-evaluate.
+    chunks = rows_store(table=LLM_LOG, rows=logs[LLM_LOG])
+    assert chunks.correlation_ids and set(sum(flag_calls, [])) == chunks.correlation_ids
+
+
+@pytest.mark.django_db
+def test_requests_refresh_loads_each_request_once(logs):
+    rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    rows_store(table=NATIVE, rows=logs[NATIVE])
+    ids = list(GatewayRequest.objects.values_list("correlation_id", flat=True))
+    assert len(ids) > 100
+    with CaptureQueriesContext(connection) as queries:
+        requests_refresh(correlation_ids=ids)
+    request_loads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT")
+        and 'FROM "usage_gatewayrequest"' in q["sql"]
+        and "request_body" in q["sql"]
+    ]
+    assert len(request_loads) == 1
+
+
+def test_json_shared_decodes_a_text_once_and_returns_the_same_result():
+    text = '{"a": [1, 2, {"b": "c"}]}'
+    outside = json_loads(text)
+    assert outside == json.loads(text) and json_loads(text) is not outside  # no memo outside
+    with json_shared():
+        first = json_loads(text)
+        assert json_loads(text) is first and first == json.loads(text)
+        with pytest.raises(json.JSONDecodeError) as expected:
+            json.loads('{"cut": "at 8')
+        for _ in range(2):  # a failure is remembered and raised again, as json.loads raises it
+            with pytest.raises(json.JSONDecodeError) as error:
+                json_loads('{"cut": "at 8')
+            assert (error.value.msg, error.value.pos) == (expected.value.msg, expected.value.pos)
+    with json_shared():
+        assert json_loads(text) is not first  # each block starts empty
+
+
+@pytest.mark.django_db
+def test_flags_from_the_pipeline_equal_a_later_re_evaluation():
+    """The pipeline hands flags_evaluate the rows usage_refresh just wrote; what it reads of them
+    (content_filter) must be what the database gives back (JSONB orders keys), else a later
+    re-evaluation would rewrite every Azure-filter flag's detail."""
+    from tests.review_data import make_request
+
+    request = make_request("c-filtered", completion="Here you go")
+    results = {
+        "violence": {"severity": "medium", "filtered": True},
+        "hate": {"severity": "low", "filtered": False},
+    }
+    request.response_body = json.dumps(
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "x"},
+                    "content_filter_results": results,
+                }
+            ],
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": results}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        }
+    )
+    request.save()
+    requests_refresh(correlation_ids=["c-filtered"])
+    assert Flag.objects.filter(source="detector:azure_content_filter").exists()
+    stats = audit.services.flags_evaluate(correlation_ids=["c-filtered"])
+    assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)
