@@ -167,3 +167,29 @@ def test_day_lines_from_the_daily_rollup_match_lines_from_the_hourly_one(db):
             else:
                 hourly[key].add(line.measures)
         assert {(line.bucket, *line.dims): line.measures for line in mixed} == dict(hourly)
+
+
+def test_collapsed_lines_are_the_day_lines_summed_over_the_window(db):
+    _requests(n=400, seed=7)
+    rollup_refresh_range(start=START, end=START + timedelta(days=3))
+    begin, end = START + timedelta(hours=5), START + timedelta(days=2, hours=13)
+    for fast_path in (True, False):
+        summed = defaultdict(lambda: None)
+        for line in usage_lines(begin=begin, end=end, interval="day", fast_path=fast_path):
+            if summed[line.dims] is None:
+                summed[line.dims] = line.measures
+            else:
+                summed[line.dims].add(line.measures)
+        collapsed = usage_lines(begin=begin, end=end, interval="day", fast_path=fast_path, collapse=True)
+        assert {line.bucket for line in collapsed} == {begin}
+        assert {line.dims: line.measures for line in collapsed} == dict(summed)
+        subscription = collapsed[0].subscription
+        only = usage_lines(
+            begin=begin,
+            end=end,
+            interval="day",
+            fast_path=fast_path,
+            collapse=True,
+            subscription=subscription,
+        )
+        assert only == [line for line in collapsed if line.subscription == subscription]

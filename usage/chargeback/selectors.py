@@ -232,6 +232,7 @@ def _daily_lines_into(
     model: str | None,
     fast_path: bool,
     bucket: datetime | None = None,
+    subscription: str | None = None,
 ) -> None:
     """Add the daily rollup of the whole days ``[first, last)`` to ``lines`` (day buckets).
 
@@ -241,11 +242,13 @@ def _daily_lines_into(
     rows = UsageDaily.objects.filter(day__gte=first.date(), day__lt=last.date())
     if model is not None:
         rows = rows.filter(model=model)
+    if subscription is not None:
+        rows = rows.filter(apim_subscription_id=subscription)
     if fast_path and bucket is not None:
         grouped = (
             rows.values(*_DIMS).annotate(**{f"sum_{name}": Sum(name) for name in MEASURE_NAMES}).order_by()
         )
-        for row in grouped.iterator(chunk_size=5000):
+        for row in grouped:
             measures = Measures(*(row[f"sum_{name}"] or 0 for name in MEASURE_NAMES))
             measures.cost = Decimal(measures.cost)
             _line_add(lines, (bucket, *(row[d] for d in _DIMS)), measures)
@@ -256,17 +259,17 @@ def _daily_lines_into(
     else:
         values = rows.values_list("day", *_DIMS, *MEASURE_NAMES).iterator(chunk_size=5000)
     buckets: dict[date, datetime] = {}
-    for day, *dims, requests, prompt, cached, completion, reasoning, total, estimated, unpriced, cost in values:
+    for row in values:
+        day = row[0]
         if bucket is None:
             day_bucket = buckets.get(day)
             if day_bucket is None:
                 day_bucket = buckets[day] = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
         else:
             day_bucket = bucket
-        measures = Measures(
-            requests, prompt, cached, completion, reasoning, total, estimated, unpriced, Decimal(cost)
-        )
-        _line_add(lines, (day_bucket, *dims), measures)
+        # row = day, the 4 dimensions, then the measures in ``MEASURE_NAMES`` order (cost last).
+        measures = Measures(*row[5:-1], Decimal(row[-1]))
+        _line_add(lines, (day_bucket, *row[1:5]), measures)
 
 
 def _hourly_lines_into(
@@ -277,11 +280,14 @@ def _hourly_lines_into(
     interval: str,
     model: str | None,
     fast_path: bool,
+    subscription: str | None = None,
 ) -> None:
     """Add the hourly rollup of ``[begin, end)`` to ``lines`` per ``interval`` bucket."""
     rows = UsageHourly.objects.filter(hour__gte=begin, hour__lt=end)
     if model is not None:
         rows = rows.filter(model=model)
+    if subscription is not None:
+        rows = rows.filter(apim_subscription_id=subscription)
     if fast_path:
         bucket = TruncDay("hour", tzinfo=UTC) if interval == "day" else F("hour")
         grouped = (
@@ -308,11 +314,13 @@ def usage_lines(
     model: str | None = None,
     fast_path: bool | None = None,
     collapse: bool = False,
+    subscription: str | None = None,
 ) -> list[Line]:
     """Rollup lines in ``[begin, end)`` per ``interval`` bucket and subscription/product/deployment/model.
 
     The portable path sums in Python from exact decimals (SQLite stores decimals as floats and
     would sum them as floats); on PostgreSQL the database sums NUMERIC exactly (``fast_path``).
+    ``model``/``subscription`` keep only that model/subscription (``""`` = the empty one).
     With ``collapse`` the whole window is one bucket (``begin``): for reports that group by
     anything but time, which then read ~one row per dimensions instead of one per day.
     """
@@ -332,13 +340,20 @@ def usage_lines(
                 model=model,
                 fast_path=fast_path,
                 bucket=begin if collapse else None,
+                subscription=subscription,
             )
             hourly_ranges = [(begin, first), (last, end)]
     for start, stop in hourly_ranges:
         if start < stop:
             partial: dict[tuple, Line] = {}
             _hourly_lines_into(
-                partial, begin=start, end=stop, interval=interval, model=model, fast_path=fast_path
+                partial,
+                begin=start,
+                end=stop,
+                interval=interval,
+                model=model,
+                fast_path=fast_path,
+                subscription=subscription,
             )
             for key, line in partial.items():
                 _line_add(lines, (begin, *key[1:]) if collapse else key, line.measures)
@@ -599,7 +614,14 @@ def chargeback_report(
     begin, end = month_bounds(month)
     # Only the "day" grouping and the daily chart need days; other reports read month sums.
     collapse = group_by != "day" and not with_chart
-    live_lines = usage_lines(begin=begin, end=end, interval="day", model=filters.model, collapse=collapse)
+    live_lines = usage_lines(
+        begin=begin,
+        end=end,
+        interval="day",
+        model=filters.model,
+        subscription=filters.subscription,
+        collapse=collapse,
+    )
     current = cost_center_resolver()
     close = month_close_active(month)
     report = Report(
@@ -736,7 +758,9 @@ def usage_series(
         if row is None:
             row = rows[(line.bucket, key)] = SeriesRow(line.bucket, key, label, Measures())
         row.measures.add(line.measures)
-        totals.add(line.measures)
+    # Summed from the (far fewer) rows, not per line: exact decimals, so the same total.
+    for row in rows.values():
+        totals.add(row.measures)
     return sorted(rows.values(), key=lambda r: (r.time, r.group)), totals
 
 
