@@ -477,6 +477,7 @@ def main() -> None:
         ("review queue (one subscription, page 3)", "/review/?subscription=sub-001&page=3"),
         ("quotas", "/quotas/"),
         ("quotas API", "/api/v1/quotas"),
+        ("ingestion status", "/ingestion/"),
     ]
     print(f"\n{'what':48} {'median ms':>10} {'status':>6}  url")
     figures = {}
