@@ -131,6 +131,8 @@ INGEST_OVERLAP_SECONDS = env_int("INGEST_OVERLAP_SECONDS", 600)
 INGEST_DELAY_SECONDS = env_int("INGEST_DELAY_SECONDS", 300)
 INGEST_WINDOW_SECONDS = env_int("INGEST_WINDOW_SECONDS", 3600)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 2000)
+# The status page counts rows without a join partner over this many days before the newest request.
+INGEST_UNMATCHED_DAYS = env_int("INGEST_UNMATCHED_DAYS", 2)
 # Where the pull of a table starts when it has no watermark yet.
 INGEST_START_LOOKBACK_SECONDS = env_int("INGEST_START_LOOKBACK_SECONDS", 86400)
 # A window that hits the service limits is split in halves down to this size, then reported failed.

@@ -9,7 +9,7 @@ from ninja.errors import HttpError
 from aoai_portal.api import require_role
 from aoai_portal.roles import REVIEWER
 
-from .selectors import QueueFilters, flags_by_request, review_items_filter
+from .selectors import QueueFilters, flags_by_request, review_items_filter, review_items_requests_attach
 
 router = Router(tags=["audit"])
 MAX_LIMIT = 1000
@@ -54,7 +54,7 @@ def flags_list(
         field = "request__flags__source" if ":" in rule else "request__flags__name"
         items = items.filter(**{field: rule}).distinct()
     count = items.count()
-    page = list(items[offset : offset + limit])
+    page = review_items_requests_attach(list(items[offset : offset + limit]))
     flags = flags_by_request(request_ids=[item.request_id for item in page])
     return {
         "count": count,

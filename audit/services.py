@@ -201,6 +201,18 @@ def flags_evaluate(
     return stats
 
 
+_REVIEW_ITEM_REQUEST_FIELDS = ("request_time", "apim_subscription_id", "product_id")
+
+
+def _review_item_request_fields(request: GatewayRequest) -> dict:
+    """The request's columns the queue filters and sorts on, copied onto its review item."""
+    return {
+        "request_time": request.time,
+        "apim_subscription_id": request.apim_subscription_id,
+        "product_id": request.product_id,
+    }
+
+
 def _flags_evaluate_batch(
     loaded: LoadedRequests, rules: list[tuple[FlagRule, set[int]]], cost_centers: CostCenterMap
 ) -> EvaluateStats:
@@ -276,18 +288,25 @@ def _flags_evaluate_batch(
         )
 
         worst = {rid: max(f.severity for f in flags) for rid, flags in wanted.items() if flags}
+        by_id = {request.pk: request for request in requests}
         items = {item.request_id: item for item in ReviewItem.objects.filter(request_id__in=request_ids)}
         new_items = [
-            ReviewItem(request_id=rid, severity=sev) for rid, sev in worst.items() if rid not in items
+            ReviewItem(request_id=rid, severity=sev, **_review_item_request_fields(by_id[rid]))
+            for rid, sev in worst.items()
+            if rid not in items
         ]
         ReviewItem.objects.bulk_create(new_items, ignore_conflicts=True)
         stats.items_created = len(new_items)
         changed = []
         for rid, item in items.items():
-            if rid in worst and item.severity != worst[rid]:
-                item.severity = worst[rid]
+            if rid not in worst:
+                continue
+            wanted_fields = {"severity": worst[rid], **_review_item_request_fields(by_id[rid])}
+            if any(getattr(item, name) != value for name, value in wanted_fields.items()):
+                for name, value in wanted_fields.items():
+                    setattr(item, name, value)
                 changed.append(item)
-        ReviewItem.objects.bulk_update(changed, ["severity"])
+        ReviewItem.objects.bulk_update(changed, ["severity", *_REVIEW_ITEM_REQUEST_FIELDS])
         # Nothing matches any more and nobody has touched it: it leaves the queue. Worked items stay.
         gone = [
             item.pk

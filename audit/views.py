@@ -19,6 +19,7 @@ from .selectors import (
     flag_sources_list,
     flags_by_request,
     review_items_filter,
+    review_items_requests_attach,
     review_oldest_open_time,
     review_status_counts,
 )
@@ -41,6 +42,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     form = QueueFilterForm(request.GET or None, rules=flag_sources_list(), cost_centers=cost_centers)
     items = review_items_filter(filters=form.filters())
     page = Paginator(items, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = review_items_requests_attach(list(page.object_list))
     flags = flags_by_request(request_ids=[item.request_id for item in page.object_list])
     ccs = cost_center_map_get()
     rows = [

@@ -292,12 +292,12 @@ def review_items_generate(*, every: int = 100) -> int:
     ids = (
         GatewayRequest.objects.filter(api_id=MARKER, response_code=200)
         .order_by("id")
-        .values_list("id", flat=True)
+        .values_list("id", "time", "apim_subscription_id", "product_id")
     )
     flags: list = []
     items: list = []
     created = 0
-    for n, request_id in enumerate(ids.iterator(chunk_size=20_000)):
+    for n, (request_id, request_time, subscription, product) in enumerate(ids.iterator(chunk_size=20_000)):
         if n % every:
             continue
         worst = 0
@@ -313,7 +313,16 @@ def review_items_generate(*, every: int = 100) -> int:
                     spans=[{"part": "prompt", "message": 0, "start": 0, "end": 5, "label": name}],
                 )
             )
-        items.append(ReviewItem(request_id=request_id, status=rng.choice(statuses), severity=worst))
+        items.append(
+            ReviewItem(
+                request_id=request_id,
+                status=rng.choice(statuses),
+                severity=worst,
+                request_time=request_time,
+                apim_subscription_id=subscription,
+                product_id=product,
+            )
+        )
         if len(items) >= 5_000:
             Flag.objects.bulk_create(flags)
             ReviewItem.objects.bulk_create(items)
@@ -468,6 +477,7 @@ def main() -> None:
         ("review queue (one subscription, page 3)", "/review/?subscription=sub-001&page=3"),
         ("quotas", "/quotas/"),
         ("quotas API", "/api/v1/quotas"),
+        ("ingestion status", "/ingestion/"),
     ]
     print(f"\n{'what':48} {'median ms':>10} {'status':>6}  url")
     figures = {}

@@ -1,7 +1,7 @@
 """rows_store: bulk, idempotent, atomic per batch, joins whichever partner arrives first."""
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -219,3 +219,22 @@ def test_gateway_rows_keep_headers_bodies_and_the_join_key(db, logs):
     assert request.response_body == row["ResponseBody"]
     assert request.apim_request_id == request.response_headers["apim-request-id"]
     assert request.apim_subscription_id == row["ApimSubscriptionId"]
+
+
+def test_unmatched_counts_look_only_at_rows_since_the_window_start(db):
+    """The status page counts recent rows only; a row before ``since`` is not counted, one after is."""
+    from usage.ingestion.selectors import ingestion_unmatched_since
+
+    old, new = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC)
+    for n, moment in enumerate((old, new, new)):
+        GatewayRequest.objects.create(
+            correlation_id=f"c{n}", apim_request_id=f"a{n}", time=moment, ingested_at=moment
+        )
+    NativeLog.objects.create(correlation_id="stray-old", time=old, ingested_at=old)
+    NativeLog.objects.create(correlation_id="stray-new", time=new, ingested_at=new)
+    NativeLog.objects.create(correlation_id="a2", time=new, ingested_at=new)  # partner of c2
+
+    since = ingestion_unmatched_since(days=2)
+    assert since == new - timedelta(days=2)
+    assert ingestion_unmatched_counts(since=since) == {GATEWAY: 1, NATIVE: 1, LLM_LOG: 0}
+    assert ingestion_unmatched_counts() == {GATEWAY: 2, NATIVE: 2, LLM_LOG: 0}

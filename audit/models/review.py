@@ -128,9 +128,23 @@ class ReviewItem(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Copies of the request's time, subscription and product (set by flags_evaluate): the queue
+    # filters and sorts on them without joining the partitioned request table, where a lookup by
+    # id alone probes every partition.
+    request_time = models.DateTimeField()
+    apim_subscription_id = models.CharField(max_length=256, blank=True)
+    product_id = models.CharField(max_length=256, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The queue's orders ("newest", "severity") and its subscription filter.
+            models.Index(fields=["request_time", "id"], name="audit_review_time_idx"),
+            models.Index(fields=["severity", "request_time", "id"], name="audit_review_sev_time_idx"),
+            models.Index(
+                fields=["apim_subscription_id", "request_time", "id"], name="audit_review_sub_time_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"review of {self.request_id} ({self.status})"

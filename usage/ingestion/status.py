@@ -13,7 +13,7 @@ from django.utils import timezone
 from usage.models import IngestionRun, IngestionWatermark, RejectedRow
 
 from .log_analytics import SOURCE, TABLES
-from .selectors import ingestion_unmatched_counts
+from .selectors import ingestion_unmatched_counts, ingestion_unmatched_since
 
 
 @dataclass
@@ -54,7 +54,9 @@ def ingestion_table_statuses(*, now: datetime | None = None) -> list[TableStatus
     now = now or timezone.now()
     day_ago = now - timedelta(days=1)
     marks = dict(IngestionWatermark.objects.values_list("table", "watermark"))
-    unmatched = ingestion_unmatched_counts()
+    unmatched = ingestion_unmatched_counts(
+        since=ingestion_unmatched_since(days=settings.INGEST_UNMATCHED_DAYS)
+    )
     allowed_lag = timedelta(seconds=settings.INGEST_DELAY_SECONDS + 2 * settings.INGEST_INTERVAL_SECONDS)
     statuses = []
     for table in TABLES:

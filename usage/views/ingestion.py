@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -18,5 +19,6 @@ def ingestion_status(request: HttpRequest) -> HttpResponse:
             "tables": ingestion_table_statuses(),
             "rejections": ingestion_rejections_by_reason(),
             "runs": ingestion_recent_runs(),
+            "unmatched_days": settings.INGEST_UNMATCHED_DAYS,
         },
     )
