@@ -40,7 +40,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,31 +47,6 @@ sys.path.insert(0, str(ROOT))
 GATEWAY = "ApiManagementGatewayLogs"
 NATIVE = "AzureDiagnostics"
 REFRESH = "requests_refresh"
-
-
-def _bench_url(url: str) -> str:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "aoai_portal"
-    if not name.endswith("_bench"):
-        name += "_bench"
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "--verbosity", "0"],
-        check=True,
-        env={**os.environ, "DATABASE_URL": url},
-    )
 
 
 def _peak_rss_mb() -> float:
@@ -364,12 +338,14 @@ def main() -> None:
     gateway_rows, native_rows = meta["counts"][GATEWAY], meta["counts"][NATIVE]
     total_rows = gateway_rows + native_rows
 
-    url = args.database_url or _bench_url(
-        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aoai")
+    from bench.databases import bench_database_ensure, bench_database_url
+
+    url = args.database_url or bench_database_url(
+        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aoai"), suffix="_bench"
     )
     if not url.startswith(("postgres://", "postgresql://")):
         sys.exit("bench/ingest.py measures PostgreSQL: give a postgres:// --database-url")
-    _ensure_database(url)
+    bench_database_ensure(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aoai_portal.settings")
     import django

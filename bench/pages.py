@@ -30,12 +30,11 @@ import math
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,33 +56,6 @@ REGIONS = {
 }
 APIM_REGIONS = ["West Europe", "East US"]
 MARKER = "bench-pages"  # GatewayRequest.api_id of generated rows
-
-
-def _bench_url(url: str) -> str:
-    if url.startswith("sqlite"):
-        return url
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "aoai_portal"
-    if not name.endswith("_pages"):
-        name += "_pages"
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def _ensure_database(url: str) -> None:
-    if url.startswith("postgres"):
-        import psycopg
-
-        parts = urlsplit(url)
-        name = parts.path.lstrip("/")
-        admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-        with psycopg.connect(admin, autocommit=True) as connection:
-            if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-                connection.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "--verbosity", "0"],
-        check=True,
-        env={**os.environ, "DATABASE_URL": url},
-    )
 
 
 def _months(end_month: date, count: int) -> list[date]:
@@ -398,10 +370,12 @@ def main() -> None:
     parser.add_argument("--only", default="", help="time only the targets whose name contains this text")
     args = parser.parse_args()
 
-    url = args.database_url or _bench_url(
-        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aoai_portal")
+    from bench.databases import bench_database_ensure, bench_database_url
+
+    url = args.database_url or bench_database_url(
+        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aoai_portal"), suffix="_pages"
     )
-    _ensure_database(url)
+    bench_database_ensure(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aoai_portal.settings")
     import django
