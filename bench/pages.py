@@ -185,6 +185,7 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
         GatewayRequest,
         LatencyDaily,
         LatencyHourOfDay,
+        LatencySubscriptionDaily,
         NativeLog,
         UsageDaily,
         UsageHourly,
@@ -206,7 +207,7 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
             with connection.cursor() as cursor:
                 cursor.execute(
                     "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_usagehourly, usage_latencydaily, "
-                    "usage_latencyhourofday, usage_usagedaily, "
+                    "usage_latencyhourofday, usage_latencysubscriptiondaily, usage_usagedaily, "
                     "audit_reviewevent, audit_reviewitem, audit_flag "
                     "RESTART IDENTITY CASCADE"
                 )
@@ -214,6 +215,7 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
             UsageHourly.objects.all().delete()
             LatencyDaily.objects.all().delete()
             LatencyHourOfDay.objects.all().delete()
+            LatencySubscriptionDaily.objects.all().delete()
             UsageDaily.objects.all().delete()
             NativeLog.objects.all().delete()
             GatewayRequest.objects.all().delete()
@@ -308,7 +310,7 @@ def review_items_generate(*, every: int = 100) -> int:
 def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
     from django.db import connection
 
-    from usage.models import LatencyDaily, LatencyHourOfDay
+    from usage.models import LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily
     from usage.rollups import rollup_refresh_range
 
     began = time.perf_counter()
@@ -318,10 +320,12 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
             cursor.execute("VACUUM ANALYZE usage_usagehourly")
             cursor.execute("VACUUM ANALYZE usage_latencydaily")
             cursor.execute("VACUUM ANALYZE usage_latencyhourofday")
+            cursor.execute("VACUUM ANALYZE usage_latencysubscriptiondaily")
     took = time.perf_counter() - began
     print(
         f"  rollups rebuilt: {rollups:,} hourly rows, {LatencyDaily.objects.count():,} daily and "
-        f"{LatencyHourOfDay.objects.count():,} hour-of-day latency rows "
+        f"{LatencyHourOfDay.objects.count():,} hour-of-day and "
+        f"{LatencySubscriptionDaily.objects.count():,} per-subscription latency rows "
         f"in {took:.1f} s ({requests / took:,.0f} requests/s)"
     )
 

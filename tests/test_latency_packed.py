@@ -220,14 +220,6 @@ def test_grouping_by_hour_of_day_from_latency_hourly_equals_the_hourly_rollup(ge
     )
 
 
-def test_a_subscription_filter_still_groups_by_hour_of_day_from_the_hourly_rollup(generated):
-    filters = LatencyFilters(start=H, end=H + timedelta(days=2), subscription="sub-a")
-    with CaptureQueriesContext(connection) as queries:
-        rows = latency_rows(filters=filters, group_by="hour_of_day")
-    assert "usage_usagehourly" in queries[0]["sql"]
-    assert sum(r.requests for r in rows) == GatewayRequest.objects.count()
-
-
 def _rounded(value):
     if isinstance(value, float):
         return f"{value:.6f}"

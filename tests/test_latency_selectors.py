@@ -206,10 +206,11 @@ def test_the_daily_and_hourly_rollups_give_the_same_answers(generated):
     assert latency_charts(filters=filters, rows=daily) == latency_charts(filters=filters, rows=hourly)
 
 
-def test_a_subscription_filter_or_a_partial_day_reads_the_hourly_rollup(generated):
+def test_a_partial_day_reads_the_hourly_rollup_and_a_subscription_its_daily_one(generated):
     from usage.latency.selectors import latency_rollup_rows
 
-    assert "hour" in latency_rollup_rows(filters=_filters(subscription="sub-a"))[0]
+    by_subscription = latency_rollup_rows(filters=_filters(subscription="sub-a"))
+    assert "day" in by_subscription[0] and "measures_by_hour" in by_subscription[0]
     partial = LatencyFilters(start=H + timedelta(hours=5), end=H + timedelta(hours=7))
     rows = latency_rollup_rows(filters=partial)
     assert "hour" in rows[0]

@@ -207,5 +207,25 @@ def histograms_lanes(packed: bytes | memoryview | None) -> Iterator[tuple[int, i
         position = end
 
 
+def histograms_add_into(target: dict[tuple, int], packed: bytes | memoryview | None, prefix: object) -> None:
+    """Add the lanes of each histogram of a ``histograms_pack`` value to ``target[(prefix, key)]``.
+
+    ``histograms_lanes`` with the summing done in the same loop: the latency heatmap runs it per
+    row and hour of day of a month, where a generator's overhead is a fair share of the cost.
+    """
+    if not packed:
+        return
+    raw = _expand(packed)
+    from_bytes, get = int.from_bytes, target.get
+    position, size = 0, len(raw)
+    while position < size:
+        end = position + 3 + from_bytes(raw[position + 1 : position + 3], "little")
+        key = (prefix, raw[position])
+        target[key] = get(key, 0) + (
+            from_bytes(raw[position + 4 : end], "little") << (raw[position + 3] * LANE_BITS)
+        )
+        position = end
+
+
 def histograms_unpack(packed: bytes | memoryview | None) -> dict[str, dict[str, int]]:
     return {str(key): histogram_from_lanes(lanes) for key, lanes in histograms_lanes(packed)}

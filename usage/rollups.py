@@ -9,7 +9,8 @@ run is aggregated by a handful of GROUP BY queries (sums and counts; one per lat
 with the bucket index computed in SQL by the same formula as ``usage.histograms.bucket_index``;
 the last rate-limit headroom by a window function) — never one query per request. The same ORM
 code runs on SQLite and PostgreSQL. The same transaction maintains the coarser rollups read by
-the pages: LatencyDaily, LatencyHourOfDay, UsageDaily (old contribution out, new in) and
+the pages: LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily (refreshed hours replaced,
+the day's other hours kept), UsageDaily (old contribution out, new in) and
 TokensPerMinuteHourly (recomputed with the hours, one GROUP BY per subscription and minute). On
 PostgreSQL concurrent refreshes are serialised by a transaction-level advisory lock, so two
 ingestion workers cannot interleave delete and insert.
@@ -62,6 +63,7 @@ from .models import (
     GatewayRequest,
     LatencyDaily,
     LatencyHourOfDay,
+    LatencySubscriptionDaily,
     NativeLog,
     TokenSource,
     TokensPerMinuteHourly,
@@ -254,8 +256,10 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
 
 
 _LATENCY_DIMENSIONS = ("deployment", "model", "backend_region", "apim_region", "is_streaming")
+_SUBSCRIPTION_DIMENSIONS = ("apim_subscription_id", *_LATENCY_DIMENSIONS)
 _HOURLY_FIELDS = (
     "hour",
+    "apim_subscription_id",
     "status_class",
     "requests",
     "tps_completion_tokens",
@@ -288,12 +292,14 @@ def _hour_entry() -> dict:
     }
 
 
-def _hour_entries(rows: Iterable[dict]) -> dict[tuple, dict[tuple, dict]]:
-    """UsageHourly rows -> {day: {latency dims: {hour of day: entry}}}."""
+def _hour_entries(
+    rows: Iterable[dict], dimensions: tuple[str, ...] = _LATENCY_DIMENSIONS
+) -> dict[tuple, dict[tuple, dict]]:
+    """UsageHourly rows -> {day: {dims (``dimensions``' values): {hour of day: entry}}}."""
     days: dict = {}
     for row in rows:
         moment = row["hour"].astimezone(UTC)
-        dims = tuple(row[d] for d in _LATENCY_DIMENSIONS)
+        dims = tuple(row[d] for d in dimensions)
         entry = days.setdefault(moment.date(), {}).setdefault(dims, {}).get(str(moment.hour))
         if entry is None:
             entry = days[moment.date()][dims][str(moment.hour)] = _hour_entry()
@@ -434,8 +440,8 @@ def hour_of_day_fields(key: tuple, hours: Mapping[str, Mapping]) -> dict:
     }
 
 
-def _hour_of_day_hours(row: LatencyHourOfDay) -> dict[str, dict]:
-    """The per-hour entries stored in a LatencyHourOfDay row."""
+def _hour_of_day_hours(row: LatencyHourOfDay | LatencySubscriptionDaily) -> dict[str, dict]:
+    """The per-hour entries stored in a LatencyHourOfDay (or LatencySubscriptionDaily) row."""
     histograms = {name: histograms_unpack(getattr(row, column)) for name, column in _BY_HOUR_COLUMNS.items()}
     return {
         hour: dict(zip(_MEASURE_ORDER, values, strict=True))
@@ -482,6 +488,78 @@ def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, di
     LatencyDaily.objects.filter(day=day).delete()
     LatencyDaily.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
+
+
+def subscription_daily_fields(day: date, dims: tuple, hours: Mapping[str, Mapping]) -> dict:
+    """The LatencySubscriptionDaily field values of one day and subscription dims
+    (``_SUBSCRIPTION_DIMENSIONS``' values) from its per-hour entries (as ``_hour_entries`` makes):
+    the day totals are the sums of the hours, summed in hour order."""
+    ordered = sorted(hours, key=int)
+    fields: dict = {
+        "day": day,
+        **dict(zip(_SUBSCRIPTION_DIMENSIONS, dims, strict=True)),
+        "requests": 0,
+        "throttled": 0,
+        "errors": 0,
+        "tps_completion_tokens": 0,
+        "tps_backend_ms": 0.0,
+        "last_seen_at": None,
+        "ratelimit_remaining_requests": None,
+        "ratelimit_remaining_tokens": None,
+        "measures_by_hour": {hour: [hours[hour][name] for name in _MEASURE_ORDER] for hour in ordered},
+    }
+    totals: dict[str, dict] = {name: {} for name in _PACKED_COLUMNS}
+    last_seen = None
+    for hour in ordered:
+        entry = hours[hour]
+        fields["requests"] += entry["requests"]
+        fields["throttled"] += entry["throttled"]
+        fields["errors"] += entry["errors"]
+        fields["tps_completion_tokens"] += entry["tps_tokens"]
+        fields["tps_backend_ms"] += entry["tps_ms"]
+        for name, histogram in totals.items():
+            histogram_merge_into(histogram, entry[name])
+        if entry["last_seen_at"] is not None and (last_seen is None or entry["last_seen_at"] > last_seen):
+            last_seen = entry["last_seen_at"]
+            fields["ratelimit_remaining_requests"] = entry["rl_requests"]
+            fields["ratelimit_remaining_tokens"] = entry["rl_tokens"]
+    fields["last_seen_at"] = datetime.fromisoformat(last_seen) if last_seen else None
+    for name, column in _PACKED_COLUMNS.items():
+        fields[column] = histogram_pack(totals[name])
+    for name, column in _BY_HOUR_COLUMNS.items():
+        fields[column] = histograms_pack({hour: hours[hour][name] for hour in ordered})
+    return fields
+
+
+def _latency_subscription_daily_apply(
+    day: date, refreshed_hours: set[str], entries: Mapping[tuple, Mapping[str, dict]]
+) -> None:
+    """Replace the ``refreshed_hours`` of ``day`` in LatencySubscriptionDaily by ``entries``
+    ({subscription dims: {hour: entry}}); keep its other hours.
+
+    Only the rows holding a refreshed hour or receiving a new one are read and rewritten (the
+    day's other rows stay untouched), so an ingestion-sized refresh costs what its hours hold,
+    not what the day holds.
+    """
+    of_day = LatencySubscriptionDaily.objects.filter(day=day).order_by()
+    receiving = []
+    if entries:
+        receiving = [
+            pk for pk, *dims in of_day.values_list("pk", *_SUBSCRIPTION_DIMENSIONS) if tuple(dims) in entries
+        ]
+    affected = of_day.filter(Q(measures_by_hour__has_any_keys=sorted(refreshed_hours)) | Q(pk__in=receiving))
+    existing = {tuple(getattr(r, d) for d in _SUBSCRIPTION_DIMENSIONS): r for r in affected}
+    rows = []
+    for dims in sorted(existing.keys() | entries.keys()):
+        hours = _hour_of_day_hours(existing[dims]) if dims in existing else {}
+        for hour in refreshed_hours:
+            hours.pop(hour, None)
+        hours.update(entries.get(dims, {}))
+        if hours:
+            rows.append(LatencySubscriptionDaily(**subscription_daily_fields(day, dims, hours)))
+    if existing:
+        LatencySubscriptionDaily.objects.filter(pk__in=[r.pk for r in existing.values()]).delete()
+    LatencySubscriptionDaily.objects.bulk_create(rows, batch_size=1000)
 
 
 _DAILY_DIMENSIONS = ("apim_subscription_id", "product_id", "deployment", "model")
@@ -648,7 +726,8 @@ def _lock() -> None:
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
-    LatencyHourOfDay, UsageDaily and TokensPerMinuteHourly (same transaction).
+    LatencyHourOfDay, LatencySubscriptionDaily, UsageDaily and TokensPerMinuteHourly (same
+    transaction).
 
     Returns the number of UsageHourly rows written.
     """
@@ -665,13 +744,16 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
             while hour < end:
                 refreshed.setdefault(hour.date(), set()).add(str(hour.hour))
                 hour += timedelta(hours=1)
-            entries = _hour_entries({f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups)
+            values = [{f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups]
+            entries = _hour_entries(values)
+            by_subscription = _hour_entries(values, _SUBSCRIPTION_DIMENSIONS)
             by_hour_of_day = hour_of_day_entries(entries)
             for day, day_hours in refreshed.items():
                 _latency_daily_apply(day, day_hours, entries.get(day, {}))
                 _latency_hour_of_day_apply(
                     day, day_hours, {key: hours for key, hours in by_hour_of_day.items() if key[0] == day}
                 )
+                _latency_subscription_daily_apply(day, day_hours, by_subscription.get(day, {}))
             _usage_daily_apply(refreshed, old_daily, _daily_sums_of(rollups))
             TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             TokensPerMinuteHourly.objects.bulk_create(
@@ -683,22 +765,27 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
 
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
-    """Rebuild the LatencyDaily (and LatencyHourOfDay) rows of each UTC day (midnight datetimes) from UsageHourly."""
+    """Rebuild the LatencyDaily, LatencyHourOfDay and LatencySubscriptionDaily rows of each UTC day
+    (midnight datetimes) from UsageHourly."""
     written = 0
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():
             _lock()
-            rows = (
+            rows = list(
                 UsageHourly.objects.filter(hour__gte=day_start, hour__lt=day_start + timedelta(days=1))
                 .order_by()
                 .values(*_HOURLY_FIELDS)
             )
             entries = _hour_entries(rows).get(day_start.date(), {})
-            written += _latency_daily_apply(day_start.date(), {str(h) for h in range(24)}, entries)
+            all_hours = {str(h) for h in range(24)}
+            written += _latency_daily_apply(day_start.date(), all_hours, entries)
             _latency_hour_of_day_apply(
+                day_start.date(), all_hours, hour_of_day_entries({day_start.date(): entries})
+            )
+            _latency_subscription_daily_apply(
                 day_start.date(),
-                {str(h) for h in range(24)},
-                hour_of_day_entries({day_start.date(): entries}),
+                all_hours,
+                _hour_entries(rows, _SUBSCRIPTION_DIMENSIONS).get(day_start.date(), {}),
             )
     return written
 

@@ -8,19 +8,22 @@ in one row (a streamed time is time to the last byte).
 Everything takes a ``LatencyFilters`` (a half-open UTC window ``[start, end)`` plus optional
 deployment, model, streaming flag and APIM subscription) and reads the matching rollup rows once.
 
-Three sources give the same answers (tests hold them to it): ``LatencyDaily`` (small: one row
+Four sources give the same answers (tests hold them to it): ``LatencyDaily`` (small: one row
 per day, deployment, model, regions and streaming kind) for whole-day ranges without a
 subscription filter; ``LatencyHourOfDay`` (per day, deployment, model and streaming kind,
-keeping the hours) for grouping by hour of day without a subscription filter; ``UsageHourly`` (per hour, subscription,
-product and status class) otherwise. The two latency rollups store packed histograms, merged as
-integer "lanes" (``usage.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
+keeping the hours) for grouping by hour of day without a subscription filter;
+``LatencySubscriptionDaily`` (LatencyDaily's rows per APIM subscription, keeping the hours) for a
+subscription filter over whole days, or grouped by hour of day; ``UsageHourly`` (per hour,
+subscription, product and status class) otherwise. The latency rollups store packed histograms,
+merged as integer "lanes" (``usage.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import BigIntegerField, Func, QuerySet
 
 from ..histograms import (
     counts_percentiles,
@@ -28,10 +31,11 @@ from ..histograms import (
     histogram_lanes,
     histogram_merge_into,
     histogram_percentiles,
+    histograms_add_into,
     histograms_lanes,
     lanes_counts,
 )
-from ..models import LatencyDaily, LatencyHourOfDay, UsageHourly
+from ..models import LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily, UsageHourly
 
 QUANTILES = (0.5, 0.95, 0.99)
 # group_by names accepted by latency_rows -> how a rollup row is keyed.
@@ -83,6 +87,13 @@ _DAILY_COLUMNS = (
     "last_seen_at",
     "ratelimit_remaining_requests",
     "ratelimit_remaining_tokens",
+)
+_PACKED_DAY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
+# LatencySubscriptionDaily: the day totals, and per hour of day what the heatmap needs.
+_SUBSCRIPTION_DAILY_COLUMNS = (
+    *(c for c in _DAILY_COLUMNS if not c.endswith("_by_hour")),
+    "total_time_by_hour",
+    "measures_by_hour",
 )
 _HOUR_OF_DAY_HISTOGRAMS = {
     "total_time_hist": "total_time_by_hour",
@@ -279,6 +290,33 @@ def _whole_days(filters: LatencyFilters) -> bool:
     )
 
 
+class _EpochMicroseconds(Func):
+    """A PostgreSQL timestamptz as whole microseconds since 1970 (EXTRACT gives exact numeric)."""
+
+    template = "(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint"
+    output_field = BigIntegerField()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _values(queryset: QuerySet, columns: Sequence[str]) -> list[dict]:
+    """``queryset.values(*columns)`` as a list; on PostgreSQL ``last_seen_at`` travels as an integer
+    (psycopg's pure-Python timestamptz parser costs tens of microseconds a value: a sixth of a
+    month's page) and becomes the same datetime here."""
+    if connection.vendor != "postgresql" or "last_seen_at" not in columns:
+        return list(queryset.values(*columns))
+    rows = list(
+        queryset.annotate(last_seen_us=_EpochMicroseconds("last_seen_at")).values(
+            *(c for c in columns if c != "last_seen_at"), "last_seen_us"
+        )
+    )
+    for row in rows:
+        microseconds = row.pop("last_seen_us")
+        row["last_seen_at"] = None if microseconds is None else _EPOCH + timedelta(microseconds=microseconds)
+    return rows
+
+
 def _filtered(queryset: QuerySet, filters: LatencyFilters) -> QuerySet:
     """``queryset`` narrowed by the deployment, model and streaming filters (all rollups have them)."""
     if filters.deployment:
@@ -291,18 +329,24 @@ def _filtered(queryset: QuerySet, filters: LatencyFilters) -> QuerySet:
 
 
 def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
-    """One row per hour of day, deployment, model and streaming kind, from LatencyHourOfDay.
+    """One row per hour of day, deployment, model and streaming kind, from LatencyHourOfDay
+    (or LatencySubscriptionDaily with a subscription filter: same per-hour columns, summed over
+    its regions here).
 
     The range's days are summed here already (rows carry ``hour_of_day``, no ``hour`` or
     ``day``, and their histograms as lanes), so grouping by hour of day accumulates at most
     24 x deployments x 2 rows. Hours of the first and last day outside ``[start, end)`` are left
     out, as the hourly rollup would leave them out.
     """
-    queryset = LatencyHourOfDay.objects.filter(
-        day__gte=filters.start.astimezone(UTC).date(), day__lte=filters.days[-1]
-    )
+    if filters.subscription:
+        source = LatencySubscriptionDaily.objects.filter(apim_subscription_id=filters.subscription)
+    else:
+        source = LatencyHourOfDay.objects.all()
+    queryset = source.filter(day__gte=filters.start.astimezone(UTC).date(), day__lte=filters.days[-1])
     whole_days = _whole_days(filters)
     groups: dict[tuple, dict] = {}
+    # {histogram: {(dims, hour of day): lanes}}, summed over the days, put into ``groups`` at the end
+    lanes: dict[str, dict[tuple, int]] = {name: {} for name in _HOUR_OF_DAY_HISTOGRAMS}
     for day_row in (
         _filtered(queryset, filters)
         .order_by()
@@ -317,10 +361,12 @@ def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
     ):
         midnight = datetime.combine(day_row["day"], time.min, tzinfo=UTC)
         dims = (day_row["deployment"], day_row["model"], day_row["is_streaming"])
-        rows_by_hour = {}
+        in_range = None  # every hour of the day
+        if not whole_days and not filters.start <= midnight < midnight + timedelta(days=1) <= filters.end:
+            in_range = {h for h in range(24) if filters.start <= midnight + timedelta(hours=h) < filters.end}
         for hour, measures in day_row["measures_by_hour"].items():
             hour_of_day = int(hour)
-            if not whole_days and not filters.start <= midnight + timedelta(hours=hour_of_day) < filters.end:
+            if in_range is not None and hour_of_day not in in_range:
                 continue
             row = groups.get((hour_of_day, *dims))
             if row is None:
@@ -349,12 +395,17 @@ def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
                     row["last_seen_at"] = seen
                     row["ratelimit_remaining_requests"] = rl_requests
                     row["ratelimit_remaining_tokens"] = rl_tokens
-            rows_by_hour[hour_of_day] = row
         for name, column in _HOUR_OF_DAY_HISTOGRAMS.items():
-            for hour_of_day, lanes in histograms_lanes(day_row[column]):
-                row = rows_by_hour.get(hour_of_day)
-                if row is not None:  # None: an hour outside the range
-                    row[name] += lanes
+            if in_range is None:
+                histograms_add_into(lanes[name], day_row[column], dims)
+                continue
+            target = lanes[name]
+            for hour_of_day, hour_lanes in histograms_lanes(day_row[column]):
+                if hour_of_day in in_range:
+                    target[(dims, hour_of_day)] = target.get((dims, hour_of_day), 0) + hour_lanes
+    for (hour_of_day, *dims), row in groups.items():
+        for name in _HOUR_OF_DAY_HISTOGRAMS:
+            row[name] = lanes[name].get((tuple(dims), hour_of_day), 0)
     return list(groups.values())
 
 
@@ -363,24 +414,35 @@ def latency_rollup_rows(
 ) -> list[dict]:
     """The rollup rows matching ``filters`` (only the columns latency needs).
 
-    Without a subscription filter (and unless ``hourly``): per-hour rows from LatencyHourOfDay
-    for ``by_hour_of_day`` (any range: it keeps the hours), else LatencyDaily rows when the range
+    Unless ``hourly``: per-hour rows from LatencyHourOfDay (LatencySubscriptionDaily with a
+    subscription filter) for ``by_hour_of_day`` (any range: they keep the hours), else
+    LatencyDaily rows (LatencySubscriptionDaily rows with a subscription filter) when the range
     is whole UTC days; otherwise UsageHourly rows. All kinds go through the same accumulation.
-    Without ``with_hours`` the per-hour-of-day histograms of daily rows (only the heatmap needs
+    Without ``with_hours`` the per-hour-of-day columns of daily rows (only the heatmap needs
     them) are not read.
     """
-    if by_hour_of_day and not hourly and not filters.subscription:
+    if by_hour_of_day and not hourly:
         return _hour_of_day_rows(filters)
-    if not hourly and not filters.subscription and _whole_days(filters):
-        daily = LatencyDaily.objects.filter(
+    if not hourly and _whole_days(filters):
+        if filters.subscription:
+            daily = LatencySubscriptionDaily.objects.filter(apim_subscription_id=filters.subscription)
+            all_columns = _SUBSCRIPTION_DAILY_COLUMNS
+        else:
+            daily = LatencyDaily.objects.all()
+            all_columns = _DAILY_COLUMNS
+        daily = daily.filter(
             day__gte=filters.start.astimezone(UTC).date(), day__lt=filters.end.astimezone(UTC).date()
         )
-        columns = [c for c in _DAILY_COLUMNS if with_hours or not c.endswith("_by_hour")]
-        return list(_filtered(daily, filters).order_by().values(*columns))
+        columns = [c for c in all_columns if with_hours or not c.endswith("_by_hour")]
+        rows = _values(_filtered(daily, filters).order_by(), columns)
+        for row in rows:  # unpacked once here, not by each grouping that adds the row
+            for column in _PACKED_DAY_HISTOGRAMS:
+                row[column] = histogram_lanes(row[column])
+        return rows
     queryset = _filtered(UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end), filters)
     if filters.subscription:
         queryset = queryset.filter(apim_subscription_id=filters.subscription)
-    return list(queryset.order_by().values(*_COLUMNS))
+    return _values(queryset.order_by(), _COLUMNS)
 
 
 def _sort_key(row: LatencyRow) -> tuple:
@@ -447,42 +509,58 @@ class LatencyCharts:
     trend_p95_ms: list[list[float | None]]  # [region][day]
 
 
+def _p95(lanes: int, histogram: Mapping[str, int] | None = None) -> float | None:
+    """p95 of the histogram whose packed part is ``lanes`` plus the JSON ``histogram`` (if any)."""
+    if not histogram:
+        return _round(counts_percentiles(lanes_counts(lanes), (0.95,))[0])
+    merged = histogram_from_lanes(lanes)
+    histogram_merge_into(merged, histogram)
+    return _round(histogram_percentiles(merged, (0.95,))[0])
+
+
 def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -> LatencyCharts:
     """The heatmap and line-chart data for one streaming kind.
 
     With ``filters.streaming`` unset the charts show non-streaming requests (mixing the two would
-    make the p95 meaningless).
+    make the p95 meaningless). Only total time is charted, so the rows' total-time histograms
+    are summed as plain lanes (packed rows) or merged dicts (UsageHourly rows) per cell.
     """
     streaming = bool(filters.streaming)
     if rows is None:
         rows = latency_rollup_rows(filters=filters)
-    by_hour: dict[tuple[str, int], _Accumulator] = {}
-    by_day: dict[tuple[str, date], _Accumulator] = {}
+    # (region, hour of day) and (region, day) -> lanes, JSON histogram, requests
+    hour_lanes: dict[tuple[str, int], int] = {}
+    hour_json: dict[tuple[str, int], dict[str, int]] = {}
+    hour_requests: dict[tuple[str, int], int] = {}
+    day_lanes: dict[tuple[str, date], int] = {}
+    day_json: dict[tuple[str, date], dict[str, int]] = {}
+    region_of = GROUPINGS["region"]
     for row in rows:
         if row["is_streaming"] != streaming:
             continue
-        region = GROUPINGS["region"](row)
-        day_key = (region, _day_of(row))
-        accumulator = by_day.get(day_key)
-        if accumulator is None:
-            accumulator = by_day[day_key] = _Accumulator()
-        accumulator.add(row, histograms=("total",))
-        if "hour" in row:  # UsageHourly
-            hour = row["hour"].astimezone(UTC).hour
-            accumulator = by_hour.get((region, hour))
-            if accumulator is None:
-                accumulator = by_hour[(region, hour)] = _Accumulator()
-            accumulator.requests += row["requests"]
-            accumulator.add_histogram("total", row["total_time_hist"])
+        region = region_of(row)
+        histogram = row["total_time_hist"]
+        if "hour" in row:  # UsageHourly: JSON histograms, one hour each
+            moment = row["hour"].astimezone(UTC)
+            day_key, hour_key = (region, moment.date()), (region, moment.hour)
+            day_lanes.setdefault(day_key, 0)
+            histogram_merge_into(day_json.setdefault(day_key, {}), histogram)
+            histogram_merge_into(hour_json.setdefault(hour_key, {}), histogram)
+            hour_requests[hour_key] = hour_requests.get(hour_key, 0) + row["requests"]
             continue
-        for hour, requests in row["requests_by_hour"].items():
-            accumulator = by_hour.get((region, int(hour)))
-            if accumulator is None:
-                accumulator = by_hour[(region, int(hour))] = _Accumulator()
-            accumulator.requests += requests
-        for hour, lanes in histograms_lanes(row["total_time_by_hour"]):
-            by_hour[(region, hour)].lanes["total"] += lanes
-    regions = sorted({region for region, _ in by_hour})
+        day_key = (region, row["day"])
+        day_lanes[day_key] = day_lanes.get(day_key, 0) + (
+            histogram if type(histogram) is int else histogram_lanes(histogram)
+        )
+        if "requests_by_hour" in row:
+            requests_by_hour = row["requests_by_hour"].items()
+        else:  # LatencySubscriptionDaily: requests are the first of an hour's measures
+            requests_by_hour = ((hour, measures[0]) for hour, measures in row["measures_by_hour"].items())
+        for hour, requests in requests_by_hour:
+            hour_key = (region, int(hour))
+            hour_requests[hour_key] = hour_requests.get(hour_key, 0) + requests
+        histograms_add_into(hour_lanes, row["total_time_by_hour"], region)
+    regions = sorted({region for region, _ in hour_requests})
     hours = list(range(24))
     days = filters.days
     return LatencyCharts(
@@ -490,15 +568,13 @@ def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -
         regions=regions,
         hours=hours,
         heatmap_p95_ms=[
-            [_round(by_hour[(r, h)].p95_total()) if (r, h) in by_hour else None for h in hours]
-            for r in regions
+            [_p95(hour_lanes.get((r, h), 0), hour_json.get((r, h))) for h in hours] for r in regions
         ],
-        heatmap_requests=[
-            [by_hour[(r, h)].requests if (r, h) in by_hour else 0 for h in hours] for r in regions
-        ],
+        heatmap_requests=[[hour_requests.get((r, h), 0) for h in hours] for r in regions],
         days=[d.isoformat() for d in days],
         trend_p95_ms=[
-            [_round(by_day[(r, d)].p95_total()) if (r, d) in by_day else None for d in days] for r in regions
+            [_p95(day_lanes[(r, d)], day_json.get((r, d))) if (r, d) in day_lanes else None for d in days]
+            for r in regions
         ],
     )
 

@@ -3,7 +3,7 @@
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .daily import UsageDaily
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
-from .latency import LatencyDaily, LatencyHourOfDay
+from .latency import LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily
 from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
@@ -23,6 +23,7 @@ __all__ = [
     "IngestionWatermark",
     "LatencyDaily",
     "LatencyHourOfDay",
+    "LatencySubscriptionDaily",
     "LlmLogChunk",
     "ModelPrice",
     "NativeLog",

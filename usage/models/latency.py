@@ -94,3 +94,69 @@ class LatencyHourOfDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.deployment}"
+
+
+class LatencySubscriptionDaily(models.Model):
+    """Daily latency per APIM subscription: what the latency pages read when filtered to one
+    subscription (whole days, or grouped by hour of day).
+
+    One row per UTC day x subscription x deployment x model x backend region x APIM region x
+    streaming kind. Day totals (packed histograms, counts) serve the table and trend; the same
+    measures per hour of day (``measures_by_hour`` and the ``*_by_hour`` packed histograms, laid
+    out as in LatencyHourOfDay) serve the heatmap and grouping by hour of day, and let a refresh
+    replace single hours and re-sum the day. A month of one subscription is at most
+    30 x deployments x regions x APIM regions x 2 rows whatever the request volume, where
+    UsageHourly holds hours x product x status class rows more. Maintained with LatencyDaily by
+    ``usage.rollups.rollup_refresh_hours``.
+    """
+
+    day = models.DateField()
+    apim_subscription_id = models.CharField(max_length=256, blank=True)
+    deployment = models.CharField(max_length=256, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    backend_region = models.CharField(max_length=128, blank=True)
+    apim_region = models.CharField(max_length=128, blank=True)
+    is_streaming = models.BooleanField(default=False)
+
+    requests = models.BigIntegerField(default=0)
+    throttled = models.BigIntegerField(default=0)  # HTTP 429
+    errors = models.BigIntegerField(default=0)  # HTTP 5xx
+    tps_completion_tokens = models.BigIntegerField(default=0)
+    tps_backend_ms = models.FloatField(default=0)
+    # Packed histograms of the day (usage.histograms.histogram_pack).
+    total_time_hist = models.BinaryField(default=b"")
+    backend_time_hist = models.BinaryField(default=b"")
+    native_duration_hist = models.BinaryField(default=b"")
+    overhead_hist = models.BinaryField(default=b"")
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    ratelimit_remaining_requests = models.BigIntegerField(null=True, blank=True)
+    ratelimit_remaining_tokens = models.BigIntegerField(null=True, blank=True)
+
+    # As in LatencyHourOfDay: {hour of day: [requests, throttled, errors, tps completion tokens,
+    # tps backend ms, last seen (ISO) or null, rate-limit remaining requests, remaining tokens]}
+    measures_by_hour = models.JSONField(default=dict)
+    # Histograms per hour of day (usage.histograms.histograms_pack, keyed by hour).
+    total_time_by_hour = models.BinaryField(default=b"")
+    backend_time_by_hour = models.BinaryField(default=b"")
+    native_duration_by_hour = models.BinaryField(default=b"")
+    overhead_by_hour = models.BinaryField(default=b"")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "apim_subscription_id",
+                    "day",
+                    "deployment",
+                    "model",
+                    "backend_region",
+                    "apim_region",
+                    "is_streaming",
+                ],
+                name="latencysubdaily_unique_dims",
+            )
+        ]  # its index leads with (subscription, day): the pages' reads
+        indexes = [models.Index(fields=["day"], name="latencysubdaily_day")]  # the refresh's
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.apim_subscription_id} {self.deployment} {self.backend_region}"
