@@ -13,9 +13,25 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.latency_factories import gateway_request
-from usage.histograms import histogram_merge, histogram_unpack, histograms_unpack
+from usage.histograms import (
+    BUCKET_COUNT,
+    histogram_lanes,
+    histogram_lanes_of,
+    histogram_merge,
+    histogram_pack,
+    histogram_pack_lanes,
+    histogram_segment,
+    histogram_unpack,
+    histograms_join,
+    histograms_pack,
+    histograms_segments,
+    histograms_unpack,
+    segment_lanes,
+)
 from usage.latency.selectors import (
     GROUPINGS,
     LatencyFilters,
@@ -79,6 +95,24 @@ def _store(
     GatewayRequest.objects.bulk_create(requests, batch_size=2000)
     NativeLog.objects.bulk_create(natives, batch_size=2000)
     return requests
+
+
+histograms = st.dictionaries(
+    st.integers(0, BUCKET_COUNT - 1).map(str), st.integers(0, 2**40), max_size=BUCKET_COUNT
+)
+
+
+@given(st.dictionaries(st.integers(0, 23).map(str), histograms, max_size=24))
+def test_packing_lanes_gives_the_bytes_packing_dicts_gives(by_hour):
+    for histogram in by_hour.values():
+        assert histogram_lanes_of(histogram) == histogram_lanes(histogram_pack(histogram))
+        assert histogram_pack_lanes(histogram_lanes_of(histogram)) == histogram_pack(histogram)
+    packed = histograms_pack(by_hour)
+    segments = {int(hour): histogram_segment(int(hour), histogram_lanes_of(h)) for hour, h in by_hour.items()}
+    assert histograms_join({hour: segment for hour, segment in segments.items() if segment}) == packed
+    assert histograms_segments(packed) == {hour: segment for hour, segment in segments.items() if segment}
+    for hour, segment in histograms_segments(packed).items():
+        assert segment_lanes(segment) == histogram_lanes_of(by_hour[str(hour)])
 
 
 @pytest.fixture

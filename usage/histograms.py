@@ -171,6 +171,59 @@ def histogram_from_lanes(lanes: int) -> dict[str, int]:
     return {str(i): count for i, count in enumerate(lanes_counts(lanes)) if count}
 
 
+def histogram_lanes_of(histogram: Mapping[str, int] | None) -> int:
+    """The lanes of a ``{bucket: count}`` histogram (what ``histogram_lanes`` of its packed form gives)."""
+    return sum(int(count) << (int(key) * LANE_BITS) for key, count in (histogram or {}).items())
+
+
+def _raw_of_lanes(lanes: int) -> bytes:
+    """``_raw`` of the histogram whose lanes are ``lanes``, without going through a dict."""
+    if not lanes:
+        return b""
+    low = ((lanes & -lanes).bit_length() - 1) // LANE_BITS
+    high = (lanes.bit_length() - 1) // LANE_BITS
+    return bytes([low]) + (lanes >> (low * LANE_BITS)).to_bytes((high - low + 1) * _LANE_BYTES, "little")
+
+
+def histogram_pack_lanes(lanes: int) -> bytes:
+    """``histogram_pack`` of the histogram whose lanes are ``lanes`` (the same bytes)."""
+    return _compact(_raw_of_lanes(lanes))
+
+
+def histograms_segments(packed: bytes | memoryview | None) -> dict[int, bytes]:
+    """The parts of a ``histograms_pack`` value by key, each as stored (key, length, raw form):
+    ``histograms_join`` of them, with some replaced, is what packing the changed histograms gives,
+    without unpacking the unchanged ones."""
+    if not packed:
+        return {}
+    raw = bytes(_expand(packed))
+    segments, position, size = {}, 0, len(raw)
+    while position < size:
+        end = position + 3 + int.from_bytes(raw[position + 1 : position + 3], "little")
+        segments[raw[position]] = raw[position:end]
+        position = end
+    return segments
+
+
+def histogram_segment(key: int, lanes: int) -> bytes:
+    """The ``histograms_segments`` part of key ``key`` for a histogram given as lanes (empty bytes
+    for an empty histogram, which ``histograms_pack`` leaves out)."""
+    if not 0 <= key < _COMPRESSED:
+        raise ValueError(f"histogram key {key!r} is not in 0..254")
+    raw = _raw_of_lanes(lanes)
+    return bytes([key]) + len(raw).to_bytes(2, "little") + raw if raw else b""
+
+
+def segment_lanes(segment: bytes) -> int:
+    """The lanes of one ``histograms_segments`` part."""
+    return int.from_bytes(segment[4:], "little") << (segment[3] * LANE_BITS)
+
+
+def histograms_join(segments: Mapping[int, bytes]) -> bytes:
+    """The ``histograms_pack`` value made of ``histograms_segments`` parts."""
+    return _compact(b"".join(segments[key] for key in sorted(segments)))
+
+
 def histogram_unpack(packed: bytes | memoryview | None) -> dict[str, int]:
     return histogram_from_lanes(histogram_lanes(packed))
 
