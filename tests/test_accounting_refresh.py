@@ -219,3 +219,36 @@ def test_escaped_nul_and_lone_surrogates_in_a_body_are_stored_cleaned(poison):
     row = GatewayRequest.objects.get()
     assert row.total_tokens == 4 and row.model.startswith("gpt-4o")
     assert "\x00" not in row.model + row.finish_reason + str(row.content_filter)
+
+
+def test_a_refresh_writes_only_the_rows_whose_usage_or_cost_changed():
+    from usage.accounting import usage_refresh
+
+    gateway("w-reported", request_body=s.chat_request(s.MESSAGES), response_body=s.chat_response(usage=USAGE),
+            apim_request_id="a-w1")  # fmt: skip
+    gateway("w-late", request_body=s.chat_request(s.MESSAGES), response_body=s.chat_response(usage=USAGE),
+            apim_request_id="a-w2")  # fmt: skip
+    gateway("w-garbage", request_body="\x01{{{", response_body="not json")
+    ids = ["w-reported", "w-late", "w-garbage"]
+    assert usage_refresh(correlation_ids=ids) == 3  # first computation: every row written
+    first = {r.correlation_id: r.usage_computed_at for r in GatewayRequest.objects.all()}
+    assert all(first.values())
+
+    with CaptureQueriesContext(connection) as queries:
+        assert usage_refresh(correlation_ids=ids) == 0  # same inputs: nothing written
+    assert not [q for q in queries if q["sql"].lstrip().upper().startswith("UPDATE")]
+
+    # A late native row that changes the model of one request: only that one is written.
+    NativeLog.objects.create(
+        correlation_id="a-w2", time=T, model_name="gpt-4o-mini", model_version="2024-07-18"
+    )
+    assert usage_refresh(correlation_ids=ids) == 1
+    rows = {r.correlation_id: r for r in GatewayRequest.objects.all()}
+    assert rows["w-late"].model_version == "2024-07-18" and rows["w-late"].usage_computed_at > first["w-late"]
+    assert rows["w-reported"].usage_computed_at == first["w-reported"]
+    # A price change reprices: cost differs, so the rows are written again.
+    price = default_price(rows["w-reported"].model)
+    price.input_per_1m = price.input_per_1m * 2
+    price.save()
+    assert usage_refresh(correlation_ids=ids) >= 1
+    assert GatewayRequest.objects.get(correlation_id="w-reported").cost > rows["w-reported"].cost

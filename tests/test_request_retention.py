@@ -18,7 +18,7 @@ from audit.models import AccessAuditEntry, Flag, ReviewEvent, ReviewItem
 from audit.services import flags_evaluate, review_confirm, review_release, review_take
 from tests.review_data import make_request
 from usage import tasks as usage_tasks
-from usage.models import GatewayRequest, LatencyDaily, UsageDaily, UsageHourly
+from usage.models import GatewayRequest, LatencyDaily, LlmLogChunk, NativeLog, UsageDaily, UsageHourly
 from usage.partitions import (
     KEY_TABLE,
     partition_name,
@@ -197,7 +197,7 @@ def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
         from audit.models import Flag
         from audit.services import flags_evaluate
         from tests.review_data import make_request
-        from usage.models import GatewayRequest
+        from usage.models import GatewayRequest, NativeLog
         from usage.partitions import request_partitions_ensure, request_partitions_list
         from usage.retention import requests_retention_apply
         assert request_partitions_ensure(months=[datetime(2026, 1, 1, tzinfo=UTC)]) == []
@@ -205,8 +205,11 @@ def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
         make_request("old", time=datetime(2026, 8, 2, tzinfo=UTC), prompt="mail bob@example.com")
         make_request("kept", time=datetime(2026, 9, 2, tzinfo=UTC))
         flags_evaluate(correlation_ids=["old"])
+        GatewayRequest.objects.filter(correlation_id="old").update(apim_request_id="apim-old")
+        NativeLog.objects.create(correlation_id="apim-old", time=datetime(2026, 8, 2, tzinfo=UTC))
         result = requests_retention_apply(now=datetime(2026, 11, 15, tzinfo=UTC))
         assert (result.requests, result.flags, result.review_items) == (1, 1, 1), result
+        assert result.native_logs == 1 and not NativeLog.objects.exists()
         assert list(GatewayRequest.objects.values_list("correlation_id", flat=True)) == ["kept"]
         assert not Flag.objects.exists()
         with connection.cursor() as cursor:
@@ -227,3 +230,50 @@ def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "sqlite ok" in done.stdout
+
+
+def partner_rows(correlation_id: str, *, time: datetime, apim_request_id: str = "") -> None:
+    """A native row (joined on the request's apim_request_id) and an LLM-log chunk of ``correlation_id``."""
+    if apim_request_id:
+        GatewayRequest.objects.filter(correlation_id=correlation_id).update(apim_request_id=apim_request_id)
+    NativeLog.objects.create(correlation_id=apim_request_id or f"apim-{correlation_id}", time=time)
+    LlmLogChunk.objects.create(correlation_id=correlation_id, request_id="r1", sequence_number=0, time=time)
+
+
+def test_native_rows_and_llm_chunks_go_with_their_requests(months, reviewer_user):
+    partner_rows("old-plain", time=AUGUST - timedelta(days=3), apim_request_id="apim-old-plain")
+    partner_rows("old-flagged", time=AUGUST, apim_request_id="apim-old-flagged")
+    # A kept request whose partners were logged a second before the cutoff keeps them.
+    partner_rows("kept-flagged", time=SEPTEMBER - timedelta(seconds=1), apim_request_id="apim-kept-flagged")
+    partner_rows("never-came-old", time=AUGUST)  # partners of a request never stored
+    partner_rows("never-came-new", time=SEPTEMBER + timedelta(days=1))
+    item = ReviewItem.objects.get(request__correlation_id="old-flagged")
+    review_confirm(item_id=item.pk, user=reviewer_user, note="held")  # its request and partners stay
+
+    result = requests_retention_apply(now=NOW)
+
+    assert (result.native_logs, result.llm_log_chunks) == (2, 2)
+    assert set(NativeLog.objects.values_list("correlation_id", flat=True)) == {
+        "apim-old-flagged",
+        "apim-kept-flagged",
+        "apim-never-came-new",
+    }
+    assert set(LlmLogChunk.objects.values_list("correlation_id", flat=True)) == {
+        "old-flagged",
+        "kept-flagged",
+        "never-came-new",
+    }
+    entry = AccessAuditEntry.objects.get(action="purge_requests")
+    assert (entry.detail["native_logs"], entry.detail["llm_log_chunks"]) == (2, 2)
+    again = requests_retention_apply(now=NOW)
+    assert (again.requests, again.native_logs, again.llm_log_chunks) == (0, 0, 0)
+
+
+def test_old_partner_rows_go_in_batches(months, monkeypatch):
+    monkeypatch.setattr("usage.retention.BATCH", 3)
+    for n in range(8):
+        partner_rows(f"orphan-{n}", time=AUGUST - timedelta(minutes=n))
+    partner_rows("kept-plain", time=AUGUST, apim_request_id="apim-kept-plain")
+    result = requests_retention_apply(now=NOW)
+    assert (result.native_logs, result.llm_log_chunks) == (8, 8)
+    assert list(NativeLog.objects.values_list("correlation_id", flat=True)) == ["apim-kept-plain"]

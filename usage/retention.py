@@ -13,6 +13,10 @@ latency history outlive the requests. 0 (the default) keeps requests forever.
 * Requests whose review item is confirmed or escalated and not released by an admin are kept, as
   text retention keeps their text (docs/review.md): on PostgreSQL they move to the DEFAULT
   partition before their month is dropped, and go on a later run once released.
+* Their partner rows go too: native diagnostic rows (``NativeLog``) and LLM-log chunks
+  (``LlmLogChunk``) from before the cutoff whose request is no longer stored (or never came),
+  deleted in batches by id. Partners of a kept request stay, whatever their own time (a
+  request just after the cutoff may have its native row a second before it).
 
 Audited in the access audit (action ``purge_requests``) whenever something was removed.
 """
@@ -25,10 +29,10 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from usage.models import GatewayRequest
+from usage.models import GatewayRequest, LlmLogChunk, NativeLog
 from usage.partitions import (
     KEY_TABLE,
     month_add,
@@ -53,6 +57,8 @@ class RequestRetentionResult:
     flags: int = 0
     review_items: int = 0
     held: int = 0  # old requests kept: confirmed / escalated review items not released
+    native_logs: int = 0  # partner rows removed with their requests
+    llm_log_chunks: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -62,6 +68,8 @@ class RequestRetentionResult:
             "flags": self.flags,
             "review_items": self.review_items,
             "held": self.held,
+            "native_logs": self.native_logs,
+            "llm_log_chunks": self.llm_log_chunks,
         }
 
 
@@ -85,7 +93,8 @@ def requests_retention_apply(*, now: datetime | None = None) -> RequestRetention
         if partition.month is not None and month_bounds(partition.month)[1] <= cutoff:
             _partition_purge(partition.month, result)
     _rows_purge(cutoff, result)
-    if result.requests or result.months_dropped:
+    _partners_purge(cutoff, result)
+    if result.requests or result.months_dropped or result.native_logs or result.llm_log_chunks:
         access_audit_record(
             request=None,
             action=AccessAuditEntry.Action.PURGE_REQUESTS,
@@ -142,3 +151,24 @@ def _rows_purge(cutoff: datetime, result: RequestRetentionResult) -> None:
             batch = GatewayRequest.objects.filter(id__in=ids)
             _review_purge(batch, result)  # explicit, so the counts do not depend on the collector
             result.requests += batch.only("id").delete()[1].get("usage.GatewayRequest", 0)
+
+
+def _partners_purge(cutoff: datetime, result: RequestRetentionResult) -> None:
+    """Delete native rows and LLM-log chunks from before ``cutoff`` whose request is gone."""
+    native = NativeLog.objects.filter(time__lt=cutoff).exclude(
+        Exists(GatewayRequest.objects.filter(apim_request_id=OuterRef("correlation_id")))
+    )
+    result.native_logs += _delete_by_id(native)
+    chunks = LlmLogChunk.objects.filter(time__lt=cutoff).exclude(
+        Exists(GatewayRequest.objects.filter(correlation_id=OuterRef("correlation_id")))
+    )
+    result.llm_log_chunks += _delete_by_id(chunks)
+
+
+def _delete_by_id(rows: QuerySet) -> int:
+    """Delete ``rows`` in batches, walking up the ids so kept rows are not read again."""
+    deleted, after = 0, 0
+    while ids := list(rows.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:BATCH]):
+        after = ids[-1]
+        deleted += rows.model.objects.filter(id__in=ids).delete()[0]
+    return deleted

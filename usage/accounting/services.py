@@ -3,6 +3,10 @@
 Bulk by design: a batch loads its requests, their native-log and LLM-log partners and the price
 book in a handful of queries, parses each request with the pure ``usage_parse`` and writes
 everything back with ``usage.bulk.rows_update`` (one statement per chunk on PostgreSQL). Idempotent: the same rows give the same numbers.
+
+Only rows whose usage or cost changed are written: updating a request row (wide, with its indexes)
+is most of a refresh's time, and a late native row or a re-imported window often changes nothing
+(``usage_computed_at`` is when the stored usage was last written).
 """
 
 import datetime as dt
@@ -43,6 +47,13 @@ USAGE_FIELDS = (
     "usage_computed_at",
 )
 COST_FIELDS = ("cost", "currency", "is_priced", "price_version")
+# What a refresh compares to decide whether a row must be written (not the time it was computed).
+_COMPARED_FIELDS = tuple(f for f in (*USAGE_FIELDS, *COST_FIELDS) if f != "usage_computed_at")
+
+
+def _compared(row: GatewayRequest) -> tuple:
+    return tuple(getattr(row, f) for f in _COMPARED_FIELDS)
+
 
 _NATIVE_FIELDS = (
     "correlation_id",
@@ -139,7 +150,8 @@ def _apply(row: GatewayRequest, usage: UsageResult, now: dt.datetime) -> None:
 
 
 def usage_refresh(*, correlation_ids: Collection[str], loaded: LoadedRequests | None = None) -> int:
-    """Recompute usage and cost of the given requests (APIM correlation ids); returns rows written.
+    """Recompute usage and cost of the given requests (APIM correlation ids); returns rows written
+    (those whose usage or cost changed).
 
     Requests in a closed month keep their cost; their token numbers may still be refreshed.
     ``loaded``: these requests already loaded by the caller (``requests_refresh`` shares them with
@@ -181,6 +193,8 @@ def _refresh_batch(
 
     now = timezone.now()
     parsed: dict[int, UsageResult] = {}
+    # None: never computed, always written (even if the parse gives the defaults back).
+    stored = {row.pk: _compared(row) if row.usage_computed_at else None for row in rows}
     for row in rows:
         usage = usage_for_request(
             row,
@@ -198,7 +212,8 @@ def _refresh_batch(
     rates = {}
     if provisioned:
         # The PTU share depends on the month's tokens, these rows included: store tokens first.
-        rows_update(rows=rows, fields=USAGE_FIELDS, batch_size=BATCH)
+        usage_changed = [row for row in rows if _usage_changed(row, stored[row.pk])]
+        rows_update(rows=usage_changed, fields=USAGE_FIELDS, batch_size=BATCH)
         rates = ptu_rates(book=book, pairs=provisioned)
 
     closed = months_closed(months={month_start(row.time) for row in rows})
@@ -218,5 +233,13 @@ def _refresh_batch(
             cost.is_priced,
             cost.price_version,
         )
-    rows_update(rows=rows, fields=[*USAGE_FIELDS, *COST_FIELDS], batch_size=BATCH)
-    return len(rows)
+    changed = [row for row in rows if stored[row.pk] != _compared(row)]
+    rows_update(rows=changed, fields=[*USAGE_FIELDS, *COST_FIELDS], batch_size=BATCH)
+    return len(changed)
+
+
+def _usage_changed(row: GatewayRequest, stored: tuple | None) -> bool:
+    if stored is None:
+        return True
+    usage_count = len(USAGE_FIELDS) - 1  # _COMPARED_FIELDS: the usage fields first, then cost
+    return stored[:usage_count] != _compared(row)[:usage_count]

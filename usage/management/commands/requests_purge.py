@@ -7,7 +7,8 @@ from usage.retention import requests_retention_apply
 class Command(BaseCommand):
     help = (
         "Remove the months of requests older than REQUEST_RETENTION_MONTHS (with their flags and "
-        "review items; rollups stay). Also run nightly by the beat schedule."
+        "review items, and their native log rows and LLM-log chunks; rollups stay). Also run nightly "
+        "by the beat schedule."
     )
 
     def handle(self, *args, **options) -> None:
@@ -19,5 +20,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"kept {settings.REQUEST_RETENTION_MONTHS} months before the current one; removed "
             f"{result.requests} requests before {result.cutoff:%Y-%m-%d} ({result.flags} flags, "
-            f"{result.review_items} review items); partitions dropped: {months}"
+            f"{result.review_items} review items, {result.native_logs} native log rows, "
+            f"{result.llm_log_chunks} LLM-log chunks); partitions dropped: {months}"
         )
