@@ -40,7 +40,13 @@ def _part(rows, part, parts):
 
 def _windows():
     """Moments to count from: before everything, inside the data (hour boundaries and not), after."""
-    return [None, START - timedelta(days=1), START + timedelta(hours=30, minutes=17), END, END + timedelta(days=1)]
+    return [
+        None,
+        START - timedelta(days=1),
+        START + timedelta(hours=30, minutes=17),
+        END,
+        END + timedelta(days=1),
+    ]
 
 
 def _assert_counts_equal_the_scan():
@@ -171,9 +177,13 @@ def test_the_migration_backfills_the_rows_stored_before_it(db, logs):
         rows_store(table=table, rows=_part(logs[table], 0, 2))
     entries = _entries()
     # Rows written straight to the tables (as a bench or an old import did) have no entries yet.
-    GatewayRequest.objects.create(correlation_id="lonely", apim_request_id="nobody", time=END, ingested_at=END)
+    GatewayRequest.objects.create(
+        correlation_id="lonely", apim_request_id="nobody", time=END, ingested_at=END
+    )
     NativeLog.objects.create(correlation_id="stray", time=END, ingested_at=END)
-    LlmLogChunk.objects.create(correlation_id="orphan", request_id="r", sequence_number=2, time=END, ingested_at=END)
+    LlmLogChunk.objects.create(
+        correlation_id="orphan", request_id="r", sequence_number=2, time=END, ingested_at=END
+    )
     UnmatchedRow.objects.all().delete()
 
     migration = importlib.import_module("usage.migrations.0014_unmatched_rows")
@@ -187,3 +197,29 @@ def test_the_migration_backfills_the_rows_stored_before_it(db, logs):
     _assert_counts_equal_the_scan()
     migration.backfill(apps, None)  # twice: nothing more
     assert len(_entries()) == len(entries) + 3
+
+
+def test_request_retention_forgets_the_entries_of_the_rows_it_removes(db, logs, settings):
+    from usage.partitions import requests_partition_forget
+    from usage.retention import requests_retention_apply
+
+    old = generate_logs(
+        start=datetime(2026, 8, 10, tzinfo=UTC),
+        end=datetime(2026, 8, 10, 6, tzinfo=UTC),
+        requests_per_hour=6,
+        seed=5,
+    )
+    for table in TABLES:  # old rows with and without partners, and recent ones
+        rows_store(table=table, rows=_part(old[table], 0, 2 if table == GATEWAY else 1))
+        rows_store(table=table, rows=_part(logs[table], 0, 2 if table == NATIVE else 1))
+    assert UnmatchedRow.objects.filter(time__lt=datetime(2026, 9, 1, tzinfo=UTC)).count() > 0
+    _assert_counts_equal_the_scan()
+
+    settings.REQUEST_RETENTION_MONTHS = 2
+    requests_partition_forget()
+    result = requests_retention_apply(now=datetime(2026, 11, 15, 12, tzinfo=UTC))
+    requests_partition_forget()
+    assert result.requests and result.native_logs
+    assert not UnmatchedRow.objects.filter(time__lt=datetime(2026, 9, 1, tzinfo=UTC)).exists()
+    assert ingestion_unmatched_counts() == ingestion_unmatched_counts_scan()
+    assert ingestion_unmatched_counts()[GATEWAY] > 0  # the recent waiting rows stay

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models import Exists, OuterRef
 
 from usage.models import GatewayRequest, NativeLog, UnmatchedRow
 from usage.partitions import KEY_TABLE, requests_partitioned
@@ -131,3 +133,16 @@ def _gateway_correlation_ids(ids: set[str]) -> set[str]:
                 )
             )
     return found
+
+
+def unmatched_rows_purge(*, before: datetime) -> int:
+    """Forget the entries of the rows request retention removed from before ``before``; returns how many.
+
+    Retention removes the requests before the cutoff (except held ones) and the native rows and
+    LLM-log chunks before it that have no request: every waiting native row and chunk before the
+    cutoff, and the waiting requests that are no longer stored.
+    """
+    old = UnmatchedRow.objects.filter(time__lt=before)
+    deleted = old.filter(table__in=[NATIVE, LLM_LOG]).delete()[0]
+    stored = GatewayRequest.objects.filter(correlation_id=OuterRef("row_key"))
+    return deleted + old.filter(table=GATEWAY).exclude(Exists(stored)).delete()[0]
