@@ -168,14 +168,54 @@ def tier_for_subscription(*, subscription_id: str, product_id: str, at: datetime
 # --- usage ------------------------------------------------------------------------------------
 
 
-def _usage_by_subscription(*, start: datetime, end: datetime) -> dict[str, dict]:
+class _PartialDays:
+    """The hourly rollup of the partial days the overview reads, each range read once.
+
+    Month to date, the projection window and the 2xx calls all end at the same partial day
+    (today's, when the month is not over): one query per range, grouped per subscription,
+    deployment, model and status class, serves the three of them.
+    """
+
+    def __init__(self) -> None:
+        self._read: dict[tuple[datetime, datetime], list[dict]] = {}
+
+    def rows(self, *, start: datetime, end: datetime) -> list[dict]:
+        """Per (subscription, deployment, model, status class) of ``[start, end)``: ``tokens``,
+        ``cost``, ``n_requests`` and ``last`` (the newest hour)."""
+        key = (start, end)
+        if key not in self._read:
+            self._read[key] = list(
+                UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
+                .exclude(apim_subscription_id="")
+                .values("apim_subscription_id", "deployment", "model", "status_class")
+                .annotate(
+                    tokens=Sum("total_tokens"), cost=Sum("cost"), n_requests=Sum("requests"), last=Max("hour")
+                )
+                .order_by()
+            )
+        return self._read[key]
+
+
+def _partial_day_ranges(*, start: datetime, end: datetime) -> tuple[tuple[datetime, datetime], list[tuple]]:
+    """``[start, end)`` cut into its whole UTC days (``[first, last)``, from UsageDaily) and the
+    non-empty partial days at either end (from UsageHourly), oldest first."""
+    first, last = whole_days(begin=start, end=end)
+    if first < last:
+        return (first, last), [(begin, stop) for begin, stop in ((start, first), (last, end)) if begin < stop]
+    return (first, last), [(start, end)] if start < end else []
+
+
+def _usage_by_subscription(
+    *, start: datetime, end: datetime, partial_days: _PartialDays | None = None
+) -> dict[str, dict]:
     """Tokens, cost, requests and 429s per subscription in ``[start, end)``.
 
     Whole UTC days come from the daily rollup (``UsageDaily``), the partial days at either end
-    (month to date ends now) from the hourly rollup.
+    (month to date ends now) from the hourly rollup, through ``partial_days`` (shared reads).
     """
-    first, last = whole_days(begin=start, end=end)
-    parts = []
+    partial_days = partial_days or _PartialDays()
+    (first, last), partial = _partial_day_ranges(start=start, end=end)
+    parts: list = []
     if first < last:
         parts.append(
             UsageDaily.objects.filter(day__gte=first.date(), day__lt=last.date())
@@ -187,26 +227,16 @@ def _usage_by_subscription(*, start: datetime, end: datetime) -> dict[str, dict]
                 n_requests=Sum("requests"),
                 throttled=Sum("throttled"),
             )
+            .order_by()
         )
-        hourly_ranges = [(start, first), (last, end)]
-    else:
-        hourly_ranges = [(start, end)]
-    for begin, stop in hourly_ranges:
-        if begin < stop:
-            parts.append(
-                UsageHourly.objects.filter(hour__gte=begin, hour__lt=stop)
-                .exclude(apim_subscription_id="")
-                .values("apim_subscription_id")
-                .annotate(
-                    tokens=Sum("total_tokens"),
-                    cost=Sum("cost"),
-                    n_requests=Sum("requests"),
-                    throttled=Sum("requests", filter=Q(status_class="429")),
-                )
-            )
+    for begin, stop in partial:
+        parts.append(
+            r | {"throttled": r["n_requests"] if r["status_class"] == "429" else 0}
+            for r in partial_days.rows(start=begin, end=stop)
+        )
     usage: dict[str, dict] = {}
     for part in parts:
-        for r in part.order_by():
+        for r in part:
             entry = usage.setdefault(
                 r["apim_subscription_id"],
                 {"apim_subscription_id": r["apim_subscription_id"], "tokens": 0, "cost": Decimal(0)}
@@ -257,13 +287,21 @@ def _products_and_peaks(
         found_peaks.update(
             (r["apim_subscription_id"], int(r["peak"])) for r in summary if r.get("peak") is not None
         )
-        last_hours = {r["apim_subscription_id"]: r["last"] for r in summary if r.get("last") is not None}
-        subs = sorted(last_hours)
-        for i in range(0, len(subs), _OR_BATCH):
+        subs_by_last_hour: dict[datetime, list[str]] = defaultdict(list)
+        for r in summary:
+            if r.get("last") is not None:
+                subs_by_last_hour[r["last"]].append(r["apim_subscription_id"])
+        # Most subscriptions share their last hour (the current one): one condition per hour.
+        # Exact (hour, subscription) keys only, so the unique index finds each row (with the
+        # window's range as well, PostgreSQL filtered every row of the month through the OR).
+        lookups = sorted(subs_by_last_hour.items())
+        for i in range(0, len(lookups), _OR_BATCH):
             which = Q()
-            for sub in subs[i : i + _OR_BATCH]:
-                which |= Q(apim_subscription_id=sub, hour=last_hours[sub])
-            found_products.update(rows.filter(which).values_list("apim_subscription_id", "product_id"))
+            for hour, subs in lookups[i : i + _OR_BATCH]:
+                which |= Q(hour=hour, apim_subscription_id__in=sorted(subs))
+            found_products.update(
+                TokensPerMinuteHourly.objects.filter(which).values_list("apim_subscription_id", "product_id")
+            )
     if peaks:
         for begin, stop in partial:
             sql, params = _minute_tokens(start=begin, end=stop).query.sql_with_params()
@@ -351,14 +389,17 @@ def _busy_minutes(*, start: datetime, end: datetime, above: dict[str, int]) -> l
     return minutes
 
 
-def _deployments_used(*, start: datetime, end: datetime) -> list[dict]:
+def _deployments_used(
+    *, start: datetime, end: datetime, partial_days: _PartialDays | None = None
+) -> list[dict]:
     """2xx requests per (subscription, deployment, model) in the rollup hours of ``[start, end)``.
 
     Each entry has ``n_requests`` and either ``last_hour`` (the newest such hour, when it lies in
     a partial day read from UsageHourly) or ``last_hour=None`` and ``last_day`` (midnight of the
     newest whole day with one, read from UsageDaily); ``_last_hours`` finds the hour when needed.
     """
-    first, last = whole_days(begin=start, end=end)
+    partial_days = partial_days or _PartialDays()
+    (first, last), partial = _partial_day_ranges(start=start, end=end)
     used: dict[tuple, dict] = {}
 
     def entry(row: dict) -> dict:
@@ -375,14 +416,12 @@ def _deployments_used(*, start: datetime, end: datetime) -> list[dict]:
             }
         return found
 
-    hourly_ranges = [(start, first), (last, end)] if first < last else [(start, end)]
     # Oldest first, so a later part's last hour or day replaces an earlier one's.
-    parts: list[tuple[str, datetime, datetime]] = [("hourly", *hourly_ranges[0])]
+    parts: list[tuple[str, datetime, datetime]] = [("hourly", b, e) for b, e in partial if e <= first]
     if first < last:
-        parts += [("daily", first, last), ("hourly", *hourly_ranges[1])]
+        parts.append(("daily", first, last))
+    parts += [("hourly", b, e) for b, e in partial if e > first]
     for source, begin, stop in parts:
-        if begin >= stop:
-            continue
         if source == "daily":
             rows = (
                 UsageDaily.objects.filter(day__gte=begin.date(), day__lt=stop.date(), succeeded__gt=0)
@@ -397,17 +436,11 @@ def _deployments_used(*, start: datetime, end: datetime) -> list[dict]:
                 found["last_hour"] = None
                 found["last_day"] = datetime.combine(row["last"], datetime.min.time(), tzinfo=UTC)
         else:
-            rows = (
-                UsageHourly.objects.filter(hour__gte=begin, hour__lt=stop, status_class="2xx")
-                .exclude(apim_subscription_id="")
-                .values("apim_subscription_id", "deployment", "model")
-                .annotate(n=Sum("requests"), last=Max("hour"))
-                .order_by()
-            )
-            for row in rows:
-                found = entry(row)
-                found["n_requests"] += row["n"]
-                found["last_hour"], found["last_day"] = row["last"], None
+            for row in partial_days.rows(start=begin, end=stop):
+                if row["status_class"] == "2xx":  # one row per key and status class
+                    found = entry(row)
+                    found["n_requests"] += row["n_requests"]
+                    found["last_hour"], found["last_day"] = row["last"], None
     return list(used.values())
 
 
@@ -515,6 +548,7 @@ def _drift_items(
     assignments: list[TierAssignment],
     products: dict[str, str],
     current: dict[str, QuotaRow],
+    partial_days: _PartialDays,
 ) -> list[DriftItem]:
     items: list[DriftItem] = []
     tiers = {a.tier_id: a.tier for a in assignments}
@@ -568,7 +602,7 @@ def _drift_items(
     # Successful calls to deployments or models the tier does not allow, against the tier in force
     # in the last hour of such calls. An entry that only knows its last day needs that hour only
     # if some tier in force during the day would flag it (the hour is then shown).
-    used_all = _deployments_used(start=start, end=end)
+    used_all = _deployments_used(start=start, end=end, partial_days=partial_days)
     used_all = [
         u
         for u in used_all
@@ -623,8 +657,9 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
         return QuotaOverview(month, start, end, as_of, days, [], [])
 
     assignments = _assignments_overlapping(start=start, end=as_of)
-    usage = _usage_by_subscription(start=start, end=as_of)
-    recent = _usage_by_subscription(start=as_of - timedelta(days=days), end=as_of)
+    partial_days = _PartialDays()  # today's hourly rollup rows, read once for all three uses
+    usage = _usage_by_subscription(start=start, end=as_of, partial_days=partial_days)
+    recent = _usage_by_subscription(start=as_of - timedelta(days=days), end=as_of, partial_days=partial_days)
     products, peaks = _products_and_peaks(start=start, end=as_of, peaks=per_minute)
     days_left = Decimal((end - as_of).total_seconds()) / Decimal(86400)
 
@@ -680,7 +715,14 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
         )
 
     drift = (
-        _drift_items(start=start, end=as_of, assignments=assignments, products=products, current=rows)
+        _drift_items(
+            start=start,
+            end=as_of,
+            assignments=assignments,
+            products=products,
+            current=rows,
+            partial_days=partial_days,
+        )
         if per_minute
         else []
     )

@@ -8,7 +8,7 @@ import pytest
 from usage.demo_data import generate_logs
 from usage.ingestion import store
 from usage.ingestion.rows import PARSERS, GatewayRow
-from usage.ingestion.selectors import ingestion_unmatched_counts
+from usage.ingestion.selectors import ingestion_unmatched_counts, ingestion_unmatched_counts_scan
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow, UsageHourly
@@ -41,6 +41,7 @@ def _totals():
         "rejected": RejectedRow.objects.count(),
         "rollup_requests": sum(UsageHourly.objects.values_list("requests", flat=True)),
         "unmatched": ingestion_unmatched_counts(),
+        "unmatched_scan": ingestion_unmatched_counts_scan(),
         "ids": sorted(GatewayRequest.objects.values_list("correlation_id", flat=True)),
     }
 
@@ -236,5 +237,5 @@ def test_unmatched_counts_look_only_at_rows_since_the_window_start(db):
 
     since = ingestion_unmatched_since(days=2)
     assert since == new - timedelta(days=2)
-    assert ingestion_unmatched_counts(since=since) == {GATEWAY: 1, NATIVE: 1, LLM_LOG: 0}
-    assert ingestion_unmatched_counts() == {GATEWAY: 2, NATIVE: 2, LLM_LOG: 0}
+    assert ingestion_unmatched_counts_scan(since=since) == {GATEWAY: 1, NATIVE: 1, LLM_LOG: 0}
+    assert ingestion_unmatched_counts_scan() == {GATEWAY: 2, NATIVE: 2, LLM_LOG: 0}

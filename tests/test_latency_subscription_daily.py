@@ -391,9 +391,9 @@ def test_the_migration_backfills_what_a_refresh_writes():
     executor = MigrationExecutor(connection)
     leaves = executor.loader.graph.leaf_nodes()
     try:
-        executor.migrate([("usage", "0013_tokens_per_minute_hourly")])
+        executor.migrate([("usage", "0014_unmatched_rows")])
         executor = MigrationExecutor(connection)
-        executor.migrate([("usage", "0014_latency_subscription_daily")])
+        executor.migrate([("usage", "0015_latency_subscription_daily")])
     finally:
         MigrationExecutor(connection).migrate(leaves)
     assert _snapshot() == expected

@@ -16,7 +16,8 @@ latency history outlive the requests. 0 (the default) keeps requests forever.
 * Their partner rows go too: native diagnostic rows (``NativeLog``) and LLM-log chunks
   (``LlmLogChunk``) from before the cutoff whose request is no longer stored (or never came),
   deleted in batches by id. Partners of a kept request stay, whatever their own time (a
-  request just after the cutoff may have its native row a second before it).
+  request just after the cutoff may have its native row a second before it). Their entries in
+  ``UnmatchedRow`` (rows waiting for a partner) go with them.
 
 Audited in the access audit (action ``purge_requests``) whenever something was removed.
 """
@@ -32,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from usage.ingestion.unmatched import unmatched_rows_purge
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog
 from usage.partitions import (
     KEY_TABLE,
@@ -94,6 +96,7 @@ def requests_retention_apply(*, now: datetime | None = None) -> RequestRetention
             _partition_purge(partition.month, result)
     _rows_purge(cutoff, result)
     _partners_purge(cutoff, result)
+    unmatched_rows_purge(before=cutoff)  # what the ingestion status page counts as waiting
     if result.requests or result.months_dropped or result.native_logs or result.llm_log_chunks:
         access_audit_record(
             request=None,

@@ -9,6 +9,7 @@ rollup-backed selectors, on generated data with bursts and tier changes mid-mont
 import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -77,6 +78,7 @@ def _generate(seed: int) -> None:
                 total_tokens=rng.choice([0, rng.randrange(1, 900)]),
             )
         )
+        rows[-1].cost = Decimal(rows[-1].total_tokens) / 3000  # money too, not only tokens
     mini = {"deployment": "gpt-4o-mini", "model": "gpt-4o-mini"}
     for sub, at, tokens in (
         ("sub-1", datetime(2026, 10, 31, 23, 59, 40, tzinfo=UTC), 9_000),  # last minute of October
@@ -187,7 +189,7 @@ def _direct_products(*, start: datetime, end: datetime) -> dict[str, str]:
     return {sub: product for sub, (_, product) in latest.items()}
 
 
-def _direct_deployments_used(*, start: datetime, end: datetime) -> list[dict]:
+def _direct_deployments_used(*, start: datetime, end: datetime, **_) -> list[dict]:
     used: dict[tuple, dict] = {}
     for r in _all_requests():
         if status_class(r.response_code) == "2xx" and start <= _hour(r.time) < end:
@@ -199,6 +201,23 @@ def _direct_deployments_used(*, start: datetime, end: datetime) -> list[dict]:
             entry["n_requests"] += 1
             entry["last_hour"] = max(entry["last_hour"], _hour(r.time))
     return list(used.values())
+
+
+def _direct_usage_by_subscription(*, start: datetime, end: datetime, **_) -> dict[str, dict]:
+    """By rollup hour key, as the selector did over UsageHourly alone."""
+    usage: dict[str, dict] = {}
+    for r in _all_requests():
+        if start <= _hour(r.time) < end:
+            entry = usage.setdefault(
+                r.apim_subscription_id,
+                {"apim_subscription_id": r.apim_subscription_id, "tokens": 0, "cost": Decimal(0)}
+                | {"n_requests": 0, "throttled": 0},
+            )
+            entry["tokens"] += r.total_tokens
+            entry["cost"] += Decimal(r.cost)
+            entry["n_requests"] += 1
+            entry["throttled"] += status_class(r.response_code) == "429"
+    return usage
 
 
 def _direct_products_and_peaks(*, start: datetime, end: datetime, products: bool = True, peaks: bool = True):
@@ -213,6 +232,7 @@ def _direct(monkeypatch, call):
         patch.setattr(selectors, "_products_and_peaks", _direct_products_and_peaks)
         patch.setattr(selectors, "_busy_minutes", _direct_busy_minutes)
         patch.setattr(selectors, "_deployments_used", _direct_deployments_used)
+        patch.setattr(selectors, "_usage_by_subscription", _direct_usage_by_subscription)
         return call()
 
 
@@ -226,6 +246,7 @@ def _direct(monkeypatch, call):
         (NOV, datetime(2026, 11, 15, 10, tzinfo=UTC)),  # on the hour
         (NOV, datetime(2026, 11, 15, tzinfo=UTC)),  # at midnight: whole days only
         (NOV, datetime(2026, 11, 1, 0, 0, 30, tzinfo=UTC)),  # less than a minute into the month
+        (NOV, datetime(2026, 11, 4, 23, 59, 59, tzinfo=UTC)),  # projection window starts in October
         (OCT, NOW),  # a finished month
     ],
 )

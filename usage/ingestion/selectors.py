@@ -2,15 +2,11 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Count, Exists, Max, OuterRef
 
-from usage.models import GatewayRequest, LlmLogChunk, NativeLog
+from usage.models import GatewayRequest, LlmLogChunk, NativeLog, UnmatchedRow
 
 from .tables import GATEWAY, LLM_LOG, NATIVE
-
-# A row and its join partner describe the same call, so their times differ by seconds; a partner
-# is looked for this far before the counted window (lets PostgreSQL skip older request partitions).
-PARTNER_SLACK = timedelta(days=1)
 
 
 def ingestion_unmatched_counts(*, since: datetime | None = None) -> dict[str, int]:
@@ -21,24 +17,32 @@ def ingestion_unmatched_counts(*, since: datetime | None = None) -> dict[str, in
       (late gateway rows, or calls that bypassed APIM);
     * ApiManagementGatewayLlmLog: LLM-log chunks with no gateway row of their ``CorrelationId``.
 
-    ``since`` counts only rows logged at or after it (the status page looks at recent data: an
-    anti-join over all history grows with it). A partner that arrives later simply makes the row
-    matched: the counts shrink by themselves.
+    ``since`` counts only rows logged at or after it. Read from ``UnmatchedRow``, which ingestion
+    keeps (``unmatched.py``): a partner that arrives later deletes its row's entry, so the counts
+    shrink by themselves, and the read grows with the waiting rows, not with the rows stored.
+    ``ingestion_unmatched_counts_scan`` is the same answer computed from the log tables.
     """
+    entries = UnmatchedRow.objects.all()
+    if since is not None:
+        entries = entries.filter(time__gte=since)
+    counts = dict(entries.values_list("table").annotate(n=Count("id")).order_by())
+    return {table: counts.get(table, 0) for table in (GATEWAY, NATIVE, LLM_LOG)}
+
+
+def ingestion_unmatched_counts_scan(*, since: datetime | None = None) -> dict[str, int]:
+    """``ingestion_unmatched_counts`` by anti-joining the log tables (reads every row since ``since``
+    and looks for its partner in all history): the reference the maintained counts must equal."""
     requests, natives, chunks = (
         GatewayRequest.objects.all(),
         NativeLog.objects.all(),
         LlmLogChunk.objects.all(),
     )
-    partners, native_partners = GatewayRequest.objects.all(), NativeLog.objects.all()
     if since is not None:
         requests, natives = requests.filter(time__gte=since), natives.filter(time__gte=since)
         chunks = chunks.filter(time__gte=since)
-        partners = partners.filter(time__gte=since - PARTNER_SLACK)
-        native_partners = native_partners.filter(time__gte=since - PARTNER_SLACK)
-    native = native_partners.filter(correlation_id=OuterRef("apim_request_id"))
-    gateway_by_request_id = partners.filter(apim_request_id=OuterRef("correlation_id"))
-    gateway_by_correlation_id = partners.filter(correlation_id=OuterRef("correlation_id"))
+    native = NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id"))
+    gateway_by_request_id = GatewayRequest.objects.filter(apim_request_id=OuterRef("correlation_id"))
+    gateway_by_correlation_id = GatewayRequest.objects.filter(correlation_id=OuterRef("correlation_id"))
     return {
         GATEWAY: requests.exclude(apim_request_id="").filter(~Exists(native)).count(),
         NATIVE: natives.filter(~Exists(gateway_by_request_id)).count(),

@@ -15,6 +15,8 @@ APIM requests the batch touched (``usage.pipeline.requests_refresh``).
 * One bad row never stops a batch: parse errors become rejections, and if the database still
   refuses a batch (a value the parser let through), the batch is retried row by row under
   savepoints and the refused rows are rejected with the database's message.
+* Rows still waiting for their join partner are kept in ``UnmatchedRow`` by the same
+  transaction (``unmatched.py``), for the ingestion status page.
 * Bulk only: a batch costs a handful of queries, whatever its size. On PostgreSQL the new rows
   travel by COPY (``_copy_insert``); elsewhere by ``bulk_create``.
 * PostgreSQL partitions the request table by month: before a gateway batch is written, the
@@ -43,6 +45,7 @@ from usage.pipeline import requests_refresh
 
 from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection
 from .tables import GATEWAY, LLM_LOG, NATIVE
+from .unmatched import unmatched_rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -300,6 +303,8 @@ def _batch_write(
     )
     # Flags do not read native rows (see requests_refresh): a late native partner skips them.
     requests_refresh(correlation_ids=result.correlation_ids, flags=table != NATIVE)
+    # Last, so its lock is held only until the batch commits (see unmatched.py).
+    unmatched_rows_update(table=table, records=new)
     return result
 
 

@@ -2,7 +2,7 @@
 
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .daily import UsageDaily
-from .ingestion import IngestionRun, IngestionWatermark, RejectedRow
+from .ingestion import IngestionRun, IngestionWatermark, RejectedRow, UnmatchedRow
 from .latency import LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily
 from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
@@ -32,5 +32,6 @@ __all__ = [
     "TokenSource",
     "TokensPerMinuteHourly",
     "UsageDaily",
+    "UnmatchedRow",
     "UsageHourly",
 ]

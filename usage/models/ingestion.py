@@ -54,3 +54,34 @@ class RejectedRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason[:60]}"
+
+
+class UnmatchedRow(models.Model):
+    """A stored log row still waiting for its join partner (what the ingestion status page counts).
+
+    Kept by ingestion (``usage.ingestion.unmatched``) in the transaction that stores the row or its
+    partner: a row stored without a partner gets an entry, the partner's arrival deletes it. So
+    the page counts a small table of waiting rows instead of anti-joining the request table.
+
+    * ApiManagementGatewayLogs: ``row_key`` is the request's ``CorrelationId``, ``partner_key``
+      its ``apim-request-id`` (the native row's ``CorrelationId``);
+    * AzureDiagnostics: both are the native row's ``CorrelationId``;
+    * ApiManagementGatewayLlmLog: ``row_key`` is the chunk's JSON key
+      ``[CorrelationId, RequestId, SequenceNumber]``, ``partner_key`` its ``CorrelationId``
+      (the gateway row's).
+    """
+
+    table = models.CharField(max_length=64)
+    row_key = models.TextField()
+    partner_key = models.CharField(max_length=64)
+    time = models.DateTimeField()  # the row's own time (the page counts the last days of data)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["table", "row_key"], name="unmatched_row_unique")]
+        indexes = [
+            models.Index(fields=["table", "partner_key"], name="unmatched_partner"),
+            models.Index(fields=["time", "table"], name="unmatched_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table}: {self.row_key} waiting for {self.partner_key}"

@@ -161,7 +161,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('usage', '0013_tokens_per_minute_hourly'),
+        ('usage', '0014_unmatched_rows'),
     ]
 
     operations = [

@@ -1,0 +1,148 @@
+"""Keep ``UnmatchedRow``: the stored log rows still waiting for their join partner.
+
+The ingestion status page shows, per table, how many recent rows have no partner yet. Counting
+that with an anti-join reads every row of the window (it grows with the request volume), so the
+store keeps the waiting rows in a small table instead, in the transaction of each batch:
+
+* a new row that finds no partner gets an entry (gateway rows without an ``apim-request-id`` have
+  no partner to wait for and get none);
+* a new row deletes the entries of the rows it is the partner of (a late native row ends its
+  request's wait, a late gateway row ends its native row's and its LLM-log chunks' waits).
+
+Only rows the batch actually stored count as new, so re-storing a window changes nothing. On
+PostgreSQL the step runs under a transaction-level advisory lock: two batches of partner tables
+committed concurrently would otherwise each miss the other's rows. The lock is taken at the end
+of the batch and held until its commit, so the second batch sees the first one's rows.
+
+What the matching is (the same as ``selectors.ingestion_unmatched_counts``):
+
+* ApiManagementGatewayLogs: a request with an ``apim-request-id`` and no native row of that
+  ``CorrelationId``;
+* AzureDiagnostics: a native row whose ``CorrelationId`` no request logged as ``apim-request-id``;
+* ApiManagementGatewayLlmLog: a chunk with no gateway row of its ``CorrelationId``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Exists, OuterRef
+
+from usage.models import GatewayRequest, NativeLog, UnmatchedRow
+from usage.partitions import KEY_TABLE, requests_partitioned
+
+from .tables import GATEWAY, LLM_LOG, NATIVE
+
+_ADVISORY_LOCK_KEY = 0x5A6E_0A7C  # arbitrary constant: "unmatched rows"
+_IN_CHUNK = 900  # keys per IN (...) query (SQLite's old bound-parameter limit is 999)
+
+
+def unmatched_row_key(*, table: str, record: Any) -> str:
+    """The entry key of a stored row: its ``CorrelationId``, or an LLM-log chunk's JSON key."""
+    if table == LLM_LOG:
+        return json.dumps([record.correlation_id, record.request_id, record.sequence_number])
+    return record.correlation_id
+
+
+def unmatched_rows_update(*, table: str, records: Sequence[Any]) -> None:
+    """Record which of ``records`` (rows of ``table`` just stored) wait for a partner, and end
+    the wait of the rows they are the partner of. Call inside the batch's transaction."""
+    if not records:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+    if table == GATEWAY:
+        waiting = [r for r in records if r.apim_request_id]
+        found = _native_ids({r.apim_request_id for r in waiting})
+        entries = [(r, r.apim_request_id) for r in waiting if r.apim_request_id not in found]
+        _entries_end(NATIVE, {r.apim_request_id for r in waiting})
+        _entries_end(LLM_LOG, {r.correlation_id for r in records})
+    elif table == NATIVE:
+        ids = {r.correlation_id for r in records}
+        found = _gateway_request_ids(ids)
+        entries = [(r, r.correlation_id) for r in records if r.correlation_id not in found]
+        _entries_end(GATEWAY, ids)
+    elif table == LLM_LOG:
+        found = _gateway_correlation_ids({r.correlation_id for r in records})
+        entries = [(r, r.correlation_id) for r in records if r.correlation_id not in found]
+    else:
+        raise ValueError(f"unknown table {table!r}")
+    UnmatchedRow.objects.bulk_create(
+        [
+            UnmatchedRow(
+                table=table,
+                row_key=unmatched_row_key(table=table, record=record),
+                partner_key=partner,
+                time=record.time,
+            )
+            for record, partner in entries
+        ],
+        batch_size=500,
+        ignore_conflicts=True,
+    )
+
+
+def _chunks(values: set[str]) -> Iterator[list[str]]:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        yield ordered[start : start + _IN_CHUNK]
+
+
+def _entries_end(table: str, partner_keys: set[str]) -> None:
+    for chunk in _chunks(partner_keys):
+        UnmatchedRow.objects.filter(table=table, partner_key__in=chunk).delete()
+
+
+def _native_ids(ids: set[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        found.update(
+            NativeLog.objects.filter(correlation_id__in=chunk).values_list("correlation_id", flat=True)
+        )
+    return found
+
+
+def _gateway_request_ids(ids: set[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        found.update(
+            GatewayRequest.objects.filter(apim_request_id__in=chunk).values_list("apim_request_id", flat=True)
+        )
+    return found
+
+
+def _gateway_correlation_ids(ids: set[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        if requests_partitioned():
+            # One index (the key table's) instead of one per monthly partition.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT correlation_id FROM {KEY_TABLE} WHERE correlation_id = ANY(%s)", [chunk]
+                )
+                found.update(row[0] for row in cursor.fetchall())
+        else:
+            found.update(
+                GatewayRequest.objects.filter(correlation_id__in=chunk).values_list(
+                    "correlation_id", flat=True
+                )
+            )
+    return found
+
+
+def unmatched_rows_purge(*, before: datetime) -> int:
+    """Forget the entries of the rows request retention removed from before ``before``; returns how many.
+
+    Retention removes the requests before the cutoff (except held ones) and the native rows and
+    LLM-log chunks before it that have no request: every waiting native row and chunk before the
+    cutoff, and the waiting requests that are no longer stored.
+    """
+    old = UnmatchedRow.objects.filter(time__lt=before)
+    deleted = old.filter(table__in=[NATIVE, LLM_LOG]).delete()[0]
+    stored = GatewayRequest.objects.filter(correlation_id=OuterRef("row_key"))
+    return deleted + old.filter(table=GATEWAY).exclude(Exists(stored)).delete()[0]
