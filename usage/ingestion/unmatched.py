@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+import psycopg
+from django.db import connection, models
 from django.db.models import Exists, OuterRef
 
 from usage.models import GatewayRequest, NativeLog, UnmatchedRow
@@ -72,7 +74,7 @@ def unmatched_rows_update(*, table: str, records: Sequence[Any]) -> None:
         entries = [(r, r.correlation_id) for r in records if r.correlation_id not in found]
     else:
         raise ValueError(f"unknown table {table!r}")
-    UnmatchedRow.objects.bulk_create(
+    _entries_insert(
         [
             UnmatchedRow(
                 table=table,
@@ -81,10 +83,38 @@ def unmatched_rows_update(*, table: str, records: Sequence[Any]) -> None:
                 time=record.time,
             )
             for record, partner in entries
-        ],
-        batch_size=500,
-        ignore_conflicts=True,
+        ]
     )
+
+
+@contextmanager
+def _array_cursor() -> Iterator[psycopg.Cursor]:
+    """A server-side-binding cursor on Django's connection: arrays travel as binary parameters
+    (one statement per batch, where the ORM sends a statement of quoted literals per 500 rows or
+    900 keys; the ingestion core spent a third of its time here)."""
+    with connection.cursor() as wrapper, connection.wrap_database_errors:
+        with psycopg.Cursor(wrapper.cursor.connection) as cursor:
+            yield cursor
+
+
+def _entries_insert(rows: list[UnmatchedRow]) -> None:
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        UnmatchedRow.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+        return
+    with _array_cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO {UnmatchedRow._meta.db_table} ("table", row_key, partner_key, "time") '
+            "SELECT * FROM unnest(%b::varchar[], %b::text[], %b::varchar[], %b::timestamptz[]) "
+            'ON CONFLICT ("table", row_key) DO NOTHING',
+            [
+                [row.table for row in rows],
+                [row.row_key for row in rows],
+                [row.partner_key for row in rows],
+                [row.time for row in rows],
+            ],
+        )
 
 
 def _chunks(values: set[str]) -> Iterator[list[str]]:
@@ -94,25 +124,39 @@ def _chunks(values: set[str]) -> Iterator[list[str]]:
 
 
 def _entries_end(table: str, partner_keys: set[str]) -> None:
+    if not partner_keys:
+        return
+    if connection.vendor == "postgresql":
+        with _array_cursor() as cursor:
+            cursor.execute(
+                f'DELETE FROM {UnmatchedRow._meta.db_table} WHERE "table" = %s AND partner_key = ANY(%b::varchar[])',
+                [table, sorted(partner_keys)],
+            )
+        return
     for chunk in _chunks(partner_keys):
         UnmatchedRow.objects.filter(table=table, partner_key__in=chunk).delete()
 
 
 def _native_ids(ids: set[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(ids):
-        found.update(
-            NativeLog.objects.filter(correlation_id__in=chunk).values_list("correlation_id", flat=True)
-        )
-    return found
+    return _found(NativeLog, "correlation_id", ids)
 
 
 def _gateway_request_ids(ids: set[str]) -> set[str]:
+    return _found(GatewayRequest, "apim_request_id", ids)
+
+
+def _found(model: type[models.Model], field: str, ids: set[str]) -> set[str]:
+    """The values of ``ids`` stored in ``model.field``: one array query on PostgreSQL."""
+    if not ids:
+        return set()
+    if connection.vendor == "postgresql":
+        table, column = model._meta.db_table, model._meta.get_field(field).column
+        with _array_cursor() as cursor:
+            cursor.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%b::varchar[])", [sorted(ids)])
+            return {row[0] for row in cursor.fetchall()}
     found: set[str] = set()
     for chunk in _chunks(ids):
-        found.update(
-            GatewayRequest.objects.filter(apim_request_id__in=chunk).values_list("apim_request_id", flat=True)
-        )
+        found.update(model.objects.filter(**{f"{field}__in": chunk}).values_list(field, flat=True))
     return found
 
 
