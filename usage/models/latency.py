@@ -1,21 +1,8 @@
 from django.db import models
 
 
-class LatencyDaily(models.Model):
-    """Daily latency rollup: what the latency pages read for whole-day ranges.
-
-    UsageHourly is keyed by subscription, product and status class as well, so at moderate
-    volumes it holds about as many rows as there are requests; reading a month of it cannot be
-    fast. This table drops those dimensions (status classes become counts) and the hour (kept
-    only per hour of day: a total-time histogram for the heatmap, the rest in
-    ``measures_by_hour`` so a refresh can replace single hours), so a month is at most
-    30 x deployments x regions x APIM regions x 2 rows. Derived from UsageHourly by
-    ``usage.rollups.rollup_refresh_hours`` for every day whose hours it refreshed.
-
-    The histograms that pages read are packed (``usage.histograms.histogram_pack``): a month of
-    rows merges with one integer addition per histogram instead of a JSON decode and a dict
-    update per bucket.
-    """
+class LatencyDayMeasures(models.Model):
+    """What the daily latency rollups share: the dimensions and the day's measures."""
 
     day = models.DateField()
     deployment = models.CharField(max_length=256, blank=True)
@@ -34,6 +21,30 @@ class LatencyDaily(models.Model):
     backend_time_hist = models.BinaryField(default=b"")
     native_duration_hist = models.BinaryField(default=b"")
     overhead_hist = models.BinaryField(default=b"")
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    ratelimit_remaining_requests = models.BigIntegerField(null=True, blank=True)
+    ratelimit_remaining_tokens = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class LatencyDaily(LatencyDayMeasures):
+    """Daily latency rollup: what the latency pages read for whole-day ranges.
+
+    UsageHourly is keyed by subscription, product and status class as well, so at moderate
+    volumes it holds about as many rows as there are requests; reading a month of it cannot be
+    fast. This table drops those dimensions (status classes become counts) and the hour (kept
+    only per hour of day: a total-time histogram for the heatmap, the rest in
+    ``measures_by_hour`` so a refresh can replace single hours), so a month is at most
+    30 x deployments x regions x APIM regions x 2 rows. Derived from UsageHourly by
+    ``usage.rollups.rollup_refresh_hours`` for every day whose hours it refreshed.
+
+    The histograms that pages read are packed (``usage.histograms.histogram_pack``): a month of
+    rows merges with one integer addition per histogram instead of a JSON decode and a dict
+    update per bucket.
+    """
+
     # Total-time histogram per hour of day (usage.histograms.histograms_pack, keyed by hour) and
     # {hour of day: requests}, for the heatmap.
     total_time_by_hour = models.BinaryField(default=b"")
@@ -43,9 +54,6 @@ class LatencyDaily(models.Model):
     # {hour: {"backend": hist, "native": hist, "overhead": hist, "throttled": n, "errors": n,
     #         "tps_tokens": n, "tps_ms": ms, "last_seen_at": iso, "rl_requests": n, "rl_tokens": n}}
     measures_by_hour = models.JSONField(default=dict)
-    last_seen_at = models.DateTimeField(null=True, blank=True)
-    ratelimit_remaining_requests = models.BigIntegerField(null=True, blank=True)
-    ratelimit_remaining_tokens = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -96,7 +104,7 @@ class LatencyHourOfDay(models.Model):
         return f"{self.day} {self.deployment}"
 
 
-class LatencySubscriptionDaily(models.Model):
+class LatencySubscriptionDaily(LatencyDayMeasures):
     """Daily latency per APIM subscription: what the latency pages read when filtered to one
     subscription (whole days, or grouped by hour of day).
 
@@ -110,27 +118,7 @@ class LatencySubscriptionDaily(models.Model):
     ``usage.rollups.rollup_refresh_hours``.
     """
 
-    day = models.DateField()
     apim_subscription_id = models.CharField(max_length=256, blank=True)
-    deployment = models.CharField(max_length=256, blank=True)
-    model = models.CharField(max_length=128, blank=True)
-    backend_region = models.CharField(max_length=128, blank=True)
-    apim_region = models.CharField(max_length=128, blank=True)
-    is_streaming = models.BooleanField(default=False)
-
-    requests = models.BigIntegerField(default=0)
-    throttled = models.BigIntegerField(default=0)  # HTTP 429
-    errors = models.BigIntegerField(default=0)  # HTTP 5xx
-    tps_completion_tokens = models.BigIntegerField(default=0)
-    tps_backend_ms = models.FloatField(default=0)
-    # Packed histograms of the day (usage.histograms.histogram_pack).
-    total_time_hist = models.BinaryField(default=b"")
-    backend_time_hist = models.BinaryField(default=b"")
-    native_duration_hist = models.BinaryField(default=b"")
-    overhead_hist = models.BinaryField(default=b"")
-    last_seen_at = models.DateTimeField(null=True, blank=True)
-    ratelimit_remaining_requests = models.BigIntegerField(null=True, blank=True)
-    ratelimit_remaining_tokens = models.BigIntegerField(null=True, blank=True)
 
     # As in LatencyHourOfDay: {hour of day: [requests, throttled, errors, tps completion tokens,
     # tps backend ms, last seen (ISO) or null, rate-limit remaining requests, remaining tokens]}
