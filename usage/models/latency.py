@@ -29,6 +29,22 @@ class LatencyDayMeasures(models.Model):
         abstract = True
 
 
+class LatencyHours(models.Model):
+    """The measures per hour of day that LatencyHourOfDay and LatencySubscriptionDaily keep."""
+
+    # {hour of day: [requests, throttled (429), errors (5xx), tps completion tokens, tps backend ms,
+    #                last seen (ISO) or null, rate-limit remaining requests, remaining tokens]}
+    measures_by_hour = models.JSONField(default=dict)
+    # Histograms per hour of day (usage.histograms.histograms_pack, keyed by hour).
+    total_time_by_hour = models.BinaryField(default=b"")
+    backend_time_by_hour = models.BinaryField(default=b"")
+    native_duration_by_hour = models.BinaryField(default=b"")
+    overhead_by_hour = models.BinaryField(default=b"")
+
+    class Meta:
+        abstract = True
+
+
 class LatencyDaily(LatencyDayMeasures):
     """Daily latency rollup: what the latency pages read for whole-day ranges.
 
@@ -68,7 +84,7 @@ class LatencyDaily(LatencyDayMeasures):
         return f"{self.day} {self.deployment} {self.backend_region}"
 
 
-class LatencyHourOfDay(models.Model):
+class LatencyHourOfDay(LatencyHours):
     """Latency per hour of day without regions: what grouping by hour of day reads.
 
     One row per UTC day x deployment x model x streaming kind (the dimensions latency can be
@@ -84,15 +100,6 @@ class LatencyHourOfDay(models.Model):
     model = models.CharField(max_length=128, blank=True)
     is_streaming = models.BooleanField(default=False)
 
-    # {hour of day: [requests, throttled (429), errors (5xx), tps completion tokens, tps backend ms,
-    #                last seen (ISO) or null, rate-limit remaining requests, remaining tokens]}
-    measures_by_hour = models.JSONField(default=dict)
-    # Histograms per hour of day (usage.histograms.histograms_pack, keyed by hour).
-    total_time_by_hour = models.BinaryField(default=b"")
-    backend_time_by_hour = models.BinaryField(default=b"")
-    native_duration_by_hour = models.BinaryField(default=b"")
-    overhead_by_hour = models.BinaryField(default=b"")
-
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -104,7 +111,7 @@ class LatencyHourOfDay(models.Model):
         return f"{self.day} {self.deployment}"
 
 
-class LatencySubscriptionDaily(LatencyDayMeasures):
+class LatencySubscriptionDaily(LatencyDayMeasures, LatencyHours):
     """Daily latency per APIM subscription: what the latency pages read when filtered to one
     subscription (whole days, or grouped by hour of day).
 
@@ -119,15 +126,6 @@ class LatencySubscriptionDaily(LatencyDayMeasures):
     """
 
     apim_subscription_id = models.CharField(max_length=256, blank=True)
-
-    # As in LatencyHourOfDay: {hour of day: [requests, throttled, errors, tps completion tokens,
-    # tps backend ms, last seen (ISO) or null, rate-limit remaining requests, remaining tokens]}
-    measures_by_hour = models.JSONField(default=dict)
-    # Histograms per hour of day (usage.histograms.histograms_pack, keyed by hour).
-    total_time_by_hour = models.BinaryField(default=b"")
-    backend_time_by_hour = models.BinaryField(default=b"")
-    native_duration_by_hour = models.BinaryField(default=b"")
-    overhead_by_hour = models.BinaryField(default=b"")
 
     class Meta:
         constraints = [
