@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.latency_expected import hour_entry, hour_entry_add
 from tests.latency_factories import RegionProfile, gateway_request, requests_generate
 from usage.histograms import (
     BUCKET_COUNT,
@@ -118,28 +119,11 @@ _HISTOGRAM_COLUMNS = {
 def _hours_from_usage_hourly() -> dict[tuple, dict]:
     """LatencyHourOfDay's content as a fresh aggregation of UsageHourly, in Python:
     {(day, deployment, model, streaming, hour of day): measures}."""
-    expected: dict[tuple, dict] = defaultdict(
-        lambda: (
-            {"requests": 0, "throttled": 0, "errors": 0, "tps_tokens": 0, "tps_ms": 0.0, "seen": None}
-            | {name: [] for name in _HISTOGRAM_COLUMNS}
-        )
-    )
+    expected: dict[tuple, dict] = defaultdict(lambda: hour_entry(_HISTOGRAM_COLUMNS))
     for row in UsageHourly.objects.all():
         hour = row.hour.astimezone(UTC)
         entry = expected[(hour.date(), row.deployment, row.model, row.is_streaming, str(hour.hour))]
-        entry["requests"] += row.requests
-        entry["throttled"] += row.requests if row.status_class == "429" else 0
-        entry["errors"] += row.requests if row.status_class == "5xx" else 0
-        entry["tps_tokens"] += row.tps_completion_tokens
-        entry["tps_ms"] += row.tps_backend_ms
-        for name in _HISTOGRAM_COLUMNS:
-            entry[name].append(getattr(row, name))
-        if row.last_seen_at and (entry["seen"] is None or row.last_seen_at > entry["seen"][0]):
-            entry["seen"] = (
-                row.last_seen_at,
-                row.ratelimit_remaining_requests,
-                row.ratelimit_remaining_tokens,
-            )
+        hour_entry_add(entry, row, _HISTOGRAM_COLUMNS)
     return dict(expected)
 
 

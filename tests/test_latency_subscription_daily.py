@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.latency_expected import hour_entry, hour_entry_add
 from tests.latency_factories import gateway_request
 from usage.histograms import (
     BUCKET_COUNT,
@@ -148,23 +149,9 @@ def _expected_from_usage_hourly() -> dict[tuple, dict]:
     for row in UsageHourly.objects.order_by("hour", "id"):
         hour = row.hour.astimezone(UTC)
         entry = expected[(hour.date(), *(getattr(row, d) for d in _DIMS))].setdefault(
-            str(hour.hour),
-            {"requests": 0, "throttled": 0, "errors": 0, "tps_tokens": 0, "tps_ms": 0.0, "seen": None}
-            | {name: [] for name in _HISTOGRAMS},
+            str(hour.hour), hour_entry(_HISTOGRAMS)
         )
-        entry["requests"] += row.requests
-        entry["throttled"] += row.requests if row.status_class == "429" else 0
-        entry["errors"] += row.requests if row.status_class == "5xx" else 0
-        entry["tps_tokens"] += row.tps_completion_tokens
-        entry["tps_ms"] += row.tps_backend_ms
-        for name in _HISTOGRAMS:
-            entry[name].append(getattr(row, name))
-        if row.last_seen_at and (entry["seen"] is None or row.last_seen_at > entry["seen"][0]):
-            entry["seen"] = (
-                row.last_seen_at,
-                row.ratelimit_remaining_requests,
-                row.ratelimit_remaining_tokens,
-            )
+        hour_entry_add(entry, row, _HISTOGRAMS)
     return dict(expected)
 
 
