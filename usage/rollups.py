@@ -10,7 +10,8 @@ with the bucket index computed in SQL by the same formula as ``usage.histograms.
 the last rate-limit headroom by a window function) — never one query per request. The same ORM
 code runs on SQLite and PostgreSQL. The same transaction maintains the coarser rollups read by
 the pages: LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily (refreshed hours replaced,
-the day's other hours kept), UsageDaily (old contribution out, new in) and
+the day's other hours kept), LatencyDailySpan (the spans over changed days re-summed from their
+halves), UsageDaily (old contribution out, new in) and
 TokensPerMinuteHourly (recomputed with the hours, one GROUP BY per subscription and minute). On
 PostgreSQL concurrent refreshes are serialised by a transaction-level advisory lock, so two
 ingestion workers cannot interleave delete and insert.
@@ -61,6 +62,7 @@ from .histograms import (
     histogram_pack,
     histogram_pack_lanes,
     histogram_segment,
+    histograms_add_into,
     histograms_join,
     histograms_pack,
     histograms_segments,
@@ -70,6 +72,7 @@ from .histograms import (
 from .models import (
     GatewayRequest,
     LatencyDaily,
+    LatencyDailySpan,
     LatencyHourOfDay,
     LatencySubscriptionDaily,
     NativeLog,
@@ -78,6 +81,7 @@ from .models import (
     UsageDaily,
     UsageHourly,
 )
+from .spans import SPAN_DAYS, span_start
 
 _DIMENSIONS = (
     "apim_subscription_id",
@@ -498,6 +502,97 @@ def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, di
     return len(rows)
 
 
+# What a LatencyDailySpan row sums from its halves (LatencyDaily or shorter-span rows).
+_SPAN_COLUMNS = (
+    "day",
+    *_LATENCY_DIMENSIONS,
+    "requests",
+    "throttled",
+    "errors",
+    "tps_completion_tokens",
+    "tps_backend_ms",
+    *_PACKED_COLUMNS.values(),
+    "last_seen_at",
+    "ratelimit_remaining_requests",
+    "ratelimit_remaining_tokens",
+    "total_time_by_hour",
+    "requests_by_hour",
+)
+_SPAN_COUNTS = ("requests", "throttled", "errors", "tps_completion_tokens", "tps_backend_ms")
+
+
+def latency_span_merge(rows: Iterable[Mapping]) -> dict[tuple, dict]:
+    """Rows with ``_SPAN_COLUMNS`` (LatencyDaily or LatencyDailySpan values, in day order) summed
+    per latency dimensions: {dims: LatencyDailySpan field values but day and span_days}.
+
+    Histograms are added as integer lanes, per hour of day for the heatmap ones, so a span holds
+    exactly the sums of its days. Pure (no database), so a migration can copy it.
+    """
+    sums: dict[tuple, dict] = {}
+    for row in rows:
+        dims = tuple(row[d] for d in _LATENCY_DIMENSIONS)
+        target = sums.get(dims)
+        if target is None:
+            target = sums[dims] = {
+                **dict.fromkeys(_SPAN_COUNTS, 0),
+                "lanes": dict.fromkeys(_PACKED_COLUMNS.values(), 0),
+                "by_hour": {},
+                "requests_by_hour": {},
+                "last_seen_at": None,
+                "ratelimit_remaining_requests": None,
+                "ratelimit_remaining_tokens": None,
+            }
+        for name in _SPAN_COUNTS:
+            target[name] += row[name]
+        for column in _PACKED_COLUMNS.values():
+            target["lanes"][column] += histogram_lanes(row[column])
+        histograms_add_into(target["by_hour"], row["total_time_by_hour"], None)
+        for hour, requests in row["requests_by_hour"].items():
+            target["requests_by_hour"][hour] = target["requests_by_hour"].get(hour, 0) + requests
+        seen = row["last_seen_at"]
+        if seen is not None and (target["last_seen_at"] is None or seen > target["last_seen_at"]):
+            target["last_seen_at"] = seen
+            target["ratelimit_remaining_requests"] = row["ratelimit_remaining_requests"]
+            target["ratelimit_remaining_tokens"] = row["ratelimit_remaining_tokens"]
+    merged = {}
+    for dims, target in sums.items():
+        by_hour = {hour: lanes for (_, hour), lanes in target.pop("by_hour").items()}
+        lanes = target.pop("lanes")
+        merged[dims] = {
+            **dict(zip(_LATENCY_DIMENSIONS, dims, strict=True)),
+            **target,
+            **{column: histogram_pack_lanes(lanes[column]) for column in _PACKED_COLUMNS.values()},
+            "total_time_by_hour": histograms_join(
+                {hour: histogram_segment(hour, by_hour[hour]) for hour in sorted(by_hour) if by_hour[hour]}
+            ),
+            "requests_by_hour": {
+                hour: target["requests_by_hour"][hour] for hour in sorted(target["requests_by_hour"], key=int)
+            },
+        }
+    return merged
+
+
+def _latency_spans_apply(days: Iterable[date]) -> None:
+    """Re-sum every LatencyDailySpan row over ``days`` (whose LatencyDaily rows just changed) from
+    its two halves, shortest spans first, so each longer span adds up fresh shorter ones."""
+    days = set(days)
+    for span_days in SPAN_DAYS:
+        half = span_days // 2
+        halves = LatencyDaily.objects.all() if half == 1 else LatencyDailySpan.objects.filter(span_days=half)
+        for start in sorted({span_start(day, span_days) for day in days}):
+            children = (
+                halves.filter(day__in=[start, start + timedelta(days=half)])
+                .order_by("day", *_LATENCY_DIMENSIONS)
+                .values(*_SPAN_COLUMNS)
+            )
+            rows = [
+                LatencyDailySpan(day=start, span_days=span_days, **fields)
+                for fields in latency_span_merge(children).values()
+            ]
+            LatencyDailySpan.objects.filter(day=start, span_days=span_days).delete()
+            LatencyDailySpan.objects.bulk_create(rows, batch_size=1000)
+
+
 def _lanes_entries(by_dims: Mapping[tuple, Mapping[str, dict]]) -> dict[tuple, dict[str, dict]]:
     """``_hour_entries`` items of one day with their histograms as lanes (what
     LatencySubscriptionDaily rows are built from: summing and packing lanes needs no dicts)."""
@@ -812,8 +907,8 @@ def _lock() -> None:
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
-    LatencyHourOfDay, LatencySubscriptionDaily, UsageDaily and TokensPerMinuteHourly (same
-    transaction).
+    LatencyHourOfDay, LatencySubscriptionDaily (and the LatencyDailySpan rows over their days),
+    UsageDaily and TokensPerMinuteHourly (same transaction).
 
     Returns the number of UsageHourly rows written.
     """
@@ -840,6 +935,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
                     day, day_hours, {key: hours for key, hours in by_hour_of_day.items() if key[0] == day}
                 )
                 _latency_subscription_daily_apply(day, day_hours, by_subscription.get(day, {}))
+            _latency_spans_apply(refreshed)
             _usage_daily_apply(refreshed, old_daily, _daily_sums_of(rollups))
             TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             TokensPerMinuteHourly.objects.bulk_create(
@@ -852,7 +948,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
     """Rebuild the LatencyDaily, LatencyHourOfDay and LatencySubscriptionDaily rows of each UTC day
-    (midnight datetimes) from UsageHourly."""
+    (midnight datetimes) from UsageHourly, and the LatencyDailySpan rows over those days."""
     written = 0
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():
@@ -873,6 +969,7 @@ def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
                 all_hours,
                 _hour_entries(rows, _SUBSCRIPTION_DIMENSIONS).get(day_start.date(), {}),
             )
+            _latency_spans_apply([day_start.date()])
     return written
 
 

@@ -8,9 +8,11 @@ in one row (a streamed time is time to the last byte).
 Everything takes a ``LatencyFilters`` (a half-open UTC window ``[start, end)`` plus optional
 deployment, model, streaming flag and APIM subscription) and reads the matching rollup rows once.
 
-Four sources give the same answers (tests hold them to it): ``LatencyDaily`` (small: one row
-per day, deployment, model, regions and streaming kind) for whole-day ranges without a
-subscription filter; ``LatencyHourOfDay`` (per day, deployment, model and streaming kind,
+Five sources give the same answers (tests hold them to it): ``LatencyDaily`` (small: one row
+per day, deployment, model, regions and streaming kind) with ``LatencyDailySpan`` (the same rows
+summed over aligned spans of 2..256 days, so a month reads ~7 pieces instead of 30 days) for
+whole-day ranges without a subscription filter (per-day views, the trends and grouping by day,
+read LatencyDaily alone: ``latency_day_rows``); ``LatencyHourOfDay`` (per day, deployment, model and streaming kind,
 keeping the hours) for grouping by hour of day without a subscription filter;
 ``LatencySubscriptionDaily`` (LatencyDaily's rows per APIM subscription, keeping the hours) for a
 subscription filter over whole days, or grouped by hour of day; ``UsageHourly`` (per hour,
@@ -21,9 +23,11 @@ merged as integer "lanes" (``usage.histograms.histogram_lanes``); UsageHourly's 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import reduce
+from operator import or_
 
 from django.db import connection
-from django.db.models import BigIntegerField, Func, QuerySet
+from django.db.models import BigIntegerField, Func, Q, QuerySet
 
 from ..histograms import (
     counts_percentiles,
@@ -35,7 +39,8 @@ from ..histograms import (
     histograms_lanes,
     lanes_counts,
 )
-from ..models import LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily, UsageHourly
+from ..models import LatencyDaily, LatencyDailySpan, LatencyHourOfDay, LatencySubscriptionDaily, UsageHourly
+from ..spans import spans_cover
 
 QUANTILES = (0.5, 0.95, 0.99)
 # group_by names accepted by latency_rows -> how a rollup row is keyed.
@@ -89,6 +94,12 @@ _DAILY_COLUMNS = (
     "ratelimit_remaining_tokens",
 )
 _PACKED_DAY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
+# What the per-day trends read of LatencyDaily (they chart total time only).
+_TREND_COLUMNS = tuple(
+    c
+    for c in _DAILY_COLUMNS
+    if not c.endswith("_by_hour") and (c == "total_time_hist" or not c.endswith("_hist"))
+)
 # LatencySubscriptionDaily: the day totals, and per hour of day what the heatmap needs.
 _SUBSCRIPTION_DAILY_COLUMNS = (
     *(c for c in _DAILY_COLUMNS if not c.endswith("_by_hour")),
@@ -410,33 +421,56 @@ def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
 
 
 def latency_rollup_rows(
-    *, filters: LatencyFilters, hourly: bool = False, with_hours: bool = True, by_hour_of_day: bool = False
+    *,
+    filters: LatencyFilters,
+    hourly: bool = False,
+    with_hours: bool = True,
+    by_hour_of_day: bool = False,
+    per_day: bool = False,
+    trend_only: bool = False,
 ) -> list[dict]:
     """The rollup rows matching ``filters`` (only the columns latency needs).
 
     Unless ``hourly``: per-hour rows from LatencyHourOfDay (LatencySubscriptionDaily with a
-    subscription filter) for ``by_hour_of_day`` (any range: they keep the hours), else
-    LatencyDaily rows (LatencySubscriptionDaily rows with a subscription filter) when the range
-    is whole UTC days; otherwise UsageHourly rows. All kinds go through the same accumulation.
-    Without ``with_hours`` the per-hour-of-day columns of daily rows (only the heatmap needs
-    them) are not read.
+    subscription filter) for ``by_hour_of_day`` (any range: they keep the hours), else, when the
+    range is whole UTC days, LatencySubscriptionDaily rows with a subscription filter and without
+    one LatencyDailySpan rows (carrying ``span_days``) and LatencyDaily rows for the days no span
+    covers (only LatencyDaily rows with ``per_day``); otherwise UsageHourly rows. All kinds go
+    through the same accumulation. Without ``with_hours`` the per-hour-of-day columns of daily
+    rows (only the heatmap needs them) are not read; with ``trend_only`` (LatencyDaily rows) only
+    what the per-day trends read.
     """
     if by_hour_of_day and not hourly:
         return _hour_of_day_rows(filters)
     if not hourly and _whole_days(filters):
+        first, end = filters.start.astimezone(UTC).date(), filters.end.astimezone(UTC).date()
         if filters.subscription:
-            daily = LatencySubscriptionDaily.objects.filter(apim_subscription_id=filters.subscription)
             all_columns = _SUBSCRIPTION_DAILY_COLUMNS
+            sources = [
+                LatencySubscriptionDaily.objects.filter(
+                    apim_subscription_id=filters.subscription, day__gte=first, day__lt=end
+                )
+            ]
         else:
-            daily = LatencyDaily.objects.all()
-            all_columns = _DAILY_COLUMNS
-        daily = daily.filter(
-            day__gte=filters.start.astimezone(UTC).date(), day__lt=filters.end.astimezone(UTC).date()
-        )
+            all_columns = _TREND_COLUMNS if trend_only else _DAILY_COLUMNS
+            if per_day:
+                sources = [LatencyDaily.objects.filter(day__gte=first, day__lt=end)]
+            else:
+                pieces = spans_cover(first, end)
+                days = [day for day, length in pieces if length == 1]
+                spans = [Q(day=day, span_days=length) for day, length in pieces if length > 1]
+                sources = [
+                    *([LatencyDaily.objects.filter(day__in=days)] if days else []),
+                    *([LatencyDailySpan.objects.filter(reduce(or_, spans))] if spans else []),
+                ]
         columns = [c for c in all_columns if with_hours or not c.endswith("_by_hour")]
-        rows = _values(_filtered(daily, filters).order_by(), columns)
+        rows = []
+        for source in sources:
+            wanted = [*columns, "span_days"] if source.model is LatencyDailySpan else columns
+            rows += _values(_filtered(source, filters).order_by(), wanted)
+        packed = [c for c in _PACKED_DAY_HISTOGRAMS if c in columns]
         for row in rows:  # unpacked once here, not by each grouping that adds the row
-            for column in _PACKED_DAY_HISTOGRAMS:
+            for column in packed:
                 row[column] = histogram_lanes(row[column])
         return rows
     queryset = _filtered(UsageHourly.objects.filter(hour__gte=filters.start, hour__lt=filters.end), filters)
@@ -445,18 +479,33 @@ def latency_rollup_rows(
     return _values(queryset.order_by(), _COLUMNS)
 
 
+def latency_day_rows(*, filters: LatencyFilters, rows: list[dict], trend_only: bool = True) -> list[dict]:
+    """``rows`` (from ``latency_rollup_rows``) if they are per day or finer, else the range's
+    LatencyDaily rows: what per-day answers (trends, grouping by day) are summed from. With
+    ``trend_only`` only the columns the trends read."""
+    if not any("span_days" in row for row in rows):
+        return rows
+    return latency_rollup_rows(filters=filters, with_hours=False, per_day=True, trend_only=trend_only)
+
+
 def _sort_key(row: LatencyRow) -> tuple:
     group = row.group
     return (isinstance(group, str), group if isinstance(group, str) else f"{group:05d}", row.streaming)
 
 
 def latency_rows(
-    *, filters: LatencyFilters, group_by: str, rows: list[dict] | None = None, with_trend: bool = False
+    *,
+    filters: LatencyFilters,
+    group_by: str,
+    rows: list[dict] | None = None,
+    day_rows: list[dict] | None = None,
+    with_trend: bool = False,
 ) -> list[LatencyRow]:
     """One LatencyRow per group and streaming kind, ordered by group then non-streaming first.
 
-    ``group_by`` is a key of GROUPINGS. ``rows`` lets a caller reuse rollup rows it already read.
-    With ``with_trend`` each row also carries the p95 of total time per day of the range.
+    ``group_by`` is a key of GROUPINGS. ``rows`` lets a caller reuse rollup rows it already read,
+    ``day_rows`` the per-day rows (``latency_day_rows``) it read for the trends. With
+    ``with_trend`` each row also carries the p95 of total time per day of the range.
     """
     key_of = GROUPINGS[group_by]
     by_hour_of_day = group_by == "hour_of_day"
@@ -468,17 +517,21 @@ def latency_rows(
             with_hours=False,
             by_hour_of_day=by_hour_of_day,
             hourly=by_hour_of_day and with_trend,
+            per_day=group_by == "day",
         )
+    if group_by == "day":
+        rows = latency_day_rows(filters=filters, rows=rows, trend_only=False)
     groups: dict[tuple, _Accumulator] = {}
-    daily: dict[tuple, _Accumulator] = {}
     for row in rows:
         key = (key_of(row), row["is_streaming"])
         accumulator = groups.get(key)
         if accumulator is None:
             accumulator = groups[key] = _Accumulator()
         accumulator.add(row)
-        if with_trend:
-            day_key = (*key, _day_of(row))
+    daily: dict[tuple, _Accumulator] = {}
+    if with_trend:
+        for row in day_rows if day_rows is not None else latency_day_rows(filters=filters, rows=rows):
+            day_key = (key_of(row), row["is_streaming"], _day_of(row))
             day = daily.get(day_key)
             if day is None:
                 day = daily[day_key] = _Accumulator()
@@ -518,16 +571,22 @@ def _p95(lanes: int, histogram: Mapping[str, int] | None = None) -> float | None
     return _round(histogram_percentiles(merged, (0.95,))[0])
 
 
-def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -> LatencyCharts:
+def latency_charts(
+    *, filters: LatencyFilters, rows: list[dict] | None = None, day_rows: list[dict] | None = None
+) -> LatencyCharts:
     """The heatmap and line-chart data for one streaming kind.
 
     With ``filters.streaming`` unset the charts show non-streaming requests (mixing the two would
     make the p95 meaningless). Only total time is charted, so the rows' total-time histograms
-    are summed as plain lanes (packed rows) or merged dicts (UsageHourly rows) per cell.
+    are summed as plain lanes (packed rows) or merged dicts (UsageHourly rows) per cell. The
+    heatmap adds up ``rows``, the line chart per-day rows (``day_rows``, or
+    ``latency_day_rows`` of ``rows``).
     """
     streaming = bool(filters.streaming)
     if rows is None:
         rows = latency_rollup_rows(filters=filters)
+    if day_rows is None:
+        day_rows = latency_day_rows(filters=filters, rows=rows)
     # (region, hour of day) and (region, day) -> lanes, JSON histogram, requests
     hour_lanes: dict[tuple[str, int], int] = {}
     hour_json: dict[tuple[str, int], dict[str, int]] = {}
@@ -548,10 +607,11 @@ def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -
             histogram_merge_into(hour_json.setdefault(hour_key, {}), histogram)
             hour_requests[hour_key] = hour_requests.get(hour_key, 0) + row["requests"]
             continue
-        day_key = (region, row["day"])
-        day_lanes[day_key] = day_lanes.get(day_key, 0) + (
-            histogram if type(histogram) is int else histogram_lanes(histogram)
-        )
+        if day_rows is rows:
+            day_key = (region, row["day"])
+            day_lanes[day_key] = day_lanes.get(day_key, 0) + (
+                histogram if type(histogram) is int else histogram_lanes(histogram)
+            )
         if "requests_by_hour" in row:
             requests_by_hour = row["requests_by_hour"].items()
         else:  # LatencySubscriptionDaily: requests are the first of an hour's measures
@@ -560,6 +620,11 @@ def latency_charts(*, filters: LatencyFilters, rows: list[dict] | None = None) -
             hour_key = (region, int(hour))
             hour_requests[hour_key] = hour_requests.get(hour_key, 0) + requests
         histograms_add_into(hour_lanes, row["total_time_by_hour"], region)
+    if day_rows is not rows:  # spans: the days come from their own rows
+        for row in day_rows:
+            if row["is_streaming"] == streaming:
+                day_key = (region_of(row), row["day"])
+                day_lanes[day_key] = day_lanes.get(day_key, 0) + row["total_time_hist"]
     regions = sorted({region for region, _ in hour_requests})
     hours = list(range(24))
     days = filters.days

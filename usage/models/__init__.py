@@ -3,7 +3,7 @@
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .daily import UsageDaily
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow, UnmatchedRow
-from .latency import LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily
+from .latency import LatencyDaily, LatencyDailySpan, LatencyHourOfDay, LatencySubscriptionDaily
 from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
@@ -22,6 +22,7 @@ __all__ = [
     "IngestionRun",
     "IngestionWatermark",
     "LatencyDaily",
+    "LatencyDailySpan",
     "LatencyHourOfDay",
     "LatencySubscriptionDaily",
     "LlmLogChunk",

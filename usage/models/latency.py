@@ -146,3 +146,40 @@ class LatencySubscriptionDaily(LatencyDayMeasures, LatencyHours):
 
     def __str__(self) -> str:
         return f"{self.day} {self.apim_subscription_id} {self.deployment} {self.backend_region}"
+
+
+class LatencyDailySpan(LatencyDayMeasures):
+    """LatencyDaily summed over an aligned span of 2, 4, ... 256 days (``usage.spans``): what
+    latency pages read for long whole-day ranges without a subscription filter.
+
+    A month of LatencyDaily is 30 rows per deployment, model, regions and streaming kind, each
+    with 24 hours of heatmap histograms to add; the same month read as spans is ~7 rows per
+    dimension (``usage.spans.spans_cover``), so a long range costs about what a week does. ``day``
+    is the span's first day. Each span is the sum of its two halves (LatencyDaily rows for the
+    2-day spans), re-summed by ``usage.rollups.rollup_refresh_hours`` whenever a day in it changes.
+    Per-day views (the trend lines, grouping by day) still read LatencyDaily.
+    """
+
+    span_days = models.PositiveSmallIntegerField()
+    # As in LatencyDaily: total-time histograms per hour of day (packed) and requests per hour.
+    total_time_by_hour = models.BinaryField(default=b"")
+    requests_by_hour = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "day",
+                    "span_days",
+                    "deployment",
+                    "model",
+                    "backend_region",
+                    "apim_region",
+                    "is_streaming",
+                ],
+                name="latencydailyspan_unique_dims",
+            )
+        ]  # its index leads with (day, span_days): the reads and the refresh
+
+    def __str__(self) -> str:
+        return f"{self.day} +{self.span_days}d {self.deployment} {self.backend_region}"

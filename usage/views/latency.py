@@ -12,6 +12,7 @@ from ..latency.selectors import (
     LatencyFilterError,
     latency_charts,
     latency_choices,
+    latency_day_rows,
     latency_filters_default,
     latency_filters_parse,
     latency_rollup_rows,
@@ -47,13 +48,14 @@ def region_overview(request: HttpRequest) -> HttpResponse:
     if group not in GROUP_LABELS:
         group = "region"
     rows = latency_rollup_rows(filters=filters)
+    day_rows = latency_day_rows(filters=filters, rows=rows)  # read once for both trends
     with_trend = group not in ("hour_of_day", "day")
-    table = latency_rows(filters=filters, group_by=group, rows=rows, with_trend=with_trend)
+    table = latency_rows(filters=filters, group_by=group, rows=rows, day_rows=day_rows, with_trend=with_trend)
     for row in table:
         row.sparkline = sparkline_points(row.trend_p95_ms) if with_trend else ""
         row.throttled_pct = row.throttled_share * 100
         row.error_pct = row.error_share * 100
-    charts = latency_charts(filters=filters, rows=rows)
+    charts = latency_charts(filters=filters, rows=rows, day_rows=day_rows)
     context = {
         "filters": filters,
         "filter_to": filters.days[-1],
