@@ -1,4 +1,5 @@
-"""LatencyDailySpan: long whole-day ranges read LatencyDaily summed over aligned spans of days.
+"""LatencyDailySpan and LatencyHourOfDaySpan: long whole-day ranges read LatencyDaily and
+LatencyHourOfDay summed over aligned spans of days.
 
 The spans are held to fresh aggregation: every answer read through them (table for every
 grouping, trends, heatmap, line chart, API, page) equals the answer from the hourly rollup, for
@@ -25,7 +26,13 @@ from usage.latency.selectors import (
     latency_rollup_rows,
     latency_rows,
 )
-from usage.models import GatewayRequest, LatencyDaily, LatencyDailySpan
+from usage.models import (
+    GatewayRequest,
+    LatencyDaily,
+    LatencyDailySpan,
+    LatencyHourOfDay,
+    LatencyHourOfDaySpan,
+)
 from usage.rollups import latency_daily_refresh, rollup_refresh_hours, rollup_refresh_range
 from usage.spans import SPAN_DAYS, span_days_of, span_start, spans_cover
 
@@ -95,6 +102,11 @@ def test_answers_through_spans_equal_the_hourly_rollup(generated, filters):
         assert latency_rows(filters=filters, group_by=group_by, rows=rows) == latency_rows(
             filters=filters, group_by=group_by, rows=hourly
         ), group_by
+    with CaptureQueriesContext(connection) as queries:
+        by_hour_of_day = latency_rows(filters=filters, group_by="hour_of_day")
+    assert by_hour_of_day == latency_rows(filters=filters, group_by="hour_of_day", rows=hourly)
+    if (filters.end - filters.start).days >= 4:
+        assert any("usage_latencyhourofdayspan" in q["sql"] for q in queries)
     for group_by in ("region", "deployment", "apim_region"):
         assert latency_rows(filters=filters, group_by=group_by, rows=rows, with_trend=True) == latency_rows(
             filters=filters, group_by=group_by, rows=hourly, with_trend=True
@@ -131,6 +143,31 @@ def test_every_span_is_the_sum_of_its_days(generated):
         assert span.last_seen_at == max(d.last_seen_at for d in days if d.last_seen_at)
 
 
+def test_every_hour_of_day_span_is_the_sum_of_its_days(generated):
+    spans = list(LatencyHourOfDaySpan.objects.all())
+    assert {span.span_days for span in spans} >= {2, 4, 8, 16, 32}
+    for span in spans:
+        days = LatencyHourOfDay.objects.filter(
+            day__gte=span.day,
+            day__lt=span.day + timedelta(days=span.span_days),
+            deployment=span.deployment,
+            model=span.model,
+            is_streaming=span.is_streaming,
+        )
+        requests: dict[str, int] = {}
+        backend: dict[int, int] = {}
+        for d in days:
+            for hour, measures in d.measures_by_hour.items():
+                requests[hour] = requests.get(hour, 0) + measures[0]
+            for hour, lanes in histograms_lanes(d.backend_time_by_hour):
+                backend[hour] = backend.get(hour, 0) + lanes
+        assert {hour: m[0] for hour, m in span.measures_by_hour.items()} == requests
+        assert dict(histograms_lanes(span.backend_time_by_hour)) == backend
+        assert max(m[5] for m in span.measures_by_hour.values() if m[5]) == max(
+            m[5] for d in days for m in d.measures_by_hour.values() if m[5]
+        )
+
+
 def test_the_api_and_the_page_answer_a_long_range_as_the_hourly_rollup(generated, client_for, finance_user):
     filters = _whole_days(3, 31)
     hourly = latency_rollup_rows(filters=filters, hourly=True)
@@ -158,16 +195,20 @@ def test_the_api_and_the_page_answer_a_long_range_as_the_hourly_rollup(generated
 
 
 def _snapshot() -> list[tuple]:
-    fields = [f.name for f in LatencyDailySpan._meta.fields if f.name != "id"]
-    return sorted(
-        tuple(str(_rounded(bytes(v) if isinstance(v, memoryview) else v)) for v in row)
-        for row in LatencyDailySpan.objects.values_list(*fields)
-    )
+    """Every span row of both tables as strings; floats rounded."""
+    rows = []
+    for model in (LatencyDailySpan, LatencyHourOfDaySpan):
+        fields = [f.name for f in model._meta.fields if f.name != "id"]
+        rows += [
+            (model.__name__, *(str(_rounded(bytes(v) if isinstance(v, memoryview) else v)) for v in row))
+            for row in model.objects.values_list(*fields)
+        ]
+    return sorted(rows)
 
 
 def _rebuilt_snapshot() -> list[tuple]:
-    LatencyDailySpan.objects.all().delete()
-    LatencyDaily.objects.all().delete()
+    for model in (LatencyDailySpan, LatencyHourOfDaySpan, LatencyDaily, LatencyHourOfDay):
+        model.objects.all().delete()
     rollup_refresh_range(start=START - timedelta(days=1), end=START + timedelta(days=DAYS + 1))
     return _snapshot()
 
@@ -200,6 +241,7 @@ def test_late_rows_re_imports_and_emptied_days_leave_what_a_rebuild_builds(gener
 def test_refreshing_days_in_any_order_builds_what_a_full_rebuild_builds(generated):
     rebuilt = _snapshot()
     LatencyDailySpan.objects.all().delete()
+    LatencyHourOfDaySpan.objects.all().delete()
     days = [datetime.combine((START + timedelta(days=i)).date(), time.min, tzinfo=UTC) for i in range(DAYS)]
     random.Random(4).shuffle(days)
     for day in days:
@@ -218,7 +260,7 @@ def test_the_migration_backfills_what_a_refresh_writes():
     try:
         executor.migrate([("usage", "0016_lz4_toast_compression")])
         executor = MigrationExecutor(connection)
-        executor.migrate([("usage", "0017_latency_daily_span")])
+        executor.migrate([("usage", "0017_latency_spans")])
     finally:
         MigrationExecutor(connection).migrate(leaves)
     assert _snapshot() == expected

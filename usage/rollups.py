@@ -10,14 +10,14 @@ with the bucket index computed in SQL by the same formula as ``usage.histograms.
 the last rate-limit headroom by a window function) — never one query per request. The same ORM
 code runs on SQLite and PostgreSQL. The same transaction maintains the coarser rollups read by
 the pages: LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily (refreshed hours replaced,
-the day's other hours kept), LatencyDailySpan (the spans over changed days re-summed from their
-halves), UsageDaily (old contribution out, new in) and
+the day's other hours kept), LatencyDailySpan and LatencyHourOfDaySpan (the spans over changed
+days re-summed from their halves), UsageDaily (old contribution out, new in) and
 TokensPerMinuteHourly (recomputed with the hours, one GROUP BY per subscription and minute). On
 PostgreSQL concurrent refreshes are serialised by a transaction-level advisory lock, so two
 ingestion workers cannot interleave delete and insert.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -74,6 +74,7 @@ from .models import (
     LatencyDaily,
     LatencyDailySpan,
     LatencyHourOfDay,
+    LatencyHourOfDaySpan,
     LatencySubscriptionDaily,
     NativeLog,
     TokenSource,
@@ -572,25 +573,100 @@ def latency_span_merge(rows: Iterable[Mapping]) -> dict[tuple, dict]:
     return merged
 
 
-def _latency_spans_apply(days: Iterable[date]) -> None:
-    """Re-sum every LatencyDailySpan row over ``days`` (whose LatencyDaily rows just changed) from
+_HOUR_OF_DAY_DIMENSIONS = ("deployment", "model", "is_streaming")
+_HOUR_OF_DAY_SPAN_COLUMNS = ("day", *_HOUR_OF_DAY_DIMENSIONS, "measures_by_hour", *_BY_HOUR_COLUMNS.values())
+
+
+def hour_of_day_span_merge(rows: Iterable[Mapping]) -> dict[tuple, dict]:
+    """Rows with ``_HOUR_OF_DAY_SPAN_COLUMNS`` (LatencyHourOfDay or LatencyHourOfDaySpan values, in
+    day order) summed per deployment, model and streaming kind, hour by hour: {dims:
+    LatencyHourOfDaySpan field values but day and span_days}. Pure, like ``latency_span_merge``."""
+    sums: dict[tuple, dict] = {}
+    for row in rows:
+        dims = tuple(row[d] for d in _HOUR_OF_DAY_DIMENSIONS)
+        target = sums.get(dims)
+        if target is None:
+            target = sums[dims] = {"measures": {}, **{column: {} for column in _BY_HOUR_COLUMNS.values()}}
+        measures = target["measures"]
+        for hour, values in row["measures_by_hour"].items():
+            current = measures.get(hour)
+            if current is None:
+                measures[hour] = list(values)
+                continue
+            for i in range(5):  # requests, throttled, errors, tps tokens, tps ms (_MEASURE_ORDER)
+                current[i] += values[i]
+            seen = values[5]  # ISO text in UTC: compares as the moments do
+            if seen is not None and (current[5] is None or seen > current[5]):
+                current[5:] = values[5:]
+        for column in _BY_HOUR_COLUMNS.values():
+            histograms_add_into(target[column], row[column], None)
+    return {
+        dims: {
+            **dict(zip(_HOUR_OF_DAY_DIMENSIONS, dims, strict=True)),
+            "measures_by_hour": {
+                hour: target["measures"][hour] for hour in sorted(target["measures"], key=int)
+            },
+            **{
+                column: histograms_join(
+                    {
+                        hour: histogram_segment(hour, lanes)
+                        for (_, hour), lanes in target[column].items()
+                        if lanes
+                    }
+                )
+                for column in _BY_HOUR_COLUMNS.values()
+            },
+        }
+        for dims, target in sums.items()
+    }
+
+
+def _spans_apply(
+    days: set[date],
+    *,
+    day_model: type,
+    span_model: type,
+    dimensions: tuple[str, ...],
+    columns: tuple[str, ...],
+    merge: Callable[[Iterable[Mapping]], dict[tuple, dict]],
+) -> None:
+    """Re-sum every ``span_model`` row over ``days`` (whose ``day_model`` rows just changed) from
     its two halves, shortest spans first, so each longer span adds up fresh shorter ones."""
-    days = set(days)
     for span_days in SPAN_DAYS:
         half = span_days // 2
-        halves = LatencyDaily.objects.all() if half == 1 else LatencyDailySpan.objects.filter(span_days=half)
+        halves = day_model.objects.all() if half == 1 else span_model.objects.filter(span_days=half)
         for start in sorted({span_start(day, span_days) for day in days}):
             children = (
                 halves.filter(day__in=[start, start + timedelta(days=half)])
-                .order_by("day", *_LATENCY_DIMENSIONS)
-                .values(*_SPAN_COLUMNS)
+                .order_by("day", *dimensions)
+                .values(*columns)
             )
             rows = [
-                LatencyDailySpan(day=start, span_days=span_days, **fields)
-                for fields in latency_span_merge(children).values()
+                span_model(day=start, span_days=span_days, **fields) for fields in merge(children).values()
             ]
-            LatencyDailySpan.objects.filter(day=start, span_days=span_days).delete()
-            LatencyDailySpan.objects.bulk_create(rows, batch_size=1000)
+            span_model.objects.filter(day=start, span_days=span_days).delete()
+            span_model.objects.bulk_create(rows, batch_size=1000)
+
+
+def _latency_spans_apply(days: Iterable[date]) -> None:
+    """Re-sum the LatencyDailySpan and LatencyHourOfDaySpan rows over ``days``."""
+    days = set(days)
+    _spans_apply(
+        days,
+        day_model=LatencyDaily,
+        span_model=LatencyDailySpan,
+        dimensions=_LATENCY_DIMENSIONS,
+        columns=_SPAN_COLUMNS,
+        merge=latency_span_merge,
+    )
+    _spans_apply(
+        days,
+        day_model=LatencyHourOfDay,
+        span_model=LatencyHourOfDaySpan,
+        dimensions=_HOUR_OF_DAY_DIMENSIONS,
+        columns=_HOUR_OF_DAY_SPAN_COLUMNS,
+        merge=hour_of_day_span_merge,
+    )
 
 
 def _lanes_entries(by_dims: Mapping[tuple, Mapping[str, dict]]) -> dict[tuple, dict[str, dict]]:
@@ -907,7 +983,7 @@ def _lock() -> None:
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
-    LatencyHourOfDay, LatencySubscriptionDaily (and the LatencyDailySpan rows over their days),
+    LatencyHourOfDay, LatencySubscriptionDaily (and the latency spans over their days),
     UsageDaily and TokensPerMinuteHourly (same transaction).
 
     Returns the number of UsageHourly rows written.
@@ -948,7 +1024,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
     """Rebuild the LatencyDaily, LatencyHourOfDay and LatencySubscriptionDaily rows of each UTC day
-    (midnight datetimes) from UsageHourly, and the LatencyDailySpan rows over those days."""
+    (midnight datetimes) from UsageHourly, and the latency spans over those days."""
     written = 0
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():

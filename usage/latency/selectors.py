@@ -13,7 +13,8 @@ per day, deployment, model, regions and streaming kind) with ``LatencyDailySpan`
 summed over aligned spans of 2..256 days, so a month reads ~7 pieces instead of 30 days) for
 whole-day ranges without a subscription filter (per-day views, the trends and grouping by day,
 read LatencyDaily alone: ``latency_day_rows``); ``LatencyHourOfDay`` (per day, deployment, model and streaming kind,
-keeping the hours) for grouping by hour of day without a subscription filter;
+keeping the hours; with ``LatencyHourOfDaySpan``, its spans, for whole-day ranges) for grouping by
+hour of day without a subscription filter;
 ``LatencySubscriptionDaily`` (LatencyDaily's rows per APIM subscription, keeping the hours) for a
 subscription filter over whole days, or grouped by hour of day; ``UsageHourly`` (per hour,
 subscription, product and status class) otherwise. The latency rollups store packed histograms,
@@ -39,7 +40,14 @@ from ..histograms import (
     histograms_lanes,
     lanes_counts,
 )
-from ..models import LatencyDaily, LatencyDailySpan, LatencyHourOfDay, LatencySubscriptionDaily, UsageHourly
+from ..models import (
+    LatencyDaily,
+    LatencyDailySpan,
+    LatencyHourOfDay,
+    LatencyHourOfDaySpan,
+    LatencySubscriptionDaily,
+    UsageHourly,
+)
 from ..spans import spans_cover
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -349,26 +357,37 @@ def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
     24 x deployments x 2 rows. Hours of the first and last day outside ``[start, end)`` are left
     out, as the hourly rollup would leave them out.
     """
-    if filters.subscription:
-        source = LatencySubscriptionDaily.objects.filter(apim_subscription_id=filters.subscription)
-    else:
-        source = LatencyHourOfDay.objects.all()
-    queryset = source.filter(day__gte=filters.start.astimezone(UTC).date(), day__lte=filters.days[-1])
     whole_days = _whole_days(filters)
+    first, last = filters.start.astimezone(UTC).date(), filters.days[-1]
+    if filters.subscription:
+        sources = [
+            LatencySubscriptionDaily.objects.filter(
+                apim_subscription_id=filters.subscription, day__gte=first, day__lte=last
+            )
+        ]
+    elif whole_days:  # single days and spans (LatencyHourOfDaySpan rows sum whole days)
+        pieces = spans_cover(first, last + timedelta(days=1))
+        days = [day for day, length in pieces if length == 1]
+        spans = [Q(day=day, span_days=length) for day, length in pieces if length > 1]
+        sources = [
+            *([LatencyHourOfDay.objects.filter(day__in=days)] if days else []),
+            *([LatencyHourOfDaySpan.objects.filter(reduce(or_, spans))] if spans else []),
+        ]
+    else:
+        sources = [LatencyHourOfDay.objects.filter(day__gte=first, day__lte=last)]
     groups: dict[tuple, dict] = {}
     # {histogram: {(dims, hour of day): lanes}}, summed over the days, put into ``groups`` at the end
     lanes: dict[str, dict[tuple, int]] = {name: {} for name in _HOUR_OF_DAY_HISTOGRAMS}
+    columns = (
+        "day",
+        "deployment",
+        "model",
+        "is_streaming",
+        "measures_by_hour",
+        *_HOUR_OF_DAY_HISTOGRAMS.values(),
+    )
     for day_row in (
-        _filtered(queryset, filters)
-        .order_by()
-        .values(
-            "day",
-            "deployment",
-            "model",
-            "is_streaming",
-            "measures_by_hour",
-            *_HOUR_OF_DAY_HISTOGRAMS.values(),
-        )
+        row for source in sources for row in _filtered(source, filters).order_by().values(*columns)
     ):
         midnight = datetime.combine(day_row["day"], time.min, tzinfo=UTC)
         dims = (day_row["deployment"], day_row["model"], day_row["is_streaming"])

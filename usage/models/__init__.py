@@ -3,7 +3,13 @@
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .daily import UsageDaily
 from .ingestion import IngestionRun, IngestionWatermark, RejectedRow, UnmatchedRow
-from .latency import LatencyDaily, LatencyDailySpan, LatencyHourOfDay, LatencySubscriptionDaily
+from .latency import (
+    LatencyDaily,
+    LatencyDailySpan,
+    LatencyHourOfDay,
+    LatencyHourOfDaySpan,
+    LatencySubscriptionDaily,
+)
 from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
@@ -24,6 +30,7 @@ __all__ = [
     "LatencyDaily",
     "LatencyDailySpan",
     "LatencyHourOfDay",
+    "LatencyHourOfDaySpan",
     "LatencySubscriptionDaily",
     "LlmLogChunk",
     "ModelPrice",

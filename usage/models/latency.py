@@ -183,3 +183,30 @@ class LatencyDailySpan(LatencyDayMeasures):
 
     def __str__(self) -> str:
         return f"{self.day} +{self.span_days}d {self.deployment} {self.backend_region}"
+
+
+class LatencyHourOfDaySpan(LatencyHours):
+    """LatencyHourOfDay summed over an aligned span of 2, 4, ... 256 days (``usage.spans``): what
+    grouping by hour of day reads for whole-day ranges without a subscription filter.
+
+    As LatencyDailySpan does for LatencyDaily: ``day`` is the span's first day, each span the sum
+    of its two halves, re-summed by ``usage.rollups.rollup_refresh_hours`` whenever a day in it
+    changes; a month reads ~7 rows per deployment, model and streaming kind instead of 30.
+    """
+
+    day = models.DateField()
+    span_days = models.PositiveSmallIntegerField()
+    deployment = models.CharField(max_length=256, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    is_streaming = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "span_days", "deployment", "model", "is_streaming"],
+                name="latencyhourofdayspan_unique_dims",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} +{self.span_days}d {self.deployment}"

@@ -1,7 +1,8 @@
-"""Add LatencyDailySpan (LatencyDaily summed over aligned spans of 2..256 days) and backfill it.
+"""Add LatencyDailySpan and LatencyHourOfDaySpan (LatencyDaily and LatencyHourOfDay summed over
+aligned spans of 2..256 days) and backfill them.
 
-Frozen copies of what ``usage.spans``, ``usage.rollups.latency_span_merge`` and
-``usage.histograms`` do today (a migration must not follow later code). Spans are built shortest
+Frozen copies of what ``usage.spans``, ``usage.rollups.latency_span_merge``,
+``usage.rollups.hour_of_day_span_merge`` and ``usage.histograms`` do today (a migration must not follow later code). Spans are built shortest
 first, each from its two halves, as the refresh builds them.
 """
 
@@ -126,24 +127,74 @@ def _merge(rows):
     return merged
 
 
-def backfill(apps, schema_editor):
-    LatencyDaily = apps.get_model("usage", "LatencyDaily")
-    LatencyDailySpan = apps.get_model("usage", "LatencyDailySpan")
-    days = set(LatencyDaily.objects.order_by().values_list("day", flat=True).distinct())
+_HOUR_OF_DAY_DIMENSIONS = ("deployment", "model", "is_streaming")
+_BY_HOUR = ("total_time_by_hour", "backend_time_by_hour", "native_duration_by_hour", "overhead_by_hour")
+_HOUR_OF_DAY_COLUMNS = ("day", *_HOUR_OF_DAY_DIMENSIONS, "measures_by_hour", *_BY_HOUR)
+
+
+def _merge_hour_of_day(rows):
+    """Rows in day order summed per dims, hour by hour (as usage.rollups.hour_of_day_span_merge)."""
+    sums = {}
+    for row in rows:
+        dims = tuple(row[d] for d in _HOUR_OF_DAY_DIMENSIONS)
+        target = sums.setdefault(dims, {"measures": {}, **{column: {} for column in _BY_HOUR}})
+        for hour, values in row["measures_by_hour"].items():
+            current = target["measures"].get(hour)
+            if current is None:
+                target["measures"][hour] = list(values)
+                continue
+            for i in range(5):
+                current[i] += values[i]
+            if values[5] is not None and (current[5] is None or values[5] > current[5]):
+                current[5:] = values[5:]
+        for column in _BY_HOUR:
+            for hour, lanes in _hours_lanes(row[column]).items():
+                target[column][hour] = target[column].get(hour, 0) + lanes
+    return [
+        {
+            **dict(zip(_HOUR_OF_DAY_DIMENSIONS, dims, strict=True)),
+            "measures_by_hour": {
+                hour: target["measures"][hour] for hour in sorted(target["measures"], key=int)
+            },
+            **{column: _pack_hours(target[column]) for column in _BY_HOUR},
+        }
+        for dims, target in sums.items()
+    ]
+
+
+def _backfill_spans(day_model, span_model, dimensions, columns, merge):
+    days = set(day_model.objects.order_by().values_list("day", flat=True).distinct())
     for span_days in _SPAN_DAYS:
         half = span_days // 2
-        halves = LatencyDaily.objects.all() if half == 1 else LatencyDailySpan.objects.filter(span_days=half)
+        halves = day_model.objects.all() if half == 1 else span_model.objects.filter(span_days=half)
         starts = {date.fromordinal(d.toordinal() - d.toordinal() % span_days) for d in days}
         for start in sorted(starts):
             children = (
                 halves.filter(day__in=[start, start + timedelta(days=half)])
-                .order_by("day", *_DIMENSIONS)
-                .values(*_COLUMNS)
+                .order_by("day", *dimensions)
+                .values(*columns)
             )
-            LatencyDailySpan.objects.bulk_create(
-                [LatencyDailySpan(day=start, span_days=span_days, **fields) for fields in _merge(children)],
+            span_model.objects.bulk_create(
+                [span_model(day=start, span_days=span_days, **fields) for fields in merge(children)],
                 batch_size=1000,
             )
+
+
+def backfill(apps, schema_editor):
+    _backfill_spans(
+        apps.get_model("usage", "LatencyDaily"),
+        apps.get_model("usage", "LatencyDailySpan"),
+        _DIMENSIONS,
+        _COLUMNS,
+        _merge,
+    )
+    _backfill_spans(
+        apps.get_model("usage", "LatencyHourOfDay"),
+        apps.get_model("usage", "LatencyHourOfDaySpan"),
+        _HOUR_OF_DAY_DIMENSIONS,
+        _HOUR_OF_DAY_COLUMNS,
+        _merge_hour_of_day,
+    )
 
 
 class Migration(migrations.Migration):
@@ -196,6 +247,35 @@ class Migration(migrations.Migration):
                             "is_streaming",
                         ),
                         name="latencydailyspan_unique_dims",
+                    )
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="LatencyHourOfDaySpan",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("measures_by_hour", models.JSONField(default=dict)),
+                ("total_time_by_hour", models.BinaryField(default=b"")),
+                ("backend_time_by_hour", models.BinaryField(default=b"")),
+                ("native_duration_by_hour", models.BinaryField(default=b"")),
+                ("overhead_by_hour", models.BinaryField(default=b"")),
+                ("day", models.DateField()),
+                ("span_days", models.PositiveSmallIntegerField()),
+                ("deployment", models.CharField(blank=True, max_length=256)),
+                ("model", models.CharField(blank=True, max_length=128)),
+                ("is_streaming", models.BooleanField(default=False)),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("day", "span_days", "deployment", "model", "is_streaming"),
+                        name="latencyhourofdayspan_unique_dims",
                     )
                 ],
             },
