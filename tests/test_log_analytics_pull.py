@@ -229,3 +229,27 @@ def _reference_totals(server) -> dict:
         pass
     server.queries.clear()
     return captured
+
+
+def test_join_partners_are_pulled_first_so_each_request_is_accounted_once(emulator, logs, monkeypatch):
+    from usage.accounting import services
+
+    accounted: list[str] = []
+    account = services.usage_for_request
+
+    def counting(row, **kwargs):
+        accounted.append(row.correlation_id)
+        return account(row, **kwargs)
+
+    monkeypatch.setattr(services, "usage_for_request", counting)
+    result = pull()
+
+    assert result.ok, result.as_dict()
+    first_query = {}
+    for number, query in enumerate(emulator.queries):
+        first_query.setdefault(query["table"], number)
+    assert sorted(first_query, key=first_query.get) == [NATIVE, LLM_LOG, GATEWAY]
+    stored = set(GatewayRequest.objects.values_list("correlation_id", flat=True))
+    assert NativeLog.objects.exists() and stored
+    # Gateway rows arrive after their partners: one usage computation per request, not one per table.
+    assert sorted(accounted) == sorted(stored)
