@@ -384,3 +384,13 @@ def test_the_migration_backfills_what_a_refresh_writes():
     finally:
         MigrationExecutor(connection).migrate(leaves)
     assert _snapshot() == expected
+
+
+def test_requests_by_hour_are_each_hours_requests(generated):
+    late = _store(n=40, seed=13, start=H + timedelta(hours=30), hours=2)
+    rollup_refresh_hours(hours={r.time.replace(minute=0, second=0, microsecond=0) for r in late})
+    rows = list(LatencySubscriptionDaily.objects.all())
+    assert rows
+    for row in rows:
+        assert row.requests_by_hour == {hour: measures[0] for hour, measures in row.measures_by_hour.items()}
+        assert sum(row.requests_by_hour.values()) == row.requests

@@ -737,6 +737,7 @@ def subscription_daily_fields(
         "ratelimit_remaining_requests": None,
         "ratelimit_remaining_tokens": None,
         "measures_by_hour": {hour: measures[hour] for hour in ordered},
+        "requests_by_hour": {hour: measures[hour][0] for hour in ordered},
     }
     last_seen = None
     for hour in ordered:
@@ -773,6 +774,7 @@ _SUBSCRIPTION_DAILY_MEASURES = (
     "ratelimit_remaining_requests",
     "ratelimit_remaining_tokens",
     "measures_by_hour",
+    "requests_by_hour",
     *_BY_HOUR_COLUMNS.values(),
 )
 

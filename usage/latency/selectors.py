@@ -112,7 +112,7 @@ _TREND_COLUMNS = tuple(
 _SUBSCRIPTION_DAILY_COLUMNS = (
     *(c for c in _DAILY_COLUMNS if not c.endswith("_by_hour")),
     "total_time_by_hour",
-    "measures_by_hour",
+    "requests_by_hour",
 )
 _HOUR_OF_DAY_HISTOGRAMS = {
     "total_time_hist": "total_time_by_hour",
@@ -631,11 +631,7 @@ def latency_charts(
             day_lanes[day_key] = day_lanes.get(day_key, 0) + (
                 histogram if type(histogram) is int else histogram_lanes(histogram)
             )
-        if "requests_by_hour" in row:
-            requests_by_hour = row["requests_by_hour"].items()
-        else:  # LatencySubscriptionDaily: requests are the first of an hour's measures
-            requests_by_hour = ((hour, measures[0]) for hour, measures in row["measures_by_hour"].items())
-        for hour, requests in requests_by_hour:
+        for hour, requests in row["requests_by_hour"].items():
             hour_key = (region, int(hour))
             hour_requests[hour_key] = hour_requests.get(hour_key, 0) + requests
         histograms_add_into(hour_lanes, row["total_time_by_hour"], region)
