@@ -210,7 +210,7 @@ def test_a_partial_day_reads_the_hourly_rollup_and_a_subscription_its_daily_one(
     from usage.latency.selectors import latency_rollup_rows
 
     by_subscription = latency_rollup_rows(filters=_filters(subscription="sub-a"))
-    assert "day" in by_subscription[0] and "measures_by_hour" in by_subscription[0]
+    assert "day" in by_subscription[0] and "requests_by_hour" in by_subscription[0]
     partial = LatencyFilters(start=H + timedelta(hours=5), end=H + timedelta(hours=7))
     rows = latency_rollup_rows(filters=partial)
     assert "hour" in rows[0]

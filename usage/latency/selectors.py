@@ -102,11 +102,15 @@ _DAILY_COLUMNS = (
     "ratelimit_remaining_tokens",
 )
 _PACKED_DAY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
-# What the per-day trends read of LatencyDaily (they chart total time only).
-_TREND_COLUMNS = tuple(
-    c
-    for c in _DAILY_COLUMNS
-    if not c.endswith("_by_hour") and (c == "total_time_hist" or not c.endswith("_hist"))
+# What the per-day trends read of LatencyDaily: the dimensions and total time (a trend is its p95).
+_TREND_COLUMNS = (
+    "day",
+    "backend_region",
+    "apim_region",
+    "deployment",
+    "model",
+    "is_streaming",
+    "total_time_hist",
 )
 # LatencySubscriptionDaily: the day totals, and per hour of day what the heatmap needs.
 _SUBSCRIPTION_DAILY_COLUMNS = (
@@ -554,7 +558,7 @@ def latency_rows(
             day = daily.get(day_key)
             if day is None:
                 day = daily[day_key] = _Accumulator()
-            day.add(row, histograms=("total",))
+            day.add_histogram("total", row["total_time_hist"])  # a trend is a p95 of total time
     result = []
     days = filters.days if with_trend else []
     for (group, streaming), accumulator in groups.items():
