@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.migrations_replay import migration_replay
 from tests.test_latency_subscription_daily import _rounded, _store
 from usage.histograms import histogram_lanes, histograms_lanes
 from usage.latency.selectors import (
@@ -255,12 +255,5 @@ def test_the_migration_backfills_what_a_refresh_writes():
     rollup_refresh_range(start=START, end=START + timedelta(days=20))
     expected = _snapshot()
     assert expected
-    executor = MigrationExecutor(connection)
-    leaves = executor.loader.graph.leaf_nodes()
-    try:
-        executor.migrate([("usage", "0016_lz4_toast_compression")])
-        executor = MigrationExecutor(connection)
-        executor.migrate([("usage", "0017_latency_spans")])
-    finally:
-        MigrationExecutor(connection).migrate(leaves)
+    migration_replay("usage", before="0016_lz4_toast_compression", migration="0017_latency_spans")
     assert _snapshot() == expected

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.latency_expected import hour_entry, hour_entry_add
 from tests.latency_factories import gateway_request
+from tests.migrations_replay import migration_replay
 from usage.histograms import (
     BUCKET_COUNT,
     histogram_lanes,
@@ -375,14 +375,7 @@ def test_the_migration_backfills_what_a_refresh_writes():
     rollup_refresh_range(start=H, end=H + timedelta(days=2))
     expected = _snapshot()
     assert expected
-    executor = MigrationExecutor(connection)
-    leaves = executor.loader.graph.leaf_nodes()
-    try:
-        executor.migrate([("usage", "0014_unmatched_rows")])
-        executor = MigrationExecutor(connection)
-        executor.migrate([("usage", "0015_latency_subscription_daily")])
-    finally:
-        MigrationExecutor(connection).migrate(leaves)
+    migration_replay("usage", before="0014_unmatched_rows", migration="0015_latency_subscription_daily")
     assert _snapshot() == expected
 
 

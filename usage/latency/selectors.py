@@ -79,13 +79,9 @@ def _day_of(row: Mapping) -> date:
     return row["day"] if "day" in row else row["hour"].astimezone(UTC).date()
 
 
+_DAILY_DIMENSIONS = ("day", "backend_region", "apim_region", "deployment", "model", "is_streaming")
 _DAILY_COLUMNS = (
-    "day",
-    "backend_region",
-    "apim_region",
-    "deployment",
-    "model",
-    "is_streaming",
+    *_DAILY_DIMENSIONS,
     "requests",
     "throttled",
     "errors",
@@ -103,15 +99,7 @@ _DAILY_COLUMNS = (
 )
 _PACKED_DAY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
 # What the per-day trends read of LatencyDaily: the dimensions and total time (a trend is its p95).
-_TREND_COLUMNS = (
-    "day",
-    "backend_region",
-    "apim_region",
-    "deployment",
-    "model",
-    "is_streaming",
-    "total_time_hist",
-)
+_TREND_COLUMNS = (*_DAILY_DIMENSIONS, "total_time_hist")
 # LatencySubscriptionDaily: the day totals, and per hour of day what the heatmap needs.
 _SUBSCRIPTION_DAILY_COLUMNS = (
     *(c for c in _DAILY_COLUMNS if not c.endswith("_by_hour")),

@@ -84,7 +84,20 @@ class LatencyDaily(LatencyDayMeasures):
         return f"{self.day} {self.deployment} {self.backend_region}"
 
 
-class LatencyHourOfDay(LatencyHours):
+class LatencyHourOfDayDimensions(LatencyHours):
+    """What LatencyHourOfDay and its spans share: the day and the dimensions grouping by hour of
+    day can filter on (all but the subscription), with the per-hour measures."""
+
+    day = models.DateField()
+    deployment = models.CharField(max_length=256, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    is_streaming = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class LatencyHourOfDay(LatencyHourOfDayDimensions):
     """Latency per hour of day without regions: what grouping by hour of day reads.
 
     One row per UTC day x deployment x model x streaming kind (the dimensions latency can be
@@ -94,11 +107,6 @@ class LatencyHourOfDay(LatencyHours):
     with LatencyDaily by ``usage.rollups.rollup_refresh_hours`` (refreshed hours are replaced,
     the day's other hours kept).
     """
-
-    day = models.DateField()
-    deployment = models.CharField(max_length=256, blank=True)
-    model = models.CharField(max_length=128, blank=True)
-    is_streaming = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -188,7 +196,7 @@ class LatencyDailySpan(LatencyDayMeasures):
         return f"{self.day} +{self.span_days}d {self.deployment} {self.backend_region}"
 
 
-class LatencyHourOfDaySpan(LatencyHours):
+class LatencyHourOfDaySpan(LatencyHourOfDayDimensions):
     """LatencyHourOfDay summed over an aligned span of 2, 4, ... 256 days (``usage.spans``): what
     grouping by hour of day reads for whole-day ranges without a subscription filter.
 
@@ -197,11 +205,7 @@ class LatencyHourOfDaySpan(LatencyHours):
     changes; a month reads ~7 rows per deployment, model and streaming kind instead of 30.
     """
 
-    day = models.DateField()
     span_days = models.PositiveSmallIntegerField()
-    deployment = models.CharField(max_length=256, blank=True)
-    model = models.CharField(max_length=128, blank=True)
-    is_streaming = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
