@@ -199,13 +199,13 @@ class _Analyzer:
     holds a few hundred thousand rows, which no production server (autovacuum on, the default)
     would do. Then, like autovacuum's default threshold (50 rows + 10 % of the table), the bench
     runs ``ANALYZE`` on the ingestion tables every time that many rows were stored since the
-    last one, of the columns ingestion looks rows up by (not the bodies, whose sampling and
+    last one, of the columns ingestion and the refresh look rows up by (not the bodies, whose sampling and
     decompression autovacuum would do in the background on another core); its time counts in the
     figures and is printed.
     """
 
     TABLES = (
-        "usage_gatewayrequest (correlation_id, apim_request_id, time)",
+        "usage_gatewayrequest (id, correlation_id, apim_request_id, time)",
         "usage_gatewayrequest_key",
         "usage_nativelog (correlation_id, time)",
         "usage_unmatchedrow",
