@@ -29,6 +29,7 @@ from usage.histograms import (
     histogram_unpack,
     histograms_join,
     histograms_pack,
+    histograms_pack_lanes,
     histograms_segments,
     histograms_unpack,
     segment_lanes,
@@ -109,6 +110,7 @@ def test_packing_lanes_gives_the_bytes_packing_dicts_gives(by_hour):
         assert histogram_lanes_of(histogram) == histogram_lanes(histogram_pack(histogram))
         assert histogram_pack_lanes(histogram_lanes_of(histogram)) == histogram_pack(histogram)
     packed = histograms_pack(by_hour)
+    assert histograms_pack_lanes({int(hour): histogram_lanes_of(h) for hour, h in by_hour.items()}) == packed
     segments = {int(hour): histogram_segment(int(hour), histogram_lanes_of(h)) for hour, h in by_hour.items()}
     assert histograms_join({hour: segment for hour, segment in segments.items() if segment}) == packed
     assert histograms_segments(packed) == {hour: segment for hour, segment in segments.items() if segment}

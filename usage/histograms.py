@@ -224,6 +224,13 @@ def histograms_join(segments: Mapping[int, bytes]) -> bytes:
     return _compact(b"".join(segments[key] for key in sorted(segments)))
 
 
+def histograms_pack_lanes(lanes_by_key: Mapping[int, int]) -> bytes:
+    """``histograms_pack`` of histograms given as lanes per key (the same bytes), without dicts."""
+    return histograms_join(
+        {key: histogram_segment(key, lanes) for key, lanes in lanes_by_key.items() if lanes}
+    )
+
+
 def histogram_unpack(packed: bytes | memoryview | None) -> dict[str, int]:
     return histogram_from_lanes(histogram_lanes(packed))
 

@@ -65,6 +65,7 @@ from .histograms import (
     histograms_add_into,
     histograms_join,
     histograms_pack,
+    histograms_pack_lanes,
     histograms_segments,
     histograms_unpack,
     segment_lanes,
@@ -563,9 +564,7 @@ def latency_span_merge(rows: Iterable[Mapping]) -> dict[tuple, dict]:
             **dict(zip(_LATENCY_DIMENSIONS, dims, strict=True)),
             **target,
             **{column: histogram_pack_lanes(lanes[column]) for column in _PACKED_COLUMNS.values()},
-            "total_time_by_hour": histograms_join(
-                {hour: histogram_segment(hour, by_hour[hour]) for hour in sorted(by_hour) if by_hour[hour]}
-            ),
+            "total_time_by_hour": histograms_pack_lanes(by_hour),
             "requests_by_hour": {
                 hour: target["requests_by_hour"][hour] for hour in sorted(target["requests_by_hour"], key=int)
             },
@@ -607,13 +606,7 @@ def hour_of_day_span_merge(rows: Iterable[Mapping]) -> dict[tuple, dict]:
                 hour: target["measures"][hour] for hour in sorted(target["measures"], key=int)
             },
             **{
-                column: histograms_join(
-                    {
-                        hour: histogram_segment(hour, lanes)
-                        for (_, hour), lanes in target[column].items()
-                        if lanes
-                    }
-                )
+                column: histograms_pack_lanes({hour: lanes for (_, hour), lanes in target[column].items()})
                 for column in _BY_HOUR_COLUMNS.values()
             },
         }

@@ -12,9 +12,9 @@ Five sources give the same answers (tests hold them to it): ``LatencyDaily`` (sm
 per day, deployment, model, regions and streaming kind) with ``LatencyDailySpan`` (the same rows
 summed over aligned spans of 2..256 days, so a month reads ~7 pieces instead of 30 days) for
 whole-day ranges without a subscription filter (per-day views, the trends and grouping by day,
-read LatencyDaily alone: ``latency_day_rows``); ``LatencyHourOfDay`` (per day, deployment, model and streaming kind,
-keeping the hours; with ``LatencyHourOfDaySpan``, its spans, for whole-day ranges) for grouping by
-hour of day without a subscription filter;
+read LatencyDaily alone: ``latency_day_rows``); ``LatencyHourOfDay`` (per day, deployment, model
+and streaming kind, keeping the hours; with ``LatencyHourOfDaySpan``, its spans, for whole-day
+ranges) for grouping by hour of day without a subscription filter;
 ``LatencySubscriptionDaily`` (LatencyDaily's rows per APIM subscription, keeping the hours) for a
 subscription filter over whole days, or grouped by hour of day; ``UsageHourly`` (per hour,
 subscription, product and status class) otherwise. The latency rollups store packed histograms,
@@ -339,6 +339,19 @@ def _filtered(queryset: QuerySet, filters: LatencyFilters) -> QuerySet:
     return queryset
 
 
+def _day_and_span_sources(day_model: type, span_model: type, first: date, end: date) -> list[QuerySet]:
+    """The querysets that read the days ``[first, end)`` as the fewest aligned pieces
+    (``usage.spans.spans_cover``): ``day_model`` rows for single days, ``span_model`` rows for
+    spans (one query each, at most two)."""
+    pieces = spans_cover(first, end)
+    days = [day for day, length in pieces if length == 1]
+    spans = [Q(day=day, span_days=length) for day, length in pieces if length > 1]
+    return [
+        *([day_model.objects.filter(day__in=days)] if days else []),
+        *([span_model.objects.filter(reduce(or_, spans))] if spans else []),
+    ]
+
+
 def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
     """One row per hour of day, deployment, model and streaming kind, from LatencyHourOfDay
     (or LatencySubscriptionDaily with a subscription filter: same per-hour columns, summed over
@@ -358,13 +371,9 @@ def _hour_of_day_rows(filters: LatencyFilters) -> list[dict]:
             )
         ]
     elif whole_days:  # single days and spans (LatencyHourOfDaySpan rows sum whole days)
-        pieces = spans_cover(first, last + timedelta(days=1))
-        days = [day for day, length in pieces if length == 1]
-        spans = [Q(day=day, span_days=length) for day, length in pieces if length > 1]
-        sources = [
-            *([LatencyHourOfDay.objects.filter(day__in=days)] if days else []),
-            *([LatencyHourOfDaySpan.objects.filter(reduce(or_, spans))] if spans else []),
-        ]
+        sources = _day_and_span_sources(
+            LatencyHourOfDay, LatencyHourOfDaySpan, first, last + timedelta(days=1)
+        )
     else:
         sources = [LatencyHourOfDay.objects.filter(day__gte=first, day__lte=last)]
     groups: dict[tuple, dict] = {}
@@ -467,13 +476,7 @@ def latency_rollup_rows(
             if per_day:
                 sources = [LatencyDaily.objects.filter(day__gte=first, day__lt=end)]
             else:
-                pieces = spans_cover(first, end)
-                days = [day for day, length in pieces if length == 1]
-                spans = [Q(day=day, span_days=length) for day, length in pieces if length > 1]
-                sources = [
-                    *([LatencyDaily.objects.filter(day__in=days)] if days else []),
-                    *([LatencyDailySpan.objects.filter(reduce(or_, spans))] if spans else []),
-                ]
+                sources = _day_and_span_sources(LatencyDaily, LatencyDailySpan, first, end)
         columns = [c for c in all_columns if with_hours or not c.endswith("_by_hour")]
         rows = []
         for source in sources:
@@ -605,33 +608,31 @@ def latency_charts(
     day_lanes: dict[tuple[str, date], int] = {}
     day_json: dict[tuple[str, date], dict[str, int]] = {}
     region_of = GROUPINGS["region"]
-    for row in rows:
+    for row in rows:  # the heatmap
         if row["is_streaming"] != streaming:
             continue
         region = region_of(row)
-        histogram = row["total_time_hist"]
         if "hour" in row:  # UsageHourly: JSON histograms, one hour each
-            moment = row["hour"].astimezone(UTC)
-            day_key, hour_key = (region, moment.date()), (region, moment.hour)
-            day_lanes.setdefault(day_key, 0)
-            histogram_merge_into(day_json.setdefault(day_key, {}), histogram)
-            histogram_merge_into(hour_json.setdefault(hour_key, {}), histogram)
+            hour_key = (region, row["hour"].astimezone(UTC).hour)
+            histogram_merge_into(hour_json.setdefault(hour_key, {}), row["total_time_hist"])
             hour_requests[hour_key] = hour_requests.get(hour_key, 0) + row["requests"]
             continue
-        if day_rows is rows:
-            day_key = (region, row["day"])
-            day_lanes[day_key] = day_lanes.get(day_key, 0) + (
-                histogram if type(histogram) is int else histogram_lanes(histogram)
-            )
         for hour, requests in row["requests_by_hour"].items():
             hour_key = (region, int(hour))
             hour_requests[hour_key] = hour_requests.get(hour_key, 0) + requests
         histograms_add_into(hour_lanes, row["total_time_by_hour"], region)
-    if day_rows is not rows:  # spans: the days come from their own rows
-        for row in day_rows:
-            if row["is_streaming"] == streaming:
-                day_key = (region_of(row), row["day"])
-                day_lanes[day_key] = day_lanes.get(day_key, 0) + row["total_time_hist"]
+    for row in day_rows:  # the line chart
+        if row["is_streaming"] != streaming:
+            continue
+        day_key = (region_of(row), _day_of(row))
+        histogram = row["total_time_hist"]
+        if "hour" in row:
+            day_lanes.setdefault(day_key, 0)
+            histogram_merge_into(day_json.setdefault(day_key, {}), histogram)
+        else:
+            day_lanes[day_key] = day_lanes.get(day_key, 0) + (
+                histogram if type(histogram) is int else histogram_lanes(histogram)
+            )
     regions = sorted({region for region, _ in hour_requests})
     hours = list(range(24))
     days = filters.days
