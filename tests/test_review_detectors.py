@@ -247,3 +247,29 @@ def test_it_reads_the_summary_usage_accounting_stores_in_content_filter():
     refusal = {"blocked": True, "error": {"violence": {"filtered": True, "severity": "medium"}}}
     verdicts = azure_verdicts_find(content_filter=refusal, response_body="")
     assert verdicts.refusal and verdicts.hits[0]["where"] == "prompt"
+
+
+def test_verdicts_come_in_the_same_order_whatever_the_key_order_of_the_filter_results():
+    """The stored content_filter (JSONB) orders keys by length; the parsed body by appearance.
+    The pipeline evaluates flags on the latter, a later re-evaluation on the former: the hits (a
+    flag's detail) must not depend on it. Prompt hits come first, then by category."""
+    results = {
+        "violence": {"severity": "medium", "filtered": True},
+        "hate": {"severity": "low", "filtered": False},
+        "self_harm": {"severity": "high", "filtered": True},
+    }
+    summary = {"prompt": [{"prompt_index": 0, **results}], "completion": {"0": results}}
+    reordered = {
+        "completion": {"0": dict(reversed(results.items()))},
+        "prompt": [{**dict(reversed(results.items())), "prompt_index": 0}],
+    }
+    hits = azure_verdicts_find(content_filter=summary, response_body="").hits
+    assert hits == azure_verdicts_find(content_filter=reordered, response_body="").hits
+    assert [(hit["where"], hit["category"]) for hit in hits] == [
+        ("prompt", "hate"),
+        ("prompt", "self_harm"),
+        ("prompt", "violence"),
+        ("completion", "hate"),
+        ("completion", "self_harm"),
+        ("completion", "violence"),
+    ]

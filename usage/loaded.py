@@ -11,9 +11,9 @@ class LoadedRequests:
     """Stored requests (whole rows, bodies included) and their LLM-log chunks by correlation id.
 
     The steps of ``requests_refresh`` share one instance, in order: ``usage_refresh`` writes its
-    fields onto these rows and to the database, then ``fields_reload`` reads back those that
-    ``flags_evaluate`` uses, so it sees them as stored (JSONB orders keys: an Azure-filter flag's
-    detail must come out the same as when it is re-evaluated from the database later).
+    fields onto these rows and to the database, then ``flags_evaluate`` reads them as written
+    (the one it reads of usage's, ``content_filter``, gives the same verdicts in any key order:
+    ``audit.detectors.azure.azure_verdicts_find``).
     """
 
     rows: list[GatewayRequest]
@@ -26,10 +26,3 @@ class LoadedRequests:
         for chunk in LlmLogChunk.objects.filter(correlation_id__in=correlation_ids):
             chunks.setdefault(chunk.correlation_id, []).append(chunk)
         return cls(rows=rows, chunks=chunks)
-
-    def fields_reload(self, *fields: str) -> None:
-        """Read ``fields`` of the rows again from the database (one small query)."""
-        by_pk = {row.pk: row for row in self.rows}
-        for pk, *values in GatewayRequest.objects.filter(pk__in=list(by_pk)).values_list("pk", *fields):
-            for name, value in zip(fields, values, strict=True):
-                setattr(by_pk[pk], name, value)

@@ -37,9 +37,6 @@ def requests_refresh(*, correlation_ids: Collection[str], flags: bool = True) ->
         with json_shared():
             usage_refresh(correlation_ids=chunk, loaded=loaded)
             if flags:
-                loaded.fields_reload(
-                    "content_filter"
-                )  # as stored: the one field flags read that usage writes
                 flags_evaluate(correlation_ids=chunk, loaded=loaded)
         hours.update(row.time for row in loaded.rows)
     rollup_refresh_hours(hours=hours)

@@ -161,7 +161,13 @@ def azure_verdicts_find(*, content_filter: dict | None, response_body: str) -> A
     unique: dict[tuple, dict] = {}
     for hit in hits:
         unique.setdefault(tuple(sorted((k, str(v)) for k, v in hit.items())), hit)
-    return AzureVerdicts(hits=list(unique.values()), refusal=refusal)
+    # In a fixed order (prompt first, then by category), not in the documents' key order: the
+    # stored content_filter (JSONB) orders its keys differently from the parsed body, and the
+    # flag's detail must come out the same from either.
+    ordered = sorted(
+        unique.items(), key=lambda item: (item[1]["where"] != "prompt", item[1]["category"], item[0])
+    )
+    return AzureVerdicts(hits=[hit for _, hit in ordered], refusal=refusal)
 
 
 def verdict_severity(verdicts: AzureVerdicts) -> int:
