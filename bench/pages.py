@@ -186,6 +186,7 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
         LatencyDaily,
         LatencyHourOfDay,
         LatencySubscriptionDaily,
+        LatencySubscriptionRegionDaily,
         NativeLog,
         UsageDaily,
         UsageHourly,
@@ -207,7 +208,8 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
             with connection.cursor() as cursor:
                 cursor.execute(
                     "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_usagehourly, usage_latencydaily, "
-                    "usage_latencyhourofday, usage_latencysubscriptiondaily, usage_usagedaily, "
+                    "usage_latencyhourofday, usage_latencysubscriptiondaily, usage_latencysubscriptionregiondaily, "
+                    "usage_usagedaily, "
                     "audit_reviewevent, audit_reviewitem, audit_flag "
                     "RESTART IDENTITY CASCADE"
                 )
@@ -216,6 +218,7 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
             LatencyDaily.objects.all().delete()
             LatencyHourOfDay.objects.all().delete()
             LatencySubscriptionDaily.objects.all().delete()
+            LatencySubscriptionRegionDaily.objects.all().delete()
             UsageDaily.objects.all().delete()
             NativeLog.objects.all().delete()
             GatewayRequest.objects.all().delete()
@@ -310,7 +313,12 @@ def review_items_generate(*, every: int = 100) -> int:
 def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
     from django.db import connection
 
-    from usage.models import LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily
+    from usage.models import (
+        LatencyDaily,
+        LatencyHourOfDay,
+        LatencySubscriptionDaily,
+        LatencySubscriptionRegionDaily,
+    )
     from usage.rollups import rollup_refresh_range
 
     began = time.perf_counter()
@@ -321,11 +329,13 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
             cursor.execute("VACUUM ANALYZE usage_latencydaily")
             cursor.execute("VACUUM ANALYZE usage_latencyhourofday")
             cursor.execute("VACUUM ANALYZE usage_latencysubscriptiondaily")
+            cursor.execute("VACUUM ANALYZE usage_latencysubscriptionregiondaily")
     took = time.perf_counter() - began
     print(
         f"  rollups rebuilt: {rollups:,} hourly rows, {LatencyDaily.objects.count():,} daily and "
         f"{LatencyHourOfDay.objects.count():,} hour-of-day and "
         f"{LatencySubscriptionDaily.objects.count():,} per-subscription latency rows "
+        f"({LatencySubscriptionRegionDaily.objects.count():,} per subscription and region) "
         f"in {took:.1f} s ({requests / took:,.0f} requests/s)"
     )
 
@@ -483,7 +493,7 @@ def main() -> None:
         ("usage API (month, daily)", f"/api/v1/usage?from={m_from}&to={m_to}"),
         ("review queue", "/review/"),
         ("review queue (open, high severity first)", "/review/?status=open&order=severity"),
-        ("review queue (one subscription, page 3)", "/review/?subscription=sub-001&page=3"),
+        ("review queue (one cost center, page 3)", "/review/?cost_center=CC-1&page=3"),
         ("quotas", "/quotas/"),
         ("quotas API", "/api/v1/quotas"),
         ("ingestion status", "/ingestion/"),

@@ -1,4 +1,5 @@
-"""LatencySubscriptionDaily: what the latency pages read when filtered to one APIM subscription.
+"""LatencySubscriptionDaily and LatencySubscriptionRegionDaily (the same summed over deployments,
+models and APIM regions): what the latency pages read when filtered to one APIM subscription.
 
 The rollup is held to a fresh aggregation: its rows to UsageHourly summed in Python, and every
 answer the selectors and the API give from it to the answer computed from UsageHourly (and the
@@ -41,7 +42,13 @@ from usage.latency.selectors import (
     latency_rollup_rows,
     latency_rows,
 )
-from usage.models import GatewayRequest, LatencySubscriptionDaily, NativeLog, UsageHourly
+from usage.models import (
+    GatewayRequest,
+    LatencySubscriptionDaily,
+    LatencySubscriptionRegionDaily,
+    NativeLog,
+    UsageHourly,
+)
 from usage.rollups import latency_daily_refresh, rollup_refresh_hours, rollup_refresh_range
 
 H = datetime(2026, 3, 2, tzinfo=UTC)
@@ -54,6 +61,8 @@ _HISTOGRAMS = {
     "overhead_hist": "overhead_by_hour",
 }
 _DIMS = ("apim_subscription_id", "deployment", "model", "backend_region", "apim_region", "is_streaming")
+_REGION_DIMS = ("apim_subscription_id", "backend_region", "is_streaming")
+ROLLUPS = {LatencySubscriptionDaily: _DIMS, LatencySubscriptionRegionDaily: _REGION_DIMS}
 
 
 def _store(
@@ -135,22 +144,30 @@ def _rounded(value):
     return value
 
 
-def _snapshot() -> list[tuple]:
-    """Every LatencySubscriptionDaily row as strings; floats rounded (SQL float sums depend on
-    the order rows are scanned in)."""
-    fields = [f.name for f in LatencySubscriptionDaily._meta.fields if f.name != "id"]
-    return sorted(
-        tuple(str(_rounded(bytes(v) if isinstance(v, memoryview) else v)) for v in row)
-        for row in LatencySubscriptionDaily.objects.values_list(*fields)
-    )
+def _snapshot() -> dict[str, list[tuple]]:
+    """Every row of both rollups as strings; floats rounded (SQL float sums depend on the order
+    rows are scanned in)."""
+    snapshot = {}
+    for model in ROLLUPS:
+        fields = ["day", *(f.name for f in model._meta.fields if f.name not in ("id", "day"))]
+        snapshot[model.__name__] = sorted(
+            tuple(str(_rounded(bytes(v) if isinstance(v, memoryview) else v)) for v in row)
+            for row in model.objects.values_list(*fields)
+        )
+    return snapshot
 
 
-def _expected_from_usage_hourly() -> dict[tuple, dict]:
-    """{(day, subscription dims): {hour of day: measures}} summed from UsageHourly in Python."""
+def _rollups_delete() -> None:
+    for model in ROLLUPS:
+        model.objects.all().delete()
+
+
+def _expected_from_usage_hourly(dims: tuple[str, ...]) -> dict[tuple, dict]:
+    """{(day, ``dims``' values): {hour of day: measures}} summed from UsageHourly in Python."""
     expected: dict[tuple, dict] = defaultdict(dict)
     for row in UsageHourly.objects.order_by("hour", "id"):
         hour = row.hour.astimezone(UTC)
-        entry = expected[(hour.date(), *(getattr(row, d) for d in _DIMS))].setdefault(
+        entry = expected[(hour.date(), *(getattr(row, d) for d in dims))].setdefault(
             str(hour.hour), hour_entry(_HISTOGRAMS)
         )
         hour_entry_add(entry, row, _HISTOGRAMS)
@@ -161,9 +178,11 @@ def _nonzero(histogram: dict) -> dict:
     return {key: count for key, count in histogram.items() if count}
 
 
-def test_rows_are_usage_hourly_without_products_and_status_classes_per_day(generated):
-    expected = _expected_from_usage_hourly()
-    rows = {(r.day, *(getattr(r, d) for d in _DIMS)): r for r in LatencySubscriptionDaily.objects.all()}
+@pytest.mark.parametrize("model", ROLLUPS, ids=lambda model: model.__name__)
+def test_rows_are_usage_hourly_without_products_and_status_classes_per_day(generated, model):
+    dims = ROLLUPS[model]
+    expected = _expected_from_usage_hourly(dims)
+    rows = {(r.day, *(getattr(r, d) for d in dims)): r for r in model.objects.all()}
     assert rows.keys() == expected.keys()
     assert len({key[1] for key in rows}) == len(SUBSCRIPTIONS)
     for key, row in rows.items():
@@ -228,6 +247,12 @@ def test_subscription_answers_from_the_daily_rollup_equal_the_hourly_rollup(gene
     with CaptureQueriesContext(connection) as queries:
         rows = latency_rollup_rows(filters=filters)
     assert len(queries) == 1 and "usage_latencysubscriptiondaily" in queries[0]["sql"]
+    with CaptureQueriesContext(connection) as queries:
+        latency_rollup_rows(filters=filters, regions_only=True)
+    # Summed over deployments, models and APIM regions: only when none of them is filtered on.
+    by_region = not (filters.deployment or filters.model)
+    assert len(queries) == 1
+    assert ("usage_latencysubscriptionregiondaily" in queries[0]["sql"]) == by_region
     for group_by in GROUPINGS:
         for with_trend in (False, True):
             assert latency_rows(filters=filters, group_by=group_by, with_trend=with_trend) == latency_rows(
@@ -314,12 +339,15 @@ def test_the_page_filtered_to_a_subscription_shows_its_requests(generated, clien
         )
     assert response.status_code == 200
     assert not any("usage_usagehourly" in q["sql"] for q in queries)
+    # Grouped by region (the default), the page reads the rows summed over the other dimensions.
+    assert any("usage_latencysubscriptionregiondaily" in q["sql"] for q in queries)
+    assert not any("usage_latencysubscriptiondaily" in q["sql"] for q in queries)
     shown = sum(r.requests for r in response.context["rows"])
     assert shown == GatewayRequest.objects.filter(apim_subscription_id="sub-b").count()
 
 
-def _rebuilt_snapshot() -> list[tuple]:
-    LatencySubscriptionDaily.objects.all().delete()
+def _rebuilt_snapshot() -> dict[str, list[tuple]]:
+    _rollups_delete()
     rollup_refresh_range(start=H - timedelta(days=1), end=H + timedelta(days=DAYS + 1))
     return _snapshot()
 
@@ -346,9 +374,10 @@ def test_refreshing_hours_one_by_one_in_any_order_builds_what_a_full_rebuild_bui
     for hour in hours:
         rollup_refresh_hours(hours=[hour])
     incremental = _snapshot()
-    assert {row[0] for row in incremental} == {str(H.date()), str((H + timedelta(days=1)).date())}
+    for rows in incremental.values():
+        assert {row[0] for row in rows} == {str(H.date()), str((H + timedelta(days=1)).date())}
     assert _rebuilt_snapshot() == incremental
-    LatencySubscriptionDaily.objects.all().delete()
+    _rollups_delete()
     latency_daily_refresh(days=[H, H + timedelta(days=1)])
     assert _snapshot() == incremental
 
@@ -376,7 +405,8 @@ def test_the_migration_backfills_what_a_refresh_writes():
     _store(n=400, seed=21, start=H + timedelta(hours=3), hours=40)
     rollup_refresh_range(start=H, end=H + timedelta(days=2))
     expected = _snapshot()
-    assert expected
+    assert all(expected.values())
+    # Replays 0015 and every later migration: 0019 backfills LatencySubscriptionRegionDaily.
     migration_replay("usage", before="0014_unmatched_rows", migration="0015_latency_subscription_daily")
     assert _snapshot() == expected
 
@@ -384,8 +414,8 @@ def test_the_migration_backfills_what_a_refresh_writes():
 def test_requests_by_hour_are_each_hours_requests(generated):
     late = _store(n=40, seed=13, start=H + timedelta(hours=30), hours=2)
     rollup_refresh_hours(hours={r.time.replace(minute=0, second=0, microsecond=0) for r in late})
-    rows = list(LatencySubscriptionDaily.objects.all())
-    assert rows
+    rows = [row for model in ROLLUPS for row in model.objects.all()]
+    assert {type(row) for row in rows} == set(ROLLUPS)
     for row in rows:
         assert row.requests_by_hour == {hour: measures[0] for hour, measures in row.measures_by_hour.items()}
         assert sum(row.requests_by_hour.values()) == row.requests

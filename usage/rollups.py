@@ -9,9 +9,10 @@ run is aggregated by a handful of GROUP BY queries (sums and counts; one per lat
 with the bucket index computed in SQL by the same formula as ``usage.histograms.bucket_index``;
 the last rate-limit headroom by a window function) — never one query per request. The same ORM
 code runs on SQLite and PostgreSQL. The same transaction maintains the coarser rollups read by
-the pages: LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily (refreshed hours replaced,
-the day's other hours kept), LatencyDailySpan and LatencyHourOfDaySpan (the spans over changed
-days re-summed from their halves), UsageDaily (old contribution out, new in) and
+the pages: LatencyDaily, LatencyHourOfDay, LatencySubscriptionDaily and
+LatencySubscriptionRegionDaily (refreshed hours replaced, the day's other hours kept),
+LatencyDailySpan and LatencyHourOfDaySpan (the spans over changed days re-summed from their
+halves), UsageDaily (old contribution out, new in) and
 TokensPerMinuteHourly (recomputed with the hours, one GROUP BY per subscription and minute). On
 PostgreSQL concurrent refreshes are serialised by a transaction-level advisory lock, so two
 ingestion workers cannot interleave delete and insert.
@@ -77,6 +78,7 @@ from .models import (
     LatencyHourOfDay,
     LatencyHourOfDaySpan,
     LatencySubscriptionDaily,
+    LatencySubscriptionRegionDaily,
     NativeLog,
     TokenSource,
     TokensPerMinuteHourly,
@@ -271,6 +273,7 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
 
 _LATENCY_DIMENSIONS = ("deployment", "model", "backend_region", "apim_region", "is_streaming")
 _SUBSCRIPTION_DIMENSIONS = ("apim_subscription_id", *_LATENCY_DIMENSIONS)
+_SUBSCRIPTION_REGION_DIMENSIONS = ("apim_subscription_id", "backend_region", "is_streaming")
 _HOURLY_FIELDS = (
     "hour",
     "apim_subscription_id",
@@ -679,12 +682,13 @@ def subscription_daily_fields(
     dims: tuple,
     hours: Mapping[str, Mapping],
     *,
-    previous: LatencySubscriptionDaily | None = None,
+    previous: LatencySubscriptionDaily | LatencySubscriptionRegionDaily | None = None,
     refreshed: Iterable[str] = (),
+    dimensions: tuple[str, ...] = _SUBSCRIPTION_DIMENSIONS,
 ) -> dict | None:
     """The LatencySubscriptionDaily field values of one day and subscription dims
-    (``_SUBSCRIPTION_DIMENSIONS``' values) holding the per-hour entries ``hours`` (``_lanes_entries``
-    items); None when no hour is left.
+    (``dimensions``' values; LatencySubscriptionRegionDaily's with theirs) holding the per-hour
+    entries ``hours`` (``_lanes_entries`` items); None when no hour is left.
 
     With ``previous`` (the stored row) its ``refreshed`` hours are replaced by ``hours`` and its
     other hours kept as stored: their histogram parts are copied, not unpacked and packed again,
@@ -720,7 +724,7 @@ def subscription_daily_fields(
     ordered = sorted(measures, key=int)
     fields: dict = {
         "day": day,
-        **dict(zip(_SUBSCRIPTION_DIMENSIONS, dims, strict=True)),
+        **dict(zip(dimensions, dims, strict=True)),
         "requests": 0,
         "throttled": 0,
         "errors": 0,
@@ -773,45 +777,73 @@ _SUBSCRIPTION_DAILY_MEASURES = (
 
 
 def _latency_subscription_daily_apply(
-    day: date, refreshed_hours: set[str], entries: Mapping[tuple, Mapping[str, dict]]
+    day: date,
+    refreshed_hours: set[str],
+    entries: Mapping[tuple, Mapping[str, dict]],
+    *,
+    model: type[LatencySubscriptionDaily | LatencySubscriptionRegionDaily] = LatencySubscriptionDaily,
+    dimensions: tuple[str, ...] = _SUBSCRIPTION_DIMENSIONS,
 ) -> None:
-    """Replace the ``refreshed_hours`` of ``day`` in LatencySubscriptionDaily by ``entries``
-    ({subscription dims: {hour: entry}}, as ``_hour_entries`` makes them); keep its other hours.
+    """Replace the ``refreshed_hours`` of ``day`` in ``model`` (LatencySubscriptionDaily, or
+    LatencySubscriptionRegionDaily with its ``dimensions``) by ``entries`` ({dims: {hour: entry}},
+    as ``_hour_entries`` makes them for those dimensions); keep its other hours.
 
     Only the rows holding a refreshed hour or receiving a new one are read and rewritten (the
     day's other rows stay untouched), so an ingestion-sized refresh costs what its hours hold,
     not what the day holds. Histograms are handled as lanes throughout.
     """
     entries = _lanes_entries(entries)
-    of_day = LatencySubscriptionDaily.objects.filter(day=day).order_by()
+    of_day = model.objects.filter(day=day).order_by()
     receiving = []
     if entries:
-        receiving = [
-            pk for pk, *dims in of_day.values_list("pk", *_SUBSCRIPTION_DIMENSIONS) if tuple(dims) in entries
-        ]
+        receiving = [pk for pk, *dims in of_day.values_list("pk", *dimensions) if tuple(dims) in entries]
     affected = of_day.filter(Q(measures_by_hour__has_any_keys=sorted(refreshed_hours)) | Q(pk__in=receiving))
-    existing = {tuple(getattr(r, d) for d in _SUBSCRIPTION_DIMENSIONS): r for r in affected}
+    existing = {tuple(getattr(r, d) for d in dimensions): r for r in affected}
     updated, created, emptied = [], [], []
     for dims in sorted(existing.keys() | entries.keys()):
         row = existing.get(dims)
         fields = subscription_daily_fields(
-            day, dims, entries.get(dims, {}), previous=row, refreshed=refreshed_hours
+            day, dims, entries.get(dims, {}), previous=row, refreshed=refreshed_hours, dimensions=dimensions
         )
         if fields is None:
             emptied.append(row.pk)
             continue
         if row is None:
-            created.append(LatencySubscriptionDaily(**fields))
+            created.append(model(**fields))
             continue
         for name in _SUBSCRIPTION_DAILY_MEASURES:
             setattr(row, name, fields[name])
         updated.append(row)
     if emptied:
-        LatencySubscriptionDaily.objects.filter(pk__in=emptied).delete()
+        model.objects.filter(pk__in=emptied).delete()
     # Most refreshed rows exist already: one UPDATE from arrays (``rows_update``) costs a fraction
     # of deleting and re-inserting them through the ORM.
     rows_update(rows=updated, fields=_SUBSCRIPTION_DAILY_MEASURES)
-    LatencySubscriptionDaily.objects.bulk_create(created, batch_size=1000)
+    model.objects.bulk_create(created, batch_size=1000)
+
+
+# The per-subscription latency rollups and the dimensions each keys its rows by.
+_SUBSCRIPTION_ROLLUPS = (
+    (LatencySubscriptionDaily, _SUBSCRIPTION_DIMENSIONS),
+    (LatencySubscriptionRegionDaily, _SUBSCRIPTION_REGION_DIMENSIONS),
+)
+
+
+def _subscription_entries(rows: Iterable[Mapping]) -> list[tuple[type, tuple[str, ...], dict]]:
+    """UsageHourly values -> (rollup, dimensions, {day: {dims: {hour: entry}}}) for each of
+    ``_SUBSCRIPTION_ROLLUPS``."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    return [
+        (model, dimensions, _hour_entries(rows, dimensions)) for model, dimensions in _SUBSCRIPTION_ROLLUPS
+    ]
+
+
+def _latency_subscription_apply(day: date, refreshed_hours: set[str], by_rollup: list[tuple]) -> None:
+    """Both per-subscription latency rollups of ``day`` (``_subscription_entries``' items)."""
+    for model, dimensions, by_day in by_rollup:
+        _latency_subscription_daily_apply(
+            day, refreshed_hours, by_day.get(day, {}), model=model, dimensions=dimensions
+        )
 
 
 _DAILY_DIMENSIONS = ("apim_subscription_id", "product_id", "deployment", "model")
@@ -978,7 +1010,8 @@ def _lock() -> None:
 
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
-    LatencyHourOfDay, LatencySubscriptionDaily (and the latency spans over their days),
+    LatencyHourOfDay, LatencySubscriptionDaily, LatencySubscriptionRegionDaily (and the latency
+    spans over their days),
     UsageDaily and TokensPerMinuteHourly (same transaction).
 
     Returns the number of UsageHourly rows written.
@@ -998,14 +1031,14 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
                 hour += timedelta(hours=1)
             values = [{f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups]
             entries = _hour_entries(values)
-            by_subscription = _hour_entries(values, _SUBSCRIPTION_DIMENSIONS)
+            by_subscription = _subscription_entries(values)
             by_hour_of_day = hour_of_day_entries(entries)
             for day, day_hours in refreshed.items():
                 _latency_daily_apply(day, day_hours, entries.get(day, {}))
                 _latency_hour_of_day_apply(
                     day, day_hours, {key: hours for key, hours in by_hour_of_day.items() if key[0] == day}
                 )
-                _latency_subscription_daily_apply(day, day_hours, by_subscription.get(day, {}))
+                _latency_subscription_apply(day, day_hours, by_subscription)
             _latency_spans_apply(refreshed)
             _usage_daily_apply(refreshed, old_daily, _daily_sums_of(rollups))
             TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
@@ -1018,7 +1051,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
 
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
-    """Rebuild the LatencyDaily, LatencyHourOfDay and LatencySubscriptionDaily rows of each UTC day
+    """Rebuild the LatencyDaily, LatencyHourOfDay and both per-subscription latency rows of each UTC day
     (midnight datetimes) from UsageHourly, and the latency spans over those days."""
     written = 0
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
@@ -1035,11 +1068,7 @@ def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
             _latency_hour_of_day_apply(
                 day_start.date(), all_hours, hour_of_day_entries({day_start.date(): entries})
             )
-            _latency_subscription_daily_apply(
-                day_start.date(),
-                all_hours,
-                _hour_entries(rows, _SUBSCRIPTION_DIMENSIONS).get(day_start.date(), {}),
-            )
+            _latency_subscription_apply(day_start.date(), all_hours, _subscription_entries(rows))
             _latency_spans_apply([day_start.date()])
     return written
 

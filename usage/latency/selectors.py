@@ -46,6 +46,7 @@ from ..models import (
     LatencyHourOfDay,
     LatencyHourOfDaySpan,
     LatencySubscriptionDaily,
+    LatencySubscriptionRegionDaily,
     UsageHourly,
 )
 from ..spans import spans_cover
@@ -106,6 +107,13 @@ _SUBSCRIPTION_DAILY_COLUMNS = (
     "total_time_by_hour",
     "requests_by_hour",
 )
+# LatencySubscriptionRegionDaily: the same without the dimensions it sums over.
+_SUBSCRIPTION_REGION_COLUMNS = tuple(
+    c for c in _SUBSCRIPTION_DAILY_COLUMNS if c not in ("deployment", "model", "apim_region")
+)
+# Groupings that key rows by backend region or day only (as the charts do): with a subscription
+# and no deployment or model filter they can read LatencySubscriptionRegionDaily.
+REGION_GROUPINGS = ("region", "day")
 _HOUR_OF_DAY_HISTOGRAMS = {
     "total_time_hist": "total_time_by_hour",
     "backend_time_hist": "backend_time_by_hour",
@@ -448,6 +456,7 @@ def latency_rollup_rows(
     by_hour_of_day: bool = False,
     per_day: bool = False,
     trend_only: bool = False,
+    regions_only: bool = False,
 ) -> list[dict]:
     """The rollup rows matching ``filters`` (only the columns latency needs).
 
@@ -458,18 +467,20 @@ def latency_rollup_rows(
     covers (only LatencyDaily rows with ``per_day``); otherwise UsageHourly rows. All kinds go
     through the same accumulation. Without ``with_hours`` the per-hour-of-day columns of daily
     rows (only the heatmap needs them) are not read; with ``trend_only`` (LatencyDaily rows) only
-    what the per-day trends read.
+    what the per-day trends read. With ``regions_only`` (the caller keys rows by backend region
+    or day only: ``REGION_GROUPINGS`` and the charts) a subscription without a deployment or model
+    filter is read from LatencySubscriptionRegionDaily, whose rows lack the dimensions it sums over.
     """
     if by_hour_of_day and not hourly:
         return _hour_of_day_rows(filters)
     if not hourly and _whole_days(filters):
         first, end = filters.start.astimezone(UTC).date(), filters.end.astimezone(UTC).date()
         if filters.subscription:
-            all_columns = _SUBSCRIPTION_DAILY_COLUMNS
+            by_region = regions_only and not (filters.deployment or filters.model)
+            all_columns = _SUBSCRIPTION_REGION_COLUMNS if by_region else _SUBSCRIPTION_DAILY_COLUMNS
+            model = LatencySubscriptionRegionDaily if by_region else LatencySubscriptionDaily
             sources = [
-                LatencySubscriptionDaily.objects.filter(
-                    apim_subscription_id=filters.subscription, day__gte=first, day__lt=end
-                )
+                model.objects.filter(apim_subscription_id=filters.subscription, day__gte=first, day__lt=end)
             ]
         else:
             all_columns = _TREND_COLUMNS if trend_only else _DAILY_COLUMNS
@@ -532,6 +543,7 @@ def latency_rows(
             by_hour_of_day=by_hour_of_day,
             hourly=by_hour_of_day and with_trend,
             per_day=group_by == "day",
+            regions_only=group_by in REGION_GROUPINGS,
         )
     if group_by == "day":
         rows = latency_day_rows(filters=filters, rows=rows, trend_only=False)
@@ -598,7 +610,7 @@ def latency_charts(
     """
     streaming = bool(filters.streaming)
     if rows is None:
-        rows = latency_rollup_rows(filters=filters)
+        rows = latency_rollup_rows(filters=filters, regions_only=True)
     if day_rows is None:
         day_rows = latency_day_rows(filters=filters, rows=rows)
     # (region, hour of day) and (region, day) -> lanes, JSON histogram, requests

@@ -9,6 +9,7 @@ from .latency import (
     LatencyHourOfDay,
     LatencyHourOfDaySpan,
     LatencySubscriptionDaily,
+    LatencySubscriptionRegionDaily,
 )
 from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
@@ -32,6 +33,7 @@ __all__ = [
     "LatencyHourOfDay",
     "LatencyHourOfDaySpan",
     "LatencySubscriptionDaily",
+    "LatencySubscriptionRegionDaily",
     "LlmLogChunk",
     "ModelPrice",
     "NativeLog",

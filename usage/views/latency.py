@@ -9,6 +9,7 @@ from aoai_portal.roles import FINANCE, REVIEWER, role_required
 
 from ..latency.selectors import (
     GROUP_LABELS,
+    REGION_GROUPINGS,
     LatencyFilterError,
     latency_charts,
     latency_choices,
@@ -47,7 +48,7 @@ def region_overview(request: HttpRequest) -> HttpResponse:
     group = request.GET.get("group", "region")
     if group not in GROUP_LABELS:
         group = "region"
-    rows = latency_rollup_rows(filters=filters)
+    rows = latency_rollup_rows(filters=filters, regions_only=group in REGION_GROUPINGS)
     day_rows = latency_day_rows(filters=filters, rows=rows)  # read once for both trends
     with_trend = group not in ("hour_of_day", "day")
     table = latency_rows(filters=filters, group_by=group, rows=rows, day_rows=day_rows, with_trend=with_trend)
