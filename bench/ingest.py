@@ -185,8 +185,13 @@ def _empty_tables() -> None:
             # The review tables reference requests without a database constraint (the request table
             # is partitioned on PostgreSQL), so CASCADE does not reach them: they are named.
             "TRUNCATE usage_gatewayrequest, usage_nativelog, usage_llmlogchunk, usage_rejectedrow, "
-            "usage_unmatchedrow, usage_usagehourly, audit_flag, audit_reviewitem, audit_reviewevent, "
-            "bench_raw_rows CASCADE"
+            "usage_unmatchedrow, audit_flag, audit_reviewitem, audit_reviewevent, bench_raw_rows, "
+            # Every rollup too: a refresh rewrites only the hours and days it touches, so rows left by
+            # an earlier run over other days (a 1M run before a 20k one) would be re-summed into the
+            # spans and make the next run slower than a first run on an empty database.
+            "usage_usagehourly, usage_usagedaily, usage_tokensperminutehourly, usage_latencydaily, "
+            "usage_latencyhourofday, usage_latencysubscriptiondaily, usage_latencysubscriptionregiondaily, "
+            "usage_latencydailyspan, usage_latencyhourofdayspan CASCADE"
         )
 
 
