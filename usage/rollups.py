@@ -829,10 +829,9 @@ _SUBSCRIPTION_ROLLUPS = (
 )
 
 
-def _subscription_entries(rows: Iterable[Mapping]) -> list[tuple[type, tuple[str, ...], dict]]:
+def _subscription_entries(rows: list[Mapping]) -> list[tuple[type, tuple[str, ...], dict]]:
     """UsageHourly values -> (rollup, dimensions, {day: {dims: {hour: entry}}}) for each of
     ``_SUBSCRIPTION_ROLLUPS``."""
-    rows = rows if isinstance(rows, list) else list(rows)
     return [
         (model, dimensions, _hour_entries(rows, dimensions)) for model, dimensions in _SUBSCRIPTION_ROLLUPS
     ]
@@ -1011,8 +1010,7 @@ def _lock() -> None:
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
     LatencyHourOfDay, LatencySubscriptionDaily, LatencySubscriptionRegionDaily (and the latency
-    spans over their days),
-    UsageDaily and TokensPerMinuteHourly (same transaction).
+    spans over their days), UsageDaily and TokensPerMinuteHourly (same transaction).
 
     Returns the number of UsageHourly rows written.
     """

@@ -2,8 +2,8 @@ from django.db import models
 
 
 class LatencyDayDimensions(models.Model):
-    """The day and dimensions of LatencyDaily and its spans (declared before the measures, so
-    their columns come first, as they always did)."""
+    """The day and dimensions of LatencyDaily, its spans and LatencySubscriptionDaily (declared
+    before the measures, so their columns come first, as they always did)."""
 
     day = models.DateField()
     deployment = models.CharField(max_length=256, blank=True)
