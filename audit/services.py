@@ -27,7 +27,7 @@ from .rules import RuleTimeout, rule_spans_find
 from .selectors import CostCenterMap, cost_center_map_get
 
 log = logging.getLogger(__name__)
-BATCH = 500
+BATCH = 1000
 
 
 # --- Flag evaluation ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from .loaded import LoadedRequests
 from .rollups import rollup_refresh_hours
 
 # Requests loaded (whole rows, bodies included) and refreshed together: bounds memory per batch.
-CHUNK = 500
+CHUNK = 1000
 
 
 def requests_refresh(*, correlation_ids: Collection[str], flags: bool = True) -> None:

@@ -23,7 +23,7 @@ from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 from .parse import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge, usage_parse
 from .pricing import PriceBook, month_start, months_closed, ptu_rates, stored_request_cost
 
-BATCH = 500
+BATCH = 1000
 
 USAGE_FIELDS = (
     "operation",
