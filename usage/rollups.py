@@ -274,6 +274,11 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
 _LATENCY_DIMENSIONS = ("deployment", "model", "backend_region", "apim_region", "is_streaming")
 _SUBSCRIPTION_DIMENSIONS = ("apim_subscription_id", *_LATENCY_DIMENSIONS)
 _SUBSCRIPTION_REGION_DIMENSIONS = ("apim_subscription_id", "backend_region", "is_streaming")
+# The per-subscription latency rollups and the dimensions each keys its rows by.
+_SUBSCRIPTION_ROLLUPS = {
+    LatencySubscriptionDaily: _SUBSCRIPTION_DIMENSIONS,
+    LatencySubscriptionRegionDaily: _SUBSCRIPTION_REGION_DIMENSIONS,
+}
 _HOURLY_FIELDS = (
     "hour",
     "apim_subscription_id",
@@ -682,9 +687,9 @@ def subscription_daily_fields(
     dims: tuple,
     hours: Mapping[str, Mapping],
     *,
+    dimensions: tuple[str, ...],
     previous: LatencySubscriptionDaily | LatencySubscriptionRegionDaily | None = None,
     refreshed: Iterable[str] = (),
-    dimensions: tuple[str, ...] = _SUBSCRIPTION_DIMENSIONS,
 ) -> dict | None:
     """The LatencySubscriptionDaily field values of one day and subscription dims
     (``dimensions``' values; LatencySubscriptionRegionDaily's with theirs) holding the per-hour
@@ -781,17 +786,17 @@ def _latency_subscription_daily_apply(
     refreshed_hours: set[str],
     entries: Mapping[tuple, Mapping[str, dict]],
     *,
-    model: type[LatencySubscriptionDaily | LatencySubscriptionRegionDaily] = LatencySubscriptionDaily,
-    dimensions: tuple[str, ...] = _SUBSCRIPTION_DIMENSIONS,
+    model: type[LatencySubscriptionDaily | LatencySubscriptionRegionDaily],
 ) -> None:
-    """Replace the ``refreshed_hours`` of ``day`` in ``model`` (LatencySubscriptionDaily, or
-    LatencySubscriptionRegionDaily with its ``dimensions``) by ``entries`` ({dims: {hour: entry}},
-    as ``_hour_entries`` makes them for those dimensions); keep its other hours.
+    """Replace the ``refreshed_hours`` of ``day`` in ``model`` (one of ``_SUBSCRIPTION_ROLLUPS``)
+    by ``entries`` ({dims: {hour: entry}}, as ``_hour_entries`` makes them for the model's
+    dimensions); keep its other hours.
 
     Only the rows holding a refreshed hour or receiving a new one are read and rewritten (the
     day's other rows stay untouched), so an ingestion-sized refresh costs what its hours hold,
     not what the day holds. Histograms are handled as lanes throughout.
     """
+    dimensions = _SUBSCRIPTION_ROLLUPS[model]
     entries = _lanes_entries(entries)
     of_day = model.objects.filter(day=day).order_by()
     receiving = []
@@ -803,7 +808,7 @@ def _latency_subscription_daily_apply(
     for dims in sorted(existing.keys() | entries.keys()):
         row = existing.get(dims)
         fields = subscription_daily_fields(
-            day, dims, entries.get(dims, {}), previous=row, refreshed=refreshed_hours, dimensions=dimensions
+            day, dims, entries.get(dims, {}), dimensions=dimensions, previous=row, refreshed=refreshed_hours
         )
         if fields is None:
             emptied.append(row.pk)
@@ -822,27 +827,16 @@ def _latency_subscription_daily_apply(
     model.objects.bulk_create(created, batch_size=1000)
 
 
-# The per-subscription latency rollups and the dimensions each keys its rows by.
-_SUBSCRIPTION_ROLLUPS = (
-    (LatencySubscriptionDaily, _SUBSCRIPTION_DIMENSIONS),
-    (LatencySubscriptionRegionDaily, _SUBSCRIPTION_REGION_DIMENSIONS),
-)
+def _subscription_entries(rows: list[Mapping]) -> dict[type, dict]:
+    """UsageHourly values -> {rollup: {day: {dims: {hour: entry}}}} for each of
+    ``_SUBSCRIPTION_ROLLUPS``, keyed by that rollup's dimensions."""
+    return {model: _hour_entries(rows, dimensions) for model, dimensions in _SUBSCRIPTION_ROLLUPS.items()}
 
 
-def _subscription_entries(rows: list[Mapping]) -> list[tuple[type, tuple[str, ...], dict]]:
-    """UsageHourly values -> (rollup, dimensions, {day: {dims: {hour: entry}}}) for each of
-    ``_SUBSCRIPTION_ROLLUPS``."""
-    return [
-        (model, dimensions, _hour_entries(rows, dimensions)) for model, dimensions in _SUBSCRIPTION_ROLLUPS
-    ]
-
-
-def _latency_subscription_apply(day: date, refreshed_hours: set[str], by_rollup: list[tuple]) -> None:
-    """Both per-subscription latency rollups of ``day`` (``_subscription_entries``' items)."""
-    for model, dimensions, by_day in by_rollup:
-        _latency_subscription_daily_apply(
-            day, refreshed_hours, by_day.get(day, {}), model=model, dimensions=dimensions
-        )
+def _latency_subscription_apply(day: date, refreshed_hours: set[str], by_rollup: Mapping[type, dict]) -> None:
+    """Both per-subscription latency rollups of ``day`` (``_subscription_entries``' result)."""
+    for model, by_day in by_rollup.items():
+        _latency_subscription_daily_apply(day, refreshed_hours, by_day.get(day, {}), model=model)
 
 
 _DAILY_DIMENSIONS = ("apim_subscription_id", "product_id", "deployment", "model")
