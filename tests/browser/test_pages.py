@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 from pytest_django.live_server_helper import LiveServer
 
 from audit.models import ReviewItem
@@ -217,8 +218,8 @@ def test_finance_sees_chargeback_drill_down_latency_and_quotas_with_the_api_numb
         ("days", "Days"),
     ):
         visit.page.locator("#chargeback-rows tbody tr").first.locator("th a").click()
-        visit.page.wait_for_load_state("load")
-        assert visit.page.get_by_role("heading", name=heading, exact=True).is_visible()
+        # The click returns before the next level has loaded; expect retries until it has.
+        expect(visit.page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         total = visit.page.locator("#chargeback-rows tfoot [data-measure=cost]").inner_text()
         assert total == expected_cost, level
         charts_drawn(visit, "chargeback-chart")
@@ -311,7 +312,7 @@ def test_a_reviewer_works_the_queue_and_opens_a_request_but_not_the_money_pages(
     assert ReviewItem.objects.filter(status="open").count() == flags["count"]
 
     visit.page.locator("table tbody tr").first.locator("a").first.click()
-    visit.page.wait_for_load_state("load")
+    visit.page.wait_for_url(re.compile(r".*/requests/[^/]+/$"))
     correlation_id = visit.page.locator("main h1").inner_text().removeprefix("Request ")
     record = GatewayRequest.objects.get(correlation_id=correlation_id)
     open_page(

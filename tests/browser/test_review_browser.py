@@ -3,6 +3,7 @@
 import pytest
 from django.conf import settings
 from django.test import Client
+from playwright.sync_api import expect
 
 from audit.models import ReviewItem
 from audit.services import flags_evaluate
@@ -34,21 +35,22 @@ def test_a_reviewer_works_an_item_from_the_queue(live_server, new_page, reviewer
     visit.page.goto(f"{live_server.url}/review/?order=severity")
     assert visit.page.locator("#count-open").inner_text() == "2"
     visit.screenshot("review-queue")
+    # Clicks return before the next page has loaded: wait for it (expect retries) before reading.
     visit.page.get_by_role("link", name="b-1").click()
+    visit.page.wait_for_url("**/requests/b-1/")
 
-    marks = visit.page.locator(".conversation mark")
-    assert "bob@example.com" in marks.all_inner_texts()
+    expect(visit.page.locator(".conversation mark")).to_contain_text(["bob@example.com"])
     assert "AKIAIOSFODNN7EXAMPLE" not in visit.page.locator(".conversation").inner_text()
     visit.screenshot("review-detail")
 
     visit.page.get_by_role("button", name="Take (assign to me)").click()
-    assert visit.page.locator("#review-status").inner_text() == "In review"
+    expect(visit.page.locator("#review-status")).to_have_text("In review")
     visit.page.get_by_label("Note (required to confirm or escalate)").fill("real prompt injection attempt")
     visit.page.get_by_role("button", name="Confirm").click()
-    assert visit.page.locator("#review-status").inner_text() == "Confirmed"
+    expect(visit.page.locator("#review-status")).to_have_text("Confirmed")
     assert ReviewItem.objects.get(request__correlation_id="b-1").status == "confirmed"
 
     visit.page.get_by_label("Reason to reveal masked text").fill("incident INC-7 needs the key id")
     visit.page.get_by_role("button", name="Reveal masked text").click()
-    assert "AKIAIOSFODNN7EXAMPLE" in visit.page.locator(".conversation").inner_text()
+    expect(visit.page.locator(".conversation")).to_contain_text("AKIAIOSFODNN7EXAMPLE")
     assert visit.console_errors == []
