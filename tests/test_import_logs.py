@@ -260,14 +260,21 @@ def test_the_command_succeeds_quietly_on_good_files(db, tmp_path, logs, capsys):
 def test_a_file_with_both_partners_refreshes_each_request_once(db, tmp_path, logs, monkeypatch):
     from usage.ingestion import store
 
+    # A request is refreshed when written (requests_write) or when a partner arrives later.
     refreshed = Counter()
-    real_refresh = store.requests_refresh
+    real_refresh, real_write = store.requests_refresh, store.requests_write
 
     def counting_refresh(*, correlation_ids, **options):
         refreshed.update(correlation_ids)
         real_refresh(correlation_ids=correlation_ids, **options)
 
+    def counting_write(*, rows, write):
+        written = real_write(rows=rows, write=write)
+        refreshed.update(written)
+        return written
+
     monkeypatch.setattr(store, "requests_refresh", counting_refresh)
+    monkeypatch.setattr(store, "requests_write", counting_write)
     path = _az_json(tmp_path / "both.json", logs[GATEWAY] + logs[NATIVE] + logs[LLM_LOG])
     logs_file_import(path=path)
     assert set(refreshed) == set(GatewayRequest.objects.values_list("correlation_id", flat=True))

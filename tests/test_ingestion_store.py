@@ -146,21 +146,22 @@ def test_a_batch_killed_midway_leaves_nothing_and_a_rerun_gives_identical_totals
     for model in (GatewayRequest, NativeLog, LlmLogChunk, RejectedRow, UsageHourly):
         model.objects.all().delete()
 
-    real_refresh = store.requests_refresh
+    real_write = store.requests_write
     calls = {"n": 0}
 
-    def dying_refresh(*, correlation_ids, **options):
+    def dying_write(*, rows, write):
         calls["n"] += 1
-        real_refresh(correlation_ids=correlation_ids, **options)
-        if calls["n"] == 3:
+        written = real_write(rows=rows, write=write)
+        if calls["n"] == 3:  # killed after its rows, usage, flags and rollups were written
             raise SystemExit("worker killed")
+        return written
 
-    monkeypatch.setattr(store, "requests_refresh", dying_refresh)
+    monkeypatch.setattr(store, "requests_write", dying_write)
     with pytest.raises(SystemExit):
         rows_store(table=GATEWAY, rows=logs[GATEWAY], batch_size=10)
     # Two whole batches survived, the third left nothing behind.
     assert GatewayRequest.objects.count() == 20
-    monkeypatch.setattr(store, "requests_refresh", real_refresh)
+    monkeypatch.setattr(store, "requests_write", real_write)
 
     store_everything()
     assert _totals() == clean_totals
@@ -186,7 +187,7 @@ def test_a_row_the_database_refuses_is_rejected_and_the_batch_goes_on(db, logs, 
         parsed = parse(row)
         if isinstance(parsed, GatewayRow) and parsed.correlation_id == poisoned:
             parsed = copy.copy(parsed)
-            parsed.time = None  # NOT NULL in the database
+            parsed.response_code = 2**40  # out of the column's range (integer)
         return parsed
 
     monkeypatch.setitem(PARSERS, GATEWAY, parse_with_poison)

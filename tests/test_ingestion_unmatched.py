@@ -131,7 +131,7 @@ def test_rows_the_database_refuses_get_no_entry(db, logs, monkeypatch):
     def parse_with_poison(row):
         parsed = parse(row)
         if isinstance(parsed, GatewayRow) and parsed.correlation_id == poisoned:
-            parsed.time = None  # NOT NULL in the database
+            parsed.response_code = 2**40  # out of the column's range (integer)
         return parsed
 
     monkeypatch.setitem(PARSERS, GATEWAY, parse_with_poison)

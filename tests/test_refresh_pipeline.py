@@ -2,19 +2,32 @@
 skip the flags (which do not read them) and every arrival order ends with the same usage and flags."""
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 import audit.services
 from audit.models import Flag, ReviewItem
+from usage.accounting.services import usage_refresh
 from usage.demo_data import generate_logs
+from usage.ingestion.rows import PARSERS
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.json_memo import json_loads, json_shared
-from usage.models import GatewayRequest, LlmLogChunk, NativeLog, UsageHourly
+from usage.models import (
+    Deployment,
+    DeploymentType,
+    GatewayRequest,
+    LlmLogChunk,
+    NativeLog,
+    ProvisionedCommitment,
+    UsageHourly,
+)
 from usage.pipeline import requests_refresh
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -167,3 +180,63 @@ def test_flags_from_the_pipeline_equal_a_later_re_evaluation():
     assert Flag.objects.filter(source="detector:azure_content_filter").exists()
     stats = audit.services.flags_evaluate(correlation_ids=["c-filtered"])
     assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)
+
+
+def _refreshed_again_changes_nothing(ids: list[str]) -> None:
+    """What the refresh of stored requests computes equals what was written with them."""
+    assert usage_refresh(correlation_ids=ids) == 0
+    stats = audit.services.flags_evaluate(correlation_ids=ids)
+    assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)
+    assert (stats.items_created, stats.items_deleted) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_new_requests_are_written_once_with_their_usage_cost_and_flags(logs, monkeypatch):
+    """A gateway batch whose partners are stored writes each request once, usage included: no
+    read-back of the new rows and no UPDATE of them; a later refresh finds nothing to change."""
+    import usage.accounting.services
+
+    updated = []
+    real_update = usage.accounting.services.rows_update
+
+    def recording_update(*, rows, fields, **options):
+        updated.extend(rows)
+        return real_update(rows=rows, fields=fields, **options)
+
+    monkeypatch.setattr(usage.accounting.services, "rows_update", recording_update)
+    rows_store(table=NATIVE, rows=logs[NATIVE])
+    rows_store(table=LLM_LOG, rows=logs[LLM_LOG])
+    with CaptureQueriesContext(connection) as queries:
+        stored = rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    request_reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and "request_body" in q["sql"]
+    ]
+    assert (updated, request_reads) == ([], [])
+
+    ids = list(GatewayRequest.objects.values_list("correlation_id", flat=True))
+    assert stored.stored == len(ids) > 100
+    assert not GatewayRequest.objects.filter(usage_computed_at__isnull=True).exists()
+    assert GatewayRequest.objects.exclude(model="").exists() and Flag.objects.exists()
+    _refreshed_again_changes_nothing(ids)
+
+
+@pytest.mark.django_db
+def test_new_requests_on_a_provisioned_deployment_get_their_ptu_share(logs):
+    """PTU cost needs the month's stored tokens, these requests' included: priced after the write."""
+    parsed = (PARSERS[GATEWAY](row) for row in logs[GATEWAY])
+    deployments = Counter(getattr(row, "deployment", "") for row in parsed)
+    ptu, _ = deployments.most_common(1)[0]
+    Deployment.objects.create(name=ptu, deployment_type=DeploymentType.PROVISIONED)
+    ProvisionedCommitment.objects.create(
+        deployment=ptu, month=START.date().replace(day=1), amount=Decimal(600)
+    )
+    rows_store(table=NATIVE, rows=logs[NATIVE])
+    rows_store(table=GATEWAY, rows=logs[GATEWAY])
+
+    on_ptu = GatewayRequest.objects.filter(deployment=ptu, total_tokens__gt=0)
+    assert on_ptu.count() > 10
+    # One chunk of requests: the rate is the commitment over all of their tokens.
+    assert abs(on_ptu.aggregate(c=Sum("cost"))["c"] - Decimal(600)) < Decimal("0.01")
+    _refreshed_again_changes_nothing(list(GatewayRequest.objects.values_list("correlation_id", flat=True)))

@@ -22,7 +22,13 @@ class LoadedRequests:
     @classmethod
     def load(cls, correlation_ids: Sequence[str]) -> "LoadedRequests":
         rows = list(GatewayRequest.objects.filter(correlation_id__in=correlation_ids))
+        return cls.partnered(rows)
+
+    @classmethod
+    def partnered(cls, rows: list[GatewayRequest]) -> "LoadedRequests":
+        """``rows`` (stored or about to be) with their stored LLM-log chunks."""
         chunks: dict[str, list[LlmLogChunk]] = {}
-        for chunk in LlmLogChunk.objects.filter(correlation_id__in=correlation_ids):
+        ids = [row.correlation_id for row in rows]
+        for chunk in LlmLogChunk.objects.filter(correlation_id__in=ids):
             chunks.setdefault(chunk.correlation_id, []).append(chunk)
         return cls(rows=rows, chunks=chunks)

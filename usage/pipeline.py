@@ -4,11 +4,16 @@ Ingestion calls ``requests_refresh`` with the APIM correlation ids a batch touch
 idempotent, so re-running a batch or a whole window changes nothing.
 """
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
+from itertools import islice
+from typing import TYPE_CHECKING
 
 from .json_memo import json_shared
 from .loaded import LoadedRequests
 from .rollups import rollup_refresh_hours
+
+if TYPE_CHECKING:
+    from .models import GatewayRequest
 
 # Requests loaded (whole rows, bodies included) and refreshed together: bounds memory per batch.
 CHUNK = 1000
@@ -40,3 +45,41 @@ def requests_refresh(*, correlation_ids: Collection[str], flags: bool = True) ->
                 flags_evaluate(correlation_ids=chunk, loaded=loaded)
         hours.update(row.time for row in loaded.rows)
     rollup_refresh_hours(hours=hours)
+
+
+def requests_write(
+    *,
+    rows: Iterable["GatewayRequest"],
+    write: Callable[[list["GatewayRequest"]], list["GatewayRequest"]],
+) -> list[str]:
+    """Write new requests with their usage and cost, then flag them and refresh their hours.
+
+    What storing them and then ``requests_refresh`` would give, without reading every new row back
+    and updating it: usage and cost are computed on the instances (``usage_prepare``) and written
+    with them by ``write`` (a COPY or a bulk insert), which returns the rows it wrote, their
+    primary keys set. ``rows`` is consumed a chunk at a time (an iterator keeps only one chunk of
+    instances alive). Returns the correlation ids written.
+    """
+    from audit.services import flags_evaluate
+
+    from .accounting.services import usage_prepare, usage_refresh
+
+    written_ids: list[str] = []
+    hours = set()
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, CHUNK)):
+        loaded = LoadedRequests.partnered(chunk)
+        with json_shared():
+            later = usage_prepare(rows=loaded.rows, chunks=loaded.chunks)
+            written = write(loaded.rows)
+            if len(written) != len(loaded.rows):  # some refused by the database (row by row)
+                loaded = LoadedRequests(rows=written, chunks=loaded.chunks)
+            ids = [row.correlation_id for row in written]
+            if later:  # PTU: priced once their tokens are stored
+                stored = set(ids)
+                usage_refresh(correlation_ids=[c for c in later if c in stored], loaded=loaded)
+            flags_evaluate(correlation_ids=ids, loaded=loaded)
+        written_ids.extend(ids)
+        hours.update(row.time for row in written)
+    rollup_refresh_hours(hours=hours)
+    return written_ids

@@ -185,16 +185,52 @@ def _refresh_batch(
 ) -> int:
     if not rows:
         return 0
+    # None: never computed, always written (even if the parse gives the defaults back).
+    stored = {row.pk: _compared(row) if row.usage_computed_at else None for row in rows}
+    parsed = _usage_compute(rows, book, chunks)
+    provisioned = _provisioned(rows, book)
+    rates = {}
+    if provisioned:
+        # The PTU share depends on the month's tokens, these rows included: store tokens first.
+        usage_changed = [row for row in rows if _usage_changed(row, stored[row.pk])]
+        rows_update(rows=usage_changed, fields=USAGE_FIELDS, batch_size=BATCH)
+        rates = ptu_rates(book=book, pairs=provisioned)
+    _costs_apply(rows, parsed, book, rates)
+    changed = [row for row in rows if stored[row.pk] != _compared(row)]
+    rows_update(rows=changed, fields=[*USAGE_FIELDS, *COST_FIELDS], batch_size=BATCH)
+    return len(changed)
+
+
+def usage_prepare(*, rows: list[GatewayRequest], chunks: Mapping[str, list[LlmLogChunk]]) -> list[str]:
+    """Usage and cost of requests not stored yet, onto the instances, to be written with them.
+
+    What ``usage_refresh`` would write once they are stored, without the read-back and UPDATE of
+    every new row (``usage.pipeline.requests_write``). Returns the correlation ids whose cost must
+    wait until they are stored: on a provisioned deployment the PTU share depends on the month's
+    stored tokens, these rows included; ``usage_refresh`` prices them after the write.
+    """
+    if not rows:
+        return []
+    book = PriceBook.load()
+    parsed = _usage_compute(rows, book, chunks)
+    provisioned = _provisioned(rows, book)
+    later = [row for row in rows if (row.deployment, month_start(row.time)) in provisioned]
+    waiting = {row.correlation_id for row in later}
+    _costs_apply([row for row in rows if row.correlation_id not in waiting], parsed, book, {})
+    return [row.correlation_id for row in later]
+
+
+def _usage_compute(
+    rows: list[GatewayRequest], book: PriceBook, chunks: Mapping[str, list[LlmLogChunk]]
+) -> dict[str, UsageResult]:
+    """Parse each row with its partners and set its usage fields; the results by correlation id."""
     apim_ids = [r.apim_request_id for r in rows if r.apim_request_id]
     natives = {
         n.correlation_id: n
         for n in NativeLog.objects.filter(correlation_id__in=apim_ids).only(*_NATIVE_FIELDS)
     }
-
     now = timezone.now()
-    parsed: dict[int, UsageResult] = {}
-    # None: never computed, always written (even if the parse gives the defaults back).
-    stored = {row.pk: _compared(row) if row.usage_computed_at else None for row in rows}
+    parsed: dict[str, UsageResult] = {}
     for row in rows:
         usage = usage_for_request(
             row,
@@ -202,29 +238,33 @@ def _refresh_batch(
             llm_chunks=chunks.get(row.correlation_id, ()),
         )
         _apply(row, usage, now)
-        parsed[row.pk] = usage
+        parsed[row.correlation_id] = usage
+    return parsed
 
-    provisioned = {
+
+def _provisioned(rows: list[GatewayRequest], book: PriceBook) -> set[tuple[str, dt.date]]:
+    return {
         (row.deployment, month_start(row.time))
         for row in rows
         if book.deployment_type(row.deployment) == DeploymentType.PROVISIONED
     }
-    rates = {}
-    if provisioned:
-        # The PTU share depends on the month's tokens, these rows included: store tokens first.
-        usage_changed = [row for row in rows if _usage_changed(row, stored[row.pk])]
-        rows_update(rows=usage_changed, fields=USAGE_FIELDS, batch_size=BATCH)
-        rates = ptu_rates(book=book, pairs=provisioned)
 
+
+def _costs_apply(
+    rows: list[GatewayRequest],
+    parsed: Mapping[str, UsageResult],
+    book: PriceBook,
+    rates: dict[tuple[str, dt.date], tuple],
+) -> None:
+    """Set the cost fields of rows whose usage is set; a closed month is never repriced."""
     closed = months_closed(months={month_start(row.time) for row in rows})
     for row in rows:
         if month_start(row.time) in closed:
-            continue  # a closed month is never repriced
-        usage = parsed[row.pk]
+            continue
         cost = stored_request_cost(
             book=book,
             row=row,
-            is_error=usage.is_error,
+            is_error=parsed[row.correlation_id].is_error,
             ptu_rates=rates,
         )
         row.cost, row.currency, row.is_priced, row.price_version = (
@@ -233,9 +273,6 @@ def _refresh_batch(
             cost.is_priced,
             cost.price_version,
         )
-    changed = [row for row in rows if stored[row.pk] != _compared(row)]
-    rows_update(rows=changed, fields=[*USAGE_FIELDS, *COST_FIELDS], batch_size=BATCH)
-    return len(changed)
 
 
 def _usage_changed(row: GatewayRequest, stored: tuple | None) -> bool:

@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import attrgetter
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection, models, transaction
@@ -41,7 +42,7 @@ from django.utils import timezone
 
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow
 from usage.partitions import KEY_TABLE, request_partitions_prepare, requests_partitioned
-from usage.pipeline import requests_refresh
+from usage.pipeline import requests_refresh, requests_write
 
 from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection
 from .tables import GATEWAY, LLM_LOG, NATIVE
@@ -53,6 +54,9 @@ BATCH_SIZE = 5000
 # On PostgreSQL new rows travel by COPY (see _copy_insert); False forces the portable path.
 COPY_FAST_PATH = True
 _IN_CHUNK = 900  # bound parameters per IN (...) query; SQLite's old limit is 999
+# Plan markers: a column's value comes from the parsed record, or is the time of the write.
+_FROM_RECORD = object()
+_NOW = object()
 _MODELS: dict[str, type[models.Model]] = {GATEWAY: GatewayRequest, NATIVE: NativeLog, LLM_LOG: LlmLogChunk}
 
 
@@ -171,25 +175,38 @@ def _existing_keys(table: str, keys: list[Any]) -> set[Any]:
     return found
 
 
-_CHAR_LIMITS: dict[type[models.Model], list[tuple[str, int]]] = {}
+# Per model: (attribute, max length or 0, default or _FROM_RECORD, default is callable), per field.
+_INSTANCE_PLANS: dict[type[models.Model], list[tuple[str, int, Any, bool]]] = {}
 
 
 def _instance(table: str, record: GatewayRow | NativeRow | LlmChunkRow) -> models.Model:
+    """The model instance of a parsed record (not saved); strings cut to their column's length."""
     model = _MODELS[table]
-    limits = _CHAR_LIMITS.get(model)
-    if limits is None:
-        limits = [
-            (f.attname, f.max_length)
-            for f in model._meta.concrete_fields
-            if isinstance(f, models.CharField) and f.max_length
-        ]
-        _CHAR_LIMITS[model] = limits
-    values = dict(vars(record))
-    for name, limit in limits:
-        value = values.get(name)
-        if isinstance(value, str) and len(value) > limit:
-            values[name] = value[:limit]
-    return model(**values)
+    plan = _INSTANCE_PLANS.get(model)
+    if plan is None:
+        record_fields = set(type(record).__dataclass_fields__)
+        plan = []
+        for f in model._meta.concrete_fields:
+            limit = f.max_length if isinstance(f, models.CharField) and f.max_length else 0
+            if f.attname in record_fields:
+                plan.append((f.attname, limit, _FROM_RECORD, False))
+            elif f.has_default():
+                plan.append((f.attname, limit, f.default, callable(f.default)))
+            else:
+                plan.append((f.attname, limit, None if f.null or f.primary_key else f.get_default(), False))
+        _INSTANCE_PLANS[model] = plan
+    values = vars(record)
+    arguments = []
+    for name, limit, default, is_callable in plan:
+        if default is _FROM_RECORD:
+            value = values[name]
+            if limit and isinstance(value, str) and len(value) > limit:
+                value = value[:limit]
+        else:
+            value = default() if is_callable else default
+        arguments.append(value)
+    # Positional: Model.__init__'s fast path (keyword arguments cost several times more per row).
+    return model(*arguments)
 
 
 def _is_stored(table: str, record: Any) -> bool:
@@ -263,34 +280,10 @@ def _batch_write(
     in_batch_duplicates: int,
     mode: str,
 ) -> StoreResult:
-    model = _MODELS[table]
-    refused = 0
-    if mode == "copy":
-        new = _copy_insert(table, parsed)
+    if table == GATEWAY:
+        new, refused = _requests_write(parsed, rejections, mode)
     else:
-        existing = _existing_keys(table, list(parsed))
-        new = [record for key, record in parsed.items() if key not in existing]
-        if mode == "bulk":
-            instances = [_instance(table, record) for record in new]
-            model.objects.bulk_create(
-                instances, batch_size=500
-            )  # a key stored meanwhile fails the batch -> row by row
-        else:
-            written = []
-            for record in new:
-                try:
-                    with transaction.atomic():
-                        _instance(table, record).save(force_insert=True)
-                    written.append(record)
-                except (DataError, IntegrityError) as error:
-                    if isinstance(error, IntegrityError) and _is_stored(table, record):
-                        continue  # another writer stored it meanwhile: a duplicate
-                    message = (
-                        str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                    )
-                    rejections.append((Rejection("refused by the database", message), vars(record)))
-                    refused += 1
-            new = written
+        new, refused = _partners_write(table, parsed, rejections, mode)
     already_stored = len(parsed) - len(new) - refused
 
     result = StoreResult(
@@ -301,11 +294,85 @@ def _batch_write(
         correlation_ids=_touched(table, new),
         reasons=Counter(rejection.kind for rejection, _ in rejections),
     )
-    # Flags do not read native rows (see requests_refresh): a late native partner skips them.
-    requests_refresh(correlation_ids=result.correlation_ids, flags=table != NATIVE)
+    if table != GATEWAY:
+        # Flags do not read native rows (see requests_refresh): a late native partner skips them.
+        requests_refresh(correlation_ids=result.correlation_ids, flags=table != NATIVE)
     # Last, so its lock is held only until the batch commits (see unmatched.py).
     unmatched_rows_update(table=table, records=new)
     return result
+
+
+def _requests_write(
+    parsed: dict[Any, Any], rejections: list[tuple[Rejection, Any]], mode: str
+) -> tuple[list[GatewayRow], int]:
+    """New gateway rows, written with their usage, cost and flags (``requests_write``).
+
+    Returns the records written and the number the database refused (added to ``rejections``).
+    """
+    existing = _existing_keys(GATEWAY, list(parsed))
+    new = {key: record for key, record in parsed.items() if key not in existing}
+    refused = 0
+
+    def write_rows(rows: list[GatewayRequest]) -> list[GatewayRequest]:
+        nonlocal refused
+        if mode == "copy":
+            _copy_requests(rows)
+            return rows
+        if mode == "bulk":
+            # A key stored meanwhile fails the batch -> row by row.
+            GatewayRequest.objects.bulk_create(rows, batch_size=500)
+            return rows
+        written = []
+        for row in rows:
+            try:
+                with transaction.atomic():
+                    row.save(force_insert=True)
+                written.append(row)
+            except (DataError, IntegrityError) as error:
+                row.pk = None
+                record = new[row.correlation_id]
+                if isinstance(error, IntegrityError) and _is_stored(GATEWAY, record):
+                    continue  # another writer stored it meanwhile: a duplicate
+                rejections.append((_refusal(error), vars(record)))
+                refused += 1
+        return written
+
+    rows = (_instance(GATEWAY, record) for record in new.values())
+    written = requests_write(rows=rows, write=write_rows)
+    return [new[correlation_id] for correlation_id in written], refused
+
+
+def _partners_write(
+    table: str, parsed: dict[Any, Any], rejections: list[tuple[Rejection, Any]], mode: str
+) -> tuple[list[Any], int]:
+    """New native rows or LLM-log chunks; returns the records written and the number refused."""
+    model = _MODELS[table]
+    refused = 0
+    if mode == "copy":
+        return _copy_insert(table, parsed), 0
+    existing = _existing_keys(table, list(parsed))
+    new = [record for key, record in parsed.items() if key not in existing]
+    if mode == "bulk":
+        instances = [_instance(table, record) for record in new]
+        model.objects.bulk_create(instances, batch_size=500)  # a key stored meanwhile -> row by row
+        return new, 0
+    written = []
+    for record in new:
+        try:
+            with transaction.atomic():
+                _instance(table, record).save(force_insert=True)
+            written.append(record)
+        except (DataError, IntegrityError) as error:
+            if isinstance(error, IntegrityError) and _is_stored(table, record):
+                continue  # another writer stored it meanwhile: a duplicate
+            rejections.append((_refusal(error), vars(record)))
+            refused += 1
+    return written, refused
+
+
+def _refusal(error: Exception) -> Rejection:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return Rejection("refused by the database", message)
 
 
 # --- PostgreSQL fast path: COPY the new rows straight into the table --------------------------
@@ -345,8 +412,37 @@ def _copy_insert(table: str, parsed: dict[Any, Any]) -> list[Any]:
     return new
 
 
-_FROM_RECORD = object()
-_NOW = object()
+def _copy_requests(rows: list[GatewayRequest]) -> None:
+    """COPY new request instances, usage fields included. PostgreSQL only.
+
+    Their primary keys are taken from the table's sequence first, so the instances can be flagged
+    (flags reference them) without reading the rows back.
+    """
+    if not rows:
+        return
+    table = GatewayRequest._meta.db_table
+    now = timezone.now()
+    with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg -> django.db errors
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(rows)],
+        )
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            row.pk = pk
+        fields = GatewayRequest._meta.concrete_fields
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        values_of = attrgetter(*(f.attname for f in fields))
+        json_columns = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+        stamped = [f.attname for f in fields if getattr(f, "auto_now_add", False)]
+        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                for name in stamped:
+                    setattr(row, name, now)
+                values = list(values_of(row))
+                for i in json_columns:
+                    if values[i] is not None:
+                        values[i] = json.dumps(values[i])
+                copy.write_row(values)
 
 
 def _copy_plan(model: type[models.Model], record_type: type) -> list[tuple[str, Any, int, bool]]:
