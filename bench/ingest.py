@@ -6,10 +6,12 @@
 Two figures, each the median of ``--runs`` runs on emptied tables:
 
 * store path: ``rows_store`` fed as ``import_logs`` feeds it (a batch of rows per call): parse,
-  de-duplicate against the database, bulk insert, rejects, join, and ``requests_refresh``: usage
-  accounting, flag rules and hourly rollups of the touched requests. The time and CPU spent in
-  each refresh step are printed, and the ingestion core (everything but the refresh steps) is
-  given separately; the whole-pipeline figure is the one that counts (rows stored AND refreshed);
+  de-duplicate against the database, bulk insert, rejects, join, and the refresh work: usage
+  accounting, flag rules and hourly rollups of the touched requests (``requests_write`` for new
+  gateway rows, which are written with their usage; ``requests_refresh`` for requests whose
+  partner arrived). The time and CPU spent in each refresh step are printed, and the ingestion
+  core (everything but the refresh work) is given separately; the whole-pipeline figure is the
+  one that counts (rows stored AND refreshed);
 * ceiling: the same raw rows, serialized to JSON and written with ``COPY`` into a plain
   two-column table: no parsing, no keys, no join.
 
@@ -46,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 GATEWAY = "ApiManagementGatewayLogs"
 NATIVE = "AzureDiagnostics"
-REFRESH = "requests_refresh"
+REFRESH = "refresh work"  # the outermost refresh steps' time: every step, each counted once
 
 
 def _peak_rss_mb() -> float:
@@ -154,6 +156,7 @@ class _Timers:
         self.seconds: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)  # client + backend
         self.backend: _Backend | None = None
+        self.depth = 0  # wrapped steps running (a step may call another: usage_refresh in requests_refresh)
 
     def clear(self, backend: _Backend) -> None:
         self.seconds.clear()
@@ -161,18 +164,25 @@ class _Timers:
         self.backend = backend
 
     def wrap(self, module, name: str, label: str) -> None:
+        """Time ``module.name`` under ``label``; an outermost call also counts into REFRESH."""
         original = getattr(module, name)
 
         def timed(*args, **kwargs):
             started, cpu = time.perf_counter(), time.process_time()
             server = self.backend.cpu() if self.backend else 0.0
+            outermost = self.depth == 0
+            self.depth += 1
             try:
                 return original(*args, **kwargs)
             finally:
-                self.seconds[label] += time.perf_counter() - started
-                self.cpu[label] += time.process_time() - cpu
-                if self.backend:
-                    self.cpu[label] += self.backend.cpu() - server
+                self.depth -= 1
+                seconds = time.perf_counter() - started
+                used = time.process_time() - cpu + (self.backend.cpu() - server if self.backend else 0.0)
+                self.seconds[label] += seconds
+                self.cpu[label] += used
+                if outermost:
+                    self.seconds[REFRESH] += seconds
+                    self.cpu[REFRESH] += used
 
         setattr(module, name, timed)
 
@@ -272,6 +282,15 @@ class _Progress:
                     f"peak RSS so far {_peak_rss_mb():,.0f} MB",
                     flush=True,
                 )
+
+
+def _write_only(*, rows, write) -> list[str]:
+    """``requests_write`` without usage, flags and rollups (``--refresh skip``): the rows alone."""
+    written: list[str] = []
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, 1000)):
+        written.extend(row.correlation_id for row in write(chunk))
+    return written
 
 
 def _store_run(path: Path, batch_size: int, timers: _Timers, native_first: bool, rss_every: int) -> dict:
@@ -419,8 +438,9 @@ def main() -> None:
     from django.db import connection
 
     import audit.services
-    import usage.accounting
+    import usage.accounting.services
     import usage.ingestion.store
+    import usage.loaded
     import usage.pipeline
     from usage.ingestion.store import BATCH_SIZE
 
@@ -429,12 +449,15 @@ def main() -> None:
 
     if args.refresh == "skip":
         usage.ingestion.store.requests_refresh = lambda *, correlation_ids, **options: None
+        usage.ingestion.store.requests_write = _write_only
     timers = _Timers()
-    # The whole refresh (loading the requests included), then its three steps.
-    timers.wrap(usage.ingestion.store, "requests_refresh", REFRESH)
-    timers.wrap(usage.accounting, "usage_refresh", "usage_refresh")
+    # The refresh of stored requests (loading them included), and every step of the refresh work.
+    timers.wrap(usage.ingestion.store, "requests_refresh", "requests_refresh")
+    timers.wrap(usage.accounting.services, "usage_prepare", "usage_prepare")
+    timers.wrap(usage.accounting.services, "usage_refresh", "usage_refresh")
     timers.wrap(audit.services, "flags_evaluate", "flags_evaluate")
     timers.wrap(usage.pipeline, "rollup_refresh_hours", "rollup_refresh_hours")
+    timers.wrap(usage.loaded.LoadedRequests, "partnered", "load LLM-log partners")
 
     print(
         f"{gateway_rows:,} gateway rows (bodies {meta['body_bytes'] / gateway_rows:,.0f} B/row on average) "
@@ -450,7 +473,7 @@ def main() -> None:
         steps = ""
         if args.refresh == "full":
             steps = (
-                f"requests_refresh {store['steps'][REFRESH]:.1f}s (CPU {store['step_cpu'][REFRESH]:.1f}s), of which "
+                f"{REFRESH} {store['steps'][REFRESH]:.1f}s (CPU {store['step_cpu'][REFRESH]:.1f}s); steps: "
                 + ", ".join(
                     f"{name} {seconds:.1f}s (CPU {store['step_cpu'][name]:.1f}s)"
                     for name, seconds in sorted(store["steps"].items())
@@ -477,9 +500,9 @@ def main() -> None:
     store_cpu = statistics.median(sum(run["cpu"]) for run in store_runs)
     core_cpu = statistics.median(sum(run["cpu"]) - run["step_cpu"].get(REFRESH, 0.0) for run in store_runs)
     label = (
-        "rows_store + requests_refresh (usage_refresh, flags_evaluate, rollups)"
+        "rows_store with the refresh work (usage, cost, flags, rollups)"
         if args.refresh == "full"
-        else "rows_store with requests_refresh SKIPPED"
+        else "rows_store with the refresh work SKIPPED"
     )
     print()
     print(
@@ -497,7 +520,7 @@ def main() -> None:
     )
     if args.refresh == "full":
         print(
-            f"  ingestion core alone (parse, de-duplicate, COPY, rejects, join; requests_refresh subtracted): "
+            f"  ingestion core alone (parse, de-duplicate, COPY, rejects, join; the refresh work subtracted): "
             f"{total_rows / core_median:,.0f} rows/s; CPU {core_cpu:.1f}s ({total_rows / core_cpu:,.0f} rows per CPU-second)"
         )
     if copy_runs:

@@ -1,6 +1,7 @@
 """rows_store: bulk, idempotent, atomic per batch, joins whichever partner arrives first."""
 
 import copy
+import gc
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -240,3 +241,21 @@ def test_unmatched_counts_look_only_at_rows_since_the_window_start(db):
     assert since == new - timedelta(days=2)
     assert ingestion_unmatched_counts_scan(since=since) == {GATEWAY: 1, NATIVE: 1, LLM_LOG: 0}
     assert ingestion_unmatched_counts_scan() == {GATEWAY: 2, NATIVE: 2, LLM_LOG: 0}
+
+
+def test_the_cycle_collector_runs_rarer_only_while_rows_are_stored(db, logs, monkeypatch):
+    before = gc.get_threshold()
+    during = []
+    real_batch_store = store._batch_store
+
+    def recording_batch_store(table, batch):
+        during.append(gc.get_threshold())
+        if len(during) == 2:
+            raise ConnectionError("the source went away")
+        return real_batch_store(table, batch)
+
+    monkeypatch.setattr(store, "_batch_store", recording_batch_store)
+    with pytest.raises(ConnectionError):
+        rows_store(table=NATIVE, rows=logs[NATIVE], batch_size=10)
+    assert during[0][0] > before[0]
+    assert gc.get_threshold() == before  # restored, an error included

@@ -27,11 +27,13 @@ APIM requests the batch touched (``usage.pipeline.requests_refresh``).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import attrgetter
@@ -96,19 +98,37 @@ def rows_store(
         raise ValueError(f"unknown table {table!r}; expected one of {', '.join(PARSERS)}")
     result = StoreResult()
     iterator = iter(rows)
-    while batch := list(islice(iterator, batch_size)):
-        batch_result = _batch_store(table, batch)
-        result.merge(batch_result)
-        logger.debug(
-            "%s %s: %d read, %d stored, %d duplicates, %d rejected",
-            source,
-            table,
-            batch_result.rows_read,
-            batch_result.stored,
-            batch_result.duplicates,
-            batch_result.rejected,
-        )
+    with _collections_rarer():
+        while batch := list(islice(iterator, batch_size)):
+            batch_result = _batch_store(table, batch)
+            result.merge(batch_result)
+            logger.debug(
+                "%s %s: %d read, %d stored, %d duplicates, %d rejected",
+                source,
+                table,
+                batch_result.rows_read,
+                batch_result.stored,
+                batch_result.duplicates,
+                batch_result.rejected,
+            )
     return result
+
+
+@contextmanager
+def _collections_rarer() -> Iterator[None]:
+    """Run Python's cycle collector less often while batches are stored.
+
+    A batch keeps many containers alive while it is stored (parsed rows, decoded bodies, model
+    instances), so at the default thresholds the collector keeps scanning them, with full
+    collections of the whole heap: ~7% of the time of a batch. Nothing is left uncollected, only
+    later; the thresholds are restored when the rows are stored.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(10_000, 10, 10)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def rejected_rows_store(*, source: str, rejections: Iterable[tuple[Rejection, Any]]) -> int:
