@@ -2,7 +2,9 @@
 
 ``rows_store(table=..., rows=...)`` parses each row with the table's parser (``rows.py``), writes
 the good ones in bulk, keeps the bad ones as ``RejectedRow`` with their reason, and refreshes the
-APIM requests the batch touched (``usage.pipeline.requests_refresh``).
+APIM requests the batch touched: new gateway rows are written with their usage and cost, then
+flagged and rolled up (``usage.pipeline.requests_write``); a partner row refreshes its stored
+request (``usage.pipeline.requests_refresh``).
 
 * Idempotent: rows are keyed (gateway and native rows by ``CorrelationId``, LLM-log chunks by
   ``(CorrelationId, RequestId, SequenceNumber)``); keys already stored (one query per batch) and
@@ -339,23 +341,13 @@ def _requests_write(
             _copy_requests(rows)
             return rows
         if mode == "bulk":
-            # A key stored meanwhile fails the batch -> row by row.
-            GatewayRequest.objects.bulk_create(rows, batch_size=500)
+            GatewayRequest.objects.bulk_create(rows, batch_size=500)  # a key stored meanwhile -> row by row
             return rows
-        written = []
-        for row in rows:
-            try:
-                with transaction.atomic():
-                    row.save(force_insert=True)
-                written.append(row)
-            except (DataError, IntegrityError) as error:
-                row.pk = None
-                record = new[row.correlation_id]
-                if isinstance(error, IntegrityError) and _is_stored(GATEWAY, record):
-                    continue  # another writer stored it meanwhile: a duplicate
-                rejections.append((_refusal(error), vars(record)))
-                refused += 1
-        return written
+        saved, chunk_refused = _saved_one_by_one(
+            GATEWAY, [(row, new[row.correlation_id]) for row in rows], rejections
+        )
+        refused += chunk_refused
+        return [row for row, _ in saved]
 
     rows = (_instance(GATEWAY, record) for record in new.values())
     written = requests_write(rows=rows, write=write_rows)
@@ -366,33 +358,37 @@ def _partners_write(
     table: str, parsed: dict[Any, Any], rejections: list[tuple[Rejection, Any]], mode: str
 ) -> tuple[list[Any], int]:
     """New native rows or LLM-log chunks; returns the records written and the number refused."""
-    model = _MODELS[table]
-    refused = 0
     if mode == "copy":
         return _copy_insert(table, parsed), 0
     existing = _existing_keys(table, list(parsed))
     new = [record for key, record in parsed.items() if key not in existing]
     if mode == "bulk":
         instances = [_instance(table, record) for record in new]
-        model.objects.bulk_create(instances, batch_size=500)  # a key stored meanwhile -> row by row
+        _MODELS[table].objects.bulk_create(instances, batch_size=500)  # a key stored meanwhile -> row by row
         return new, 0
-    written = []
-    for record in new:
+    saved, refused = _saved_one_by_one(table, [(_instance(table, r), r) for r in new], rejections)
+    return [record for _, record in saved], refused
+
+
+def _saved_one_by_one(
+    table: str, pairs: list[tuple[models.Model, Any]], rejections: list[tuple[Rejection, Any]]
+) -> tuple[list[tuple[models.Model, Any]], int]:
+    """Save each (instance, record) under a savepoint: the batch redone after the database refused
+    it. Returns the pairs saved and the number refused (added to ``rejections``); a key another
+    writer stored meanwhile is neither (a duplicate)."""
+    saved, refused = [], 0
+    for instance, record in pairs:
         try:
             with transaction.atomic():
-                _instance(table, record).save(force_insert=True)
-            written.append(record)
+                instance.save(force_insert=True)
+            saved.append((instance, record))
         except (DataError, IntegrityError) as error:
             if isinstance(error, IntegrityError) and _is_stored(table, record):
-                continue  # another writer stored it meanwhile: a duplicate
-            rejections.append((_refusal(error), vars(record)))
+                continue
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            rejections.append((Rejection("refused by the database", message), vars(record)))
             refused += 1
-    return written, refused
-
-
-def _refusal(error: Exception) -> Rejection:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return Rejection("refused by the database", message)
+    return saved, refused
 
 
 # --- PostgreSQL fast path: COPY the new rows straight into the table --------------------------
