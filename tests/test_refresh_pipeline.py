@@ -1,6 +1,7 @@
 """requests_refresh: each request loaded and decoded once for usage and flags; late native rows
 skip the flags (which do not read them) and every arrival order ends with the same usage and flags."""
 
+import gc
 import json
 from collections import Counter
 from datetime import UTC, datetime
@@ -148,6 +149,22 @@ def test_json_shared_decodes_a_text_once_and_returns_the_same_result():
             assert (error.value.msg, error.value.pos) == (expected.value.msg, expected.value.pos)
     with json_shared():
         assert json_loads(text) is not first  # each block starts empty
+
+
+def test_a_json_shared_block_leaves_no_cycle_behind():
+    """A remembered failure must not keep its traceback (whose frame holds the memo): that cycle kept
+    every body decoded in a block alive until the cycle collector ran."""
+    gc.collect()
+    gc.disable()
+    try:
+        with json_shared():
+            json_loads('{"a": [1, 2]}')
+            for _ in range(2):
+                with pytest.raises(json.JSONDecodeError):
+                    json_loads('{"cut": "at 8')
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 @pytest.mark.django_db

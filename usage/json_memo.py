@@ -18,10 +18,14 @@ _MISSING = object()
 
 
 class _Failure:
-    __slots__ = ("error",)
+    """A remembered decode error: its message and position only. Keeping the error itself would
+    keep its traceback, whose frame holds the memo: a cycle that keeps every body decoded in the
+    block alive until the cycle collector runs."""
+
+    __slots__ = ("msg", "pos")
 
     def __init__(self, error: json.JSONDecodeError) -> None:
-        self.error = error
+        self.msg, self.pos = error.msg, error.pos
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -39,8 +43,7 @@ def json_loads(text: str | bytes) -> Any:
         memo[text] = found
         return found
     if isinstance(found, _Failure):
-        error = found.error
-        raise json.JSONDecodeError(error.msg, error.doc, error.pos)
+        raise json.JSONDecodeError(found.msg, text, found.pos)
     return found
 
 
