@@ -8,10 +8,11 @@ from .models import GatewayRequest, LlmLogChunk
 
 @dataclass
 class LoadedRequests:
-    """Stored requests (whole rows, bodies included) and their LLM-log chunks by correlation id.
+    """Requests (whole rows, bodies included) and their stored LLM-log chunks by correlation id.
 
     The steps of ``requests_refresh`` share one instance, in order: ``usage_refresh`` writes its
-    fields onto these rows and to the database, then ``flags_evaluate`` reads them as written
+    fields onto these rows and to the database, then ``flags_evaluate`` reads them as written;
+    ``requests_write`` shares one the same way for rows not stored yet (``usage_prepare``)
     (the one it reads of usage's, ``content_filter``, gives the same verdicts in any key order:
     ``audit.detectors.azure.azure_verdicts_find``).
     """

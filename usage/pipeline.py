@@ -1,7 +1,8 @@
-"""What happens to requests after their rows (or their join partners' rows) were stored.
+"""What happens to requests when their rows (or their join partners' rows) are stored.
 
-Ingestion calls ``requests_refresh`` with the APIM correlation ids a batch touched; each step is
-idempotent, so re-running a batch or a whole window changes nothing.
+Ingestion hands new gateway rows to ``requests_write`` (written once, with their usage and cost)
+and calls ``requests_refresh`` with the APIM correlation ids whose partner rows a batch stored.
+Each step is idempotent, so re-running a batch or a whole window changes nothing.
 """
 
 from collections.abc import Callable, Collection, Iterable
