@@ -455,6 +455,7 @@ def main() -> None:
     timers.wrap(usage.ingestion.store, "requests_refresh", "requests_refresh")
     timers.wrap(usage.accounting.services, "usage_prepare", "usage_prepare")
     timers.wrap(usage.accounting.services, "usage_refresh", "usage_refresh")
+    timers.wrap(usage.accounting.services, "usage_price_written", "usage_price_written")
     timers.wrap(audit.services, "flags_evaluate", "flags_evaluate")
     timers.wrap(usage.pipeline, "rollup_refresh_hours", "rollup_refresh_hours")
     timers.wrap(usage.loaded.LoadedRequests, "partnered", "load LLM-log partners")

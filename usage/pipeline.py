@@ -63,7 +63,7 @@ def requests_write(
     """
     from audit.services import flags_evaluate
 
-    from .accounting.services import usage_prepare, usage_refresh
+    from .accounting.services import usage_prepare, usage_price_written
 
     written_ids: list[str] = []
     hours = set()
@@ -71,14 +71,13 @@ def requests_write(
     while chunk := list(islice(iterator, CHUNK)):
         loaded = LoadedRequests.partnered(chunk)
         with json_shared():
-            later = usage_prepare(rows=loaded.rows, chunks=loaded.chunks)
+            unpriced = usage_prepare(rows=loaded.rows, chunks=loaded.chunks)
             written = write(loaded.rows)
             if len(written) != len(loaded.rows):  # some refused by the database (row by row)
                 loaded = LoadedRequests(rows=written, chunks=loaded.chunks)
             ids = [row.correlation_id for row in written]
-            if later:  # PTU: priced once their tokens are stored
-                stored = set(ids)
-                usage_refresh(correlation_ids=[c for c in later if c in stored], loaded=loaded)
+            if unpriced:  # PTU: priced once their tokens are stored
+                usage_price_written(unpriced=unpriced, written=set(ids))
             flags_evaluate(correlation_ids=ids, loaded=loaded)
         written_ids.extend(ids)
         hours.update(row.time for row in written)

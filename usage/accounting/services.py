@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 
 from django.utils import timezone
 
@@ -201,23 +202,48 @@ def _refresh_batch(
     return len(changed)
 
 
-def usage_prepare(*, rows: list[GatewayRequest], chunks: Mapping[str, list[LlmLogChunk]]) -> list[str]:
+@dataclass
+class UnpricedRequests:
+    """Requests ``usage_prepare`` left unpriced: on a provisioned deployment the PTU share depends
+    on the month's stored tokens, these requests' included, so ``usage_price_written`` prices them
+    once they are written (from their parse, not parsing them again)."""
+
+    book: PriceBook
+    rows: list[GatewayRequest] = field(default_factory=list)
+    parsed: dict[str, UsageResult] = field(default_factory=dict)
+
+
+def usage_prepare(
+    *, rows: list[GatewayRequest], chunks: Mapping[str, list[LlmLogChunk]]
+) -> UnpricedRequests | None:
     """Usage and cost of requests not stored yet, onto the instances, to be written with them.
 
     What ``usage_refresh`` would write once they are stored, without the read-back and UPDATE of
-    every new row (``usage.pipeline.requests_write``). Returns the correlation ids whose cost must
-    wait until they are stored: on a provisioned deployment the PTU share depends on the month's
-    stored tokens, these rows included; ``usage_refresh`` prices them after the write.
+    every new row (``usage.pipeline.requests_write``). Returns the requests whose cost must wait
+    until they are written (``UnpricedRequests``), or None.
     """
     if not rows:
-        return []
+        return None
     book = PriceBook.load()
     parsed = _usage_compute(rows, book, chunks)
     provisioned = _provisioned(rows, book)
     later = [row for row in rows if (row.deployment, month_start(row.time)) in provisioned]
     waiting = {row.correlation_id for row in later}
     _costs_apply([row for row in rows if row.correlation_id not in waiting], parsed, book, {})
-    return [row.correlation_id for row in later]
+    if not later:
+        return None
+    return UnpricedRequests(book=book, rows=later, parsed={c: parsed[c] for c in waiting})
+
+
+def usage_price_written(*, unpriced: UnpricedRequests, written: Collection[str]) -> None:
+    """Price the ``unpriced`` requests that were written (correlation ids in ``written``) with the
+    PTU share of their month's stored tokens, and store their cost."""
+    rows = [row for row in unpriced.rows if row.correlation_id in written]
+    if not rows:
+        return
+    rates = ptu_rates(book=unpriced.book, pairs=_provisioned(rows, unpriced.book))
+    _costs_apply(rows, unpriced.parsed, unpriced.book, rates)
+    rows_update(rows=rows, fields=COST_FIELDS, batch_size=BATCH)
 
 
 def _usage_compute(
