@@ -16,9 +16,16 @@ halves), UsageDaily (old contribution out, new in) and
 TokensPerMinuteHourly (recomputed with the hours, one GROUP BY per subscription and minute). On
 PostgreSQL concurrent refreshes are serialised by a transaction-level advisory lock, so two
 ingestion workers cannot interleave delete and insert.
+
+Long imports defer the latency rollups (``latency_rollups_deferred``): their cost depends on the
+days and spans touched, not on the rows, so a batch only marks its hours (LatencyPendingHour, in
+its transaction) and the marked hours are refreshed together once a minute and at the end.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -77,6 +84,7 @@ from .models import (
     LatencyDailySpan,
     LatencyHourOfDay,
     LatencyHourOfDaySpan,
+    LatencyPendingHour,
     LatencySubscriptionDaily,
     LatencySubscriptionRegionDaily,
     NativeLog,
@@ -1006,8 +1014,12 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     LatencyHourOfDay, LatencySubscriptionDaily, LatencySubscriptionRegionDaily (and the latency
     spans over their days), UsageDaily and TokensPerMinuteHourly (same transaction).
 
+    Within ``latency_rollups_deferred`` the latency rollups (LatencyDaily to the spans) are not
+    refreshed here: the hours are marked pending instead, in the same transaction.
+
     Returns the number of UsageHourly rows written.
     """
+    deferral = _deferral.get()
     written = 0
     for start, end in _hour_runs(hours):
         with transaction.atomic():
@@ -1016,23 +1028,18 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
             old_daily = _daily_sums(UsageHourly.objects.filter(hour__gte=start, hour__lt=end))
             UsageHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             UsageHourly.objects.bulk_create(rollups, batch_size=1000)
-            refreshed: dict = {}
+            run_hours = []
             hour = start
             while hour < end:
-                refreshed.setdefault(hour.date(), set()).add(str(hour.hour))
+                run_hours.append(hour)
                 hour += timedelta(hours=1)
-            values = [{f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups]
-            entries = _hour_entries(values)
-            by_subscription = _subscription_entries(values)
-            by_hour_of_day = hour_of_day_entries(entries)
-            for day, day_hours in refreshed.items():
-                _latency_daily_apply(day, day_hours, entries.get(day, {}))
-                _latency_hour_of_day_apply(
-                    day, day_hours, {key: hours for key, hours in by_hour_of_day.items() if key[0] == day}
+            if deferral is None:
+                _latency_hours_apply(run_hours, [{f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups])
+            else:
+                LatencyPendingHour.objects.bulk_create(
+                    [LatencyPendingHour(hour=h) for h in run_hours], ignore_conflicts=True
                 )
-                _latency_subscription_apply(day, day_hours, by_subscription)
-            _latency_spans_apply(refreshed)
-            _usage_daily_apply(refreshed, old_daily, _daily_sums_of(rollups))
+            _usage_daily_apply({h.date() for h in run_hours}, old_daily, _daily_sums_of(rollups))
             TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             TokensPerMinuteHourly.objects.bulk_create(
                 tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end)),
@@ -1040,6 +1047,91 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
             )
         written += len(rollups)
     return written
+
+
+def _latency_hours_apply(hours: Iterable[datetime], values: list[dict]) -> int:
+    """Replace ``hours`` in the latency rollups (LatencyDaily, LatencyHourOfDay, both
+    per-subscription ones, and the spans over their days) by ``values``: every UsageHourly row of
+    those hours, as ``_HOURLY_FIELDS`` dicts. Returns the number of LatencyDaily rows written."""
+    written = 0
+    refreshed: dict[date, set[str]] = {}
+    for hour in map(hour_floor, hours):
+        refreshed.setdefault(hour.date(), set()).add(str(hour.hour))
+    entries = _hour_entries(values)
+    by_subscription = _subscription_entries(values)
+    by_hour_of_day = hour_of_day_entries(entries)
+    for day, day_hours in refreshed.items():
+        written += _latency_daily_apply(day, day_hours, entries.get(day, {}))
+        _latency_hour_of_day_apply(
+            day, day_hours, {key: hours for key, hours in by_hour_of_day.items() if key[0] == day}
+        )
+        _latency_subscription_apply(day, day_hours, by_subscription)
+    _latency_spans_apply(refreshed)
+    return written
+
+
+# Hours whose latency rollups one ``latency_pending_refresh`` transaction refreshes at most.
+_PENDING_HOURS_PER_TRANSACTION = 7 * 24
+
+
+def latency_pending_refresh() -> int:
+    """Refresh the latency rollups of every hour marked pending (LatencyPendingHour) from its
+    UsageHourly rows, and unmark it in the same transaction. Returns the number of hours."""
+    refreshed = 0
+    while True:
+        with transaction.atomic():
+            _lock()
+            hours = list(
+                LatencyPendingHour.objects.order_by("hour").values_list("hour", flat=True)[
+                    :_PENDING_HOURS_PER_TRANSACTION
+                ]
+            )
+            if not hours:
+                return refreshed
+            values = list(UsageHourly.objects.filter(hour__in=hours).order_by().values(*_HOURLY_FIELDS))
+            _latency_hours_apply(hours, values)
+            LatencyPendingHour.objects.filter(hour__in=hours).delete()
+        refreshed += len(hours)
+
+
+class _Deferral:
+    def __init__(self, every_seconds: float) -> None:
+        self.every_seconds = every_seconds
+        self.refreshed_at = time.monotonic()
+
+
+_deferral: ContextVar[_Deferral | None] = ContextVar("latency_rollups_deferral", default=None)
+
+
+@contextmanager
+def latency_rollups_deferred(*, every_seconds: float = 60.0) -> Iterator[None]:
+    """Within this block (a long import: ``import_logs``, a Log Analytics pull) the latency rollups
+    are refreshed every ``every_seconds`` (``latency_rollups_tick``) and when the block ends,
+    instead of after every batch: they are the part of a batch's refresh that costs the same for
+    a batch of ten rows as for ten thousand. UsageHourly, UsageDaily and TokensPerMinuteHourly stay
+    current batch by batch.
+
+    Hours a killed worker left pending are refreshed on entering. Nested blocks are one block.
+    """
+    if _deferral.get() is not None:
+        yield
+        return
+    latency_pending_refresh()
+    token = _deferral.set(_Deferral(every_seconds))
+    try:
+        yield
+    finally:
+        _deferral.reset(token)
+    latency_pending_refresh()
+
+
+def latency_rollups_tick() -> None:
+    """Within ``latency_rollups_deferred``: refresh the pending hours if the last refresh was
+    ``every_seconds`` ago (ingestion calls this between batches, outside their transactions)."""
+    deferral = _deferral.get()
+    if deferral is not None and time.monotonic() - deferral.refreshed_at >= deferral.every_seconds:
+        latency_pending_refresh()
+        deferral.refreshed_at = time.monotonic()
 
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
@@ -1054,14 +1146,7 @@ def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
                 .order_by()
                 .values(*_HOURLY_FIELDS)
             )
-            entries = _hour_entries(rows).get(day_start.date(), {})
-            all_hours = {str(h) for h in range(24)}
-            written += _latency_daily_apply(day_start.date(), all_hours, entries)
-            _latency_hour_of_day_apply(
-                day_start.date(), all_hours, hour_of_day_entries({day_start.date(): entries})
-            )
-            _latency_subscription_apply(day_start.date(), all_hours, _subscription_entries(rows))
-            _latency_spans_apply([day_start.date()])
+            written += _latency_hours_apply([day_start + timedelta(hours=h) for h in range(24)], rows)
     return written
 
 

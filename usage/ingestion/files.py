@@ -33,6 +33,7 @@ from typing import IO, Any
 from django.utils import timezone
 
 from usage.models import IngestionRun
+from usage.rollups import latency_rollups_deferred
 
 from .rows import Rejection, diagnostic_record_convert
 from .store import BATCH_SIZE, StoreResult, rejected_rows_store, rows_store
@@ -295,33 +296,35 @@ def logs_file_import(*, path: str | Path, batch_size: int = BATCH_SIZE) -> FileI
             result.reasons.update(rejection.kind for rejection, _ in unrouted)
             unrouted.clear()
 
-    try:
-        if not path.is_file():
-            raise FileFormatError("no such file" if not path.exists() else "not a file")
-        result.format = file_format_detect(path=path)
-        for target, row in _items(path, result.format):
-            if isinstance(target, Rejection):
-                unrouted.append((target, row))
-                if len(unrouted) >= batch_size:
-                    flush_unrouted()
-                continue
-            buffers[target].append(row)
-            if len(buffers[target]) >= batch_size:
-                flush(target)
-    except FileFormatError as error:
-        result.error = str(error)
-    except (OSError, EOFError, gzip.BadGzipFile, csv.Error) as error:
-        result.error = f"cannot read: {error}"
-    except BaseException as error:  # not the file's fault: record it and let it propagate
-        run.status = IngestionRun.Status.FAILED
-        run.error = f"{type(error).__name__}: {error}"
-        run.finished_at = timezone.now()
-        run.save()
-        raise
-    # Join partners first: a request whose partners are already stored is refreshed once, not twice.
-    for table in (NATIVE, LLM_LOG, GATEWAY):
-        flush(table)
-    flush_unrouted()
+    # The latency rollups are refreshed once a minute and at the end, not after every batch.
+    with latency_rollups_deferred():
+        try:
+            if not path.is_file():
+                raise FileFormatError("no such file" if not path.exists() else "not a file")
+            result.format = file_format_detect(path=path)
+            for target, row in _items(path, result.format):
+                if isinstance(target, Rejection):
+                    unrouted.append((target, row))
+                    if len(unrouted) >= batch_size:
+                        flush_unrouted()
+                    continue
+                buffers[target].append(row)
+                if len(buffers[target]) >= batch_size:
+                    flush(target)
+        except FileFormatError as error:
+            result.error = str(error)
+        except (OSError, EOFError, gzip.BadGzipFile, csv.Error) as error:
+            result.error = f"cannot read: {error}"
+        except BaseException as error:  # not the file's fault: record it and let it propagate
+            run.status = IngestionRun.Status.FAILED
+            run.error = f"{type(error).__name__}: {error}"
+            run.finished_at = timezone.now()
+            run.save()
+            raise
+        # Join partners first: a request whose partners are already stored is refreshed once, not twice.
+        for table in (NATIVE, LLM_LOG, GATEWAY):
+            flush(table)
+        flush_unrouted()
 
     run.table = next(iter(result.tables)) if len(result.tables) == 1 else ""  # "" = several tables
     run.rows_read = result.rows_read

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from usage.models import IngestionRun, IngestionWatermark
+from usage.rollups import latency_rollups_deferred
 
 from .locks import Lock, LockLost, lock_hold
 from .store import StoreResult, rows_store
@@ -397,22 +398,23 @@ def log_analytics_pull(
             logger.info("another Log Analytics pull is running; skipped")
             result.tables = [TablePull(table=t, busy=True, watermark=watermark_get(table=t)) for t in tables]
             return result
-        for table in tables:
-            _interrupted_runs_close(table=table)
-            start, end = pull_span(table=table, since=since, until=until, now=now)
-            try:
-                outcome = table_pull(
-                    client=client, table=table, start=start, end=end, lock=lock, progress=progress
-                )
-            except LockLost as exc:  # another run may be pulling now: stop, store nothing more
-                logger.error("%s: %s", table, exc)
-                result.tables.append(
-                    TablePull(table=table, error=str(exc), watermark=watermark_get(table=table))
-                )
-                break
-            result.tables.append(outcome)
-            if outcome.error:
-                logger.error("%s: %s", table, outcome.error)
+        with latency_rollups_deferred():
+            for table in tables:
+                _interrupted_runs_close(table=table)
+                start, end = pull_span(table=table, since=since, until=until, now=now)
+                try:
+                    outcome = table_pull(
+                        client=client, table=table, start=start, end=end, lock=lock, progress=progress
+                    )
+                except LockLost as exc:  # another run may be pulling now: stop, store nothing more
+                    logger.error("%s: %s", table, exc)
+                    result.tables.append(
+                        TablePull(table=table, error=str(exc), watermark=watermark_get(table=table))
+                    )
+                    break
+                result.tables.append(outcome)
+                if outcome.error:
+                    logger.error("%s: %s", table, outcome.error)
     return result
 
 

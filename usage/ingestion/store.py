@@ -17,6 +17,10 @@ request (``usage.pipeline.requests_refresh``).
 * One bad row never stops a batch: parse errors become rejections, and if the database still
   refuses a batch (a value the parser let through), the batch is retried row by row under
   savepoints and the refused rows are rejected with the database's message.
+* Long imports (``import_logs``, the Log Analytics pull) run inside
+  ``usage.rollups.latency_rollups_deferred``: a batch keeps UsageHourly, UsageDaily and the
+  tokens-per-minute rollup current and marks its hours for the latency rollups, which are
+  refreshed between batches once a minute and when the import ends (``latency_rollups_tick``).
 * Rows still waiting for their join partner are kept in ``UnmatchedRow`` by the same
   transaction (``unmatched.py``), for the ingestion status page.
 * Bulk only: a batch costs a handful of queries, whatever its size. On PostgreSQL the new rows
@@ -47,6 +51,7 @@ from django.utils import timezone
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow
 from usage.partitions import KEY_TABLE, request_partitions_prepare, requests_partitioned
 from usage.pipeline import requests_refresh, requests_write
+from usage.rollups import latency_rollups_tick
 
 from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection
 from .tables import GATEWAY, LLM_LOG, NATIVE
@@ -104,6 +109,7 @@ def rows_store(
         while batch := list(islice(iterator, batch_size)):
             batch_result = _batch_store(table, batch)
             result.merge(batch_result)
+            latency_rollups_tick()  # within latency_rollups_deferred: refresh every minute
             logger.debug(
                 "%s %s: %d read, %d stored, %d duplicates, %d rejected",
                 source,

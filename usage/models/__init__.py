@@ -14,7 +14,7 @@ from .latency import (
 from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
-from .rollups import UsageHourly
+from .rollups import LatencyPendingHour, UsageHourly
 from .tpm import TokensPerMinuteHourly
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "LatencyDailySpan",
     "LatencyHourOfDay",
     "LatencyHourOfDaySpan",
+    "LatencyPendingHour",
     "LatencySubscriptionDaily",
     "LatencySubscriptionRegionDaily",
     "LlmLogChunk",

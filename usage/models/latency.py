@@ -69,7 +69,8 @@ class LatencyDaily(LatencyDayMeasures):
     only per hour of day: a total-time histogram for the heatmap, the rest in
     ``measures_by_hour`` so a refresh can replace single hours), so a month is at most
     30 x deployments x regions x APIM regions x 2 rows. Derived from UsageHourly by
-    ``usage.rollups.rollup_refresh_hours`` for every day whose hours it refreshed.
+    ``usage.rollups.rollup_refresh_hours`` for every day whose hours it refreshed (during a long
+    import, by ``usage.rollups.latency_pending_refresh`` once a minute; like every latency rollup).
 
     The histograms that pages read are packed (``usage.histograms.histogram_pack``): a month of
     rows merges with one integer addition per histogram instead of a JSON decode and a dict

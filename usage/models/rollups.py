@@ -74,3 +74,18 @@ class UsageHourly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.apim_subscription_id} {self.model}"
+
+
+class LatencyPendingHour(models.Model):
+    """An hour whose UsageHourly rows changed while the latency rollups were deferred.
+
+    Long imports (``usage.rollups.latency_rollups_deferred``) refresh the latency rollups of the
+    hours they touched every minute instead of after every batch; each batch marks its hours here
+    in its own transaction, so a worker killed before the refresh leaves them marked, and the next
+    deferred run refreshes them first.
+    """
+
+    hour = models.DateTimeField(primary_key=True)
+
+    def __str__(self) -> str:
+        return self.hour.isoformat()
