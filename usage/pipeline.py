@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .json_memo import json_shared
 from .loaded import LoadedRequests
-from .rollups import rollup_refresh_hours
+from .rollups import RollupDelta, native_durations_get, rollup_add, rollup_refresh_hours
 
 if TYPE_CHECKING:
     from .models import GatewayRequest
@@ -53,20 +53,22 @@ def requests_write(
     rows: Iterable["GatewayRequest"],
     write: Callable[[list["GatewayRequest"]], list["GatewayRequest"]],
 ) -> list[str]:
-    """Write new requests with their usage and cost, then flag them and refresh their hours.
+    """Write new requests with their usage and cost, then flag them and add them to the rollups.
 
     What storing them and then ``requests_refresh`` would give, without reading every new row back
     and updating it: usage and cost are computed on the instances (``usage_prepare``) and written
     with them by ``write`` (a COPY or a bulk insert), which returns the rows it wrote, their
     primary keys set. ``rows`` is consumed a chunk at a time (an iterator keeps only one chunk of
-    instances alive). Returns the correlation ids written.
+    instances alive). The rollups get the written rows' sums (``RollupDelta``, ``rollup_add``)
+    instead of a recompute of their hours from the request table. Returns the correlation ids
+    written.
     """
     from audit.services import flags_evaluate
 
     from .accounting.services import usage_prepare, usage_price_written
 
     written_ids: list[str] = []
-    hours = set()
+    added = RollupDelta()
     iterator = iter(rows)
     while chunk := list(islice(iterator, CHUNK)):
         loaded = LoadedRequests.partnered(chunk)
@@ -80,6 +82,6 @@ def requests_write(
                 usage_price_written(unpriced=unpriced, written=set(ids))
             flags_evaluate(correlation_ids=ids, loaded=loaded)
         written_ids.extend(ids)
-        hours.update(row.time for row in written)
-    rollup_refresh_hours(hours=hours)
+        added.add(written, native_durations_get(written))
+    rollup_add(added)
     return written_ids

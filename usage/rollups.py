@@ -64,6 +64,7 @@ from .histograms import (
     BUCKET_COUNT,
     EPSILON,
     SCALE,
+    bucket_index,
     histogram_lanes,
     histogram_lanes_of,
     histogram_merge_into,
@@ -1047,6 +1048,216 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
             )
         written += len(rollups)
     return written
+
+
+# UsageHourly fields a batch of new requests adds to (all but the key and the latest headroom).
+_HOURLY_SUMS = (
+    "requests",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "images",
+    "cost",
+    "estimated_tokens",
+    "unpriced_tokens",
+    "tps_completion_tokens",
+    "tps_backend_ms",
+)
+_HOURLY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
+_HOURLY_MEASURES = (
+    *_HOURLY_SUMS,
+    *_HOURLY_HISTOGRAMS,
+    "last_seen_at",
+    "ratelimit_remaining_requests",
+    "ratelimit_remaining_tokens",
+)
+
+
+class RollupDelta:
+    """What new requests add to the hourly rollups, summed in Python as they are written.
+
+    ``add`` takes requests as written (primary keys set) and the durations of their native
+    partners; ``rollup_add`` adds the sums to the stored rollups. The same numbers as
+    ``_rollup_compute`` over those requests (its SQL and this code are twins: status class, bucket
+    index, TPS condition, the latest headroom by time then id), without reading them back; the
+    sums are bounded by the rollup keys touched, not by the requests.
+    """
+
+    def __init__(self) -> None:
+        self.hourly: dict[tuple, UsageHourly] = {}
+        self.latest: dict[tuple, tuple] = {}  # key -> (time, id) of the row its headroom came from
+        # (hour, subscription) -> {minute: [tokens, greatest product]} for TokensPerMinuteHourly.
+        self.minutes: dict[tuple, dict[datetime, list]] = {}
+
+    def add(self, requests: Iterable[GatewayRequest], native_durations: Mapping[str, float | None]) -> None:
+        for request in requests:
+            moment = request.time.astimezone(UTC)
+            hour = moment.replace(minute=0, second=0, microsecond=0)
+            key = (hour, status_class(request.response_code), *(getattr(request, d) for d in _DIMENSIONS))
+            rollup = self.hourly.get(key)
+            if rollup is None:
+                rollup = self.hourly[key] = UsageHourly(
+                    hour=hour,
+                    status_class=key[1],
+                    **dict(zip(_DIMENSIONS, key[2:], strict=True)),
+                    cost=Decimal(0),
+                    total_time_hist={},
+                    backend_time_hist={},
+                    native_duration_hist={},
+                    overhead_hist={},
+                )
+            self._request_add(rollup, key, request, native_durations)
+            if request.apim_subscription_id:
+                minute = moment.replace(second=0, microsecond=0)
+                slot = self.minutes.setdefault((hour, request.apim_subscription_id), {}).get(minute)
+                if slot is None:
+                    slot = self.minutes[(hour, request.apim_subscription_id)][minute] = [0, ""]
+                slot[0] += request.total_tokens or 0
+                if request.product_id > slot[1]:
+                    slot[1] = request.product_id
+
+    def _request_add(
+        self, rollup: UsageHourly, key: tuple, request: GatewayRequest, natives: Mapping
+    ) -> None:
+        total_tokens = request.total_tokens or 0
+        rollup.requests += 1
+        rollup.prompt_tokens += request.prompt_tokens or 0
+        rollup.cached_tokens += request.cached_tokens or 0
+        rollup.completion_tokens += request.completion_tokens or 0
+        rollup.reasoning_tokens += request.reasoning_tokens or 0
+        rollup.total_tokens += total_tokens
+        rollup.images += request.images or 0
+        rollup.cost += request.cost or 0
+        if request.token_source == TokenSource.ESTIMATED:
+            rollup.estimated_tokens += total_tokens
+        if not request.is_priced:
+            rollup.unpriced_tokens += total_tokens
+        code = request.response_code or 0
+        total, backend = request.total_time_ms, request.backend_time_ms
+        if (
+            not request.is_streaming
+            and 200 <= code < 400
+            and (request.completion_tokens or 0) > 0
+            and backend is not None
+            and backend > 0
+            and request.operation in TPS_OPERATIONS
+        ):
+            rollup.tps_completion_tokens += request.completion_tokens
+            rollup.tps_backend_ms += backend
+        native = natives.get(request.apim_request_id) if request.apim_request_id else None
+        for histogram, ms in (
+            (rollup.total_time_hist, total),
+            (rollup.backend_time_hist, backend),
+            (
+                rollup.overhead_hist,
+                max(total - backend, 0.0) if total is not None and backend is not None else None,
+            ),
+            (rollup.native_duration_hist, native),
+        ):
+            if ms is not None:
+                bucket = str(bucket_index(ms))
+                histogram[bucket] = histogram.get(bucket, 0) + 1
+        if request.ratelimit_remaining_requests is not None or request.ratelimit_remaining_tokens is not None:
+            seen = (request.time, request.pk or 0)
+            if key not in self.latest or seen > self.latest[key]:
+                self.latest[key] = seen
+                rollup.last_seen_at = request.time
+                rollup.ratelimit_remaining_requests = request.ratelimit_remaining_requests
+                rollup.ratelimit_remaining_tokens = request.ratelimit_remaining_tokens
+
+
+def native_durations_get(requests: Iterable[GatewayRequest]) -> dict[str, float | None]:
+    """The stored native partners' durations of ``requests``, by APIM request id (for ``RollupDelta``)."""
+    ids = [r.apim_request_id for r in requests if r.apim_request_id]
+    return dict(NativeLog.objects.filter(correlation_id__in=ids).values_list("correlation_id", "duration_ms"))
+
+
+def rollup_add(delta: RollupDelta) -> int:
+    """Add new requests (``delta``) to the stored rollups of their hours: UsageHourly, UsageDaily,
+    TokensPerMinuteHourly and (or, deferred, marked for) the latency rollups.
+
+    For requests that were not stored before (what ``requests_write`` writes): the same rollups
+    ``rollup_refresh_hours`` would recompute for their hours, at the cost of the rollup rows of
+    those hours instead of the requests. Returns the number of UsageHourly rows written.
+    """
+    if not delta.hourly:
+        return 0
+    hours = sorted({key[0] for key in delta.hourly})
+    with transaction.atomic():
+        _lock()
+        stored = {
+            (r.hour.astimezone(UTC), r.status_class, *(getattr(r, d) for d in _DIMENSIONS)): r
+            for r in UsageHourly.objects.filter(hour__in=hours)
+        }
+        updated, created = [], []
+        for key, added in delta.hourly.items():
+            rollup = stored.get(key)
+            if rollup is None:
+                stored[key] = added
+                created.append(added)
+                continue
+            for name in _HOURLY_SUMS:
+                setattr(rollup, name, getattr(rollup, name) + getattr(added, name))
+            for name in _HOURLY_HISTOGRAMS:
+                histogram_merge_into(getattr(rollup, name), getattr(added, name))
+            # New requests come after the stored ones (their ids are higher): a tie in time is theirs.
+            if added.last_seen_at is not None and (
+                rollup.last_seen_at is None or added.last_seen_at >= rollup.last_seen_at
+            ):
+                rollup.last_seen_at = added.last_seen_at
+                rollup.ratelimit_remaining_requests = added.ratelimit_remaining_requests
+                rollup.ratelimit_remaining_tokens = added.ratelimit_remaining_tokens
+            updated.append(rollup)
+        rows_update(rows=updated, fields=_HOURLY_MEASURES)
+        UsageHourly.objects.bulk_create(created, batch_size=1000)
+        _usage_daily_apply({hour.date() for hour in hours}, {}, _daily_sums_of(delta.hourly.values()))
+        _tokens_per_minute_add(delta.minutes)
+        if _deferral.get() is None:
+            _latency_hours_apply(hours, [{f: getattr(r, f) for f in _HOURLY_FIELDS} for r in stored.values()])
+        else:
+            LatencyPendingHour.objects.bulk_create(
+                [LatencyPendingHour(hour=h) for h in hours], ignore_conflicts=True
+            )
+    return len(updated) + len(created)
+
+
+def _tokens_per_minute_add(minutes: Mapping[tuple, Mapping[datetime, list]]) -> None:
+    """Add per-minute tokens of new requests to TokensPerMinuteHourly (what
+    ``tokens_per_minute_compute`` gives for the hours with them): the minutes only grow, so the
+    peak is the stored one or one of the minutes added to (the earliest of equal ones)."""
+    if not minutes:
+        return
+    stored = {
+        (r.hour.astimezone(UTC), r.apim_subscription_id): r
+        for r in TokensPerMinuteHourly.objects.filter(
+            hour__in={hour for hour, _ in minutes}, apim_subscription_id__in={sub for _, sub in minutes}
+        )
+    }
+    updated, created = [], []
+    for key, added in minutes.items():
+        rollup = stored.get(key)
+        if rollup is None:
+            rollup = TokensPerMinuteHourly(
+                hour=key[0], apim_subscription_id=key[1], product_id="", peak_tokens=-1, tokens_by_minute={}
+            )
+            created.append(rollup)
+        else:
+            updated.append(rollup)
+        by_minute = rollup.tokens_by_minute
+        for minute in sorted(added):
+            tokens, product = added[minute]
+            name = str(minute.minute)
+            total = by_minute.get(name, 0) + tokens
+            if total:
+                by_minute[name] = total
+            if total > rollup.peak_tokens or (total == rollup.peak_tokens and minute < rollup.peak_minute):
+                rollup.peak_tokens, rollup.peak_minute = total, minute
+            if product > rollup.product_id:
+                rollup.product_id = product
+    rows_update(rows=updated, fields=["product_id", "peak_tokens", "peak_minute", "tokens_by_minute"])
+    TokensPerMinuteHourly.objects.bulk_create(created, batch_size=1000)
 
 
 def _latency_hours_apply(hours: Iterable[datetime], values: list[dict]) -> int:
