@@ -131,13 +131,14 @@ def test_hours_left_pending_by_a_killed_worker_are_refreshed_by_the_next_import(
     assert _rebuilt_snapshot() == _latency_snapshot()
 
 
-def test_a_refused_batch_leaves_no_mark_behind(logs, monkeypatch):
-    import usage.rollups
+def test_a_failed_batch_leaves_no_mark_behind(logs, monkeypatch):
+    import usage.ingestion.store
 
     def failing(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(usage.rollups, "tokens_per_minute_compute", failing)  # after the marks
+    # The last step of a batch's transaction, after its hours were marked.
+    monkeypatch.setattr(usage.ingestion.store, "unmatched_rows_update", failing)
     with latency_rollups_deferred(every_seconds=3600):
         with pytest.raises(RuntimeError):
             rows_store(table=GATEWAY, rows=logs[GATEWAY][:50])
