@@ -463,6 +463,9 @@ def main() -> None:
     timers.wrap(usage.accounting.services, "usage_price_written", "usage_price_written")
     timers.wrap(audit.services, "flags_evaluate", "flags_evaluate")
     timers.wrap(usage.pipeline, "rollup_refresh_hours", "rollup_refresh_hours")
+    timers.wrap(usage.pipeline, "native_durations_get", "rollup_add")
+    timers.wrap(usage.pipeline.RollupDelta, "add", "rollup_add")
+    timers.wrap(usage.pipeline, "rollup_add", "rollup_add")
     timers.wrap(usage.rollups, "latency_pending_refresh", "latency_pending_refresh")
     timers.wrap(usage.loaded.LoadedRequests, "partnered", "load LLM-log partners")
 
