@@ -1,8 +1,11 @@
 """Maintain the hourly rollups (UsageHourly) from the request table.
 
-A rollup hour is always recomputed whole from GatewayRequest (delete + insert in one
-transaction), which makes the refresh idempotent: re-imports, late rows and late join partners
-only need to name the hours they touched.
+``rollup_refresh_hours`` recomputes a rollup hour whole from GatewayRequest (delete + insert in
+one transaction), which makes the refresh idempotent: late join partners, repricing and rebuilds
+only need to name the hours they touched. Requests that were not stored before take a shorter
+way: ingestion writes them and adds their own sums to the rollups in the same transaction
+(``RollupDelta``, ``rollup_add``), which gives the same rows without aggregating the hours'
+requests again; a re-import writes no request twice, so it adds nothing twice.
 
 The work is done in bulk: the hours asked for are cut into runs of consecutive hours, and each
 run is aggregated by a handful of GROUP BY queries (sums and counts; one per latency histogram,
@@ -1020,7 +1023,6 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
 
     Returns the number of UsageHourly rows written.
     """
-    deferral = _deferral.get()
     written = 0
     for start, end in _hour_runs(hours):
         with transaction.atomic():
@@ -1034,12 +1036,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
             while hour < end:
                 run_hours.append(hour)
                 hour += timedelta(hours=1)
-            if deferral is None:
-                _latency_hours_apply(run_hours, [{f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups])
-            else:
-                LatencyPendingHour.objects.bulk_create(
-                    [LatencyPendingHour(hour=h) for h in run_hours], ignore_conflicts=True
-                )
+            _latency_hours_changed(run_hours, rollups)
             _usage_daily_apply({h.date() for h in run_hours}, old_daily, _daily_sums_of(rollups))
             TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             TokensPerMinuteHourly.objects.bulk_create(
@@ -1214,12 +1211,7 @@ def rollup_add(delta: RollupDelta) -> int:
         UsageHourly.objects.bulk_create(created, batch_size=1000)
         _usage_daily_apply({hour.date() for hour in hours}, {}, _daily_sums_of(delta.hourly.values()))
         _tokens_per_minute_add(delta.minutes)
-        if _deferral.get() is None:
-            _latency_hours_apply(hours, [{f: getattr(r, f) for f in _HOURLY_FIELDS} for r in stored.values()])
-        else:
-            LatencyPendingHour.objects.bulk_create(
-                [LatencyPendingHour(hour=h) for h in hours], ignore_conflicts=True
-            )
+        _latency_hours_changed(hours, stored.values())
     return len(updated) + len(created)
 
 
@@ -1258,6 +1250,17 @@ def _tokens_per_minute_add(minutes: Mapping[tuple, Mapping[datetime, list]]) -> 
                 rollup.product_id = product
     rows_update(rows=updated, fields=["product_id", "peak_tokens", "peak_minute", "tokens_by_minute"])
     TokensPerMinuteHourly.objects.bulk_create(created, batch_size=1000)
+
+
+def _latency_hours_changed(hours: list[datetime], rollups: Iterable[UsageHourly]) -> None:
+    """The UsageHourly rows of ``hours`` are now ``rollups``: refresh the latency rollups of those
+    hours, or within ``latency_rollups_deferred`` mark them pending (in the caller's transaction)."""
+    if _deferral.get() is None:
+        _latency_hours_apply(hours, [{f: getattr(r, f) for f in _HOURLY_FIELDS} for r in rollups])
+    else:
+        LatencyPendingHour.objects.bulk_create(
+            [LatencyPendingHour(hour=h) for h in hours], ignore_conflicts=True
+        )
 
 
 def _latency_hours_apply(hours: Iterable[datetime], values: list[dict]) -> int:
