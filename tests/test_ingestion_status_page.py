@@ -1,5 +1,7 @@
 """The admins' ingestion status page: per table lag, last run, errors, rejections, unmatched joins."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.urls import reverse
 from django.utils.html import escape
@@ -7,7 +9,7 @@ from django.utils.html import escape
 from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.status import ingestion_rejections_by_reason, ingestion_table_statuses
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
-from usage.models import RejectedRow
+from usage.models import LatencyPendingHour, RejectedRow
 
 from .log_analytics_fixtures import END, START
 
@@ -80,3 +82,12 @@ def test_it_counts_rejected_rows_by_kind_of_reason(client_for, admin_user, emula
     page = client_for(admin_user).get(URL).content.decode()
     for group in groups:
         assert escape(group.reason) in page
+
+
+def test_it_shows_hours_whose_latency_rollups_wait(client_for, admin_user):
+    page = client_for(admin_user).get(URL).content.decode()
+    assert "Latency rollups are up to date" in page
+    for hour in (5, 3):
+        LatencyPendingHour.objects.create(hour=datetime(2026, 11, 2, hour, tzinfo=UTC))
+    page = client_for(admin_user).get(URL).content.decode()
+    assert "Latency rollups waiting: 2 hours" in page and "2026-11-02 03:00 UTC" in page

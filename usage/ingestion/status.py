@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from usage.models import IngestionRun, IngestionWatermark, RejectedRow
+from usage.models import IngestionRun, IngestionWatermark, LatencyPendingHour, RejectedRow
 
 from .log_analytics import SOURCE, TABLES
 from .selectors import ingestion_unmatched_counts, ingestion_unmatched_since
@@ -100,6 +100,19 @@ def ingestion_rejections_by_reason(*, limit: int = 50) -> list[RejectionGroup]:
         RejectionGroup(source=source, reason=reason, count=count)
         for (source, reason), count in counts.most_common(limit)
     ]
+
+
+@dataclass
+class LatencyPending:
+    hours: int
+    oldest: datetime | None
+
+
+def latency_rollups_pending() -> LatencyPending:
+    """Hours whose latency rollups wait for ``usage.rollups.latency_pending_refresh``: an import
+    refreshes them once a minute and at its end; hours a stopped worker left, at the next pull."""
+    oldest = LatencyPendingHour.objects.order_by("hour").values_list("hour", flat=True).first()
+    return LatencyPending(hours=LatencyPendingHour.objects.count() if oldest else 0, oldest=oldest)
 
 
 def ingestion_recent_runs(*, limit: int = 30) -> list[IngestionRun]:
