@@ -9,8 +9,11 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
+import usage.pipeline
+from usage.accounting.pricing import month_bounds
 from usage.demo_data import generate_logs
 from usage.ingestion.rows import PARSERS
 from usage.ingestion.store import rows_store
@@ -24,6 +27,8 @@ from usage.models import (
     LatencyHourOfDay,
     LatencySubscriptionDaily,
     LatencySubscriptionRegionDaily,
+    LlmLogChunk,
+    NativeLog,
     ProvisionedCommitment,
     TokensPerMinuteHourly,
     UsageDaily,
@@ -81,13 +86,7 @@ def _store(logs, *, batch_size: int) -> None:
 
 
 def test_added_requests_build_what_a_recompute_of_their_hours_builds(logs):
-    # PTU requests too: priced after they are written, and added with that price.
-    deployments = Counter(getattr(PARSERS[GATEWAY](row), "deployment", "") for row in logs[GATEWAY])
-    ptu, _ = deployments.most_common(1)[0]
-    Deployment.objects.create(name=ptu, deployment_type=DeploymentType.PROVISIONED)
-    ProvisionedCommitment.objects.create(
-        deployment=ptu, month=START.date().replace(day=1), amount=Decimal(5000)
-    )
+    ptu = _ptu_deployment(logs)  # PTU requests too: priced after they are written, added so
     _store(logs, batch_size=70)  # each hour's rows come in several batches: added to stored rows
     added = _snapshot()
     requests = GatewayRequest.objects.count()
@@ -181,3 +180,60 @@ def test_tokens_per_minute_added_in_two_batches_peak_at_the_earliest_busiest_min
         computed.product_id,
         computed.tokens_by_minute,
     )
+
+
+def _ptu_deployment(logs) -> str:
+    deployments = Counter(getattr(PARSERS[GATEWAY](row), "deployment", "") for row in logs[GATEWAY])
+    ptu, _ = deployments.most_common(1)[0]
+    Deployment.objects.create(name=ptu, deployment_type=DeploymentType.PROVISIONED)
+    ProvisionedCommitment.objects.create(
+        deployment=ptu, month=START.date().replace(day=1), amount=Decimal(5000)
+    )
+    return ptu
+
+
+def _requests_scanned(deployment, month, **_ignored) -> int:
+    """The month's tokens summed over its requests: what the rollups stand in for."""
+    start, end = month_bounds(month)
+    requests = GatewayRequest.objects.filter(deployment=deployment, time__gte=start, time__lt=end)
+    return requests.aggregate(t=Sum("total_tokens"))["t"] or 0
+
+
+def test_ptu_shares_of_new_requests_come_from_the_rollups_as_from_the_requests(logs, monkeypatch):
+    """Batch after batch the month's tokens so far (rollups + the batch being written) price each
+    new PTU request as a sum over the month's requests would."""
+    ptu = _ptu_deployment(logs)
+    costs = []
+    for month_tokens in (usage.pipeline.month_tokens_stored, _requests_scanned):
+        for model in (GatewayRequest, NativeLog, LlmLogChunk, UsageHourly, UsageDaily, TokensPerMinuteHourly):
+            model.objects.all().delete()
+        monkeypatch.setattr(usage.pipeline, "month_tokens_stored", month_tokens)
+        _store(logs, batch_size=70)
+        costs.append(
+            sorted(GatewayRequest.objects.filter(deployment=ptu).values_list("correlation_id", "cost"))
+        )
+    by_rollups, by_requests = costs
+    assert by_rollups == by_requests
+    # Every batch priced at its own share: the rates fell as the month's tokens grew.
+    rates = {
+        cost / tokens for (_, cost), tokens in zip(by_rollups, _tokens(ptu), strict=True) if tokens and cost
+    }
+    assert len(rates) > 3
+
+
+def _tokens(deployment: str) -> list[int]:
+    rows = GatewayRequest.objects.filter(deployment=deployment).order_by("correlation_id")
+    return list(rows.values_list("total_tokens", flat=True))
+
+
+def test_pricing_new_ptu_requests_does_not_sum_the_months_requests(logs):
+    _ptu_deployment(logs)
+    rows_store(table=NATIVE, rows=logs[NATIVE])
+    rows_store(table=GATEWAY, rows=logs[GATEWAY][:100])
+    with CaptureQueriesContext(connection) as queries:
+        rows_store(table=GATEWAY, rows=logs[GATEWAY][100:200])
+    sums = [
+        q["sql"] for q in queries.captured_queries if 'SUM("usage_gatewayrequest"."total_tokens")' in q["sql"]
+    ]
+    assert sums == []
+    assert GatewayRequest.objects.filter(cost__gt=0).exists()

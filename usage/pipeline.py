@@ -6,12 +6,19 @@ Each step is idempotent, so re-running a batch or a whole window changes nothing
 """
 
 from collections.abc import Callable, Collection, Iterable
+from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING
 
 from .json_memo import json_shared
 from .loaded import LoadedRequests
-from .rollups import RollupDelta, native_durations_get, rollup_add, rollup_refresh_hours
+from .rollups import (
+    RollupDelta,
+    month_tokens_stored,
+    native_durations_get,
+    rollup_add,
+    rollup_refresh_hours,
+)
 
 if TYPE_CHECKING:
     from .models import GatewayRequest
@@ -79,7 +86,8 @@ def requests_write(
                 loaded = LoadedRequests(rows=written, chunks=loaded.chunks)
             ids = [row.correlation_id for row in written]
             if unpriced:  # PTU: priced once their tokens are stored
-                usage_price_written(unpriced=unpriced, written=set(ids))
+                month_tokens = partial(month_tokens_stored, added=added, writing=written)
+                usage_price_written(unpriced=unpriced, written=set(ids), month_tokens=month_tokens)
             flags_evaluate(correlation_ids=ids, loaded=loaded)
         written_ids.extend(ids)
         added.add(written, native_durations_get(written))

@@ -1171,6 +1171,34 @@ def native_durations_get(requests: Iterable[GatewayRequest]) -> dict[str, float 
     return dict(NativeLog.objects.filter(correlation_id__in=ids).values_list("correlation_id", "duration_ms"))
 
 
+def month_tokens_stored(
+    deployment: str, month: date, *, added: RollupDelta, writing: Iterable[GatewayRequest] = ()
+) -> int:
+    """The tokens of ``deployment``'s requests stored in ``month`` (its first day) during a batch
+    of new requests: UsageDaily (every batch before) plus those the batch wrote but has not added
+    yet (``added``: its earlier chunks; ``writing``: the chunk just written). What a sum over the
+    month's requests gives, from at most a month of daily rollup rows instead of the month's
+    requests (PTU shares of new requests, ``usage.accounting.services.usage_price_written``)."""
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
+    stored = (
+        UsageDaily.objects.filter(deployment=deployment, day__gte=start.date(), day__lt=end.date()).aggregate(
+            t=Sum("total_tokens")
+        )["t"]
+        or 0
+    )
+    deployment_index = 2 + _DIMENSIONS.index("deployment")  # in a RollupDelta key: hour, class, dims
+    pending = sum(
+        rollup.total_tokens
+        for key, rollup in added.hourly.items()
+        if key[deployment_index] == deployment and start <= key[0] < end
+    )
+    writing_tokens = sum(
+        r.total_tokens or 0 for r in writing if r.deployment == deployment and start <= r.time < end
+    )
+    return stored + pending + writing_tokens
+
+
 def rollup_add(delta: RollupDelta) -> int:
     """Add new requests (``delta``) to the stored rollups of their hours: UsageHourly, UsageDaily,
     TokensPerMinuteHourly and (or, deferred, marked for) the latency rollups.

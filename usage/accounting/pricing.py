@@ -13,7 +13,7 @@
 """
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -356,25 +356,33 @@ def stored_request_cost(
 
 
 def ptu_rates(
-    *, book: PriceBook, pairs: Collection[tuple[str, dt.date]]
+    *,
+    book: PriceBook,
+    pairs: Collection[tuple[str, dt.date]],
+    month_tokens: Callable[[str, dt.date], int] | None = None,
 ) -> dict[tuple[str, dt.date], tuple[Decimal, ProvisionedCommitment]]:
     """Money per token for each (provisioned deployment, month) with a commitment.
 
     The rate is the commitment over the month's tokens stored so far, so it is exact once the
     month is complete; ``ptu_allocate`` re-applies it to every request of the month.
+    ``month_tokens(deployment, month)`` gives those tokens when the caller knows them without
+    summing the month's requests (ingestion: ``usage.rollups.month_tokens_stored``).
     """
     rates = {}
     for deployment, month in pairs:
         commitment = book.commitments.get((deployment, month))
         if commitment is None:
             continue
-        start, end = month_bounds(month)
-        tokens = (
-            GatewayRequest.objects.filter(deployment=deployment, time__gte=start, time__lt=end)
-            .aggregate(t=Sum("total_tokens"))
-            .get("t")
-            or 0
-        )
+        if month_tokens is not None:
+            tokens = month_tokens(deployment, month)
+        else:
+            start, end = month_bounds(month)
+            tokens = (
+                GatewayRequest.objects.filter(deployment=deployment, time__gte=start, time__lt=end)
+                .aggregate(t=Sum("total_tokens"))
+                .get("t")
+                or 0
+            )
         rates[(deployment, month)] = (Decimal(commitment.amount) / Decimal(max(tokens, 1)), commitment)
     return rates
 

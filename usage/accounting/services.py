@@ -12,7 +12,7 @@ is most of a refresh's time, and a late native row or a re-imported window often
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -235,13 +235,19 @@ def usage_prepare(
     return UnpricedRequests(book=book, rows=later, parsed={c: parsed[c] for c in waiting})
 
 
-def usage_price_written(*, unpriced: UnpricedRequests, written: Collection[str]) -> None:
+def usage_price_written(
+    *,
+    unpriced: UnpricedRequests,
+    written: Collection[str],
+    month_tokens: Callable[[str, dt.date], int] | None = None,
+) -> None:
     """Price the ``unpriced`` requests that were written (correlation ids in ``written``) with the
-    PTU share of their month's stored tokens, and store their cost."""
+    PTU share of their month's stored tokens, and store their cost. ``month_tokens``: as for
+    ``ptu_rates`` (without it the month's requests are summed)."""
     rows = [row for row in unpriced.rows if row.correlation_id in written]
     if not rows:
         return
-    rates = ptu_rates(book=unpriced.book, pairs=_provisioned(rows, unpriced.book))
+    rates = ptu_rates(book=unpriced.book, pairs=_provisioned(rows, unpriced.book), month_tokens=month_tokens)
     _costs_apply(rows, unpriced.parsed, unpriced.book, rates)
     rows_update(rows=rows, fields=COST_FIELDS, batch_size=BATCH)
 
