@@ -13,6 +13,7 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 import usage.pipeline
+from tests.rollup_snapshot import rollup_snapshot
 from usage.accounting.pricing import month_bounds
 from usage.demo_data import generate_logs
 from usage.ingestion.rows import PARSERS
@@ -57,24 +58,8 @@ def logs():
     return generate_logs(start=START, end=END, requests_per_hour=120, seed=12)
 
 
-def _value(value):
-    if isinstance(value, memoryview):
-        return bytes(value)
-    if isinstance(value, float):
-        return round(value, 6)  # sums of floats in another order
-    if isinstance(value, dict):
-        return sorted(value.items())
-    return value
-
-
 def _snapshot() -> dict[str, list[tuple]]:
-    return {
-        model.__name__: sorted(
-            tuple(str(_value(v)) for v in row)
-            for row in model.objects.values_list(*[f.name for f in model._meta.fields if f.name != "id"])
-        )
-        for model in ROLLUPS
-    }
+    return rollup_snapshot(ROLLUPS)
 
 
 def _store(logs, *, batch_size: int) -> None:

@@ -1048,20 +1048,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
 
 
 # UsageHourly fields a batch of new requests adds to (all but the key and the latest headroom).
-_HOURLY_SUMS = (
-    "requests",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "images",
-    "cost",
-    "estimated_tokens",
-    "unpriced_tokens",
-    "tps_completion_tokens",
-    "tps_backend_ms",
-)
+_HOURLY_SUMS = (*DAILY_MEASURES, "tps_completion_tokens", "tps_backend_ms")
 _HOURLY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
 _HOURLY_MEASURES = (
     *_HOURLY_SUMS,

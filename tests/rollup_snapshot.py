@@ -1,0 +1,23 @@
+"""Every row of some rollup tables, comparable across a rebuild (ids left out, floats rounded)."""
+
+from django.db import models
+
+
+def _value(value):
+    if isinstance(value, memoryview):
+        return bytes(value)
+    if isinstance(value, float):
+        return round(value, 6)  # sums of floats in another order
+    if isinstance(value, dict):
+        return sorted(value.items())
+    return value
+
+
+def rollup_snapshot(tables: tuple[type[models.Model], ...]) -> dict[str, list[tuple]]:
+    return {
+        model.__name__: sorted(
+            tuple(str(_value(v)) for v in row)
+            for row in model.objects.values_list(*[f.name for f in model._meta.fields if f.name != "id"])
+        )
+        for model in tables
+    }
