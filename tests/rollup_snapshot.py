@@ -1,5 +1,7 @@
 """Every row of some rollup tables, comparable across a rebuild (ids left out, floats rounded)."""
 
+import json
+
 from django.db import models
 
 
@@ -8,8 +10,8 @@ def _value(value):
         return bytes(value)
     if isinstance(value, float):
         return round(value, 6)  # sums of floats in another order
-    if isinstance(value, dict):
-        return sorted(value.items())
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)  # SQLite keeps JSON keys in the order written
     return value
 
 
