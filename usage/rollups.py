@@ -62,6 +62,7 @@ from django.db.models.functions import (
     TruncMinute,
 )
 
+from .accounting.pricing import month_bounds
 from .bulk import rows_update
 from .histograms import (
     BUCKET_COUNT,
@@ -1166,8 +1167,7 @@ def month_tokens_stored(
     yet (``added``: its earlier chunks; ``writing``: the chunk just written). What a sum over the
     month's requests gives, from at most a month of daily rollup rows instead of the month's
     requests (PTU shares of new requests, ``usage.accounting.services.usage_price_written``)."""
-    start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
+    start, end = month_bounds(month)
     stored = (
         UsageDaily.objects.filter(deployment=deployment, day__gte=start.date(), day__lt=end.date()).aggregate(
             t=Sum("total_tokens")

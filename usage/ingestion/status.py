@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from usage.models import IngestionRun, IngestionWatermark, LatencyPendingHour, RejectedRow
@@ -111,8 +111,7 @@ class LatencyPending:
 def latency_rollups_pending() -> LatencyPending:
     """Hours whose latency rollups wait for ``usage.rollups.latency_pending_refresh``: an import
     refreshes them once a minute and at its end; hours a stopped worker left, at the next pull."""
-    oldest = LatencyPendingHour.objects.order_by("hour").values_list("hour", flat=True).first()
-    return LatencyPending(hours=LatencyPendingHour.objects.count() if oldest else 0, oldest=oldest)
+    return LatencyPending(**LatencyPendingHour.objects.aggregate(hours=Count("hour"), oldest=Min("hour")))
 
 
 def ingestion_recent_runs(*, limit: int = 30) -> list[IngestionRun]:
