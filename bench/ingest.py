@@ -293,8 +293,32 @@ def _write_only(*, rows, write) -> list[str]:
     return written
 
 
-def _store_run(path: Path, batch_size: int, timers: _Timers, native_first: bool, rss_every: int) -> dict:
-    from usage.ingestion.store import rows_store
+def _postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process of this machine, and of those that exited (their
+    time is added to the postmaster's children's time when it reaps them): the server's side of
+    a run with worker processes, whose backends come and go."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if name.startswith("postgres"):
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / tick
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _store_run(
+    path: Path, batch_size: int, timers: _Timers, native_first: bool, rss_every: int, workers: int = 1
+) -> dict:
+    from usage.ingestion.parallel import BatchStore
     from usage.rollups import latency_rollups_deferred
 
     _empty_tables()
@@ -303,23 +327,22 @@ def _store_run(path: Path, batch_size: int, timers: _Timers, native_first: bool,
     feeds: list[_Feed] = []
     progress = _Progress(rss_every, feeds, quiet=False)
     analyzer = _Analyzer()
-    stored = {GATEWAY: 0, NATIVE: 0}
     order = [NATIVE, GATEWAY] if native_first else [GATEWAY, NATIVE]
-    cpu_before = (time.process_time(), backend.cpu())
+    cpu_before = (time.process_time(), backend.cpu(), _children_cpu(), _postgres_cpu())
     started = time.perf_counter()
-    # As import_logs does: the latency rollups refreshed once a minute and at the end.
-    with latency_rollups_deferred():
+    # As import_logs does: the latency rollups refreshed once a minute and at the end; one
+    # rows_store call per batch of the stream (bounded memory), in `workers` processes.
+    with latency_rollups_deferred(), BatchStore(workers=workers, source="bench", batch_size=batch_size) as store:
         for table in order:
             feed = _Feed(path / ("gateway.jsonl.gz" if table == GATEWAY else "native.jsonl.gz"))
             feeds.append(feed)
             rows = iter(feed)
-            # As import_logs does: one rows_store call per batch of the stream (bounded memory).
             while batch := list(islice(rows, batch_size)):
-                result = rows_store(table=table, rows=batch, source="bench", batch_size=batch_size)
-                stored[table] += result.stored
+                store.submit(table=table, rows=batch)
                 progress.add(len(batch))
                 analyzer.add(len(batch))
     elapsed = time.perf_counter() - started
+    stored = {table: store.results[table].stored if table in store.results else 0 for table in order}
     if analyzer.enabled:
         print(
             f"  autovacuum is off on this server: the bench ran ANALYZE {analyzer.runs} times "
@@ -327,7 +350,11 @@ def _store_run(path: Path, batch_size: int, timers: _Timers, native_first: bool,
         )
     feed_seconds = sum(feed.seconds for feed in feeds)
     feed_cpu = sum(feed.cpu for feed in feeds)
-    cpu = [time.process_time() - cpu_before[0] - feed_cpu, backend.cpu() - cpu_before[1]]
+    if workers > 1:  # the workers' CPU and that of every PostgreSQL process (their backends)
+        client = time.process_time() - cpu_before[0] - feed_cpu + _children_cpu() - cpu_before[2]
+        cpu = [client, _postgres_cpu() - cpu_before[3]]
+    else:
+        cpu = [time.process_time() - cpu_before[0] - feed_cpu, backend.cpu() - cpu_before[1]]
     return {
         "seconds": elapsed - feed_seconds,
         "steps": dict(timers.seconds),
@@ -399,6 +426,13 @@ def main() -> None:
         "--rss-every", type=int, default=100_000, help="print peak RSS every N rows (0: never)"
     )
     parser.add_argument("--no-copy", action="store_true", help="skip the COPY ceiling runs")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes storing batches side by side (usage.ingestion.parallel, INGEST_WORKERS); "
+        "with more than 1 the refresh steps run in the workers and are not timed one by one",
+    )
     parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.runs < 1 and not args.generate:
@@ -477,11 +511,13 @@ def main() -> None:
 
     store_runs, copy_runs, copy_cpus = [], [], []
     for run in range(1, args.runs + 1):
-        store = _store_run(path, batch_size, timers, args.order == "native-first", args.rss_every)
+        store = _store_run(path, batch_size, timers, args.order == "native-first", args.rss_every, args.workers)
         assert store["stored"] == {GATEWAY: gateway_rows, NATIVE: native_rows}, "bench rows not all stored"
         store_runs.append(store)
         steps = ""
-        if args.refresh == "full":
+        if args.refresh == "full" and args.workers > 1:
+            steps = f"in {args.workers} worker processes, not timed one by one"
+        elif args.refresh == "full":
             steps = (
                 f"{REFRESH} {store['steps'][REFRESH]:.1f}s (CPU {store['step_cpu'][REFRESH]:.1f}s); steps: "
                 + ", ".join(
@@ -519,7 +555,7 @@ def main() -> None:
         f"rows: {gateway_rows:,} APIM gateway rows with bodies + {native_rows:,} joined native rows = {total_rows:,}"
     )
     print(
-        f"batch size: {batch_size:,}; order: {args.order}; {args.per_hour:,} requests/hour; "
+        f"batch size: {batch_size:,}; workers: {args.workers}; order: {args.order}; {args.per_hour:,} requests/hour; "
         f"PostgreSQL {connection.pg_version // 10000}; cpus: {os.cpu_count()}; "
         f"load average at start: {load_before:.1f}, at end: {os.getloadavg()[0]:.1f}"
     )
@@ -528,7 +564,7 @@ def main() -> None:
         f"{total_rows / store_median:,.0f} rows/s ({gateway_rows / store_median:,.0f} APIM requests/s); "
         f"CPU {store_cpu:.1f}s client + backend ({total_rows / store_cpu:,.0f} rows per CPU-second)"
     )
-    if args.refresh == "full":
+    if args.refresh == "full" and args.workers == 1:
         print(
             f"  ingestion core alone (parse, de-duplicate, COPY, rejects, join; the refresh work subtracted): "
             f"{total_rows / core_median:,.0f} rows/s; CPU {core_cpu:.1f}s ({total_rows / core_cpu:,.0f} rows per CPU-second)"

@@ -1354,6 +1354,13 @@ def latency_rollups_deferred(*, every_seconds: float = 60.0) -> Iterator[None]:
     latency_pending_refresh()
 
 
+def latency_rollups_defer_process(*, every_seconds: float = 60.0) -> None:
+    """For the rest of this process, as inside ``latency_rollups_deferred``, without its refresh
+    at the end: for the worker processes of a parallel import (``usage.ingestion.parallel``),
+    whose parent runs inside ``latency_rollups_deferred`` and refreshes the marked hours."""
+    _deferral.set(_Deferral(every_seconds))
+
+
 def latency_rollups_tick() -> None:
     """Within ``latency_rollups_deferred``: refresh the pending hours if the last refresh was
     ``every_seconds`` ago (ingestion calls this between batches, outside their transactions)."""

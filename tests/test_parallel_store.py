@@ -1,0 +1,167 @@
+"""Batches stored by worker processes (usage.ingestion.parallel.BatchStore) leave the database as
+one process storing them one after the other does: requests, usage and cost, joins, flags,
+unmatched entries and every rollup."""
+
+import multiprocessing
+import time
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from audit.models import Flag
+from tests.rollup_snapshot import rollup_snapshot
+from usage.demo_data import generate_logs
+from usage.ingestion.parallel import BatchStore, workers_available
+from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
+from usage.models import (
+    GatewayRequest,
+    LatencyDaily,
+    LatencyDailySpan,
+    LatencyHourOfDay,
+    LatencyPendingHour,
+    LatencySubscriptionDaily,
+    LlmLogChunk,
+    NativeLog,
+    RejectedRow,
+    TokensPerMinuteHourly,
+    UnmatchedRow,
+    UsageDaily,
+    UsageHourly,
+)
+from usage.rollups import latency_rollups_deferred
+
+START = datetime(2026, 11, 2, 22, tzinfo=UTC)
+END = datetime(2026, 11, 3, 1, tzinfo=UTC)
+BATCH = 60
+
+# Worker processes commit for real: the test database is emptied after each test.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def logs():
+    return generate_logs(start=START, end=END, requests_per_hour=120, seed=21)
+
+
+def _store(logs, *, workers: int, order=(NATIVE, LLM_LOG, GATEWAY)) -> dict:
+    with latency_rollups_deferred(), BatchStore(workers=workers, source="test", batch_size=BATCH) as store:
+        for table in order:
+            rows = logs[table]
+            for start in range(0, len(rows), BATCH):  # as import_logs: one batch per call
+                store.submit(table=table, rows=rows[start : start + BATCH])
+    return {table: (r.rows_read, r.stored, r.duplicates, r.rejected) for table, r in store.results.items()}
+
+
+def _state() -> dict:
+    request_fields = [
+        f.name for f in GatewayRequest._meta.fields if f.name not in ("id", "ingested_at", "usage_computed_at")  # times of the write
+    ]
+    state = rollup_snapshot(
+        (
+            UsageHourly,
+            UsageDaily,
+            TokensPerMinuteHourly,
+            LatencyDaily,
+            LatencyHourOfDay,
+            LatencySubscriptionDaily,
+            LatencyDailySpan,
+            UnmatchedRow,
+        )
+    )
+    state["requests"] = sorted(map(str, GatewayRequest.objects.values_list(*request_fields)))
+    state["flags"] = sorted(Flag.objects.values_list("request__correlation_id", "source", "name", "severity"))
+    state["counts"] = [m.objects.count() for m in (NativeLog, LlmLogChunk, RejectedRow, LatencyPendingHour)]
+    return state
+
+
+def _empty() -> None:
+    with connection.cursor() as cursor:
+        for model in (
+            Flag,
+            GatewayRequest,
+            NativeLog,
+            LlmLogChunk,
+            RejectedRow,
+            UnmatchedRow,
+            UsageHourly,
+            UsageDaily,
+            TokensPerMinuteHourly,
+            LatencyDaily,
+            LatencyHourOfDay,
+            LatencySubscriptionDaily,
+            LatencyDailySpan,
+        ):
+            cursor.execute(f"DELETE FROM {model._meta.db_table}")
+
+
+@pytest.mark.parametrize("order", [(NATIVE, LLM_LOG, GATEWAY), (GATEWAY, NATIVE, LLM_LOG)])
+def test_two_workers_store_what_one_process_stores(logs, order):
+    one = _store(logs, workers=1, order=order)
+    expected = _state()
+    requests = GatewayRequest.objects.count()
+    assert requests > 300
+    assert UnmatchedRow.objects.filter(table=GATEWAY).count() < requests / 10  # joined
+    assert Flag.objects.exists()
+    _empty()
+
+    two = _store(logs, workers=2, order=order)
+    assert two == one
+    assert _state() == expected
+
+
+def test_a_table_waits_for_the_batches_of_the_one_before(logs, monkeypatch):
+    """A native batch and the gateway batch of the same requests, each slow to commit: run side by
+    side, each would read the other's rows before they commit and neither would join them."""
+    import usage.ingestion.store
+
+    _store(logs, workers=1, order=(NATIVE, GATEWAY))
+    expected = _state()
+    _empty()
+
+    original = usage.ingestion.store.unmatched_rows_update
+
+    def slow_commit(**kwargs):  # the last step of a batch, before its commit
+        time.sleep(0.5)
+        original(**kwargs)
+
+    # Patched before the workers fork, so they inherit it.
+    monkeypatch.setattr(usage.ingestion.store, "unmatched_rows_update", slow_commit)
+    with latency_rollups_deferred(), BatchStore(workers=2, source="test", batch_size=10_000) as store:
+        for table in (NATIVE, GATEWAY):
+            store.submit(table=table, rows=logs[table])
+    assert _state() == expected
+
+
+def test_a_window_stored_again_by_two_workers_changes_nothing(logs):
+    _store(logs, workers=2)
+    before = _state()
+    counts = _store(logs, workers=2)
+    assert counts[GATEWAY][1] == 0 and counts[GATEWAY][2] == len(logs[GATEWAY]) - counts[GATEWAY][3]
+    assert _state() == before
+
+
+def test_a_failing_batch_raises_from_the_block(logs, monkeypatch):
+    def refuse(**kwargs):
+        raise RuntimeError("database gone")
+
+    # Patched before the workers fork, so they inherit it.
+    monkeypatch.setattr("usage.ingestion.parallel.rows_store", refuse)
+    with pytest.raises(RuntimeError, match="database gone"):
+        with BatchStore(workers=2, source="test", batch_size=BATCH) as store:
+            store.submit(table=NATIVE, rows=logs[NATIVE][:BATCH])
+
+
+def _daemon_workers(queue) -> None:
+    queue.put(workers_available(4))
+
+
+def test_a_daemonic_process_stores_in_itself():
+    assert workers_available(4) == 4
+    assert workers_available(0) == 1
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_daemon_workers, args=(queue,), daemon=True)  # as a Celery prefork child
+    child.start()
+    child.join(30)
+    assert queue.get(timeout=5) == 1

@@ -1,0 +1,134 @@
+"""Store batches of log rows in several worker processes at once (``INGEST_WORKERS``).
+
+One process stores ~2,500 rows a second (``bench/ingest.py``): parsing, usage, flags and the COPY
+are Python work that keeps one core busy while its PostgreSQL backend mostly waits, and the
+reverse. ``BatchStore`` hands whole batches to ``workers`` forked processes, each with its own
+database connection, so that the batches of a long import or a Log Analytics window are stored
+side by side. Each batch is still one ``rows_store`` call, one transaction, in one worker.
+
+Why that stores what one process would:
+
+* Batches of different tables never run at the same time: when the table changes, the next
+  batch waits until every batch of the previous table has committed. A request's join partner is
+  then either committed before the request's batch starts (and read by it) or stored after it
+  (and refreshes it as a late partner): the two cases of one process. Batches of one table do not
+  read each other's rows, except a key both carry: the second COPY waits on the unique key and
+  its batch is redone row by row, where the key counts as a duplicate (``store.py``).
+* Rollups and the unmatched-row entries are changed under their advisory locks, held until each
+  batch commits (``usage.rollups``, ``unmatched.py``).
+* The latency rollups of the workers' batches are deferred (their hours marked in the database);
+  the caller runs inside ``latency_rollups_deferred``, whose end refreshes every marked hour.
+
+With ``workers`` 1, or in a daemonic process (a Celery prefork child may not fork), batches are
+stored in this process, one after the other: the same ``rows_store`` calls.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from django.db import connections
+
+from usage.rollups import latency_rollups_defer_process
+
+from .store import BATCH_SIZE, StoreResult, rows_store
+
+# Batches queued per worker beyond the one it stores: enough to keep it busy, few enough to keep
+# the parent's memory bounded (a batch of gateway rows with bodies is ~20 MB).
+_QUEUED_PER_WORKER = 1
+
+
+# Database sessions a worker inherited from its parent (none: it forks with them closed). Kept
+# referenced and never closed: closing one would end the parent's session on the shared socket.
+_inherited: list[Any] = []
+
+
+def _worker_start() -> None:
+    """In a new worker: a database connection of its own, and the latency rollups deferred to the
+    parent (which refreshes the marked hours when its import ends)."""
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None:
+            _inherited.append(connection.connection)
+            connection.connection = None
+    latency_rollups_defer_process()
+
+
+def _batch_store(table: str, rows: list[Mapping[str, Any]], source: str, batch_size: int) -> StoreResult:
+    return rows_store(table=table, rows=rows, source=source, batch_size=batch_size)
+
+
+def workers_available(requested: int) -> int:
+    """``requested`` worker processes, or 1 where this process may not have children."""
+    if requested > 1 and multiprocessing.current_process().daemon:
+        return 1
+    return max(1, requested)
+
+
+class BatchStore:
+    """``rows_store`` over worker processes; use as a context manager.
+
+    ``submit`` hands over one batch (``rows_store`` is called with all of it); results are merged
+    per table into ``results`` as batches finish. ``wait`` returns when every batch submitted so far
+    has committed; leaving the block waits too (an error of a batch is raised there, or by the
+    next ``submit``).
+    """
+
+    def __init__(self, *, workers: int, source: str, batch_size: int = BATCH_SIZE) -> None:
+        self.workers = workers_available(workers)
+        self.source = source
+        self.batch_size = batch_size
+        self.results: dict[str, StoreResult] = {}
+        self._table: str | None = None
+        self._running: dict[Future[StoreResult], str] = {}
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> BatchStore:
+        if self.workers > 1:
+            # Forked with every connection closed, so no worker inherits a live one.
+            connections.close_all()
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_start)
+            self._pool.submit(int).result()  # forks every worker now, while no connection is open
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if exc_info[0] is None:
+                self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+    def submit(self, *, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        if self._pool is None:
+            self._merge(table, rows_store(table=table, rows=rows, source=self.source, batch_size=self.batch_size))
+            return
+        if table != self._table:
+            self.wait()  # one table at a time: see the module docstring
+            self._table = table
+        while len(self._running) >= self.workers * (1 + _QUEUED_PER_WORKER):
+            self._collect(FIRST_COMPLETED)
+        future = self._pool.submit(_batch_store, table, rows, self.source, self.batch_size)
+        self._running[future] = table
+
+    def wait(self) -> dict[str, StoreResult]:
+        """Wait for every batch submitted so far; returns the results per table so far."""
+        while self._running:
+            self._collect(FIRST_COMPLETED)
+        return self.results
+
+    def _collect(self, when: str) -> None:
+        done, _ = wait(self._running, return_when=when)
+        for future in done:
+            table = self._running.pop(future)
+            self._merge(table, future.result())
+
+    def _merge(self, table: str, result: StoreResult) -> None:
+        self.results.setdefault(table, StoreResult()).merge(result)
