@@ -332,7 +332,10 @@ def _store_run(
     started = time.perf_counter()
     # As import_logs does: the latency rollups refreshed once a minute and at the end; one
     # rows_store call per batch of the stream (bounded memory), in `workers` processes.
-    with latency_rollups_deferred(), BatchStore(workers=workers, source="bench", batch_size=batch_size) as store:
+    with (
+        latency_rollups_deferred(),
+        BatchStore(workers=workers, source="bench", batch_size=batch_size) as store,
+    ):
         for table in order:
             feed = _Feed(path / ("gateway.jsonl.gz" if table == GATEWAY else "native.jsonl.gz"))
             feeds.append(feed)
@@ -511,7 +514,9 @@ def main() -> None:
 
     store_runs, copy_runs, copy_cpus = [], [], []
     for run in range(1, args.runs + 1):
-        store = _store_run(path, batch_size, timers, args.order == "native-first", args.rss_every, args.workers)
+        store = _store_run(
+            path, batch_size, timers, args.order == "native-first", args.rss_every, args.workers
+        )
         assert store["stored"] == {GATEWAY: gateway_rows, NATIVE: native_rows}, "bench rows not all stored"
         store_runs.append(store)
         steps = ""

@@ -55,7 +55,9 @@ def _store(logs, *, workers: int, order=(NATIVE, LLM_LOG, GATEWAY)) -> dict:
 
 def _state() -> dict:
     request_fields = [
-        f.name for f in GatewayRequest._meta.fields if f.name not in ("id", "ingested_at", "usage_computed_at")  # times of the write
+        f.name
+        for f in GatewayRequest._meta.fields
+        if f.name not in ("id", "ingested_at", "usage_computed_at")  # times of the write
     ]
     state = rollup_snapshot(
         (

@@ -108,7 +108,9 @@ class BatchStore:
         if not rows:
             return
         if self._pool is None:
-            self._merge(table, rows_store(table=table, rows=rows, source=self.source, batch_size=self.batch_size))
+            self._merge(
+                table, rows_store(table=table, rows=rows, source=self.source, batch_size=self.batch_size)
+            )
             return
         if table != self._table:
             self.wait()  # one table at a time: see the module docstring
