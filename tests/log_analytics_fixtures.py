@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import transaction
 from django.db.models import Sum
 
 from usage.demo_data import generate_logs
@@ -53,3 +54,22 @@ def totals() -> dict[str, object]:
 
 def watermarks() -> dict[str, datetime]:
     return dict(IngestionWatermark.objects.values_list("table", "watermark"))
+
+
+def reference_totals(server: LogAnalyticsEmulator) -> dict:
+    """Totals of a clean pull of the same data, into a savepoint that is rolled back."""
+    from usage.ingestion.log_analytics import log_analytics_pull
+
+    class Rollback(Exception):
+        pass
+
+    captured = {}
+    try:
+        with transaction.atomic():
+            assert log_analytics_pull(since=START, until=END).ok
+            captured.update(totals())
+            raise Rollback
+    except Rollback:
+        pass
+    server.queries.clear()
+    return captured

@@ -292,3 +292,27 @@ def test_the_command_imports_every_file_under_a_directory(db, tmp_path, logs, ca
     out, _ = capsys.readouterr()
     assert "PT1H.json (jsonl): 25 rows read, 25 stored" in out
     assert _counts()[:2] == (25, len(logs[NATIVE]))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_logs_with_two_workers_stores_what_one_process_stores(tmp_path, logs):
+    """Gateway rows first in the file, so batches of the partner tables come after them: the
+    workers store one table at a time, and the result is the one-process import's."""
+    path = _az_json(tmp_path / "all.json", logs[GATEWAY] + logs[NATIVE] + logs[LLM_LOG])
+    fields = ["correlation_id", "model", "deployment", "total_tokens", "cost", "backend_region"]
+
+    def state():
+        return sorted(GatewayRequest.objects.values_list(*fields)), _counts()
+
+    call_command("import_logs", str(path), "--workers", "1", stdout=io.StringIO())
+    one = state()
+    for model in (GatewayRequest, NativeLog, LlmLogChunk):
+        model.objects.all().delete()
+
+    out = io.StringIO()
+    result = logs_file_import(path=path, workers=2, batch_size=7)  # several batches per table
+    assert not result.error and result.stored + result.duplicates == result.rows_read
+    assert state() == one
+    call_command("import_logs", str(path), "--workers", "2", stdout=out)
+    assert "0 stored" in out.getvalue()  # again: all duplicates
+    assert state() == one

@@ -15,7 +15,7 @@ from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import IngestionRun
 
-from .log_analytics_fixtures import END, START, totals, watermarks
+from .log_analytics_fixtures import END, START, reference_totals, totals, watermarks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,9 +27,9 @@ DYING_WORKER = textwrap.dedent(
     import django
     django.setup()
     from django.core.management import call_command
-    from usage.ingestion import log_analytics
+    from usage.ingestion import parallel
 
-    real_store = log_analytics.rows_store
+    real_store = parallel.rows_store
     calls = []
 
     def store_then_die(*, rows, **kwargs):
@@ -40,7 +40,7 @@ DYING_WORKER = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
         return real_store(rows=rows, **kwargs)
 
-    log_analytics.rows_store = store_then_die
+    parallel.rows_store = store_then_die
     call_command("ingest", "--since", sys.argv[1], "--until", sys.argv[2], "--no-progress")
     """
 )
@@ -48,29 +48,7 @@ DYING_WORKER = textwrap.dedent(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_window_then_rerun_gives_identical_totals(emulator, settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker subprocess needs a database it can share (PostgreSQL)")
-    db = connection.settings_dict
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        LOG_ANALYTICS_ENDPOINT=emulator.endpoint,
-        LOG_ANALYTICS_WORKSPACE_ID=settings.LOG_ANALYTICS_WORKSPACE_ID,
-        LOG_ANALYTICS_CREDENTIAL="static",
-        LOG_ANALYTICS_ALLOW_HTTP="true",
-        INGEST_WINDOW_SECONDS="3600",
-        INGEST_LOCK_SECONDS="2",
-        REDIS_URL="",
-        CELERY_BROKER_URL="",
-    )
-    worker = subprocess.run(
-        [sys.executable, "-c", DYING_WORKER, START.isoformat(), END.isoformat()],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    worker = _dying_worker_run(emulator, settings, workers=1)
     assert worker.returncode == -signal.SIGKILL, worker.stderr
 
     # Killed in the second window of the gateway table: its partners' tables were done, and of
@@ -91,3 +69,51 @@ def test_a_worker_killed_mid_window_then_rerun_gives_identical_totals(emulator, 
     again = log_analytics_pull(since=START, until=END)
     assert again.ok and again.stored == 0
     assert totals() == after_rerun
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_process_killed_mid_batch_fails_the_window_and_the_rerun_completes_it(emulator, settings):
+    """INGEST_WORKERS=2: the worker process storing the batch dies; the pull goes on, reports the
+    window as failed and keeps the watermark before it."""
+    reference = reference_totals(emulator)
+    worker = _dying_worker_run(emulator, settings, workers=2)
+    assert worker.returncode == 1, worker.stderr  # the command reports the failed table
+    assert "storing failed" in worker.stdout + worker.stderr
+    # Each worker counts its own calls: the one that dies stores its second gateway window.
+    marks = watermarks()
+    assert marks[NATIVE] == marks[LLM_LOG] == END and START < marks[GATEWAY] < END
+    assert IngestionRun.objects.filter(status="running").count() == 0
+    failed = IngestionRun.objects.get(status="failed")
+    assert "storing failed" in failed.error and failed.window_start == marks[GATEWAY]
+
+    assert log_analytics_pull(since=START, until=END, workers=2).ok
+    assert totals() == reference
+    again = log_analytics_pull(since=START, until=END, workers=2)
+    assert again.ok and again.stored == 0
+
+
+def _dying_worker_run(emulator, settings, *, workers: int) -> subprocess.CompletedProcess:
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker subprocess needs a database it can share (PostgreSQL)")
+    db = connection.settings_dict
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        LOG_ANALYTICS_ENDPOINT=emulator.endpoint,
+        LOG_ANALYTICS_WORKSPACE_ID=settings.LOG_ANALYTICS_WORKSPACE_ID,
+        LOG_ANALYTICS_CREDENTIAL="static",
+        LOG_ANALYTICS_ALLOW_HTTP="true",
+        INGEST_WINDOW_SECONDS="3600",
+        INGEST_LOCK_SECONDS="2",
+        REDIS_URL="",
+        CELERY_BROKER_URL="",
+        INGEST_WORKERS=str(workers),
+    )
+    return subprocess.run(
+        [sys.executable, "-c", DYING_WORKER, START.isoformat(), END.isoformat()],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

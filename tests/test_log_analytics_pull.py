@@ -5,12 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from usage.ingestion import log_analytics
+from usage.ingestion import parallel
 from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, IngestionRun, NativeLog, RejectedRow
 
-from .log_analytics_fixtures import END, START, totals, watermarks
+from .log_analytics_fixtures import END, START, reference_totals, totals, watermarks
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +91,7 @@ def test_it_gives_up_after_its_retries_and_keeps_the_watermark(emulator, setting
 
 
 def test_it_splits_a_window_that_answers_a_partial_result(emulator):
-    reference = _reference_totals(emulator)
+    reference = reference_totals(emulator)
     emulator.fail_next("partial", table=GATEWAY)
     result = pull()
 
@@ -161,8 +161,8 @@ def test_pulling_the_same_window_three_times_gives_the_same_totals(emulator):
 
 
 def test_the_watermark_does_not_advance_when_storing_fails(emulator, monkeypatch):
-    reference = _reference_totals(emulator)
-    real_store = log_analytics.rows_store
+    reference = reference_totals(emulator)
+    real_store = parallel.rows_store
     calls = []
 
     def failing_store(**kwargs):
@@ -171,14 +171,14 @@ def test_the_watermark_does_not_advance_when_storing_fails(emulator, monkeypatch
             raise RuntimeError("database went away")
         return real_store(**kwargs)
 
-    monkeypatch.setattr(log_analytics, "rows_store", failing_store)
+    monkeypatch.setattr(parallel, "rows_store", failing_store)
     result = pull(tables=[GATEWAY])
 
     assert not result.ok and "database went away" in result.tables[0].error
     assert watermarks()[GATEWAY] == START + timedelta(hours=1)  # the first window only
     assert IngestionRun.objects.get(status="failed").window_start == START + timedelta(hours=1)
 
-    monkeypatch.setattr(log_analytics, "rows_store", real_store)
+    monkeypatch.setattr(parallel, "rows_store", real_store)
     assert pull().ok
     assert totals() == reference
 
@@ -210,25 +210,6 @@ def test_the_incremental_pull_stops_at_the_delay_margin_and_rereads_the_overlap(
 
 def emulator_row(server) -> dict:
     return next(r for r in server._tables[GATEWAY] if r.values.get("CorrelationId")).values
-
-
-def _reference_totals(server) -> dict:
-    """Totals of a clean pull of the same data, into a savepoint that is rolled back."""
-    from django.db import transaction
-
-    class Rollback(Exception):
-        pass
-
-    captured = {}
-    try:
-        with transaction.atomic():
-            assert log_analytics_pull(since=START, until=END).ok
-            captured.update(totals())
-            raise Rollback
-    except Rollback:
-        pass
-    server.queries.clear()
-    return captured
 
 
 def test_join_partners_are_pulled_first_so_each_request_is_accounted_once(emulator, logs, monkeypatch):

@@ -30,13 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from usage.models import IngestionRun
 from usage.rollups import latency_rollups_deferred
 
+from .parallel import BatchStore
 from .rows import Rejection, diagnostic_record_convert
-from .store import BATCH_SIZE, StoreResult, rejected_rows_store, rows_store
+from .store import BATCH_SIZE, StoreResult, rejected_rows_store
 from .tables import GATEWAY, LLM_LOG, NATIVE, TABLES
 
 _READ_CHUNK = 1 << 20
@@ -273,19 +275,22 @@ def _items(path: Path, fmt: str) -> Iterator[tuple[str | Rejection, Any]]:
                 yield from _route(value, cache)
 
 
-def logs_file_import(*, path: str | Path, batch_size: int = BATCH_SIZE) -> FileImportResult:
-    """Import one exported file through ``rows_store``; never raises for a bad file."""
+def logs_file_import(
+    *, path: str | Path, batch_size: int = BATCH_SIZE, workers: int | None = None
+) -> FileImportResult:
+    """Import one exported file through ``rows_store``, in ``workers`` processes (default
+    ``INGEST_WORKERS``; ``usage.ingestion.parallel``); never raises for a bad file."""
     path = Path(path)
     result = FileImportResult(path=str(path))
     run = IngestionRun.objects.create(source="file", path=str(path))
     buffers: dict[str, list[Any]] = {table: [] for table in TABLES}
     unrouted: list[tuple[Rejection, Any]] = []
+    workers = settings.INGEST_WORKERS if workers is None else workers
+    store = BatchStore(workers=workers, source="file", batch_size=batch_size)
 
     def flush(table: str) -> None:
         if buffers[table]:
-            result.add(
-                table, rows_store(table=table, rows=buffers[table], source="file", batch_size=batch_size)
-            )
+            store.submit(table=table, rows=buffers[table])
             buffers[table] = []
 
     def flush_unrouted() -> None:
@@ -297,7 +302,7 @@ def logs_file_import(*, path: str | Path, batch_size: int = BATCH_SIZE) -> FileI
             unrouted.clear()
 
     # The latency rollups are refreshed once a minute and at the end, not after every batch.
-    with latency_rollups_deferred():
+    with latency_rollups_deferred(), store:
         try:
             if not path.is_file():
                 raise FileFormatError("no such file" if not path.exists() else "not a file")
@@ -325,6 +330,8 @@ def logs_file_import(*, path: str | Path, batch_size: int = BATCH_SIZE) -> FileI
         for table in (NATIVE, LLM_LOG, GATEWAY):
             flush(table)
         flush_unrouted()
+        for table, stored in store.wait().items():
+            result.add(table, stored)
 
     run.table = next(iter(result.tables)) if len(result.tables) == 1 else ""  # "" = several tables
     run.rows_read = result.rows_read

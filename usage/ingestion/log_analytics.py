@@ -35,7 +35,7 @@ from usage.models import IngestionRun, IngestionWatermark
 from usage.rollups import latency_rollups_deferred
 
 from .locks import Lock, LockLost, lock_hold
-from .store import StoreResult, rows_store
+from .parallel import BatchStore
 from .tables import GATEWAY, LLM_LOG, NATIVE
 
 logger = logging.getLogger(__name__)
@@ -276,9 +276,11 @@ def _windows(start: datetime, end: datetime) -> Iterable[tuple[datetime, datetim
         cursor += size
 
 
-def _store(*, table: str, rows: list[dict[str, Any]]) -> StoreResult:
-    """Parse, store and join the rows, and refresh the requests they touched (one pipeline)."""
-    return rows_store(table=table, rows=rows, source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE)
+def _batch_store(workers: int | None) -> BatchStore:
+    """Where a pull stores its windows: ``rows_store`` in ``workers`` (default ``INGEST_WORKERS``)
+    processes; one in a Celery prefork worker, which may not fork."""
+    workers = settings.INGEST_WORKERS if workers is None else workers
+    return BatchStore(workers=workers, source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE)
 
 
 def _interrupted_runs_close(*, table: str) -> None:
@@ -296,11 +298,18 @@ def table_pull(
     end: datetime,
     lock: Lock,
     progress: Progress | None = None,
+    store: BatchStore | None = None,
 ) -> TablePull:
     """Pull ``[start, end)`` of one table window by window, splitting windows that are too large.
 
     The caller holds the pull lock. Stops at the first window that cannot be fetched or stored.
+    Windows are stored by ``store`` (the pull's; without one, by this process).
     """
+    if store is None:
+        with BatchStore(workers=1, source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE) as store:
+            return table_pull(
+                client=client, table=table, start=start, end=end, lock=lock, progress=progress, store=store
+            )
     outcome = TablePull(table=table, watermark=watermark_get(table=table))
     min_window = timedelta(seconds=max(settings.INGEST_MIN_WINDOW_SECONDS, 0.001))
     for window_start, window_end in _windows(start, end):
@@ -333,7 +342,7 @@ def table_pull(
                 _run_finish(run, status=IngestionRun.Status.FAILED, error=outcome.error)
                 raise LockLost(outcome.error) from exc
             try:
-                stored = _store(table=table, rows=rows)
+                stored = store.store(table=table, rows=rows)
             except Exception as exc:  # whatever broke, the watermark must stay before these rows
                 logger.exception("storing %s %s..%s failed", table, part_start, part_end)
                 outcome.error = f"storing failed: {exc.__class__.__name__}: {exc}"
@@ -376,12 +385,14 @@ def log_analytics_pull(
     lock_wait: float = 0,
     client: Any = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> PullResult:
     """Pull every table (or ``tables``) from Log Analytics and store the rows, in ``PULL_ORDER``.
 
     Without ``since``/``until`` it is the regular incremental pull (watermark - overlap up to now -
     delay). With them it is a backfill of ``[since, until)``. While another pull holds the lock the
     run does nothing (every table ``busy``) unless the lock frees within ``lock_wait`` seconds.
+    Each window is stored by ``workers`` processes (default ``INGEST_WORKERS``).
     """
     if not settings.LOG_ANALYTICS_WORKSPACE_ID:
         raise NotConfigured("LOG_ANALYTICS_WORKSPACE_ID is not set: nothing to pull from")
@@ -398,13 +409,19 @@ def log_analytics_pull(
             logger.info("another Log Analytics pull is running; skipped")
             result.tables = [TablePull(table=t, busy=True, watermark=watermark_get(table=t)) for t in tables]
             return result
-        with latency_rollups_deferred():
+        with latency_rollups_deferred(), _batch_store(workers) as store:
             for table in tables:
                 _interrupted_runs_close(table=table)
                 start, end = pull_span(table=table, since=since, until=until, now=now)
                 try:
                     outcome = table_pull(
-                        client=client, table=table, start=start, end=end, lock=lock, progress=progress
+                        client=client,
+                        table=table,
+                        start=start,
+                        end=end,
+                        lock=lock,
+                        progress=progress,
+                        store=store,
                     )
                 except LockLost as exc:  # another run may be pulling now: stop, store nothing more
                     logger.error("%s: %s", table, exc)

@@ -61,8 +61,12 @@ def _batch_store(table: str, rows: list[Mapping[str, Any]], source: str, batch_s
 
 
 def workers_available(requested: int) -> int:
-    """``requested`` worker processes, or 1 where this process may not have children."""
-    if requested > 1 and multiprocessing.current_process().daemon:
+    """``requested`` worker processes, or 1 where this process may not have children (daemonic),
+    or where its caller is inside a transaction (workers would not see its uncommitted rows)."""
+    if requested > 1 and (
+        multiprocessing.current_process().daemon
+        or any(c.in_atomic_block for c in connections.all(initialized_only=True))
+    ):
         return 1
     return max(1, requested)
 
@@ -116,18 +120,49 @@ class BatchStore:
             self.wait()  # one table at a time: see the module docstring
             self._table = table
         while len(self._running) >= self.workers * (1 + _QUEUED_PER_WORKER):
-            self._collect(FIRST_COMPLETED)
+            self._collect()
         future = self._pool.submit(_batch_store, table, rows, self.source, self.batch_size)
         self._running[future] = table
 
+    def store(self, *, table: str, rows: list[Mapping[str, Any]]) -> StoreResult:
+        """Store all of ``rows`` (a Log Analytics window), a batch per worker at a time; returns
+        their result once every batch has committed. A failed batch raises here, after the
+        others have finished."""
+        self.wait()
+        earlier, self.results = self.results, {}
+        try:
+            for start in range(0, len(rows), self.batch_size):
+                self.submit(table=table, rows=rows[start : start + self.batch_size])
+            self.wait()
+            return self.results.get(table, StoreResult())
+        finally:
+            self.wait_quietly()
+            for name, result in self.results.items():
+                earlier.setdefault(name, StoreResult()).merge(result)
+            self.results = earlier
+
     def wait(self) -> dict[str, StoreResult]:
-        """Wait for every batch submitted so far; returns the results per table so far."""
+        """Wait for every batch submitted so far; returns the results per table so far. If a batch
+        failed, its error is raised once the others have finished."""
+        failure: BaseException | None = None
         while self._running:
-            self._collect(FIRST_COMPLETED)
+            try:
+                self._collect()
+            except BaseException as error:  # the first error, raised when nothing runs any more
+                failure = failure or error
+        if failure is not None:
+            raise failure
         return self.results
 
-    def _collect(self, when: str) -> None:
-        done, _ = wait(self._running, return_when=when)
+    def wait_quietly(self) -> None:
+        """Wait for every batch submitted so far, ignoring their errors (after one was raised)."""
+        try:
+            self.wait()
+        except Exception:
+            pass
+
+    def _collect(self) -> None:
+        done, _ = wait(self._running, return_when=FIRST_COMPLETED)
         for future in done:
             table = self._running.pop(future)
             self._merge(table, future.result())

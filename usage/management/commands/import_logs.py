@@ -15,13 +15,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("paths", nargs="+", metavar="PATH", help="file or directory")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="processes storing batches side by side (default: INGEST_WORKERS, 1 unless set)",
+        )
 
-    def handle(self, *args, paths: list[str], **options) -> None:
+    def handle(self, *args, paths: list[str], workers: int | None = None, **options) -> None:
         failed = 0
         total = FileImportResult(path="total")
         paths = self._expand(paths)
         for path in paths:
-            result = logs_file_import(path=path)
+            result = logs_file_import(path=path, workers=workers)
             self._report(result)
             failed += bool(result.error)
             total.rows_read += result.rows_read

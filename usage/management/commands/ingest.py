@@ -38,6 +38,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--wait", type=float, default=60, help="seconds to wait for a busy table lock")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="processes storing a window's batches side by side (default: INGEST_WORKERS, 1 unless set)",
+        )
 
     def handle(self, *args, **options) -> None:
         since, until = options["since"], options["until"]
@@ -66,7 +72,13 @@ class Command(BaseCommand):
 
         try:
             result = log_analytics_pull(
-                tables=tables, since=since, until=until, now=now, lock_wait=options["wait"], progress=progress
+                tables=tables,
+                since=since,
+                until=until,
+                now=now,
+                lock_wait=options["wait"],
+                progress=progress,
+                workers=options["workers"],
             )
         except NotConfigured as exc:
             raise CommandError(str(exc)) from exc
