@@ -589,6 +589,10 @@ def main() -> None:
             + ", ".join(f"{rows:,} rows {peak:,.0f} MB" for rows, _rate, peak in checkpoints)
         )
     print(f"peak RSS of this process at the end: {_peak_rss_mb():,.0f} MB")
+    if args.workers > 1:
+        # ru_maxrss of the largest child reaped (the generating child too, when it ran first).
+        largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak RSS of the largest worker process: {largest:,.0f} MB")
     _empty_tables()
 
 
