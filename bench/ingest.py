@@ -325,7 +325,7 @@ def _store_run(
     backend = _Backend()
     timers.clear(backend)
     feeds: list[_Feed] = []
-    progress = _Progress(rss_every, feeds, quiet=False)
+    progress = _Progress(rss_every, feeds if workers == 1 else [], quiet=False)  # as "seconds" below
     analyzer = _Analyzer()
     order = [NATIVE, GATEWAY] if native_first else [GATEWAY, NATIVE]
     cpu_before = (time.process_time(), backend.cpu(), _children_cpu(), _postgres_cpu())
