@@ -21,10 +21,12 @@ from .pii import (
     ibans_find,
     luhn_valid,
     national_ids_find,
+    pattern_requires_digit,
     phones_find,
     us_ssns_find,
 )
 from .secrets import secret_mask, secrets_find
+from .traits import TextTraits, text_traits
 
 AZURE_DETECTOR = "azure_content_filter"
 
@@ -37,6 +39,8 @@ class TextDetector:
     find: Callable[[str], list[Span]]
     # Masked on display, even to reviewers (reveal is an audited action).
     masked: bool = False
+    # False when ``find`` would find nothing in a text with these traits (flags_evaluate skips it).
+    may_find: Callable[[TextTraits], bool] = lambda traits: True
 
 
 @lru_cache(maxsize=8)
@@ -66,15 +70,33 @@ def _national_ids(text: str) -> list[Span]:
     return national_ids_find(text, patterns=national_id_patterns())
 
 
+def _national_ids_may_find(traits: TextTraits) -> bool:
+    return traits.digit or not all(pattern_requires_digit(p) for p in national_id_patterns().values())
+
+
+def _has_digit(traits: TextTraits) -> bool:
+    return traits.digit
+
+
 TEXT_DETECTORS: list[TextDetector] = [
-    TextDetector("email", "E-mail address", 1, emails_find),
-    TextDetector("phone", "Phone number", 1, phones_find),
-    TextDetector("credit_card", "Credit-card number (Luhn)", 3, credit_cards_find, masked=True),
-    TextDetector("iban", "IBAN (mod-97)", 2, ibans_find),
-    TextDetector("us_ssn", "US social security number", 3, us_ssns_find, masked=True),
-    TextDetector("national_id", "National id", 2, _national_ids),
-    TextDetector("secret", "API key or secret", 3, secrets_find, masked=True),
-    TextDetector("jailbreak", "Jailbreak / prompt injection", 3, jailbreak_phrases_find),
+    TextDetector("email", "E-mail address", 1, emails_find, may_find=lambda traits: traits.at),
+    TextDetector("phone", "Phone number", 1, phones_find, may_find=_has_digit),
+    TextDetector(
+        "credit_card", "Credit-card number (Luhn)", 3, credit_cards_find, masked=True, may_find=_has_digit
+    ),
+    TextDetector("iban", "IBAN (mod-97)", 2, ibans_find, may_find=_has_digit),
+    TextDetector("us_ssn", "US social security number", 3, us_ssns_find, masked=True, may_find=_has_digit),
+    TextDetector("national_id", "National id", 2, _national_ids, may_find=_national_ids_may_find),
+    TextDetector(
+        "secret", "API key or secret", 3, secrets_find, masked=True, may_find=lambda traits: traits.key_like
+    ),
+    TextDetector(
+        "jailbreak",
+        "Jailbreak / prompt injection",
+        3,
+        jailbreak_phrases_find,
+        may_find=lambda traits: traits.jailbreak_word,
+    ),
 ]
 DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {AZURE_DETECTOR: "Azure content filter"}
 
@@ -102,6 +124,7 @@ __all__ = [
     "Span",
     "TEXT_DETECTORS",
     "TextDetector",
+    "TextTraits",
     "azure_verdicts_find",
     "credit_cards_find",
     "emails_find",
@@ -117,6 +140,7 @@ __all__ = [
     "secrets_find",
     "spans_merge",
     "text_detectors_enabled",
+    "text_traits",
     "us_ssns_find",
     "verdict_severity",
 ]

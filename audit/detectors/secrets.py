@@ -59,6 +59,24 @@ def _longest_run_at_least(text: str, length: int) -> bool:
     return max(map(len, text.split()), default=0) >= length  # an upper bound: good enough
 
 
+# Every match of a shape or of _TOKEN has this many key characters in a row (aws_access_key, 4 + 16,
+# is the shortest), but for the shapes starting with one of _SHORT_LITERALS.
+_KEY_RUN = 20
+_SHORT_LITERALS = ("-----BEGIN ", "xox", "eyJ")  # private_key, slack_token, jwt
+
+
+def key_like(text: str, raw: bytes | None = None) -> bool:
+    """False only when ``secrets_find(text)`` finds nothing; ``raw``: the text's ASCII bytes, if known.
+
+    A cheaper test than the shapes' literals one by one (most messages have no key-like text).
+    """
+    if any(literal in text for literal in _SHORT_LITERALS):
+        return True
+    if raw is None:
+        return _longest_run_at_least(text, _KEY_RUN)
+    return b"a" * _KEY_RUN in raw.translate(_TOKEN_BYTES)
+
+
 def secrets_find(text: str) -> list[Span]:
     has_run = _longest_run_at_least(text, 24)  # _TOKEN needs 24 key characters in a row
     spans = [
