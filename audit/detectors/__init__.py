@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 
 from .azure import AzureVerdicts, azure_verdicts_find, verdict_severity
 from .base import Span, spans_merge
@@ -48,10 +49,11 @@ def _national_id_patterns(raw: str) -> dict[str, re.Pattern]:
     return {name: re.compile(pattern) for name, pattern in json.loads(raw).items()}
 
 
-_compiled_for: tuple[dict, dict[str, re.Pattern]] | None = None  # (settings value, its patterns)
+# (settings value, its patterns, whether every one needs a digit)
+_compiled_for: tuple[dict, dict[str, re.Pattern], bool] | None = None
 
 
-def national_id_patterns() -> dict[str, re.Pattern]:
+def _national_id_config() -> tuple[dict, dict[str, re.Pattern], bool]:
     from django.conf import settings
 
     global _compiled_for
@@ -60,10 +62,15 @@ def national_id_patterns() -> dict[str, re.Pattern]:
     # (a copy is kept, so an edit in place is noticed too).
     last = _compiled_for
     if last is not None and last[0] == configured:
-        return last[1]
+        return last
     patterns = _national_id_patterns(json.dumps(configured, sort_keys=True))
-    _compiled_for = (dict(configured), patterns)
-    return patterns
+    need_digit = all(pattern_requires_digit(p) for p in patterns.values())
+    _compiled_for = (dict(configured), patterns, need_digit)
+    return _compiled_for
+
+
+def national_id_patterns() -> dict[str, re.Pattern]:
+    return _national_id_config()[1]
 
 
 def _national_ids(text: str) -> list[Span]:
@@ -71,31 +78,34 @@ def _national_ids(text: str) -> list[Span]:
 
 
 def _national_ids_may_find(traits: TextTraits) -> bool:
-    return traits.digit or not all(pattern_requires_digit(p) for p in national_id_patterns().values())
-
-
-def _has_digit(traits: TextTraits) -> bool:
-    return traits.digit
+    return traits.digit or not _national_id_config()[2]
 
 
 TEXT_DETECTORS: list[TextDetector] = [
-    TextDetector("email", "E-mail address", 1, emails_find, may_find=lambda traits: traits.at),
-    TextDetector("phone", "Phone number", 1, phones_find, may_find=_has_digit),
+    TextDetector("email", "E-mail address", 1, emails_find, may_find=attrgetter("at")),
+    TextDetector("phone", "Phone number", 1, phones_find, may_find=attrgetter("digit")),
     TextDetector(
-        "credit_card", "Credit-card number (Luhn)", 3, credit_cards_find, masked=True, may_find=_has_digit
+        "credit_card",
+        "Credit-card number (Luhn)",
+        3,
+        credit_cards_find,
+        masked=True,
+        may_find=attrgetter("digit"),
     ),
-    TextDetector("iban", "IBAN (mod-97)", 2, ibans_find, may_find=_has_digit),
-    TextDetector("us_ssn", "US social security number", 3, us_ssns_find, masked=True, may_find=_has_digit),
+    TextDetector("iban", "IBAN (mod-97)", 2, ibans_find, may_find=attrgetter("digit")),
+    TextDetector(
+        "us_ssn", "US social security number", 3, us_ssns_find, masked=True, may_find=attrgetter("digit")
+    ),
     TextDetector("national_id", "National id", 2, _national_ids, may_find=_national_ids_may_find),
     TextDetector(
-        "secret", "API key or secret", 3, secrets_find, masked=True, may_find=lambda traits: traits.key_like
+        "secret", "API key or secret", 3, secrets_find, masked=True, may_find=attrgetter("key_like")
     ),
     TextDetector(
         "jailbreak",
         "Jailbreak / prompt injection",
         3,
         jailbreak_phrases_find,
-        may_find=lambda traits: traits.jailbreak_word,
+        may_find=attrgetter("jailbreak_word"),
     ),
 ]
 DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {AZURE_DETECTOR: "Azure content filter"}

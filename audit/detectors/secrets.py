@@ -70,7 +70,7 @@ def key_like(text: str, raw: bytes | None = None) -> bool:
 
     A cheaper test than the shapes' literals one by one (most messages have no key-like text).
     """
-    if any(literal in text for literal in _SHORT_LITERALS):
+    if "xox" in text or "eyJ" in text or "-----BEGIN " in text:  # _SHORT_LITERALS, written out
         return True
     if raw is None:
         return _longest_run_at_least(text, _KEY_RUN)
