@@ -136,6 +136,8 @@ def _stream_completion(body: str) -> list[Message] | None:
     tool_args: dict[int, list[str]] = {}
     seen = False
     for line in body.splitlines():
+        if not line:  # the blank line after every event
+            continue
         line = line.strip()
         if not line.startswith("data:"):
             continue
@@ -152,15 +154,20 @@ def _stream_completion(body: str) -> list[Message] | None:
         if event.get("type") == "response.output_text.delta":
             texts.setdefault(int(event.get("output_index") or 0), []).append(str(event.get("delta", "")))
             continue
-        for choice in event.get("choices") or []:
+        for choice in event.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
             index = int(choice.get("index") or 0)
             delta = choice.get("delta") or {}
             if isinstance(delta, dict):
-                if isinstance(delta.get("content"), str):
-                    texts.setdefault(index, []).append(delta["content"])
-                for call in delta.get("tool_calls") or []:
+                content = delta.get("content")
+                if isinstance(content, str):
+                    # Not setdefault(index, []): that builds a list for every delta.
+                    if index in texts:
+                        texts[index].append(content)
+                    else:
+                        texts[index] = [content]
+                for call in delta.get("tool_calls") or ():
                     arguments = (
                         (call.get("function") or {}).get("arguments") if isinstance(call, dict) else None
                     )
