@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
 
+from django.conf import settings
+
 from .azure import AzureVerdicts, azure_verdicts_find, verdict_severity
 from .base import Span, spans_merge
 from .jailbreak import jailbreak_phrases_find
@@ -54,8 +56,6 @@ _compiled_for: tuple[dict, dict[str, re.Pattern], bool] | None = None
 
 
 def _national_id_config() -> tuple[dict, dict[str, re.Pattern], bool]:
-    from django.conf import settings
-
     global _compiled_for
     configured = settings.REVIEW_NATIONAL_ID_PATTERNS
     # Called for every message: reuse the last patterns while the setting has the same content
@@ -112,8 +112,6 @@ DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {AZURE_DETECTOR: "
 
 
 def text_detectors_enabled() -> list[TextDetector]:
-    from django.conf import settings
-
     disabled = set(settings.REVIEW_DISABLED_DETECTORS)
     return [d for d in TEXT_DETECTORS if d.name not in disabled]
 

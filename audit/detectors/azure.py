@@ -103,6 +103,8 @@ def _walk(node: Any, where: str, hits: list[dict]) -> None:
     if not isinstance(node, dict):
         return
     for key, value in node.items():
+        if not value:
+            continue  # an empty container or a false scalar: nothing to read, not even a blocklist
         if isinstance(value, dict):
             if ("filtered" in value or "detected" in value) and "details" not in value:
                 # Most results have no verdict ({"filtered": false, "severity": "safe"}): no hit,
@@ -115,7 +117,7 @@ def _walk(node: Any, where: str, hits: list[dict]) -> None:
                 ):
                     continue
         elif not isinstance(value, list):
-            continue  # a scalar: nothing to read under it (nor as a blocklist)
+            continue  # a scalar: nothing to read under it, not even a blocklist
         key_l = str(key).lower()
         inner_where = "prompt" if key_l in _PROMPT_KEYS else where
         if key_l in {"custom_blocklists", "customblocklists"}:
