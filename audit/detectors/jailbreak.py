@@ -54,16 +54,27 @@ def required_word_present(words: bytes) -> bool:
     return not _REQUIRED_WORDS.isdisjoint(words.split())
 
 
-def _may_match(text: str) -> bool:
-    """False only when no phrase can match: a word test instead of the regex scan.
+# The only non-ASCII characters IGNORECASE pairs with an ASCII letter (sre's case folding; checked
+# over every code point in the tests): written as that letter before the word test.
+_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 
-    Exact for ASCII text (IGNORECASE then only pairs ASCII letters, as ``lower`` does); other
-    text may match through Unicode case folding (``ſ`` for ``s``, ``K`` for ``k``), so it is
-    always searched.
+
+def text_words(text: str) -> bytes:
+    """``text`` as ``WORD_BYTES`` gives it; any other non-ASCII character becomes a space.
+
+    A non-ASCII character can only split a word here (it is a space, a letter may not be), so a
+    required word of a match is still a whole word: the word test stays a superset of the regex.
     """
-    if not text.isascii():
-        return True
-    return required_word_present(text.encode("ascii").translate(WORD_BYTES))
+    if text.isascii():
+        return text.encode("ascii").translate(WORD_BYTES)
+    if any(char in text for char in "\u0130\u0131\u017f\u212a"):  # rare: translate only then
+        text = text.translate(_FOLDS)
+    return text.encode("ascii", "replace").translate(WORD_BYTES)  # "?" for the others: a space
+
+
+def _may_match(text: str) -> bool:
+    """False only when no phrase can match: a word test instead of the regex scan."""
+    return required_word_present(text_words(text))
 
 
 def jailbreak_phrases_find(text: str) -> list[Span]:
