@@ -66,14 +66,14 @@ _SHORT_LITERALS = ("-----BEGIN ", "xox", "eyJ")  # private_key, slack_token, jwt
 
 
 def key_like(text: str, raw: bytes | None = None) -> bool:
-    """False only when ``secrets_find(text)`` finds nothing; ``raw``: the text's ASCII bytes, if known.
+    """False only when ``secrets_find(text)`` finds nothing; ``raw``: ``text`` encoded to ASCII, if done.
 
     A cheaper test than the shapes' literals one by one (most messages have no key-like text).
     """
     if "xox" in text or "eyJ" in text or "-----BEGIN " in text:  # _SHORT_LITERALS, written out
         return True
-    if raw is None:
-        return _longest_run_at_least(text, _KEY_RUN)
+    if raw is None:  # key characters are all ASCII: any other character ("?" here) ends a run
+        raw = text.encode("ascii", "replace")
     return b"a" * _KEY_RUN in raw.translate(_TOKEN_BYTES)
 
 
