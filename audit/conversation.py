@@ -136,6 +136,8 @@ def _stream_completion(body: str) -> list[Message] | None:
     tool_args: dict[int, list[str]] = {}
     seen = False
     for line in body.splitlines():
+        if not line:  # the blank line after every event
+            continue
         line = line.strip()
         if not line.startswith("data:"):
             continue
@@ -152,15 +154,20 @@ def _stream_completion(body: str) -> list[Message] | None:
         if event.get("type") == "response.output_text.delta":
             texts.setdefault(int(event.get("output_index") or 0), []).append(str(event.get("delta", "")))
             continue
-        for choice in event.get("choices") or []:
+        for choice in event.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
             index = int(choice.get("index") or 0)
             delta = choice.get("delta") or {}
             if isinstance(delta, dict):
-                if isinstance(delta.get("content"), str):
-                    texts.setdefault(index, []).append(delta["content"])
-                for call in delta.get("tool_calls") or []:
+                content = delta.get("content")
+                if isinstance(content, str):
+                    # Not setdefault(index, []): that builds a list for every delta.
+                    if index in texts:
+                        texts[index].append(content)
+                    else:
+                        texts[index] = [content]
+                for call in delta.get("tool_calls") or ():
                     arguments = (
                         (call.get("function") or {}).get("arguments") if isinstance(call, dict) else None
                     )
@@ -187,7 +194,9 @@ def _json(text: str) -> tuple[bool, Any]:
 
 
 _ROLE_CONTENT = re.compile(r'"role"\s*:\s*"(\w+)"')
-_CONTENT = re.compile(r'"(?:content|text|input|prompt|instructions)"\s*:\s*"((?:[^"\\]|\\.)*)("?)')
+# The string value unrolled (runs of plain characters between escapes): the same match as
+# ((?:[^"\\]|\\.)*), with one repeat per run instead of one alternation per character.
+_CONTENT = re.compile(r'"(?:content|text|input|prompt|instructions)"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)("?)')
 
 
 def _unescape(fragment: str) -> str:
@@ -202,8 +211,8 @@ def _salvage(body: str, default_role: str) -> list[Message]:
     """Text strings of a JSON body cut at 8,192 bytes (the last one may be cut too)."""
     messages = []
     for match in _CONTENT.finditer(body):
-        before = body[: match.start()]
-        roles = _ROLE_CONTENT.findall(before[-200:])
+        # The role given in the 200 characters before (not a copy of all of them per match).
+        roles = _ROLE_CONTENT.findall(body[max(match.start() - 200, 0) : match.start()])
         messages.append(Message(roles[-1] if roles else default_role, _unescape(match.group(1))))
     return [m for m in messages if m.text]
 

@@ -21,7 +21,14 @@ from usage.models import GatewayRequest, LlmLogChunk
 
 from .access import access_audit_record
 from .conversation import Conversation, conversation_extract
-from .detectors import AZURE_DETECTOR, Span, azure_verdicts_find, text_detectors_enabled, verdict_severity
+from .detectors import (
+    AZURE_DETECTOR,
+    Span,
+    azure_verdicts_find,
+    text_detectors_enabled,
+    text_traits,
+    verdict_severity,
+)
 from .models import AccessAuditEntry, Flag, FlagRule, ReviewEvent, ReviewItem
 from .rules import RuleTimeout, rule_spans_find
 from .selectors import CostCenterMap, cost_center_map_get
@@ -106,12 +113,18 @@ def request_flags_find(
     """What the enabled detectors and the applicable rules find in one request."""
     found: dict[str, _FlagData] = {}
     parts = (("prompt", conversation.messages), ("completion", conversation.completion))
+    # Each message's traits once for all detectors; a detector runs where they say it may find.
+    texts = [
+        (part, index, message.text, text_traits(message.text))
+        for part, messages in parts
+        for index, message in enumerate(messages)
+    ]
     for detector in text_detectors_enabled():
         spans = [
             _span_dict(part, index, span)
-            for part, messages in parts
-            for index, message in enumerate(messages)
-            for span in detector.find(message.text)
+            for part, index, text, traits in texts
+            if detector.may_find(traits)
+            for span in detector.find(text)
         ]
         if spans:
             source = f"detector:{detector.name}"

@@ -10,6 +10,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
+
+from django.conf import settings
 
 from .azure import AzureVerdicts, azure_verdicts_find, verdict_severity
 from .base import Span, spans_merge
@@ -21,10 +24,12 @@ from .pii import (
     ibans_find,
     luhn_valid,
     national_ids_find,
+    pattern_requires_digit,
     phones_find,
     us_ssns_find,
 )
 from .secrets import secret_mask, secrets_find
+from .traits import TextTraits, text_traits
 
 AZURE_DETECTOR = "azure_content_filter"
 
@@ -37,6 +42,8 @@ class TextDetector:
     find: Callable[[str], list[Span]]
     # Masked on display, even to reviewers (reveal is an audited action).
     masked: bool = False
+    # False when ``find`` would find nothing in a text with these traits (flags_evaluate skips it).
+    may_find: Callable[[TextTraits], bool] = lambda traits: True
 
 
 @lru_cache(maxsize=8)
@@ -44,44 +51,67 @@ def _national_id_patterns(raw: str) -> dict[str, re.Pattern]:
     return {name: re.compile(pattern) for name, pattern in json.loads(raw).items()}
 
 
-_compiled_for: tuple[dict, dict[str, re.Pattern]] | None = None  # (settings value, its patterns)
+# (settings value, its patterns, whether every one needs a digit)
+_compiled_for: tuple[dict, dict[str, re.Pattern], bool] | None = None
 
 
-def national_id_patterns() -> dict[str, re.Pattern]:
-    from django.conf import settings
-
+def _national_id_config() -> tuple[dict, dict[str, re.Pattern], bool]:
     global _compiled_for
     configured = settings.REVIEW_NATIONAL_ID_PATTERNS
     # Called for every message: reuse the last patterns while the setting has the same content
     # (a copy is kept, so an edit in place is noticed too).
     last = _compiled_for
     if last is not None and last[0] == configured:
-        return last[1]
+        return last
     patterns = _national_id_patterns(json.dumps(configured, sort_keys=True))
-    _compiled_for = (dict(configured), patterns)
-    return patterns
+    need_digit = all(pattern_requires_digit(p) for p in patterns.values())
+    _compiled_for = (dict(configured), patterns, need_digit)
+    return _compiled_for
+
+
+def national_id_patterns() -> dict[str, re.Pattern]:
+    return _national_id_config()[1]
 
 
 def _national_ids(text: str) -> list[Span]:
     return national_ids_find(text, patterns=national_id_patterns())
 
 
+def _national_ids_may_find(traits: TextTraits) -> bool:
+    return traits.digit or not _national_id_config()[2]
+
+
 TEXT_DETECTORS: list[TextDetector] = [
-    TextDetector("email", "E-mail address", 1, emails_find),
-    TextDetector("phone", "Phone number", 1, phones_find),
-    TextDetector("credit_card", "Credit-card number (Luhn)", 3, credit_cards_find, masked=True),
-    TextDetector("iban", "IBAN (mod-97)", 2, ibans_find),
-    TextDetector("us_ssn", "US social security number", 3, us_ssns_find, masked=True),
-    TextDetector("national_id", "National id", 2, _national_ids),
-    TextDetector("secret", "API key or secret", 3, secrets_find, masked=True),
-    TextDetector("jailbreak", "Jailbreak / prompt injection", 3, jailbreak_phrases_find),
+    TextDetector("email", "E-mail address", 1, emails_find, may_find=attrgetter("at")),
+    TextDetector("phone", "Phone number", 1, phones_find, may_find=attrgetter("digit")),
+    TextDetector(
+        "credit_card",
+        "Credit-card number (Luhn)",
+        3,
+        credit_cards_find,
+        masked=True,
+        may_find=attrgetter("digit"),
+    ),
+    TextDetector("iban", "IBAN (mod-97)", 2, ibans_find, may_find=attrgetter("digit")),
+    TextDetector(
+        "us_ssn", "US social security number", 3, us_ssns_find, masked=True, may_find=attrgetter("digit")
+    ),
+    TextDetector("national_id", "National id", 2, _national_ids, may_find=_national_ids_may_find),
+    TextDetector(
+        "secret", "API key or secret", 3, secrets_find, masked=True, may_find=attrgetter("key_like")
+    ),
+    TextDetector(
+        "jailbreak",
+        "Jailbreak / prompt injection",
+        3,
+        jailbreak_phrases_find,
+        may_find=attrgetter("jailbreak_word"),
+    ),
 ]
 DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {AZURE_DETECTOR: "Azure content filter"}
 
 
 def text_detectors_enabled() -> list[TextDetector]:
-    from django.conf import settings
-
     disabled = set(settings.REVIEW_DISABLED_DETECTORS)
     return [d for d in TEXT_DETECTORS if d.name not in disabled]
 
@@ -102,6 +132,7 @@ __all__ = [
     "Span",
     "TEXT_DETECTORS",
     "TextDetector",
+    "TextTraits",
     "azure_verdicts_find",
     "credit_cards_find",
     "emails_find",
@@ -117,6 +148,7 @@ __all__ = [
     "secrets_find",
     "spans_merge",
     "text_detectors_enabled",
+    "text_traits",
     "us_ssns_find",
     "verdict_severity",
 ]

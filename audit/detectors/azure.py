@@ -6,6 +6,7 @@ The filter results come in several spellings (``prompt_filter_results`` / ``prom
 ``custom_blocklists`` as an object or a list), so the walker looks for their shape, not a path.
 """
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,11 +97,27 @@ def _blocklist_hits(value: Any, where: str) -> list[dict]:
 def _walk(node: Any, where: str, hits: list[dict]) -> None:
     if isinstance(node, list):
         for item in node:
-            _walk(item, where, hits)
+            if isinstance(item, (dict, list)):
+                _walk(item, where, hits)
         return
     if not isinstance(node, dict):
         return
     for key, value in node.items():
+        if not value:
+            continue  # an empty container or a false scalar: nothing to read, not even a blocklist
+        if isinstance(value, dict):
+            if ("filtered" in value or "detected" in value) and "details" not in value:
+                # Most results have no verdict ({"filtered": false, "severity": "safe"}): no hit,
+                # whether read as a category or as a blocklist, so neither is built.
+                severity = value.get("severity")
+                if (
+                    value.get("filtered") is not True
+                    and value.get("detected") is not True
+                    and (not severity or severity == "safe")
+                ):
+                    continue
+        elif not isinstance(value, list):
+            continue  # a scalar: nothing to read under it, not even a blocklist
         key_l = str(key).lower()
         inner_where = "prompt" if key_l in _PROMPT_KEYS else where
         if key_l in {"custom_blocklists", "customblocklists"}:
@@ -126,6 +143,9 @@ def _is_refusal(value: Any) -> bool:
     return str(value.get("code", "")).lower() == "content_filter" and "innererror" in value
 
 
+_VERDICT_VALUE = re.compile('"(?:low|medium|high|content_filter)"')
+
+
 def _may_hold_verdicts(body: str) -> bool:
     """False only when no hit nor refusal can be read from ``body``: a few substring tests instead
     of decoding and walking it (most bodies repeat ``"filtered": false, "severity": "safe"``).
@@ -135,10 +155,10 @@ def _may_hold_verdicts(body: str) -> bool:
     Without ``\\u`` escapes those strings are in the text as they decode, and only ASCII letters
     lower to the ASCII letters they are made of, so ``body.lower()`` holds them, quotes included.
     """
-    if "\\u" in body or "true" in body:
+    # "\\" first: one memchr, and most bodies have no backslash at all.
+    if "true" in body or ("\\" in body and "\\u" in body):
         return True
-    lowered = body.lower()
-    return any(value in lowered for value in ('"low"', '"medium"', '"high"', '"content_filter"'))
+    return _VERDICT_VALUE.search(body.lower()) is not None  # one pass instead of a scan per value
 
 
 def azure_verdicts_find(*, content_filter: dict | None, response_body: str) -> AzureVerdicts:

@@ -20,44 +20,61 @@ _PHRASES = [
     r"\bpretend\s+(?:that\s+)?you\s+(?:are|have)\s+(?:no|not\s+bound|an?\s+unfiltered|an?\s+uncensored)",
 ]
 _PATTERN = re.compile("|".join(f"(?:{p})" for p in _PHRASES), re.IGNORECASE)
-# Every phrase contains one of these words (lower case): 1-2 the verb, 3 "anything", 6-7 the
-# mode, 8-9 what is lifted, 10 what is revealed, 11 "pretend"; 4-5 end in a persona after a space
-# and before a word boundary (as a substring "stan" would be in every "understand").
-_REQUIRED_WORDS = (
-    "ignore", "disregard", "forget", "override", "bypass", "skip",
-    "anything",
-    "developer", "god", "jailbreak", "unrestricted",
-    "restrictions", "filters", "guidelines", "limitations", "censorship",
-    "prompt", "instructions",
-    "pretend",
+# Every phrase contains one of these words (lower case) as a whole word, bounded by \b or \s on
+# both sides: 1-2 the verb, 3 "anything", 4-5 the persona, 6-7 the mode, 8-9 what is lifted,
+# 10 what is revealed, 11 "pretend". So a text none of whose words is one of them has no match.
+_REQUIRED_WORDS = frozenset(
+    word.encode("ascii")
+    for word in (
+        "ignore", "disregard", "forget", "override", "bypass", "skip",
+        "anything",
+        "dan", "stan", "dude", "aim",
+        "developer", "god", "jailbreak", "unrestricted",
+        "restrictions", "filters", "guidelines", "limitations", "censorship",
+        "prompt", "instructions",
+        "pretend",
+    )
 )  # fmt: skip
-_PERSONAS = ("dan", "stan", "dude", "aim")
+
+# ASCII bytes -> lower case for a word character (\w: letters, digits, "_"), a space for any other
+# byte; digits all become "0", so ``b"0" in words`` tells whether the text has one (TextTraits).
+WORD_BYTES = bytes(
+    ord("0") if chr(b).isdigit() and chr(b).isascii()
+    else ord(chr(b).lower()) if chr(b).isascii() and (chr(b).isalnum() or chr(b) == "_")
+    else ord(" ")
+    for b in range(256)
+)  # fmt: skip
 
 
-def _persona_follows_space(lowered: str, word: str) -> bool:
-    start = lowered.find(word, 1)
-    while start >= 0:
-        end = start + len(word)
-        after = lowered[end : end + 1]
-        if lowered[start - 1].isspace() and not (after.isalnum() or after == "_"):
-            return True
-        start = lowered.find(word, start + 1)
-    return False
+def required_word_present(words: bytes) -> bool:
+    """Whether ``words`` (ASCII text translated with ``WORD_BYTES``) has one of the required words.
+
+    One C-level split and set test instead of a substring scan per word (most texts have none).
+    """
+    return not _REQUIRED_WORDS.isdisjoint(words.split())
+
+
+# The only non-ASCII characters IGNORECASE pairs with an ASCII letter (sre's case folding; checked
+# over every code point in the tests): written as that letter before the word test.
+_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def text_words(text: str) -> bytes:
+    """``text`` as ``WORD_BYTES`` gives it; any other non-ASCII character becomes a space.
+
+    A non-ASCII character can only split a word here (it is a space, a letter may not be), so a
+    required word of a match is still a whole word: the word test stays a superset of the regex.
+    """
+    if text.isascii():
+        return text.encode("ascii").translate(WORD_BYTES)
+    if any(char in text for char in "\u0130\u0131\u017f\u212a"):  # rare: translate only then
+        text = text.translate(_FOLDS)
+    return text.encode("ascii", "replace").translate(WORD_BYTES)  # "?" for the others: a space
 
 
 def _may_match(text: str) -> bool:
-    """False only when no phrase can match: cheap substring tests instead of the regex scan.
-
-    Exact for ASCII text (IGNORECASE then only pairs ASCII letters, as ``lower`` does); other
-    text may match through Unicode case folding (``ſ`` for ``s``, ``K`` for ``k``), so it is
-    always searched.
-    """
-    if not text.isascii():
-        return True
-    lowered = text.lower()
-    return any(word in lowered for word in _REQUIRED_WORDS) or any(
-        _persona_follows_space(lowered, word) for word in _PERSONAS
-    )
+    """False only when no phrase can match: a word test instead of the regex scan."""
+    return required_word_present(text_words(text))
 
 
 def jailbreak_phrases_find(text: str) -> list[Span]:

@@ -1,0 +1,40 @@
+"""What the detectors' pre-checks read, worked out once per message for all of them.
+
+``flags_evaluate`` runs every detector over every message; most messages have no digit, no "@",
+nothing key-like and no jailbreak word, so it asks ``TextDetector.may_find`` before ``find``. Each
+trait is True whenever the detectors that read it could find something (never a skipped finding).
+"""
+
+from typing import NamedTuple
+
+from .jailbreak import WORD_BYTES, required_word_present, text_words
+from .pii import has_digit
+from .secrets import key_like
+
+
+class TextTraits(NamedTuple):  # a tuple: built for every message, and cheaper than a frozen dataclass
+    digit: bool  # a \d: phone, card, IBAN, SSN (and national ids whose patterns need one)
+    at: bool  # an "@": e-mail
+    key_like: bool  # a key prefix or a long run of key characters: secrets
+    jailbreak_word: bool  # a word every jailbreak phrase has
+
+
+ALL = TextTraits(digit=True, at=True, key_like=True, jailbreak_word=True)
+
+
+def text_traits(text: str) -> TextTraits:
+    if not text.isascii():  # Unicode digits: has_digit's regex; keys: key_like's own test
+        return TextTraits(
+            digit=has_digit(text),
+            at="@" in text,
+            key_like=key_like(text),
+            jailbreak_word=required_word_present(text_words(text)),
+        )
+    raw = text.encode("ascii")
+    words = raw.translate(WORD_BYTES)  # one translation serves the digit and the word tests
+    return TextTraits(
+        digit=b"0" in words,
+        at="@" in text,
+        key_like=key_like(text, raw),
+        jailbreak_word=required_word_present(words),
+    )
