@@ -70,6 +70,8 @@ _OPERATION_IDS = {
 }
 _DEPLOYMENT_IN_PATH = re.compile(r"/deployments/([^/?#]+)", re.IGNORECASE)
 _VERSION_SUFFIX = re.compile(r"^(?P<model>.+?)-(?P<version>\d{4}-\d{2}-\d{2}|\d{4})$")
+# The rest of an SSE "data:" line (``.`` and ``^`` stop at "\n" only, as the line split did).
+_SSE_DATA_LINE = re.compile(r"^data:(.*)", re.MULTILINE)
 _CONTENT_LINE = re.compile(r'"(?:content|text|arguments|delta)"\s*:\s*"[^"]')
 _RESPONSES_END_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
 # Keys whose string values are text the model read or wrote (for cut bodies).
@@ -197,6 +199,8 @@ def _text(value: str | bytes | None) -> str:
 
 
 def _byte_len(text: str) -> int:
+    if text.isascii():  # O(1): CPython keeps the flag; no copy to encode
+        return len(text)
     return len(text.encode("utf-8", errors="replace"))
 
 
@@ -285,8 +289,8 @@ class _Parser:
         self.response_cut = False
         self.usage: dict | None = None
         self.response_model = ""
-        # Bytes of the SSE lines that carried completion text / tool arguments (for scaling).
-        self.content_line_bytes = 0
+        # The stripped payloads of the SSE "data:" lines, if the answer was streamed.
+        self.sse_payloads: list[str] = []
 
     # -- driver
 
@@ -517,67 +521,80 @@ class _Parser:
 
     def _read_sse(self, text: str) -> None:
         r = self.result
-        lines = text.replace("\r\n", "\n").split("\n")
         done = False
         texts: list[str] = []
         tool_calls: dict[int, dict] = {}
         prompt_filters: list[dict] = []
         completion_filters: dict[int, dict] = {}
         last_filters: dict[int, dict] = {}
-        data_lines = [line[5:].strip() for line in lines if line.startswith("data:")]
+        if "\r" in text:  # the scan is cheaper than a replace that finds nothing
+            text = text.replace("\r\n", "\n")
+        # One C-level scan for the "data:" lines instead of a Python test per line.
+        self.sse_payloads = data_lines = [p.strip() for p in _SSE_DATA_LINE.findall(text)]
+        last = len(data_lines) - 1
         for position, payload in enumerate(data_lines):
-            if _CONTENT_LINE.search(payload):
-                self.content_line_bytes += _byte_len(payload) + 8  # "data: " and the blank line
             if payload == "[DONE]":
                 done = True
                 continue
             try:
                 chunk = json_loads(payload)
             except ValueError:
-                if position == len(data_lines) - 1:
+                if position == last:
                     self.response_cut = True
                     texts.extend(_partial_strings(payload))
                 continue
-            chunk = _dict(chunk)
-            event_type = str(chunk.get("type") or "")
-            if event_type.startswith("response."):
+            if not isinstance(chunk, dict):
+                continue  # nothing to read in it
+            event_type = chunk.get("type")
+            if event_type and str(event_type).startswith("response."):
                 done = self._read_responses_event(chunk, texts, tool_calls) or done
                 continue
-            if chunk.get("model") and not self.response_model:
+            if not self.response_model and chunk.get("model"):
                 self.response_model = str(chunk["model"])
-            if isinstance(chunk.get("usage"), dict):
-                self.usage = chunk["usage"]
-            prompt_filters.extend(_prompt_filters(chunk))
-            for choice in _list(chunk.get("choices")):
-                choice = _dict(choice)
-                index = _int(choice.get("index"))
-                delta = _dict(choice.get("delta"))
+            usage = chunk.get("usage")
+            if isinstance(usage, dict):
+                self.usage = usage
+            if "prompt_filter_results" in chunk or "prompt_annotations" in chunk:
+                prompt_filters.extend(_prompt_filters(chunk))
+            choices = chunk.get("choices")
+            if not isinstance(choices, list):
+                continue
+            for choice in choices:
+                if not isinstance(choice, dict):
+                    continue
+                delta = choice.get("delta")
+                if not isinstance(delta, dict):
+                    delta = {}
                 for value in (delta.get("content"), choice.get("text"), delta.get("refusal")):
                     if isinstance(value, str):
                         texts.append(value)
-                for call in _list(delta.get("tool_calls")):
-                    call = _dict(call)
-                    slot = tool_calls.setdefault(
-                        _int(call.get("index")), {"id": "", "name": "", "arguments": ""}
-                    )
-                    function = _dict(call.get("function"))
-                    if call.get("id"):
-                        slot["id"] = str(call["id"])
-                    if function.get("name"):
-                        slot["name"] += str(function["name"])
-                    if isinstance(function.get("arguments"), str):
-                        slot["arguments"] += function["arguments"]
-                function_call = _dict(delta.get("function_call"))
-                if function_call:
+                calls = delta.get("tool_calls")
+                if isinstance(calls, list):
+                    for call in calls:
+                        call = _dict(call)
+                        slot = tool_calls.setdefault(
+                            _int(call.get("index")), {"id": "", "name": "", "arguments": ""}
+                        )
+                        function = _dict(call.get("function"))
+                        if call.get("id"):
+                            slot["id"] = str(call["id"])
+                        if function.get("name"):
+                            slot["name"] += str(function["name"])
+                        if isinstance(function.get("arguments"), str):
+                            slot["arguments"] += function["arguments"]
+                function_call = delta.get("function_call")
+                if isinstance(function_call, dict) and function_call:
                     slot = tool_calls.setdefault(-1, {"id": "", "name": "", "arguments": ""})
                     slot["name"] += str(function_call.get("name") or "")
                     slot["arguments"] += str(function_call.get("arguments") or "")
                 if choice.get("finish_reason"):
                     r.finish_reason = str(choice["finish_reason"])
                 results = choice.get("content_filter_results")
-                if isinstance(results, dict) and results and results != last_filters.get(index):
-                    last_filters[index] = results  # most chunks repeat the previous results
-                    _filter_merge(completion_filters.setdefault(index, {}), results)
+                if isinstance(results, dict) and results:
+                    index = _int(choice.get("index"))
+                    if results != last_filters.get(index):
+                        last_filters[index] = results  # most chunks repeat the previous results
+                        _filter_merge(completion_filters.setdefault(index, {}), results)
         if not done:
             self.response_cut = True
         r.completion_text = "".join(texts)
@@ -723,6 +740,11 @@ class _Parser:
         r.token_source = ESTIMATED
         r.reason = "; ".join(notes)
 
+    def _content_line_bytes(self) -> int:
+        """Bytes of the SSE lines that carried completion text / tool arguments, with their
+        "data: " and blank line (computed only when a cut stream is scaled)."""
+        return sum(_byte_len(p) + 8 for p in self.sse_payloads if _CONTENT_LINE.search(p))
+
     def _scale_completion(self, tokens: int) -> int | None:
         """Completion tokens of the whole answer from its readable part and ``responseLength``.
 
@@ -733,8 +755,9 @@ class _Parser:
         readable_bytes = _byte_len(self.response_text)
         if not full_length or full_length <= readable_bytes or tokens <= 0:
             return None
-        if self.result.is_streaming and self.content_line_bytes:
-            per_token = self.content_line_bytes / tokens
+        content_line_bytes = self._content_line_bytes() if self.result.is_streaming else 0
+        if content_line_bytes:
+            per_token = content_line_bytes / tokens
         else:
             text_bytes = len(
                 json.dumps(self.result.completion_text, ensure_ascii=False).encode("utf-8", "replace")

@@ -1,0 +1,90 @@
+"""The cheaper readers of ``usage.accounting.parse`` give what the plain ones gave.
+
+Each test pins a case one of the fast paths could get wrong (SSE line split, the byte count
+of streamed lines, decoding of cut JSON strings, cached URL and model readings).
+"""
+
+import pytest
+
+from tests import accounting_samples as s
+from usage.accounting.parse import NativeInput, RequestInput, usage_parse
+from usage.accounting.tokens import tokens_count
+
+pytestmark = pytest.mark.django_db
+
+
+def parse(response_body: str | bytes, *, request_body: str = "", url: str = s.CHAT_URL, native=None):
+    return usage_parse(
+        request=RequestInput(
+            url=url, response_code=200, request_body=request_body, response_body=response_body
+        ),
+        native=native,
+    )
+
+
+def chunk(content: str, **extra) -> str:
+    return s.dumps({"choices": [{"index": 0, "delta": {"content": content}, **extra}], "model": "gpt-4o"})
+
+
+# --- SSE lines ----------------------------------------------------------------------------------
+
+
+def test_sse_lines_split_on_newline_and_crlf_only_and_keep_a_lone_cr_in_the_line():
+    body = (
+        f"data: {chunk('a')}\r\n\r\n"
+        f"data:{chunk('b')}\n\n"  # no space after "data:"
+        f" data: {chunk('not a data line')}\n\n"  # indented: not a data line
+        f"data: {chunk('c')}\rdata: {chunk('d')}\n\n"  # a lone CR: one (unreadable) line
+        f"data: {chunk('e')} \t\n\n"
+        "data: [DONE]\n"
+    )
+    result = parse(body)
+    assert result.completion_text == "abe"
+    assert result.is_truncated is False
+
+
+def test_sse_payloads_that_are_not_objects_or_lack_choices_are_skipped():
+    body = "".join(
+        f"data: {p}\n\n"
+        for p in ("[]", '"x"', "1", "null", '{"choices":"x","usage":[]}', '{"choices":[1,null]}', chunk("ok"))
+    )
+    result = parse(body + "data: [DONE]\n\n")
+    assert (result.completion_text, result.is_truncated, result.token_source) == ("ok", False, "estimated")
+
+
+def test_a_cut_last_sse_line_is_read_as_partial_text_and_marks_the_body_cut():
+    body = f"data: {chunk('one')}\n\n" + 'data: {"choices":[{"index":0,"delta":{"content":"tw\\u00e9 \\'
+    result = parse(body)
+    assert result.completion_text == "onetwé "
+    assert result.is_truncated is True
+
+
+def test_a_cut_stream_is_scaled_at_the_bytes_per_token_of_the_lines_that_carried_text():
+    # Non-ASCII content: the byte count of a line is not its length in characters.
+    lines = [
+        s.dumps({"choices": [], "prompt_filter_results": s.PROMPT_FILTERS}),
+        chunk(""),  # an empty content does not count as a text line
+        *(chunk(word) for word in ["Überweisung", " 請求書", " données", " 🙂", " done"]),
+    ]
+    body = "".join(f"data: {line}\n\n" for line in lines)
+    result = parse(body, native=NativeInput(model_name="gpt-4o", response_length=len(body.encode()) * 4))
+    text = "Überweisung 請求書 données 🙂 done"
+    tokens = tokens_count(text, model="gpt-4o")
+    text_line_bytes = sum(len(line.encode()) + 8 for line in lines[2:])
+    readable = len(body.strip().encode())
+    expected = round(tokens + (len(body.encode()) * 4 - readable) / (text_line_bytes / tokens))
+    assert result.completion_text == text
+    assert result.completion_tokens == expected
+    assert result.reason == "response cut, completion scaled by responseLength"
+
+
+def test_content_filter_results_repeated_by_each_chunk_are_merged_once_and_changes_kept():
+    safe = {"hate": {"filtered": False, "severity": "safe"}}
+    hit = {"hate": {"filtered": True, "severity": "high"}}
+    body = "".join(
+        f"data: {chunk(c, content_filter_results=f)}\n\n"
+        for c, f in (("a", safe), ("b", safe), ("c", hit), ("d", {}))
+    )
+    result = parse(body + "data: [DONE]\n\n")
+    assert result.content_filter["filtered_categories"] == ["hate"]
+    assert result.content_filter["completion"] == {"0": {"hate": {"filtered": True, "severity": "high"}}}
