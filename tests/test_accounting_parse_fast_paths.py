@@ -88,3 +88,50 @@ def test_content_filter_results_repeated_by_each_chunk_are_merged_once_and_chang
     result = parse(body + "data: [DONE]\n\n")
     assert result.content_filter["filtered_categories"] == ["hate"]
     assert result.content_filter["completion"] == {"0": {"hate": {"filtered": True, "severity": "high"}}}
+
+
+# --- cached URL and model readings --------------------------------------------------------------
+
+
+def test_the_cached_url_reading_keeps_each_request_s_own_fallbacks():
+    url = f"{s.BASE}/openai/custom/route"  # no api-version, deployment or known operation
+    first = usage_parse(
+        request=RequestInput(url=url, operation_id="ChatCompletions_Create", api_version="v1")
+    )
+    second = usage_parse(request=RequestInput(url=url, operation_id="Embeddings_Create", api_version="v2"))
+    third = usage_parse(request=RequestInput(url=url, deployment="from-row"))
+    assert (first.operation, first.api_version) == ("chat", "v1")
+    assert (second.operation, second.api_version) == ("embeddings", "v2")
+    assert (third.operation, third.api_version, third.deployment) == ("other", "", "from-row")
+    # The URL's own values win over the request's, however often the URL was read before.
+    for _ in range(2):
+        result = usage_parse(request=RequestInput(url=s.CHAT_URL, api_version="v9", deployment="other"))
+        assert (result.operation, result.api_version, result.deployment) == (
+            "chat",
+            "2024-10-21",
+            "gpt4o-prod",
+        )
+
+
+def test_url_paths_are_read_as_before():
+    cases = {
+        "/openai/deployments/My%20Dep/embeddings?api-version=1": ("embeddings", "1", "My Dep"),
+        "openai/threads/t1/runs": ("assistants", "", ""),
+        "https://h/openai/v1/responses/resp_1/": ("responses", "", ""),
+        "https://h/openai/deployments/d/chat/completions/": ("chat", "", "d"),
+        "  https://h/openai/deployments/d/images/generations?api-version=a&api-version=b  ": (
+            "image",
+            "a",
+            "d",
+        ),
+    }
+    for url, expected in cases.items():
+        result = usage_parse(request=RequestInput(url=url))
+        assert (result.operation, result.api_version, result.deployment) == expected, url
+
+
+def test_a_url_that_cannot_be_split_is_a_parser_error_every_time():
+    for _ in range(2):
+        result = usage_parse(request=RequestInput(url="https://[broken/openai/chat/completions"))
+        assert result.token_source == "unknown"
+        assert result.reason.startswith("parser error: ValueError")

@@ -15,6 +15,7 @@ Where tokens come from, best first:
 4. ``none`` (an error response, which costs nothing) or ``unknown`` (nothing readable).
 """
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -242,6 +243,7 @@ def _headers(raw: Any) -> dict[str, str]:
     return {}
 
 
+@functools.lru_cache(maxsize=1024)  # a few model names, split on every request
 def model_split(raw: str) -> tuple[str, str]:
     """``gpt-4o-2024-08-06`` -> (``gpt-4o``, ``2024-08-06``); ``gpt-35-turbo`` -> (it, "")."""
     name = (raw or "").strip().lower()
@@ -270,6 +272,30 @@ def _partial_strings(text: str) -> list[str]:
 def _partial_value(text: str, key: str) -> str:
     match = re.search(rf'"{re.escape(key)}"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
     return _json_string_decode(match.group(1)) if match else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _url_read(url: str) -> tuple[str, str, str]:
+    """(api-version in the query, deployment in the path, operation of the path or "") of a URL.
+
+    Cached: a gateway calls a handful of URLs, and splitting one costs more than the rest of a
+    small request's parse.
+    """
+    raw = url.strip()
+    parts = urlsplit(raw if "://" in raw or raw.startswith("/") else "/" + raw)
+    path = unquote(parts.path).lower()
+    api_version = (parse_qs(parts.query).get("api-version") or [""])[0]
+    match = _DEPLOYMENT_IN_PATH.search(unquote(parts.path))
+    deployment = match.group(1) if match else ""
+    path = path.rstrip("/")
+    for suffix, operation in _PATH_OPERATIONS:
+        if path.endswith(suffix):
+            return api_version, deployment, operation
+    if set(path.split("/")) & _ASSISTANTS_SEGMENTS:
+        return api_version, deployment, ASSISTANTS
+    if "/responses/" in path:
+        return api_version, deployment, RESPONSES
+    return api_version, deployment, ""
 
 
 # --- the parser ---------------------------------------------------------------------------------
@@ -313,27 +339,11 @@ class _Parser:
 
     def _read_url(self) -> None:
         r = self.result
-        raw = _text(self.request.url).strip()
-        parts = urlsplit(raw if "://" in raw or raw.startswith("/") else "/" + raw)
-        path = unquote(parts.path).lower()
-        query = parse_qs(parts.query)
-        r.api_version = (query.get("api-version") or [""])[0] or self.request.api_version
-        match = _DEPLOYMENT_IN_PATH.search(unquote(parts.path))
-        if match:
-            r.deployment = match.group(1)
-        path = path.rstrip("/")
-        for suffix, operation in _PATH_OPERATIONS:
-            if path.endswith(suffix):
-                r.operation = operation
-                break
-        else:
-            segments = set(path.split("/"))
-            if segments & _ASSISTANTS_SEGMENTS:
-                r.operation = ASSISTANTS
-            elif "/responses/" in path:
-                r.operation = RESPONSES
-            else:
-                r.operation = _OPERATION_IDS.get(self.request.operation_id.strip().lower(), OTHER)
+        api_version, deployment, operation = _url_read(_text(self.request.url))
+        r.api_version = api_version or self.request.api_version
+        if deployment:
+            r.deployment = deployment
+        r.operation = operation or _OPERATION_IDS.get(self.request.operation_id.strip().lower(), OTHER)
 
     def _read_request_body(self) -> None:
         text = self.request_text.strip()
