@@ -135,3 +135,32 @@ def test_a_url_that_cannot_be_split_is_a_parser_error_every_time():
         result = usage_parse(request=RequestInput(url="https://[broken/openai/chat/completions"))
         assert result.token_source == "unknown"
         assert result.reason.startswith("parser error: ValueError")
+
+
+# --- cut JSON strings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("plain text, no escape", "plain text, no escape"),
+        ("tab\\tx\\u00e9\\u00", "tab\txé"),  # an escape cut in half is dropped
+        ('quote \\" and back\\\\slash\\', 'quote " and back\\slash'),
+        ("abc\ndef", "abc"),  # a raw control character: json.loads refuses it, so cut until it parses
+        ("a\x01bcdefgh", "a\x01bcdefgh"),  # ... or, when cutting cannot help, kept as it is
+        ("Überweisung 請求書 🙂", "Überweisung 請求書 🙂"),
+    ],
+)
+def test_the_readable_text_of_a_cut_answer_is_decoded_as_json_would(content, expected):
+    body = '{"model":"gpt-4o","choices":[{"message":{"role":"assistant","content":"' + content
+    result = parse(body, url=f"{s.BASE}/openai/deployments/d/chat/completions")
+    assert result.completion_text == expected
+    assert result.is_truncated is True
+
+
+def test_the_model_of_a_cut_request_is_read_with_its_escapes():
+    request_body = '{"model":"gpt-4o\\u002dmini","messages":[{"role":"user","content":"' + "x" * 50
+    result = parse("", request_body=request_body, url=f"{s.BASE}/openai/v1/chat/completions")
+    assert result.deployment == "gpt-4o-mini"
+    cut_answer = parse('{"id":"1","model":"gpt-4o-2024-08-06","choices":[{"message":{"content":"par')
+    assert (cut_answer.model, cut_answer.model_version) == ("gpt-4o", "2024-08-06")

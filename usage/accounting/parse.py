@@ -75,11 +75,15 @@ _VERSION_SUFFIX = re.compile(r"^(?P<model>.+?)-(?P<version>\d{4}-\d{2}-\d{2}|\d{
 _SSE_DATA_LINE = re.compile(r"^data:(.*)", re.MULTILINE)
 _CONTENT_LINE = re.compile(r'"(?:content|text|arguments|delta)"\s*:\s*"[^"]')
 _RESPONSES_END_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
-# Keys whose string values are text the model read or wrote (for cut bodies).
+# Keys whose string values are text the model read or wrote (for cut bodies). The string body is
+# written [^"\\]*(?:\\.[^"\\]*)*, not (?:[^"\\]|\\.)*: the same match, without a branch per character.
 _PARTIAL_TEXT = re.compile(
-    r'"(?:content|text|arguments|input|instructions|prompt|delta|name)"\s*:\s*"((?:[^"\\]|\\.)*)',
+    r'"(?:content|text|arguments|input|instructions|prompt|delta|name)"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)',
     re.DOTALL,
 )
+_PARTIAL_MODEL = re.compile(r'"model"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
+# What json.loads would change or refuse inside a string literal.
+_JSON_STRING_SPECIAL = re.compile(r'["\\\x00-\x1f]')
 
 
 @dataclass(frozen=True)
@@ -255,6 +259,8 @@ def model_split(raw: str) -> tuple[str, str]:
 
 def _json_string_decode(raw: str) -> str:
     """Decode the inside of a JSON string literal that may have been cut anywhere."""
+    if not _JSON_STRING_SPECIAL.search(raw):
+        return raw  # no escape, quote or control character: json.loads would give it back
     for cut in range(0, 7):
         candidate = raw[: len(raw) - cut] if cut else raw
         try:
@@ -269,8 +275,9 @@ def _partial_strings(text: str) -> list[str]:
     return [_json_string_decode(m.group(1)) for m in _PARTIAL_TEXT.finditer(text)]
 
 
-def _partial_value(text: str, key: str) -> str:
-    match = re.search(rf'"{re.escape(key)}"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
+def _partial_model(text: str) -> str:
+    """The ``model`` string of a JSON document that was cut."""
+    match = _PARTIAL_MODEL.search(text)
     return _json_string_decode(match.group(1)) if match else ""
 
 
@@ -387,7 +394,7 @@ class _Parser:
                 or (self.llm_log.deployment_name if self.llm_log else "")
                 or self.request.deployment
                 or str(body.get("model") or "")
-                or _partial_value(self.request_text, "model")
+                or _partial_model(self.request_text)
             )
 
     # -- errors
@@ -519,7 +526,7 @@ class _Parser:
     def _read_cut_json(self, text: str) -> None:
         """A non-streamed body cut at 8,192 bytes: keep the model and the readable text."""
         r = self.result
-        self.response_model = _partial_value(text, "model")
+        self.response_model = _partial_model(text)
         if r.operation == EMBEDDINGS:
             return  # vectors, no text
         if r.operation == IMAGE:
