@@ -60,19 +60,23 @@ def test_a_cut_last_sse_line_is_read_as_partial_text_and_marks_the_body_cut():
 
 
 def test_a_cut_stream_is_scaled_at_the_bytes_per_token_of_the_lines_that_carried_text():
-    # Non-ASCII content: the byte count of a line is not its length in characters.
+    # (line, carries text): non-ASCII content (bytes are not characters), and lines where the
+    # compact "content":"x is absent, empty or only later in the line.
     lines = [
-        s.dumps({"choices": [], "prompt_filter_results": s.PROMPT_FILTERS}),
-        chunk(""),  # an empty content does not count as a text line
-        *(chunk(word) for word in ["Überweisung", " 請求書", " données", " 🙂", " done"]),
+        (s.dumps({"choices": [], "prompt_filter_results": s.PROMPT_FILTERS}), False),
+        (chunk(""), False),  # an empty content does not count as a text line
+        *((chunk(word), True) for word in ["Überweisung", " 請求書", " données", " 🙂"]),
+        ('{"choices":[{"index":0,"delta":{"content" : " spaced"}}]}', True),
+        ('{"choices":[{"index":0,"delta":{"content":""},"text":" later"}]}', True),
+        ('{"choices":[{"index":0,"delta":{"role":"assistant","content":"', False),  # cut: unreadable
     ]
-    body = "".join(f"data: {line}\n\n" for line in lines)
-    result = parse(body, native=NativeInput(model_name="gpt-4o", response_length=len(body.encode()) * 4))
-    text = "Überweisung 請求書 données 🙂 done"
+    body = "".join(f"data: {line}\n\n" for line, _ in lines).strip()
+    full_length = len(body.encode()) * 4
+    result = parse(body, native=NativeInput(model_name="gpt-4o", response_length=full_length))
+    text = "Überweisung 請求書 données 🙂 spaced later"
     tokens = tokens_count(text, model="gpt-4o")
-    text_line_bytes = sum(len(line.encode()) + 8 for line in lines[2:])
-    readable = len(body.strip().encode())
-    expected = round(tokens + (len(body.encode()) * 4 - readable) / (text_line_bytes / tokens))
+    text_line_bytes = sum(len(line.encode()) + 8 for line, carries_text in lines if carries_text)
+    expected = round(tokens + (full_length - len(body.encode())) / (text_line_bytes / tokens))
     assert result.completion_text == text
     assert result.completion_tokens == expected
     assert result.reason == "response cut, completion scaled by responseLength"
@@ -164,3 +168,17 @@ def test_the_model_of_a_cut_request_is_read_with_its_escapes():
     assert result.deployment == "gpt-4o-mini"
     cut_answer = parse('{"id":"1","model":"gpt-4o-2024-08-06","choices":[{"message":{"content":"par')
     assert (cut_answer.model, cut_answer.model_version) == ("gpt-4o", "2024-08-06")
+
+
+def test_token_numbers_that_are_negative_booleans_floats_or_text_are_read_as_before():
+    usage = {"prompt_tokens": -5, "completion_tokens": True, "total_tokens": 7}
+    result = parse(s.chat_response("hi", usage=usage))
+    assert (result.prompt_tokens, result.completion_tokens, result.total_tokens) == (0, 0, 7)
+    usage = {
+        "prompt_tokens": 12.9,
+        "completion_tokens": " 30 ",
+        "prompt_tokens_details": {"cached_tokens": 4},
+    }
+    result = parse(s.chat_response("hi", usage=usage))
+    assert (result.prompt_tokens, result.completion_tokens, result.cached_tokens) == (12, 30, 4)
+    assert result.total_tokens == 42

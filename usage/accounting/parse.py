@@ -210,6 +210,8 @@ def _byte_len(text: str) -> int:
 
 
 def _int(value: Any) -> int:
+    if type(value) is int:  # the usual case first (not bool, which is a subclass)
+        return value if value > 0 else 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -268,6 +270,15 @@ def _json_string_decode(raw: str) -> str:
         except ValueError:
             continue
     return raw.replace("\\n", "\n").replace('\\"', '"')
+
+
+def _is_content_line(payload: str) -> bool:
+    """``_CONTENT_LINE`` is in ``payload``; the compact ``"content":"x`` most lines carry is found by
+    a plain substring search first (the regex tries its alternatives at every quote)."""
+    at = payload.find('"content":"')
+    if at >= 0 and payload[at + 11 : at + 12] not in ('"', ""):
+        return True
+    return _CONTENT_LINE.search(payload) is not None
 
 
 def _partial_strings(text: str) -> list[str]:
@@ -760,7 +771,7 @@ class _Parser:
     def _content_line_bytes(self) -> int:
         """Bytes of the SSE lines that carried completion text / tool arguments, with their
         "data: " and blank line (computed only when a cut stream is scaled)."""
-        return sum(_byte_len(p) + 8 for p in self.sse_payloads if _CONTENT_LINE.search(p))
+        return sum(_byte_len(p) + 8 for p in self.sse_payloads if _is_content_line(p))
 
     def _scale_completion(self, tokens: int) -> int | None:
         """Completion tokens of the whole answer from its readable part and ``responseLength``.
@@ -922,7 +933,8 @@ def _flags(results: dict) -> tuple[set[str], bool, set[str]]:
             if blocklists:
                 filtered.add("custom_blocklists")
             continue
-        value = _dict(value)
+        if not isinstance(value, dict):
+            continue  # prompt_index, or a category without results
         if category == "jailbreak" and value.get("detected"):
             jailbreak = True
         if value.get("filtered"):
