@@ -182,3 +182,18 @@ def test_token_numbers_that_are_negative_booleans_floats_or_text_are_read_as_bef
     result = parse(s.chat_response("hi", usage=usage))
     assert (result.prompt_tokens, result.completion_tokens, result.cached_tokens) == (12, 30, 4)
     assert result.total_tokens == 42
+
+
+# --- what services stores -----------------------------------------------------------------------
+
+
+def test_stored_text_and_filter_json_are_cleaned_as_before():
+    from usage.accounting.services import _clean, _clean_json
+
+    assert _clean("plain ascii\x00 text", 8) == "plain as"
+    assert _clean("é\ud800x\x00", 10) == "é?x"
+    empty: dict = {}
+    assert _clean_json(empty) is empty
+    plain = {"hate": {"filtered": False, "severity": "safe"}, "note": "é 🙂"}
+    assert _clean_json(plain) is plain
+    assert _clean_json({"a": "x\x00y", "b": ["\ud800"]}) == {"a": "xy", "b": ["?"]}
