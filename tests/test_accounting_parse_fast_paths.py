@@ -197,3 +197,30 @@ def test_stored_text_and_filter_json_are_cleaned_as_before():
     plain = {"hate": {"filtered": False, "severity": "safe"}, "note": "é 🙂"}
     assert _clean_json(plain) is plain
     assert _clean_json({"a": "x\x00y", "b": ["\ud800"]}) == {"a": "xy", "b": ["?"]}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "text/event-stream; charset=utf-8"},
+        {"content-type": "application/json", "CONTENT-TYPE": "text/event-stream"},  # the last spelling wins
+        '{"Content-Type": "text/event-stream"}',
+        [{"name": "Content-Type", "value": "text/event-stream"}],
+    ],
+)
+def test_a_text_event_stream_response_header_marks_the_request_streamed(headers):
+    result = usage_parse(
+        request=RequestInput(url=s.CHAT_URL, response_code=429, request_body="{}", response_headers=headers)
+    )
+    assert result.is_streaming is True
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"content-type": "text/event-stream", "Content-Type": "application/json"}, {}, None, "not json", [1]],
+)
+def test_other_response_headers_do_not(headers):
+    result = usage_parse(
+        request=RequestInput(url=s.CHAT_URL, response_code=429, request_body="{}", response_headers=headers)
+    )
+    assert result.is_streaming is False

@@ -249,6 +249,17 @@ def _headers(raw: Any) -> dict[str, str]:
     return {}
 
 
+def _header(raw: Any, name: str) -> str:
+    """``_headers(raw).get(name, "")``; a dict (the usual case) is searched without copying it."""
+    if isinstance(raw, dict):
+        found = ""
+        for key, value in raw.items():
+            if str(key).lower() == name:
+                found = str(value)  # the last spelling wins, as in _headers
+        return found
+    return _headers(raw).get(name, "")
+
+
 @functools.lru_cache(maxsize=1024)  # a few model names, split on every request
 def model_split(raw: str) -> tuple[str, str]:
     """``gpt-4o-2024-08-06`` -> (``gpt-4o``, ``2024-08-06``); ``gpt-35-turbo`` -> (it, "")."""
@@ -389,12 +400,12 @@ class _Parser:
     def _read_streaming_flag(self) -> None:
         r = self.result
         body = self.request_json
-        headers = _headers(self.request.response_headers)
+        content_type = _header(self.request.response_headers, "content-type")
         stream_type = (self.native.stream_type if self.native else "").lower()
         r.is_streaming = bool(
             body.get("stream") is True
             or str(body.get("stream", "")).lower() == "true"
-            or "text/event-stream" in headers.get("content-type", "")
+            or "text/event-stream" in content_type
             or stream_type == "streaming"
             or (self.llm_log is not None and self.llm_log.is_stream_completion is True)
             or (self.request_cut and re.search(r'"stream"\s*:\s*true', self.request_text) is not None)
