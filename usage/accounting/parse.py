@@ -15,6 +15,7 @@ Where tokens come from, best first:
 4. ``none`` (an error response, which costs nothing) or ``unknown`` (nothing readable).
 """
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -70,13 +71,19 @@ _OPERATION_IDS = {
 }
 _DEPLOYMENT_IN_PATH = re.compile(r"/deployments/([^/?#]+)", re.IGNORECASE)
 _VERSION_SUFFIX = re.compile(r"^(?P<model>.+?)-(?P<version>\d{4}-\d{2}-\d{2}|\d{4})$")
+# The rest of an SSE "data:" line (``.`` and ``^`` stop at "\n" only, as the line split did).
+_SSE_DATA_LINE = re.compile(r"^data:(.*)", re.MULTILINE)
 _CONTENT_LINE = re.compile(r'"(?:content|text|arguments|delta)"\s*:\s*"[^"]')
 _RESPONSES_END_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
-# Keys whose string values are text the model read or wrote (for cut bodies).
+# Keys whose string values are text the model read or wrote (for cut bodies). The string body is
+# written [^"\\]*(?:\\.[^"\\]*)*, not (?:[^"\\]|\\.)*: the same match, without a branch per character.
 _PARTIAL_TEXT = re.compile(
-    r'"(?:content|text|arguments|input|instructions|prompt|delta|name)"\s*:\s*"((?:[^"\\]|\\.)*)',
+    r'"(?:content|text|arguments|input|instructions|prompt|delta|name)"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)',
     re.DOTALL,
 )
+_PARTIAL_MODEL = re.compile(r'"model"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
+# What json.loads would change or refuse inside a string literal.
+_JSON_STRING_SPECIAL = re.compile(r'["\\\x00-\x1f]')
 
 
 @dataclass(frozen=True)
@@ -197,10 +204,14 @@ def _text(value: str | bytes | None) -> str:
 
 
 def _byte_len(text: str) -> int:
+    if text.isascii():  # O(1): CPython keeps the flag; no copy to encode
+        return len(text)
     return len(text.encode("utf-8", errors="replace"))
 
 
 def _int(value: Any) -> int:
+    if type(value) is int:  # the usual case first (not bool, which is a subclass)
+        return value if value > 0 else 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -238,6 +249,18 @@ def _headers(raw: Any) -> dict[str, str]:
     return {}
 
 
+def _header(raw: Any, name: str) -> str:
+    """``_headers(raw).get(name, "")``; a dict (the usual case) is searched without copying it."""
+    if isinstance(raw, dict):
+        found = ""
+        for key, value in raw.items():
+            if str(key).lower() == name:
+                found = str(value)  # the last spelling wins, as in _headers
+        return found
+    return _headers(raw).get(name, "")
+
+
+@functools.lru_cache(maxsize=1024)  # a few model names, split on every request
 def model_split(raw: str) -> tuple[str, str]:
     """``gpt-4o-2024-08-06`` -> (``gpt-4o``, ``2024-08-06``); ``gpt-35-turbo`` -> (it, "")."""
     name = (raw or "").strip().lower()
@@ -249,6 +272,8 @@ def model_split(raw: str) -> tuple[str, str]:
 
 def _json_string_decode(raw: str) -> str:
     """Decode the inside of a JSON string literal that may have been cut anywhere."""
+    if not _JSON_STRING_SPECIAL.search(raw):
+        return raw  # no escape, quote or control character: json.loads would give it back
     for cut in range(0, 7):
         candidate = raw[: len(raw) - cut] if cut else raw
         try:
@@ -258,14 +283,48 @@ def _json_string_decode(raw: str) -> str:
     return raw.replace("\\n", "\n").replace('\\"', '"')
 
 
+def _is_content_line(payload: str) -> bool:
+    """``_CONTENT_LINE`` is in ``payload``; the compact ``"content":"x`` most lines carry is found by
+    a plain substring search first (the regex tries its alternatives at every quote)."""
+    at = payload.find('"content":"')
+    if at >= 0 and payload[at + 11 : at + 12] not in ('"', ""):
+        return True
+    return _CONTENT_LINE.search(payload) is not None
+
+
 def _partial_strings(text: str) -> list[str]:
     """The readable text values of a JSON document that was cut (content, arguments, ...)."""
     return [_json_string_decode(m.group(1)) for m in _PARTIAL_TEXT.finditer(text)]
 
 
-def _partial_value(text: str, key: str) -> str:
-    match = re.search(rf'"{re.escape(key)}"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
+def _partial_model(text: str) -> str:
+    """The ``model`` string of a JSON document that was cut."""
+    match = _PARTIAL_MODEL.search(text)
     return _json_string_decode(match.group(1)) if match else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _url_read(url: str) -> tuple[str, str, str]:
+    """(api-version in the query, deployment in the path, operation of the path or "") of a URL.
+
+    Cached: a gateway calls a handful of URLs, and splitting one costs more than the rest of a
+    small request's parse.
+    """
+    raw = url.strip()
+    parts = urlsplit(raw if "://" in raw or raw.startswith("/") else "/" + raw)
+    path = unquote(parts.path).lower()
+    api_version = (parse_qs(parts.query).get("api-version") or [""])[0]
+    match = _DEPLOYMENT_IN_PATH.search(unquote(parts.path))
+    deployment = match.group(1) if match else ""
+    path = path.rstrip("/")
+    for suffix, operation in _PATH_OPERATIONS:
+        if path.endswith(suffix):
+            return api_version, deployment, operation
+    if set(path.split("/")) & _ASSISTANTS_SEGMENTS:
+        return api_version, deployment, ASSISTANTS
+    if "/responses/" in path:
+        return api_version, deployment, RESPONSES
+    return api_version, deployment, ""
 
 
 # --- the parser ---------------------------------------------------------------------------------
@@ -285,8 +344,8 @@ class _Parser:
         self.response_cut = False
         self.usage: dict | None = None
         self.response_model = ""
-        # Bytes of the SSE lines that carried completion text / tool arguments (for scaling).
-        self.content_line_bytes = 0
+        # The stripped payloads of the SSE "data:" lines, if the answer was streamed.
+        self.sse_payloads: list[str] = []
 
     # -- driver
 
@@ -309,27 +368,11 @@ class _Parser:
 
     def _read_url(self) -> None:
         r = self.result
-        raw = _text(self.request.url).strip()
-        parts = urlsplit(raw if "://" in raw or raw.startswith("/") else "/" + raw)
-        path = unquote(parts.path).lower()
-        query = parse_qs(parts.query)
-        r.api_version = (query.get("api-version") or [""])[0] or self.request.api_version
-        match = _DEPLOYMENT_IN_PATH.search(unquote(parts.path))
-        if match:
-            r.deployment = match.group(1)
-        path = path.rstrip("/")
-        for suffix, operation in _PATH_OPERATIONS:
-            if path.endswith(suffix):
-                r.operation = operation
-                break
-        else:
-            segments = set(path.split("/"))
-            if segments & _ASSISTANTS_SEGMENTS:
-                r.operation = ASSISTANTS
-            elif "/responses/" in path:
-                r.operation = RESPONSES
-            else:
-                r.operation = _OPERATION_IDS.get(self.request.operation_id.strip().lower(), OTHER)
+        api_version, deployment, operation = _url_read(_text(self.request.url))
+        r.api_version = api_version or self.request.api_version
+        if deployment:
+            r.deployment = deployment
+        r.operation = operation or _OPERATION_IDS.get(self.request.operation_id.strip().lower(), OTHER)
 
     def _read_request_body(self) -> None:
         text = self.request_text.strip()
@@ -357,12 +400,12 @@ class _Parser:
     def _read_streaming_flag(self) -> None:
         r = self.result
         body = self.request_json
-        headers = _headers(self.request.response_headers)
+        content_type = _header(self.request.response_headers, "content-type")
         stream_type = (self.native.stream_type if self.native else "").lower()
         r.is_streaming = bool(
             body.get("stream") is True
             or str(body.get("stream", "")).lower() == "true"
-            or "text/event-stream" in headers.get("content-type", "")
+            or "text/event-stream" in content_type
             or stream_type == "streaming"
             or (self.llm_log is not None and self.llm_log.is_stream_completion is True)
             or (self.request_cut and re.search(r'"stream"\s*:\s*true', self.request_text) is not None)
@@ -373,7 +416,7 @@ class _Parser:
                 or (self.llm_log.deployment_name if self.llm_log else "")
                 or self.request.deployment
                 or str(body.get("model") or "")
-                or _partial_value(self.request_text, "model")
+                or _partial_model(self.request_text)
             )
 
     # -- errors
@@ -505,7 +548,7 @@ class _Parser:
     def _read_cut_json(self, text: str) -> None:
         """A non-streamed body cut at 8,192 bytes: keep the model and the readable text."""
         r = self.result
-        self.response_model = _partial_value(text, "model")
+        self.response_model = _partial_model(text)
         if r.operation == EMBEDDINGS:
             return  # vectors, no text
         if r.operation == IMAGE:
@@ -517,67 +560,80 @@ class _Parser:
 
     def _read_sse(self, text: str) -> None:
         r = self.result
-        lines = text.replace("\r\n", "\n").split("\n")
         done = False
         texts: list[str] = []
         tool_calls: dict[int, dict] = {}
         prompt_filters: list[dict] = []
         completion_filters: dict[int, dict] = {}
         last_filters: dict[int, dict] = {}
-        data_lines = [line[5:].strip() for line in lines if line.startswith("data:")]
+        if "\r" in text:  # the scan is cheaper than a replace that finds nothing
+            text = text.replace("\r\n", "\n")
+        # One C-level scan for the "data:" lines instead of a Python test per line.
+        self.sse_payloads = data_lines = [p.strip() for p in _SSE_DATA_LINE.findall(text)]
+        last = len(data_lines) - 1
         for position, payload in enumerate(data_lines):
-            if _CONTENT_LINE.search(payload):
-                self.content_line_bytes += _byte_len(payload) + 8  # "data: " and the blank line
             if payload == "[DONE]":
                 done = True
                 continue
             try:
                 chunk = json_loads(payload)
             except ValueError:
-                if position == len(data_lines) - 1:
+                if position == last:
                     self.response_cut = True
                     texts.extend(_partial_strings(payload))
                 continue
-            chunk = _dict(chunk)
-            event_type = str(chunk.get("type") or "")
-            if event_type.startswith("response."):
+            if not isinstance(chunk, dict):
+                continue  # nothing to read in it
+            event_type = chunk.get("type")
+            if event_type and str(event_type).startswith("response."):
                 done = self._read_responses_event(chunk, texts, tool_calls) or done
                 continue
-            if chunk.get("model") and not self.response_model:
+            if not self.response_model and chunk.get("model"):
                 self.response_model = str(chunk["model"])
-            if isinstance(chunk.get("usage"), dict):
-                self.usage = chunk["usage"]
-            prompt_filters.extend(_prompt_filters(chunk))
-            for choice in _list(chunk.get("choices")):
-                choice = _dict(choice)
-                index = _int(choice.get("index"))
-                delta = _dict(choice.get("delta"))
+            usage = chunk.get("usage")
+            if isinstance(usage, dict):
+                self.usage = usage
+            if "prompt_filter_results" in chunk or "prompt_annotations" in chunk:
+                prompt_filters.extend(_prompt_filters(chunk))
+            choices = chunk.get("choices")
+            if not isinstance(choices, list):
+                continue
+            for choice in choices:
+                if not isinstance(choice, dict):
+                    continue
+                delta = choice.get("delta")
+                if not isinstance(delta, dict):
+                    delta = {}
                 for value in (delta.get("content"), choice.get("text"), delta.get("refusal")):
                     if isinstance(value, str):
                         texts.append(value)
-                for call in _list(delta.get("tool_calls")):
-                    call = _dict(call)
-                    slot = tool_calls.setdefault(
-                        _int(call.get("index")), {"id": "", "name": "", "arguments": ""}
-                    )
-                    function = _dict(call.get("function"))
-                    if call.get("id"):
-                        slot["id"] = str(call["id"])
-                    if function.get("name"):
-                        slot["name"] += str(function["name"])
-                    if isinstance(function.get("arguments"), str):
-                        slot["arguments"] += function["arguments"]
-                function_call = _dict(delta.get("function_call"))
-                if function_call:
+                calls = delta.get("tool_calls")
+                if isinstance(calls, list):
+                    for call in calls:
+                        call = _dict(call)
+                        slot = tool_calls.setdefault(
+                            _int(call.get("index")), {"id": "", "name": "", "arguments": ""}
+                        )
+                        function = _dict(call.get("function"))
+                        if call.get("id"):
+                            slot["id"] = str(call["id"])
+                        if function.get("name"):
+                            slot["name"] += str(function["name"])
+                        if isinstance(function.get("arguments"), str):
+                            slot["arguments"] += function["arguments"]
+                function_call = delta.get("function_call")
+                if isinstance(function_call, dict) and function_call:
                     slot = tool_calls.setdefault(-1, {"id": "", "name": "", "arguments": ""})
                     slot["name"] += str(function_call.get("name") or "")
                     slot["arguments"] += str(function_call.get("arguments") or "")
                 if choice.get("finish_reason"):
                     r.finish_reason = str(choice["finish_reason"])
                 results = choice.get("content_filter_results")
-                if isinstance(results, dict) and results and results != last_filters.get(index):
-                    last_filters[index] = results  # most chunks repeat the previous results
-                    _filter_merge(completion_filters.setdefault(index, {}), results)
+                if isinstance(results, dict) and results:
+                    index = _int(choice.get("index"))
+                    if results != last_filters.get(index):
+                        last_filters[index] = results  # most chunks repeat the previous results
+                        _filter_merge(completion_filters.setdefault(index, {}), results)
         if not done:
             self.response_cut = True
         r.completion_text = "".join(texts)
@@ -723,6 +779,11 @@ class _Parser:
         r.token_source = ESTIMATED
         r.reason = "; ".join(notes)
 
+    def _content_line_bytes(self) -> int:
+        """Bytes of the SSE lines that carried completion text / tool arguments, with their
+        "data: " and blank line (computed only when a cut stream is scaled)."""
+        return sum(_byte_len(p) + 8 for p in self.sse_payloads if _is_content_line(p))
+
     def _scale_completion(self, tokens: int) -> int | None:
         """Completion tokens of the whole answer from its readable part and ``responseLength``.
 
@@ -733,12 +794,11 @@ class _Parser:
         readable_bytes = _byte_len(self.response_text)
         if not full_length or full_length <= readable_bytes or tokens <= 0:
             return None
-        if self.result.is_streaming and self.content_line_bytes:
-            per_token = self.content_line_bytes / tokens
+        content_line_bytes = self._content_line_bytes() if self.result.is_streaming else 0
+        if content_line_bytes:
+            per_token = content_line_bytes / tokens
         else:
-            text_bytes = len(
-                json.dumps(self.result.completion_text, ensure_ascii=False).encode("utf-8", "replace")
-            )
+            text_bytes = _byte_len(json.dumps(self.result.completion_text, ensure_ascii=False))
             per_token = max(text_bytes, 1) / tokens
         return round(tokens + (full_length - readable_bytes) / per_token)
 
@@ -882,7 +942,8 @@ def _flags(results: dict) -> tuple[set[str], bool, set[str]]:
             if blocklists:
                 filtered.add("custom_blocklists")
             continue
-        value = _dict(value)
+        if not isinstance(value, dict):
+            continue  # prompt_index, or a category without results
         if category == "jailbreak" and value.get("detected"):
             jailbreak = True
         if value.get("filtered"):

@@ -113,15 +113,22 @@ def _clean(text: str, limit: int) -> str:
     """Text from a body, storable anywhere: no NUL (PostgreSQL refuses it), no lone surrogate
     (not encodable as UTF-8; a JSON body can spell one as an escape)."""
     text = text.replace("\x00", "")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", errors="replace").decode("utf-8")
+    if not text.isascii():  # O(1); ASCII always encodes
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", errors="replace").decode("utf-8")
     return text[:limit]
 
 
+# What json.dumps(value, ensure_ascii=False) builds on every call.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def _clean_json(value: dict) -> dict:
-    raw = json.dumps(value, ensure_ascii=False)
+    if not value:
+        return value  # {}: no filter results, nothing to clean
+    raw = _JSON_ENCODER.encode(value)
     cleaned = _clean(raw.replace("\\u0000", ""), len(raw))
     return value if cleaned == raw else json.loads(cleaned)
 
