@@ -224,25 +224,3 @@ def test_other_response_headers_do_not(headers):
         request=RequestInput(url=s.CHAT_URL, response_code=429, request_body="{}", response_headers=headers)
     )
     assert result.is_streaming is False
-
-
-# --- kept token counts --------------------------------------------------------------------------
-
-
-def test_kept_token_counts_are_per_encoding_and_match_a_fresh_count():
-    from usage.accounting.tokens import encoding_get
-
-    text = "Überweisung 請求書 données 🙂 " * 20  # one count differs between the two encodings
-    for _ in range(2):  # the second time from the kept counts
-        assert tokens_count(text, model="gpt-4o") == len(encoding_get("o200k_base").encode_ordinary(text))
-        assert tokens_count(text, model="gpt-35-turbo") == len(
-            encoding_get("cl100k_base").encode_ordinary(text)
-        )
-    assert tokens_count(text, model="gpt-4o") != tokens_count(text, model="gpt-35-turbo")
-    long_text = "budget review " * 400  # longer than what is kept
-    assert tokens_count(long_text, model="gpt-4o") == len(
-        encoding_get("o200k_base").encode_ordinary(long_text)
-    )
-    assert tokens_count("\ud800 lone surrogate", model="gpt-4o") == len(
-        encoding_get("o200k_base").encode_ordinary("\ud800 lone surrogate")
-    )

@@ -798,7 +798,9 @@ class _Parser:
         if content_line_bytes:
             per_token = content_line_bytes / tokens
         else:
-            text_bytes = _byte_len(json.dumps(self.result.completion_text, ensure_ascii=False))
+            text_bytes = len(
+                json.dumps(self.result.completion_text, ensure_ascii=False).encode("utf-8", "replace")
+            )
             per_token = max(text_bytes, 1) / tokens
         return round(tokens + (full_length - readable_bytes) / per_token)
 

@@ -103,23 +103,8 @@ def encoding_name_for_model(model: str) -> str:
     return "o200k_base"  # current Azure OpenAI models; unknown names are estimates anyway
 
 
-# Texts up to this many characters have their count remembered (at most _COUNTS_KEPT of them):
-# system prompts, roles, tool schemas and earlier turns come back request after request.
-_COUNTED_TEXT_MAX = 2000
-_COUNTS_KEPT = 2048
-
-
 def tokens_count(text: str, *, model: str) -> int:
     """Number of tokens of ``text`` in the encoding of ``model`` (special tokens as text)."""
     if not text:
         return 0
-    name = encoding_name_for_model(model)
-    encoding = encoding_get(name)  # every time: it seeds the cache directory on first use
-    if len(text) > _COUNTED_TEXT_MAX:
-        return len(encoding.encode_ordinary(text))
-    return _tokens_count_kept(name, text)
-
-
-@functools.lru_cache(maxsize=_COUNTS_KEPT)
-def _tokens_count_kept(encoding_name: str, text: str) -> int:
-    return len(encoding_get(encoding_name).encode_ordinary(text))
+    return len(encoding_get(encoding_name_for_model(model)).encode_ordinary(text))
