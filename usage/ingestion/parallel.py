@@ -26,6 +26,7 @@ stored in this process, one after the other: the same ``rows_store`` calls.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -54,6 +55,8 @@ def _worker_start() -> None:
             _inherited.append(connection.connection)
             connection.connection = None
     latency_rollups_defer_process()
+    # A worker ends by os._exit: close its own sessions first, so the server ends them at once.
+    multiprocessing.util.Finalize(None, connections.close_all, exitpriority=10)
 
 
 def _batch_store(table: str, rows: list[Mapping[str, Any]], source: str, batch_size: int) -> StoreResult:
