@@ -167,3 +167,15 @@ def test_a_daemonic_process_stores_in_itself():
     child.start()
     child.join(30)
     assert queue.get(timeout=5) == 1
+
+
+def test_batches_travel_to_the_workers_unchanged(logs):
+    """Rows read from JSON go by marshal; rows with other values (the SDK's datetimes) by pickle."""
+    from usage.ingestion.parallel import _rows_pack, _rows_unpack
+
+    json_rows = logs[GATEWAY][:50]
+    assert _rows_pack(json_rows)[0] == "marshal"
+    assert _rows_unpack(_rows_pack(json_rows)) == json_rows
+    sdk_rows = [{**row, "TimeGenerated": START} for row in json_rows]
+    assert _rows_pack(sdk_rows)[0] == "pickle"
+    assert _rows_unpack(_rows_pack(sdk_rows)) == sdk_rows

@@ -25,10 +25,13 @@ stored in this process, one after the other: the same ``rows_store`` calls.
 
 from __future__ import annotations
 
+import marshal
 import multiprocessing
 import multiprocessing.util
+import pickle
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import replace
 from typing import Any
 
 from django.db import connections
@@ -59,8 +62,27 @@ def _worker_start() -> None:
     multiprocessing.util.Finalize(None, connections.close_all, exitpriority=10)
 
 
-def _batch_store(table: str, rows: list[Mapping[str, Any]], source: str, batch_size: int) -> StoreResult:
-    return rows_store(table=table, rows=rows, source=source, batch_size=batch_size)
+def _rows_pack(rows: list[Mapping[str, Any]]) -> tuple[str, bytes]:
+    """A batch as bytes for a worker. Rows read from JSON are plain dicts, lists, strings and
+    numbers, which ``marshal`` writes ~4x faster than pickle (no memo of every object); rows with
+    other values (the SDK's datetimes) go by pickle."""
+    try:
+        return "marshal", marshal.dumps(rows)
+    except ValueError:
+        return "pickle", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _rows_unpack(packed: tuple[str, bytes]) -> list[Mapping[str, Any]]:
+    kind, data = packed
+    return marshal.loads(data) if kind == "marshal" else pickle.loads(data)
+
+
+def _batch_store(table: str, packed: tuple[str, bytes], source: str, batch_size: int) -> StoreResult:
+    rows = _rows_unpack(packed)
+    # The counts only: the requests a batch refreshed would pile up in the parent over a long import.
+    return replace(
+        rows_store(table=table, rows=rows, source=source, batch_size=batch_size), correlation_ids=set()
+    )
 
 
 def workers_available(requested: int) -> int:
@@ -78,7 +100,8 @@ class BatchStore:
     """``rows_store`` over worker processes; use as a context manager.
 
     ``submit`` hands over one batch (``rows_store`` is called with all of it); results are merged
-    per table into ``results`` as batches finish. ``wait`` returns when every batch submitted so far
+    per table into ``results`` as batches finish. They count rows; with workers they do not list
+    the requests refreshed (``correlation_ids`` stays empty), so memory stays flat in the rows. ``wait`` returns when every batch submitted so far
     has committed; leaving the block waits too (an error of a batch is raised there, or by the
     next ``submit``).
     """
@@ -124,7 +147,7 @@ class BatchStore:
             self._table = table
         while len(self._running) >= self.workers * (1 + _QUEUED_PER_WORKER):
             self._collect()
-        future = self._pool.submit(_batch_store, table, rows, self.source, self.batch_size)
+        future = self._pool.submit(_batch_store, table, _rows_pack(rows), self.source, self.batch_size)
         self._running[future] = table
 
     def store(self, *, table: str, rows: list[Mapping[str, Any]]) -> StoreResult:
