@@ -179,3 +179,13 @@ def test_batches_travel_to_the_workers_unchanged(logs):
     sdk_rows = [{**row, "TimeGenerated": START} for row in json_rows]
     assert _rows_pack(sdk_rows)[0] == "pickle"
     assert _rows_unpack(_rows_pack(sdk_rows)) == sdk_rows
+
+
+def test_inside_a_transaction_or_on_sqlite_batches_are_stored_in_this_process(monkeypatch):
+    from django.db import transaction
+
+    assert workers_available(2) == 2
+    with transaction.atomic():  # workers would not see the transaction's rows
+        assert workers_available(2) == 1
+    monkeypatch.setattr(connection, "vendor", "sqlite")  # one writer at a time
+    assert workers_available(2) == 1

@@ -19,8 +19,9 @@ Why that stores what one process would:
 * The latency rollups of the workers' batches are deferred (their hours marked in the database);
   the caller runs inside ``latency_rollups_deferred``, whose end refreshes every marked hour.
 
-With ``workers`` 1, or in a daemonic process (a Celery prefork child may not fork), batches are
-stored in this process, one after the other: the same ``rows_store`` calls.
+With ``workers`` 1, on SQLite (one writer at a time), inside a transaction (workers would not see
+its rows) or in a daemonic process (a Celery prefork child may not fork), batches are stored in
+this process, one after the other: the same ``rows_store`` calls.
 """
 
 from __future__ import annotations
@@ -86,10 +87,11 @@ def _batch_store(table: str, packed: tuple[str, bytes], source: str, batch_size:
 
 
 def workers_available(requested: int) -> int:
-    """``requested`` worker processes, or 1 where this process may not have children (daemonic),
-    or where its caller is inside a transaction (workers would not see its uncommitted rows)."""
+    """``requested`` worker processes, or 1 where they cannot work side by side (see the module
+    docstring)."""
     if requested > 1 and (
-        multiprocessing.current_process().daemon
+        connections["default"].vendor != "postgresql"
+        or multiprocessing.current_process().daemon
         or any(c.in_atomic_block for c in connections.all(initialized_only=True))
     ):
         return 1
