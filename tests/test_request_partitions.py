@@ -101,6 +101,16 @@ def test_the_indexes_the_pages_use_are_partitioned_indexes_under_djangos_names()
     } <= names
 
 
+def test_no_ingestion_table_or_partition_keeps_a_pattern_ops_index():
+    """Nothing queries them by prefix; each cost a B-tree insert per stored row (migration 0021)."""
+    request_partitions_ensure(months=[date(2024, 3, 1)])  # a partition made after the migration too
+    twins = _sql(
+        "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%%varchar_pattern_ops%%' "
+        "AND (tablename LIKE 'usage_gatewayrequest%%' OR tablename IN ('usage_nativelog', 'usage_llmlogchunk'))"
+    )
+    assert twins == []
+
+
 def test_ids_come_from_a_sequence_owned_by_the_column():
     assert _sql("SELECT pg_get_serial_sequence(%s, 'id')", [TABLE]) == [(f"public.{TABLE}_id_seq",)]
     first = make_request("seq-1")
