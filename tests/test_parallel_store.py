@@ -34,6 +34,17 @@ from usage.rollups import latency_rollups_deferred
 START = datetime(2026, 11, 2, 22, tzinfo=UTC)
 END = datetime(2026, 11, 3, 1, tzinfo=UTC)
 BATCH = 60
+# Tables kept from the stored rows, compared whole.
+SUMMARIES = (
+    UsageHourly,
+    UsageDaily,
+    TokensPerMinuteHourly,
+    LatencyDaily,
+    LatencyHourOfDay,
+    LatencySubscriptionDaily,
+    LatencyDailySpan,
+    UnmatchedRow,
+)
 
 # Worker processes commit for real: the test database is emptied after each test.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,18 +70,7 @@ def _state() -> dict:
         for f in GatewayRequest._meta.fields
         if f.name not in ("id", "ingested_at", "usage_computed_at")  # times of the write
     ]
-    state = rollup_snapshot(
-        (
-            UsageHourly,
-            UsageDaily,
-            TokensPerMinuteHourly,
-            LatencyDaily,
-            LatencyHourOfDay,
-            LatencySubscriptionDaily,
-            LatencyDailySpan,
-            UnmatchedRow,
-        )
-    )
+    state = rollup_snapshot(SUMMARIES)
     state["requests"] = sorted(map(str, GatewayRequest.objects.values_list(*request_fields)))
     state["flags"] = sorted(Flag.objects.values_list("request__correlation_id", "source", "name", "severity"))
     state["counts"] = [m.objects.count() for m in (NativeLog, LlmLogChunk, RejectedRow, LatencyPendingHour)]
@@ -79,21 +79,7 @@ def _state() -> dict:
 
 def _empty() -> None:
     with connection.cursor() as cursor:
-        for model in (
-            Flag,
-            GatewayRequest,
-            NativeLog,
-            LlmLogChunk,
-            RejectedRow,
-            UnmatchedRow,
-            UsageHourly,
-            UsageDaily,
-            TokensPerMinuteHourly,
-            LatencyDaily,
-            LatencyHourOfDay,
-            LatencySubscriptionDaily,
-            LatencyDailySpan,
-        ):
+        for model in (Flag, GatewayRequest, NativeLog, LlmLogChunk, RejectedRow, *SUMMARIES):
             cursor.execute(f"DELETE FROM {model._meta.db_table}")
 
 
