@@ -103,9 +103,10 @@ class BatchStore:
 
     ``submit`` hands over one batch (``rows_store`` is called with all of it); results are merged
     per table into ``results`` as batches finish. They count rows; with workers they do not list
-    the requests refreshed (``correlation_ids`` stays empty), so memory stays flat in the rows. ``wait`` returns when every batch submitted so far
-    has committed; leaving the block waits too (an error of a batch is raised there, or by the
-    next ``submit``).
+    the requests refreshed (``correlation_ids`` stays empty), so memory stays flat in the rows.
+    ``wait`` returns when every batch submitted so far has committed; leaving the block waits too
+    (an error of a batch is raised there, or by the next ``submit``). ``store`` is all of that for
+    one list of rows (a Log Analytics window).
     """
 
     def __init__(self, *, workers: int, source: str, batch_size: int = BATCH_SIZE) -> None:
