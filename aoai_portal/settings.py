@@ -131,8 +131,8 @@ INGEST_OVERLAP_SECONDS = env_int("INGEST_OVERLAP_SECONDS", 600)
 INGEST_DELAY_SECONDS = env_int("INGEST_DELAY_SECONDS", 300)
 INGEST_WINDOW_SECONDS = env_int("INGEST_WINDOW_SECONDS", 3600)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 2000)
-# Worker processes storing batches side by side (`ingest`, `import_logs`; usage.ingestion.parallel).
-# A Celery prefork worker may not fork: there batches are stored one after the other.
+# Worker processes storing batches side by side (the pull, `ingest`, `import_logs`; PostgreSQL only;
+# usage.ingestion.parallel).
 INGEST_WORKERS = env_int("INGEST_WORKERS", 1)
 # The status page counts rows without a join partner over this many days before the newest request.
 INGEST_UNMATCHED_DAYS = env_int("INGEST_UNMATCHED_DAYS", 2)

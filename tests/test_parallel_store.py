@@ -2,12 +2,11 @@
 one process storing them one after the other does: requests, usage and cost, joins, flags,
 unmatched entries and every rollup."""
 
-import multiprocessing
 import time
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from audit.models import Flag
 from tests.rollup_snapshot import rollup_snapshot
@@ -61,7 +60,8 @@ def _store(logs, *, workers: int, order=(NATIVE, LLM_LOG, GATEWAY)) -> dict:
             rows = logs[table]
             for start in range(0, len(rows), BATCH):  # as import_logs: one batch per call
                 store.submit(table=table, rows=rows[start : start + BATCH])
-    return {table: (r.rows_read, r.stored, r.duplicates, r.rejected) for table, r in store.results.items()}
+    counts = {table: (r.rows_read, r.stored, r.duplicates, r.rejected) for table, r in store.results.items()}
+    return {**counts, "workers": store.workers}
 
 
 def _state() -> dict:
@@ -94,6 +94,7 @@ def test_two_workers_store_what_one_process_stores(logs, order):
     _empty()
 
     two = _store(logs, workers=2, order=order)
+    assert (one.pop("workers"), two.pop("workers")) == (1, 2)
     assert two == one
     assert _state() == expected
 
@@ -140,19 +141,36 @@ def test_a_failing_batch_raises_from_the_block(logs, monkeypatch):
             store.submit(table=NATIVE, rows=logs[NATIVE][:BATCH])
 
 
-def _daemon_workers(queue) -> None:
-    queue.put(workers_available(4))
+_kept: list = []  # the test's own database session, inherited by the forked child: never used there
 
 
-def test_a_daemonic_process_stores_in_itself():
-    assert workers_available(4) == 4
-    assert workers_available(0) == 1
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_daemon_workers, args=(queue,), daemon=True)  # as a Celery prefork child
+def _store_as_a_celery_child(logs, queue) -> None:
+    for each in connections.all(initialized_only=True):
+        if each.connection is not None:
+            _kept.append(each.connection)  # closing it would end the test's session
+            each.connection = None
+    try:
+        queue.put(("stored", _store(logs, workers=2)))
+    except BaseException as error:
+        queue.put(("failed", repr(error)))
+
+
+def test_a_celery_prefork_child_stores_with_workers(logs):
+    """The pull runs in a Celery prefork child: a daemonic billiard process, which the standard
+    library would not let fork ("daemonic processes are not allowed to have children")."""
+    import billiard
+
+    one = _store(logs, workers=1)
+    expected = _state()
+    _empty()
+
+    queue = billiard.Queue()
+    child = billiard.Process(target=_store_as_a_celery_child, args=(logs, queue), daemon=True)
     child.start()
+    outcome = queue.get(timeout=120)
     child.join(30)
-    assert queue.get(timeout=5) == 1
+    assert outcome == ("stored", {**one, "workers": 2})  # forked its own workers
+    assert _state() == expected
 
 
 def test_batches_travel_to_the_workers_unchanged(logs):
@@ -171,6 +189,7 @@ def test_inside_a_transaction_or_on_sqlite_batches_are_stored_in_this_process(mo
     from django.db import transaction
 
     assert workers_available(2) == 2
+    assert workers_available(0) == 1
     with transaction.atomic():  # workers would not see the transaction's rows
         assert workers_available(2) == 1
     monkeypatch.setattr(connection, "vendor", "sqlite")  # one writer at a time

@@ -278,7 +278,7 @@ def _windows(start: datetime, end: datetime) -> Iterable[tuple[datetime, datetim
 
 def _batch_store(workers: int | None) -> BatchStore:
     """Where a pull stores its windows: ``rows_store`` in ``workers`` (default ``INGEST_WORKERS``)
-    processes; one in a Celery prefork worker, which may not fork."""
+    processes."""
     workers = settings.INGEST_WORKERS if workers is None else workers
     return BatchStore(workers=workers, source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE)
 

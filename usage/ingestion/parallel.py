@@ -19,22 +19,26 @@ Why that stores what one process would:
 * The latency rollups of the workers' batches are deferred (their hours marked in the database);
   the caller runs inside ``latency_rollups_deferred``, whose end refreshes every marked hour.
 
-With ``workers`` 1, on SQLite (one writer at a time), inside a transaction (workers would not see
-its rows) or in a daemonic process (a Celery prefork child may not fork), batches are stored in
-this process, one after the other: the same ``rows_store`` calls.
+The workers are forked through billiard (Celery's fork of multiprocessing), whose processes may
+have children of their own: the pull runs in a Celery prefork child, which the standard library
+would refuse to fork from ("daemonic processes are not allowed to have children").
+
+With ``workers`` 1, on SQLite (one writer at a time) or inside a transaction (workers would not
+see its rows), batches are stored in this process, one after the other: the same ``rows_store``
+calls.
 """
 
 from __future__ import annotations
 
 import marshal
-import multiprocessing
-import multiprocessing.util
 import pickle
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
 
+import billiard
+import billiard.util
 from django.db import connections
 
 from usage.rollups import latency_rollups_defer_process
@@ -60,7 +64,7 @@ def _worker_start() -> None:
             connection.connection = None
     latency_rollups_defer_process()
     # A worker ends by os._exit: close its own sessions first, so the server ends them at once.
-    multiprocessing.util.Finalize(None, connections.close_all, exitpriority=10)
+    billiard.util.Finalize(None, connections.close_all, exitpriority=10)
 
 
 def _rows_pack(rows: list[Mapping[str, Any]]) -> tuple[str, bytes]:
@@ -91,7 +95,6 @@ def workers_available(requested: int) -> int:
     docstring)."""
     if requested > 1 and (
         connections["default"].vendor != "postgresql"
-        or multiprocessing.current_process().daemon
         or any(c.in_atomic_block for c in connections.all(initialized_only=True))
     ):
         return 1
@@ -122,7 +125,7 @@ class BatchStore:
         if self.workers > 1:
             # Forked with every connection closed, so no worker inherits a live one.
             connections.close_all()
-            context = multiprocessing.get_context("fork")
+            context = billiard.get_context("fork")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_start)
             self._pool.submit(int).result()  # forks every worker now, while no connection is open
         return self
