@@ -6,27 +6,20 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from audit.models import Flag
-from tests.rollup_snapshot import rollup_snapshot
+from tests.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
 from usage.demo_data import generate_logs
-from usage.ingestion.parallel import BatchStore, workers_available
+from usage.ingestion.parallel import BatchStore, inherited_connections_forget, workers_available
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import (
     GatewayRequest,
-    LatencyDaily,
-    LatencyDailySpan,
-    LatencyHourOfDay,
     LatencyPendingHour,
-    LatencySubscriptionDaily,
     LlmLogChunk,
     NativeLog,
     RejectedRow,
-    TokensPerMinuteHourly,
     UnmatchedRow,
-    UsageDaily,
-    UsageHourly,
 )
 from usage.rollups import latency_rollups_deferred
 
@@ -34,16 +27,7 @@ START = datetime(2026, 11, 2, 22, tzinfo=UTC)
 END = datetime(2026, 11, 3, 1, tzinfo=UTC)
 BATCH = 60
 # Tables kept from the stored rows, compared whole.
-SUMMARIES = (
-    UsageHourly,
-    UsageDaily,
-    TokensPerMinuteHourly,
-    LatencyDaily,
-    LatencyHourOfDay,
-    LatencySubscriptionDaily,
-    LatencyDailySpan,
-    UnmatchedRow,
-)
+SUMMARIES = (*ROLLUP_TABLES, UnmatchedRow)
 
 # Worker processes commit for real: the test database is emptied after each test.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -141,14 +125,8 @@ def test_a_failing_batch_raises_from_the_block(logs, monkeypatch):
             store.submit(table=NATIVE, rows=logs[NATIVE][:BATCH])
 
 
-_kept: list = []  # the test's own database session, inherited by the forked child: never used there
-
-
 def _store_as_a_celery_child(logs, queue) -> None:
-    for each in connections.all(initialized_only=True):
-        if each.connection is not None:
-            _kept.append(each.connection)  # closing it would end the test's session
-            each.connection = None
+    inherited_connections_forget()  # the test's own session: closing it would end it
     try:
         queue.put(("stored", _store(logs, workers=2)))
     except BaseException as error:

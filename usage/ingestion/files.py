@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from usage.models import IngestionRun
@@ -285,7 +284,6 @@ def logs_file_import(
     run = IngestionRun.objects.create(source="file", path=str(path))
     buffers: dict[str, list[Any]] = {table: [] for table in TABLES}
     unrouted: list[tuple[Rejection, Any]] = []
-    workers = settings.INGEST_WORKERS if workers is None else workers
     store = BatchStore(workers=workers, source="file", batch_size=batch_size)
 
     def flush(table: str) -> None:

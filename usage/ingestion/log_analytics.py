@@ -276,13 +276,6 @@ def _windows(start: datetime, end: datetime) -> Iterable[tuple[datetime, datetim
         cursor += size
 
 
-def _batch_store(workers: int | None) -> BatchStore:
-    """Where a pull stores its windows: ``rows_store`` in ``workers`` (default ``INGEST_WORKERS``)
-    processes."""
-    workers = settings.INGEST_WORKERS if workers is None else workers
-    return BatchStore(workers=workers, source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE)
-
-
 def _interrupted_runs_close(*, table: str) -> None:
     """Runs left "running" by a worker that died: we hold the lock, so none of them still runs."""
     IngestionRun.objects.filter(source=SOURCE, table=table, status=IngestionRun.Status.RUNNING).update(
@@ -297,19 +290,14 @@ def table_pull(
     start: datetime,
     end: datetime,
     lock: Lock,
+    store: BatchStore,
     progress: Progress | None = None,
-    store: BatchStore | None = None,
 ) -> TablePull:
     """Pull ``[start, end)`` of one table window by window, splitting windows that are too large.
 
     The caller holds the pull lock. Stops at the first window that cannot be fetched or stored.
-    Windows are stored by ``store`` (the pull's; without one, by this process).
+    Windows are stored by ``store`` (the pull's).
     """
-    if store is None:
-        with BatchStore(workers=1, source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE) as store:
-            return table_pull(
-                client=client, table=table, start=start, end=end, lock=lock, progress=progress, store=store
-            )
     outcome = TablePull(table=table, watermark=watermark_get(table=table))
     min_window = timedelta(seconds=max(settings.INGEST_MIN_WINDOW_SECONDS, 0.001))
     for window_start, window_end in _windows(start, end):
@@ -409,7 +397,10 @@ def log_analytics_pull(
             logger.info("another Log Analytics pull is running; skipped")
             result.tables = [TablePull(table=t, busy=True, watermark=watermark_get(table=t)) for t in tables]
             return result
-        with latency_rollups_deferred(), _batch_store(workers) as store:
+        with (
+            latency_rollups_deferred(),
+            BatchStore(workers=workers, source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE) as store,
+        ):
             for table in tables:
                 _interrupted_runs_close(table=table)
                 start, end = pull_span(table=table, since=since, until=until, now=now)

@@ -39,6 +39,7 @@ from typing import Any
 
 import billiard
 import billiard.util
+from django.conf import settings
 from django.db import connections
 
 from usage.rollups import latency_rollups_defer_process
@@ -50,18 +51,25 @@ from .store import BATCH_SIZE, StoreResult, rows_store
 _QUEUED_PER_WORKER = 1
 
 
-# Database sessions a worker inherited from its parent (none: it forks with them closed). Kept
-# referenced and never closed: closing one would end the parent's session on the shared socket.
+# Database sessions a forked process inherited from its parent (a worker: none, it forks with them
+# closed). Kept referenced and never closed: closing one would end the parent's session on the
+# shared socket.
 _inherited: list[Any] = []
+
+
+def inherited_connections_forget() -> None:
+    """In a forked process: leave the parent's database sessions alone (kept, never closed), so
+    that Django opens one of this process's own on the next query."""
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None:
+            _inherited.append(connection.connection)
+            connection.connection = None
 
 
 def _worker_start() -> None:
     """In a new worker: a database connection of its own, and the latency rollups deferred to the
     parent (which refreshes the marked hours when its import ends)."""
-    for connection in connections.all(initialized_only=True):
-        if connection.connection is not None:
-            _inherited.append(connection.connection)
-            connection.connection = None
+    inherited_connections_forget()
     latency_rollups_defer_process()
     # A worker ends by os._exit: close its own sessions first, so the server ends them at once.
     billiard.util.Finalize(None, connections.close_all, exitpriority=10)
@@ -112,8 +120,9 @@ class BatchStore:
     one list of rows (a Log Analytics window).
     """
 
-    def __init__(self, *, workers: int, source: str, batch_size: int = BATCH_SIZE) -> None:
-        self.workers = workers_available(workers)
+    def __init__(self, *, workers: int | None = None, source: str, batch_size: int = BATCH_SIZE) -> None:
+        # None: the INGEST_WORKERS setting.
+        self.workers = workers_available(settings.INGEST_WORKERS if workers is None else workers)
         self.source = source
         self.batch_size = batch_size
         self.results: dict[str, StoreResult] = {}
