@@ -103,30 +103,28 @@ def _walk(node: Any, where: str, hits: list[dict]) -> None:
     if not isinstance(node, dict):
         return
     for key, value in node.items():
-        if not value:
-            continue  # an empty container or a false scalar: nothing to read, not even a blocklist
-        if isinstance(value, dict):
-            if ("filtered" in value or "detected" in value) and "details" not in value:
-                # Most results have no verdict ({"filtered": false, "severity": "safe"}): no hit,
-                # whether read as a category or as a blocklist, so neither is built.
-                severity = value.get("severity")
-                if (
-                    value.get("filtered") is not True
-                    and value.get("detected") is not True
-                    and (not severity or severity == "safe")
-                ):
-                    continue
-        elif not isinstance(value, list):
-            continue  # a scalar: nothing to read under it, not even a blocklist
+        if not value or not isinstance(value, dict | list):
+            continue  # empty, or a scalar: nothing to read under it, not even a blocklist
+        is_result = (
+            isinstance(value, dict)
+            and ("filtered" in value or "detected" in value)
+            and "details" not in value
+        )
+        if is_result:
+            # Most results have no verdict ({"filtered": false, "severity": "safe"}): no hit,
+            # whether read as a category or as a blocklist, so neither is built.
+            severity = value.get("severity")
+            if (
+                value.get("filtered") is not True
+                and value.get("detected") is not True
+                and (not severity or severity == "safe")
+            ):
+                continue
         key_l = str(key).lower()
         inner_where = "prompt" if key_l in _PROMPT_KEYS else where
         if key_l in {"custom_blocklists", "customblocklists"}:
             hits.extend(_blocklist_hits(value, where))
-        elif (
-            isinstance(value, dict)
-            and ("filtered" in value or "detected" in value)
-            and "details" not in value
-        ):
+        elif is_result:
             hit = _category_hit(key_l, value, where)
             if hit:
                 hits.append(hit)
