@@ -143,10 +143,17 @@ class _Backend:
 
     def cpu(self) -> float:
         try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            _name, fields = _proc_stat(Path(f"/proc/{self.pid}/stat"))
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             return 0.0
+
+
+def _proc_stat(path: Path) -> tuple[str, list[str]]:
+    """A process's name and the fields after it in /proc/<pid>/stat (utime is fields[11], stime
+    [12], the reaped children's cutime and cstime [13] and [14])."""
+    text = path.read_text()
+    return text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
 
 
 class _Timers:
@@ -301,10 +308,9 @@ def _postgres_cpu() -> float:
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat.read_text()
+            name, fields = _proc_stat(stat)
         except OSError:
             continue
-        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
         if name.startswith("postgres"):
             total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / tick

@@ -4,6 +4,29 @@ import json
 
 from django.db import models
 
+from usage.models import (
+    LatencyDaily,
+    LatencyDailySpan,
+    LatencyHourOfDay,
+    LatencySubscriptionDaily,
+    LatencySubscriptionRegionDaily,
+    TokensPerMinuteHourly,
+    UsageDaily,
+    UsageHourly,
+)
+
+# What ingestion keeps from the requests it stores, hour by hour and day by day.
+ROLLUP_TABLES = (
+    UsageHourly,
+    UsageDaily,
+    TokensPerMinuteHourly,
+    LatencyDaily,
+    LatencyHourOfDay,
+    LatencySubscriptionDaily,
+    LatencySubscriptionRegionDaily,
+    LatencyDailySpan,
+)
+
 
 def _value(value):
     if isinstance(value, memoryview):

@@ -13,7 +13,7 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 import usage.pipeline
-from tests.rollup_snapshot import rollup_snapshot
+from tests.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
 from usage.accounting.pricing import month_bounds
 from usage.demo_data import generate_logs
 from usage.ingestion.rows import PARSERS
@@ -23,11 +23,6 @@ from usage.models import (
     Deployment,
     DeploymentType,
     GatewayRequest,
-    LatencyDaily,
-    LatencyDailySpan,
-    LatencyHourOfDay,
-    LatencySubscriptionDaily,
-    LatencySubscriptionRegionDaily,
     LlmLogChunk,
     NativeLog,
     ProvisionedCommitment,
@@ -39,16 +34,6 @@ from usage.rollups import RollupDelta, rollup_add, rollup_refresh_range, tokens_
 
 START = datetime(2026, 11, 2, 22, tzinfo=UTC)  # crosses midnight
 END = datetime(2026, 11, 3, 1, tzinfo=UTC)
-ROLLUPS = (
-    UsageHourly,
-    UsageDaily,
-    TokensPerMinuteHourly,
-    LatencyDaily,
-    LatencyHourOfDay,
-    LatencySubscriptionDaily,
-    LatencySubscriptionRegionDaily,
-    LatencyDailySpan,
-)
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +44,7 @@ def logs():
 
 
 def _snapshot() -> dict[str, list[tuple]]:
-    return rollup_snapshot(ROLLUPS)
+    return rollup_snapshot(ROLLUP_TABLES)
 
 
 def _store(logs, *, batch_size: int) -> None:
