@@ -249,6 +249,7 @@ def _as_number(value: Any) -> float | int | None:
 
 _PORTAL_FORMATS = ("%m/%d/%Y, %I:%M:%S.%f %p", "%m/%d/%Y, %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_ISO_SEPARATORS = ("T", " ")
 
 
 def datetime_parse(value: Any) -> datetime | None:
@@ -260,19 +261,35 @@ def datetime_parse(value: Any) -> datetime | None:
     text = value.strip()
     if not text:
         return None
-    try:
-        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", text).replace("Z", "+00:00"))
-    except ValueError:
-        parsed = None
-        for fmt in _PORTAL_FORMATS:
-            try:
-                parsed = datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
+    # Fast path: Python 3.11+ reads a final "Z" and 7-digit fractions (cut to microseconds, as
+    # the general path does) itself, so Log Analytics times need no rewrite. Only for the usual
+    # "YYYY-MM-DDThh..." shape: fromisoformat takes any character as the date/time separator
+    # ("Z", "."), where the general path's rewrite refuses or reads the text differently.
+    parsed = None
+    if text[10:11] in _ISO_SEPARATORS and text.find("Z", 0, len(text) - 1) == -1:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    if parsed is None:
+        parsed = _datetime_parse_general(text)
         if parsed is None:
             return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _datetime_parse_general(text: str) -> datetime | None:
+    """``datetime_parse`` of a stripped, non-empty text without its fast path (naive or aware)."""
+    try:
+        return datetime.fromisoformat(_FRACTION.sub(r"\1", text).replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    for fmt in _PORTAL_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
 
 
 def headers_normalize(value: Any) -> dict[str, str]:
