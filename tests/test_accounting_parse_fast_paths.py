@@ -4,6 +4,8 @@ Each test pins a case one of the fast paths could get wrong (SSE line split, the
 of streamed lines, decoding of cut JSON strings, cached URL and model readings).
 """
 
+import json
+
 import pytest
 
 from tests import accounting_samples as s
@@ -193,10 +195,11 @@ def test_stored_text_and_filter_json_are_cleaned_as_before():
     assert _clean("plain ascii\x00 text", 8) == "plain as"
     assert _clean("é\ud800x\x00", 10) == "é?x"
     empty: dict = {}
-    assert _clean_json(empty) is empty
+    assert _clean_json(empty)[0] is empty
     plain = {"hate": {"filtered": False, "severity": "safe"}, "note": "é 🙂"}
-    assert _clean_json(plain) is plain
-    assert _clean_json({"a": "x\x00y", "b": ["\ud800"]}) == {"a": "xy", "b": ["?"]}
+    assert _clean_json(plain)[0] is plain
+    cleaned, text = _clean_json({"a": "x\x00y", "b": ["\ud800"]})
+    assert cleaned == {"a": "xy", "b": ["?"]} == json.loads(text)
 
 
 @pytest.mark.parametrize(

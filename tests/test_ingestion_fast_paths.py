@@ -5,15 +5,30 @@ generated rows (``usage.demo_data``), so a fast path that reads one value differ
 """
 
 import itertools
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 
+from usage.accounting.parse import UsageResult
+from usage.accounting.services import _apply, content_filter_json, usage_for_request
 from usage.demo_data import generate_logs
-from usage.ingestion.rows import _datetime_parse_general, datetime_parse
+from usage.ingestion.rows import (
+    GatewayRow,
+    NativeRow,
+    Rejection,
+    _datetime_parse_general,
+    datetime_parse,
+    gateway_row_parse,
+    native_row_parse,
+)
+from usage.ingestion.store import _instance
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
+from usage.json_dumps import json_dumps
+from usage.models import GatewayRequest
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -112,3 +127,159 @@ def test_datetime_parse_gives_what_the_general_path_gives_on_generated_rows():
     assert [_outcome(datetime_parse, v) for v in values] == [
         _outcome(_datetime_parse_reference, v) for v in values
     ]
+
+
+# --- JSON texts ---------------------------------------------------------------------------------
+
+ODD_DOCUMENTS = [
+    {},
+    [],
+    {"content-type": "application/json"},
+    {"é": "naïve ✓", "emoji": "😀", "nul": "a\x00b", "lone": "x\ud800y", "sep": "\u2028"},
+    {"backslash": "a\\u0000b", "quote": 'say "hi"', "control": "\t\n\x1f"},
+    {"n": [0, -1, 2**70, 1.5, -0.0, 1e300, float("nan"), float("inf"), float("-inf")]},
+    {1: "int key", 2.5: "float key", False: "bool key", None: "none key"},
+    {"nested": [{"a": [[], {}, None, True, False]}]},
+    "a string",
+    12,
+]
+
+
+def _generated_documents() -> list[Any]:
+    """Headers and native properties as the parsers give them, from generated rows."""
+    logs = generate_logs(start=START, end=START + timedelta(hours=2), requests_per_hour=60, seed=5)
+    documents: list[Any] = []
+    for row in logs[GATEWAY]:
+        record = gateway_row_parse(row)
+        if isinstance(record, GatewayRow):
+            documents += [record.request_headers, record.response_headers]
+    for row in logs[NATIVE]:
+        record = native_row_parse(row)
+        if isinstance(record, NativeRow):
+            documents.append(record.properties)
+    return documents
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_json_dumps_gives_the_text_json_dumps_gives(ensure_ascii):
+    documents = [*ODD_DOCUMENTS, *_generated_documents()]
+    assert len(documents) > 200
+    assert [json_dumps(d, ensure_ascii=ensure_ascii) for d in documents] == [
+        json.dumps(d, ensure_ascii=ensure_ascii) for d in documents
+    ]
+
+
+def test_json_dumps_raises_what_json_dumps_raises():
+    circular: list[Any] = []
+    circular.append(circular)
+    deep: list[Any] = []
+    inner = deep
+    for _ in range(100_000):
+        inner.append([])
+        inner = inner[0]
+    for value in (circular, deep, {"when": datetime(2024, 1, 1)}, {(1, 2): "tuple key"}, circular):
+        assert _outcome(json_dumps, value) == _outcome(json.dumps, value)
+    assert json_dumps([1]) == "[1]"  # an error leaves nothing behind
+
+
+def _native_row(properties: Any) -> dict[str, Any]:
+    return {
+        "TimeGenerated": "2024-07-02T06:31:31.4465902Z",
+        "CorrelationId": "2f1c4b1e-0000-4000-8000-000000000001",
+        "ResourceProvider": "MICROSOFT.COGNITIVESERVICES",
+        "Category": "RequestResponse",
+        "properties_s": properties,
+    }
+
+
+def _properties_reference(row: dict[str, Any]) -> Any:
+    """The native parse's properties without the fast path: always a decode of the copy's text."""
+    cell = row["properties_s"]
+    properties = (json.loads(cell) if cell.strip() else None) if isinstance(cell, str) else cell
+    return json.loads(json.dumps(properties or {}, ensure_ascii=False).replace("\\u0000", ""))
+
+
+NATIVE_PROPERTIES = [
+    '{"modelName": "gpt-4o", "requestLength": 12}',
+    '{"modelName": "gpt-4o\\u0000mini", "x": ["\\u0000"]}',  # NULs: dropped
+    '{"path": "C:\\\\u0000dir", "n": 1}',  # an escaped backslash before "u0000": as before
+    '{"a": NaN, "b": Infinity, "c": 1e400, "d": -0.0, "e": 12345678901234567890}',
+    '{"é": "naïve", "emoji": "\\ud83d\\ude00", "lone": "\\ud800"}',
+    '{"dup": 1, "dup": 2}',
+    "",
+    "null",
+    {"modelName": "gpt-4o", "tuple": (1, 2), "nul": "a\x00b"},  # an object cell: copied
+    {},
+]
+
+
+@pytest.mark.parametrize("properties", NATIVE_PROPERTIES)
+def test_native_properties_are_what_the_general_copy_gives(properties):
+    row = _native_row(properties)
+    record = native_row_parse(row)
+    try:
+        expected = _properties_reference(row)
+    except ValueError:  # the copy's text does not decode: the row is refused
+        assert isinstance(record, Rejection) and record.kind == "unreadable row"
+        return
+    assert isinstance(record, NativeRow)
+    assert repr(record.properties) == repr(expected)
+    if not isinstance(properties, str):
+        assert record.properties is not properties  # never the caller's object
+
+
+def test_native_properties_of_generated_rows_are_what_the_general_copy_gives():
+    logs = generate_logs(start=START, end=START + timedelta(hours=2), requests_per_hour=60, seed=5)
+    for row in logs[NATIVE]:
+        record = native_row_parse(row)
+        if isinstance(record, NativeRow):
+            assert repr(record.properties) == repr(_properties_reference(row))
+
+
+CONTENT_FILTERS = [
+    {},
+    {"blocked": False, "filtered_categories": [], "prompt": [{"hate": {"filtered": False}}]},
+    {"blocked": True, "error": {"custom": "naïve ✓ 😀", "nul": "a\x00b"}},
+    {"blocked": True, "error": {"lone": "x\ud800y", "pair": "\ud83d\ude00"}},
+    {"blocked": True, "error": {"control": "\t\n\x1f", "sep": "\u2028", "n": [1.5, 2**70]}},
+]
+
+
+def _jsonb_texts(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each pair of JSON texts as PostgreSQL stores them in a jsonb column."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a::jsonb::text, b::jsonb::text FROM unnest(%s::text[], %s::text[]) AS t(a, b)",
+            [[a for a, _ in pairs], [b for _, b in pairs]],
+        )
+        return cursor.fetchall()
+
+
+def test_the_kept_content_filter_text_stores_the_jsonb_the_value_stores(db):
+    now = datetime.now(UTC)
+    filters = [*CONTENT_FILTERS]
+    logs = generate_logs(start=START, end=START + timedelta(hours=2), requests_per_hour=60, seed=5)
+    for row in logs[GATEWAY]:
+        record = gateway_row_parse(row)
+        if isinstance(record, GatewayRow):
+            filters.append(usage_for_request(_instance(GATEWAY, record)).content_filter)
+    assert sum(1 for f in filters if f) > 10
+    pairs = []
+    for content_filter in filters:
+        request = GatewayRequest()
+        _apply(request, UsageResult(content_filter=content_filter), now)
+        text = content_filter_json(request)
+        assert text is not None
+        assert repr(json.loads(text)) == repr(request.content_filter)
+        # What the ORM would have sent for the value (JSONField: json.dumps).
+        pairs.append((text, json.dumps(request.content_filter)))
+    assert all(kept == plain for kept, plain in _jsonb_texts(pairs))
+
+
+def test_the_kept_content_filter_text_is_not_used_for_another_value():
+    request = GatewayRequest()
+    _apply(request, UsageResult(content_filter={"blocked": True}), datetime.now(UTC))
+    assert content_filter_json(request) == '{"blocked": true}'
+    request.content_filter = {"blocked": False}
+    assert content_filter_json(request) is None
+    assert content_filter_json(GatewayRequest()) is None

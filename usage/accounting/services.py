@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from usage.bulk import rows_update
+from usage.json_dumps import json_dumps
 from usage.loaded import LoadedRequests
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 
@@ -121,16 +122,28 @@ def _clean(text: str, limit: int) -> str:
     return text[:limit]
 
 
-# What json.dumps(value, ensure_ascii=False) builds on every call.
-_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False)
-
-
-def _clean_json(value: dict) -> dict:
+def _clean_json(value: dict) -> tuple[dict, str]:
+    """``value`` storable anywhere (as ``_clean``), and its JSON text (parsed: the value)."""
     if not value:
-        return value  # {}: no filter results, nothing to clean
-    raw = _JSON_ENCODER.encode(value)
+        return value, "{}"  # no filter results, nothing to clean
+    raw = json_dumps(value, ensure_ascii=False)
     cleaned = _clean(raw.replace("\\u0000", ""), len(raw))
-    return value if cleaned == raw else json.loads(cleaned)
+    return (value, raw) if cleaned == raw else (json.loads(cleaned), cleaned)
+
+
+# ``_apply`` keeps the JSON text of the content filter it cleaned on the instance, next to the
+# value it is the text of: the COPY of a new request sends it instead of encoding the value again.
+_CONTENT_FILTER_JSON = "_content_filter_json"
+
+
+def content_filter_json(row: GatewayRequest) -> str | None:
+    """The JSON text of ``row.content_filter`` kept by the usage computation, or None (not
+    computed here, or another value set since). Parsed, it gives the value; it may spell
+    non-ASCII characters unescaped, which jsonb stores the same."""
+    kept = row.__dict__.get(_CONTENT_FILTER_JSON)
+    if kept is None or kept[0] is not row.content_filter:
+        return None
+    return kept[1]
 
 
 def _apply(row: GatewayRequest, usage: UsageResult, now: dt.datetime) -> None:
@@ -152,7 +165,8 @@ def _apply(row: GatewayRequest, usage: UsageResult, now: dt.datetime) -> None:
     row.finish_reason = _clean(usage.finish_reason, 64)
     row.token_source = usage.token_source
     row.is_truncated = usage.is_truncated
-    row.content_filter = _clean_json(usage.content_filter)
+    row.content_filter, text = _clean_json(usage.content_filter)
+    setattr(row, _CONTENT_FILTER_JSON, (row.content_filter, text))
     row.usage_note = _clean(usage.reason, 200)
     row.usage_computed_at = now
 

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from usage.json_dumps import json_dumps
+
 from .tables import CATEGORY_TABLES, GATEWAY, LLM_LOG, NATIVE
 
 KEY_MAX_LENGTH = 64  # correlation ids and request ids (GUIDs) are keys: longer ones are rejected
@@ -229,7 +231,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False).replace("\\u0000", "")
+        return json_dumps(value, ensure_ascii=False).replace("\\u0000", "")
     return str(value)
 
 
@@ -473,8 +475,17 @@ def _parse_native(row: Mapping[str, Any]) -> NativeRow:
         object_id=prop_text("objectId"),
         request_length=prop_int("requestLength"),
         response_length=prop_int("responseLength"),
-        properties=json.loads(_as_text(properties)),  # NUL-free copy
+        properties=_json_copy(properties, decoded=isinstance(cells.raw("properties_s"), str)),
     )
+
+
+def _json_copy(value: Any, *, decoded: bool) -> Any:
+    """A NUL-free copy of ``value`` as JSON types. A document just decoded from JSON text
+    (``decoded``) is one already unless it holds a NUL: it is not decoded a second time."""
+    text = json_dumps(value, ensure_ascii=False)
+    if decoded and "\\u0000" not in text:
+        return value
+    return json.loads(text.replace("\\u0000", ""))
 
 
 def _parse_llm(row: Mapping[str, Any]) -> LlmChunkRow:

@@ -48,6 +48,8 @@ from typing import Any
 from django.db import DataError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
+from usage.accounting.services import content_filter_json
+from usage.json_dumps import json_dumps
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow
 from usage.partitions import KEY_TABLE, request_partitions_prepare, requests_partitioned
 from usage.pipeline import requests_refresh, requests_write
@@ -428,7 +430,7 @@ def _copy_insert(table: str, parsed: dict[Any, Any]) -> list[Any]:
                     if limit and isinstance(value, str) and len(value) > limit:
                         value = value[:limit]
                     elif is_json and default is _FROM_RECORD:
-                        value = json.dumps(value)
+                        value = json_dumps(value)
                     row.append(value)
                 copy.write_row(row)
     return new
@@ -455,6 +457,7 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         values_of = attrgetter(*(f.attname for f in fields))
         json_columns = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+        content_filter = next(i for i, f in enumerate(fields) if f.attname == "content_filter")
         stamped = [f.attname for f in fields if getattr(f, "auto_now_add", False)]
         with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
             for row in rows:
@@ -463,7 +466,9 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
                 values = list(values_of(row))
                 for i in json_columns:
                     if values[i] is not None:
-                        values[i] = json.dumps(values[i])
+                        # The content filter's text was made when its usage was computed.
+                        text = content_filter_json(row) if i == content_filter else None
+                        values[i] = json_dumps(values[i]) if text is None else text
                 copy.write_row(values)
 
 
