@@ -76,14 +76,10 @@ def unmatched_rows_update(*, table: str, records: Sequence[Any]) -> None:
         raise ValueError(f"unknown table {table!r}")
     _entries_insert(
         [
-            UnmatchedRow(
-                table=table,
-                row_key=unmatched_row_key(table=table, record=record),
-                partner_key=partner,
-                time=record.time,
-            )
+            (unmatched_row_key(table=table, record=record), partner, record.time)
             for record, partner in entries
-        ]
+        ],
+        table=table,
     )
 
 
@@ -97,22 +93,25 @@ def _array_cursor() -> Iterator[psycopg.Cursor]:
             yield cursor
 
 
-def _entries_insert(rows: list[UnmatchedRow]) -> None:
-    if not rows:
+def _entries_insert(entries: list[tuple[str, str, datetime]], *, table: str) -> None:
+    """Insert (row key, partner key, time) entries of ``table``; one already kept stays."""
+    if not entries:
         return
     if connection.vendor != "postgresql":
+        rows = [UnmatchedRow(table=table, row_key=k, partner_key=p, time=t) for k, p, t in entries]
         UnmatchedRow.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
         return
+    # PostgreSQL: the values travel as arrays, no model instance needed.
     with _array_cursor() as cursor:
         cursor.execute(
             f'INSERT INTO {UnmatchedRow._meta.db_table} ("table", row_key, partner_key, "time") '
             "SELECT * FROM unnest(%b::varchar[], %b::text[], %b::varchar[], %b::timestamptz[]) "
             'ON CONFLICT ("table", row_key) DO NOTHING',
             [
-                [row.table for row in rows],
-                [row.row_key for row in rows],
-                [row.partner_key for row in rows],
-                [row.time for row in rows],
+                [table] * len(entries),
+                [row_key for row_key, _, _ in entries],
+                [partner_key for _, partner_key, _ in entries],
+                [time for _, _, time in entries],
             ],
         )
 
