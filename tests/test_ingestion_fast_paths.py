@@ -27,7 +27,7 @@ from usage.ingestion.rows import (
 )
 from usage.ingestion.store import _instance
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
-from usage.json_dumps import json_dumps
+from usage.json_dumps import json_dumps, json_nul_escapes_drop
 from usage.models import GatewayRequest
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
@@ -192,17 +192,29 @@ def _native_row(properties: Any) -> dict[str, Any]:
     }
 
 
+def _without_nuls(value: Any) -> Any:
+    """``value`` (JSON types) with every NUL removed from its strings, keys included."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nuls(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nuls(key): _without_nuls(item) for key, item in value.items()}
+    return value
+
+
 def _properties_reference(row: dict[str, Any]) -> Any:
-    """The native parse's properties without the fast path: always a decode of the copy's text."""
+    """The native parse's properties without the fast path: the cell as JSON types, without NULs."""
     cell = row["properties_s"]
     properties = (json.loads(cell) if cell.strip() else None) if isinstance(cell, str) else cell
-    return json.loads(json.dumps(properties or {}, ensure_ascii=False).replace("\\u0000", ""))
+    return _without_nuls(json.loads(json.dumps(properties or {})))
 
 
 NATIVE_PROPERTIES = [
     '{"modelName": "gpt-4o", "requestLength": 12}',
     '{"modelName": "gpt-4o\\u0000mini", "x": ["\\u0000"]}',  # NULs: dropped
-    '{"path": "C:\\\\u0000dir", "n": 1}',  # an escaped backslash before "u0000": as before
+    '{"path": "C:\\\\u0000dir", "n": 1}',  # the text "\\u0000" (a backslash, then "u0000"): kept
+    '{"x": "\\\\\\u0000", "y": "\\\\\\\\u0000"}',  # a backslash and a NUL; two backslashes and "u0000"
     '{"a": NaN, "b": Infinity, "c": 1e400, "d": -0.0, "e": 12345678901234567890}',
     '{"é": "naïve", "emoji": "\\ud83d\\ude00", "lone": "\\ud800"}',
     '{"dup": 1, "dup": 2}',
@@ -242,6 +254,7 @@ CONTENT_FILTERS = [
     {"blocked": True, "error": {"custom": "naïve ✓ 😀", "nul": "a\x00b"}},
     {"blocked": True, "error": {"lone": "x\ud800y", "pair": "\ud83d\ude00"}},
     {"blocked": True, "error": {"control": "\t\n\x1f", "sep": "\u2028", "n": [1.5, 2**70]}},
+    {"blocked": True, "error": {"text": "C:\\u0000dir", "both": "\\\x00", "key\x00": "\\\\u0000"}},
 ]
 
 
@@ -274,6 +287,32 @@ def test_the_kept_content_filter_text_stores_the_jsonb_the_value_stores(db):
         # What the ORM would have sent for the value (JSONField: json.dumps).
         pairs.append((text, json.dumps(request.content_filter)))
     assert all(kept == plain for kept, plain in _jsonb_texts(pairs))
+
+
+JSON_VALUES_WITH_NULS = [
+    "a\x00b",
+    "C:\\u0000dir",  # no NUL: the text "\\u0000" stays
+    "\\\x00",  # a backslash, then a NUL
+    "\\\\u0000\x00\\\x00",
+    {"k\x00ey": ["\x00", "x\\u0000", {"\\": "\\\\\x00"}]},
+    ["naïve\x00", "😀", "\ud800", 1, None, True],
+]
+
+
+@pytest.mark.parametrize("value", JSON_VALUES_WITH_NULS)
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_json_nul_escapes_drop_removes_nul_characters_and_nothing_else(value, ensure_ascii):
+    text = json.dumps(value, ensure_ascii=ensure_ascii)
+    assert json.loads(json_nul_escapes_drop(text)) == _without_nuls(value)
+
+
+def test_a_content_filter_spelling_the_text_backslash_u0000_is_stored(db):
+    """It crashed the batch: removing "\\u0000" from its JSON text broke the escaped backslash."""
+    request = GatewayRequest()
+    content_filter = {"blocked": True, "error": {"message": "C:\\u0000 and \x00"}}
+    _apply(request, UsageResult(content_filter=content_filter), datetime.now(UTC))
+    assert request.content_filter == {"blocked": True, "error": {"message": "C:\\u0000 and "}}
+    assert json.loads(content_filter_json(request)) == request.content_filter
 
 
 def test_the_kept_content_filter_text_is_not_used_for_another_value():

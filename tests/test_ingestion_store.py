@@ -8,7 +8,7 @@ import pytest
 
 from usage.demo_data import generate_logs
 from usage.ingestion import store
-from usage.ingestion.rows import PARSERS, GatewayRow
+from usage.ingestion.rows import PARSERS, Rejection
 from usage.ingestion.selectors import ingestion_unmatched_counts, ingestion_unmatched_counts_scan
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
@@ -180,25 +180,75 @@ def test_a_source_that_dies_midway_keeps_whole_batches_only(db, logs):
     assert result.duplicates == 20 and GatewayRequest.objects.count() == 40
 
 
-def test_a_row_the_database_refuses_is_rejected_and_the_batch_goes_on(db, logs, write_path, monkeypatch):
-    parse = PARSERS[GATEWAY]
-    poisoned = logs[GATEWAY][3]["CorrelationId"]
+# Out of their column's range: in binary COPY format the driver would wrap an integer around (2**40
+# stored as 0 in an ``integer``) or fail outside the database; each must refuse its row instead.
+OUT_OF_RANGE = [
+    (GATEWAY, "response_code", 2**40),  # integer
+    (GATEWAY, "response_code", -(2**31) - 1),
+    (GATEWAY, "request_size", 2**63),  # bigint
+    (GATEWAY, "retry_after_ms", 2**70),
+    (NATIVE, "request_length", 2**63),
+    (NATIVE, "response_length", -(2**63) - 1),
+]
+
+
+@pytest.mark.parametrize(("table", "field", "value"), OUT_OF_RANGE)
+def test_a_row_the_database_refuses_is_rejected_and_the_batch_goes_on(
+    db, logs, write_path, monkeypatch, table, field, value
+):
+    parse = PARSERS[table]
+    poisoned = logs[table][3]["CorrelationId"]
+    unreadable = _rejected(logs[table], table)  # rows the parser itself rejects
 
     def parse_with_poison(row):
         parsed = parse(row)
-        if isinstance(parsed, GatewayRow) and parsed.correlation_id == poisoned:
+        if getattr(parsed, "correlation_id", None) == poisoned:
             parsed = copy.copy(parsed)
-            parsed.response_code = 2**40  # out of the column's range (integer)
+            setattr(parsed, field, value)
         return parsed
 
-    monkeypatch.setitem(PARSERS, GATEWAY, parse_with_poison)
-    result = rows_store(table=GATEWAY, rows=logs[GATEWAY])
-    assert result.stored == 39
-    assert result.reasons["refused by the database"] == 1
-    assert not GatewayRequest.objects.filter(correlation_id=poisoned).exists()
+    monkeypatch.setitem(PARSERS, table, parse_with_poison)
+    result = rows_store(table=table, rows=logs[table])
+    model = GatewayRequest if table == GATEWAY else NativeLog
+    assert result.rejected == unreadable + 1 and result.reasons["refused by the database"] == 1
+    assert result.stored == len(logs[table]) - unreadable - 1
+    assert not model.objects.filter(correlation_id=poisoned).exists()
+    assert model.objects.count() == result.stored
     assert RejectedRow.objects.filter(
         reason__startswith="refused by the database", raw__contains=poisoned
     ).exists()
+
+
+def test_the_copy_path_stores_what_the_portable_path_stores(db, logs, monkeypatch):
+    """Every column of every request and native row, through the binary COPY and through the ORM."""
+
+    def stored():
+        return (
+            sorted(GatewayRequest.objects.values_list(*_columns(GatewayRequest)).order_by()),
+            sorted(NativeLog.objects.values_list(*_columns(NativeLog)).order_by()),
+        )
+
+    results = {}
+    for path in ("portable", "copy"):
+        monkeypatch.setattr(store, "COPY_FAST_PATH", path == "copy")
+        _store_all(logs, order=(NATIVE, GATEWAY))
+        results[path] = stored()
+        GatewayRequest.objects.all().delete()
+        NativeLog.objects.all().delete()
+    assert results["copy"] == results["portable"]
+    requests, natives = results["copy"]
+    assert len(requests) == len(logs[GATEWAY]) - _rejected(logs[GATEWAY], GATEWAY)
+    assert len(natives) == len(logs[NATIVE]) - _rejected(logs[NATIVE], NATIVE)
+
+
+def _columns(model) -> list[str]:
+    # Not the ids (a sequence) nor the times of writing: the rest must be equal.
+    skipped = {"id", "ingested_at", "usage_computed_at", "created_at", "updated_at"}
+    return [f.attname for f in model._meta.concrete_fields if f.attname not in skipped]
+
+
+def _rejected(rows, table) -> int:
+    return sum(isinstance(PARSERS[table](row), Rejection) for row in rows)
 
 
 def test_rows_another_writer_stored_meanwhile_count_as_duplicates(db, logs, write_path, monkeypatch):

@@ -9,6 +9,7 @@ then ``json.dumps`` says what it says (``ValueError``: circular reference).
 """
 
 import json
+import re
 from collections.abc import Callable
 from json import encoder
 from typing import Any
@@ -47,3 +48,16 @@ _DUMPS_UNICODE = _dumps_built_once(ensure_ascii=False)
 def json_dumps(value: Any, *, ensure_ascii: bool = True) -> str:
     """``json.dumps(value, ensure_ascii=ensure_ascii)``, cheaper per call."""
     return _DUMPS_ASCII(value) if ensure_ascii else _DUMPS_UNICODE(value)
+
+
+# A NUL character in JSON text: ``\u0000`` preceded by an even number of backslashes (an odd number
+# makes it the text "\u0000", a backslash and five characters, which is kept).
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def json_nul_escapes_drop(text: str) -> str:
+    """JSON text without its NUL characters (PostgreSQL stores none): parsed, it gives the same
+    value with every NUL removed from its strings."""
+    if "\\u0000" not in text:
+        return text
+    return _NUL_ESCAPE.sub(r"\1", text)

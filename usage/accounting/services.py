@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from usage.bulk import rows_update
-from usage.json_dumps import json_dumps
+from usage.json_dumps import json_dumps, json_nul_escapes_drop
 from usage.loaded import LoadedRequests
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 
@@ -127,7 +127,7 @@ def _clean_json(value: dict) -> tuple[dict, str]:
     if not value:
         return value, "{}"  # no filter results, nothing to clean
     raw = json_dumps(value, ensure_ascii=False)
-    cleaned = _clean(raw.replace("\\u0000", ""), len(raw))
+    cleaned = _clean(json_nul_escapes_drop(raw), len(raw))
     return (value, raw) if cleaned == raw else (json.loads(cleaned), cleaned)
 
 

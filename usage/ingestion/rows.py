@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from usage.json_dumps import json_dumps
+from usage.json_dumps import json_dumps, json_nul_escapes_drop
 
 from .tables import CATEGORY_TABLES, GATEWAY, LLM_LOG, NATIVE
 
@@ -231,7 +231,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, dict | list):
-        return json_dumps(value, ensure_ascii=False).replace("\\u0000", "")
+        return json_nul_escapes_drop(json_dumps(value, ensure_ascii=False))
     return str(value)
 
 
@@ -485,7 +485,7 @@ def _json_copy(value: Any, *, decoded: bool) -> Any:
     text = json_dumps(value, ensure_ascii=False)
     if decoded and "\\u0000" not in text:
         return value
-    return json.loads(text.replace("\\u0000", ""))
+    return json.loads(json_nul_escapes_drop(text))
 
 
 def _parse_llm(row: Mapping[str, Any]) -> LlmChunkRow:

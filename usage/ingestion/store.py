@@ -38,15 +38,17 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from operator import attrgetter
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection, models, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from usage.accounting.services import content_filter_json
 from usage.json_dumps import json_dumps
@@ -419,9 +421,13 @@ def _copy_insert(table: str, parsed: dict[Any, Any]) -> list[Any]:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     target = connection.ops.quote_name(model._meta.db_table)
     plan = _copy_plan(model, type(new[0]))
+    types = _copy_types(fields)
+    numeric = [i for i, name in enumerate(types) if name == "numeric"]
+    integers = _integer_columns(fields, types)
     now = timezone.now()
     with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg -> django.db errors
-        with cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+        with cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for record in new:
                 values = vars(record)
                 row = []
@@ -430,9 +436,11 @@ def _copy_insert(table: str, parsed: dict[Any, Any]) -> list[Any]:
                     if limit and isinstance(value, str) and len(value) > limit:
                         value = value[:limit]
                     elif is_json and default is _FROM_RECORD:
-                        value = json_dumps(value)
+                        value = _json_text(json_dumps(value))
                     row.append(value)
-                copy.write_row(row)
+                for i in numeric:
+                    row[i] = _numeric(row[i])
+                _binary_row_write(copy, row, integers)
     return new
 
 
@@ -459,7 +467,13 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
         json_columns = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
         content_filter = next(i for i, f in enumerate(fields) if f.attname == "content_filter")
         stamped = [f.attname for f in fields if getattr(f, "auto_now_add", False)]
-        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
+        types = _copy_types(fields)
+        numeric = [i for i, name in enumerate(types) if name == "numeric"]
+        integers = _integer_columns(fields, types)
+        with cursor.cursor.copy(
+            f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(types)
             for row in rows:
                 for name in stamped:
                     setattr(row, name, now)
@@ -468,8 +482,64 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
                     if values[i] is not None:
                         # The content filter's text was made when its usage was computed.
                         text = content_filter_json(row) if i == content_filter else None
-                        values[i] = json_dumps(values[i]) if text is None else text
-                copy.write_row(values)
+                        values[i] = _json_text(json_dumps(values[i]) if text is None else text)
+                for i in numeric:
+                    values[i] = _numeric(values[i])
+                _binary_row_write(copy, values, integers)
+
+
+# The COPYs above use PostgreSQL's binary format: bodies travel as they are (the text format
+# escapes every backslash, tab and newline, and the server unescapes them) and numbers and times
+# need no printing and parsing; a request row costs about a third less on either side. A value
+# the server would have refused in text (a number out of its column's range, a value of another
+# type) must still refuse the batch, which is then redone row by row through the ORM and the row
+# rejected with the database's reason, as before.
+
+_INTEGER_BITS = {"smallint": 16, "integer": 32, "bigint": 64}
+
+
+def _copy_types(fields: Sequence[models.Field]) -> list[str]:
+    """The PostgreSQL type of each column, as a binary COPY needs them (``varchar(64)`` -> ``varchar``)."""
+    return [f.db_type(connection).partition("(")[0].strip() for f in fields]
+
+
+def _integer_columns(fields: Sequence[models.Field], types: list[str]) -> list[tuple[int, str, int]]:
+    """(index, column, bound) of the integer columns: a binary integer out of range is not refused
+    but wrapped around by the driver (2**40 would be stored as 0 in an ``integer``)."""
+    return [
+        (i, f.column, 2 ** (_INTEGER_BITS[name] - 1))
+        for i, (f, name) in enumerate(zip(fields, types, strict=True))
+        if name in _INTEGER_BITS
+    ]
+
+
+def _binary_row_write(copy: Any, values: list[Any], integers: list[tuple[int, str, int]]) -> None:
+    """Write one row to a binary COPY; a value it cannot carry refuses the batch (``DataError``)."""
+    try:
+        for i, column, bound in integers:
+            value = values[i]
+            if value is not None and not -bound <= value < bound:
+                raise DataError(f"{column}: {value} is out of range for its column")
+        copy.write_row(values)
+    except (TypeError, OverflowError) as error:  # a value of another type than its column's
+        raise DataError(f"a value the binary COPY cannot send: {error}") from error
+
+
+def _json_as_is(text: str) -> str:
+    return text
+
+
+def _json_text(text: str) -> Jsonb:
+    """A JSON column's value from its JSON text, sent as it is (not encoded again)."""
+    return Jsonb(text, _json_as_is)
+
+
+def _numeric(value: Any) -> Any:
+    """A ``numeric`` column's value for the binary format, which takes only ``Decimal`` (the text
+    format printed a float or an int, which the server read as the same number)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
 
 
 def _copy_plan(model: type[models.Model], record_type: type) -> list[tuple[str, Any, int, bool]]:
@@ -487,7 +557,7 @@ def _copy_plan(model: type[models.Model], record_type: type) -> list[tuple[str, 
         else:
             default = f.get_default()
             if is_json:
-                default = json.dumps(default)
+                default = _json_text(json.dumps(default))
         limit = f.max_length if isinstance(f, models.CharField) and f.max_length else 0
         plan.append((f.attname, default, limit, is_json))
     return plan
