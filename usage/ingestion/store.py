@@ -183,7 +183,7 @@ def _existing_keys(table: str, keys: list[Any]) -> set[Any]:
         correlation_ids = sorted({key[0] for key in keys})
         for chunk in _in_chunks(correlation_ids):
             found.update(
-                LlmLogChunk.objects.filter(correlation_id__in=chunk).values_list(
+                LlmLogChunk.objects.filter(correlation_id__any=chunk).values_list(
                     "correlation_id", "request_id", "sequence_number"
                 )
             )
@@ -199,7 +199,7 @@ def _existing_keys(table: str, keys: list[Any]) -> set[Any]:
         return found
     model = _MODELS[table]
     for chunk in _in_chunks(keys):
-        found.update(model.objects.filter(correlation_id__in=chunk).values_list("correlation_id", flat=True))
+        found.update(model.objects.filter(correlation_id__any=chunk).values_list("correlation_id", flat=True))
     return found
 
 
@@ -256,7 +256,7 @@ def _touched(table: str, records: list[Any]) -> set[str]:
         ids = sorted({record.correlation_id for record in records})
         for chunk in _in_chunks(ids):
             touched.update(
-                GatewayRequest.objects.filter(apim_request_id__in=chunk).values_list(
+                GatewayRequest.objects.filter(apim_request_id__any=chunk).values_list(
                     "correlation_id", flat=True
                 )
             )
@@ -264,7 +264,7 @@ def _touched(table: str, records: list[Any]) -> set[str]:
         ids = sorted({record.correlation_id for record in records})
         for chunk in _in_chunks(ids):
             touched.update(
-                GatewayRequest.objects.filter(correlation_id__in=chunk).values_list(
+                GatewayRequest.objects.filter(correlation_id__any=chunk).values_list(
                     "correlation_id", flat=True
                 )
             )

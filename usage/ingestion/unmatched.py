@@ -172,7 +172,7 @@ def _gateway_correlation_ids(ids: set[str]) -> set[str]:
                 found.update(row[0] for row in cursor.fetchall())
         else:
             found.update(
-                GatewayRequest.objects.filter(correlation_id__in=chunk).values_list(
+                GatewayRequest.objects.filter(correlation_id__any=chunk).values_list(
                     "correlation_id", flat=True
                 )
             )
