@@ -12,6 +12,7 @@ from django.db.models.functions import Lower
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import Flag
+from usage.lookups import IN_CHUNK, any_chunks
 from usage.models import GatewayRequest
 
 pytestmark = pytest.mark.django_db
@@ -138,3 +139,13 @@ def test_types_without_a_column(requests, output_field, value, values, array_typ
     assert not queryset.filter(v__any=values[1:] or [None]).exists()
     if POSTGRES:
         assert f"::{array_type}[])" in str(queryset.filter(v__any=values).query)
+
+
+@pytest.mark.parametrize("count", [0, 1, 900, 901, 5000])
+def test_any_chunks_cover_the_values_in_order(count) -> None:
+    values = [f"id-{i}" for i in range(count)]
+    chunks = list(any_chunks(values))
+    assert [value for chunk in chunks for value in chunk] == values
+    size = count if POSTGRES else IN_CHUNK  # one array on PostgreSQL, bound parameters elsewhere
+    assert all(0 < len(chunk) <= max(size, 1) for chunk in chunks)
+    assert len(chunks) == -(-count // max(size, 1))

@@ -10,16 +10,23 @@ whatever the length. Elsewhere (SQLite) it *is* the ``In`` lookup, unchanged.
 Same meaning as ``__in``: each value prepared by the field, None dropped (NULL equals nothing), an
 empty list matches nothing (EmptyResultSet, as ``In`` raises), a queryset stays ``IN (SELECT ...)``.
 Registered on every field (and its related variant on foreign keys) by ``UsageConfig.ready``.
+``any_chunks`` slices a list for such queries: SQLite still binds one parameter per value.
 """
 
 import re
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 from django.core.exceptions import EmptyResultSet
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, ForeignObject
 from django.db.models.expressions import ColPairs
 from django.db.models.fields.related_lookups import RelatedIn
 from django.db.models.lookups import In
 from django.utils.datastructures import OrderedSet
+
+T = TypeVar("T")
+IN_CHUNK = 900  # values per IN (...) list off PostgreSQL: SQLite's old bound-parameter limit is 999
 
 # Column types whose values psycopg sends as a plain array: anything else (JSON, arrays, network
 # addresses, ...) keeps the ``IN`` list, whose per-value conversions Django already knows.
@@ -94,3 +101,11 @@ class RelatedAnyOf(RelatedIn, AnyOf):
 def register() -> None:
     Field.register_lookup(AnyOf)
     ForeignObject.register_lookup(RelatedAnyOf)
+
+
+def any_chunks(values: Sequence[T], *, using: str = DEFAULT_DB_ALIAS) -> Iterator[Sequence[T]]:
+    """``values`` in slices for ``field__any`` queries: whole on PostgreSQL (one array parameter,
+    so one query instead of one per slice), IN_CHUNK values at a time elsewhere."""
+    size = len(values) if connections[using].vendor == "postgresql" else IN_CHUNK
+    for start in range(0, len(values), size or 1):
+        yield values[start : start + size]

@@ -34,13 +34,13 @@ import psycopg
 from django.db import connection, models
 from django.db.models import Exists, OuterRef
 
+from usage.lookups import any_chunks
 from usage.models import GatewayRequest, NativeLog, UnmatchedRow
 from usage.partitions import KEY_TABLE, requests_partitioned
 
 from .tables import GATEWAY, LLM_LOG, NATIVE
 
 _ADVISORY_LOCK_KEY = 0x5A6E_0A7C  # arbitrary constant: "unmatched rows"
-_IN_CHUNK = 900  # keys per IN (...) query (SQLite's old bound-parameter limit is 999)
 
 
 def unmatched_row_key(*, table: str, record: Any) -> str:
@@ -118,9 +118,7 @@ def _entries_insert(rows: list[UnmatchedRow]) -> None:
 
 
 def _chunks(values: set[str]) -> Iterator[list[str]]:
-    ordered = sorted(values)
-    for start in range(0, len(ordered), _IN_CHUNK):
-        yield ordered[start : start + _IN_CHUNK]
+    yield from any_chunks(sorted(values))
 
 
 def _entries_end(table: str, partner_keys: set[str]) -> None:
