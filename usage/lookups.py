@@ -1,11 +1,11 @@
 """``field__any=values``: "column in a (big) list" as one array parameter on PostgreSQL.
 
 ``field__in=values`` is written ``col IN (%s, %s, ...)``: one placeholder per value. With psycopg 3's
-client-side binding, each new length of that text is split again into its ~5,000 pieces (psycopg
-caches the split by query text) and Django builds and prepares one placeholder per value: for the
-ingestion's lists of thousands of ids most of a query's client time. ``field__any=values`` selects
-the same rows, but PostgreSQL gets ``col = ANY(%s::type[])``: one list parameter, one query text
-whatever the length. Elsewhere (SQLite) it *is* the ``In`` lookup, unchanged.
+client-side binding that text is split at every execution (psycopg caches the split only for texts
+under 4 KB and 50 parameters) and each value is dumped as its own literal, on top of Django's
+placeholder per value: for the ingestion's lists of thousands of ids most of a query's client time.
+``field__any=values`` selects the same rows, but PostgreSQL gets ``col = ANY(%s::type[])``: one list
+parameter, one short query text whatever the length. Elsewhere (SQLite) it *is* the ``In`` lookup.
 
 Same meaning as ``__in``: each value prepared by the field, None dropped (NULL equals nothing), an
 empty list matches nothing (EmptyResultSet, as ``In`` raises), a queryset stays ``IN (SELECT ...)``.
