@@ -256,7 +256,7 @@ def _flags_evaluate_batch(
         return stats
     request_ids = list(wanted)
     with transaction.atomic():
-        existing = {(f.request_id, f.source): f for f in Flag.objects.filter(request_id__in=request_ids)}
+        existing = {(f.request_id, f.source): f for f in Flag.objects.filter(request_id__any=request_ids)}
         to_create, to_update, keep = [], [], set()
         for request_id, flags in wanted.items():
             for data in flags:
@@ -293,7 +293,7 @@ def _flags_evaluate_batch(
         # ignore_conflicts: a concurrent batch over the same request may have just created it.
         Flag.objects.bulk_create(to_create, ignore_conflicts=True)
         Flag.objects.bulk_update(to_update, ["name", "severity", "spans", "detail", "updated_at"])
-        Flag.objects.filter(pk__in=stale).delete()
+        Flag.objects.filter(pk__any=stale).delete()
         stats.flags_created, stats.flags_updated, stats.flags_deleted = (
             len(to_create),
             len(to_update),
@@ -302,7 +302,7 @@ def _flags_evaluate_batch(
 
         worst = {rid: max(f.severity for f in flags) for rid, flags in wanted.items() if flags}
         by_id = {request.pk: request for request in requests}
-        items = {item.request_id: item for item in ReviewItem.objects.filter(request_id__in=request_ids)}
+        items = {item.request_id: item for item in ReviewItem.objects.filter(request_id__any=request_ids)}
         new_items = [
             ReviewItem(request_id=rid, severity=sev, **_review_item_request_fields(by_id[rid]))
             for rid, sev in worst.items()
@@ -327,7 +327,9 @@ def _flags_evaluate_batch(
             if rid not in worst and item.status == ReviewItem.Status.OPEN and item.assignee_id is None
         ]
         stats.items_deleted = (
-            ReviewItem.objects.filter(pk__in=gone, events__isnull=True).delete()[1].get("audit.ReviewItem", 0)
+            ReviewItem.objects.filter(pk__any=gone, events__isnull=True)
+            .delete()[1]
+            .get("audit.ReviewItem", 0)
         )
     return stats
 
@@ -522,10 +524,10 @@ def retention_purge(*, now: datetime | None = None) -> PurgeResult:
     for start in range(0, len(ids), BATCH):
         batch = ids[start : start + BATCH]
         with transaction.atomic():
-            GatewayRequest.objects.filter(correlation_id__in=batch).update(
+            GatewayRequest.objects.filter(correlation_id__any=batch).update(
                 request_body="", response_body="", bodies_purged_at=now
             )
-            chunk_total += LlmLogChunk.objects.filter(correlation_id__in=batch).update(
+            chunk_total += LlmLogChunk.objects.filter(correlation_id__any=batch).update(
                 request_messages="", response_messages=""
             )
     # LLM-log chunks whose gateway row never arrived follow the unflagged period.

@@ -22,7 +22,7 @@ class LoadedRequests:
 
     @classmethod
     def load(cls, correlation_ids: Sequence[str]) -> "LoadedRequests":
-        rows = list(GatewayRequest.objects.filter(correlation_id__in=correlation_ids))
+        rows = list(GatewayRequest.objects.filter(correlation_id__any=correlation_ids))
         return cls.partnered(rows)
 
     @classmethod
@@ -30,6 +30,6 @@ class LoadedRequests:
         """``rows`` (stored or about to be) with their stored LLM-log chunks."""
         chunks: dict[str, list[LlmLogChunk]] = {}
         ids = [row.correlation_id for row in rows]
-        for chunk in LlmLogChunk.objects.filter(correlation_id__in=ids):
+        for chunk in LlmLogChunk.objects.filter(correlation_id__any=ids):
             chunks.setdefault(chunk.correlation_id, []).append(chunk)
         return cls(rows=rows, chunks=chunks)

@@ -1156,7 +1156,9 @@ class RollupDelta:
 def native_durations_get(requests: Iterable[GatewayRequest]) -> dict[str, float | None]:
     """The stored native partners' durations of ``requests``, by APIM request id (for ``RollupDelta``)."""
     ids = [r.apim_request_id for r in requests if r.apim_request_id]
-    return dict(NativeLog.objects.filter(correlation_id__in=ids).values_list("correlation_id", "duration_ms"))
+    return dict(
+        NativeLog.objects.filter(correlation_id__any=ids).values_list("correlation_id", "duration_ms")
+    )
 
 
 def month_tokens_stored(

@@ -194,9 +194,9 @@ def usage_refresh(*, correlation_ids: Collection[str], loaded: LoadedRequests | 
     written = 0
     for start in range(0, len(ids), BATCH):
         batch = ids[start : start + BATCH]
-        rows = list(GatewayRequest.objects.filter(correlation_id__in=batch, bodies_purged_at__isnull=True))
+        rows = list(GatewayRequest.objects.filter(correlation_id__any=batch, bodies_purged_at__isnull=True))
         chunks: dict[str, list[LlmLogChunk]] = defaultdict(list)
-        for chunk in LlmLogChunk.objects.filter(correlation_id__in=batch).only(*_LLM_FIELDS):
+        for chunk in LlmLogChunk.objects.filter(correlation_id__any=batch).only(*_LLM_FIELDS):
             chunks[chunk.correlation_id].append(chunk)
         written += _refresh_batch(rows, book, chunks)
     return written
@@ -280,7 +280,7 @@ def _usage_compute(
     apim_ids = [r.apim_request_id for r in rows if r.apim_request_id]
     natives = {
         n.correlation_id: n
-        for n in NativeLog.objects.filter(correlation_id__in=apim_ids).only(*_NATIVE_FIELDS)
+        for n in NativeLog.objects.filter(correlation_id__any=apim_ids).only(*_NATIVE_FIELDS)
     }
     now = timezone.now()
     parsed: dict[str, UsageResult] = {}

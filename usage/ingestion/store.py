@@ -52,6 +52,7 @@ from psycopg.types.json import Jsonb
 
 from usage.accounting.services import content_filter_json
 from usage.json_dumps import json_dumps
+from usage.lookups import any_chunks
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow
 from usage.partitions import KEY_TABLE, request_partitions_prepare, requests_partitioned
 from usage.pipeline import requests_refresh, requests_write
@@ -66,7 +67,6 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 5000
 # On PostgreSQL new rows travel by COPY (see _copy_insert); False forces the portable path.
 COPY_FAST_PATH = True
-_IN_CHUNK = 900  # bound parameters per IN (...) query; SQLite's old limit is 999
 # Plan markers: a column's value comes from the parsed record, or is the time of the write.
 _FROM_RECORD = object()
 _NOW = object()
@@ -176,18 +176,13 @@ def _key(record: GatewayRow | NativeRow | LlmChunkRow) -> Any:
     return record.correlation_id
 
 
-def _in_chunks(values: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
-
-
 def _existing_keys(table: str, keys: list[Any]) -> set[Any]:
     found: set[Any] = set()
     if table == LLM_LOG:
         correlation_ids = sorted({key[0] for key in keys})
-        for chunk in _in_chunks(correlation_ids):
+        for chunk in any_chunks(correlation_ids):
             found.update(
-                LlmLogChunk.objects.filter(correlation_id__in=chunk).values_list(
+                LlmLogChunk.objects.filter(correlation_id__any=chunk).values_list(
                     "correlation_id", "request_id", "sequence_number"
                 )
             )
@@ -195,15 +190,15 @@ def _existing_keys(table: str, keys: list[Any]) -> set[Any]:
     if table == GATEWAY and requests_partitioned():
         # PostgreSQL, partitioned by month: one index (the key table's) instead of one per month.
         with connection.cursor() as cursor:
-            for chunk in _in_chunks(keys):
+            for chunk in any_chunks(keys):
                 cursor.execute(
                     f"SELECT correlation_id FROM {KEY_TABLE} WHERE correlation_id = ANY(%s)", [chunk]
                 )
                 found.update(row[0] for row in cursor.fetchall())
         return found
     model = _MODELS[table]
-    for chunk in _in_chunks(keys):
-        found.update(model.objects.filter(correlation_id__in=chunk).values_list("correlation_id", flat=True))
+    for chunk in any_chunks(keys):
+        found.update(model.objects.filter(correlation_id__any=chunk).values_list("correlation_id", flat=True))
     return found
 
 
@@ -258,17 +253,17 @@ def _touched(table: str, records: list[Any]) -> set[str]:
     touched: set[str] = set()
     if table == NATIVE:
         ids = sorted({record.correlation_id for record in records})
-        for chunk in _in_chunks(ids):
+        for chunk in any_chunks(ids):
             touched.update(
-                GatewayRequest.objects.filter(apim_request_id__in=chunk).values_list(
+                GatewayRequest.objects.filter(apim_request_id__any=chunk).values_list(
                     "correlation_id", flat=True
                 )
             )
     else:
         ids = sorted({record.correlation_id for record in records})
-        for chunk in _in_chunks(ids):
+        for chunk in any_chunks(ids):
             touched.update(
-                GatewayRequest.objects.filter(correlation_id__in=chunk).values_list(
+                GatewayRequest.objects.filter(correlation_id__any=chunk).values_list(
                     "correlation_id", flat=True
                 )
             )

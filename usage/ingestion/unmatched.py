@@ -34,13 +34,13 @@ import psycopg
 from django.db import connection, models
 from django.db.models import Exists, OuterRef
 
+from usage.lookups import any_chunks
 from usage.models import GatewayRequest, NativeLog, UnmatchedRow
 from usage.partitions import KEY_TABLE, requests_partitioned
 
 from .tables import GATEWAY, LLM_LOG, NATIVE
 
 _ADVISORY_LOCK_KEY = 0x5A6E_0A7C  # arbitrary constant: "unmatched rows"
-_IN_CHUNK = 900  # keys per IN (...) query (SQLite's old bound-parameter limit is 999)
 
 
 def unmatched_row_key(*, table: str, record: Any) -> str:
@@ -117,9 +117,7 @@ def _entries_insert(entries: list[tuple[str, str, datetime]], *, table: str) -> 
 
 
 def _chunks(values: set[str]) -> Iterator[list[str]]:
-    ordered = sorted(values)
-    for start in range(0, len(ordered), _IN_CHUNK):
-        yield ordered[start : start + _IN_CHUNK]
+    yield from any_chunks(sorted(values))
 
 
 def _entries_end(table: str, partner_keys: set[str]) -> None:
@@ -171,7 +169,7 @@ def _gateway_correlation_ids(ids: set[str]) -> set[str]:
                 found.update(row[0] for row in cursor.fetchall())
         else:
             found.update(
-                GatewayRequest.objects.filter(correlation_id__in=chunk).values_list(
+                GatewayRequest.objects.filter(correlation_id__any=chunk).values_list(
                     "correlation_id", flat=True
                 )
             )
