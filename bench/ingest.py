@@ -51,6 +51,21 @@ NATIVE = "AzureDiagnostics"
 REFRESH = "refresh work"  # the outermost refresh steps' time: every step, each counted once
 
 
+def _machine_speed_ms() -> float:
+    """CPU milliseconds of a fixed piece of Python work (decoding a JSON document, a loop), best of
+    five: this machine's speed changes from day to day (by up to 2x here), so figures of two runs
+    compare only at similar readings; lower is faster."""
+    document = json.dumps({"choices": [{"delta": {"content": f"word {i}"}, "index": 0} for i in range(40)]})
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        for _ in range(200):
+            json.loads(document)
+        sum(range(300_000))
+        best = min(best, time.process_time() - started)
+    return best * 1000
+
+
 def _peak_rss_mb() -> float:
     """Peak resident set size of this process so far (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -455,6 +470,7 @@ def main() -> None:
         return
 
     load_before = os.getloadavg()[0]
+    speed_before = _machine_speed_ms()
     path = _cache_path(args.cache_dir, args.rows, args.per_hour, args.seed)
     if not (path / "meta.json").exists():
         started = time.perf_counter()
@@ -572,6 +588,10 @@ def main() -> None:
         f"batch size: {batch_size:,}; workers: {args.workers}; order: {args.order}; {args.per_hour:,} requests/hour; "
         f"PostgreSQL {connection.pg_version // 10000}; cpus: {os.cpu_count()}; "
         f"load average at start: {load_before:.1f}, at end: {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"machine speed (CPU ms of a fixed piece of Python work; lower is faster): "
+        f"{speed_before:.1f} at start, {_machine_speed_ms():.1f} at end"
     )
     print(
         f"store path ({label}), median of {args.runs}: "
