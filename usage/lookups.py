@@ -62,7 +62,13 @@ def _array_type(field: Field, connection) -> str | None:
     if target.get_internal_type() not in _ARRAY_TYPES:
         return None
     db_type = field.db_type(connection)
-    return _TYPE_MODIFIER.sub("", db_type) if db_type else None
+    return bare_db_type(db_type) if db_type else None
+
+
+def bare_db_type(db_type: str) -> str:
+    """A column type without its modifier: ``varchar(64)`` -> ``varchar``, ``numeric(18, 8)`` ->
+    ``numeric`` (the element type of a lookup's array, a binary COPY's column type)."""
+    return _TYPE_MODIFIER.sub("", db_type)
 
 
 class AnyOf(In):

@@ -38,7 +38,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -52,7 +52,7 @@ from psycopg.types.json import Jsonb
 
 from usage.accounting.services import content_filter_json
 from usage.json_dumps import json_dumps
-from usage.lookups import any_chunks
+from usage.lookups import any_chunks, bare_db_type
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow
 from usage.partitions import KEY_TABLE, request_partitions_prepare, requests_partitioned
 from usage.pipeline import requests_refresh, requests_write
@@ -416,13 +416,9 @@ def _copy_insert(table: str, parsed: dict[Any, Any]) -> list[Any]:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     target = connection.ops.quote_name(model._meta.db_table)
     plan = _copy_plan(model, type(new[0]))
-    types = _copy_types(fields)
-    numeric = [i for i, name in enumerate(types) if name == "numeric"]
-    integers = _integer_columns(fields, types)
     now = timezone.now()
     with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg -> django.db errors
-        with cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
+        with _binary_copy(cursor, f"{target} ({columns})", fields) as write:
             for record in new:
                 values = vars(record)
                 row = []
@@ -433,9 +429,7 @@ def _copy_insert(table: str, parsed: dict[Any, Any]) -> list[Any]:
                     elif is_json and default is _FROM_RECORD:
                         value = _json_text(json_dumps(value))
                     row.append(value)
-                for i in numeric:
-                    row[i] = _numeric(row[i])
-                _binary_row_write(copy, row, integers)
+                write(row)
     return new
 
 
@@ -462,13 +456,7 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
         json_columns = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
         content_filter = next(i for i, f in enumerate(fields) if f.attname == "content_filter")
         stamped = [f.attname for f in fields if getattr(f, "auto_now_add", False)]
-        types = _copy_types(fields)
-        numeric = [i for i, name in enumerate(types) if name == "numeric"]
-        integers = _integer_columns(fields, types)
-        with cursor.cursor.copy(
-            f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(types)
+        with _binary_copy(cursor, f"{connection.ops.quote_name(table)} ({columns})", fields) as write:
             for row in rows:
                 for name in stamped:
                     setattr(row, name, now)
@@ -478,9 +466,7 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
                         # The content filter's text was made when its usage was computed.
                         text = content_filter_json(row) if i == content_filter else None
                         values[i] = _json_text(json_dumps(values[i]) if text is None else text)
-                for i in numeric:
-                    values[i] = _numeric(values[i])
-                _binary_row_write(copy, values, integers)
+                write(values)
 
 
 # The COPYs above use PostgreSQL's binary format: bodies travel as they are (the text format
@@ -493,31 +479,38 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
 _INTEGER_BITS = {"smallint": 16, "integer": 32, "bigint": 64}
 
 
-def _copy_types(fields: Sequence[models.Field]) -> list[str]:
-    """The PostgreSQL type of each column, as a binary COPY needs them (``varchar(64)`` -> ``varchar``)."""
-    return [f.db_type(connection).partition("(")[0].strip() for f in fields]
-
-
-def _integer_columns(fields: Sequence[models.Field], types: list[str]) -> list[tuple[int, str, int]]:
-    """(index, column, bound) of the integer columns: a binary integer out of range is not refused
-    but wrapped around by the driver (2**40 would be stored as 0 in an ``integer``)."""
-    return [
+@contextmanager
+def _binary_copy(
+    cursor: Any, target: str, fields: Sequence[models.Field]
+) -> Iterator[Callable[[list], None]]:
+    """A binary ``COPY target FROM STDIN`` of ``fields``' columns; yields the function writing one
+    row (a list of values in ``fields``' order). A value the binary format cannot carry refuses
+    the batch (``DataError``)."""
+    types = [bare_db_type(f.db_type(connection)) for f in fields]
+    numeric = [i for i, name in enumerate(types) if name == "numeric"]
+    # A binary integer out of range is not refused but wrapped around by the driver (2**40 would
+    # be stored as 0 in an ``integer``): checked here.
+    integers = [
         (i, f.column, 2 ** (_INTEGER_BITS[name] - 1))
         for i, (f, name) in enumerate(zip(fields, types, strict=True))
         if name in _INTEGER_BITS
     ]
 
+    def write(values: list) -> None:
+        try:
+            for i, column, bound in integers:
+                value = values[i]
+                if value is not None and not -bound <= value < bound:
+                    raise DataError(f"{column}: {value} is out of range for its column")
+            for i in numeric:
+                values[i] = _numeric(values[i])
+            copy.write_row(values)
+        except (TypeError, OverflowError) as error:  # a value of another type than its column's
+            raise DataError(f"a value the binary COPY cannot send: {error}") from error
 
-def _binary_row_write(copy: Any, values: list[Any], integers: list[tuple[int, str, int]]) -> None:
-    """Write one row to a binary COPY; a value it cannot carry refuses the batch (``DataError``)."""
-    try:
-        for i, column, bound in integers:
-            value = values[i]
-            if value is not None and not -bound <= value < bound:
-                raise DataError(f"{column}: {value} is out of range for its column")
-        copy.write_row(values)
-    except (TypeError, OverflowError) as error:  # a value of another type than its column's
-        raise DataError(f"a value the binary COPY cannot send: {error}") from error
+    with cursor.cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        yield write
 
 
 def _json_as_is(text: str) -> str:
