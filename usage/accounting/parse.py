@@ -235,7 +235,7 @@ def _headers(raw: Any) -> dict[str, str]:
     """Headers as a lower-cased dict, from a dict, a list of name/value pairs or JSON text."""
     if isinstance(raw, str | bytes):
         try:
-            raw = json.loads(raw)
+            raw = json_loads(raw)
         except ValueError:
             return {}
     if isinstance(raw, dict):

@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from django.utils import timezone
 
+from usage.json_memo import json_decode
 from usage.models import IngestionRun
 from usage.rollups import latency_rollups_deferred
 
@@ -261,7 +262,7 @@ def _items(path: Path, fmt: str) -> Iterator[tuple[str | Rejection, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    value = json.loads(line)
+                    value = json_decode(line)
                 except ValueError as error:
                     yield Rejection("invalid JSON line", f"line {number}: {error}"), line[:100_000]
                     continue

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from usage.json_dumps import json_dumps, json_nul_escapes_drop
+from usage.json_memo import json_decode
 
 from .tables import CATEGORY_TABLES, GATEWAY, LLM_LOG, NATIVE
 
@@ -219,7 +220,7 @@ class _Cells:
             if not text:
                 return None
             try:
-                return json.loads(text)
+                return json_decode(text)
             except ValueError:
                 raise _Bad(f"{name}: not JSON", _show(value)) from None
         return value

@@ -250,23 +250,14 @@ def _touched(table: str, records: list[Any]) -> set[str]:
     """APIM correlation ids whose request (or a join partner of it) changed."""
     if table == GATEWAY:
         return {record.correlation_id for record in records}
+    # A native row names its request by the backend's apim-request-id; an LLM-log row by the
+    # request's own correlation id.
+    lookup = "apim_request_id__any" if table == NATIVE else "correlation_id__any"
     touched: set[str] = set()
-    if table == NATIVE:
-        ids = sorted({record.correlation_id for record in records})
-        for chunk in any_chunks(ids):
-            touched.update(
-                GatewayRequest.objects.filter(apim_request_id__any=chunk).values_list(
-                    "correlation_id", flat=True
-                )
-            )
-    else:
-        ids = sorted({record.correlation_id for record in records})
-        for chunk in any_chunks(ids):
-            touched.update(
-                GatewayRequest.objects.filter(correlation_id__any=chunk).values_list(
-                    "correlation_id", flat=True
-                )
-            )
+    for chunk in any_chunks(sorted({record.correlation_id for record in records})):
+        touched.update(
+            GatewayRequest.objects.filter(**{lookup: chunk}).values_list("correlation_id", flat=True)
+        )
     return touched
 
 
