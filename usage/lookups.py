@@ -71,6 +71,18 @@ def bare_db_type(db_type: str) -> str:
     return _TYPE_MODIFIER.sub("", db_type)
 
 
+def _array_text(values: list) -> list | str:
+    """Strings or integers as one PostgreSQL array text (``{"a","b\\"c"}``, ``{1,2}``), which the
+    cast reads; other values as the list psycopg dumps. psycopg's list dumper quotes value by value
+    in Python: 4.1 ms of client CPU for 5,000 ids, 0.7 ms as one text (integers: 1.5 -> 0.4)."""
+    if all(type(value) is str for value in values):
+        # Every element quoted, so no value is read as NULL, trimmed or split at a comma.
+        return "{" + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
+    if all(type(value) is int for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    return values
+
+
 class AnyOf(In):
     """``field__any=values``: ``field__in=values`` with the values as one PostgreSQL array."""
 
@@ -95,7 +107,7 @@ class AnyOf(In):
         # Values were get_prep_value'd by In.get_prep_lookup; the db step is the one In applies too.
         target = getattr(field, "target_field", None) or field
         params = [target.get_db_prep_value(value, connection, prepared=True) for value in values]
-        return f"{lhs_sql} = ANY(%s::{array_type}[])", (*lhs_params, params)
+        return f"{lhs_sql} = ANY(%s::{array_type}[])", (*lhs_params, _array_text(params))
 
 
 class RelatedAnyOf(RelatedIn, AnyOf):
