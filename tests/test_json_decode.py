@@ -27,7 +27,8 @@ JSON_VALUES = st.recursive(
     | st.integers()
     | st.integers(min_value=-(2**200), max_value=2**200)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),  # lone surrogates included
+    | st.text()
+    | st.text(st.characters(codec=None, categories=["Cs", "Cc", "Lo", "So"])),  # lone surrogates too
     lambda children: (
         st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
     ),
@@ -40,6 +41,15 @@ JSON_VALUES = st.recursive(
 def test_documents_decode_as_json_loads_decodes_them(value, ensure_ascii):
     text = json.dumps(value, ensure_ascii=ensure_ascii)
     assert _outcome(json_decode, text) == _outcome(json.loads, text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES, st.booleans(), st.data())
+def test_cut_documents_give_the_same_outcome(value, ensure_ascii, data):
+    """Bodies are cut at 8,192 bytes: a document cut anywhere is refused (or read) as by json.loads."""
+    text = json.dumps(value, ensure_ascii=ensure_ascii)
+    cut = data.draw(st.integers(min_value=0, max_value=len(text)))
+    assert _outcome(json_decode, text[:cut]) == _outcome(json.loads, text[:cut])
 
 
 # Text near JSON, mostly invalid: whatever json.loads refuses, json_decode refuses too.
@@ -69,6 +79,16 @@ def test_near_json_text_gives_the_same_outcome(text):
         '"\\u0000"',
         " \n{}\t ",
         "[" * 2000 + "]" * 2000,  # deeper than the recursion limit
+        "-Infinity",
+        "[1, -Infinity]",
+        "Infinity ",
+        "",
+        "  ",
+        "-",
+        '"cut',
+        '{"a": "\\',
+        '{"a": 1e',
+        "[tru",
         b'{"a": "\xc3\xa9"}',
         '{"a": 1}'.encode("utf-16"),  # json.loads reads UTF-16 bytes
         b'{"a": "\xff"}',  # not UTF-8
@@ -82,10 +102,10 @@ def test_shared_decoding_remembers_values_and_failures():
     with json_shared():
         first = json_loads('{"a": [1, 2]}')
         assert json_loads('{"a": [1, 2]}') is first
-        with pytest.raises(json.JSONDecodeError) as expected:
-            json.loads('{"a": ')
-        for _ in range(2):  # decoded, then remembered: the same error both times
+        errors = []
+        for text in ('{"a": ', '{"a": ', "[1, 2"):  # decoded, remembered, decoded
             with pytest.raises(json.JSONDecodeError) as caught:
-                json_loads('{"a": ')
-            assert (caught.value.msg, caught.value.pos) == (expected.value.msg, expected.value.pos)
+                json_loads(text)
+            errors.append((caught.value.msg, caught.value.pos))
+        assert errors[0] == errors[1] == ("Unterminated JSON document", 6) and errors[2][1] == 5
     assert json_loads('{"a": [1, 2]}') is not first
