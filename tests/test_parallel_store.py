@@ -83,6 +83,18 @@ def test_two_workers_store_what_one_process_stores(logs, order):
     assert _state() == expected
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_results_count_rows_without_keeping_their_ids(logs, workers):
+    """Over a long import the results would otherwise hold the id of every request refreshed."""
+    with latency_rollups_deferred(), BatchStore(workers=workers, source="test", batch_size=BATCH) as store:
+        for table in (NATIVE, GATEWAY):
+            for start in range(0, len(logs[table]), BATCH):
+                store.submit(table=table, rows=logs[table][start : start + BATCH])
+    assert store.results[GATEWAY].stored == GatewayRequest.objects.count() > 300
+    assert store.results[NATIVE].stored == NativeLog.objects.count()
+    assert all(result.correlation_ids == set() for result in store.results.values())
+
+
 def test_a_table_waits_for_the_batches_of_the_one_before(logs, monkeypatch):
     """A native batch and the gateway batch of the same requests, each slow to commit: run side by
     side, each would read the other's rows before they commit and neither would join them."""
