@@ -45,14 +45,12 @@ def json_decode(text: str | bytes) -> Any:
     """``json.loads(text)``, faster: the same value, or a ``ValueError`` where it raises one."""
     try:
         return _DECODER.decode(text)
-    except msgspec.DecodeError as error:
+    except (msgspec.MsgspecError, RecursionError, UnicodeError) as error:  # Unicode: a lone surrogate
         if isinstance(text, str) and str(error) == "Input data was truncated" and not _SURROGATE_ESCAPE(text):
             # It ends inside a value (a body cut at 8,192 bytes): json.loads refuses it too, and
             # would take as long again to say so. (msgspec says "truncated" of a lone surrogate
-            # escape too, which json.loads decodes.)
+            # escape too, which json.loads decodes; another wording only falls back.)
             raise json.JSONDecodeError("Unterminated JSON document", text, len(text)) from None
-        return json.loads(text)
-    except (msgspec.MsgspecError, RecursionError, UnicodeError):  # UnicodeError: a str with a lone surrogate
         return json.loads(text)
 
 
