@@ -244,7 +244,7 @@ def test_the_command_reports_each_file_and_still_imports_after_a_bad_one(db, tmp
     out, err = capsys.readouterr()
     assert f"{bad}: error: invalid JSON at character 2" in err
     assert f"{missing}: error: no such file" in err
-    assert f"{good} (az-json): 26 rows read, 25 stored, 0 duplicates skipped, 1 rejected" in out
+    assert f"{good} (az-json): 26 rows read, 25 stored, 0 duplicates skipped, 0 conflicts, 0 skipped, 1 rejected" in out
     assert "rejected 1 x TimeGenerated: missing" in out
     assert "Traceback" not in out + err
     assert GatewayRequest.objects.count() == 25

@@ -59,8 +59,11 @@ class FileImportResult:
     rows_read: int = 0
     stored: int = 0
     duplicates: int = 0
+    conflicts: int = 0
+    skipped: int = 0
     rejected: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    skipped_categories: Counter[str] = field(default_factory=Counter)
     tables: dict[str, StoreResult] = field(default_factory=dict)
     error: str = ""
 
@@ -68,8 +71,11 @@ class FileImportResult:
         self.rows_read += result.rows_read
         self.stored += result.stored
         self.duplicates += result.duplicates
+        self.conflicts += result.conflicts
+        self.skipped += result.skipped
         self.rejected += result.rejected
         self.reasons.update(result.reasons)
+        self.skipped_categories.update(result.skipped_categories)
         self.tables.setdefault(table, StoreResult()).merge(result)
 
 
@@ -336,7 +342,11 @@ def logs_file_import(
     run.rows_read = result.rows_read
     run.rows_stored = result.stored
     run.duplicates = result.duplicates
+    run.conflicts = result.conflicts
+    run.skipped = result.skipped
+    run.skipped_categories = dict(result.skipped_categories)
     run.rejected = result.rejected
+    run.reasons = dict(result.reasons)
     run.error = result.error
     if not result.error:
         run.status = IngestionRun.Status.OK

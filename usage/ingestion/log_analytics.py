@@ -209,6 +209,8 @@ class TablePull:
     rows_read: int = 0
     stored: int = 0
     duplicates: int = 0
+    conflicts: int = 0
+    skipped: int = 0
     rejected: int = 0
     watermark: datetime | None = None
     busy: bool = False  # another run held the table's lock: nothing done
@@ -239,6 +241,8 @@ class PullResult:
                 "rows_read": table.rows_read,
                 "stored": table.stored,
                 "duplicates": table.duplicates,
+                "conflicts": table.conflicts,
+                "skipped": table.skipped,
                 "rejected": table.rejected,
                 "watermark": table.watermark.isoformat() if table.watermark else None,
                 "busy": table.busy,
@@ -342,12 +346,18 @@ def table_pull(
                 rows_read=stored.rows_read,
                 rows_stored=stored.stored,
                 duplicates=stored.duplicates,
+                conflicts=stored.conflicts,
+                skipped=stored.skipped,
                 rejected=stored.rejected,
+                skipped_categories=dict(stored.skipped_categories),
+                reasons=dict(stored.reasons),
             )
             outcome.windows += 1
             outcome.rows_read += stored.rows_read
             outcome.stored += stored.stored
             outcome.duplicates += stored.duplicates
+            outcome.conflicts += stored.conflicts
+            outcome.skipped += stored.skipped
             outcome.rejected += stored.rejected
             outcome.watermark = _watermark_advance(table=table, window_start=part_start, window_end=part_end)
             if progress:
@@ -355,7 +365,7 @@ def table_pull(
     return outcome
 
 
-def _run_finish(run: IngestionRun, *, status: str, error: str = "", **counts: int) -> None:
+def _run_finish(run: IngestionRun, *, status: str, error: str = "", **counts: Any) -> None:
     run.status = status
     run.error = error
     run.finished_at = timezone.now()

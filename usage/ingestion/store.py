@@ -75,22 +75,36 @@ _MODELS: dict[str, type[models.Model]] = {GATEWAY: GatewayRequest, NATIVE: Nativ
 
 @dataclass
 class StoreResult:
-    """What a ``rows_store`` call did. ``reasons`` counts rejections by kind of reason."""
+    """What a ``rows_store`` call did. ``reasons`` counts rejections by kind of reason.
+
+    Every row read is counted once: ``rows_read == stored + duplicates + conflicts + skipped +
+    rejected`` (``accounted``). ``skipped_categories`` counts skipped rows per category.
+    """
 
     rows_read: int = 0
     stored: int = 0
     duplicates: int = 0
+    conflicts: int = 0
+    skipped: int = 0
     rejected: int = 0
     correlation_ids: set[str] = field(default_factory=set)  # APIM requests refreshed
     reasons: Counter[str] = field(default_factory=Counter)
+    skipped_categories: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def accounted(self) -> int:
+        return self.stored + self.duplicates + self.conflicts + self.skipped + self.rejected
 
     def merge(self, other: StoreResult) -> None:
         self.rows_read += other.rows_read
         self.stored += other.stored
         self.duplicates += other.duplicates
+        self.conflicts += other.conflicts
+        self.skipped += other.skipped
         self.rejected += other.rejected
         self.correlation_ids |= other.correlation_ids
         self.reasons.update(other.reasons)
+        self.skipped_categories.update(other.skipped_categories)
 
 
 def rows_store(

@@ -32,7 +32,13 @@ class IngestionRun(models.Model):
     rows_read = models.IntegerField(default=0)
     rows_stored = models.IntegerField(default=0)
     duplicates = models.IntegerField(default=0)
+    # Same key, different content: kept as evidence, never silently dropped (see docs/ingestion.md).
+    conflicts = models.IntegerField(default=0)
+    # Records of categories/tables the portal does not read, counted per category.
+    skipped = models.IntegerField(default=0)
+    skipped_categories = models.JSONField(default=dict, blank=True)
     rejected = models.IntegerField(default=0)
+    reasons = models.JSONField(default=dict, blank=True)  # rejected rows by kind of reason
     error = models.TextField(blank=True)
 
     class Meta:

@@ -30,10 +30,8 @@ class Command(BaseCommand):
             result = logs_file_import(path=path, workers=workers)
             self._report(result)
             failed += bool(result.error)
-            total.rows_read += result.rows_read
-            total.stored += result.stored
-            total.duplicates += result.duplicates
-            total.rejected += result.rejected
+            for table, stored in result.tables.items():
+                total.add(table, stored)
         if len(paths) > 1:
             self.stdout.write(f"total: {self._counts(total)}")
         if failed:
@@ -55,7 +53,8 @@ class Command(BaseCommand):
     def _counts(result: FileImportResult) -> str:
         return (
             f"{result.rows_read:,} rows read, {result.stored:,} stored, "
-            f"{result.duplicates:,} duplicates skipped, {result.rejected:,} rejected"
+            f"{result.duplicates:,} duplicates skipped, {result.conflicts:,} conflicts, "
+            f"{result.skipped:,} skipped, {result.rejected:,} rejected"
         )
 
     def _report(self, result: FileImportResult) -> None:
@@ -64,8 +63,11 @@ class Command(BaseCommand):
         for table, stored in sorted(result.tables.items()):
             self.stdout.write(
                 f"  {table}: {stored.rows_read:,} read, {stored.stored:,} stored, "
-                f"{stored.duplicates:,} duplicates, {stored.rejected:,} rejected"
+                f"{stored.duplicates:,} duplicates, {stored.conflicts:,} conflicts, "
+                f"{stored.skipped:,} skipped, {stored.rejected:,} rejected"
             )
+        for category, count in result.skipped_categories.most_common():
+            self.stdout.write(f"  skipped {count:,} x category {category}")
         for reason, count in result.reasons.most_common():
             self.stdout.write(f"  rejected {count:,} x {reason}")
         if result.error:

@@ -92,7 +92,8 @@ class Command(BaseCommand):
                 line = (
                     f"{outcome.table}: {outcome.windows} windows ({outcome.splits} split), "
                     f"{outcome.rows_read} rows read, {outcome.stored} stored, "
-                    f"{outcome.duplicates} duplicates skipped, {outcome.rejected} rejected; watermark {mark}"
+                    f"{outcome.duplicates} duplicates skipped, {outcome.conflicts} conflicts, "
+                    f"{outcome.skipped} skipped, {outcome.rejected} rejected; watermark {mark}"
                 )
             self.stdout.write(line)
             if outcome.error:
