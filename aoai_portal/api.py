@@ -6,11 +6,9 @@ Each app contributes a router; authentication is session or a personal API token
 
 from django.contrib.auth.decorators import login_required
 from ninja import NinjaAPI
-from ninja.errors import HttpError
 from ninja.security import django_auth
 
 from .auth.api_auth import ApiTokenAuth
-from .roles import user_has_role
 
 api = NinjaAPI(
     title="AOAI Portal API",
@@ -22,12 +20,6 @@ api = NinjaAPI(
     # methods). The token goes first: ninja stops at the session's CSRF refusal.
     auth=[ApiTokenAuth(), django_auth],
 )
-
-
-def require_role(request, *roles: str) -> None:
-    """Raise 403 unless the authenticated caller holds one of ``roles``."""
-    if not user_has_role(request.user, roles):
-        raise HttpError(403, "Your role does not allow this endpoint.")
 
 
 def _register_routers() -> None:

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
-from aoai_portal.api import require_role
+from aoai_portal.api_access import require_role
 from aoai_portal.roles import REVIEWER
 
 from .selectors import QueueFilters, flags_by_request, review_items_filter, review_items_requests_attach

@@ -7,7 +7,7 @@ from django.utils import timezone
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
-from aoai_portal.api import require_role
+from aoai_portal.api_access import require_role
 from aoai_portal.roles import FINANCE
 
 from .months import month_of, month_parse

@@ -14,7 +14,7 @@ from django.conf import settings
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from aoai_portal.api import require_role
+from aoai_portal.api_access import require_role
 from aoai_portal.roles import FINANCE
 
 from .chargeback.selectors import (

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from aoai_portal.api import require_role
+from aoai_portal.api_access import require_role
 from aoai_portal.roles import FINANCE, REVIEWER
 
 from .latency.selectors import LatencyFilterError, latency_filters_parse, latency_rows

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from aoai_portal.api import require_role
+from aoai_portal.api_access import require_role
 from aoai_portal.roles import ADMIN, user_roles
 from audit.access import access_audit_entries
 
