@@ -13,8 +13,8 @@ WORKDIR /app
 RUN useradd --create-home --uid 10001 portal
 
 # Dependencies first, so that code changes reuse this layer.
-COPY pyproject.toml ./
-RUN pip install .
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 
 COPY . .
 # Static files (served by whitenoise) and the tokenizer files (from the bpe-openai wheel, never
