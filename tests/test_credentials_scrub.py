@@ -105,7 +105,11 @@ def test_ingestion_stores_no_credential_header_value():
     for stored in GatewayRequest.objects.all():
         assert SECRET not in json.dumps([stored.request_headers, stored.response_headers])
         for name in CREDENTIAL_HEADERS:
-            assert stored.request_headers[name.lower()] in (REDACTED, f"Bearer {REDACTED}", f"Basic {REDACTED}")
+            assert stored.request_headers[name.lower()] in (
+                REDACTED,
+                f"Bearer {REDACTED}",
+                f"Basic {REDACTED}",
+            )
         assert stored.response_headers["x-ratelimit-remaining-tokens"] == "119978"
         assert stored.ratelimit_remaining_tokens == 119978
         assert stored.request_body == GATEWAY_ROW["RequestBody"]  # prompt text is not touched
@@ -144,14 +148,21 @@ def test_unreadable_headers_are_not_echoed_into_the_reason():
 
 def test_raw_text_that_is_not_json_is_scrubbed_pair_by_pair():
     text = (
-        '{"RequestHeaders": "{\\"api-key\\": \\"' + SECRET + '\\", \\"x-ratelimit-remaining-tokens\\": \\"5\\"}", '
+        '{"RequestHeaders": "{\\"api-key\\": \\"'
+        + SECRET
+        + '\\", \\"x-ratelimit-remaining-tokens\\": \\"5\\"}", '
         '"Authorization": "Bearer ' + SECRET + '", "RequestBody": "cut'
     )
     scrubbed = raw_text_scrub(text)
     assert SECRET not in scrubbed
-    assert '\\"api-key\\": \\"[redacted]\\"' in scrubbed and '"Authorization": "Bearer [redacted]"' in scrubbed
+    assert (
+        '\\"api-key\\": \\"[redacted]\\"' in scrubbed and '"Authorization": "Bearer [redacted]"' in scrubbed
+    )
     assert '\\"x-ratelimit-remaining-tokens\\": \\"5\\"' in scrubbed
-    assert raw_text_scrub("api-key: abc\r\nx-ms-region: East US") == "api-key: [redacted]\r\nx-ms-region: East US"
+    assert (
+        raw_text_scrub("api-key: abc\r\nx-ms-region: East US")
+        == "api-key: [redacted]\r\nx-ms-region: East US"
+    )
 
 
 @pytest.mark.django_db

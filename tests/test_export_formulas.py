@@ -57,13 +57,17 @@ def hostile_month(db):
     rows = [
         request_row(rng, hour, 1, apim_subscription_id=DDE, deployment=PLUS, model=MINUS, response_code=200),
         request_row(rng, hour, 2, apim_subscription_id=TAB, deployment=AT, model=CR, response_code=200),
-        request_row(rng, hour, 3, apim_subscription_id=DDE, deployment=TAB, model="gpt-4o", response_code=200),
+        request_row(
+            rng, hour, 3, apim_subscription_id=DDE, deployment=TAB, model="gpt-4o", response_code=200
+        ),
     ]
     requests_store(rows)
     closer = User.objects.create_user(username="=1+1")
     closer.groups.add(Group.objects.get_or_create(name=FINANCE)[0])
     chargeback_month_close(month=BEGIN.date(), user=closer)
-    late = request_row(rng, hour, 4, apim_subscription_id=DDE, deployment=PLUS, model=MINUS, response_code=200)
+    late = request_row(
+        rng, hour, 4, apim_subscription_id=DDE, deployment=PLUS, model=MINUS, response_code=200
+    )
     requests_store([late])
     return center
 

@@ -57,7 +57,13 @@ def header_name_is_credential(name: str) -> bool:
 
 def header_value_redact(value: Any) -> str:
     """The stored form of a credential header's value: the marker, after the scheme if any."""
-    text = value if isinstance(value, str) else ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    text = (
+        value
+        if isinstance(value, str)
+        else ", ".join(map(str, value))
+        if isinstance(value, list)
+        else str(value)
+    )
     if not text:
         return ""
     match = _SCHEME.match(text)

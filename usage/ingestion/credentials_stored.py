@@ -43,9 +43,13 @@ def credentials_stored_scrub(
         for pk, request_headers, response_headers in batch:
             new_request, new_response = _headers(request_headers), _headers(response_headers)
             if new_request != request_headers or new_response != response_headers:
-                updates.append(gateway_model(pk=pk, request_headers=new_request, response_headers=new_response))
+                updates.append(
+                    gateway_model(pk=pk, request_headers=new_request, response_headers=new_response)
+                )
         if updates:
-            gateway_model.objects.bulk_update(updates, ["request_headers", "response_headers"], batch_size=500)
+            gateway_model.objects.bulk_update(
+                updates, ["request_headers", "response_headers"], batch_size=500
+            )
             changed["gateway"] += len(updates)
     for batch in _batches(native_model, ("properties",), batch_size):
         updates = [

@@ -479,9 +479,7 @@ def _parse_native(row: Mapping[str, Any]) -> NativeRow:
         object_id=prop_text("objectId"),
         request_length=prop_int("requestLength"),
         response_length=prop_int("responseLength"),
-        properties=headers_scrub(
-            _json_copy(properties, decoded=isinstance(cells.raw("properties_s"), str))
-        ),
+        properties=headers_scrub(_json_copy(properties, decoded=isinstance(cells.raw("properties_s"), str))),
     )
 
 
