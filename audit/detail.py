@@ -3,7 +3,7 @@ matched spans marked and secrets masked (unless revealed, an audited action of t
 
 from dataclasses import dataclass
 
-from usage.ingestion.credentials import header_name_is_credential
+from usage.ingestion.credentials import REDACTED, header_name_is_credential
 from usage.models import GatewayRequest, LlmLogChunk, NamedIdentity, NativeLog
 
 from .conversation import Conversation
@@ -84,7 +84,7 @@ def _headers(headers: dict, reveal: bool) -> list[tuple[str, str]]:
             # Ingestion already redacts credential headers (usage.ingestion.credentials); masked
             # here as well, whatever a row holds.
             if header_name_is_credential(name):
-                text = secret_mask(text)
+                text = text if text.endswith(REDACTED) else secret_mask(text)
             else:
                 text = "".join(
                     s.text

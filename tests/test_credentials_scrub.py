@@ -215,3 +215,15 @@ def test_the_migration_scrubs_rows_stored_before_and_a_second_run_changes_nothin
         gateway_model=GatewayRequest, native_model=NativeLog, rejected_model=RejectedRow
     )
     assert again == {"gateway": 0, "native": 0, "rejected": 0}
+
+
+@pytest.mark.django_db
+def test_the_request_page_shows_the_redacted_marker_as_it_is(client_for, reviewer_user):
+    from tests.review_data import make_request
+
+    request = make_request("page-1")
+    request.request_headers = {"authorization": f"Bearer {REDACTED}", "x-api-key": SECRET}
+    request.save(update_fields=["request_headers"])
+    body = client_for(reviewer_user).get(f"/requests/{request.correlation_id}/").content.decode()
+    assert f"Bearer {REDACTED}" in body
+    assert SECRET not in body  # a value stored unredacted is still masked on the page
