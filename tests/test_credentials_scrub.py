@@ -227,3 +227,22 @@ def test_the_request_page_shows_the_redacted_marker_as_it_is(client_for, reviewe
     body = client_for(reviewer_user).get(f"/requests/{request.correlation_id}/").content.decode()
     assert f"Bearer {REDACTED}" in body
     assert SECRET not in body  # a value stored unredacted is still masked on the page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_data_migration_scrubs_stored_rows():
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.utils import timezone
+
+    from tests.migrations_replay import migration_replay
+
+    loader = MigrationLoader(connection)
+    name = next(n for app, n in loader.disk_migrations if app == "usage" and n.endswith("h22a_scrub_secrets"))
+    before = next(dep for app, dep in loader.disk_migrations["usage", name].dependencies if app == "usage")
+    stored = GatewayRequest.objects.create(
+        correlation_id="mig-1", time=timezone.now(), request_headers={"api-key": SECRET}
+    )
+    migration_replay("usage", before=before, migration=name)
+    stored.refresh_from_db()
+    assert stored.request_headers == {"api-key": REDACTED}
