@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.shortcuts import render
 
 from . import admin_access  # noqa: F401  (read-only access audit)
+from .admin_evidence import EvidenceAdmin
 from .models import Flag, FlagRule, ReviewEvent, ReviewItem
 from .review_forms import DateRangeForm
 from .services import ReviewError, flags_reevaluate_range, review_release
@@ -91,8 +92,10 @@ class ReviewEventInline(admin.TabularInline):
 
 
 @admin.register(ReviewItem)
-class ReviewItemAdmin(admin.ModelAdmin):
-    """Read-only here (reviewers work in the queue); admins release held items for retention."""
+class ReviewItemAdmin(EvidenceAdmin):
+    """View-only (reviewers work in the queue; deleting an item would erase its history). The one
+    operation is the documented one: admins release held items for retention, which records a
+    ``release`` review event."""
 
     list_display = ["request", "status", "severity", "assignee", "released_at", "created_at"]
     list_filter = ["status", "severity"]
@@ -100,9 +103,6 @@ class ReviewItemAdmin(admin.ModelAdmin):
     inlines = [ReviewEventInline]
     actions = ["release"]
     readonly_fields = ["request", "status", "severity", "assignee", "note", "released_at", "released_by"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     @admin.action(description="Release for retention (confirmed / escalated items)")
     def release(self, request, queryset):

@@ -3,6 +3,7 @@ matched spans marked and secrets masked (unless revealed, an audited action of t
 
 from dataclasses import dataclass
 
+from usage.ingestion.credentials import REDACTED, header_name_is_credential
 from usage.models import GatewayRequest, LlmLogChunk, NamedIdentity, NativeLog
 
 from .conversation import Conversation
@@ -10,16 +11,6 @@ from .detectors import AzureVerdicts, Span, azure_verdicts_find, masked_spans_fi
 from .models import Flag, ReviewItem
 from .selectors import cost_center_map_get
 from .services import request_conversation
-
-# Headers whose values are credentials: masked like secrets found in text.
-SENSITIVE_HEADERS = {
-    "api-key",
-    "authorization",
-    "ocp-apim-subscription-key",
-    "x-api-key",
-    "cookie",
-    "set-cookie",
-}
 
 
 @dataclass
@@ -90,8 +81,10 @@ def _headers(headers: dict, reveal: bool) -> list[tuple[str, str]]:
             else str(value)
         )
         if not reveal:
-            if name.lower() in SENSITIVE_HEADERS:
-                text = secret_mask(text)
+            # Ingestion already redacts credential headers (usage.ingestion.credentials); masked
+            # here as well, whatever a row holds.
+            if header_name_is_credential(name):
+                text = text if text.endswith(REDACTED) else secret_mask(text)
             else:
                 text = "".join(
                     s.text

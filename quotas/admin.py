@@ -6,6 +6,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import slugify
 
+from audit.admin_evidence import EvidenceAdmin
+
 from .models import PolicyFlavor, QuotaAlert, QuotaTier, TierAssignment
 from .policy import assignments_policy_render, tier_policy_render
 from .services import tier_assign
@@ -119,11 +121,9 @@ class TierAssignmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(QuotaAlert)
-class QuotaAlertAdmin(admin.ModelAdmin):
+class QuotaAlertAdmin(EvidenceAdmin):
+    """The record of alerts sent (and their dedup key): view-only."""
+
     list_display = ("apim_subscription_id", "month", "kind", "threshold", "tier_name", "sent_at", "channel")
     list_filter = ("kind", "threshold", "channel", "month")
     search_fields = ("apim_subscription_id",)
-    readonly_fields = [f.name for f in QuotaAlert._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False

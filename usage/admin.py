@@ -1,10 +1,26 @@
+"""Admin of the usage app. Evidence (log rows, rejected rows, ingestion runs and watermarks, rows
+waiting for their join partner) is view-only; prompt and raw text is shown only for a reason,
+audited (``audit.admin_evidence``). Headers shown are the stored ones, credentials redacted."""
+
+import json
+
 from django.contrib import admin
 
-from .models import GatewayRequest, IngestionRun, IngestionWatermark, NativeLog, RejectedRow
+from audit.admin_evidence import AuditedTextAdmin, EvidenceAdmin
+
+from .models import (
+    GatewayRequest,
+    IngestionRun,
+    IngestionWatermark,
+    LlmLogChunk,
+    NativeLog,
+    RejectedRow,
+    UnmatchedRow,
+)
 
 
 @admin.register(GatewayRequest)
-class GatewayRequestAdmin(admin.ModelAdmin):
+class GatewayRequestAdmin(AuditedTextAdmin):
     list_display = (
         "correlation_id",
         "time",
@@ -16,29 +32,38 @@ class GatewayRequestAdmin(admin.ModelAdmin):
     )
     list_filter = ("operation", "token_source", "is_streaming")
     search_fields = ("correlation_id", "apim_request_id", "apim_subscription_id")
-    # Prompt text is only shown through the audited request page, never in the admin.
-    exclude = ("request_body", "response_body")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    text_fields = ("request_body", "response_body")
 
 
 @admin.register(NativeLog)
-class NativeLogAdmin(admin.ModelAdmin):
+class NativeLogAdmin(EvidenceAdmin):
+    """Native rows carry no prompt text (AzureDiagnostics logs none), only their properties."""
+
     list_display = ("correlation_id", "time", "model_deployment", "model_name", "duration_ms")
     search_fields = ("correlation_id",)
 
 
+@admin.register(LlmLogChunk)
+class LlmLogChunkAdmin(AuditedTextAdmin):
+    list_display = (
+        "correlation_id",
+        "sequence_number",
+        "time",
+        "deployment_name",
+        "model_name",
+        "total_tokens",
+    )
+    search_fields = ("correlation_id",)
+    text_fields = ("request_messages", "response_messages")
+
+
 @admin.register(IngestionWatermark)
-class IngestionWatermarkAdmin(admin.ModelAdmin):
+class IngestionWatermarkAdmin(EvidenceAdmin):
     list_display = ("table", "watermark", "updated_at")
 
 
 @admin.register(IngestionRun)
-class IngestionRunAdmin(admin.ModelAdmin):
+class IngestionRunAdmin(EvidenceAdmin):
     list_display = (
         "source",
         "table",
@@ -53,9 +78,26 @@ class IngestionRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(RejectedRow)
-class RejectedRowAdmin(admin.ModelAdmin):
+class RejectedRowAdmin(AuditedTextAdmin):
     list_display = ("source", "reason", "first_seen_at")
     list_filter = ("source",)
+    text_fields = ("raw",)
+
+    def text_correlation_id(self, obj: RejectedRow) -> str:
+        try:
+            row = json.loads(obj.raw)
+        except ValueError:
+            return ""
+        if not isinstance(row, dict):
+            return ""
+        value = row.get("CorrelationId") or row.get("correlationId") or ""
+        return str(value)[:64]
+
+
+@admin.register(UnmatchedRow)
+class UnmatchedRowAdmin(EvidenceAdmin):
+    list_display = ("table", "row_key", "partner_key", "time")
+    list_filter = ("table",)
 
 
 # --- Chargeback: cost centers, assignments, named identities, month closes ------------------------

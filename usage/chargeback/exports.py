@@ -3,6 +3,9 @@
 Costs are written as decimals, never floats: ``cost`` rounded half-up to the cent exactly as the
 page shows it, ``cost_exact`` with the 8 places accounting stores (rows add up to the total
 exactly in ``cost_exact``). Each row states its currency.
+
+Every cell goes through ``aoai_portal.exports`` (names and filters come from callers: no text
+cell may be read as a formula).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from decimal import Decimal
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+
+from aoai_portal.exports import export_row, xlsx_row_append
 
 from .selectors import Measures, Report, ReportRow
 
@@ -79,9 +84,10 @@ def report_filename(report: Report, extension: str) -> str:
 def report_csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(report_header(report))
+    writer.writerow(export_row(report_header(report)))
     for cells in report_table(report):
-        writer.writerow([str(c) if isinstance(c, Decimal) else c for c in cells])
+        # Neutralised before the decimals become text: a negative amount stays a number.
+        writer.writerow([str(c) if isinstance(c, Decimal) else c for c in export_row(cells)])
     return buffer.getvalue()
 
 
@@ -90,13 +96,12 @@ def report_xlsx(report: Report) -> bytes:
     sheet = workbook.active
     sheet.title = "Chargeback"
     header = report_header(report)
-    sheet.append(header)
+    xlsx_row_append(sheet, header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     cost_column = header.index("cost") + 1
     for cells in report_table(report):
-        sheet.append(cells)
-        row = sheet.max_row
+        row = xlsx_row_append(sheet, cells)
         sheet.cell(row=row, column=cost_column).number_format = "#,##0.00"
         sheet.cell(row=row, column=cost_column + 1).number_format = "0.00000000"
         if cells[1] != "row":
@@ -122,7 +127,7 @@ def report_xlsx(report: Report) -> bytes:
         ),
         ("Generated (UTC)", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")),
     ):
-        about.append([key, value])
+        xlsx_row_append(about, [key, value])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from usage.json_dumps import json_dumps, json_nul_escapes_drop
 from usage.json_memo import json_decode
 
+from .credentials import headers_scrub
 from .tables import CATEGORY_TABLES, GATEWAY, LLM_LOG, NATIVE
 
 KEY_MAX_LENGTH = 64  # correlation ids and request ids (GUIDs) are keys: longer ones are rejected
@@ -370,10 +371,12 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
 
 
 def _headers(cells: _Cells, name: str) -> dict[str, str]:
+    """A headers column, normalized, credentials redacted (never stored, see ``credentials``)."""
     try:
-        return headers_normalize(cells.dynamic(name))
+        return headers_scrub(headers_normalize(cells.dynamic(name)))
     except _Bad as bad:
-        raise _Bad(f"{name}: {bad.rejection.kind.split(': ', 1)[-1]}", bad.rejection.detail) from None
+        # The value is not echoed into the reason: unreadable headers may still hold a credential.
+        raise _Bad(f"{name}: {bad.rejection.kind.split(': ', 1)[-1]}", "value withheld") from None
 
 
 def _parse_gateway(row: Mapping[str, Any]) -> GatewayRow:
@@ -476,7 +479,7 @@ def _parse_native(row: Mapping[str, Any]) -> NativeRow:
         object_id=prop_text("objectId"),
         request_length=prop_int("requestLength"),
         response_length=prop_int("responseLength"),
-        properties=_json_copy(properties, decoded=isinstance(cells.raw("properties_s"), str)),
+        properties=headers_scrub(_json_copy(properties, decoded=isinstance(cells.raw("properties_s"), str))),
     )
 
 

@@ -58,6 +58,7 @@ from usage.partitions import KEY_TABLE, request_partitions_prepare, requests_par
 from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
 
+from .credentials import raw_text_scrub
 from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection
 from .tables import GATEWAY, LLM_LOG, NATIVE
 from .unmatched import unmatched_rows_update
@@ -169,10 +170,12 @@ def rejected_rows_store(*, source: str, rejections: Iterable[tuple[Rejection, An
         count += 1
         raw = _raw_text(raw_row)
         fingerprint = hashlib.sha256(f"{source}\n{raw}".encode()).hexdigest()
-        kept.setdefault(
-            fingerprint,
-            RejectedRow(source=source[:64], reason=rejection.reason, raw=raw, fingerprint=fingerprint),
-        )
+        if fingerprint not in kept:
+            # The fingerprint is of the row as it came (as migration 0023 keeps it for old rows);
+            # the text kept has its credential headers redacted.
+            kept[fingerprint] = RejectedRow(
+                source=source[:64], reason=rejection.reason, raw=raw_text_scrub(raw), fingerprint=fingerprint
+            )
     if kept:
         RejectedRow.objects.bulk_create(kept.values(), batch_size=500, ignore_conflicts=True)
     return count
