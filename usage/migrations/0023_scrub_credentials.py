@@ -18,7 +18,7 @@ def scrub(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("usage", "0021_drop_pattern_ops_indexes")]
+    dependencies = [("usage", "0022_ingestion_run_accounting")]
 
     # Nothing to undo: the credentials are gone.
     operations = [migrations.RunPython(scrub, migrations.RunPython.noop, elidable=True)]
