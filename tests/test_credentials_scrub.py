@@ -238,7 +238,7 @@ def test_the_data_migration_scrubs_stored_rows():
     from tests.migrations_replay import migration_replay
 
     loader = MigrationLoader(connection)
-    name = next(n for app, n in loader.disk_migrations if app == "usage" and n.endswith("h22a_scrub_secrets"))
+    name = next(n for app, n in loader.disk_migrations if app == "usage" and n.endswith("_scrub_credentials"))
     before = next(dep for app, dep in loader.disk_migrations["usage", name].dependencies if app == "usage")
     stored = GatewayRequest.objects.create(
         correlation_id="mig-1", time=timezone.now(), request_headers={"api-key": SECRET}
