@@ -4,12 +4,13 @@ A module of its own, below every app's API module: ``aoai_portal.api`` imports t
 so a helper living there could not be imported by them without a cycle.
 """
 
+from django.http import HttpRequest
 from ninja.errors import HttpError
 
 from .roles import user_has_role
 
 
-def require_role(request, *roles: str) -> None:
+def require_role(request: HttpRequest, *roles: str) -> None:
     """Raise 403 unless the authenticated caller holds one of ``roles``."""
     if not user_has_role(request.user, roles):
         raise HttpError(403, "Your role does not allow this endpoint.")

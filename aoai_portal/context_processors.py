@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -15,7 +17,7 @@ NAVIGATION = [
 ]
 
 
-def navigation(request: HttpRequest) -> dict:
+def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": [], "portal_roles": []}

@@ -6,6 +6,7 @@ not a silent default.
 
 import json
 import os
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -43,7 +44,7 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_json_object(name: str, default: dict) -> dict:
+def env_json_object(name: str, default: dict[str, Any]) -> dict[str, Any]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return dict(default)

@@ -1,7 +1,9 @@
 """Writing the access audit: every look at prompt text goes through ``access_audit_record``."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -12,10 +14,11 @@ def client_ip(request: HttpRequest | None) -> str:
     if request is None:
         return ""
     # Behind the reverse proxy of docker-compose the first X-Forwarded-For hop is the client.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded: str = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if forwarded:
         return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "")
+    address: str = request.META.get("REMOTE_ADDR", "")
+    return address
 
 
 def access_audit_record(
@@ -24,8 +27,8 @@ def access_audit_record(
     action: str,
     correlation_id: str = "",
     reason: str = "",
-    detail: dict | None = None,
-    user=None,
+    detail: dict[str, Any] | None = None,
+    user: User | None = None,
 ) -> AccessAuditEntry:
     """Record who did ``action`` on which request, from which IP."""
     actor = user if user is not None else getattr(request, "user", None)

@@ -202,7 +202,8 @@ _CONTENT = re.compile(r'"(?:content|text|input|prompt|instructions)"\s*:\s*"([^"
 def _unescape(fragment: str) -> str:
     fragment = re.sub(r"\\u[0-9a-fA-F]{0,3}$|\\$", "", fragment)  # an escape cut in half
     try:
-        return json.loads(f'"{fragment}"')
+        text: str = json.loads(f'"{fragment}"')
+        return text
     except ValueError:
         return fragment
 

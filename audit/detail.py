@@ -2,6 +2,7 @@
 matched spans marked and secrets masked (unless revealed, an audited action of the view)."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from usage.ingestion.credentials import REDACTED, header_name_is_credential
 from usage.models import GatewayRequest, LlmLogChunk, NamedIdentity, NativeLog
@@ -42,7 +43,7 @@ def text_segments(*, text: str, marks: list[Span], masks: list[Span], reveal: bo
     return segments
 
 
-def _conversation_view(conversation: Conversation, flags: list[Flag], reveal: bool) -> dict:
+def _conversation_view(conversation: Conversation, flags: list[Flag], reveal: bool) -> dict[str, Any]:
     marks: dict[tuple[str, int], list[Span]] = {}
     for flag in flags:
         for span in flag.spans:
@@ -70,7 +71,7 @@ def _conversation_view(conversation: Conversation, flags: list[Flag], reveal: bo
     return {"prompt": parts["prompt"], "completion": parts["completion"], "masked_count": masked_count}
 
 
-def _headers(headers: dict, reveal: bool) -> list[tuple[str, str]]:
+def _headers(headers: dict[str, Any], reveal: bool) -> list[tuple[str, str]]:
     rows = []
     for name, value in sorted((headers or {}).items()) if isinstance(headers, dict) else []:
         text = (
@@ -94,7 +95,7 @@ def _headers(headers: dict, reveal: bool) -> list[tuple[str, str]]:
     return rows
 
 
-def request_detail_build(*, request: GatewayRequest, reveal: bool) -> dict:
+def request_detail_build(*, request: GatewayRequest, reveal: bool) -> dict[str, Any]:
     chunks = list(
         LlmLogChunk.objects.filter(correlation_id=request.correlation_id).order_by("sequence_number")
     )

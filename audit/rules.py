@@ -36,7 +36,7 @@ def _source(kind: str, pattern: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def rule_compile(*, kind: str, pattern: str, case_sensitive: bool) -> regex.Pattern:
+def rule_compile(*, kind: str, pattern: str, case_sensitive: bool) -> regex.Pattern[str]:
     flags = regex.VERSION0 | (0 if case_sensitive else regex.IGNORECASE)
     return regex.compile(_source(kind, pattern), flags)
 

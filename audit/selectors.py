@@ -118,7 +118,10 @@ def review_status_counts() -> dict[str, int]:
 
 
 def review_oldest_open_time() -> datetime | None:
-    return ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).aggregate(t=Min("created_at"))["t"]
+    oldest: datetime | None = ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).aggregate(
+        t=Min("created_at")
+    )["t"]
+    return oldest
 
 
 def flag_sources_list() -> list[tuple[str, str]]:

@@ -2,7 +2,9 @@
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Schema
 from ninja.errors import HttpError
@@ -59,7 +61,7 @@ class QuotaOverviewOut(Schema):
 
 
 @router.get("/quotas", response=QuotaOverviewOut)
-def quotas_list(request, month: str | None = None):
+def quotas_list(request: HttpRequest, month: str | None = None) -> dict[str, Any]:
     """Month-to-date usage per subscription against its tier (finance, admin). ``month`` defaults to now."""
     require_role(request, FINANCE)
     now = timezone.now()

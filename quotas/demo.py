@@ -6,6 +6,7 @@ are found by name and nothing is assigned twice.
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 
@@ -15,7 +16,7 @@ from .selectors import peak_tokens_per_minute, quota_overview
 from .services import tier_assign
 
 
-def _tier(name: str, **limits) -> QuotaTier:
+def _tier(name: str, **limits: Any) -> QuotaTier:
     tier, _ = QuotaTier.objects.get_or_create(name=name, defaults=limits)
     return tier
 

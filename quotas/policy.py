@@ -22,6 +22,7 @@ to give one subscription its own tier, since APIM has no per-subscription policy
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db.models import Q
@@ -110,7 +111,7 @@ def _tier_statements(parent: ET.Element, *, tier: QuotaTier, flavor: str | None)
     parent.append(tier_policy_element(tier=tier, flavor=flavor))
 
 
-def _document(fill) -> str:
+def _document(fill: Callable[[ET.Element], None]) -> str:
     policies = ET.Element("policies")
     inbound = ET.SubElement(policies, "inbound")
     ET.SubElement(inbound, "base")
@@ -139,7 +140,7 @@ def assignments_policy_render(*, at: datetime) -> str:
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
         .select_related("tier")
     )
-    rank = {TierAssignment.Kind.SUBSCRIPTION: 0, TierAssignment.Kind.PRODUCT: 1}
+    rank: dict[str, int] = {TierAssignment.Kind.SUBSCRIPTION: 0, TierAssignment.Kind.PRODUCT: 1}
     ordered = sorted(in_force, key=lambda a: (rank[a.kind], a.key))
 
     def fill(inbound: ET.Element) -> None:

@@ -9,6 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -92,7 +93,7 @@ def _alert_text(crossing: _Crossing, month: str) -> tuple[str, str]:
     return subject, body
 
 
-def _webhook_post(*, url: str, payload: dict) -> None:
+def _webhook_post(*, url: str, payload: dict[str, Any]) -> None:
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode("utf-8"),

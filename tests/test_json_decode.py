@@ -109,3 +109,11 @@ def test_shared_decoding_remembers_values_and_failures():
             errors.append((caught.value.msg, caught.value.pos))
         assert errors[0] == errors[1] == ("Unterminated JSON document", 6) and errors[2][1] == 5
     assert json_loads('{"a": [1, 2]}') is not first
+
+
+def test_shared_decoding_remembers_failures_of_bytes():
+    with json_shared():
+        for _ in range(2):  # decoded, then remembered
+            with pytest.raises(json.JSONDecodeError) as caught:
+                json_loads(b'{"a":\n [1, 2')
+            assert (caught.value.lineno, caught.value.pos) == (2, 12)

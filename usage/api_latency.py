@@ -1,6 +1,7 @@
 """GET /api/v1/latency: latency percentiles, throttling and tokens/second per group."""
 
 from datetime import datetime
+from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
@@ -55,7 +56,7 @@ class LatencyOut(Schema):
 
 
 @router.get("/latency", response=LatencyOut, summary="Latency per region, deployment, model or hour of day")
-def latency(request: HttpRequest, params: Query[LatencyParams]) -> dict:
+def latency(request: HttpRequest, params: Query[LatencyParams]) -> dict[str, Any]:
     """One row per group and streaming kind (streaming and non-streaming are never mixed).
 
     Percentiles (ms) come from merged hourly histograms: within one bucket width (~6%) of exact.

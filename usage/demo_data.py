@@ -49,6 +49,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 
@@ -298,7 +299,7 @@ class _Hour:
         system_text = "You are a helpful assistant for Contoso employees. Answer concisely."
 
         if operation == "embeddings":
-            request_body = {"input": user_text}
+            request_body: dict[str, Any] = {"input": user_text}
             if v1:
                 request_body["model"] = deployment.name
         elif operation == "responses":

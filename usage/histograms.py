@@ -25,6 +25,7 @@ import zlib
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate
+from typing import Any
 
 BUCKETS_PER_DECADE = 40
 DECADES = 6
@@ -267,7 +268,9 @@ def histograms_lanes(packed: bytes | memoryview | None) -> Iterator[tuple[int, i
         position = end
 
 
-def histograms_add_into(target: dict[tuple, int], packed: bytes | memoryview | None, prefix: object) -> None:
+def histograms_add_into(
+    target: dict[tuple[Any, ...], int], packed: bytes | memoryview | None, prefix: object
+) -> None:
     """Add the lanes of each histogram of a ``histograms_pack`` value to ``target[(prefix, key)]``.
 
     ``histograms_lanes`` with the summing done in the same loop: the latency heatmap runs it per

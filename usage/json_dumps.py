@@ -17,10 +17,11 @@ from typing import Any
 
 def _dumps_built_once(*, ensure_ascii: bool) -> Callable[[Any], str]:
     plain = json.JSONEncoder(ensure_ascii=ensure_ascii)
-    if encoder.c_make_encoder is None:  # no C accelerator: what json.dumps does
+    # typeshed does not declare json.encoder.c_make_encoder (the C accelerator, or None).
+    if encoder.c_make_encoder is None:  # type: ignore[attr-defined]  # no C accelerator: what json.dumps does
         return plain.encode
     # The arguments JSONEncoder.iterencode gives the C encoder for ``plain``.
-    iterencode = encoder.c_make_encoder(
+    iterencode = encoder.c_make_encoder(  # type: ignore[attr-defined]  # see above
         None,  # markers: no circular check (a marker left by an error would stay for good)
         plain.default,
         encoder.encode_basestring_ascii if ensure_ascii else encoder.encode_basestring,

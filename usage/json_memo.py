@@ -69,7 +69,9 @@ def json_loads(text: str | bytes) -> Any:
         memo[text] = found
         return found
     if isinstance(found, _Failure):
-        raise json.JSONDecodeError(found.msg, text, found.pos)
+        # JSONDecodeError counts lines in a str: bytes are decoded as json.loads decodes them.
+        document = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        raise json.JSONDecodeError(found.msg, document, found.pos)
     return found
 
 

@@ -231,7 +231,8 @@ def _columns(cursor: CursorWrapper) -> str:
         "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
         [TABLE],
     )
-    return cursor.fetchone()[0]
+    columns: str = cursor.fetchone()[0]
+    return columns
 
 
 def _literal(moment: datetime) -> str:

@@ -6,6 +6,7 @@ Each step is idempotent, so re-running a batch or a whole window changes nothing
 """
 
 from collections.abc import Callable, Collection, Iterable
+from datetime import datetime
 from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -43,7 +44,7 @@ def requests_refresh(*, correlation_ids: Collection[str], flags: bool = True) ->
 
     from .accounting import usage_refresh
 
-    hours = set()
+    hours: set[datetime] = set()
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         loaded = LoadedRequests.load(chunk)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -62,7 +63,7 @@ class RequestRetentionResult:
     native_logs: int = 0  # partner rows removed with their requests
     llm_log_chunks: int = 0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "cutoff": self.cutoff.isoformat() if self.cutoff else None,
             "months_dropped": [f"{month:%Y-%m}" for month in self.months_dropped],
@@ -168,7 +169,7 @@ def _partners_purge(cutoff: datetime, result: RequestRetentionResult) -> None:
     result.llm_log_chunks += _delete_by_id(chunks)
 
 
-def _delete_by_id(rows: QuerySet) -> int:
+def _delete_by_id(rows: QuerySet[Any]) -> int:
     """Delete ``rows`` in batches, walking up the ids so kept rows are not read again."""
     deleted, after = 0, 0
     while ids := list(rows.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:BATCH]):

@@ -1,6 +1,7 @@
 """Celery tasks of the usage app: thin wrappers around services (scheduled in settings.CELERY_BEAT_SCHEDULE)."""
 
 import logging
+from typing import Any
 
 from celery import shared_task
 from django.utils import timezone
@@ -13,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="usage.ingest_pull", ignore_result=True)
-def ingest_pull() -> dict:
+def ingest_pull() -> dict[str, Any]:
     """Pull new Log Analytics rows of every table; then check the quota alerts if usage changed."""
     try:
         result = log_analytics_pull()
@@ -34,6 +35,6 @@ def request_partitions_ahead() -> list[str]:
 
 
 @shared_task(name="usage.requests_retention")
-def requests_retention() -> dict:
+def requests_retention() -> dict[str, Any]:
     """Nightly: remove the months of requests past REQUEST_RETENTION_MONTHS (audited by the service)."""
     return requests_retention_apply().as_dict()

@@ -1,6 +1,7 @@
 """API endpoints of sign-in and the access audit: who am I, and the audit trail for admins."""
 
 from datetime import date, datetime
+from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
@@ -18,7 +19,7 @@ class MeOut(Schema):
 
 
 @router.get("/me", response=MeOut)
-def me(request: HttpRequest) -> dict:
+def me(request: HttpRequest) -> dict[str, Any]:
     """The caller and the portal roles it holds (handy to check an API token)."""
     return {"username": request.user.get_username(), "roles": sorted(user_roles(request.user))}
 
@@ -48,7 +49,7 @@ def access_audit(
     date_to: date | None = None,
     offset: int = 0,
     limit: int = 100,
-) -> dict:
+) -> dict[str, Any]:
     """The access audit (admins only), newest first; ``date_to`` inclusive, UTC days."""
     require_role(request, ADMIN)
     offset = max(offset, 0)

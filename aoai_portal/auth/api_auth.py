@@ -1,3 +1,4 @@
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
@@ -12,7 +13,7 @@ class ApiTokenAuth(HttpBearer):
 
     openapi_description = "Personal API token (create in the admin site or with create_api_token)."
 
-    def authenticate(self, request: HttpRequest, token: str):
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
         user = api_token_authenticate(raw=token)
         if user is None:
             return None

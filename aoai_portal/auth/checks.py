@@ -1,3 +1,7 @@
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Error, register
 
@@ -5,7 +9,7 @@ from aoai_portal.roles import ALL_ROLES
 
 
 @register()
-def role_map_settings_check(app_configs, **kwargs) -> list[Error]:
+def role_map_settings_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Error]:
     """ENTRA_ROLE_MAP / ENTRA_GROUP_MAP may only name the portal's roles."""
     errors = []
     for name in ("ENTRA_ROLE_MAP", "ENTRA_GROUP_MAP"):

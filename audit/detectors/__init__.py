@@ -47,15 +47,15 @@ class TextDetector:
 
 
 @lru_cache(maxsize=8)
-def _national_id_patterns(raw: str) -> dict[str, re.Pattern]:
+def _national_id_patterns(raw: str) -> dict[str, re.Pattern[str]]:
     return {name: re.compile(pattern) for name, pattern in json.loads(raw).items()}
 
 
 # (settings value, its patterns, whether every one needs a digit)
-_compiled_for: tuple[dict, dict[str, re.Pattern], bool] | None = None
+_compiled_for: tuple[dict[str, str], dict[str, re.Pattern[str]], bool] | None = None
 
 
-def _national_id_config() -> tuple[dict, dict[str, re.Pattern], bool]:
+def _national_id_config() -> tuple[dict[str, str], dict[str, re.Pattern[str]], bool]:
     global _compiled_for
     configured = settings.REVIEW_NATIONAL_ID_PATTERNS
     # Called for every message: reuse the last patterns while the setting has the same content
@@ -69,7 +69,7 @@ def _national_id_config() -> tuple[dict, dict[str, re.Pattern], bool]:
     return _compiled_for
 
 
-def national_id_patterns() -> dict[str, re.Pattern]:
+def national_id_patterns() -> dict[str, re.Pattern[str]]:
     return _national_id_config()[1]
 
 

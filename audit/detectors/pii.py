@@ -8,6 +8,8 @@ messages have neither, and the answer is the same with or without the check.
 """
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 try:  # CPython's pattern parser, to read what a configured pattern needs (pattern_requires_digit)
     from re import _constants as _sre
@@ -126,9 +128,9 @@ def us_ssns_find(text: str) -> list[Span]:
     return [Span(m.start(), m.end(), "us_ssn") for m in _SSN.finditer(text)]
 
 
-def national_ids_find(text: str, *, patterns: dict[str, re.Pattern]) -> list[Span]:
+def national_ids_find(text: str, *, patterns: dict[str, re.Pattern[str]]) -> list[Span]:
     """``patterns`` maps a name (``uk_nino``) to a compiled pattern (settings.REVIEW_NATIONAL_ID_PATTERNS)."""
-    spans = []
+    spans: list[Span] = []
     digit: bool | None = None
     for name, pattern in patterns.items():
         if pattern_requires_digit(pattern):
@@ -143,7 +145,7 @@ def national_ids_find(text: str, *, patterns: dict[str, re.Pattern]) -> list[Spa
 _REQUIRES_DIGIT: dict[tuple[str, int], bool] = {}
 
 
-def pattern_requires_digit(pattern: re.Pattern) -> bool:
+def pattern_requires_digit(pattern: re.Pattern[str]) -> bool:
     """True when every match of ``pattern`` contains a ``\\d`` (so text without digits can be skipped).
 
     Read from the parsed pattern: a top-level ``\\d`` (or a group, repeat of at least one, or
@@ -164,7 +166,7 @@ def pattern_requires_digit(pattern: re.Pattern) -> bool:
     return found
 
 
-def _sequence_requires_digit(items) -> bool:
+def _sequence_requires_digit(items: Iterable[tuple[Any, Any]]) -> bool:
     for op, av in items:
         if op is _sre.IN and av == [(_sre.CATEGORY, _sre.CATEGORY_DIGIT)]:
             return True

@@ -13,7 +13,7 @@ from .base import Span, spans_merge
 # none of them is not searched (these run over every message; most have no key-like text at all).
 # None: no literal; the pattern needs a run of 32 key characters (see _longest_run_at_least).
 # Order matters only for the label when two shapes match the same text.
-_SHAPES: list[tuple[str, re.Pattern, tuple[str, ...] | None]] = [
+_SHAPES: list[tuple[str, re.Pattern[str], tuple[str, ...] | None]] = [
     ("private_key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)"), ("-----BEGIN ",)),
     ("openai_key", re.compile(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), ("sk-",)),
     ("aws_access_key", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])"), ("AKIA", "ASIA")),

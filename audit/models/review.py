@@ -1,5 +1,7 @@
 """Prompt review: admin-defined flag rules, the flags found on requests, and the review queue."""
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -45,7 +47,7 @@ class FlagRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.clean()  # also from code and the shell, not only from forms
         super().save(*args, **kwargs)
 

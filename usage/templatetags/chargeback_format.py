@@ -19,7 +19,7 @@ def money(value: Decimal | None, currency: str = "") -> str:
 
 
 @register.filter
-def num(value: int | None) -> str:
+def num(value: int | str | None) -> str:
     if value is None or value == "":
         return "—"
     return f"{int(value):,}".replace("-", "−")

@@ -83,7 +83,7 @@ def _page_query(request: HttpRequest) -> PageQuery:
     """Month and filters from the query string; raises ChargebackInputError on a bad month."""
     raw_month = request.GET.get("month") or request.POST.get("month")
     month = month_parse(raw_month) if raw_month else month_current()
-    values = {}
+    values: dict[str, str | None] = {}
     for name in _FILTER_NAMES:
         value = request.GET.get(name)
         if value is None or value == "":

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.services import flags_reevaluate_range
 
@@ -18,11 +19,11 @@ def _moment(value: str, name: str) -> datetime:
 class Command(BaseCommand):
     help = "Re-run flag rules and detectors over the requests of [--since, --until) (UTC)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--since", required=True, help="Start, inclusive: 2026-10-01 or ISO datetime")
         parser.add_argument("--until", help="End, exclusive (default: now); a bare date means its midnight")
 
-    def handle(self, *args, since: str, until: str | None, **options):
+    def handle(self, *args: Any, since: str, until: str | None, **options: Any) -> None:
         start = _moment(since, "since")
         end = _moment(until, "until") if until else datetime.now(UTC) + timedelta(seconds=1)
         if end <= start:

@@ -8,6 +8,7 @@ keeps pulling every INGEST_INTERVAL_SECONDS, and serves the site.
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             "--force", action="store_true", help="allow a database other than SQLite (it gets demo data!)"
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if connection.vendor != "sqlite" and not options["force"]:
             raise CommandError(
                 f"the demo writes demo users and data; DATABASE_URL points at {connection.vendor}. "

@@ -1,8 +1,9 @@
 """``python manage.py import_logs PATH [PATH ...]``: import exported log files (see usage.ingestion.files)."""
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from usage.ingestion.files import FileImportResult, logs_file_import
 
@@ -13,7 +14,7 @@ class Command(BaseCommand):
         'diagnostic-settings records (JSON lines or {"records": [...]}); the format is detected per file.'
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", metavar="PATH", help="file or directory")
         parser.add_argument(
             "--workers",
@@ -22,7 +23,7 @@ class Command(BaseCommand):
             help="processes storing batches side by side (default: INGEST_WORKERS, 1 unless set)",
         )
 
-    def handle(self, *args, paths: list[str], workers: int | None = None, **options) -> None:
+    def handle(self, *args: Any, paths: list[str], workers: int | None = None, **options: Any) -> None:
         failed = 0
         total = FileImportResult(path="total")
         paths = self._expand(paths)
@@ -40,7 +41,7 @@ class Command(BaseCommand):
     @staticmethod
     def _expand(paths: list[str]) -> list[str]:
         """Directories become the files under them, in name order; everything else stays as given."""
-        expanded = []
+        expanded: list[str] = []
         for path in paths:
             directory = Path(path)
             if directory.is_dir():

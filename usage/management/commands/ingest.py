@@ -6,6 +6,7 @@ backfill of ``[since, until)``. A progress bar shows the time covered per table.
 
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
@@ -45,7 +46,7 @@ class Command(BaseCommand):
             help="processes storing a window's batches side by side (default: INGEST_WORKERS, 1 unless set)",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         since, until = options["since"], options["until"]
         if until and not since:
             raise CommandError("--until needs --since")

@@ -1,6 +1,7 @@
 import datetime as dt
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from usage.accounting.pricing import ptu_allocate
 
@@ -8,10 +9,10 @@ from usage.accounting.pricing import ptu_allocate
 class Command(BaseCommand):
     help = "Share each provisioned (PTU) commitment of a month out over its requests by tokens."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--month", required=True, help="YYYY-MM (UTC)")
 
-    def handle(self, *args, month: str, **options) -> None:
+    def handle(self, *args: Any, month: str, **options: Any) -> None:
         try:
             first = dt.datetime.strptime(month, "%Y-%m").date()
         except ValueError as exc:

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -11,7 +13,7 @@ class Command(BaseCommand):
         "by the beat schedule."
     )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         result = requests_retention_apply()
         if result.cutoff is None:
             self.stdout.write("REQUEST_RETENTION_MONTHS is 0: requests are kept forever, nothing removed")

@@ -1,5 +1,7 @@
+from typing import Any
+
 from django.contrib.auth.models import Group, User
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aoai_portal.auth.services import api_token_create
 from aoai_portal.roles import ALL_ROLES
@@ -11,13 +13,15 @@ class Command(BaseCommand):
         "Send it as 'Authorization: Bearer <token>'."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--role", choices=ALL_ROLES, help="Also make sure the user holds this role.")
         parser.add_argument("--days", type=int, default=90, help="Days until the token expires (default 90).")
         parser.add_argument("--name", default="API token", help="What the token is for, e.g. 'Power BI'.")
 
-    def handle(self, *args, username: str, role: str | None, days: int, name: str, **options):
+    def handle(
+        self, *args: Any, username: str, role: str | None, days: int, name: str, **options: Any
+    ) -> None:
         user = User.objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user {username!r}. Entra users appear after their first sign-in.")
