@@ -156,9 +156,9 @@ def _pairs_scrub(text: str) -> str:
 
 
 def _lines_scrub(text: str) -> str:
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         if not header_name_is_credential(match["name"]) or not match["value"]:
-            return match[0]
+            return str(match[0])
         return f"{match['name']}{match['sep']}{header_value_redact(match['value'])}{match['end']}"
 
     return _LINE.sub(replace, text)

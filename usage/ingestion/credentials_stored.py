@@ -10,12 +10,13 @@ Takes the model classes as arguments so the migration can pass its historical mo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from .credentials import headers_scrub, raw_text_scrub
 
 
-def _batches(model: Any, fields: tuple[str, ...], batch_size: int):
+def _batches(model: Any, fields: tuple[str, ...], batch_size: int) -> Iterator[list[Any]]:
     last = None
     while True:
         rows = model.objects.order_by("pk")
