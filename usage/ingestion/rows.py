@@ -683,10 +683,9 @@ def diagnostic_record_convert(record: Mapping[str, Any]) -> tuple[str, dict[str,
     table = CATEGORY_TABLES.get(category.lower())
     if table is None:
         return Rejection("unsupported category", _show(category) if category else "missing")
-    try:
-        properties = cells.dynamic("properties")
-    except _Bad as bad:
-        return bad.rejection
+    properties = cells.dynamic("properties")
+    if cells.notes:  # not JSON: the record's content is all there, so it cannot be mapped
+        return Rejection("properties: not JSON", _show(cells.raw("properties")))
     if properties is None:
         properties = {}
     if not isinstance(properties, Mapping):
