@@ -234,14 +234,14 @@ _TOKENS_MAX = 2**53  # no call uses more; a larger count is not a count
 
 
 def _count_unusable(value: Any) -> bool:
-    """A token count that is present but not one: negative, NaN, infinite, fractional, too large,
-    not a number (null is absent, not unusable)."""
+    """A token count that is present but not one: negative, NaN, infinite, too large, not a number
+    (null is absent, not unusable)."""
     if value is None:
         return False
     if type(value) is int:
         return not 0 <= value <= _TOKENS_MAX
     if isinstance(value, float):
-        return not (0 <= value <= _TOKENS_MAX and value.is_integer())  # NaN fails every comparison
+        return not 0 <= value <= _TOKENS_MAX  # NaN fails every comparison; a fraction is cut
     if isinstance(value, str):
         digits = value.strip()
         return not (digits.isdigit() and len(digits) <= 16 and int(digits) <= _TOKENS_MAX)
