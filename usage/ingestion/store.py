@@ -70,7 +70,8 @@ from usage.partitions import KEY_TABLE, request_partitions_prepare, requests_par
 from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
 
-from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection, has_surrogate, record_sanitize
+from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection, has_surrogate
+from .sanitize import record_sanitize
 from .tables import GATEWAY, LLM_LOG, NATIVE
 from .unmatched import unmatched_rows_update
 
