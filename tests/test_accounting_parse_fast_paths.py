@@ -172,10 +172,12 @@ def test_the_model_of_a_cut_request_is_read_with_its_escapes():
     assert (cut_answer.model, cut_answer.model_version) == ("gpt-4o", "2024-08-06")
 
 
-def test_token_numbers_that_are_negative_booleans_floats_or_text_are_read_as_before():
+def test_token_numbers_that_are_floats_or_text_are_read_as_before():
+    # Negative counts and booleans are no report (issue 21): the tokens are estimated, with a note.
     usage = {"prompt_tokens": -5, "completion_tokens": True, "total_tokens": 7}
     result = parse(s.chat_response("hi", usage=usage))
-    assert (result.prompt_tokens, result.completion_tokens, result.total_tokens) == (0, 0, 7)
+    assert result.token_source == "estimated" and result.prompt_tokens > 0
+    assert result.reason.startswith("usage in the response unusable (prompt_tokens: -5)")
     usage = {
         "prompt_tokens": 12.9,
         "completion_tokens": " 30 ",
@@ -227,3 +229,23 @@ def test_other_response_headers_do_not(headers):
         request=RequestInput(url=s.CHAT_URL, response_code=429, request_body="{}", response_headers=headers)
     )
     assert result.is_streaming is False
+
+
+@pytest.mark.parametrize(
+    ("usage", "why"),
+    [
+        ({"prompt_tokens": -14, "completion_tokens": 5, "total_tokens": -9}, "prompt_tokens: -14"),
+        ({"prompt_tokens": float("nan"), "completion_tokens": 5}, "prompt_tokens: nan"),
+        ({"prompt_tokens": 14, "completion_tokens": float("inf")}, "completion_tokens: inf"),
+        ({"input_tokens": 3, "output_tokens": -1}, "output_tokens: -1"),
+        (
+            {"prompt_tokens": 3, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": -2}},
+            "prompt_tokens_details.cached_tokens: -2",
+        ),
+    ],
+)
+def test_negative_or_nan_usage_is_estimated_not_reported(usage, why):
+    result = parse(s.chat_response("Chennai is the capital of Tamil Nadu.", usage=usage))
+    assert result.token_source == "estimated"
+    assert result.reason.startswith(f"usage in the response unusable ({why})")
+    assert result.prompt_tokens > 0 and result.completion_tokens > 0

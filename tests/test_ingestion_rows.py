@@ -1,7 +1,7 @@
 """The pure row parsers: real-shaped rows in, normalized records or rejections out."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -231,19 +231,59 @@ def test_it_parses_the_portal_csv_datetime_format():
         ({"CorrelationId": "x" * 65}, "CorrelationId: longer than 64 characters"),
         ({"TimeGenerated": None}, "TimeGenerated: missing"),
         ({"TimeGenerated": "last tuesday"}, "TimeGenerated: not a datetime"),
-        ({"ResponseCode": "OK"}, "ResponseCode: not an integer"),
-        ({"ResponseCode": "99999999999"}, "ResponseCode: out of range"),
-        ({"TotalTime": "-5"}, "TotalTime: negative"),
-        ({"IsRequestSuccess": "maybe"}, "IsRequestSuccess: not a boolean"),
-        ({"BackendResponseHeaders": "{not json"}, "BackendResponseHeaders: not JSON"),
-        ({"BackendResponseHeaders": "[1, 2]"}, "BackendResponseHeaders: not an object"),
+        ({"TimeGenerated": "0001-01-01T00:00:00Z"}, "TimeGenerated: out of range"),
+        ({"TimeGenerated": "1900-01-01T00:00:00Z"}, "TimeGenerated: out of range"),
+        ({"TimeGenerated": "2014-12-31T23:59:59Z"}, "TimeGenerated: out of range"),
+        ({"TimeGenerated": "2100-01-01T00:00:00Z"}, "TimeGenerated: out of range"),
+        ({"TimeGenerated": "9999-12-31T23:59:59Z"}, "TimeGenerated: out of range"),
+        ({"CorrelationId": "ab\ud800"}, "CorrelationId: lone surrogate"),
+        ({"CorrelationId": {"id": 1}}, "CorrelationId: not a text"),
     ],
 )
-def test_it_rejects_a_malformed_gateway_row_with_a_reason(change, reason):
+def test_it_rejects_a_gateway_row_whose_key_is_unusable_with_a_reason(change, reason):
     result = gateway_row_parse({**GATEWAY_ROW, **change})
     assert isinstance(result, Rejection)
     assert result.kind == reason
     assert result.reason.startswith(reason)
+
+
+def test_a_time_up_to_a_day_ahead_is_kept_and_past_it_is_rejected():
+    soon = datetime.now(UTC) + timedelta(hours=23)
+    later = datetime.now(UTC) + timedelta(hours=25)
+    assert gateway_row_parse({**GATEWAY_ROW, "TimeGenerated": soon.isoformat()}).time == soon
+    rejection = gateway_row_parse({**GATEWAY_ROW, "TimeGenerated": later.isoformat()})
+    assert rejection.kind == "TimeGenerated: out of range" and "more than a day ahead" in rejection.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "attribute", "note"),
+    [
+        ({"ResponseCode": "OK"}, "response_code", "ResponseCode: not an integer ('OK')"),
+        ({"ResponseCode": "99999999999"}, "response_code", "ResponseCode: out of range ('99999999999')"),
+        ({"TotalTime": "-5"}, "total_time_ms", "TotalTime: negative ('-5')"),
+        ({"TotalTime": float("inf")}, "total_time_ms", "TotalTime: not finite (inf)"),
+        ({"TotalTime": "Infinity"}, "total_time_ms", "TotalTime: not finite ('Infinity')"),
+        ({"BackendTime": float("nan")}, "backend_time_ms", "BackendTime: not finite (nan)"),
+        ({"ClientTime": 10**400}, "client_time_ms", "ClientTime: out of range"),
+        ({"RequestSize": 2**70}, "request_size", "RequestSize: out of range (1180591620717411303424)"),
+        ({"ResponseSize": -1}, "response_size", "ResponseSize: negative (-1)"),
+        ({"IsRequestSuccess": "maybe"}, "is_request_success", "IsRequestSuccess: not a boolean ('maybe')"),
+        ({"BackendResponseHeaders": "{not json"}, "apim_request_id", "BackendResponseHeaders: not JSON"),
+        ({"BackendResponseHeaders": "[1, 2]"}, "apim_request_id", "BackendResponseHeaders: not an object"),
+    ],
+)
+def test_an_unusable_gateway_value_is_left_empty_with_a_note(change, attribute, note):
+    row = gateway_row_parse({**GATEWAY_ROW, **change})
+    assert isinstance(row, GatewayRow)
+    assert getattr(row, attribute) in (None, "")
+    assert row.ingest_notes.startswith(note)
+    assert row.correlation_id == "99789635-18d0-480f-8182-a3a3c477a6a4" and row.response_body == CHAT_RESPONSE
+
+
+def test_a_good_row_has_no_note():
+    assert gateway_row_parse(GATEWAY_ROW).ingest_notes == ""
+    assert native_row_parse(NATIVE_ROW).ingest_notes == ""
+    assert llm_row_parse(LLM_ROW).ingest_notes == ""
 
 
 def test_it_rejects_something_that_is_not_a_row():
@@ -284,16 +324,37 @@ def test_it_accepts_native_properties_as_an_object():
     [
         ({"ResourceProvider": "MICROSOFT.KEYVAULT"}, "not an Azure OpenAI row"),
         ({"Category": "Audit"}, "not a RequestResponse row"),
-        ({"properties_s": '{"modelName": '}, "properties_s: not JSON"),
-        ({"properties_s": '"text"'}, "properties_s: not an object"),
-        ({"DurationMs": "-1021"}, "DurationMs: negative"),
         ({"CorrelationId": None}, "CorrelationId: missing"),
+        ({"TimeGenerated": "0001-01-01T00:00:00Z"}, "TimeGenerated: out of range"),
     ],
 )
 def test_it_rejects_a_malformed_native_row_with_a_reason(change, reason):
     result = native_row_parse({**NATIVE_ROW, **change})
     assert isinstance(result, Rejection)
     assert result.kind == reason
+
+
+@pytest.mark.parametrize(
+    ("change", "note"),
+    [
+        ({"DurationMs": "-1021"}, "DurationMs: negative ('-1021')"),
+        ({"properties_s": '{"modelName": '}, "properties_s: not JSON"),
+        ({"properties_s": '"text"'}, "properties_s: not an object ('text')"),
+    ],
+)
+def test_one_bad_native_value_no_longer_rejects_the_row(change, note):
+    row = native_row_parse({**NATIVE_ROW, **change})
+    assert isinstance(row, NativeRow)
+    assert row.ingest_notes.startswith(note)
+    assert (row.correlation_id, row.location) == ("d427a391-2bc7-4f38-9cbc-6560600e0981", "eastus")
+
+
+def test_a_negative_native_length_is_left_empty_with_a_note():
+    properties = {**json.loads(NATIVE_ROW["properties_s"]), "responseLength": -3, "requestLength": 2**64}
+    row = native_row_parse({**NATIVE_ROW, "properties_s": properties})
+    assert (row.response_length, row.request_length, row.duration_ms) == (None, None, 1021.0)
+    assert row.model_name == "gpt-35-turbo"
+    assert row.ingest_notes == "requestLength: out of range (18446744073709551616); responseLength: negative (-3)"
 
 
 def test_it_parses_an_llm_log_chunk():
@@ -320,12 +381,27 @@ def test_it_keeps_llm_messages_given_as_objects_as_json_text():
     [
         ({"SequenceNumber": "first"}, "SequenceNumber: not an integer"),
         ({"SequenceNumber": -1}, "SequenceNumber: out of range"),
-        ({"PromptTokens": "many"}, "PromptTokens: not an integer"),
         ({"CorrelationId": ""}, "CorrelationId: missing"),
+        ({"RequestId": "x\ud800"}, "RequestId: lone surrogate"),
+        ({"TimeGenerated": "2100-01-01T00:00:00Z"}, "TimeGenerated: out of range"),
     ],
 )
 def test_it_rejects_a_malformed_llm_row_with_a_reason(change, reason):
     assert llm_row_parse({**LLM_ROW, **change}).kind == reason
+
+
+@pytest.mark.parametrize(
+    ("change", "note"),
+    [
+        ({"PromptTokens": "many"}, "PromptTokens: not an integer ('many')"),
+        ({"PromptTokens": -14}, "PromptTokens: negative (-14)"),
+        ({"PromptTokens": float("nan")}, "PromptTokens: not an integer (nan)"),
+    ],
+)
+def test_an_unusable_llm_token_count_is_left_empty_with_a_note(change, note):
+    row = llm_row_parse({**LLM_ROW, **change})
+    assert row.prompt_tokens is None and row.completion_tokens == 8
+    assert row.ingest_notes == note
 
 
 # Diagnostic-settings records, shaped like the public samples in elastic/integrations

@@ -55,7 +55,7 @@ def test_it_stores_every_table_and_rejects_malformed_rows_with_reasons(db, logs)
     assert gateway.rejected == 2
     assert set(gateway.reasons) == {"CorrelationId: missing", "TimeGenerated: not a datetime"}
     assert results[NATIVE].stored == NativeLog.objects.count() > 30
-    assert results[NATIVE].reasons == {"properties_s: not JSON": 1}
+    assert results[NATIVE].reasons == {"CorrelationId: longer than 64 characters": 1}
     assert results[LLM_LOG].reasons == {"SequenceNumber: not an integer": 1}
     assert RejectedRow.objects.count() == 4
     assert set(RejectedRow.objects.values_list("source", flat=True)) == {GATEWAY, NATIVE, LLM_LOG}

@@ -16,10 +16,12 @@ from usage.partitions import (
     DEFAULT_PARTITION,
     KEY_TABLE,
     TABLE,
+    month_floor,
     partition_name,
     request_partitions_ahead,
     request_partitions_ensure,
     request_partitions_list,
+    request_partitions_prepare,
     requests_partition_forget,
 )
 
@@ -177,10 +179,15 @@ def test_ingesting_rows_of_a_new_month_creates_its_partition():
     }
 
 
-def test_ingestion_leaves_far_future_rows_to_the_default_partition():
-    far = datetime.now(UTC).replace(day=1) + timedelta(days=200)
-    rows_store(table=GATEWAY, rows=gateway_rows(far))
-    assert {partition_of(r.correlation_id) for r in GatewayRequest.objects.all()} == {DEFAULT_PARTITION}
+def test_far_future_rows_make_no_partition():
+    far = datetime.now(UTC).replace(day=1, minute=0, second=0, microsecond=0) + timedelta(days=200)
+    # Ingestion rejects them (more than a day ahead) ...
+    rows = generate_logs(start=far, end=far + timedelta(hours=1), requests_per_hour=6, seed=3)[GATEWAY]
+    result = rows_store(table=GATEWAY, rows=rows)
+    assert result.stored == 0 and result.reasons["TimeGenerated: out of range"] > 0
+    # ... and a far-future month given to the batch preparation gets no partition either.
+    assert request_partitions_prepare(times=[far], now=datetime.now(UTC)) == []
+    assert month_floor(far) not in {p.month for p in request_partitions_list()}
 
 
 def test_creating_a_partition_moves_the_months_rows_out_of_the_default_partition():

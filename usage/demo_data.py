@@ -776,7 +776,9 @@ class _Hour:
             NATIVE,
             {
                 "TimeGenerated": moment,
-                "CorrelationId": self.uuid(),
+                # An id longer than any key rejects the row (a cut properties_s alone only
+                # leaves the properties empty, with a note).
+                "CorrelationId": self.uuid() + "-" + "0" * 40,
                 "ResourceProvider": "MICROSOFT.COGNITIVESERVICES",
                 "Category": "RequestResponse",
                 "properties_s": '{"modelDeploymentName": "gpt-4o", "modelName": ',

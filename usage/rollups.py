@@ -98,7 +98,7 @@ from .models import (
     UsageDaily,
     UsageHourly,
 )
-from .spans import SPAN_DAYS, span_start
+from .spans import SPAN_DAYS, span_day_covered, span_start
 
 _DIMENSIONS = (
     "apim_subscription_id",
@@ -154,10 +154,17 @@ def _bucket_expression(field: str) -> Case:
     )
 
 
+# The last hour of the calendar has no end: a row stored in it (only before ingestion checked
+# times) is left out of the rollups rather than crash them.
+_LAST_HOUR = datetime(9999, 12, 31, 23, tzinfo=UTC)
+
+
 def _hour_runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
     """Cut the distinct hours into half-open runs of consecutive hours, each at most _MAX_RUN_HOURS."""
     runs: list[tuple[datetime, datetime]] = []
     for hour in sorted({hour_floor(h) for h in hours}):
+        if hour >= _LAST_HOUR:
+            continue
         if runs and runs[-1][1] == hour and hour - runs[-1][0] < timedelta(hours=_MAX_RUN_HOURS):
             runs[-1] = (runs[-1][0], hour + timedelta(hours=1))
         else:
@@ -646,6 +653,7 @@ def _spans_apply(
 ) -> None:
     """Re-sum every ``span_model`` row over ``days`` (whose ``day_model`` rows just changed) from
     its two halves, shortest spans first, so each longer span adds up fresh shorter ones."""
+    days = {day for day in days if span_day_covered(day)}
     for span_days in SPAN_DAYS:
         half = span_days // 2
         halves = day_model.objects.all() if half == 1 else span_model.objects.filter(span_days=half)
@@ -1392,7 +1400,7 @@ def rollup_refresh_range(*, start: datetime, end: datetime) -> int:
     """Recompute every hour in [start, end)."""
     hours = []
     hour = hour_floor(start)
-    while hour < end:
+    while hour < min(end, _LAST_HOUR):
         hours.append(hour)
         hour += timedelta(hours=1)
     return rollup_refresh_hours(hours=hours)

@@ -10,6 +10,16 @@ from datetime import date, timedelta
 
 # Span lengths kept in LatencyDailySpan, shortest first (each is the sum of two of the previous).
 SPAN_DAYS = (2, 4, 8, 16, 32, 64, 128, 256)
+# Days that have spans: every span holding one starts and ends inside the calendar. Ingestion
+# stores no time near either end, but a database may hold one written before it checked (a row
+# dated 0001-01-01 or 9999-12-31): such a day is left out of the spans rather than crash them.
+SPAN_FIRST_DAY = date.fromordinal(SPAN_DAYS[-1])
+SPAN_LAST_DAY = date.max - timedelta(days=SPAN_DAYS[-1])
+
+
+def span_day_covered(day: date) -> bool:
+    """True if ``day`` has spans (see SPAN_FIRST_DAY)."""
+    return SPAN_FIRST_DAY <= day <= SPAN_LAST_DAY
 
 
 def span_start(day: date, span_days: int) -> date:

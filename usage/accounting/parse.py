@@ -223,6 +223,52 @@ def _int(value: Any) -> int:
     return 0
 
 
+_USAGE_COUNTS = ("input_tokens", "output_tokens", "prompt_tokens", "completion_tokens", "total_tokens")
+_USAGE_DETAILS = (
+    ("input_tokens_details", "cached_tokens"),
+    ("output_tokens_details", "reasoning_tokens"),
+    ("prompt_tokens_details", "cached_tokens"),
+    ("completion_tokens_details", "reasoning_tokens"),
+)
+_TOKENS_MAX = 2**53  # no call uses more; a larger count is not a count
+
+
+def _count_unusable(value: Any) -> bool:
+    """A token count that is present but not one: negative, NaN, infinite, too large, not a number
+    (null is absent, not unusable)."""
+    if value is None:
+        return False
+    if type(value) is int:
+        return not 0 <= value <= _TOKENS_MAX
+    if isinstance(value, float):
+        return not 0 <= value <= _TOKENS_MAX  # NaN fails every comparison; a fraction is cut
+    if isinstance(value, str):
+        digits = value.strip()
+        return not (digits.isdigit() and len(digits) <= 16 and int(digits) <= _TOKENS_MAX)
+    return True  # bools, lists, objects
+
+
+def _usage_unusable(usage: Any) -> str:
+    """"prompt_tokens: -5" for the first count of ``usage`` that cannot be used, else ""."""
+    if not isinstance(usage, dict):
+        return ""
+    for name in _USAGE_COUNTS:
+        if _count_unusable(usage.get(name)):
+            return f"{name}: {_brief(usage.get(name))}"
+    for details, name in _USAGE_DETAILS:
+        value = _dict(usage.get(details)).get(name)
+        if _count_unusable(value):
+            return f"{details}.{name}: {_brief(value)}"
+    return ""
+
+
+def _brief(value: Any) -> str:
+    try:
+        return str(value)[:20]
+    except ValueError:  # an int of more than 4,300 digits
+        return "a number too large"
+
+
 def _dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
@@ -691,9 +737,18 @@ class _Parser:
 
     def _tokens(self) -> None:
         r = self.result
-        if self.usage is not None and self._apply_usage(self.usage):
+        unusable = _usage_unusable(self.usage) if self.usage is not None else ""
+        if self.usage is not None and not unusable and self._apply_usage(self.usage):
             r.token_source = REPORTED
             return
+        self._tokens_not_reported()
+        if unusable:
+            # Negative or NaN counts are not a report of zero tokens: what was estimated (or taken
+            # from the LLM log) stands, and the note says why the body's usage was not taken.
+            r.reason = "; ".join(filter(None, [f"usage in the response unusable ({unusable})", r.reason]))[:200]
+
+    def _tokens_not_reported(self) -> None:
+        r = self.result
         if self.llm_log is not None and self.llm_log.has_tokens:
             r.prompt_tokens = _int(self.llm_log.prompt_tokens)
             r.completion_tokens = _int(self.llm_log.completion_tokens)

@@ -56,7 +56,8 @@ def month_parse(text: str | None) -> date:
     value = (text or "").strip()
     try:
         year, month = value.split("-")
-        if len(year) != 4 or len(month) != 2:
+        # Years 0001 and 9999 parse but have no previous or next month to show.
+        if len(year) != 4 or len(month) != 2 or not 1 < int(year) < 9999:
             raise ValueError
         return date(int(year), int(month), 1)
     except ValueError:

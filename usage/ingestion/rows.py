@@ -9,8 +9,17 @@ One parser per table:
 A row is a mapping of column name to value as Log Analytics gives it: strings, numbers, ISO
 datetimes (or ``datetime`` objects from the SDK), and ``dynamic`` cells either as JSON text or as
 already-decoded objects. Column names are matched exactly first, then case-insensitively; missing
-columns are tolerated (older workspaces lack some). A row that cannot be used is returned as a
-``Rejection`` whose ``reason`` says why; nothing here raises on bad input or touches the database.
+columns are tolerated (older workspaces lack some). Nothing here raises on bad input or touches
+the database:
+
+* a row whose key cannot be used (time missing, unreadable or outside ``TIME_MIN`` .. now +
+  ``TIME_AHEAD``; correlation id missing, too long, not text or holding a lone surrogate) is
+  returned as a ``Rejection`` whose ``reason`` says why;
+* any other value that cannot be used (not a number, NaN, Infinity, negative where a duration or
+  size is meant, out of its column's range, not a boolean, not JSON) leaves its field empty and
+  adds a note ("TotalTime: not finite (inf)") to the record's ``ingest_notes``: the row is kept.
+  Lone surrogates in long texts are found when the database refuses them (``store.py`` then runs
+  ``sanitize.record_sanitize``), not by scanning every body here.
 
 Diagnostic-settings records (what a Storage account or Event Hub receives: lower-camel keys,
 ``properties`` as an object or JSON text) are first mapped to the Log Analytics shape by
@@ -23,7 +32,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -36,6 +45,12 @@ from .tables import CATEGORY_TABLES, GATEWAY, LLM_LOG, NATIVE
 KEY_MAX_LENGTH = 64  # correlation ids and request ids (GUIDs) are keys: longer ones are rejected
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
+_NON_NEGATIVE = (0, 2**63 - 1)
+# A time outside [TIME_MIN, now + TIME_AHEAD) is not a log time (0001-01-01, 9999-12-31, 1900...):
+# the row is rejected. Azure OpenAI did not exist before 2015.
+TIME_MIN = datetime(2015, 1, 1, tzinfo=UTC)
+TIME_AHEAD = timedelta(days=1)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,7 @@ class GatewayRow:
     response_headers: dict[str, str] = field(default_factory=dict)
     request_body: str = ""
     response_body: str = ""
+    ingest_notes: str = ""
 
 
 @dataclass
@@ -106,6 +122,7 @@ class NativeRow:
     request_length: int | None = None
     response_length: int | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    ingest_notes: str = ""
 
 
 @dataclass
@@ -124,6 +141,7 @@ class LlmChunkRow:
     is_stream_completion: bool | None = None
     api_version: str = ""
     region: str = ""
+    ingest_notes: str = ""
 
 
 class _Bad(Exception):
@@ -135,18 +153,32 @@ class _Bad(Exception):
 
 
 def _show(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)  # escapes lone surrogates and NULs
+    except ValueError:  # an int of more than 4,300 digits
+        return f"<{type(value).__name__} too large to show>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class _Cells:
-    """Column lookup: exact name first, then case-insensitive."""
+def has_surrogate(text: str) -> bool:
+    """True if ``text`` holds a lone surrogate (from a ``"\\ud800"`` escape), which no database
+    can store as text."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
-    __slots__ = ("_row", "_lower")
+
+class _Cells:
+    """Column lookup: exact name first, then case-insensitive. Non-key values that cannot be used
+    come back empty, with a note in ``notes``."""
+
+    __slots__ = ("_row", "_lower", "notes")
 
     def __init__(self, row: Mapping[str, Any]) -> None:
         self._row = row
         self._lower: dict[str, Any] | None = None
+        self.notes: list[str] = []
+
+    def note(self, name: str, why: str, value: Any) -> None:
+        self.notes.append(f"{name}: {why} ({_show(value, 40)})")
 
     def raw(self, name: str) -> Any:
         if name in self._row:
@@ -156,7 +188,14 @@ class _Cells:
         return self._lower.get(name.lower())
 
     def text(self, name: str) -> str:
-        return _as_text(self.raw(name))
+        value = self.raw(name)
+        if type(value) is str and "\x00" not in value:
+            return value  # the usual cell: nothing to convert
+        try:
+            return _as_text(value)
+        except (ValueError, RecursionError):  # an int too long to print, a document too deep
+            self.note(name, "not printable", value)
+            return ""
 
     def integer(self, name: str, bounds: tuple[int, int] = _INT64) -> int | None:
         value = self.raw(name)
@@ -164,10 +203,12 @@ class _Cells:
             return None
         number = _as_number(value)
         if number is None or number != int(number):
-            raise _Bad(f"{name}: not an integer", _show(value))
+            self.note(name, "not an integer", value)
+            return None
         number = int(number)
         if not bounds[0] <= number <= bounds[1]:
-            raise _Bad(f"{name}: out of range", _show(value))
+            self.note(name, "negative" if number < 0 <= bounds[0] else "out of range", value)
+            return None
         return number
 
     def number(self, name: str, *, non_negative: bool = False) -> float | None:
@@ -176,10 +217,16 @@ class _Cells:
             return None
         number = _as_number(value)
         if number is None:
-            raise _Bad(f"{name}: not a number", _show(value))
+            self.note(name, "not finite" if _is_non_finite(value) else "not a number", value)
+            return None
         if non_negative and number < 0:
-            raise _Bad(f"{name}: negative", _show(value))
-        return float(number)
+            self.note(name, "negative", value)
+            return None
+        try:
+            return float(number)
+        except OverflowError:  # an int past a float's range
+            self.note(name, "out of range", value)
+            return None
 
     def boolean(self, name: str) -> bool | None:
         value = self.raw(name)
@@ -187,12 +234,13 @@ class _Cells:
             return None
         if isinstance(value, bool):
             return value
-        text = str(value).strip().lower()
+        text = str(value).strip().lower() if isinstance(value, str | int) else ""
         if text in ("true", "1", "yes"):
             return True
         if text in ("false", "0", "no"):
             return False
-        raise _Bad(f"{name}: not a boolean", _show(value))
+        self.note(name, "not a boolean", value)
+        return None
 
     def moment(self, name: str) -> datetime:
         value = self.raw(name)
@@ -201,18 +249,29 @@ class _Cells:
         parsed = datetime_parse(value)
         if parsed is None:
             raise _Bad(f"{name}: not a datetime", _show(value))
+        if parsed < TIME_MIN:
+            raise _Bad(f"{name}: out of range", f"{_show(value)} is before {TIME_MIN:%Y-%m-%d}")
+        if parsed > datetime.now(UTC) + TIME_AHEAD:
+            raise _Bad(f"{name}: out of range", f"{_show(value)} is more than a day ahead")
         return parsed
 
     def key(self, name: str) -> str:
-        value = _as_text(self.raw(name)).strip().lower()
+        raw = self.raw(name)
+        if isinstance(raw, bool | dict | list | float):
+            raise _Bad(f"{name}: not a text", _show(raw))
+        if isinstance(raw, int) and not _INT64[0] <= raw <= _INT64[1]:
+            raise _Bad(f"{name}: longer than {KEY_MAX_LENGTH} characters", _show(raw))
+        value = _as_text(raw).strip().lower()
         if not value:
             raise _Bad(f"{name}: missing")
         if len(value) > KEY_MAX_LENGTH:
             raise _Bad(f"{name}: longer than {KEY_MAX_LENGTH} characters", _show(value))
+        if has_surrogate(value):
+            raise _Bad(f"{name}: lone surrogate", _show(value))
         return value
 
     def dynamic(self, name: str) -> Any:
-        """A ``dynamic`` cell: JSON text or an object; empty -> None."""
+        """A ``dynamic`` cell: JSON text or an object; empty or not JSON -> None (noted)."""
         value = self.raw(name)
         if value is None:
             return None
@@ -222,8 +281,9 @@ class _Cells:
                 return None
             try:
                 return json_decode(text)
-            except ValueError:
-                raise _Bad(f"{name}: not JSON", _show(value)) from None
+            except (ValueError, RecursionError):
+                self.note(name, "not JSON", value)
+                return None
         return value
 
 
@@ -237,18 +297,44 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+_INFINITY = (float("inf"), float("-inf"))
+
+
+def _is_non_finite(value: Any) -> bool:
+    """NaN or an infinity, as a float or as text ("NaN", "Infinity", "-inf")."""
+    if isinstance(value, float):
+        return value != value or value in _INFINITY
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return False
+        return number != number or number in _INFINITY
+    return False
+
+
 def _as_number(value: Any) -> float | int | None:
+    """A finite number (int or float) or None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return value if value == value else None  # NaN is not a number here
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if value - value == 0 else None  # NaN and infinities are not numbers here
+    if not isinstance(value, str):
+        return None
     try:
-        number = float(str(value).strip())
+        number = float(value.strip())
     except ValueError:
         return None
     if number != number or number in (float("inf"), float("-inf")):
         return None
-    return int(number) if number.is_integer() and "." not in str(value) else number
+    if number.is_integer() and "." not in value:
+        try:
+            return int(value.strip())  # exact, past a float's 53 bits
+        except ValueError:  # "1e3"
+            return int(number)
+    return number
 
 
 _PORTAL_FORMATS = ("%m/%d/%Y, %I:%M:%S.%f %p", "%m/%d/%Y, %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p")
@@ -372,11 +458,13 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
 
 def _headers(cells: _Cells, name: str) -> dict[str, str]:
     """A headers column, normalized, credentials redacted (never stored, see ``credentials``)."""
+    value = cells.dynamic(name)
     try:
-        return headers_scrub(headers_normalize(cells.dynamic(name)))
-    except _Bad as bad:
-        # The value is not echoed into the reason: unreadable headers may still hold a credential.
-        raise _Bad(f"{name}: {bad.rejection.kind.split(': ', 1)[-1]}", "value withheld") from None
+        return headers_scrub(headers_normalize(value))
+    except (_Bad, ValueError, RecursionError):
+        # The value is not echoed into the note: unreadable headers may still hold a credential.
+        cells.note(name, "not an object", "value withheld")
+        return {}
 
 
 def _parse_gateway(row: Mapping[str, Any]) -> GatewayRow:
@@ -419,8 +507,8 @@ def _parse_gateway(row: Mapping[str, Any]) -> GatewayRow:
         total_time_ms=cells.number("TotalTime", non_negative=True),
         backend_time_ms=cells.number("BackendTime", non_negative=True),
         client_time_ms=cells.number("ClientTime", non_negative=True),
-        request_size=cells.integer("RequestSize"),
-        response_size=cells.integer("ResponseSize"),
+        request_size=cells.integer("RequestSize", _NON_NEGATIVE),
+        response_size=cells.integer("ResponseSize", _NON_NEGATIVE),
         apim_region=cells.text("Region"),
         backend_region=backend_region,
         apim_request_id=answer.get("apim-request-id", "").strip().lower()[:KEY_MAX_LENGTH],
@@ -431,7 +519,12 @@ def _parse_gateway(row: Mapping[str, Any]) -> GatewayRow:
         response_headers=answer,
         request_body=cells.text("RequestBody") or cells.text("BackendRequestBody"),
         response_body=cells.text("BackendResponseBody") or cells.text("ResponseBody"),
+        ingest_notes=_notes(cells),
     )
+
+
+def _notes(cells: _Cells) -> str:
+    return "; ".join(cells.notes)
 
 
 _NATIVE_PROVIDER = "microsoft.cognitiveservices"
@@ -446,41 +539,47 @@ def _parse_native(row: Mapping[str, Any]) -> NativeRow:
     category = cells.text("Category").strip()
     if category and category.lower() != _NATIVE_CATEGORY:
         raise _Bad("not a RequestResponse row", f"Category {_show(category)}")
+    correlation_id = cells.key("CorrelationId")
+    time = cells.moment("TimeGenerated")
     properties = cells.dynamic("properties_s")
     if properties is None:
         properties = {}
     if not isinstance(properties, dict):
-        raise _Bad("properties_s: not an object", _show(properties))
-
-    def prop_text(name: str) -> str:
-        return _as_text(properties.get(name))
-
-    def prop_int(name: str) -> int | None:
-        value = properties.get(name)
-        number = _as_number(value) if value not in (None, "") else None
-        if number is None or number < 0 or number > _INT64[1]:
-            return None
-        return int(number)
+        cells.note("properties_s", "not an object", properties)
+        properties = {}
+    props = _Cells(properties)
+    props.notes = cells.notes  # one list: a property's note names the property
 
     return NativeRow(
-        correlation_id=cells.key("CorrelationId"),
-        time=cells.moment("TimeGenerated"),
+        correlation_id=correlation_id,
+        time=time,
         operation_name=cells.text("OperationName"),
         result_signature=cells.text("ResultSignature"),
         duration_ms=cells.number("DurationMs", non_negative=True),
         caller_ip=cells.text("CallerIPAddress"),
         location=region_normalize(cells.text("location_s")),
         resource_id=cells.text("ResourceId") or cells.text("_ResourceId"),
-        api_name=prop_text("apiName"),
-        model_deployment=prop_text("modelDeploymentName"),
-        model_name=prop_text("modelName"),
-        model_version=prop_text("modelVersion"),
-        stream_type=prop_text("streamType"),
-        object_id=prop_text("objectId"),
-        request_length=prop_int("requestLength"),
-        response_length=prop_int("responseLength"),
-        properties=headers_scrub(_json_copy(properties, decoded=isinstance(cells.raw("properties_s"), str))),
+        api_name=props.text("apiName"),
+        model_deployment=props.text("modelDeploymentName"),
+        model_name=props.text("modelName"),
+        model_version=props.text("modelVersion"),
+        stream_type=props.text("streamType"),
+        object_id=props.text("objectId"),
+        request_length=props.integer("requestLength", _NON_NEGATIVE),
+        response_length=props.integer("responseLength", _NON_NEGATIVE),
+        properties=headers_scrub(
+            _properties_copy(cells, properties, decoded=isinstance(cells.raw("properties_s"), str))
+        ),
+        ingest_notes=_notes(cells),
     )
+
+
+def _properties_copy(cells: _Cells, properties: dict[str, Any], *, decoded: bool) -> dict[str, Any]:
+    try:
+        return _json_copy(properties, decoded=decoded)
+    except (ValueError, RecursionError, TypeError):  # an int too long to print, too deep
+        cells.note("properties_s", "not storable", properties)
+        return {}
 
 
 def _json_copy(value: Any, *, decoded: bool) -> Any:
@@ -494,26 +593,46 @@ def _json_copy(value: Any, *, decoded: bool) -> Any:
 
 def _parse_llm(row: Mapping[str, Any]) -> LlmChunkRow:
     cells = _Cells(row)
-    request_id = _as_text(cells.raw("RequestId")).strip()
+    correlation_id = cells.key("CorrelationId")
+    time = cells.moment("TimeGenerated")
+    # RequestId and SequenceNumber are part of the chunk's key: unusable ones reject the row.
+    raw_request_id = cells.raw("RequestId")
+    if isinstance(raw_request_id, bool | dict | list | float):
+        raise _Bad("RequestId: not a text", _show(raw_request_id))
+    request_id = "" if raw_request_id is None else _as_text(raw_request_id).strip()
     if len(request_id) > KEY_MAX_LENGTH:
         raise _Bad(f"RequestId: longer than {KEY_MAX_LENGTH} characters", _show(request_id))
-    sequence = cells.integer("SequenceNumber", (0, _INT32[1]))
+    if has_surrogate(request_id):
+        raise _Bad("RequestId: lone surrogate", _show(request_id))
+    sequence = _sequence_number(cells.raw("SequenceNumber"))
     return LlmChunkRow(
-        correlation_id=cells.key("CorrelationId"),
-        time=cells.moment("TimeGenerated"),
+        correlation_id=correlation_id,
+        time=time,
         request_id=request_id,
-        sequence_number=sequence or 0,
+        sequence_number=sequence,
         deployment_name=cells.text("DeploymentName"),
         model_name=cells.text("ModelName"),
-        prompt_tokens=cells.integer("PromptTokens"),
-        completion_tokens=cells.integer("CompletionTokens"),
-        total_tokens=cells.integer("TotalTokens"),
+        prompt_tokens=cells.integer("PromptTokens", _NON_NEGATIVE),
+        completion_tokens=cells.integer("CompletionTokens", _NON_NEGATIVE),
+        total_tokens=cells.integer("TotalTokens", _NON_NEGATIVE),
         request_messages=cells.text("RequestMessages"),
         response_messages=cells.text("ResponseMessages"),
         is_stream_completion=cells.boolean("IsStreamCompletion"),
         api_version=cells.text("ApiVersion"),
         region=cells.text("Region"),
+        ingest_notes=_notes(cells),
     )
+
+
+def _sequence_number(value: Any) -> int:
+    if value is None or value == "":
+        return 0
+    number = _as_number(value)
+    if number is None or number != int(number):
+        raise _Bad("SequenceNumber: not an integer", _show(value))
+    if not 0 <= number <= _INT32[1]:
+        raise _Bad("SequenceNumber: out of range", _show(value))
+    return int(number)
 
 
 def _guard(parse: Callable[[Mapping[str, Any]], Any], row: Any) -> Any:
@@ -523,8 +642,8 @@ def _guard(parse: Callable[[Mapping[str, Any]], Any], row: Any) -> Any:
         return parse(row)
     except _Bad as bad:
         return bad.rejection
-    except (ValueError, TypeError, AttributeError, OverflowError) as error:  # defensive
-        return Rejection("unreadable row", f"{type(error).__name__}: {error}")
+    except Exception as error:  # defensive: a value no check above foresaw
+        return Rejection("unreadable row", _show(f"{type(error).__name__}: {error}", 200))
 
 
 def gateway_row_parse(row: Mapping[str, Any]) -> GatewayRow | Rejection:
@@ -569,10 +688,9 @@ def diagnostic_record_convert(record: Mapping[str, Any]) -> tuple[str, dict[str,
     table = CATEGORY_TABLES.get(category.lower())
     if table is None:
         return Rejection("unsupported category", _show(category) if category else "missing")
-    try:
-        properties = cells.dynamic("properties")
-    except _Bad as bad:
-        return bad.rejection
+    properties = cells.dynamic("properties")
+    if cells.notes:  # not JSON: the record's content is all there, so it cannot be mapped
+        return Rejection("properties: not JSON", _show(cells.raw("properties")))
     if properties is None:
         properties = {}
     if not isinstance(properties, Mapping):
@@ -619,3 +737,4 @@ def diagnostic_record_convert(record: Mapping[str, Any]) -> tuple[str, dict[str,
         row.setdefault("IsRequestSuccess", cells.raw("isRequestSuccess"))
         row.setdefault("Category", category)
     return table, row
+

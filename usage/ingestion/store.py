@@ -14,9 +14,13 @@ request (``usage.pipeline.requests_refresh``).
 * Atomic per batch: rows are consumed in batches of ``batch_size``; each batch (its rows, its
   rejects and the refresh of the requests it touched) is one transaction, so a worker killed
   mid-batch leaves the whole batch or nothing, and a re-run completes it.
-* One bad row never stops a batch: parse errors become rejections, and if the database still
-  refuses a batch (a value the parser let through), the batch is retried row by row under
-  savepoints and the refused rows are rejected with the database's message.
+* One bad row never stops a batch, and no error of a row escapes it: parse errors become
+  rejections (unusable keys) or empty fields with a note (``ingest_notes``). If the batch still
+  fails (a value the parser let through), its records are cleaned of what no database stores
+  (``record_sanitize``: lone surrogates, NaN in JSON) and it is tried again; then row by row under
+  savepoints, the refused rows rejected with the database's message; then each record as a batch
+  of its own, a record that still fails rejected with its error. Only a lost database connection
+  ends the call.
 * Long imports (``import_logs``, the Log Analytics pull) run inside
   ``usage.rollups.latency_rollups_deferred``: a batch keeps UsageHourly, UsageDaily and the
   tokens-per-minute rollup current and marks its hours for the latency rollups, which are
@@ -46,7 +50,15 @@ from itertools import islice
 from operator import attrgetter
 from typing import Any
 
-from django.db import DataError, IntegrityError, connection, models, transaction
+from django.db import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -59,7 +71,8 @@ from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
 
 from .credentials import raw_text_scrub
-from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection
+from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection, has_surrogate
+from .sanitize import record_sanitize
 from .tables import GATEWAY, LLM_LOG, NATIVE
 from .unmatched import unmatched_rows_update
 
@@ -183,8 +196,16 @@ def rejected_rows_store(*, source: str, rejections: Iterable[tuple[Rejection, An
 
 def _raw_text(row: Any) -> str:
     if isinstance(row, str):
+        if has_surrogate(row):
+            row = row.encode("utf-8", "backslashreplace").decode("utf-8")
         return row.replace("\x00", "\\u0000")
-    return json.dumps(row, default=str, sort_keys=True)  # ensure_ascii: no NUL reaches the DB
+    try:
+        # ensure_ascii: no NUL nor lone surrogate reaches the DB
+        return json.dumps(row, default=str, sort_keys=True)
+    except TypeError:  # keys of several types cannot be sorted
+        return json.dumps(row, default=str)
+    except (ValueError, RecursionError) as error:  # an int too long to print, a document too deep
+        return f"<not printable: {type(error).__name__}: {str(error)[:200]}>"
 
 
 def _key(record: GatewayRow | NativeRow | LlmChunkRow) -> Any:
@@ -298,13 +319,49 @@ def _batch_store(table: str, batch: list[Mapping[str, Any]]) -> StoreResult:
     if table == GATEWAY and parsed:
         # PostgreSQL: the months of the batch get their partition first (no-op on SQLite; cached).
         request_partitions_prepare(times=(record.time for record in parsed.values()), now=timezone.now())
-    try:
-        with transaction.atomic():
-            return _batch_write(table, parsed, list(rejections), len(batch), in_batch_duplicates, mode)
-    except (DataError, IntegrityError) as error:
-        logger.warning("%s batch refused (%s); retrying row by row", table, error)
-        with transaction.atomic():
-            return _batch_write(table, parsed, list(rejections), len(batch), in_batch_duplicates, "row")
+    # Each attempt is one transaction; a failed one leaves nothing behind (see the module docstring).
+    attempts = [mode, "row"]
+    for attempt, attempt_mode in enumerate(attempts):
+        try:
+            with transaction.atomic():
+                return _batch_write(
+                    table, parsed, list(rejections), len(batch), in_batch_duplicates, attempt_mode
+                )
+        except (OperationalError, InterfaceError):
+            raise  # the database is gone, not a row's fault
+        except Exception as error:
+            logger.warning("%s batch failed in %s mode (%r)", table, attempt_mode, error)
+            if attempt == 0 and sum(record_sanitize(record) for record in parsed.values()):
+                attempts.insert(1, mode)  # values no database stores were emptied: once more
+    return _batch_store_singly(table, parsed, rejections, len(batch), in_batch_duplicates)
+
+
+def _batch_store_singly(
+    table: str,
+    parsed: dict[Any, Any],
+    rejections: list[tuple[Rejection, Any]],
+    rows_read: int,
+    in_batch_duplicates: int,
+) -> StoreResult:
+    """The last resort of a batch that failed as a whole and row by row: each record as a batch
+    of its own; a record that still fails is rejected with its error."""
+    result = StoreResult(rows_read=rows_read, duplicates=in_batch_duplicates)
+    failed: list[tuple[Rejection, Any]] = []
+    for key, record in parsed.items():
+        try:
+            with transaction.atomic():
+                result.merge(_batch_write(table, {key: record}, [], 0, 0, "row"))
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as error:
+            logger.warning("%s row %s cannot be stored (%r)", table, key, error)
+            message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            failed.append((Rejection("cannot be stored", f"{type(error).__name__}: {message}"), vars(record)))
+    rejections = rejections + failed
+    with transaction.atomic():
+        result.rejected += rejected_rows_store(source=table, rejections=rejections)
+        result.reasons.update(rejection.kind for rejection, _ in rejections)
+    return result
 
 
 def _batch_write(
@@ -395,7 +452,8 @@ def _saved_one_by_one(
             with transaction.atomic():
                 instance.save(force_insert=True)
             saved.append((instance, record))
-        except (DataError, IntegrityError) as error:
+        except (DataError, IntegrityError, ValueError, OverflowError) as error:
+            # ValueError: a text the driver cannot encode; OverflowError: an int SQLite refuses.
             if isinstance(error, IntegrityError) and _is_stored(table, record):
                 continue
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -513,7 +571,8 @@ def _binary_copy(
             for i in numeric:
                 values[i] = _numeric(values[i])
             copy.write_row(values)
-        except (TypeError, OverflowError) as error:  # a value of another type than its column's
+        except (TypeError, OverflowError, ValueError) as error:
+            # A value of another type than its column's, or a text the driver cannot encode.
             raise DataError(f"a value the binary COPY cannot send: {error}") from error
 
     with cursor.cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:

@@ -691,7 +691,7 @@ def _parse_moment(value: str, *, name: str, is_end: bool) -> datetime:
             # A date as the end of a range includes that whole day.
             return datetime.combine(day + timedelta(days=1) if is_end else day, time.min, tzinfo=UTC)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         raise LatencyFilterError(
             f"'{name}' must be a date (YYYY-MM-DD) or an ISO 8601 date and time, not {value!r}."
         ) from None

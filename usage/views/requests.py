@@ -4,6 +4,8 @@ Every open writes an access audit record; revealing masked secrets is a POST wit
 audited as well. Reviewers (and admins) only: it shows prompt text.
 """
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -45,6 +47,13 @@ def request_detail(request: HttpRequest, correlation_id: str) -> HttpResponse:
         detail={"revealed": reveal},
     )
     context = request_detail_build(request=record, reveal=reveal)
-    context.update({"reveal_form": reveal_form, "note_form": NoteForm()})
+    context.update({"reveal_form": reveal_form, "note_form": NoteForm(), "ingest_notes": _ingest_notes(context)})
     status = 400 if reveal_form.is_bound and not reveal else 200
     return render(request, "usage/request_detail.html", context, status=status)
+
+
+def _ingest_notes(context: dict[str, Any]) -> list[tuple[str, str]]:
+    """(source, note) of each value the import left empty, gateway row first (``ingest_notes``)."""
+    rows = [("Gateway log", context["record"]), ("Azure OpenAI log", context["native"])]
+    rows += [(f"LLM log #{chunk.sequence_number}", chunk) for chunk in context["chunks"]]
+    return [(source, row.ingest_notes) for source, row in rows if row is not None and row.ingest_notes]
