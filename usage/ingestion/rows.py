@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from usage.json_dumps import json_dumps, json_nul_escapes_drop
 from usage.json_memo import json_decode
 
-from .credentials import headers_scrub
+from .credentials import headers_scrub, raw_text_scrub
 from .tables import CATEGORY_TABLES, GATEWAY, LLM_LOG, NATIVE
 
 KEY_MAX_LENGTH = 64  # correlation ids and request ids (GUIDs) are keys: longer ones are rejected
@@ -178,7 +178,9 @@ class _Cells:
         self.notes: list[str] = []
 
     def note(self, name: str, why: str, value: Any) -> None:
-        self.notes.append(f"{name}: {why} ({_show(value, 40)})")
+        # A note shows the value's head; a credential in it is redacted first (see ``credentials``).
+        shown = raw_text_scrub(value) if isinstance(value, str) else value
+        self.notes.append(f"{name}: {why} ({_show(shown, 40)})")
 
     def raw(self, name: str) -> Any:
         if name in self._row:
