@@ -204,7 +204,9 @@ def test_ingestion_takes_the_region_from_header_native_row_learned_host_or_unkno
 
 
 def test_a_late_native_row_gives_its_location_to_a_request_without_x_ms_region(db):
-    rows_store(table=GATEWAY, rows=[gateway_row("late", host=HOST_3, headers={"apim-request-id": apim_id(9)})])
+    rows_store(
+        table=GATEWAY, rows=[gateway_row("late", host=HOST_3, headers={"apim-request-id": apim_id(9)})]
+    )
     assert regions() == {"late": REGION_UNKNOWN}
     rows_store(table=NATIVE, rows=[native_row(apim_id(9), "West US 3")])
     assert regions() == {"late": "westus3"}
@@ -233,7 +235,9 @@ def test_latency_views_group_apim_answers_as_gateway_not_sent_and_never_by_host(
     assert groups["eastus2"].label == "East US 2" and groups["eastus2"].requests == 3
     assert [r.label for r in latency_rows(filters=FILTERS, group_by="apim_region")] == ["West Europe"]
     charts = latency_charts(filters=FILTERS)
-    assert dict(zip(charts.regions, charts.region_labels, strict=True))[REGION_NOT_SENT] == "gateway, not sent"
+    assert (
+        dict(zip(charts.regions, charts.region_labels, strict=True))[REGION_NOT_SENT] == "gateway, not sent"
+    )
     assert not any("." in region for region in charts.regions)
 
 
