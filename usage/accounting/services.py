@@ -281,7 +281,8 @@ def usage_price_written(
 def _usage_compute(
     rows: list[GatewayRequest], book: PriceBook, chunks: Mapping[str, list[LlmLogChunk]]
 ) -> dict[str, UsageResult]:
-    """Parse each row with its partners and set its usage fields; the results by correlation id."""
+    """Parse each row with its partners and set its usage fields (and its backend region, which
+    the native partner may give); the results by correlation id."""
     apim_ids = [r.apim_request_id for r in rows if r.apim_request_id]
     natives = {
         n.correlation_id: n
