@@ -9,6 +9,7 @@ from django.contrib import admin
 from audit.admin_evidence import AuditedTextAdmin, EvidenceAdmin
 
 from .models import (
+    BackendHostRegion,
     GatewayRequest,
     IngestionRun,
     IngestionWatermark,
@@ -17,6 +18,7 @@ from .models import (
     RejectedRow,
     UnmatchedRow,
 )
+from .regions import region_normalize
 
 
 @admin.register(GatewayRequest)
@@ -229,3 +231,23 @@ class MonthCloseAdmin(admin.ModelAdmin):
 
 # Prices, deployment kinds and PTU commitments (usage accounting).
 from .accounting import admin as _accounting_admin  # noqa: E402, F401
+
+
+@admin.register(BackendHostRegion)
+class BackendHostRegionAdmin(admin.ModelAdmin):
+    """Backend host -> Azure region, for requests whose x-ms-region header was not logged.
+
+    Saving here marks the entry edited (learning never overwrites it). Stored requests keep
+    their region until ``manage.py regions_normalize`` re-derives them and their rollups.
+    """
+
+    list_display = ("host", "region", "source", "updated_at")
+    list_filter = ("source",)
+    search_fields = ("host", "region")
+    readonly_fields = ("source", "updated_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.host = obj.host.strip().lower()
+        obj.region = region_normalize(obj.region) or obj.region.strip().lower()
+        obj.source = BackendHostRegion.Source.EDITED
+        super().save_model(request, obj, form, change)

@@ -29,6 +29,9 @@ class LatencyParams(Schema):
 
 class LatencyRowOut(Schema):
     group: str | int
+    label: str = Field(
+        description="The group as pages show it: a region's display name, 'gateway, not sent'."
+    )
     streaming: bool
     requests: int
     total_p50_ms: float | None

@@ -36,7 +36,8 @@ What is in it (fractions are approximate):
   with ``retry-after`` / ``retry-after-ms``), ~2% 400 ``content_filter``, ~1% 500;
 * ~3% of prompts carry an e-mail address or phone number, ~2% an "ignore previous instructions";
 * native rows whose ``CorrelationId`` is the gateway row's backend ``apim-request-id`` header
-  (~2% missing), ``x-ms-region`` missing on ~5% (the backend host is the fallback);
+  (~2% missing), ``x-ms-region`` missing on ~5% (the native row's location or the backend host's learned
+  region gives it: ``usage.regions``);
 * LLM-log rows for most successful chat/responses calls: sequence 0 carries tokens and model,
   then request messages, then response messages, in 32 KB chunks; ~2% of chunks are repeated.
 """

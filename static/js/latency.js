@@ -7,13 +7,14 @@
     var source = document.getElementById("latency-charts");
     if (!source || typeof Plotly === "undefined") return;
     var data = JSON.parse(source.textContent);
+    var labels = data.region_labels || data.regions;  // display names ("East US 2")
     var config = { displaylogo: false, responsive: true };
     var heatmap = document.getElementById("latency-heatmap");
     if (heatmap && data.regions.length) {
       Plotly.newPlot(heatmap, [{
         type: "heatmap",
         x: data.hours,
-        y: data.regions,
+        y: labels,
         z: data.heatmap_p95_ms,
         customdata: data.heatmap_requests,
         colorscale: "YlOrRd",
@@ -28,7 +29,7 @@
     }
     var trend = document.getElementById("latency-trend");
     if (trend && data.regions.length) {
-      var traces = data.regions.map(function (region, i) {
+      var traces = labels.map(function (region, i) {
         return { type: "scatter", mode: "lines+markers", name: region, x: data.days, y: data.trend_p95_ms[i],
                  connectgaps: false, hovertemplate: "%{x}: p95 %{y:.0f} ms<extra>" + region + "</extra>" };
       });

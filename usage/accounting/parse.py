@@ -11,7 +11,9 @@ Where tokens come from, best first:
 2. ``llm_log``: the APIM LLM log, which has tokens for streams and is never cut at 8,192 bytes.
 3. ``estimated``: the model's tokenizer over the request messages (with the chat per-message
    overhead, tools and functions) and over the reassembled completion text; when the response
-   body was cut, the readable part is scaled by the full ``responseLength`` of the native log.
+   body was cut, the readable part is scaled by the full ``responseLength`` of the native log,
+   or, without a native row, by APIM's ``ResponseSize`` less the headers' share (and the same for
+   a cut request body with ``requestLength`` / ``RequestSize``).
 4. ``none`` (an error response, which costs nothing) or ``unknown`` (nothing readable).
 """
 
@@ -28,6 +30,14 @@ from usage.json_memo import json_loads
 from .tokens import TokenizerUnavailable, tokens_count
 
 APIM_BODY_LIMIT = 8192
+# Bytes of the HTTP headers inside APIM's ResponseSize / RequestSize (which count headers and
+# body), when the headers logged are fewer: an Azure OpenAI answer through APIM carries about
+# twenty headers (content type and length, date, apim-request-id, x-request-id, x-ms-region,
+# the x-ratelimit-* pairs, strict-transport-security, ...), a client request its host, content
+# type and length, user agent and an api-key or a bearer token. Cut bodies are over 8 KiB, so an
+# error of a few hundred bytes here moves an estimate by a few per cent at most.
+RESPONSE_HEADER_BYTES = 600
+REQUEST_HEADER_BYTES = 500
 
 REPORTED = "reported"
 LLM_LOG = "llm_log"
@@ -99,6 +109,17 @@ class RequestInput:
     operation_id: str = ""
     deployment: str = ""
     api_version: str = ""
+    # APIM's RequestSize / ResponseSize: bytes of the whole request / answer, headers included.
+    request_size: int | None = None
+    response_size: int | None = None
+
+
+def _headers_bytes(raw: Any, floor: int) -> int:
+    """Bytes the headers of a message take on the wire: those logged (``name: value`` lines and
+    the status line), or ``floor`` when more than the logged ones were surely sent."""
+    headers = _headers(raw)
+    logged = sum(len(name) + len(value) + 4 for name, value in headers.items()) + 19 if headers else 0
+    return max(logged, floor)
 
 
 @dataclass(frozen=True)
@@ -814,19 +835,21 @@ class _Parser:
             return
         notes = []
         if self.response_cut and r.operation != EMBEDDINGS:
-            scaled = self._scale_completion(completion)
+            full_length, by = self._full_length(response=True)
+            scaled = self._scale_completion(completion, full_length)
             if scaled is None:
                 notes.append("response cut, completion counted from the readable part only")
             else:
                 completion = scaled
-                notes.append("response cut, completion scaled by responseLength")
+                notes.append(f"response cut, completion scaled by {by}")
         if not prompt_complete:
-            scaled = self._scale(prompt, self.request_text, self.native and self.native.request_length)
+            full_length, by = self._full_length(response=False)
+            scaled = self._scale(prompt, self.request_text, full_length)
             if scaled is None:
                 notes.append("request cut, prompt counted from the readable part only")
             else:
                 prompt = scaled
-                notes.append("request cut, prompt scaled by requestLength")
+                notes.append(f"request cut, prompt scaled by {by}")
         if not self.response_text.strip() and r.operation != EMBEDDINGS:
             notes.append("response body not logged")
         r.prompt_tokens, r.completion_tokens = prompt, completion
@@ -839,13 +862,29 @@ class _Parser:
         "data: " and blank line (computed only when a cut stream is scaled)."""
         return sum(_byte_len(p) + 8 for p in self.sse_payloads if _is_content_line(p))
 
-    def _scale_completion(self, tokens: int) -> int | None:
-        """Completion tokens of the whole answer from its readable part and ``responseLength``.
+    def _full_length(self, *, response: bool) -> tuple[int | None, str]:
+        """Bytes of the whole body and where they come from: the native row's length, else
+        APIM's size of the whole message less its headers (estimated: ``_headers_bytes``)."""
+        native = self.native
+        length = native and (native.response_length if response else native.request_length)
+        if length:
+            return length, "responseLength" if response else "requestLength"
+        request = self.request
+        size = request.response_size if response else request.request_size
+        if not size or size <= 0:
+            return None, ""
+        if response:
+            headers = _headers_bytes(request.response_headers, RESPONSE_HEADER_BYTES)
+            return size - headers, "ResponseSize less headers"
+        headers = _headers_bytes(request.request_headers, REQUEST_HEADER_BYTES)
+        return size - headers, "RequestSize less headers"
+
+    def _scale_completion(self, tokens: int, full_length: int | None) -> int | None:
+        """Completion tokens of the whole answer from its readable part and its full length.
 
         A stream is extrapolated at the bytes-per-token rate of the SSE lines that carried
         text (the first frames only carry filter results); a JSON answer by its text bytes.
         """
-        full_length = self.native.response_length if self.native else None
         readable_bytes = _byte_len(self.response_text)
         if not full_length or full_length <= readable_bytes or tokens <= 0:
             return None

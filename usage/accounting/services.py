@@ -21,6 +21,7 @@ from usage.bulk import rows_update
 from usage.json_dumps import json_dumps, json_nul_escapes_drop
 from usage.loaded import LoadedRequests
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
+from usage.regions.services import backend_regions_resolve
 
 from .parse import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge, usage_parse
 from .pricing import PriceBook, month_start, months_closed, ptu_rates, stored_request_cost
@@ -29,6 +30,7 @@ BATCH = 1000
 
 USAGE_FIELDS = (
     "operation",
+    "backend_region",  # x-ms-region, else the native row's location (usage.regions)
     "deployment",
     "api_version",
     "model",
@@ -65,6 +67,7 @@ _NATIVE_FIELDS = (
     "stream_type",
     "request_length",
     "response_length",
+    "location",
 )
 _LLM_FIELDS = (
     "correlation_id",
@@ -104,6 +107,8 @@ def usage_for_request(
             operation_id=request.operation_id,
             deployment=request.deployment,
             api_version=request.api_version,
+            request_size=request.request_size,
+            response_size=request.response_size,
         ),
         native=native_input,
         llm_log=llm_input,
@@ -276,12 +281,14 @@ def usage_price_written(
 def _usage_compute(
     rows: list[GatewayRequest], book: PriceBook, chunks: Mapping[str, list[LlmLogChunk]]
 ) -> dict[str, UsageResult]:
-    """Parse each row with its partners and set its usage fields; the results by correlation id."""
+    """Parse each row with its partners and set its usage fields (and its backend region, which
+    the native partner may give); the results by correlation id."""
     apim_ids = [r.apim_request_id for r in rows if r.apim_request_id]
     natives = {
         n.correlation_id: n
         for n in NativeLog.objects.filter(correlation_id__any=apim_ids).only(*_NATIVE_FIELDS)
     }
+    backend_regions_resolve(rows=rows, natives=natives)
     now = timezone.now()
     parsed: dict[str, UsageResult] = {}
     for row in rows:

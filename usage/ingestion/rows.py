@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from usage.json_dumps import json_dumps, json_nul_escapes_drop
 from usage.json_memo import json_decode
+from usage.regions import region_normalize
 
 from .credentials import headers_scrub, raw_text_scrub
 from .tables import CATEGORY_TABLES, GATEWAY, LLM_LOG, NATIVE
@@ -436,11 +437,6 @@ def url_deployment_and_version(*urls: str) -> tuple[str, str]:
     return "", ""
 
 
-def region_normalize(region: str) -> str:
-    """``Sweden Central`` / ``swedencentral`` -> ``swedencentral`` (Azure's programmatic name)."""
-    return re.sub(r"\s+", "", region).lower()
-
-
 def _retry_after_ms(headers: Mapping[str, str]) -> int | None:
     for name, scale in (("retry-after-ms", 1), ("x-ms-retry-after-ms", 1), ("retry-after", 1000)):
         value = headers.get(name, "").strip()
@@ -481,11 +477,9 @@ def _parse_gateway(row: Mapping[str, Any]) -> GatewayRow:
     url = cells.text("Url")
     backend_url = cells.text("BackendUrl")
     deployment, api_version = url_deployment_and_version(url, backend_url)
-    backend_region = answer.get("x-ms-region", "").strip()
-    if backend_region:
-        backend_region = region_normalize(backend_region)
-    elif backend_url:
-        backend_region = (urlsplit(backend_url).hostname or "").lower()
+    # Only what the header says: without it the region comes from the joined native row or the
+    # backend host's learned region when usage is computed (usage.regions), never the host name.
+    backend_region = region_normalize(answer.get("x-ms-region", ""))
 
     return GatewayRow(
         correlation_id=cells.key("CorrelationId"),
@@ -511,7 +505,7 @@ def _parse_gateway(row: Mapping[str, Any]) -> GatewayRow:
         client_time_ms=cells.number("ClientTime", non_negative=True),
         request_size=cells.integer("RequestSize", _NON_NEGATIVE),
         response_size=cells.integer("ResponseSize", _NON_NEGATIVE),
-        apim_region=cells.text("Region"),
+        apim_region=region_normalize(cells.text("Region")),
         backend_region=backend_region,
         apim_request_id=answer.get("apim-request-id", "").strip().lower()[:KEY_MAX_LENGTH],
         ratelimit_remaining_requests=_header_int(answer, "x-ratelimit-remaining-requests"),

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models import Count, Exists, Max, OuterRef, Q
 
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog, UnmatchedRow
 
@@ -54,3 +54,35 @@ def ingestion_unmatched_since(*, days: int) -> datetime | None:
     """Start of the status page's unmatched window: ``days`` before the newest request stored."""
     newest = GatewayRequest.objects.aggregate(newest=Max("time"))["newest"]
     return newest - timedelta(days=days) if newest else None
+
+
+UNJOINABLE_NOT_LOGGED = "apim-request-id not logged"
+UNJOINABLE_NOT_SENT = "answered by APIM, never sent to a backend"
+
+
+def unjoinable_counts(*, since: datetime | None = None) -> dict[str, int]:
+    """Gateway requests that can never join a native row, per reason.
+
+    A request joins its native row on the backend's ``apim-request-id`` response header. Without
+    it the row can never join: either the APIM diagnostic settings do not log that backend
+    response header (``UNJOINABLE_NOT_LOGGED``: fix the settings), or APIM answered the request
+    itself, e.g. a 429 of its token-limit policy (``UNJOINABLE_NOT_SENT``: there is no backend
+    call to join). ``since`` counts only requests logged at or after it.
+    """
+    requests = GatewayRequest.objects.filter(apim_request_id="")
+    if since is not None:
+        requests = requests.filter(time__gte=since)
+    sent = (
+        ~Q(backend_id="")
+        | ~Q(backend_url="")
+        | Q(backend_time_ms__isnull=False)
+        | Q(backend_response_code__isnull=False)
+    )
+    counts = requests.aggregate(
+        not_logged=Count("id", filter=sent),
+        not_sent=Count("id", filter=~sent),
+    )
+    return {
+        UNJOINABLE_NOT_LOGGED: counts["not_logged"] or 0,
+        UNJOINABLE_NOT_SENT: counts["not_sent"] or 0,
+    }

@@ -49,13 +49,16 @@ from ..models import (
     LatencySubscriptionRegionDaily,
     UsageHourly,
 )
+from ..regions import region_group, region_label
 from ..spans import spans_cover
 
 QUANTILES = (0.5, 0.95, 0.99)
 # group_by names accepted by latency_rows -> how a rollup row is keyed.
 GROUPINGS: dict[str, Callable[[dict], str | int]] = {
-    "region": lambda row: row["backend_region"] or "(unknown)",
-    "apim_region": lambda row: row["apim_region"] or "(unknown)",
+    # Region names (older rows may hold display names), ``unknown``, or ``gateway`` for requests
+    # APIM answered itself (never sent to a backend): see usage.regions.
+    "region": lambda row: region_group(row["backend_region"]),
+    "apim_region": lambda row: region_group(row["apim_region"]),
     "deployment": lambda row: row["deployment"] or "(unknown)",
     "model": lambda row: row["model"] or "(unknown)",
     "hour_of_day": lambda row: (
@@ -114,6 +117,7 @@ _SUBSCRIPTION_REGION_COLUMNS = tuple(
 # Groupings that key rows by backend region or day only (as the charts do): with a subscription
 # and no deployment or model filter they can read LatencySubscriptionRegionDaily.
 REGION_GROUPINGS = ("region", "day")
+_REGION_KEYED = ("region", "apim_region")  # groupings whose keys are regions (labelled by name)
 _HOUR_OF_DAY_HISTOGRAMS = {
     "total_time_hist": "total_time_by_hour",
     "backend_time_hist": "backend_time_by_hour",
@@ -161,6 +165,7 @@ class LatencyFilters:
 class LatencyRow:
     group: str | int
     streaming: bool
+    label: str = ""  # what a page shows for ``group`` (a region's display name)
     requests: int = 0
     throttled: int = 0
     errors: int = 0
@@ -566,6 +571,7 @@ def latency_rows(
     days = filters.days if with_trend else []
     for (group, streaming), accumulator in groups.items():
         latency_row = accumulator.row(group, streaming)
+        latency_row.label = region_label(group) if group_by in _REGION_KEYED else str(group)
         if with_trend:
             latency_row.trend_p95_ms = [
                 _round(daily[(group, streaming, d)].p95_total()) if (group, streaming, d) in daily else None
@@ -581,6 +587,7 @@ class LatencyCharts:
 
     streaming: bool
     regions: list[str]
+    region_labels: list[str]  # display names of ``regions``
     hours: list[int]
     heatmap_p95_ms: list[list[float | None]]  # [region][hour]
     heatmap_requests: list[list[int]]
@@ -651,6 +658,7 @@ def latency_charts(
     return LatencyCharts(
         streaming=streaming,
         regions=regions,
+        region_labels=[region_label(r) for r in regions],
         hours=hours,
         heatmap_p95_ms=[
             [_p95(hour_lanes.get((r, h), 0), hour_json.get((r, h))) for h in hours] for r in regions

@@ -13,11 +13,13 @@ from .latency import (
 )
 from .locks import IngestionLease
 from .pricing import Deployment, DeploymentType, ModelPrice, ProvisionedCommitment
+from .regions import BackendHostRegion
 from .requests import GatewayRequest, LlmLogChunk, NativeLog, TokenSource
 from .rollups import LatencyPendingHour, UsageHourly
 from .tpm import TokensPerMinuteHourly
 
 __all__ = [
+    "BackendHostRegion",
     "CostCenter",
     "CostCenterAssignment",
     "Deployment",

@@ -51,7 +51,9 @@ class GatewayRequest(models.Model):
     request_size = models.BigIntegerField(null=True, blank=True)
     response_size = models.BigIntegerField(null=True, blank=True)
     apim_region = models.CharField(max_length=128, blank=True)
-    # x-ms-region of the backend response, falling back to the backend host.
+    # Azure region names (usage.regions): x-ms-region of the backend response, else the native
+    # row's location, else the backend host's learned region; "unknown", or "gateway" when APIM
+    # answered without calling a backend. Never a host name.
     backend_region = models.CharField(max_length=128, blank=True)
     # The backend's apim-request-id response header == NativeLog.correlation_id.
     apim_request_id = models.CharField(max_length=64, blank=True, db_index=True)

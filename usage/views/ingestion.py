@@ -3,6 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from aoai_portal.roles import ADMIN, role_required
+from usage.ingestion.selectors import ingestion_unmatched_since, unjoinable_counts
 from usage.ingestion.status import (
     ingestion_recent_runs,
     ingestion_rejections_by_reason,
@@ -22,5 +23,8 @@ def ingestion_status(request: HttpRequest) -> HttpResponse:
             "runs": ingestion_recent_runs(),
             "latency_pending": latency_rollups_pending(),
             "unmatched_days": settings.INGEST_UNMATCHED_DAYS,
+            "unjoinable": unjoinable_counts(
+                since=ingestion_unmatched_since(days=settings.INGEST_UNMATCHED_DAYS)
+            ),
         },
     )
