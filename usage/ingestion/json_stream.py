@@ -163,7 +163,9 @@ class JsonStream:
                         row_too_large(f"row at character {at:,}", size, self.limit), head_kept(head, size)
                     )
             self.pos = len(buf)
-            if not self._fill():
+            filled = self._fill()
+            i = self.pos
+            if not filled:
                 size = self.consumed + self.pos - start_abs
                 return Refused(
                     row_too_large(f"row at character {at:,}, cut by the end of the file", size, self.limit),
