@@ -26,7 +26,9 @@ START = datetime(2026, 11, 3, 14, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def rows():
-    logs = generate_logs(start=START, end=START.replace(hour=15), requests_per_hour=25, seed=3, malformed=False)
+    logs = generate_logs(
+        start=START, end=START.replace(hour=15), requests_per_hour=25, seed=3, malformed=False
+    )
     return [{"Type": GATEWAY, **row} for row in logs[GATEWAY]]
 
 
@@ -63,7 +65,9 @@ def _csv(rows) -> str:
 def test_utf8_with_a_bom_and_utf16_files_import_completely(db, tmp_path, rows, name, data, kind):
     sample = [dict(row) for row in rows[:5]]
     sample[0]["UserId"] = "josé-日本-🚀"
-    text = {"jsonl": _jsonl, "csv": _csv, "az-json": lambda r: json.dumps(r, ensure_ascii=False)}[kind](sample)
+    text = {"jsonl": _jsonl, "csv": _csv, "az-json": lambda r: json.dumps(r, ensure_ascii=False)}[kind](
+        sample
+    )
     path = tmp_path / f"{name}.{kind}"
     path.write_bytes(data(text))
     result = logs_file_import(path=path)

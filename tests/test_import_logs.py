@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from usage.demo_data import generate_logs
-from usage.ingestion import files, json_stream
+from usage.ingestion import json_stream
 from usage.ingestion.files import FileFormatError, file_format_detect, logs_file_import
 from usage.ingestion.rows import datetime_parse
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
