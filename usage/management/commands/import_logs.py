@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from usage.ingestion.files import FileImportResult, logs_file_import
+from usage.ingestion.store import BATCH_SIZE
 
 
 class Command(BaseCommand):
@@ -21,6 +22,9 @@ class Command(BaseCommand):
             type=int,
             default=None,
             help="processes storing batches side by side (default: INGEST_WORKERS, 1 unless set)",
+        )
+        parser.add_argument(
+            "--batch-size", type=int, default=BATCH_SIZE, help=f"rows per batch (default {BATCH_SIZE})"
         )
         parser.add_argument(
             "--encoding",
@@ -42,6 +46,7 @@ class Command(BaseCommand):
         workers: int | None = None,
         encoding: str | None = None,
         wait: float = 60,
+        batch_size: int = BATCH_SIZE,
         **options,
     ) -> None:
         if encoding:
@@ -55,7 +60,9 @@ class Command(BaseCommand):
         total = FileImportResult(path="total")
         paths = self._expand(paths)
         for number, path in enumerate(paths):
-            result = logs_file_import(path=path, workers=workers, encoding=encoding, lock_wait=wait)
+            result = logs_file_import(
+                path=path, workers=workers, encoding=encoding, lock_wait=wait, batch_size=batch_size
+            )
             if result.busy:
                 raise CommandError(
                     f"{result.error} from {path}"
