@@ -144,9 +144,12 @@ INGEST_MIN_WINDOW_SECONDS = env_int("INGEST_MIN_WINDOW_SECONDS", 1)
 INGEST_RETRIES = env_int("INGEST_RETRIES", 5)
 INGEST_BACKOFF_SECONDS = env_int("INGEST_BACKOFF_SECONDS", 2)
 INGEST_BACKOFF_MAX_SECONDS = env_int("INGEST_BACKOFF_MAX_SECONDS", 60)
-# Lifetime of the per-table ingestion lock; renewed after every window, so it only has to outlive
-# one window's query and store. A killed worker's lock frees itself after this long.
-INGEST_LOCK_SECONDS = env_int("INGEST_LOCK_SECONDS", 900)
+# Lifetime of the ingestion lock and of a run's heartbeat: a live run renews both every quarter of
+# it (usage.ingestion.locks), so a killed run blocks the next one for at most this long (not at all
+# when it ran on this host), and its run is then closed as "abandoned".
+INGEST_LEASE_SECONDS = env_int("INGEST_LEASE_SECONDS", 120)
+# A row of an imported file longer than this (characters) is rejected with its size, not stored.
+INGEST_MAX_ROW_SIZE = env_int("INGEST_MAX_ROW_SIZE", 16 << 20)
 # Server-side query timeout sent as "Prefer: wait=N" (the service allows at most 600).
 LOG_ANALYTICS_SERVER_TIMEOUT = env_int("LOG_ANALYTICS_SERVER_TIMEOUT", 180)
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from usage.demo_data import generate_logs
-from usage.ingestion import files
+from usage.ingestion import json_stream
 from usage.ingestion.files import FileFormatError, file_format_detect, logs_file_import
 from usage.ingestion.rows import datetime_parse
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
@@ -189,7 +189,7 @@ def test_importing_the_same_files_again_changes_nothing(db, tmp_path, logs):
 
 
 def test_it_streams_json_across_tiny_read_chunks(db, tmp_path, logs, monkeypatch):
-    monkeypatch.setattr(files, "_READ_CHUNK", 7)
+    monkeypatch.setattr(json_stream, "_READ_CHUNK", 7)
     path = _az_json(
         tmp_path / "small-chunks.json", logs[GATEWAY][:5] + [{"Type": GATEWAY, "TotalTime": 12345}]
     )
@@ -198,12 +198,12 @@ def test_it_streams_json_across_tiny_read_chunks(db, tmp_path, logs, monkeypatch
 
 
 def test_json_stream_reads_numbers_split_across_chunks():
-    reader = files._JsonStream(io.StringIO('[1234567, 8.5e3 , {"a": [1,2]}]'))
-    files._READ_CHUNK, saved = 3, files._READ_CHUNK
+    reader = json_stream.JsonStream(io.StringIO('[1234567, 8.5e3 , {"a": [1,2]}]'))
+    json_stream._READ_CHUNK, saved = 3, json_stream._READ_CHUNK
     try:
         assert list(reader.array_items()) == [1234567, 8500.0, {"a": [1, 2]}]
     finally:
-        files._READ_CHUNK = saved
+        json_stream._READ_CHUNK = saved
 
 
 @pytest.mark.parametrize(
@@ -227,8 +227,9 @@ def test_a_damaged_json_array_keeps_the_rows_before_the_damage(db, tmp_path, log
     path = tmp_path / "cut.json"
     path.write_text(text[: len(text) - 40])  # cut inside the third row
     result = logs_file_import(path=path)
-    assert "invalid JSON at character" in result.error
-    assert result.stored == 2
+    assert "truncated" in result.error
+    assert (result.rows_read, result.stored, result.rejected) == (3, 2, 1)
+    assert result.reasons == {"truncated row at end of file": 1}
     assert IngestionRun.objects.get(path=str(path)).status == "partial"
     with pytest.raises(FileFormatError, match="cannot read"):
         file_format_detect(path=tmp_path / "missing.json")

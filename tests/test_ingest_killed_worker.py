@@ -57,13 +57,13 @@ def test_a_worker_killed_mid_window_then_rerun_gives_identical_totals(emulator, 
     assert IngestionRun.objects.filter(status="running").count() == 1
     half_done = totals()
 
-    # The re-run waits for the dead worker's lock to expire, closes its run, completes the window.
+    # The re-run takes over the dead process's lock at once, closes its run, completes the window.
     rerun = log_analytics_pull(since=START, until=END, lock_wait=10)
     assert rerun.ok
     after_rerun = totals()
     assert after_rerun["requests"] > half_done["requests"]
     assert IngestionRun.objects.filter(status="running").count() == 0
-    assert "interrupted" in IngestionRun.objects.get(status="failed").error
+    assert "abandoned" in IngestionRun.objects.get(status="failed").error
 
     # Nothing is missing and nothing doubled: one more full pull finds only duplicates.
     again = log_analytics_pull(since=START, until=END)
@@ -104,7 +104,7 @@ def _dying_worker_run(emulator, settings, *, workers: int) -> subprocess.Complet
         LOG_ANALYTICS_CREDENTIAL="static",
         LOG_ANALYTICS_ALLOW_HTTP="true",
         INGEST_WINDOW_SECONDS="3600",
-        INGEST_LOCK_SECONDS="2",
+        INGEST_LEASE_SECONDS="2",
         REDIS_URL="",
         CELERY_BROKER_URL="",
         INGEST_WORKERS=str(workers),

@@ -13,43 +13,53 @@ Formats (a ``.gz`` of any of them works too):
 For Log Analytics rows the table comes from a ``Type`` (or ``$table``) column, or else from the
 columns themselves. Files are streamed: rows go to ``rows_store`` in batches, so a 1 GB export
 never sits in memory. A row that cannot be routed to a table (bad JSON line, unknown category,
-unknown columns) is kept as a ``RejectedRow`` with its reason, like any other bad row. A file that
-cannot be read at all ends with an error message, and what was read before the damage is kept.
+unknown columns, bytes that are not text, too large, cut by the end of the file: ``file_text``)
+is kept as a ``RejectedRow`` with its reason, like any other bad row. A file that cannot be read
+at all ends with an error message, and what was read before the damage is kept.
+
+An import holds the ingestion lock (``locks.py``) while it stores, like a pull; if another run
+holds it (longer than ``lock_wait``), nothing is imported and the result says ``busy``.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from usage.json_memo import json_decode
 from usage.models import IngestionRun
 from usage.rollups import latency_rollups_deferred
 
+from .file_text import (
+    BAD,
+    TRUNCATED,
+    FileFormatError,
+    csv_records,
+    head_kept,
+    lines_read,
+    raw_kept,
+    row_too_large,
+    text_open,
+)
+from .json_stream import JsonStream, Refused, bad_bytes
+from .locks import INGEST_LOCK, Lock, lock_heartbeat, lock_hold, lock_holder
 from .parallel import BatchStore
 from .rows import Rejection, diagnostic_record_convert
+from .runs import run_start, runs_abandoned_close
 from .store import BATCH_SIZE, StoreResult, rejected_rows_store
 from .tables import GATEWAY, LLM_LOG, NATIVE, TABLES
 
-_READ_CHUNK = 1 << 20
-_MAX_VALUE = 16 << 20  # one JSON element (row) larger than this is not a log row
 _HEAD = 64 << 10
-_NON_SPACE = re.compile(r"\S")
 _RECORDS_START = re.compile(r'\s*\{\s*"records"\s*:\s*(?=\[)')
-
-
-class FileFormatError(Exception):
-    """The file (or what follows a point in it) cannot be read as any supported format."""
 
 
 @dataclass
@@ -65,7 +75,9 @@ class FileImportResult:
     reasons: Counter[str] = field(default_factory=Counter)
     skipped_categories: Counter[str] = field(default_factory=Counter)
     tables: dict[str, StoreResult] = field(default_factory=dict)
+    encoding: str = ""
     error: str = ""
+    busy: bool = False  # another run held the ingestion lock: nothing imported
 
     def add(self, table: str, result: StoreResult) -> None:
         self.rows_read += result.rows_read
@@ -79,23 +91,21 @@ class FileImportResult:
         self.tables.setdefault(table, StoreResult()).merge(result)
 
 
-def _open_text(path: Path, errors: str = "replace") -> IO[str]:
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors=errors, newline="")
-    return path.open("r", encoding="utf-8-sig", errors=errors, newline="")
-
-
-def file_format_detect(*, path: Path) -> str:
+def file_format_detect(*, path: Path, encoding: str | None = None) -> str:
     """``az-json``, ``records``, ``jsonl`` or ``csv``; raises FileFormatError otherwise."""
     try:
-        with _open_text(path, errors="strict") as stream:
+        stream, _ = text_open(path, encoding=encoding)
+        with stream:
             head = stream.read(_HEAD)
-    except UnicodeDecodeError:
-        raise FileFormatError("not a text file (expected JSON, JSON lines or CSV)") from None
+    except LookupError:
+        raise FileFormatError(f"unknown encoding {encoding!r}") from None
     except (OSError, EOFError, gzip.BadGzipFile) as error:
-        raise FileFormatError(f"cannot read: {error.strerror or error}") from None
+        raise FileFormatError(f"cannot read: {getattr(error, 'strerror', None) or error}") from None
+    if "\x00" in head or len(BAD.findall(head)) > len(head) // 10:
+        raise FileFormatError(
+            "not a text file (expected JSON, JSON lines or CSV, in UTF-8 or UTF-16; "
+            "for another encoding pass --encoding)"
+        )
     stripped = head.lstrip()
     if not stripped:
         raise FileFormatError("empty file")
@@ -110,86 +120,6 @@ def file_format_detect(*, path: Path) -> str:
     raise FileFormatError(
         "not a Log Analytics export (expected a JSON array, JSON lines or CSV with a header)"
     )
-
-
-class _JsonStream:
-    """Reads JSON values one at a time from a text stream, without reading the whole stream."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self.buf = ""
-        self.pos = 0
-        self.consumed = 0  # characters before buf[0]
-        self.eof = False
-        self.decoder = json.JSONDecoder()
-
-    def _fill(self) -> bool:
-        chunk = self.stream.read(_READ_CHUNK)
-        if not chunk:
-            self.eof = True
-            return False
-        self.consumed += self.pos
-        self.buf = self.buf[self.pos :] + chunk
-        self.pos = 0
-        return True
-
-    def peek(self) -> str | None:
-        while True:
-            match = _NON_SPACE.search(self.buf, self.pos)
-            if match:
-                self.pos = match.start()
-                return self.buf[self.pos]
-            self.pos = len(self.buf)
-            if not self._fill():
-                return None
-
-    def skip(self, pattern: re.Pattern[str]) -> None:
-        self.peek()
-        match = pattern.match(self.buf, self.pos)
-        if match:
-            self.pos = match.end()
-
-    def expect(self, char: str) -> None:
-        found = self.peek()
-        if found != char:
-            raise FileFormatError(
-                f"expected {char!r} at character {self.consumed + self.pos}, found {found!r}"
-            )
-        self.pos += 1
-
-    def value(self) -> Any:
-        self.peek()  # raw_decode does not skip leading whitespace
-        while True:
-            try:
-                value, end = self.decoder.raw_decode(self.buf, self.pos)
-            except json.JSONDecodeError as error:
-                if self.eof or len(self.buf) - self.pos > _MAX_VALUE or not self._fill():
-                    raise FileFormatError(
-                        f"invalid JSON at character {self.consumed + error.pos}: {error.msg}"
-                    ) from None
-                continue
-            if len(self.buf) - end < 64 and not self.eof and self._fill():
-                continue  # a number near the end may go on in the next chunk: decode again
-            self.pos = end
-            return value
-
-    def array_items(self) -> Iterator[Any]:
-        self.expect("[")
-        if self.peek() == "]":
-            self.pos += 1
-            return
-        while True:
-            yield self.value()
-            found = self.peek()
-            if found == ",":
-                self.pos += 1
-            elif found == "]":
-                self.pos += 1
-                return
-            else:
-                raise FileFormatError(
-                    f"expected ',' or ']' at character {self.consumed + self.pos}, found {found!r}"
-                )
 
 
 # (table or Rejection, row) items, from any format ------------------------------------------
@@ -245,50 +175,137 @@ def _csv_column(name: str) -> str:
     return name[: -len(" [UTC]")] if name.endswith(" [UTC]") else name
 
 
-def _items(path: Path, fmt: str) -> Iterator[tuple[str | Rejection, Any]]:
+def _items(
+    path: Path, fmt: str, *, encoding: str | None = None, names: list[str] | None = None
+) -> Iterator[tuple[str | Rejection, Any]]:
+    """(table or Rejection, row) for every row of the file; ``names`` gets the encoding's name."""
     cache: dict[tuple[str, ...], str | None] = {}
-    with _open_text(path) as stream:
+    limit = int(settings.INGEST_MAX_ROW_SIZE)
+    stream, name = text_open(path, encoding=encoding)
+    if names is not None:
+        names.append(name)
+    with stream:
         if fmt == "csv":
-            csv.field_size_limit(min(sys.maxsize, 1 << 30))
-            reader = csv.reader(stream)
-            header = [_csv_column(name) for name in next(reader, [])]
-            for number, values in enumerate(reader, start=2):
-                if not any(values):
-                    continue
-                if len(values) != len(header):
-                    yield (
-                        Rejection("CSV line has the wrong number of fields", f"line {number}: {len(values)}"),
-                        values,
-                    )
-                    continue
-                row = {name: value for name, value in zip(header, values, strict=True) if value != ""}
-                yield from _route(row, cache)
+            yield from _csv_items(stream, limit=limit, encoding=name, cache=cache)
         elif fmt == "jsonl":
-            for number, line in enumerate(stream, start=1):
-                if not line.strip():
+            for number, line, size in lines_read(stream, limit=limit):
+                if size:
+                    yield row_too_large(f"line {number}", size, limit), head_kept(line, size)
+                elif not line.strip():
                     continue
-                try:
-                    value = json_decode(line)
-                except ValueError as error:
-                    yield Rejection("invalid JSON line", f"line {number}: {error}"), line[:100_000]
-                    continue
-                yield from _route(value, cache)
+                elif BAD.search(line):
+                    yield bad_bytes(name, f"line {number}"), raw_kept(line)
+                else:
+                    try:
+                        value = json_decode(line)
+                    except ValueError as error:
+                        kind = "invalid JSON line" if line.endswith(("\n", "\r")) else TRUNCATED
+                        yield Rejection(kind, f"line {number}: {error}"), raw_kept(line)
+                        continue
+                    yield from _route(value, cache)
         else:
-            reader = _JsonStream(stream)
+            reader = JsonStream(stream, limit=limit, encoding=name)
             if fmt == "records":
                 reader.skip(_RECORDS_START)
             for value in reader.array_items():
-                yield from _route(value, cache)
+                if isinstance(value, Refused):
+                    yield value.rejection, value.raw
+                else:
+                    yield from _route(value, cache)
+
+
+def _csv_items(
+    stream: IO[str], *, limit: int, encoding: str, cache: dict[tuple[str, ...], str | None]
+) -> Iterator[tuple[str | Rejection, Any]]:
+    header: list[str] | None = None
+    for number, text, size, ended in csv_records(stream, limit=limit):
+        where = f"line {number}"
+        if size:
+            yield row_too_large(where, size, limit), head_kept(text, size)
+            continue
+        if BAD.search(text):
+            yield bad_bytes(encoding, where), raw_kept(text)
+            continue
+        try:
+            values = next(csv.reader([text]), [])
+        except csv.Error as error:
+            kind = TRUNCATED if not ended else "CSV row cannot be parsed"
+            yield Rejection(kind, f"{where}: {error}"), raw_kept(text)
+            continue
+        if header is None:
+            header = [_csv_column(name) for name in values]
+            continue
+        if not any(values):
+            continue
+        if len(values) != len(header):
+            kind = TRUNCATED if not ended else "CSV line has the wrong number of fields"
+            yield Rejection(kind, f"{where}: {len(values)}"), values
+            continue
+        row = {name: value for name, value in zip(header, values, strict=True) if value != ""}
+        yield from _route(row, cache)
 
 
 def logs_file_import(
-    *, path: str | Path, batch_size: int = BATCH_SIZE, workers: int | None = None
+    *,
+    path: str | Path,
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
+    encoding: str | None = None,
+    lock_wait: float = 0,
 ) -> FileImportResult:
     """Import one exported file through ``rows_store``, in ``workers`` processes (default
-    ``INGEST_WORKERS``; ``usage.ingestion.parallel``); never raises for a bad file."""
+    ``INGEST_WORKERS``; ``usage.ingestion.parallel``), under the ingestion lock (waiting up to
+    ``lock_wait`` seconds for it; if it stays busy, nothing is imported and ``busy`` is set).
+    ``encoding``: a Python codec name for files not in UTF-8 or UTF-16. Never raises for a bad
+    file."""
     path = Path(path)
     result = FileImportResult(path=str(path))
-    run = IngestionRun.objects.create(source="file", path=str(path))
+    with lock_hold(name=INGEST_LOCK, wait=lock_wait) as lock:
+        if lock is None:
+            holder = lock_holder(name=INGEST_LOCK)
+            result.busy = True
+            result.error = f"busy: another ingestion run ({holder or 'unknown'}) holds the ingestion lock; nothing imported"
+            return result
+        runs_abandoned_close(lock_held=True)  # we hold the lock: whatever still says running is dead
+        run = run_start(source="file", path=str(path))
+        _file_store(
+            path=path,
+            result=result,
+            run=run,
+            lock=lock,
+            batch_size=batch_size,
+            workers=workers,
+            encoding=encoding,
+        )
+    run.table = next(iter(result.tables)) if len(result.tables) == 1 else ""  # "" = several tables
+    run.rows_read = result.rows_read
+    run.rows_stored = result.stored
+    run.duplicates = result.duplicates
+    run.conflicts = result.conflicts
+    run.skipped = result.skipped
+    run.skipped_categories = dict(result.skipped_categories)
+    run.rejected = result.rejected
+    run.reasons = dict(result.reasons)
+    run.error = result.error
+    if not result.error:
+        run.status = IngestionRun.Status.OK
+    else:
+        run.status = IngestionRun.Status.PARTIAL if result.rows_read else IngestionRun.Status.FAILED
+    run.finished_at = timezone.now()
+    run.save()
+    return result
+
+
+def _file_store(
+    *,
+    path: Path,
+    result: FileImportResult,
+    run: IngestionRun,
+    lock: Lock,
+    batch_size: int,
+    workers: int | None,
+    encoding: str | None,
+) -> None:
     buffers: dict[str, list[Any]] = {table: [] for table in TABLES}
     unrouted: list[tuple[Rejection, Any]] = []
     store = BatchStore(workers=workers, source="file", batch_size=batch_size)
@@ -306,13 +323,15 @@ def logs_file_import(
             result.reasons.update(rejection.kind for rejection, _ in unrouted)
             unrouted.clear()
 
+    names: list[str] = []
     # The latency rollups are refreshed once a minute and at the end, not after every batch.
-    with latency_rollups_deferred(), store:
+    # The heartbeat starts after the workers are forked.
+    with latency_rollups_deferred(), store, lock_heartbeat(lock=lock):
         try:
             if not path.is_file():
                 raise FileFormatError("no such file" if not path.exists() else "not a file")
-            result.format = file_format_detect(path=path)
-            for target, row in _items(path, result.format):
+            result.format = file_format_detect(path=path, encoding=encoding)
+            for target, row in _items(path, result.format, encoding=encoding, names=names):
                 if isinstance(target, Rejection):
                     unrouted.append((target, row))
                     if len(unrouted) >= batch_size:
@@ -331,27 +350,10 @@ def logs_file_import(
             run.finished_at = timezone.now()
             run.save()
             raise
+        result.encoding = names[0] if names else ""
         # Join partners first: a request whose partners are already stored is refreshed once, not twice.
         for table in (NATIVE, LLM_LOG, GATEWAY):
             flush(table)
         flush_unrouted()
         for table, stored in store.wait().items():
             result.add(table, stored)
-
-    run.table = next(iter(result.tables)) if len(result.tables) == 1 else ""  # "" = several tables
-    run.rows_read = result.rows_read
-    run.rows_stored = result.stored
-    run.duplicates = result.duplicates
-    run.conflicts = result.conflicts
-    run.skipped = result.skipped
-    run.skipped_categories = dict(result.skipped_categories)
-    run.rejected = result.rejected
-    run.reasons = dict(result.reasons)
-    run.error = result.error
-    if not result.error:
-        run.status = IngestionRun.Status.OK
-    else:
-        run.status = IngestionRun.Status.PARTIAL if result.rows_read else IngestionRun.Status.FAILED
-    run.finished_at = timezone.now()
-    run.save()
-    return result

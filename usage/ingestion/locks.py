@@ -1,26 +1,37 @@
-"""Named locks so that two overlapping ingestion runs never pull the same table at once.
+"""Named locks so that two overlapping ingestion runs never store at once.
 
 With ``REDIS_URL`` set the lock is a Redis lock (``SET NX PX``, released only by its owner); without
 it a lease row in the database (``IngestionLease``), which works on SQLite and PostgreSQL alike.
-Both expire after ``ttl`` seconds unless renewed, so a killed worker cannot block ingestion forever.
+Both expire after ``ttl`` seconds (``INGEST_LEASE_SECONDS``, 2 minutes) unless renewed; a live run
+renews its lock every quarter of that from a heartbeat thread (``lock_heartbeat``), however long
+one query or one batch takes. So a killed run blocks ingestion for at most the lease, and not at
+all when its process was on this host: the holder is named ``host:pid:token`` and a lock whose
+holder process is gone is taken over at once (``runs.holder_gone``).
 """
 
 from __future__ import annotations
 
-import os
-import socket
+import logging
+import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from usage.models import IngestionLease
+
+from .runs import holder_gone, holder_new, runs_heartbeat
+
+logger = logging.getLogger(__name__)
+
+# The one lock every ingestion run (a pull, a file import) stores under: two runs storing at once
+# could each miss the other's join partners (see parallel.py, which keeps its own batches apart).
+INGEST_LOCK = "ingest:log_analytics"
 
 
 class LockLost(Exception):
@@ -31,19 +42,44 @@ class Lock(Protocol):
     def acquire(self, *, wait: float) -> bool: ...
     def renew(self) -> None: ...
     def release(self) -> None: ...
+    def holder_name(self) -> str: ...
+
+
+# Delete the key only if it still holds the dead holder's token (someone may have taken it since).
+_DELETE_IF = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 class RedisLock:
     def __init__(self, *, name: str, ttl: float, url: str) -> None:
         import redis
 
+        self.holder = holder_new()
+        self._key = f"aoai:lock:{name}"
         self._client = redis.Redis.from_url(url)
-        self._lock = self._client.lock(f"aoai:lock:{name}", timeout=ttl, thread_local=False)
+        self._lock = self._client.lock(self._key, timeout=ttl, thread_local=False)
 
     def acquire(self, *, wait: float) -> bool:
-        if wait > 0:
-            return bool(self._lock.acquire(blocking=True, blocking_timeout=wait))
-        return bool(self._lock.acquire(blocking=False))
+        deadline = time.monotonic() + wait
+        while True:
+            if self._lock.acquire(blocking=False, token=self.holder):
+                return True
+            if self._dead_holder_evict():
+                continue
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
+    def _dead_holder_evict(self) -> bool:
+        current = self._client.get(self._key)
+        if current is None:
+            return True  # freed meanwhile: try again
+        if not holder_gone(_text(current)):
+            return False
+        return bool(self._client.eval(_DELETE_IF, 1, self._key, current))
+
+    def holder_name(self) -> str:
+        current = self._client.get(self._key)
+        return _text(current) if current else ""
 
     def renew(self) -> None:
         from redis.exceptions import LockError
@@ -70,7 +106,7 @@ class LeaseLock:
     def __init__(self, *, name: str, ttl: float) -> None:
         self.name = name
         self.ttl = timedelta(seconds=ttl)
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder_new()
 
     def _try(self) -> bool:
         now = timezone.now()
@@ -84,8 +120,23 @@ class LeaseLock:
             with transaction.atomic():
                 IngestionLease.objects.create(name=self.name, holder=self.holder, expires_at=now + self.ttl)
         except IntegrityError:
-            return False
+            return self._dead_holder_evict(now)
         return True
+
+    def _dead_holder_evict(self, now: datetime) -> bool:
+        """Take over a lease whose holder process, on this host, is gone."""
+        holder = self.holder_name()
+        if not holder or not holder_gone(holder):
+            return False
+        with transaction.atomic():
+            return bool(
+                IngestionLease.objects.filter(name=self.name, holder=holder).update(
+                    holder=self.holder, expires_at=now + self.ttl
+                )
+            )
+
+    def holder_name(self) -> str:
+        return IngestionLease.objects.filter(name=self.name).values_list("holder", flat=True).first() or ""
 
     def acquire(self, *, wait: float) -> bool:
         deadline = time.monotonic() + wait
@@ -109,10 +160,21 @@ class LeaseLock:
 
 def lock_for(*, name: str, ttl: float | None = None) -> Lock:
     """The lock implementation this deployment uses (Redis if configured)."""
-    ttl = float(ttl if ttl is not None else settings.INGEST_LOCK_SECONDS)
+    ttl = float(ttl if ttl is not None else settings.INGEST_LEASE_SECONDS)
     if settings.REDIS_URL:
         return RedisLock(name=name, ttl=ttl, url=settings.REDIS_URL)
     return LeaseLock(name=name, ttl=ttl)
+
+
+def lock_holder(*, name: str) -> str:
+    """Who holds the named lock now (``host:pid:token``), or "" if nobody (or unknown)."""
+    lock = lock_for(name=name)
+    try:
+        return lock.holder_name()
+    except Exception:
+        return ""
+    finally:
+        lock.release()  # holds nothing; closes the Redis connection
 
 
 @contextmanager
@@ -127,3 +189,56 @@ def lock_hold(*, name: str, wait: float = 0, ttl: float | None = None) -> Iterat
         yield lock
     finally:
         lock.release()
+
+
+class _Heartbeat:
+    def __init__(self, *, lock: Lock | None, interval: float) -> None:
+        self.lock = lock
+        self.interval = interval
+        self.lost: LockLost | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                self.beat()
+        finally:
+            connections.close_all()  # this thread's own
+
+    def beat(self) -> None:
+        if self.lock is not None and self.lost is None:
+            try:
+                self.lock.renew()
+            except LockLost as exc:  # the run finds out at its next lock.renew() and stops
+                self.lost = exc
+                logger.error("ingestion lock lost: %s", exc)
+            except Exception:  # a database or Redis hiccup: try again at the next beat
+                logger.warning("renewing the ingestion lock failed", exc_info=True)
+        try:
+            runs_heartbeat()
+        except Exception:
+            logger.warning("ingestion run heartbeat failed", exc_info=True)
+
+
+@contextmanager
+def lock_heartbeat(*, lock: Lock | None, interval: float | None = None) -> Iterator[None]:
+    """For the block, renew ``lock`` and the heartbeat of this process's running runs every
+    ``interval`` seconds (a quarter of ``INGEST_LEASE_SECONDS``) from a daemon thread.
+
+    Enter it after forking worker processes (``BatchStore``): a fork copies no thread.
+    """
+    beat = _Heartbeat(
+        lock=lock, interval=interval if interval is not None else float(settings.INGEST_LEASE_SECONDS) / 4
+    )
+    beat._thread.start()
+    try:
+        yield
+    finally:
+        beat._stop.set()
+        beat._thread.join(timeout=30)
+
+
+def _text(value: bytes | str) -> str:
+    """A Redis value as text (the client answers bytes unless built to decode)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -9,10 +9,12 @@ Each table is pulled in time windows ``[start, end)`` on ``TimeGenerated``:
   result is split in halves and retried; 429, 5xx and connection errors are retried with backoff;
 * the watermark moves to a window's end only after all rows of that window were stored, so it
   never gets ahead of stored data; a failure stops that table's pull and leaves the watermark;
-* a pull runs under one lock (Redis, or a database lease without Redis), so overlapping runs (a
-  late beat run, a manual backfill) never pull the same window twice: the second one skips, or
-  waits (the ``ingest`` command);
-* every window is recorded as an ``IngestionRun``.
+* a pull runs under the ingestion lock (Redis, or a database lease without Redis; ``locks.py``),
+  so overlapping runs (a late beat run, a manual backfill, a file import) never store at once:
+  the second one skips, or waits (the ``ingest`` command); a heartbeat renews the lock while the
+  pull runs, so a killed pull blocks the next one for at most ``INGEST_LEASE_SECONDS``;
+* every window is recorded as an ``IngestionRun``; the runs a killed pull left ``running`` are
+  closed as "abandoned" by the next run (``runs.py``).
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ from django.utils import timezone
 from usage.models import IngestionRun, IngestionWatermark
 from usage.rollups import latency_rollups_deferred
 
-from .locks import Lock, LockLost, lock_hold
+from .locks import INGEST_LOCK, Lock, LockLost, lock_heartbeat, lock_hold, lock_holder
 from .parallel import BatchStore
+from .runs import run_start, runs_abandoned_close
 from .tables import GATEWAY, LLM_LOG, NATIVE
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "log_analytics"
-LOCK_NAME = "ingest:log_analytics"
+LOCK_NAME = INGEST_LOCK
 # Table -> extra KQL filter. AzureDiagnostics is shared by every resource type in the workspace.
 TABLES: dict[str, str] = {
     GATEWAY: "",
@@ -213,7 +216,8 @@ class TablePull:
     skipped: int = 0
     rejected: int = 0
     watermark: datetime | None = None
-    busy: bool = False  # another run held the table's lock: nothing done
+    busy: bool = False  # another run held the ingestion lock: nothing done
+    busy_holder: str = ""  # which process held it ("host:pid:token"), if known
     error: str = ""
 
 
@@ -280,13 +284,6 @@ def _windows(start: datetime, end: datetime) -> Iterable[tuple[datetime, datetim
         cursor += size
 
 
-def _interrupted_runs_close(*, table: str) -> None:
-    """Runs left "running" by a worker that died: we hold the lock, so none of them still runs."""
-    IngestionRun.objects.filter(source=SOURCE, table=table, status=IngestionRun.Status.RUNNING).update(
-        status=IngestionRun.Status.FAILED, finished_at=timezone.now(), error="interrupted: the worker stopped"
-    )
-
-
 def table_pull(
     *,
     client: Any,
@@ -308,9 +305,7 @@ def table_pull(
         pending = [(window_start, window_end)]
         while pending:
             part_start, part_end = pending.pop()
-            run = IngestionRun.objects.create(
-                source=SOURCE, table=table, window_start=part_start, window_end=part_end
-            )
+            run = run_start(source=SOURCE, table=table, window_start=part_start, window_end=part_end)
             try:
                 lock.renew()
                 rows = window_fetch(client=client, table=table, start=part_start, end=part_end)
@@ -404,15 +399,20 @@ def log_analytics_pull(
     result = PullResult()
     with lock_hold(name=LOCK_NAME, wait=lock_wait) as lock:
         if lock is None:
-            logger.info("another Log Analytics pull is running; skipped")
-            result.tables = [TablePull(table=t, busy=True, watermark=watermark_get(table=t)) for t in tables]
+            holder = lock_holder(name=LOCK_NAME)
+            logger.info("another ingestion run (%s) holds the lock; skipped", holder or "unknown")
+            result.tables = [
+                TablePull(table=t, busy=True, busy_holder=holder, watermark=watermark_get(table=t))
+                for t in tables
+            ]
             return result
+        runs_abandoned_close(lock_held=True)  # we hold the lock: whatever still says running is dead
         with (
             latency_rollups_deferred(),
             BatchStore(workers=workers, source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE) as store,
+            lock_heartbeat(lock=lock),  # after the fork of the workers
         ):
             for table in tables:
-                _interrupted_runs_close(table=table)
                 start, end = pull_span(table=table, since=since, until=until, now=now)
                 try:
                     outcome = table_pull(

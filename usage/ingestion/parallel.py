@@ -23,6 +23,11 @@ The workers are forked through billiard (Celery's fork of multiprocessing), whos
 have children of their own: the pull runs in a Celery prefork child, which the standard library
 would refuse to fork from ("daemonic processes are not allowed to have children").
 
+A worker exits when its parent dies (``kill -9`` of ``import_logs``): on Linux the kernel kills it
+(``PR_SET_PDEATHSIG``); elsewhere, and as a second guard, a thread of the worker notices within a
+second that its parent changed. Otherwise the workers would wait for work forever under PID 1 (the
+queue's pipe never reaches end of file: every worker holds its write end too).
+
 With ``workers`` 1, on SQLite (one writer at a time) or inside a transaction (workers would not
 see its rows), batches are stored in this process, one after the other: the same ``rows_store``
 calls.
@@ -30,8 +35,14 @@ calls.
 
 from __future__ import annotations
 
+import ctypes
 import marshal
+import os
 import pickle
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
@@ -66,9 +77,32 @@ def inherited_connections_forget() -> None:
             connection.connection = None
 
 
-def _worker_start() -> None:
-    """In a new worker: a database connection of its own, and the latency rollups deferred to the
-    parent (which refreshes the marked hours when its import ends)."""
+_PR_SET_PDEATHSIG = 1
+
+
+def parent_death_follow(parent: int) -> None:
+    """In a forked process: exit as soon as ``parent`` (the process that forked it) is gone."""
+    if sys.platform.startswith("linux"):
+        try:  # the kernel sends SIGKILL when the forking thread's process ends
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_start(parent: int) -> None:
+    """In a new worker: gone with its parent, a database connection of its own, and the latency
+    rollups deferred to the parent (which refreshes the marked hours when its import ends)."""
+    parent_death_follow(parent)
     inherited_connections_forget()
     latency_rollups_defer_process()
     # A worker ends by os._exit: close its own sessions first, so the server ends them at once.
@@ -135,7 +169,9 @@ class BatchStore:
             # Forked with every connection closed, so no worker inherits a live one.
             connections.close_all()
             context = billiard.get_context("fork")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_start)
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+            )
             self._pool.submit(int).result()  # forks every worker now, while no connection is open
         return self
 

@@ -52,8 +52,14 @@ def ingestion_unmatched_counts_scan(*, since: datetime | None = None) -> dict[st
 
 def ingestion_unmatched_since(*, days: int) -> datetime | None:
     """Start of the status page's unmatched window: ``days`` before the newest request stored."""
-    newest = GatewayRequest.objects.aggregate(newest=Max("time"))["newest"]
-    return newest - timedelta(days=days) if newest else None
+    newest: datetime | None = GatewayRequest.objects.aggregate(newest=Max("time"))["newest"]
+    if newest is None:
+        return None
+    try:
+        return newest - timedelta(days=days)
+    except OverflowError:  # a request stored at the very start of year 1: count from there
+        return newest
+
 
 
 UNJOINABLE_NOT_LOGGED = "apim-request-id not logged"

@@ -40,6 +40,11 @@ class IngestionRun(models.Model):
     rejected = models.IntegerField(default=0)
     reasons = models.JSONField(default=dict, blank=True)  # rejected rows by kind of reason
     error = models.TextField(blank=True)
+    # Who runs it ("host/pid-namespace:pid:token") and when it last said it was alive: a running
+    # run whose process is gone, or whose heartbeat is older than INGEST_LEASE_SECONDS, is closed
+    # as "abandoned" by the next run (usage.ingestion.runs).
+    holder = models.CharField(max_length=160, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["table", "-started_at"], name="ingrun_table_started")]

@@ -1,11 +1,13 @@
 """``python manage.py import_logs PATH [PATH ...]``: import exported log files (see usage.ingestion.files)."""
 
+import codecs
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from usage.ingestion.files import FileImportResult, logs_file_import
+from usage.ingestion.store import BATCH_SIZE
 
 
 class Command(BaseCommand):
@@ -22,13 +24,56 @@ class Command(BaseCommand):
             default=None,
             help="processes storing batches side by side (default: INGEST_WORKERS, 1 unless set)",
         )
+        parser.add_argument(
+            "--batch-size", type=int, default=BATCH_SIZE, help=f"rows per batch (default {BATCH_SIZE})"
+        )
+        parser.add_argument(
+            "--encoding",
+            default=None,
+            help="the files' encoding, any Python codec name (e.g. latin-1, cp1252); "
+            "default: UTF-8, or UTF-16 when the file says so",
+        )
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=60,
+            help="seconds to wait for the ingestion lock if another run holds it",
+        )
 
-    def handle(self, *args: Any, paths: list[str], workers: int | None = None, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        paths: list[str],
+        workers: int | None = None,
+        encoding: str | None = None,
+        wait: float = 60,
+        batch_size: int = BATCH_SIZE,
+        **options: Any,
+    ) -> None:
+        if encoding:
+            try:
+                codecs.lookup(encoding)
+            except LookupError:
+                raise CommandError(
+                    f"unknown encoding {encoding!r} (use a Python codec name, e.g. latin-1)"
+                ) from None
         failed = 0
         total = FileImportResult(path="total")
         paths = self._expand(paths)
-        for path in paths:
-            result = logs_file_import(path=path, workers=workers)
+        for number, path in enumerate(paths):
+            result = logs_file_import(
+                path=path, workers=workers, encoding=encoding, lock_wait=wait, batch_size=batch_size
+            )
+            if result.busy:
+                raise CommandError(
+                    f"{result.error} from {path}"
+                    + (
+                        f" nor from the {len(paths) - number - 1} file(s) after it"
+                        if number + 1 < len(paths)
+                        else ""
+                    )
+                    + f" (waited {wait:g} s; try again when that run has finished, or pass --wait SECONDS)"
+                )
             self._report(result)
             failed += bool(result.error)
             for table, stored in result.tables.items():
@@ -60,6 +105,8 @@ class Command(BaseCommand):
 
     def _report(self, result: FileImportResult) -> None:
         kind = f" ({result.format})" if result.format else ""
+        if result.encoding and result.encoding != "UTF-8":
+            kind = f" ({result.format}, {result.encoding})"
         self.stdout.write(f"{result.path}{kind}: {self._counts(result)}")
         for table, stored in sorted(result.tables.items()):
             self.stdout.write(

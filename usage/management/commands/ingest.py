@@ -85,18 +85,22 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         finally:
             bar.close()
+        busy = [outcome for outcome in result.tables if outcome.busy]
+        if busy:
+            holder = f" ({busy[0].busy_holder})" if busy[0].busy_holder else ""
+            raise CommandError(
+                f"nothing done: another ingestion run{holder} holds the ingestion lock and did not free "
+                f"it within --wait {options['wait']:g} s; try again when it has finished (a run that "
+                "died frees it within INGEST_LEASE_SECONDS)"
+            )
         for outcome in result.tables:
-            if outcome.busy:
-                line = f"{outcome.table}: busy (another run holds its lock); nothing done"
-            else:
-                mark = f"{outcome.watermark:%Y-%m-%d %H:%M:%S} UTC" if outcome.watermark else "not set"
-                line = (
-                    f"{outcome.table}: {outcome.windows} windows ({outcome.splits} split), "
-                    f"{outcome.rows_read} rows read, {outcome.stored} stored, "
-                    f"{outcome.duplicates} duplicates skipped, {outcome.conflicts} conflicts, "
-                    f"{outcome.skipped} skipped, {outcome.rejected} rejected; watermark {mark}"
-                )
-            self.stdout.write(line)
+            mark = f"{outcome.watermark:%Y-%m-%d %H:%M:%S} UTC" if outcome.watermark else "not set"
+            self.stdout.write(
+                f"{outcome.table}: {outcome.windows} windows ({outcome.splits} split), "
+                f"{outcome.rows_read} rows read, {outcome.stored} stored, "
+                f"{outcome.duplicates} duplicates skipped, {outcome.conflicts} conflicts, "
+                f"{outcome.skipped} skipped, {outcome.rejected} rejected; watermark {mark}"
+            )
             if outcome.error:
                 self.stderr.write(f"{outcome.table}: FAILED: {outcome.error}")
         if not result.ok:
