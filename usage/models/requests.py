@@ -89,6 +89,9 @@ class GatewayRequest(models.Model):
     usage_computed_at = models.DateTimeField(null=True, blank=True)
     # Why the numbers are estimated or unknown (cut body, nothing logged, unreadable input...).
     usage_note = models.CharField(max_length=200, blank=True)
+    # Hash of the row's parsed content: a re-import of the same content is a duplicate, of other
+    # content a conflict (usage.ingestion.conflicts). "" for rows stored before it existed.
+    content_hash = models.CharField(max_length=32, blank=True)
 
     ingested_at = models.DateTimeField(auto_now_add=True)
 
@@ -132,6 +135,7 @@ class NativeLog(models.Model):
     request_length = models.BigIntegerField(null=True, blank=True)
     response_length = models.BigIntegerField(null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=32, blank=True)  # see GatewayRequest.content_hash
     ingested_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -153,6 +157,7 @@ class LlmLogChunk(models.Model):
     is_stream_completion = models.BooleanField(null=True, blank=True)
     api_version = models.CharField(max_length=64, blank=True)
     region = models.CharField(max_length=128, blank=True)
+    content_hash = models.CharField(max_length=32, blank=True)  # see GatewayRequest.content_hash
     ingested_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
