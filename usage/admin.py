@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from .models import GatewayRequest, IngestionRun, IngestionWatermark, NativeLog, RejectedRow
+from .models import (
+    GatewayRequest,
+    IngestionConflict,
+    IngestionRun,
+    IngestionWatermark,
+    NativeLog,
+    RejectedRow,
+)
 
 
 @admin.register(GatewayRequest)
@@ -56,6 +63,29 @@ class IngestionRunAdmin(admin.ModelAdmin):
 class RejectedRowAdmin(admin.ModelAdmin):
     list_display = ("source", "reason", "first_seen_at")
     list_filter = ("source",)
+
+
+@admin.register(IngestionConflict)
+class IngestionConflictAdmin(admin.ModelAdmin):
+    """View only: evidence of rows read with one key and different content (docs/ingestion.md)."""
+
+    list_display = ("table", "key", "differing_fields", "first_seen_at")
+    list_filter = ("table",)
+    search_fields = ("key",)
+    ordering = ("table", "key", "first_seen_at")
+
+    @admin.display(description="Fields that differ")
+    def differing_fields(self, obj: IngestionConflict) -> str:
+        return ", ".join(obj.fields)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 # --- Chargeback: cost centers, assignments, named identities, month closes ------------------------

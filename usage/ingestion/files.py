@@ -13,8 +13,10 @@ Formats (a ``.gz`` of any of them works too):
 For Log Analytics rows the table comes from a ``Type`` (or ``$table``) column, or else from the
 columns themselves. Files are streamed: rows go to ``rows_store`` in batches, so a 1 GB export
 never sits in memory. A row that cannot be routed to a table (bad JSON line, unknown category,
-unknown columns) is kept as a ``RejectedRow`` with its reason, like any other bad row. A file that
-cannot be read at all ends with an error message, and what was read before the damage is kept.
+unknown columns) is kept as a ``RejectedRow`` with its reason, like any other bad row; a record of
+a category or table the portal does not read (``Audit``, ``Trace``, a ``Type`` of another table)
+is skipped and counted per category (``skipped.py``). A file that cannot be read at all ends with
+an error message, and what was read before the damage is kept.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from usage.rollups import latency_rollups_deferred
 
 from .parallel import BatchStore
 from .rows import Rejection, diagnostic_record_convert
+from .skipped import Skipped, diagnostic_record_skipped, la_row_skipped
 from .store import BATCH_SIZE, StoreResult, rejected_rows_store
 from .tables import GATEWAY, LLM_LOG, NATIVE, TABLES
 
@@ -217,7 +220,10 @@ def _la_table(row: dict[str, Any], cache: dict[tuple[str, ...], str | None]) -> 
     return cache[columns]
 
 
-def _route(value: Any, cache: dict[tuple[str, ...], str | None]) -> Iterator[tuple[str | Rejection, Any]]:
+_Target = str | Rejection | Skipped
+
+
+def _route(value: Any, cache: dict[tuple[str, ...], str | None]) -> Iterator[tuple[_Target, Any]]:
     if not isinstance(value, dict):
         yield Rejection("not a JSON object"), value
         return
@@ -227,6 +233,10 @@ def _route(value: Any, cache: dict[tuple[str, ...], str | None]) -> Iterator[tup
             yield from _route(record, cache)
         return
     if "category" in value and ("properties" in value or "time" in value) and "TimeGenerated" not in value:
+        skipped = diagnostic_record_skipped(value)
+        if skipped is not None:
+            yield skipped, value
+            return
         converted = diagnostic_record_convert(value)
         if isinstance(converted, Rejection):
             yield converted, value
@@ -234,7 +244,9 @@ def _route(value: Any, cache: dict[tuple[str, ...], str | None]) -> Iterator[tup
             yield converted
         return
     table = _la_table(value, cache)
-    if table is None:
+    if table is None and (skipped := la_row_skipped(value)) is not None:
+        yield skipped, value
+    elif table is None:
         yield Rejection("unknown table", "columns " + ", ".join(sorted(map(str, value))[:12])), value
     else:
         yield table, value
@@ -245,7 +257,7 @@ def _csv_column(name: str) -> str:
     return name[: -len(" [UTC]")] if name.endswith(" [UTC]") else name
 
 
-def _items(path: Path, fmt: str) -> Iterator[tuple[str | Rejection, Any]]:
+def _items(path: Path, fmt: str) -> Iterator[tuple[_Target, Any]]:
     cache: dict[tuple[str, ...], str | None] = {}
     with _open_text(path) as stream:
         if fmt == "csv":
@@ -281,6 +293,20 @@ def _items(path: Path, fmt: str) -> Iterator[tuple[str | Rejection, Any]]:
                 yield from _route(value, cache)
 
 
+def run_counts(result: StoreResult) -> dict[str, Any]:
+    """A ``StoreResult``'s counts as ``IngestionRun.tables`` keeps them."""
+    return {
+        "rows_read": result.rows_read,
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+        "conflicts": result.conflicts,
+        "skipped": result.skipped,
+        "rejected": result.rejected,
+        "skipped_categories": dict(result.skipped_categories),
+        "reasons": dict(result.reasons),
+    }
+
+
 def logs_file_import(
     *, path: str | Path, batch_size: int = BATCH_SIZE, workers: int | None = None
 ) -> FileImportResult:
@@ -291,6 +317,7 @@ def logs_file_import(
     run = IngestionRun.objects.create(source="file", path=str(path))
     buffers: dict[str, list[Any]] = {table: [] for table in TABLES}
     unrouted: list[tuple[Rejection, Any]] = []
+    other = StoreResult()  # records routed to no table: rejected or skipped
     store = BatchStore(workers=workers, source="file", batch_size=batch_size)
 
     def flush(table: str) -> None:
@@ -301,9 +328,9 @@ def logs_file_import(
     def flush_unrouted() -> None:
         if unrouted:
             count = rejected_rows_store(source=f"file:{result.format}", rejections=unrouted)
-            result.rows_read += count
-            result.rejected += count
-            result.reasons.update(rejection.kind for rejection, _ in unrouted)
+            other.rows_read += count
+            other.rejected += count
+            other.reasons.update(rejection.kind for rejection, _ in unrouted)
             unrouted.clear()
 
     # The latency rollups are refreshed once a minute and at the end, not after every batch.
@@ -313,6 +340,11 @@ def logs_file_import(
                 raise FileFormatError("no such file" if not path.exists() else "not a file")
             result.format = file_format_detect(path=path)
             for target, row in _items(path, result.format):
+                if isinstance(target, Skipped):
+                    other.rows_read += 1
+                    other.skipped += 1
+                    other.skipped_categories[target.category] += 1
+                    continue
                 if isinstance(target, Rejection):
                     unrouted.append((target, row))
                     if len(unrouted) >= batch_size:
@@ -337,8 +369,12 @@ def logs_file_import(
         flush_unrouted()
         for table, stored in store.wait().items():
             result.add(table, stored)
+        if other.rows_read:
+            result.add("", other)
 
-    run.table = next(iter(result.tables)) if len(result.tables) == 1 else ""  # "" = several tables
+    tables = [table for table in result.tables if table]
+    run.table = tables[0] if len(tables) == 1 and "" not in result.tables else ""  # "" = several
+    run.tables = {table: run_counts(stored) for table, stored in result.tables.items()}
     run.rows_read = result.rows_read
     run.rows_stored = result.stored
     run.duplicates = result.duplicates
