@@ -256,3 +256,21 @@ def test_the_merge_of_values_does_not_depend_on_their_order(a, b, c):
     assert value_merge(a, b) == value_merge(b, a)
     assert value_merge(value_merge(a, b), c) == value_merge(a, value_merge(b, c))
     assert value_merge(value_merge(a, b), a) == value_merge(a, b)
+
+
+def test_a_version_another_writer_stored_meanwhile_is_a_conflict_too(write_path, monkeypatch):
+    from usage.ingestion import conflicts
+
+    rows_store(table=NATIVE, rows=[NATIVE_SPARSE])
+    lookup = conflicts.stored_hashes
+    calls = []
+
+    def late_lookup(table, keys):  # the first lookup does not see the other writer's row yet
+        calls.append(keys)
+        return {} if len(calls) == 1 else lookup(table, keys)
+
+    monkeypatch.setattr(conflicts, "stored_hashes", late_lookup)
+    result = rows_store(table=NATIVE, rows=[NATIVE_FILLED])
+    assert (result.stored, result.duplicates, result.conflicts, result.rejected) == (0, 0, 1, 0)
+    assert NativeLog.objects.get().model_name == "gpt-35-turbo"
+    assert IngestionConflict.objects.count() == 2

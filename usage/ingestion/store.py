@@ -216,7 +216,7 @@ def _instance(table: str, record: GatewayRow | NativeRow | LlmChunkRow) -> model
     arguments = []
     for name, limit, default, is_callable in plan:
         if default is _FROM_RECORD:
-            value = values[name]
+            value = values.get(name, "")  # "": content_hash, when versions_resolve did not set it
             if limit and isinstance(value, str) and len(value) > limit:
                 value = value[:limit]
         else:
@@ -307,6 +307,14 @@ def _batch_write(
         new, refused = _partners_write(table, resolution.new, rejections, mode)
     merged = resolution_write(table=table, resolution=resolution)
     stored_meanwhile = len(resolution.new) - len(new) - refused  # by another writer (row by row)
+    if stored_meanwhile:
+        # Compared with what the other writer stored, as if it had been stored before the batch.
+        written = {record_key(record) for record in new}
+        late = {k: {r.content_hash: r} for k, r in resolution.new.items() if k not in written}
+        again = versions_resolve(table=table, versions=late)
+        merged += resolution_write(table=table, resolution=again)
+        resolution.conflicts += again.conflicts
+        stored_meanwhile -= again.conflicts
 
     result = StoreResult(
         rows_read=counts.rows_read,
