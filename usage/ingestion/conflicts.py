@@ -37,12 +37,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import DataError, connection, models, transaction
 
 from usage.json_dumps import json_dumps
 from usage.lookups import any_chunks
@@ -52,6 +53,7 @@ from usage.partitions import KEY_TABLE, requests_partitioned
 from .tables import GATEWAY, LLM_LOG, NATIVE
 from .unmatched import unmatched_row_key
 
+logger = logging.getLogger(__name__)
 MODELS: dict[str, type[models.Model]] = {GATEWAY: GatewayRequest, NATIVE: NativeLog, LLM_LOG: LlmLogChunk}
 # Prompt and completion text: evidence keeps only its length and digest (it is under retention).
 _TEXT_SUMMARISED = {"request_body", "response_body", "request_messages", "response_messages"}
@@ -174,7 +176,9 @@ def _evidence_record(table: str, record: Any) -> dict[str, Any]:
             digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
             value = f"<{len(value)} characters, sha256 {digest[:16]}>"
         shown[name] = _jsonable(value)
-    return json.loads(json.dumps(shown, default=str))
+    # Text the database cannot store (a lone surrogate) is replaced here: this is evidence only.
+    text = json.dumps(shown, default=str, ensure_ascii=False).encode("utf-8", "replace").decode()
+    return json.loads(text)
 
 
 # --- what is stored ---------------------------------------------------------------------------
@@ -343,9 +347,16 @@ def _evidence_add(
 
 def resolution_write(*, table: str, resolution: Resolution) -> list[tuple[Any, Any]]:
     """Keep the evidence and update the stored rows that changed; returns (old, merged) records
-    of the updated rows. Call inside the batch's transaction."""
+    of the updated rows. Call inside the batch's transaction.
+
+    Each write is under a savepoint: a value the database refuses (which the parser let through)
+    leaves that row as it was stored, logged, instead of failing the batch."""
     if resolution.evidence:
-        IngestionConflict.objects.bulk_create(resolution.evidence.values(), ignore_conflicts=True)
+        try:
+            with transaction.atomic():
+                IngestionConflict.objects.bulk_create(resolution.evidence.values(), ignore_conflicts=True)
+        except DataError as error:
+            logger.warning("%s: conflict evidence refused (%s); not kept", table, error)
     model = MODELS[table]
     for instance, digest in resolution.rehashed:
         model.objects.filter(pk=instance.pk).update(content_hash=digest)
@@ -353,7 +364,12 @@ def resolution_write(*, table: str, resolution: Resolution) -> list[tuple[Any, A
     for instance, old, merged in resolution.changed:
         names = [n for n in _plan(table, type(old))[0] if getattr(old, n) != getattr(merged, n)]
         values = {name: getattr(merged, name) for name in names}
-        # By primary key only: the time (the request table's partition key) may be what changed.
-        model.objects.filter(pk=instance.pk).update(content_hash=merged.content_hash, **values)
+        try:
+            with transaction.atomic():
+                # By primary key only: the time (the request table's partition key) may change.
+                model.objects.filter(pk=instance.pk).update(content_hash=merged.content_hash, **values)
+        except DataError as error:
+            logger.warning("%s %s: merged row refused (%s); kept as stored", table, instance.pk, error)
+            continue
         updated.append((old, merged))
     return updated

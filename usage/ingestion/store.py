@@ -56,14 +56,15 @@ from psycopg.types.json import Jsonb
 
 from usage.accounting.services import content_filter_json
 from usage.json_dumps import json_dumps
-from usage.lookups import any_chunks, bare_db_type
-from usage.models import GatewayRequest, LlmLogChunk, RejectedRow, UnmatchedRow
+from usage.lookups import bare_db_type
+from usage.models import GatewayRequest, LlmLogChunk, RejectedRow
 from usage.partitions import request_partitions_prepare
 from usage.pipeline import requests_refresh, requests_write
-from usage.rollups import latency_rollups_tick, rollup_refresh_hours
+from usage.rollups import latency_rollups_tick
 
 from .conflicts import MODELS as _MODELS
 from .conflicts import content_hash, record_key, record_normalise, resolution_write, versions_resolve
+from .refresh import merged_rows_refresh, requests_touched
 from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection
 from .skipped import native_row_skipped
 from .tables import GATEWAY, LLM_LOG, NATIVE
@@ -236,21 +237,6 @@ def _is_stored(table: str, record: Any) -> bool:
     return _MODELS[table].objects.filter(correlation_id=record.correlation_id).exists()
 
 
-def _touched(table: str, records: list[Any]) -> set[str]:
-    """APIM correlation ids whose request (or a join partner of it) changed."""
-    if table == GATEWAY:
-        return {record.correlation_id for record in records}
-    # A native row names its request by the backend's apim-request-id; an LLM-log row by the
-    # request's own correlation id.
-    lookup = "apim_request_id__any" if table == NATIVE else "correlation_id__any"
-    touched: set[str] = set()
-    for chunk in any_chunks(sorted({record.correlation_id for record in records})):
-        touched.update(
-            GatewayRequest.objects.filter(**{lookup: chunk}).values_list("correlation_id", flat=True)
-        )
-    return touched
-
-
 def _batch_store(table: str, batch: list[Mapping[str, Any]]) -> StoreResult:
     parse = PARSERS[table]
     versions: dict[Any, dict[str, Any]] = {}  # key -> {content hash: record}
@@ -324,7 +310,7 @@ def _batch_write(
         skipped=counts.skipped,
         skipped_categories=Counter(counts.skipped_categories),
         rejected=rejected_rows_store(source=table, rejections=rejections),
-        correlation_ids=_touched(table, new),
+        correlation_ids=requests_touched(table=table, records=new),
         reasons=Counter(rejection.kind for rejection, _ in rejections),
     )
     if merged:
@@ -335,22 +321,6 @@ def _batch_write(
     # Last, so its lock is held only until the batch commits (see unmatched.py).
     unmatched_rows_update(table=table, records=new)
     return result
-
-
-def merged_rows_refresh(*, table: str, merged: list[tuple[Any, Any]]) -> set[str]:
-    """After stored rows changed by a merge: the APIM correlation ids whose request depends on
-    them. Gateway rows are refreshed here (usage, cost, flags and the rollups of their old and
-    new hours, and their wait for a native row); partner rows by the caller, with the batch's."""
-    records = [new for _, new in merged]
-    touched = _touched(table, records)
-    if table == GATEWAY:
-        requests_refresh(correlation_ids=touched)
-        moved = [old.time for old, new in merged if old.time != new.time]
-        if moved:
-            rollup_refresh_hours(hours=moved)  # the hours the requests left
-        UnmatchedRow.objects.filter(table=GATEWAY, row_key__in=sorted(touched)).delete()
-        unmatched_rows_update(table=GATEWAY, records=records)
-    return touched
 
 
 def _requests_write(
