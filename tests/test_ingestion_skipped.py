@@ -117,3 +117,19 @@ def test_the_page_has_a_slot_for_rows_that_cannot_be_joined(db):
     )
     assert '<td class="unjoinable">12 (apim-request-id not logged)</td>' in html
     assert "12 (apim" not in render_to_string("usage/ingestion_status.html", context)
+
+
+def test_pulled_windows_count_in_the_per_table_totals(db, emulator):
+    from usage.ingestion.log_analytics import log_analytics_pull
+    from usage.models import GatewayRequest
+
+    from .log_analytics_fixtures import END, START
+
+    log_analytics_pull(since=START, until=END)
+    log_analytics_pull(since=START, until=END)  # nothing new: the watermark is at END
+    accounts = {account.table: account for account in ingestion_table_accounts()}
+    gateway = accounts[GATEWAY]
+    assert gateway.stored == GatewayRequest.objects.count() > 0
+    assert gateway.rows_read == gateway.stored + gateway.duplicates + gateway.conflicts + gateway.rejected
+    assert sum(gateway.reasons.values()) == gateway.rejected
+    assert accounts[NATIVE].stored == NativeLog.objects.count()

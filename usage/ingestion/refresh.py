@@ -10,7 +10,7 @@ from usage.pipeline import requests_refresh
 from usage.rollups import rollup_refresh_hours
 
 from .tables import GATEWAY, NATIVE
-from .unmatched import unmatched_rows_update
+from .unmatched import unmatched_row_key, unmatched_rows_update
 
 
 def requests_touched(*, table: str, records: list[Any]) -> set[str]:
@@ -42,4 +42,9 @@ def merged_rows_refresh(*, table: str, merged: list[tuple[Any, Any]]) -> set[str
             rollup_refresh_hours(hours=moved)
         UnmatchedRow.objects.filter(table=GATEWAY, row_key__in=sorted(touched)).delete()
         unmatched_rows_update(table=GATEWAY, records=records)
+        return touched
+    for old, new in merged:  # a partner row still waiting keeps its entry, at its new time
+        if old.time != new.time:
+            key = unmatched_row_key(table=table, record=new)
+            UnmatchedRow.objects.filter(table=table, row_key=key).update(time=new.time)
     return touched
