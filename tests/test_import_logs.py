@@ -156,9 +156,10 @@ def test_it_imports_event_hub_records_files_and_gzip(db, tmp_path):
         json.dump(records, stream)
     result = logs_file_import(path=path)
     assert (result.format, result.error) == ("records", "")
-    assert (result.stored, result.rejected) == (3, 1)
-    assert result.reasons == {"unsupported category": 1}
-    assert RejectedRow.objects.get().source == "file:records"
+    # A category the portal does not read is skipped and counted, not rejected (test_ingestion_skipped).
+    assert (result.stored, result.skipped, result.rejected) == (3, 1, 0)
+    assert result.skipped_categories == {"Audit": 1}
+    assert not RejectedRow.objects.exists()
 
 
 def test_it_keeps_bad_json_lines_with_their_reason_and_goes_on(db, tmp_path):

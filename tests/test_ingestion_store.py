@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from usage.demo_data import generate_logs
-from usage.ingestion import store
+from usage.ingestion import conflicts, store
 from usage.ingestion.rows import PARSERS, Rejection
 from usage.ingestion.selectors import ingestion_unmatched_counts, ingestion_unmatched_counts_scan
 from usage.ingestion.store import rows_store
@@ -254,7 +254,7 @@ def _rejected(rows, table) -> int:
 def test_rows_another_writer_stored_meanwhile_count_as_duplicates(db, logs, write_path, monkeypatch):
     rows_store(table=NATIVE, rows=logs[NATIVE][:10])
     # The other writer's rows are not visible to the existing-key query (they landed after it).
-    monkeypatch.setattr(store, "_existing_keys", lambda table, keys: set())
+    monkeypatch.setattr(conflicts, "stored_hashes", lambda table, keys: {})
     result = rows_store(table=NATIVE, rows=logs[NATIVE][:15])
     assert (result.stored, result.duplicates, result.rejected) == (5, 10, 0)
     assert NativeLog.objects.count() == 15

@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection, transaction
 
 from tests.review_data import make_request
 from usage.demo_data import generate_logs
-from usage.ingestion import store
+from usage.ingestion import conflicts, store
 from usage.ingestion.rows import PARSERS, GatewayRow
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY
@@ -147,22 +147,26 @@ def test_a_duplicate_correlation_id_with_a_different_time_is_refused():
 
 def test_a_copy_carrying_a_stored_key_fails_on_the_unique_key_like_before(monkeypatch):
     make_request("copied", time=MARCH_2024)
-    monkeypatch.setattr(store, "_existing_keys", lambda table, keys: set())  # another writer's row
+    # Another writer's row: the existing-key query did not see it, the COPY is given it as new.
     record = GatewayRow(correlation_id="copied", time=datetime(2025, 1, 1, tzinfo=UTC))
+    record.content_hash = ""
     with pytest.raises(IntegrityError), transaction.atomic():
-        store._copy_insert(GATEWAY, {"copied": record})
+        store._copy_insert(GATEWAY, [record])
 
 
 @pytest.mark.parametrize("copy_path", [True, False], ids=["copy", "portable"])
-def test_a_reimport_whose_time_changed_is_a_duplicate_not_a_second_request(copy_path, monkeypatch):
+def test_a_reimport_whose_time_changed_is_a_conflict_not_a_second_request(copy_path, monkeypatch):
     monkeypatch.setattr(store, "COPY_FAST_PATH", copy_path)
     rows = gateway_rows(MARCH_2024)
     rows_store(table=GATEWAY, rows=rows)
     moved = [{**row, "TimeGenerated": "2025-07-01T10:00:00Z"} for row in rows]
     result = rows_store(table=GATEWAY, rows=moved)
-    assert (result.stored, result.duplicates) == (0, len(rows))
+    assert (result.stored, result.duplicates, result.conflicts) == (0, 0, len(rows))
+    # The stored request keeps the earlier time (docs/ingestion.md); the other version is evidence.
+    again = rows_store(table=GATEWAY, rows=moved)
+    assert (again.stored, again.duplicates, again.conflicts) == (0, len(rows), 0)
     # Same when the existing-key query misses them (another writer): the key table refuses them.
-    monkeypatch.setattr(store, "_existing_keys", lambda table, keys: set())
+    monkeypatch.setattr(conflicts, "stored_hashes", lambda table, keys: {})
     result = rows_store(table=GATEWAY, rows=moved)
     assert (result.stored, result.duplicates, result.rejected) == (0, len(rows), 0)
     assert GatewayRequest.objects.count() == len(rows)

@@ -11,6 +11,7 @@ from audit.admin_evidence import AuditedTextAdmin, EvidenceAdmin
 from .models import (
     BackendHostRegion,
     GatewayRequest,
+    IngestionConflict,
     IngestionRun,
     IngestionWatermark,
     LlmLogChunk,
@@ -100,6 +101,20 @@ class RejectedRowAdmin(AuditedTextAdmin):
 class UnmatchedRowAdmin(EvidenceAdmin):
     list_display = ("table", "row_key", "partner_key", "time")
     list_filter = ("table",)
+
+
+@admin.register(IngestionConflict)
+class IngestionConflictAdmin(EvidenceAdmin):
+    """View only: evidence of rows read with one key and different content (docs/ingestion.md)."""
+
+    list_display = ("table", "key", "differing_fields", "first_seen_at")
+    list_filter = ("table",)
+    search_fields = ("key",)
+    ordering = ("table", "key", "first_seen_at")
+
+    @admin.display(description="Fields that differ")
+    def differing_fields(self, obj: IngestionConflict) -> str:
+        return ", ".join(obj.fields)
 
 
 # --- Chargeback: cost centers, assignments, named identities, month closes ------------------------

@@ -14,8 +14,10 @@ For Log Analytics rows the table comes from a ``Type`` (or ``$table``) column, o
 columns themselves. Files are streamed: rows go to ``rows_store`` in batches, so a 1 GB export
 never sits in memory. A row that cannot be routed to a table (bad JSON line, unknown category,
 unknown columns, bytes that are not text, too large, cut by the end of the file: ``file_text``)
-is kept as a ``RejectedRow`` with its reason, like any other bad row. A file that cannot be read
-at all ends with an error message, and what was read before the damage is kept.
+is kept as a ``RejectedRow`` with its reason, like any other bad row; a record of a category or
+table the portal does not read (``Audit``, ``Trace``, a ``Type`` of another table) is skipped and
+counted per category (``skipped.py``). A file that cannot be read at all ends with an error
+message, and what was read before the damage is kept.
 
 An import holds the ingestion lock (``locks.py``) while it stores, like a pull; if another run
 holds it (longer than ``lock_wait``), nothing is imported and the result says ``busy``.
@@ -55,6 +57,7 @@ from .locks import INGEST_LOCK, Lock, lock_heartbeat, lock_hold, lock_holder
 from .parallel import BatchStore
 from .rows import Rejection, diagnostic_record_convert
 from .runs import run_start, runs_abandoned_close
+from .skipped import Skipped, diagnostic_record_skipped, la_row_skipped
 from .store import BATCH_SIZE, StoreResult, rejected_rows_store
 from .tables import GATEWAY, LLM_LOG, NATIVE, TABLES
 
@@ -147,7 +150,10 @@ def _la_table(row: dict[str, Any], cache: dict[tuple[str, ...], str | None]) -> 
     return cache[columns]
 
 
-def _route(value: Any, cache: dict[tuple[str, ...], str | None]) -> Iterator[tuple[str | Rejection, Any]]:
+_Target = str | Rejection | Skipped
+
+
+def _route(value: Any, cache: dict[tuple[str, ...], str | None]) -> Iterator[tuple[_Target, Any]]:
     if not isinstance(value, dict):
         yield Rejection("not a JSON object"), value
         return
@@ -157,6 +163,10 @@ def _route(value: Any, cache: dict[tuple[str, ...], str | None]) -> Iterator[tup
             yield from _route(record, cache)
         return
     if "category" in value and ("properties" in value or "time" in value) and "TimeGenerated" not in value:
+        skipped = diagnostic_record_skipped(value)
+        if skipped is not None:
+            yield skipped, value
+            return
         converted = diagnostic_record_convert(value)
         if isinstance(converted, Rejection):
             yield converted, value
@@ -164,7 +174,9 @@ def _route(value: Any, cache: dict[tuple[str, ...], str | None]) -> Iterator[tup
             yield converted
         return
     table = _la_table(value, cache)
-    if table is None:
+    if table is None and (skipped := la_row_skipped(value)) is not None:
+        yield skipped, value
+    elif table is None:
         yield Rejection("unknown table", "columns " + ", ".join(sorted(map(str, value))[:12])), value
     else:
         yield table, value
@@ -177,8 +189,8 @@ def _csv_column(name: str) -> str:
 
 def _items(
     path: Path, fmt: str, *, encoding: str | None = None, names: list[str] | None = None
-) -> Iterator[tuple[str | Rejection, Any]]:
-    """(table or Rejection, row) for every row of the file; ``names`` gets the encoding's name."""
+) -> Iterator[tuple[_Target, Any]]:
+    """(table, Rejection or Skipped, row) for every row of the file; ``names`` gets the encoding's name."""
     cache: dict[tuple[str, ...], str | None] = {}
     limit = int(settings.INGEST_MAX_ROW_SIZE)
     stream, name = text_open(path, encoding=encoding)
@@ -216,7 +228,7 @@ def _items(
 
 def _csv_items(
     stream: IO[str], *, limit: int, encoding: str, cache: dict[tuple[str, ...], str | None]
-) -> Iterator[tuple[str | Rejection, Any]]:
+) -> Iterator[tuple[_Target, Any]]:
     header: list[str] | None = None
     for number, text, size, ended in csv_records(stream, limit=limit):
         where = f"line {number}"
@@ -243,6 +255,20 @@ def _csv_items(
             continue
         row = {name: value for name, value in zip(header, values, strict=True) if value != ""}
         yield from _route(row, cache)
+
+
+def run_counts(result: StoreResult) -> dict[str, Any]:
+    """A ``StoreResult``'s counts as ``IngestionRun.tables`` keeps them."""
+    return {
+        "rows_read": result.rows_read,
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+        "conflicts": result.conflicts,
+        "skipped": result.skipped,
+        "rejected": result.rejected,
+        "skipped_categories": dict(result.skipped_categories),
+        "reasons": dict(result.reasons),
+    }
 
 
 def logs_file_import(
@@ -277,7 +303,9 @@ def logs_file_import(
             workers=workers,
             encoding=encoding,
         )
-    run.table = next(iter(result.tables)) if len(result.tables) == 1 else ""  # "" = several tables
+    tables = [table for table in result.tables if table]
+    run.table = tables[0] if len(tables) == 1 and "" not in result.tables else ""  # "" = several
+    run.tables = {table: run_counts(stored) for table, stored in result.tables.items()}
     run.rows_read = result.rows_read
     run.rows_stored = result.stored
     run.duplicates = result.duplicates
@@ -308,6 +336,7 @@ def _file_store(
 ) -> None:
     buffers: dict[str, list[Any]] = {table: [] for table in TABLES}
     unrouted: list[tuple[Rejection, Any]] = []
+    other = StoreResult()  # records routed to no table: rejected or skipped
     store = BatchStore(workers=workers, source="file", batch_size=batch_size)
 
     def flush(table: str) -> None:
@@ -318,9 +347,9 @@ def _file_store(
     def flush_unrouted() -> None:
         if unrouted:
             count = rejected_rows_store(source=f"file:{result.format}", rejections=unrouted)
-            result.rows_read += count
-            result.rejected += count
-            result.reasons.update(rejection.kind for rejection, _ in unrouted)
+            other.rows_read += count
+            other.rejected += count
+            other.reasons.update(rejection.kind for rejection, _ in unrouted)
             unrouted.clear()
 
     names: list[str] = []
@@ -332,6 +361,11 @@ def _file_store(
                 raise FileFormatError("no such file" if not path.exists() else "not a file")
             result.format = file_format_detect(path=path, encoding=encoding)
             for target, row in _items(path, result.format, encoding=encoding, names=names):
+                if isinstance(target, Skipped):
+                    other.rows_read += 1
+                    other.skipped += 1
+                    other.skipped_categories[target.category] += 1
+                    continue
                 if isinstance(target, Rejection):
                     unrouted.append((target, row))
                     if len(unrouted) >= batch_size:
@@ -357,3 +391,5 @@ def _file_store(
         flush_unrouted()
         for table, stored in store.wait().items():
             result.add(table, stored)
+        if other.rows_read:
+            result.add("", other)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -14,6 +14,8 @@ from usage.models import IngestionRun, IngestionWatermark, LatencyPendingHour, R
 
 from .log_analytics import SOURCE, TABLES
 from .selectors import ingestion_unmatched_counts, ingestion_unmatched_since
+
+_COUNTS = ("rows_read", "stored", "duplicates", "conflicts", "skipped", "rejected")
 
 
 @dataclass
@@ -100,6 +102,71 @@ def ingestion_rejections_by_reason(*, limit: int = 50) -> list[RejectionGroup]:
         RejectionGroup(source=source, reason=reason, count=count)
         for (source, reason), count in counts.most_common(limit)
     ]
+
+
+@dataclass
+class TableAccount:
+    """Every row read of one table, over all runs: ``rows_read`` = the other five counts.
+
+    ``table`` "" holds the records of files that were routed to no table (unreadable lines,
+    unknown columns, categories the portal does not read) and, for file imports made before the
+    counts were kept per table, those files' counts.
+    """
+
+    table: str
+    rows_read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    skipped_categories: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def skipped_by_category(self) -> list[tuple[str, int]]:
+        return self.skipped_categories.most_common()
+
+    @property
+    def rejected_by_reason(self) -> list[tuple[str, int]]:
+        return self.reasons.most_common()
+
+    def add(self, counts: dict) -> None:
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + (counts.get(name) or 0))
+        self.skipped_categories.update(counts.get("skipped_categories") or {})
+        self.reasons.update(counts.get("reasons") or {})
+
+
+def ingestion_table_accounts() -> list[TableAccount]:
+    """Per table, what became of every row read by every run (pulls and file imports).
+
+    Sums of the runs' columns per table in SQL; the per-category and per-reason counts (JSON) are
+    read only from runs that skipped or rejected something, and a file import's per-table counts
+    (``IngestionRun.tables``) from file imports: a few small queries, whatever the rows stored.
+    """
+    accounts = {table: TableAccount(table=table) for table in TABLES}
+    single = IngestionRun.objects.filter(tables={})
+    sums = {f"sum_{name}": Sum("rows_stored" if name == "stored" else name) for name in _COUNTS}
+    for row in single.values("table").annotate(**sums).order_by():
+        counts = {name: row[f"sum_{name}"] for name in _COUNTS}
+        accounts.setdefault(row["table"], TableAccount(table=row["table"])).add(counts)
+    for table, skipped, reasons in (
+        single.filter(Q(skipped__gt=0) | Q(rejected__gt=0))
+        .values_list("table", "skipped_categories", "reasons")
+        .iterator()
+    ):
+        account = accounts.setdefault(table, TableAccount(table=table))
+        account.skipped_categories.update(skipped or {})
+        account.reasons.update(reasons or {})
+    for tables in IngestionRun.objects.exclude(tables={}).values_list("tables", flat=True).iterator():
+        for table, counts in tables.items():
+            accounts.setdefault(table, TableAccount(table=table)).add(counts)
+    other = accounts.pop("", None)
+    ordered = [accounts[table] for table in TABLES] + [
+        account for table, account in sorted(accounts.items()) if table not in TABLES
+    ]
+    return ordered + ([other] if other and other.rows_read else [])
 
 
 @dataclass

@@ -7,10 +7,14 @@ flagged and rolled up (``usage.pipeline.requests_write``); a partner row refresh
 request (``usage.pipeline.requests_refresh``).
 
 * Idempotent: rows are keyed (gateway and native rows by ``CorrelationId``, LLM-log chunks by
-  ``(CorrelationId, RequestId, SequenceNumber)``); keys already stored (one query per batch) and
-  keys repeated inside the batch are counted as duplicates and not written again; a key another
-  writer stores meanwhile makes the batch fall back to row by row, where it counts as a duplicate.
-  Rejected rows are keyed by a fingerprint of table + raw row, so they are kept once.
+  ``(CorrelationId, RequestId, SequenceNumber)``). A key already stored (one query per batch) or
+  repeated inside the batch is a duplicate when its content is one already seen, and a conflict
+  otherwise: kept as evidence, and the stored row becomes the merge of the versions, whatever
+  their order (``conflicts.py``). A key another writer stores meanwhile makes the batch fall back
+  to row by row, where it counts as a duplicate. Rejected rows are keyed by a fingerprint of
+  table + raw row, so they are kept once.
+* Records of categories the portal does not read (AzureDiagnostics rows of other categories or
+  resource providers) are skipped and counted per category (``skipped.py``), not rejected.
 * Atomic per batch: rows are consumed in batches of ``batch_size``; each batch (its rows, its
   rejects and the refresh of the requests it touched) is one transaction, so a worker killed
   mid-batch leaves the whole batch or nothing, and a re-run completes it.
@@ -64,15 +68,19 @@ from psycopg.types.json import Jsonb
 
 from usage.accounting.services import content_filter_json
 from usage.json_dumps import json_dumps
-from usage.lookups import any_chunks, bare_db_type
-from usage.models import GatewayRequest, LlmLogChunk, NativeLog, RejectedRow
-from usage.partitions import KEY_TABLE, request_partitions_prepare, requests_partitioned
+from usage.lookups import bare_db_type
+from usage.models import GatewayRequest, LlmLogChunk, RejectedRow
+from usage.partitions import request_partitions_prepare
 from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
 
+from .conflicts import MODELS as _MODELS
+from .conflicts import content_hash, record_key, record_normalise, resolution_write, versions_resolve
 from .credentials import raw_text_scrub
+from .refresh import merged_rows_refresh, requests_touched
 from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection, has_surrogate
 from .sanitize import record_sanitize
+from .skipped import native_row_skipped
 from .tables import GATEWAY, LLM_LOG, NATIVE
 from .unmatched import unmatched_rows_update
 
@@ -84,7 +92,6 @@ COPY_FAST_PATH = True
 # Plan markers: a column's value comes from the parsed record, or is the time of the write.
 _FROM_RECORD = object()
 _NOW = object()
-_MODELS: dict[str, type[models.Model]] = {GATEWAY: GatewayRequest, NATIVE: NativeLog, LLM_LOG: LlmLogChunk}
 
 
 @dataclass
@@ -143,12 +150,14 @@ def rows_store(
             result.merge(batch_result)
             latency_rollups_tick()  # within latency_rollups_deferred: refresh every minute
             logger.debug(
-                "%s %s: %d read, %d stored, %d duplicates, %d rejected",
+                "%s %s: %d read, %d stored, %d duplicates, %d conflicts, %d skipped, %d rejected",
                 source,
                 table,
                 batch_result.rows_read,
                 batch_result.stored,
                 batch_result.duplicates,
+                batch_result.conflicts,
+                batch_result.skipped,
                 batch_result.rejected,
             )
     return result
@@ -208,38 +217,6 @@ def _raw_text(row: Any) -> str:
         return f"<not printable: {type(error).__name__}: {str(error)[:200]}>"
 
 
-def _key(record: GatewayRow | NativeRow | LlmChunkRow) -> Any:
-    if isinstance(record, LlmChunkRow):
-        return (record.correlation_id, record.request_id, record.sequence_number)
-    return record.correlation_id
-
-
-def _existing_keys(table: str, keys: list[Any]) -> set[Any]:
-    found: set[Any] = set()
-    if table == LLM_LOG:
-        correlation_ids = sorted({key[0] for key in keys})
-        for chunk in any_chunks(correlation_ids):
-            found.update(
-                LlmLogChunk.objects.filter(correlation_id__any=chunk).values_list(
-                    "correlation_id", "request_id", "sequence_number"
-                )
-            )
-        return found
-    if table == GATEWAY and requests_partitioned():
-        # PostgreSQL, partitioned by month: one index (the key table's) instead of one per month.
-        with connection.cursor() as cursor:
-            for chunk in any_chunks(keys):
-                cursor.execute(
-                    f"SELECT correlation_id FROM {KEY_TABLE} WHERE correlation_id = ANY(%s)", [chunk]
-                )
-                found.update(row[0] for row in cursor.fetchall())
-        return found
-    model = _MODELS[table]
-    for chunk in any_chunks(keys):
-        found.update(model.objects.filter(correlation_id__any=chunk).values_list("correlation_id", flat=True))
-    return found
-
-
 # Per model: (attribute, max length or 0, default or _FROM_RECORD, default is callable), per field.
 _INSTANCE_PLANS: dict[type[models.Model], list[tuple[str, int, Any, bool]]] = {}
 
@@ -253,7 +230,7 @@ def _instance(table: str, record: GatewayRow | NativeRow | LlmChunkRow) -> model
         plan = []
         for f in model._meta.concrete_fields:
             limit = f.max_length if isinstance(f, models.CharField) and f.max_length else 0
-            if f.attname in record_fields:
+            if f.attname in record_fields or f.attname == "content_hash":  # set by versions_resolve
                 plan.append((f.attname, limit, _FROM_RECORD, False))
             elif f.has_default():
                 plan.append((f.attname, limit, f.default, callable(f.default)))
@@ -264,7 +241,7 @@ def _instance(table: str, record: GatewayRow | NativeRow | LlmChunkRow) -> model
     arguments = []
     for name, limit, default, is_callable in plan:
         if default is _FROM_RECORD:
-            value = values[name]
+            value = values.get(name, "")  # "": content_hash, when versions_resolve did not set it
             if limit and isinstance(value, str) and len(value) > limit:
                 value = value[:limit]
         else:
@@ -284,79 +261,81 @@ def _is_stored(table: str, record: Any) -> bool:
     return _MODELS[table].objects.filter(correlation_id=record.correlation_id).exists()
 
 
-def _touched(table: str, records: list[Any]) -> set[str]:
-    """APIM correlation ids whose request (or a join partner of it) changed."""
-    if table == GATEWAY:
-        return {record.correlation_id for record in records}
-    # A native row names its request by the backend's apim-request-id; an LLM-log row by the
-    # request's own correlation id.
-    lookup = "apim_request_id__any" if table == NATIVE else "correlation_id__any"
-    touched: set[str] = set()
-    for chunk in any_chunks(sorted({record.correlation_id for record in records})):
-        touched.update(
-            GatewayRequest.objects.filter(**{lookup: chunk}).values_list("correlation_id", flat=True)
-        )
-    return touched
-
-
 def _batch_store(table: str, batch: list[Mapping[str, Any]]) -> StoreResult:
     parse = PARSERS[table]
-    parsed: dict[Any, Any] = {}
+    versions: dict[Any, dict[str, Any]] = {}  # key -> {content hash: record}
     rejections: list[tuple[Rejection, Any]] = []
+    skipped: Counter[str] = Counter()
     in_batch_duplicates = 0
     for row in batch:
+        if table == NATIVE and (skip := native_row_skipped(row)) is not None:
+            skipped[skip.category] += 1
+            continue
         record = parse(row)
         if isinstance(record, Rejection):
             rejections.append((record, row))
             continue
-        key = _key(record)
-        if key in parsed:
+        record_normalise(table=table, record=record)
+        group = versions.setdefault(record_key(record), {})
+        digest = content_hash(table=table, record=record)
+        if digest in group:
             in_batch_duplicates += 1
         else:
-            parsed[key] = record
+            group[digest] = record
 
     mode = "copy" if COPY_FAST_PATH and connection.vendor == "postgresql" else "bulk"
-    if table == GATEWAY and parsed:
+    if table == GATEWAY and versions:
         # PostgreSQL: the months of the batch get their partition first (no-op on SQLite; cached).
-        request_partitions_prepare(times=(record.time for record in parsed.values()), now=timezone.now())
+        times = (record.time for group in versions.values() for record in group.values())
+        request_partitions_prepare(times=times, now=timezone.now())
+    counts = StoreResult(
+        rows_read=len(batch),
+        duplicates=in_batch_duplicates,
+        skipped=skipped.total(),
+        skipped_categories=skipped,
+    )
     # Each attempt is one transaction; a failed one leaves nothing behind (see the module docstring).
     attempts = [mode, "row"]
     for attempt, attempt_mode in enumerate(attempts):
         try:
             with transaction.atomic():
-                return _batch_write(
-                    table, parsed, list(rejections), len(batch), in_batch_duplicates, attempt_mode
-                )
+                return _batch_write(table, versions, list(rejections), counts, attempt_mode)
         except (OperationalError, InterfaceError):
             raise  # the database is gone, not a row's fault
         except Exception as error:
             logger.warning("%s batch failed in %s mode (%r)", table, attempt_mode, error)
-            if attempt == 0 and sum(record_sanitize(record) for record in parsed.values()):
+            records = [record for group in versions.values() for record in group.values()]
+            if attempt == 0 and sum(record_sanitize(record) for record in records):
                 attempts.insert(1, mode)  # values no database stores were emptied: once more
-    return _batch_store_singly(table, parsed, rejections, len(batch), in_batch_duplicates)
+    return _batch_store_singly(table, versions, rejections, counts)
 
 
 def _batch_store_singly(
     table: str,
-    parsed: dict[Any, Any],
+    versions: dict[Any, dict[str, Any]],
     rejections: list[tuple[Rejection, Any]],
-    rows_read: int,
-    in_batch_duplicates: int,
+    counts: StoreResult,
 ) -> StoreResult:
-    """The last resort of a batch that failed as a whole and row by row: each record as a batch
-    of its own; a record that still fails is rejected with its error."""
-    result = StoreResult(rows_read=rows_read, duplicates=in_batch_duplicates)
+    """The last resort of a batch that failed as a whole and row by row: the versions of each key
+    as a batch of their own; a key whose versions still fail is rejected with its error."""
+    result = StoreResult(
+        rows_read=counts.rows_read,
+        duplicates=counts.duplicates,
+        skipped=counts.skipped,
+        skipped_categories=Counter(counts.skipped_categories),
+    )
     failed: list[tuple[Rejection, Any]] = []
-    for key, record in parsed.items():
+    for key, group in versions.items():
         try:
             with transaction.atomic():
-                result.merge(_batch_write(table, {key: record}, [], 0, 0, "row"))
+                result.merge(_batch_write(table, {key: group}, [], StoreResult(), "row"))
         except (OperationalError, InterfaceError):
             raise
         except Exception as error:
             logger.warning("%s row %s cannot be stored (%r)", table, key, error)
             message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-            failed.append((Rejection("cannot be stored", f"{type(error).__name__}: {message}"), vars(record)))
+            rejection = Rejection("cannot be stored", f"{type(error).__name__}: {message}")
+            failed += [(rejection, vars(record)) for record in group.values()]
     rejections = rejections + failed
     with transaction.atomic():
         result.rejected += rejected_rows_store(source=table, rejections=rejections)
@@ -366,26 +345,40 @@ def _batch_store_singly(
 
 def _batch_write(
     table: str,
-    parsed: dict[Any, Any],
+    versions: dict[Any, dict[str, Any]],
     rejections: list[tuple[Rejection, Any]],
-    rows_read: int,
-    in_batch_duplicates: int,
+    counts: StoreResult,
     mode: str,
 ) -> StoreResult:
+    resolution = versions_resolve(table=table, versions=versions)
     if table == GATEWAY:
-        new, refused = _requests_write(parsed, rejections, mode)
+        new, refused = _requests_write(resolution.new, rejections, mode)
     else:
-        new, refused = _partners_write(table, parsed, rejections, mode)
-    already_stored = len(parsed) - len(new) - refused
+        new, refused = _partners_write(table, resolution.new, rejections, mode)
+    merged = resolution_write(table=table, resolution=resolution)
+    stored_meanwhile = len(resolution.new) - len(new) - refused  # by another writer (row by row)
+    if stored_meanwhile:
+        # Compared with what the other writer stored, as if it had been stored before the batch.
+        written = {record_key(record) for record in new}
+        late = {k: {r.content_hash: r} for k, r in resolution.new.items() if k not in written}
+        again = versions_resolve(table=table, versions=late)
+        merged += resolution_write(table=table, resolution=again)
+        resolution.conflicts += again.conflicts
+        stored_meanwhile -= again.conflicts
 
     result = StoreResult(
-        rows_read=rows_read,
+        rows_read=counts.rows_read,
         stored=len(new),
-        duplicates=in_batch_duplicates + already_stored,
+        duplicates=counts.duplicates + resolution.duplicates + stored_meanwhile,
+        conflicts=resolution.conflicts,
+        skipped=counts.skipped,
+        skipped_categories=Counter(counts.skipped_categories),
         rejected=rejected_rows_store(source=table, rejections=rejections),
-        correlation_ids=_touched(table, new),
+        correlation_ids=requests_touched(table=table, records=new),
         reasons=Counter(rejection.kind for rejection, _ in rejections),
     )
+    if merged:
+        result.correlation_ids |= merged_rows_refresh(table=table, merged=merged)
     if table != GATEWAY:
         # Flags do not read native rows (see requests_refresh): a late native partner skips them.
         requests_refresh(correlation_ids=result.correlation_ids, flags=table != NATIVE)
@@ -395,14 +388,12 @@ def _batch_write(
 
 
 def _requests_write(
-    parsed: dict[Any, Any], rejections: list[tuple[Rejection, Any]], mode: str
+    new: dict[Any, Any], rejections: list[tuple[Rejection, Any]], mode: str
 ) -> tuple[list[GatewayRow], int]:
     """New gateway rows, written with their usage, cost and flags (``requests_write``).
 
     Returns the records written and the number the database refused (added to ``rejections``).
     """
-    existing = _existing_keys(GATEWAY, list(parsed))
-    new = {key: record for key, record in parsed.items() if key not in existing}
     refused = 0
 
     def write_rows(rows: list[GatewayRequest]) -> list[GatewayRequest]:
@@ -425,18 +416,17 @@ def _requests_write(
 
 
 def _partners_write(
-    table: str, parsed: dict[Any, Any], rejections: list[tuple[Rejection, Any]], mode: str
+    table: str, new: dict[Any, Any], rejections: list[tuple[Rejection, Any]], mode: str
 ) -> tuple[list[Any], int]:
     """New native rows or LLM-log chunks; returns the records written and the number refused."""
+    records = list(new.values())
     if mode == "copy":
-        return _copy_insert(table, parsed), 0
-    existing = _existing_keys(table, list(parsed))
-    new = [record for key, record in parsed.items() if key not in existing]
+        return _copy_insert(table, records), 0
     if mode == "bulk":
-        instances = [_instance(table, record) for record in new]
+        instances = [_instance(table, record) for record in records]
         _MODELS[table].objects.bulk_create(instances, batch_size=500)  # a key stored meanwhile -> row by row
-        return new, 0
-    saved, refused = _saved_one_by_one(table, [(_instance(table, r), r) for r in new], rejections)
+        return records, 0
+    saved, refused = _saved_one_by_one(table, [(_instance(table, r), r) for r in records], rejections)
     return [record for _, record in saved], refused
 
 
@@ -465,16 +455,14 @@ def _saved_one_by_one(
 # --- PostgreSQL fast path: COPY the new rows straight into the table --------------------------
 
 
-def _copy_insert(table: str, parsed: dict[Any, Any]) -> list[Any]:
-    """Insert the records that are not stored yet; returns them. PostgreSQL only.
+def _copy_insert(table: str, new: list[Any]) -> list[Any]:
+    """Insert ``new`` records (not stored yet); returns them. PostgreSQL only.
 
-    Same result as the portable path (existing-key query + bulk_create), but the rows travel by
-    COPY, several times faster for rows carrying request/response bodies. Should another writer
-    insert one of the keys between the query and the COPY, the COPY fails on the unique key and
-    the batch is redone row by row, so the outcome is the same.
+    Same result as the portable path (bulk_create), but the rows travel by COPY, several times
+    faster for rows carrying request/response bodies. Should another writer insert one of the
+    keys after the existing-key query (``versions_resolve``), the COPY fails on the unique key
+    and the batch is redone row by row, so the outcome is the same.
     """
-    existing = _existing_keys(table, list(parsed))
-    new = [record for key, record in parsed.items() if key not in existing]
     if not new:
         return []
     model = _MODELS[table]
@@ -605,7 +593,7 @@ def _copy_plan(model: type[models.Model], record_type: type) -> list[tuple[str, 
         if f.primary_key:
             continue
         is_json = isinstance(f, models.JSONField)
-        if f.attname in record_fields:
+        if f.attname in record_fields or f.attname == "content_hash":  # set by versions_resolve
             default: Any = _FROM_RECORD
         elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
             default = _NOW

@@ -2,7 +2,7 @@
 
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .daily import UsageDaily
-from .ingestion import IngestionRun, IngestionWatermark, RejectedRow, UnmatchedRow
+from .ingestion import IngestionConflict, IngestionRun, IngestionWatermark, RejectedRow, UnmatchedRow
 from .latency import (
     LatencyDaily,
     LatencyDailySpan,
@@ -27,6 +27,7 @@ __all__ = [
     "MonthClose",
     "NamedIdentity",
     "GatewayRequest",
+    "IngestionConflict",
     "IngestionLease",
     "IngestionRun",
     "IngestionWatermark",

@@ -39,6 +39,9 @@ class IngestionRun(models.Model):
     skipped_categories = models.JSONField(default=dict, blank=True)
     rejected = models.IntegerField(default=0)
     reasons = models.JSONField(default=dict, blank=True)  # rejected rows by kind of reason
+    # A file import's counts per table ({table: {"rows_read": n, ..., "reasons": {...}}}; "" for
+    # records routed to no table): a file holds several tables. Empty for pulls (one table each).
+    tables = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     # Who runs it ("host/pid-namespace:pid:token") and when it last said it was alive: a running
     # run whose process is gone, or whose heartbeat is older than INGEST_LEASE_SECONDS, is closed
@@ -65,6 +68,31 @@ class RejectedRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason[:60]}"
+
+
+class IngestionConflict(models.Model):
+    """One version of a row whose key was also read with other content (``usage.ingestion.conflicts``).
+
+    Evidence only: the stored row is the merge of every version. Each version is kept once
+    (``fingerprint``), so importing it again adds nothing. Prompt and completion text is not
+    kept here (only its length and digest): it stays under the request's retention.
+    """
+
+    table = models.CharField(max_length=64)
+    # CorrelationId, or an LLM-log chunk's JSON key [CorrelationId, RequestId, SequenceNumber].
+    key = models.TextField()
+    content_hash = models.CharField(max_length=32)
+    record = models.JSONField(default=dict)  # this version, as parsed
+    fields = models.JSONField(default=list)  # the fields in which the versions met disagree
+    # sha256 of table, key and content hash.
+    fingerprint = models.CharField(max_length=64, unique=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["table", "key"], name="ingconflict_table_key")]
+
+    def __str__(self) -> str:
+        return f"{self.table}: {self.key} ({', '.join(self.fields)})"
 
 
 class UnmatchedRow(models.Model):

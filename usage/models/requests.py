@@ -93,6 +93,9 @@ class GatewayRequest(models.Model):
     usage_note = models.CharField(max_length=200, blank=True)
     # Values of the row that could not be used and were left empty: "TotalTime: not finite (inf)".
     ingest_notes = models.TextField(blank=True)
+    # Hash of the row's parsed content: a re-import of the same content is a duplicate, of other
+    # content a conflict (usage.ingestion.conflicts). "" for rows stored before it existed.
+    content_hash = models.CharField(max_length=32, blank=True)
 
     ingested_at = models.DateTimeField(auto_now_add=True)
 
@@ -138,6 +141,7 @@ class NativeLog(models.Model):
     properties = models.JSONField(default=dict, blank=True)
     # Values of the row that could not be used and were left empty: "TotalTime: not finite (inf)".
     ingest_notes = models.TextField(blank=True)
+    content_hash = models.CharField(max_length=32, blank=True)  # see GatewayRequest.content_hash
     ingested_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -161,6 +165,7 @@ class LlmLogChunk(models.Model):
     region = models.CharField(max_length=128, blank=True)
     # Values of the row that could not be used and were left empty: "TotalTime: not finite (inf)".
     ingest_notes = models.TextField(blank=True)
+    content_hash = models.CharField(max_length=32, blank=True)  # see GatewayRequest.content_hash
     ingested_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

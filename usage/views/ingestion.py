@@ -7,6 +7,7 @@ from usage.ingestion.selectors import ingestion_unmatched_since, unjoinable_coun
 from usage.ingestion.status import (
     ingestion_recent_runs,
     ingestion_rejections_by_reason,
+    ingestion_table_accounts,
     ingestion_table_statuses,
     latency_rollups_pending,
 )
@@ -19,6 +20,7 @@ def ingestion_status(request: HttpRequest) -> HttpResponse:
         "usage/ingestion_status.html",
         {
             "tables": ingestion_table_statuses(),
+            "accounts": ingestion_table_accounts(),
             "rejections": ingestion_rejections_by_reason(),
             "runs": ingestion_recent_runs(),
             "latency_pending": latency_rollups_pending(),

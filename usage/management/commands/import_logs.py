@@ -110,7 +110,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{result.path}{kind}: {self._counts(result)}")
         for table, stored in sorted(result.tables.items()):
             self.stdout.write(
-                f"  {table}: {stored.rows_read:,} read, {stored.stored:,} stored, "
+                f"  {table or '(routed to no table)'}: {stored.rows_read:,} read, {stored.stored:,} stored, "
                 f"{stored.duplicates:,} duplicates, {stored.conflicts:,} conflicts, "
                 f"{stored.skipped:,} skipped, {stored.rejected:,} rejected"
             )
