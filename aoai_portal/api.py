@@ -4,20 +4,21 @@ Each app contributes a router; authentication is session or a personal API token
 (``Authorization: Bearer ...``), and every endpoint checks the caller's role.
 """
 
-from django.contrib.auth.decorators import login_required
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.security import django_auth
 
 from .auth.api_auth import ApiTokenAuth
-from .roles import user_has_role
+from .roles import ALL_ROLES, role_required, user_has_role
 
 api = NinjaAPI(
     title="AOAI Portal API",
     version="1",
     urls_namespace="api",
     docs_url="/docs",
-    docs_decorator=login_required,
+    # The docs and the schema list every endpoint and its parameters: for portal roles only
+    # (anonymous -> sign-in, signed in without a role -> the "no access" page).
+    docs_decorator=role_required(*ALL_ROLES),
     # A personal API token (scripts, Power BI) or the browser session (CSRF-checked on unsafe
     # methods). The token goes first: ninja stops at the session's CSRF refusal.
     auth=[ApiTokenAuth(), django_auth],
