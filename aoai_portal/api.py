@@ -9,6 +9,7 @@ from ninja.errors import HttpError
 from ninja.security import django_auth
 
 from .auth.api_auth import ApiTokenAuth
+from .params import ParamError
 from .roles import ALL_ROLES, role_required, user_has_role
 
 api = NinjaAPI(
@@ -23,6 +24,12 @@ api = NinjaAPI(
     # methods). The token goes first: ninja stops at the session's CSRF refusal.
     auth=[ApiTokenAuth(), django_auth],
 )
+
+
+@api.exception_handler(ParamError)
+def param_error(request, error: ParamError):
+    """A parameter refused by ``aoai_portal.params``: 400 with the reason."""
+    return api.create_response(request, {"detail": str(error)}, status=400)
 
 
 def require_role(request, *roles: str) -> None:
