@@ -10,6 +10,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 MESSAGE = "The request contains a NUL character (%00), which no address or value of this site can hold."
 
 
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def _holds_nul(data) -> bool:
     return any("\x00" in key or any("\x00" in value for value in values) for key, values in data.lists())
 
@@ -17,12 +20,9 @@ def _holds_nul(data) -> bool:
 def request_holds_nul(request: HttpRequest) -> bool:
     if "\x00" in request.path_info or _holds_nul(request.GET):
         return True
-    # Only url-encoded forms: reading a multipart body here would parse uploads early.
-    return (
-        request.method == "POST"
-        and request.content_type == "application/x-www-form-urlencoded"
-        and (_holds_nul(request.POST))
-    )
+    # Forms only (the API's JSON bodies are read by its schemas). CsrfViewMiddleware reads
+    # request.POST of every form anyway, so parsing it here changes nothing for the views.
+    return request.method == "POST" and request.content_type in _FORMS and _holds_nul(request.POST)
 
 
 class RejectNulMiddleware:
