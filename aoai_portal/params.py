@@ -57,18 +57,6 @@ def month_parse(text: str | None, *, name: str = "month") -> date:
     return in_range(date(year, month, 1), name=name)
 
 
-def date_parse(text: str | None, *, name: str) -> date:
-    """``"2026-11-30"`` -> a date in the accepted years; ParamError otherwise."""
-    value = (text or "").strip()
-    try:
-        day = date.fromisoformat(value) if len(value) == 10 else None
-    except ValueError:
-        day = None
-    if day is None:
-        raise ParamError(f"{name} must be a date (YYYY-MM-DD), not {shown(value)}.")
-    return in_range(day, name=name)
-
-
 def datetime_parse(text: str | None, *, name: str) -> datetime:
     """A date (its midnight) or an ISO 8601 date and time, in UTC (naive means UTC)."""
     value = (text or "").strip()
