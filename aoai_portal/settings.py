@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # %00 in a path, query string or form: 400 before anything reaches PostgreSQL.
+    "aoai_portal.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -308,6 +310,9 @@ if SECURE_PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies in front of the site: the access audit takes the client's address that many
+# hops back in X-Forwarded-For, or REMOTE_ADDR when 0 (see docs/security.md).
+PORTAL_TRUSTED_PROXIES = max(env_int("PORTAL_TRUSTED_PROXIES", 0), 0)
 
 # Every asset is served locally: nothing from a CDN, no inline scripts.
 CONTENT_SECURITY_POLICY = {

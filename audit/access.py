@@ -7,18 +7,9 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from aoai_portal.client_address import client_address
+
 from .models import AccessAuditEntry
-
-
-def client_ip(request: HttpRequest | None) -> str:
-    if request is None:
-        return ""
-    # Behind the reverse proxy of docker-compose the first X-Forwarded-For hop is the client.
-    forwarded: str = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded:
-        return forwarded.split(",")[0].strip()
-    address: str = request.META.get("REMOTE_ADDR", "")
-    return address
 
 
 def access_audit_record(
@@ -39,7 +30,7 @@ def access_audit_record(
         username=actor.get_username() if actor else "system",
         action=action,
         correlation_id=correlation_id,
-        ip_address=client_ip(request),
+        ip_address=client_address(request),
         reason=reason,
         detail=detail or {},
     )

@@ -8,6 +8,7 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
 from aoai_portal.api_access import require_role
+from aoai_portal.params import MAX_OFFSET, in_range
 from aoai_portal.roles import REVIEWER
 
 from .selectors import QueueFilters, flags_by_request, review_items_filter, review_items_requests_attach
@@ -44,8 +45,11 @@ def flags_list(
     offset: int = 0,
 ) -> dict[str, Any]:
     require_role(request, REVIEWER)
-    if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise HttpError(400, f"limit must be 1..{MAX_LIMIT} and offset >= 0.")
+    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
+        raise HttpError(400, f"limit must be 1..{MAX_LIMIT} and offset 0..{MAX_OFFSET}.")
+    for name, moment in (("from", from_), ("to", to)):
+        if moment is not None:
+            in_range(moment, name=name)
     from .models import ReviewItem
 
     if status and status not in ReviewItem.Status.values:

@@ -1,5 +1,7 @@
 from django import forms
 
+from aoai_portal.params import year_validator
+
 from .models import AccessAuditEntry
 
 
@@ -9,10 +11,16 @@ class AccessLogFilterForm(forms.Form):
         required=False, choices=[("", "Any action"), *AccessAuditEntry.Action.choices], label="Action"
     )
     date_from = forms.DateField(
-        required=False, label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="From (UTC)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[year_validator],
     )
     date_to = forms.DateField(
-        required=False, label="To (UTC, inclusive)", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="To (UTC, inclusive)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[year_validator],
     )
 
     def clean(self):

@@ -4,12 +4,14 @@ from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 
+from aoai_portal.params import year_validator
+
 
 class DateRangeForm(forms.Form):
     """Days in UTC; ``until`` is inclusive on the form and exclusive (next midnight) once cleaned."""
 
-    since = forms.DateField(help_text="First day (UTC)")
-    until = forms.DateField(help_text="Last day (UTC), inclusive")
+    since = forms.DateField(help_text="First day (UTC)", validators=[year_validator])
+    until = forms.DateField(help_text="Last day (UTC), inclusive", validators=[year_validator])
 
     def clean(self):
         data = super().clean()
@@ -37,10 +39,16 @@ class QueueFilterForm(forms.Form):
     subscription = forms.CharField(required=False, max_length=256, label="APIM subscription")
     cost_center = forms.ChoiceField(required=False, label="Cost center")
     date_from = forms.DateField(
-        required=False, label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="From (UTC)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[year_validator],
     )
     date_to = forms.DateField(
-        required=False, label="To (UTC, inclusive)", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="To (UTC, inclusive)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[year_validator],
     )
     order = forms.ChoiceField(
         required=False, choices=[("newest", "Newest first"), ("severity", "Most severe first")], label="Order"

@@ -1,20 +1,11 @@
 """Calendar months in UTC, as half-open windows ``[start, end)``."""
 
-import re
 from datetime import UTC, date, datetime
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# Re-exported: quotas read months the way every page does (years 2000..2999, readable errors).
+from aoai_portal.params import month_parse
 
-
-def month_parse(text: str) -> date:
-    """``"2026-11"`` -> ``date(2026, 11, 1)``; raises ``ValueError`` with a message a user can read."""
-    match = _MONTH.match((text or "").strip())
-    if not match:
-        raise ValueError(f"month must look like YYYY-MM, got {text!r}")
-    year, month = int(match.group(1)), int(match.group(2))
-    if not 1 <= month <= 12 or year < 2000:
-        raise ValueError(f"{text!r} is not a month")
-    return date(year, month, 1)
+__all__ = ["month_bounds", "month_of", "month_parse"]
 
 
 def month_of(moment: datetime) -> date:

@@ -107,8 +107,8 @@ EXPECTATIONS: dict[str, Rule] = {
     "access-audit/": page(ADMIN),
     # --- API -------------------------------------------------------------------------------
     "api/": every(404),  # ninja's root: nothing there
-    "api/docs": every(200, anonymous=302),
-    "api/openapi.json": every(200, anonymous=302),
+    "api/docs": page(FINANCE, REVIEWER),
+    "api/openapi.json": page(FINANCE, REVIEWER),
     "GET api/v1/me": every(200, anonymous=401),
     "GET api/v1/access-audit": api(ADMIN),
     "GET api/v1/quotas": api(FINANCE),

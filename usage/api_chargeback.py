@@ -8,12 +8,13 @@ Field names are contracts: ``month``, ``currency``, ``totals``, ``rows``; each r
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
+from aoai_portal import params
 from aoai_portal.api_access import require_role
 from aoai_portal.roles import FINANCE
 
@@ -146,17 +147,13 @@ def _moment(name: str, text: str | None) -> datetime:
     if not text:
         raise HttpError(422, f"{name} is required: a date (2026-10-01) or a UTC datetime on the hour.")
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise HttpError(
-            422,
-            f"{name} must be a date (2026-10-01) or an ISO datetime (2026-10-01T13:00:00Z), not {text!r}.",
-        ) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        moment = params.datetime_parse(text, name=name)
+    except params.ParamError as error:
+        raise HttpError(422, str(error)) from None
     if moment.minute or moment.second or moment.microsecond:
-        raise HttpError(422, f"{name} must be on a whole hour (usage is kept per hour), not {text!r}.")
+        raise HttpError(
+            422, f"{name} must be on a whole hour (usage is kept per hour), not {params.shown(text)}."
+        )
     return moment
 
 

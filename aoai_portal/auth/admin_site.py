@@ -1,8 +1,10 @@
 from django.contrib import admin
+from django.contrib.admin.options import TO_FIELD_VAR
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 
+from aoai_portal.params import YEAR_MAX, YEAR_MIN
 from aoai_portal.roles import ADMIN, user_has_role, user_roles
 
 
@@ -28,6 +30,9 @@ class PortalAdminSite(admin.AdminSite):
                 return redirect_to_login(request.get_full_path())
             if not self.has_permission(request):
                 return _refused(request)
+            problem = _query_problem(request)
+            if problem:
+                return HttpResponseBadRequest(problem, content_type="text/plain; charset=utf-8")
             return inner(request, *args, **kwargs)
 
         guarded.__wrapped__ = inner
@@ -42,6 +47,19 @@ class PortalAdminSite(admin.AdminSite):
         if self.has_permission(request):
             return redirect("admin:index")
         return _refused(request)
+
+
+def _query_problem(request: HttpRequest) -> str:
+    """Query values Django's admin fails on with a 500 instead of refusing them: an empty
+    ``_to_field`` (looked up as a field named ""), and a date-hierarchy year whose next year or
+    day is past year 9999."""
+    if request.GET.get(TO_FIELD_VAR) == "" or request.POST.get(TO_FIELD_VAR) == "":
+        return f"{TO_FIELD_VAR} must name a field."
+    for key, value in request.GET.items():
+        if key.endswith("__year") and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            if not YEAR_MIN <= int(value) <= YEAR_MAX:
+                return f"{key} must be a year from {YEAR_MIN} to {YEAR_MAX}."
+    return ""
 
 
 def _refused(request: HttpRequest) -> HttpResponse:

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 
 from aoai_portal.api_access import require_role
+from aoai_portal.params import MAX_OFFSET, in_range
 from aoai_portal.roles import ADMIN, user_roles
 from audit.access import access_audit_entries
 
@@ -52,8 +53,12 @@ def access_audit(
 ) -> dict[str, Any]:
     """The access audit (admins only), newest first; ``date_to`` inclusive, UTC days."""
     require_role(request, ADMIN)
-    offset = max(offset, 0)
+    # Out-of-range offsets and limits are pulled in, not refused (the answer says what was used).
+    offset = min(max(offset, 0), MAX_OFFSET)
     limit = min(max(limit, 1), 1000)
+    for name, day in (("date_from", date_from), ("date_to", date_to)):
+        if day is not None:
+            in_range(day, name=name)
     entries = access_audit_entries(username=user, action=action, date_from=date_from, date_to=date_to)
     return {
         "count": entries.count(),

@@ -21,6 +21,8 @@ from django.db import connection
 from django.db.models import BigIntegerField, Case, Count, F, OuterRef, Subquery, Sum, When
 from django.db.models.functions import TruncDay
 
+from aoai_portal import params
+
 from ..models import (
     CostCenter,
     CostCenterAssignment,
@@ -53,15 +55,10 @@ class ChargebackInputError(ValueError):
 
 def month_parse(text: str | None) -> date:
     """``"2026-10"`` -> ``date(2026, 10, 1)``; raises ChargebackInputError with a clear message."""
-    value = (text or "").strip()
     try:
-        year, month = value.split("-")
-        # Years 0001 and 9999 parse but have no previous or next month to show.
-        if len(year) != 4 or len(month) != 2 or not 1 < int(year) < 9999:
-            raise ValueError
-        return date(int(year), int(month), 1)
-    except ValueError:
-        raise ChargebackInputError(f"month must be YYYY-MM (for example 2026-10), not {value!r}.") from None
+        return params.month_parse(text)
+    except params.ParamError as error:
+        raise ChargebackInputError(str(error)) from None
 
 
 def month_first(day: date) -> date:

@@ -30,6 +30,8 @@ from operator import or_
 from django.db import connection
 from django.db.models import BigIntegerField, Func, Q, QuerySet
 
+from aoai_portal import params
+
 from ..histograms import (
     counts_percentiles,
     histogram_from_lanes,
@@ -694,16 +696,11 @@ class LatencyFilterError(ValueError):
 def _parse_moment(value: str, *, name: str, is_end: bool) -> datetime:
     value = value.strip()
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            # A date as the end of a range includes that whole day.
-            return datetime.combine(day + timedelta(days=1) if is_end else day, time.min, tzinfo=UTC)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
-        raise LatencyFilterError(
-            f"'{name}' must be a date (YYYY-MM-DD) or an ISO 8601 date and time, not {value!r}."
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        moment = params.datetime_parse(value, name=f"'{name}'")
+    except params.ParamError as error:
+        raise LatencyFilterError(str(error)) from None
+    # A date as the end of a range includes that whole day.
+    return moment + timedelta(days=1) if is_end and len(value) == 10 else moment
 
 
 _TRUE = {"1", "true", "yes", "streaming"}
