@@ -10,6 +10,25 @@ from aoai_portal.roles import ADMIN, FINANCE, REVIEWER
 pytest_plugins = ["tests.oidc_provider", "tests.log_analytics_fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def _default_prices_after_flush(request, django_db_blocker):
+    """Put back the default prices a data migration seeds, after a transactional test.
+
+    Such a test ends by emptying every table; test files share a process under pytest-xdist, so
+    the next test of that process would otherwise price nothing.
+    """
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if transactional:
+        from usage.accounting.pricing import prices_seed
+
+        with django_db_blocker.unblock():
+            prices_seed()
+
+
 def _user(username: str, role: str | None) -> User:
     user = User.objects.create_user(
         username=username, password="pw-" + username, email=f"{username}@example.com"

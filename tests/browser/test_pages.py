@@ -252,7 +252,7 @@ def test_finance_sees_chargeback_drill_down_latency_and_quotas_with_the_api_numb
         for row in visit.page.locator("#latency-table tbody tr").all()
     }
     assert shown == {
-        (row["group"], "streaming" if row["streaming"] else "non-streaming"): number(row["requests"])
+        (row["label"], "streaming" if row["streaming"] else "non-streaming"): number(row["requests"])
         for row in latency["rows"]
     }
     charts_drawn(visit, "latency-heatmap", "latency-trend")
