@@ -1,5 +1,7 @@
 """Shared fixtures: named people, one per role (healthchecks style)."""
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group, User
 
@@ -27,6 +29,15 @@ def _default_prices_after_flush(request, django_db_blocker):
 
         with django_db_blocker.unblock():
             prices_seed()
+
+
+def pytest_configure(config):
+    """Each pytest-xdist worker gets a Redis database of its own (TEST_REDIS_URL's number minus the
+    worker's index), as it gets a test database: lock tests of two files must not share keys."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        base, _, number = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rpartition("/")
+        os.environ["TEST_REDIS_URL"] = f"{base}/{int(number or 15) - int(worker[2:])}"
 
 
 def _user(username: str, role: str | None) -> User:
