@@ -18,7 +18,6 @@ from django.db import models
 from .meters import MeterDeployment, TokenKind
 
 
-
 class CostImport(models.Model):
     file_name = models.CharField(max_length=512)
     file_format = models.CharField(max_length=32, blank=True)  # cost-details / focus, + csv / gz / parquet
