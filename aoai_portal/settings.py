@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "usage",
     "audit",
     "quotas",
+    "costs",
 ]
 
 MIDDLEWARE = [

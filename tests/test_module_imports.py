@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("aoai_portal", "usage", "audit", "quotas")
+PACKAGES = ("aoai_portal", "usage", "audit", "quotas", "costs")
 
 _CHILD = textwrap.dedent(
     """
