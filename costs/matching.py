@@ -17,6 +17,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.db.models import OuterRef, Subquery, Sum
@@ -88,7 +89,7 @@ def month_usage(*, month: dt.date) -> list[RequestUsage]:
         )
         .order_by()
     )
-    summed: dict[tuple[str, str, str], list] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
+    summed: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
     for row in rows:
         resource = (row["native_resource"] or "").strip().lower()
         key = f"resource:{resource}" if resource else f"host:{_host(row['backend_url'] or '')}"
