@@ -200,7 +200,7 @@ def test_the_migration_backfills_the_rows_stored_before_it(db, logs):
 
 
 def test_request_retention_forgets_the_entries_of_the_rows_it_removes(db, logs, settings):
-    from usage.partitions import requests_partition_forget
+    from usage.db.partitions import requests_partition_forget
     from usage.retention import requests_retention_apply
 
     old = generate_logs(

@@ -6,13 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from tests.review_data import make_request
-from usage.demo_data import generate_logs
-from usage.ingestion import conflicts, store
-from usage.ingestion.rows import PARSERS, GatewayRow
-from usage.ingestion.store import rows_store
-from usage.ingestion.tables import GATEWAY
-from usage.models import GatewayRequest
-from usage.partitions import (
+from usage.db.partitions import (
     DEFAULT_PARTITION,
     KEY_TABLE,
     TABLE,
@@ -24,6 +18,12 @@ from usage.partitions import (
     request_partitions_prepare,
     requests_partition_forget,
 )
+from usage.demo_data import generate_logs
+from usage.ingestion import conflicts, store
+from usage.ingestion.rows import PARSERS, GatewayRow
+from usage.ingestion.store import rows_store
+from usage.ingestion.tables import GATEWAY
+from usage.models import GatewayRequest
 
 pytestmark = [
     pytest.mark.django_db,

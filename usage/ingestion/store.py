@@ -34,7 +34,7 @@ request (``usage.pipeline.requests_refresh``).
 * Bulk only: a batch costs a handful of queries, whatever its size. On PostgreSQL the new rows
   travel by COPY (``_copy_insert``); elsewhere by ``bulk_create``.
 * PostgreSQL partitions the request table by month: before a gateway batch is written, the
-  partitions of its months are made (``usage.partitions``; cached, so usually free). Uniqueness of
+  partitions of its months are made (``usage.db.partitions``; cached, so usually free). Uniqueness of
   ``correlation_id`` across months comes from a key table kept by triggers, which raises the same
   IntegrityError as a unique constraint: the duplicate handling above is unchanged.
 """
@@ -67,10 +67,10 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from usage.accounting.services import content_filter_json
+from usage.db.lookups import bare_db_type
+from usage.db.partitions import request_partitions_prepare
 from usage.json_dumps import json_dumps
-from usage.lookups import bare_db_type
 from usage.models import GatewayRequest, LlmLogChunk, RejectedRow
-from usage.partitions import request_partitions_prepare
 from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
 
