@@ -505,8 +505,8 @@ def main() -> None:
 
     import audit.services
     import usage.accounting.services
+    import usage.db.loaded
     import usage.ingestion.store
-    import usage.loaded
     import usage.pipeline
     import usage.rollups
     from usage.ingestion.store import BATCH_SIZE
@@ -529,7 +529,7 @@ def main() -> None:
     timers.wrap(usage.pipeline.RollupDelta, "add", "rollup_add")
     timers.wrap(usage.pipeline, "rollup_add", "rollup_add")
     timers.wrap(usage.rollups, "latency_pending_refresh", "latency_pending_refresh")
-    timers.wrap(usage.loaded.LoadedRequests, "partnered", "load LLM-log partners")
+    timers.wrap(usage.db.loaded.LoadedRequests, "partnered", "load LLM-log partners")
 
     print(
         f"{gateway_rows:,} gateway rows (bodies {meta['body_bytes'] / gateway_rows:,.0f} B/row on average) "

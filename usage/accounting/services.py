@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from usage.db.bulk import rows_update
-from usage.json_dumps import json_dumps, json_nul_escapes_drop
-from usage.loaded import LoadedRequests
+from usage.db.json import json_dumps, json_nul_escapes_drop
+from usage.db.loaded import LoadedRequests
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 from usage.regions.services import backend_regions_resolve
 

@@ -45,9 +45,9 @@ from typing import Any
 
 from django.db import DataError, connection, models, transaction
 
+from usage.db.json import json_dumps
 from usage.db.lookups import any_chunks
 from usage.db.partitions import KEY_TABLE, requests_partitioned
-from usage.json_dumps import json_dumps
 from usage.models import GatewayRequest, IngestionConflict, LlmLogChunk, NativeLog
 
 from .tables import GATEWAY, LLM_LOG, NATIVE

@@ -67,9 +67,9 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from usage.accounting.services import content_filter_json
+from usage.db.json import json_dumps
 from usage.db.lookups import bare_db_type
 from usage.db.partitions import request_partitions_prepare
-from usage.json_dumps import json_dumps
 from usage.models import GatewayRequest, LlmLogChunk, RejectedRow
 from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
