@@ -6,6 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from tests.review_data import make_request
+from usage.db.copy import records_copy
 from usage.db.partitions import (
     DEFAULT_PARTITION,
     KEY_TABLE,
@@ -151,7 +152,7 @@ def test_a_copy_carrying_a_stored_key_fails_on_the_unique_key_like_before(monkey
     record = GatewayRow(correlation_id="copied", time=datetime(2025, 1, 1, tzinfo=UTC))
     record.content_hash = ""
     with pytest.raises(IntegrityError), transaction.atomic():
-        store._copy_insert(GATEWAY, [record])
+        records_copy(model=GatewayRequest, records=[record])
 
 
 @pytest.mark.parametrize("copy_path", [True, False], ids=["copy", "portable"])
