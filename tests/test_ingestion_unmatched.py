@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from usage.demo_data import generate_logs
+from usage.demo.data import generate_logs
 from usage.ingestion import store
 from usage.ingestion.selectors import (
     ingestion_unmatched_counts,

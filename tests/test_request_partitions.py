@@ -19,7 +19,7 @@ from usage.db.partitions import (
     request_partitions_prepare,
     requests_partition_forget,
 )
-from usage.demo_data import generate_logs
+from usage.demo.data import generate_logs
 from usage.ingestion import conflicts, store
 from usage.ingestion.rows import PARSERS, GatewayRow
 from usage.ingestion.store import rows_store

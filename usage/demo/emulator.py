@@ -18,7 +18,7 @@ and can be told to fail: throttling (429 with Retry-After), server errors, parti
 timeout (504), and a row limit above which a query answers like the real service does past
 500,000 rows (a partial result with the first rows and ``E_QUERY_RESULT_SET_TOO_LARGE``).
 
-Run it alone with ``python -m usage.ingestion.emulator --port 8765 --days 7``; tests and the demo
+Run it alone with ``python -m usage.demo.emulator --port 8765 --days 7``; tests and the demo
 start it in-process with ``LogAnalyticsEmulator(...).start()``.
 """
 
@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .tables import TABLE_COLUMNS
+from usage.ingestion.tables import TABLE_COLUMNS
 
 # Column names and Log Analytics types per table (usage.ingestion.tables); columns a test adds
 # that are not listed there get a type inferred from their values.
@@ -590,7 +590,7 @@ def demo_emulator(
     Rows are generated in whole hours ahead of the clock; each becomes visible ``arrival_delay``
     after its ``TimeGenerated``, as in a real workspace.
     """
-    from usage.demo_data import generate_logs
+    from usage.demo.data import generate_logs
 
     now = now or datetime.now(UTC)
     start = now - timedelta(days=days)

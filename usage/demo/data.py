@@ -2,7 +2,7 @@
 
 Use it for the demo, tests and benchmarks::
 
-    from usage.demo_data import generate_logs, iter_logs
+    from usage.demo.data import generate_logs, iter_logs
 
     logs = generate_logs(start=datetime(2026, 11, 1, tzinfo=UTC), end=..., requests_per_hour=60, seed=1)
     logs["ApiManagementGatewayLogs"]     # list of row dicts
