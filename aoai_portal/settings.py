@@ -199,7 +199,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 6 * 3600},
     },
     # PostgreSQL: create the request table's partitions of this month and the next two (no-op on
-    # SQLite; see usage.partitions). Daily, so a missed night is caught up long before a month starts.
+    # SQLite; see usage.db.partitions). Daily, so a missed night is caught up long before a month starts.
     "request-partitions": {
         "task": "usage.request_partitions_ahead",
         "schedule": crontab(hour=1, minute=15),

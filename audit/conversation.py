@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from usage.json_memo import json_loads
+from usage.db.json import json_loads
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aoai_portal.roles import ADMIN, user_has_role
-from usage.loaded import LoadedRequests
+from usage.db.loaded import LoadedRequests
 from usage.models import GatewayRequest, LlmLogChunk
 
 from .access import access_audit_record

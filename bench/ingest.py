@@ -15,7 +15,7 @@ Two figures, each the median of ``--runs`` runs on emptied tables:
 * ceiling: the same raw rows, serialized to JSON and written with ``COPY`` into a plain
   two-column table: no parsing, no keys, no join.
 
-Memory is flat in ``--rows``: the rows are generated once (``usage.demo_data``, deterministic;
+Memory is flat in ``--rows``: the rows are generated once (``usage.demo.data``, deterministic;
 ``--rows`` APIM requests in hours of ``--per-hour``), in a child process, into gzipped JSON-lines
 files under ``--cache-dir`` (reused by later runs), and every run streams them from there. The
 time and CPU spent reading them are subtracted. Every ``--rss-every`` rows the bench prints the
@@ -83,7 +83,7 @@ def _generate(path: Path, rows: int, per_hour: int, seed: int) -> None:
 
     Native rows of requests that bypassed APIM (no gateway partner) are left out, as before.
     """
-    from usage.demo_data import iter_logs
+    from usage.demo.data import iter_logs
 
     path.mkdir(parents=True, exist_ok=True)
     counts = {GATEWAY: 0, NATIVE: 0}
@@ -505,8 +505,8 @@ def main() -> None:
 
     import audit.services
     import usage.accounting.services
+    import usage.db.loaded
     import usage.ingestion.store
-    import usage.loaded
     import usage.pipeline
     import usage.rollups
     from usage.ingestion.store import BATCH_SIZE
@@ -529,7 +529,7 @@ def main() -> None:
     timers.wrap(usage.pipeline.RollupDelta, "add", "rollup_add")
     timers.wrap(usage.pipeline, "rollup_add", "rollup_add")
     timers.wrap(usage.rollups, "latency_pending_refresh", "latency_pending_refresh")
-    timers.wrap(usage.loaded.LoadedRequests, "partnered", "load LLM-log partners")
+    timers.wrap(usage.db.loaded.LoadedRequests, "partnered", "load LLM-log partners")
 
     print(
         f"{gateway_rows:,} gateway rows (bodies {meta['body_bytes'] / gateway_rows:,.0f} B/row on average) "

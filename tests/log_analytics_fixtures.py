@@ -7,8 +7,8 @@ import pytest
 from django.db import transaction
 from django.db.models import Sum
 
-from usage.demo_data import generate_logs
-from usage.ingestion.emulator import LogAnalyticsEmulator
+from usage.demo.data import generate_logs
+from usage.demo.emulator import LogAnalyticsEmulator
 from usage.models import GatewayRequest, IngestionWatermark, LlmLogChunk, NativeLog, RejectedRow
 
 # Three whole hours of generated traffic, well in the past (the emulator shows rows once their time passed).

@@ -2,7 +2,7 @@
 RequestSize less the headers' share, so a subscription-month's estimate is within 10% of the
 tokens billed, where counting the readable part only falls far short.
 
-The month comes from the demo generator (``usage.demo_data``): every streamed answer and long
+The month comes from the demo generator (``usage.demo.data``): every streamed answer and long
 prompt is cut at 8,192 bytes as APIM logs it. The native rows and LLM-log rows are left out
 (their ``responseLength`` and tokens would make the scaling unnecessary). The tokens billed are
 the tokenizer's count over the *whole* bodies (the generator built with its cut disabled, the
@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 import pytest
 from django.db.models import Sum
 
-from usage import demo_data
 from usage.accounting.parse import RequestInput, usage_parse
+from usage.demo import data as demo_data
 from usage.ingestion.rows import gateway_row_parse
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY

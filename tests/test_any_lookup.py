@@ -1,4 +1,4 @@
-"""``field__any=values`` (usage/lookups.py): the rows of ``field__in=values``, with one array
+"""``field__any=values`` (usage/db/lookups.py): the rows of ``field__in=values``, with one array
 parameter instead of one per value on PostgreSQL (and the ``IN`` list itself elsewhere)."""
 
 import datetime as dt
@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import Flag
-from usage.lookups import IN_CHUNK, any_chunks
+from usage.db.lookups import IN_CHUNK, any_chunks
 from usage.models import GatewayRequest
 
 pytestmark = pytest.mark.django_db

@@ -1,12 +1,12 @@
-"""``usage.bulk.rows_update``: the PostgreSQL fast path stores exactly what ``bulk_update`` stores."""
+"""``usage.db.bulk.rows_update``: the PostgreSQL fast path stores exactly what ``bulk_update`` stores."""
 
 import datetime as dt
 from decimal import Decimal
 
 import pytest
 
-import usage.bulk
-from usage.bulk import rows_update
+import usage.db.bulk
+from usage.db.bulk import rows_update
 from usage.models import GatewayRequest
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_it_stores_the_same_values_on_the_fast_and_the_portable_path(monkeypatch
     _change(portable)
 
     assert rows_update(rows=fast, fields=FIELDS) == 13
-    monkeypatch.setattr(usage.bulk, "UNNEST_FAST_PATH", False)
+    monkeypatch.setattr(usage.db.bulk, "UNNEST_FAST_PATH", False)
     assert rows_update(rows=portable, fields=FIELDS, batch_size=5) == 13
 
     stored_fast, stored_portable = _stored("fast"), _stored("portable")
@@ -77,7 +77,7 @@ def test_it_stores_the_same_values_on_the_fast_and_the_portable_path(monkeypatch
 
 
 def test_it_writes_more_rows_than_one_chunk(monkeypatch):
-    monkeypatch.setattr(usage.bulk, "CHUNK", 4)
+    monkeypatch.setattr(usage.db.bulk, "CHUNK", 4)
     rows = _requests("chunked", 10)
     for i, row in enumerate(rows):
         row.prompt_tokens = 1000 + i

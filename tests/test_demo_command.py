@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from aoai_portal.roles import user_roles
 from quotas.models import TierAssignment
-from usage.demo_data import generate_logs
-from usage.demo_site import DemoScheduler, demo_log_analytics_configure
-from usage.ingestion.emulator import LogAnalyticsEmulator
+from usage.demo.data import generate_logs
+from usage.demo.emulator import LogAnalyticsEmulator
+from usage.demo.site import DemoScheduler, demo_log_analytics_configure
 from usage.ingestion.tables import TABLES
 from usage.models import CostCenterAssignment, GatewayRequest, IngestionRun, IngestionWatermark, NativeLog
 

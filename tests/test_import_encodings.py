@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import CommandError, call_command
 
-from usage.demo_data import generate_logs
+from usage.demo.data import generate_logs
 from usage.ingestion import json_stream
 from usage.ingestion.file_text import TOO_LARGE, TRUNCATED
 from usage.ingestion.files import logs_file_import

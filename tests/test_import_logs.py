@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import CommandError, call_command
 
-from usage.demo_data import generate_logs
+from usage.demo.data import generate_logs
 from usage.ingestion import json_stream
 from usage.ingestion.files import FileFormatError, file_format_detect, logs_file_import
 from usage.ingestion.rows import datetime_parse

@@ -1,7 +1,7 @@
 """The cheaper paths of the ingestion core give exactly what the general ones give.
 
 Each fast path is compared with the general code it skips, over a table of odd inputs and over
-generated rows (``usage.demo_data``), so a fast path that reads one value differently fails here.
+generated rows (``usage.demo.data``), so a fast path that reads one value differently fails here.
 """
 
 import itertools
@@ -15,7 +15,8 @@ from django.db import connection
 
 from usage.accounting.parse import UsageResult
 from usage.accounting.services import _apply, content_filter_json, usage_for_request
-from usage.demo_data import generate_logs
+from usage.db.json import json_dumps, json_nul_escapes_drop
+from usage.demo.data import generate_logs
 from usage.ingestion.rows import (
     GatewayRow,
     NativeRow,
@@ -27,7 +28,6 @@ from usage.ingestion.rows import (
 )
 from usage.ingestion.store import _instance
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
-from usage.json_dumps import json_dumps, json_nul_escapes_drop
 from usage.models import GatewayRequest
 
 START = datetime(2025, 3, 1, tzinfo=UTC)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from usage.demo_data import generate_logs
+from usage.demo.data import generate_logs
 from usage.ingestion import conflicts, store
 from usage.ingestion.rows import PARSERS, Rejection
 from usage.ingestion.selectors import ingestion_unmatched_counts, ingestion_unmatched_counts_scan

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from usage.demo_data import generate_logs
+from usage.demo.data import generate_logs
 from usage.ingestion import store
 from usage.ingestion.selectors import (
     ingestion_unmatched_counts,
@@ -200,7 +200,7 @@ def test_the_migration_backfills_the_rows_stored_before_it(db, logs):
 
 
 def test_request_retention_forgets_the_entries_of_the_rows_it_removes(db, logs, settings):
-    from usage.partitions import requests_partition_forget
+    from usage.db.partitions import requests_partition_forget
     from usage.retention import requests_retention_apply
 
     old = generate_logs(

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from usage.json_memo import json_decode, json_loads, json_shared
+from usage.db.json import json_decode, json_loads, json_shared
 
 
 def _outcome(decode, text):

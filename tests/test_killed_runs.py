@@ -15,7 +15,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from usage.demo_data import generate_logs
+from usage.demo.data import generate_logs
 from usage.ingestion.files import logs_file_import
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, IngestionRun

@@ -9,7 +9,7 @@ from django.db import OperationalError
 from django.db.models import Sum
 
 from tests.rollup_snapshot import rollup_snapshot
-from usage.demo_data import generate_logs
+from usage.demo.data import generate_logs
 from usage.ingestion.files import logs_file_import
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from usage.ingestion.emulator import LogAnalyticsEmulator, parse_query
+from usage.demo.emulator import LogAnalyticsEmulator
+from usage.demo.kql import parse_query
 from usage.ingestion.log_analytics import table_query
 from usage.ingestion.tables import GATEWAY, NATIVE
 

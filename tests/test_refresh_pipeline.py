@@ -15,11 +15,11 @@ from django.test.utils import CaptureQueriesContext
 import audit.services
 from audit.models import Flag, ReviewItem
 from usage.accounting.services import usage_refresh
-from usage.demo_data import generate_logs
+from usage.db.json import json_loads, json_shared
+from usage.demo.data import generate_logs
 from usage.ingestion.rows import PARSERS
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
-from usage.json_memo import json_loads, json_shared
 from usage.models import (
     Deployment,
     DeploymentType,

@@ -6,13 +6,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from tests.review_data import make_request
-from usage.demo_data import generate_logs
-from usage.ingestion import conflicts, store
-from usage.ingestion.rows import PARSERS, GatewayRow
-from usage.ingestion.store import rows_store
-from usage.ingestion.tables import GATEWAY
-from usage.models import GatewayRequest
-from usage.partitions import (
+from usage.db.copy import records_copy
+from usage.db.partitions import (
     DEFAULT_PARTITION,
     KEY_TABLE,
     TABLE,
@@ -24,6 +19,12 @@ from usage.partitions import (
     request_partitions_prepare,
     requests_partition_forget,
 )
+from usage.demo.data import generate_logs
+from usage.ingestion import conflicts, store
+from usage.ingestion.rows import PARSERS, GatewayRow
+from usage.ingestion.store import rows_store
+from usage.ingestion.tables import GATEWAY
+from usage.models import GatewayRequest
 
 pytestmark = [
     pytest.mark.django_db,
@@ -151,7 +152,7 @@ def test_a_copy_carrying_a_stored_key_fails_on_the_unique_key_like_before(monkey
     record = GatewayRow(correlation_id="copied", time=datetime(2025, 1, 1, tzinfo=UTC))
     record.content_hash = ""
     with pytest.raises(IntegrityError), transaction.atomic():
-        store._copy_insert(GATEWAY, [record])
+        records_copy(model=GatewayRequest, records=[record])
 
 
 @pytest.mark.parametrize("copy_path", [True, False], ids=["copy", "portable"])

@@ -18,14 +18,14 @@ from audit.models import AccessAuditEntry, Flag, ReviewEvent, ReviewItem
 from audit.services import flags_evaluate, review_confirm, review_release, review_take
 from tests.review_data import make_request
 from usage import tasks as usage_tasks
-from usage.models import GatewayRequest, LatencyDaily, LlmLogChunk, NativeLog, UsageDaily, UsageHourly
-from usage.partitions import (
+from usage.db.partitions import (
     KEY_TABLE,
     partition_name,
     request_partitions_ensure,
     request_partitions_list,
     requests_partition_forget,
 )
+from usage.models import GatewayRequest, LatencyDaily, LlmLogChunk, NativeLog, UsageDaily, UsageHourly
 from usage.retention import requests_retention_apply, requests_retention_cutoff
 from usage.rollups import rollup_refresh_hours
 
@@ -198,7 +198,7 @@ def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
         from audit.services import flags_evaluate
         from tests.review_data import make_request
         from usage.models import GatewayRequest, NativeLog
-        from usage.partitions import request_partitions_ensure, request_partitions_list
+        from usage.db.partitions import request_partitions_ensure, request_partitions_list
         from usage.retention import requests_retention_apply
         assert request_partitions_ensure(months=[datetime(2026, 1, 1, tzinfo=UTC)]) == []
         assert request_partitions_list() == []

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 import usage.pipeline
 from tests.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
 from usage.accounting.pricing import month_bounds
-from usage.demo_data import generate_logs
+from usage.demo.data import generate_logs
 from usage.ingestion.rows import PARSERS
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE

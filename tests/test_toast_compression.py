@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 
 from tests.test_request_partitions import gateway_rows
+from usage.db.partitions import TABLE, partition_name, request_partitions_ensure, requests_partition_forget
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY
 from usage.models import GatewayRequest
-from usage.partitions import TABLE, partition_name, request_partitions_ensure, requests_partition_forget
 
 pytestmark = [
     pytest.mark.django_db,

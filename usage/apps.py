@@ -6,6 +6,6 @@ class UsageConfig(AppConfig):
     verbose_name = "Usage"
 
     def ready(self) -> None:
-        from . import lookups
+        from .db import lookups
 
-        lookups.register()  # field__any=values (usage/lookups.py), for every app's queries
+        lookups.register()  # field__any=values (usage/db/lookups.py), for every app's queries

@@ -11,8 +11,8 @@ from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from .json_memo import json_shared
-from .loaded import LoadedRequests
+from .db.json import json_shared
+from .db.loaded import LoadedRequests
 from .rollups import (
     RollupDelta,
     month_tokens_stored,

@@ -34,9 +34,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from usage.ingestion.unmatched import unmatched_rows_purge
-from usage.models import GatewayRequest, LlmLogChunk, NativeLog
-from usage.partitions import (
+from usage.db.partitions import (
     KEY_TABLE,
     month_add,
     month_bounds,
@@ -46,6 +44,8 @@ from usage.partitions import (
     request_partitions_list,
     request_table_locked,
 )
+from usage.ingestion.unmatched import unmatched_rows_purge
+from usage.models import GatewayRequest, LlmLogChunk, NativeLog
 
 logger = logging.getLogger(__name__)
 

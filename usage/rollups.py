@@ -63,7 +63,7 @@ from django.db.models.functions import (
 )
 
 from .accounting.pricing import month_bounds
-from .bulk import rows_update
+from .db.bulk import rows_update
 from .histograms import (
     BUCKET_COUNT,
     EPSILON,

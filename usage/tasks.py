@@ -6,8 +6,8 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
+from usage.db.partitions import request_partitions_ahead as request_partitions_ahead_run
 from usage.ingestion.log_analytics import NotConfigured, log_analytics_pull
-from usage.partitions import request_partitions_ahead as request_partitions_ahead_run
 from usage.retention import requests_retention_apply
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from usage.json_memo import json_loads
+from usage.db.json import json_loads
 
 _SEVERITY_RANK = {"safe": 0, "low": 1, "medium": 2, "high": 3}
 # Containers whose results are about the prompt (``prompt``/``error``: usage.accounting's summary).

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from usage.loaded import LoadedRequests
+    from usage.db.loaded import LoadedRequests
 
 
 def usage_refresh(*, correlation_ids: Collection[str], loaded: "LoadedRequests | None" = None) -> int:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from usage.json_memo import json_loads
+from usage.db.json import json_loads
 
 from .tokens import TokenizerUnavailable, tokens_count
 

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 
-from usage.bulk import rows_update
+from usage.db.bulk import rows_update
 from usage.models import (
     CostCenter,
     CostCenterAssignment,

@@ -2,7 +2,7 @@
 
 Bulk by design: a batch loads its requests, their native-log and LLM-log partners and the price
 book in a handful of queries, parses each request with the pure ``usage_parse`` and writes
-everything back with ``usage.bulk.rows_update`` (one statement per chunk on PostgreSQL). Idempotent: the same rows give the same numbers.
+everything back with ``usage.db.bulk.rows_update`` (one statement per chunk on PostgreSQL). Idempotent: the same rows give the same numbers.
 
 Only rows whose usage or cost changed are written: updating a request row (wide, with its indexes)
 is most of a refresh's time, and a late native row or a re-imported window often changes nothing
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from usage.bulk import rows_update
-from usage.json_dumps import json_dumps, json_nul_escapes_drop
-from usage.loaded import LoadedRequests
+from usage.db.bulk import rows_update
+from usage.db.json import json_dumps, json_nul_escapes_drop
+from usage.db.loaded import LoadedRequests
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 from usage.regions.services import backend_regions_resolve
 

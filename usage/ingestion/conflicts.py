@@ -45,10 +45,10 @@ from typing import Any
 
 from django.db import DataError, connection, models, transaction
 
-from usage.json_dumps import json_dumps
-from usage.lookups import any_chunks
+from usage.db.json import json_dumps
+from usage.db.lookups import any_chunks
+from usage.db.partitions import KEY_TABLE, requests_partitioned
 from usage.models import GatewayRequest, IngestionConflict, LlmLogChunk, NativeLog
-from usage.partitions import KEY_TABLE, requests_partitioned
 
 from .tables import GATEWAY, LLM_LOG, NATIVE
 from .unmatched import unmatched_row_key

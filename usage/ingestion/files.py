@@ -37,7 +37,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.utils import timezone
 
-from usage.json_memo import json_decode
+from usage.db.json import json_decode
 from usage.models import IngestionRun
 from usage.rollups import latency_rollups_deferred
 

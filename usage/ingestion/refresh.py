@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from usage.lookups import any_chunks
+from usage.db.lookups import any_chunks
 from usage.models import GatewayRequest, UnmatchedRow
 from usage.pipeline import requests_refresh
 from usage.rollups import rollup_refresh_hours

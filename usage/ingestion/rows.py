@@ -36,8 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from usage.json_dumps import json_dumps, json_nul_escapes_drop
-from usage.json_memo import json_decode
+from usage.db.json import json_decode, json_dumps, json_nul_escapes_drop
 from usage.regions import region_normalize
 
 from .credentials import headers_scrub, raw_text_scrub

@@ -32,9 +32,9 @@ request (``usage.pipeline.requests_refresh``).
 * Rows still waiting for their join partner are kept in ``UnmatchedRow`` by the same
   transaction (``unmatched.py``), for the ingestion status page.
 * Bulk only: a batch costs a handful of queries, whatever its size. On PostgreSQL the new rows
-  travel by COPY (``_copy_insert``); elsewhere by ``bulk_create``.
+  travel by COPY (``usage.db.copy``); elsewhere by ``bulk_create``.
 * PostgreSQL partitions the request table by month: before a gateway batch is written, the
-  partitions of its months are made (``usage.partitions``; cached, so usually free). Uniqueness of
+  partitions of its months are made (``usage.db.partitions``; cached, so usually free). Uniqueness of
   ``correlation_id`` across months comes from a key table kept by triggers, which raises the same
   IntegrityError as a unique constraint: the duplicate handling above is unchanged.
 """
@@ -46,10 +46,9 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from itertools import islice
 from operator import attrgetter
 from typing import Any
@@ -64,13 +63,12 @@ from django.db import (
     transaction,
 )
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from usage.accounting.services import content_filter_json
-from usage.json_dumps import json_dumps
-from usage.lookups import bare_db_type
+from usage.db.copy import binary_copy, json_text, records_copy
+from usage.db.json import json_dumps
+from usage.db.partitions import request_partitions_prepare
 from usage.models import GatewayRequest, LlmLogChunk, RejectedRow
-from usage.partitions import request_partitions_prepare
 from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
 
@@ -87,11 +85,10 @@ from .unmatched import unmatched_rows_update
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
-# On PostgreSQL new rows travel by COPY (see _copy_insert); False forces the portable path.
+# On PostgreSQL new rows travel by COPY (usage.db.copy); False forces the portable path.
 COPY_FAST_PATH = True
-# Plan markers: a column's value comes from the parsed record, or is the time of the write.
+# Plan marker: a field's value comes from the parsed record.
 _FROM_RECORD = object()
-_NOW = object()
 
 
 @dataclass
@@ -421,7 +418,7 @@ def _partners_write(
     """New native rows or LLM-log chunks; returns the records written and the number refused."""
     records = list(new.values())
     if mode == "copy":
-        return _copy_insert(table, records), 0
+        return records_copy(model=_MODELS[table], records=records), 0
     if mode == "bulk":
         instances = [_instance(table, record) for record in records]
         _MODELS[table].objects.bulk_create(instances, batch_size=500)  # a key stored meanwhile -> row by row
@@ -452,39 +449,7 @@ def _saved_one_by_one(
     return saved, refused
 
 
-# --- PostgreSQL fast path: COPY the new rows straight into the table --------------------------
-
-
-def _copy_insert(table: str, new: list[Any]) -> list[Any]:
-    """Insert ``new`` records (not stored yet); returns them. PostgreSQL only.
-
-    Same result as the portable path (bulk_create), but the rows travel by COPY, several times
-    faster for rows carrying request/response bodies. Should another writer insert one of the
-    keys after the existing-key query (``versions_resolve``), the COPY fails on the unique key
-    and the batch is redone row by row, so the outcome is the same.
-    """
-    if not new:
-        return []
-    model = _MODELS[table]
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    target = connection.ops.quote_name(model._meta.db_table)
-    plan = _copy_plan(model, type(new[0]))
-    now = timezone.now()
-    with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg -> django.db errors
-        with _binary_copy(cursor, f"{target} ({columns})", fields) as write:
-            for record in new:
-                values = vars(record)
-                row = []
-                for name, default, limit, is_json in plan:
-                    value = values[name] if default is _FROM_RECORD else (now if default is _NOW else default)
-                    if limit and isinstance(value, str) and len(value) > limit:
-                        value = value[:limit]
-                    elif is_json and default is _FROM_RECORD:
-                        value = _json_text(json_dumps(value))
-                    row.append(value)
-                write(row)
-    return new
+# --- PostgreSQL fast path: COPY the new rows straight into the table (usage.db.copy) ----------
 
 
 def _copy_requests(rows: list[GatewayRequest]) -> None:
@@ -510,7 +475,7 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
         json_columns = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
         content_filter = next(i for i, f in enumerate(fields) if f.attname == "content_filter")
         stamped = [f.attname for f in fields if getattr(f, "auto_now_add", False)]
-        with _binary_copy(cursor, f"{connection.ops.quote_name(table)} ({columns})", fields) as write:
+        with binary_copy(cursor, f"{connection.ops.quote_name(table)} ({columns})", fields) as write:
             for row in rows:
                 for name in stamped:
                     setattr(row, name, now)
@@ -519,88 +484,5 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
                     if values[i] is not None:
                         # The content filter's text was made when its usage was computed.
                         text = content_filter_json(row) if i == content_filter else None
-                        values[i] = _json_text(json_dumps(values[i]) if text is None else text)
+                        values[i] = json_text(json_dumps(values[i]) if text is None else text)
                 write(values)
-
-
-# The COPYs above use PostgreSQL's binary format: bodies travel as they are (the text format
-# escapes every backslash, tab and newline, and the server unescapes them) and numbers and times
-# need no printing and parsing; a request row costs about a third less on either side. A value
-# the server would have refused in text (a number out of its column's range, a value of another
-# type) must still refuse the batch, which is then redone row by row through the ORM and the row
-# rejected with the database's reason, as before.
-
-_INTEGER_BITS = {"smallint": 16, "integer": 32, "bigint": 64}
-
-
-@contextmanager
-def _binary_copy(
-    cursor: Any, target: str, fields: Sequence[models.Field]
-) -> Iterator[Callable[[list], None]]:
-    """A binary ``COPY target FROM STDIN`` of ``fields``' columns; yields the function writing one
-    row (a list of values in ``fields``' order). A value the binary format cannot carry refuses
-    the batch (``DataError``)."""
-    types = [bare_db_type(f.db_type(connection)) for f in fields]
-    numeric = [i for i, name in enumerate(types) if name == "numeric"]
-    # A binary integer out of range is not refused but wrapped around by the driver (2**40 would
-    # be stored as 0 in an ``integer``): checked here.
-    integers = [
-        (i, f.column, 2 ** (_INTEGER_BITS[name] - 1))
-        for i, (f, name) in enumerate(zip(fields, types, strict=True))
-        if name in _INTEGER_BITS
-    ]
-
-    def write(values: list) -> None:
-        try:
-            for i, column, bound in integers:
-                value = values[i]
-                if value is not None and not -bound <= value < bound:
-                    raise DataError(f"{column}: {value} is out of range for its column")
-            for i in numeric:
-                values[i] = _numeric(values[i])
-            copy.write_row(values)
-        except (TypeError, OverflowError, ValueError) as error:
-            # A value of another type than its column's, or a text the driver cannot encode.
-            raise DataError(f"a value the binary COPY cannot send: {error}") from error
-
-    with cursor.cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(types)
-        yield write
-
-
-def _json_as_is(text: str) -> str:
-    return text
-
-
-def _json_text(text: str) -> Jsonb:
-    """A JSON column's value from its JSON text, sent as it is (not encoded again)."""
-    return Jsonb(text, _json_as_is)
-
-
-def _numeric(value: Any) -> Any:
-    """A ``numeric`` column's value for the binary format, which takes only ``Decimal`` (the text
-    format printed a float or an int, which the server read as the same number)."""
-    if value is None or isinstance(value, Decimal):
-        return value
-    return Decimal(str(value))
-
-
-def _copy_plan(model: type[models.Model], record_type: type) -> list[tuple[str, Any, int, bool]]:
-    """Per column: (record attribute, default, max length, is JSON), as the model would save it."""
-    record_fields = set(record_type.__dataclass_fields__)
-    plan = []
-    for f in model._meta.concrete_fields:
-        if f.primary_key:
-            continue
-        is_json = isinstance(f, models.JSONField)
-        if f.attname in record_fields or f.attname == "content_hash":  # set by versions_resolve
-            default: Any = _FROM_RECORD
-        elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
-            default = _NOW
-        else:
-            default = f.get_default()
-            if is_json:
-                default = _json_text(json.dumps(default))
-        limit = f.max_length if isinstance(f, models.CharField) and f.max_length else 0
-        plan.append((f.attname, default, limit, is_json))
-    return plan

@@ -34,9 +34,9 @@ import psycopg
 from django.db import connection, models
 from django.db.models import Exists, OuterRef
 
-from usage.lookups import any_chunks
+from usage.db.lookups import any_chunks
+from usage.db.partitions import KEY_TABLE, requests_partitioned
 from usage.models import GatewayRequest, NativeLog, UnmatchedRow
-from usage.partitions import KEY_TABLE, requests_partitioned
 
 from .tables import GATEWAY, LLM_LOG, NATIVE
 

@@ -41,7 +41,7 @@ KEY_TABLE_SQL = f"CREATE TABLE {KEY} (correlation_id text PRIMARY KEY, request_i
 #   DELETE ones, so its key stays, as it should.
 # * TRUNCATE fires no row trigger: a statement trigger empties the key table with it.
 # Statement triggers of the root do not fire for DML naming a partition directly: partition
-# maintenance (usage.partitions) relies on that to move rows without touching their keys.
+# maintenance (usage.db.partitions) relies on that to move rows without touching their keys.
 KEY_TRIGGERS_SQL = f"""
 CREATE FUNCTION {KEY}_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -133,7 +133,7 @@ def partition(apps, schema_editor) -> None:
         return
     from django.utils import timezone
 
-    from usage.partitions import month_floor, request_partitions_ahead, request_partitions_ensure
+    from usage.db.partitions import month_floor, request_partitions_ahead, request_partitions_ensure
 
     connection = schema_editor.connection
     with connection.cursor() as cursor:
@@ -185,7 +185,7 @@ def partition(apps, schema_editor) -> None:
 def unpartition(apps, schema_editor) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
-    from usage.partitions import requests_partition_forget
+    from usage.db.partitions import requests_partition_forget
 
     connection = schema_editor.connection
     with connection.cursor() as cursor:

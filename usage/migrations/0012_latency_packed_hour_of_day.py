@@ -18,7 +18,7 @@ PACKED = {
 
 
 def pack_and_backfill(apps, schema_editor):
-    from usage.bulk import rows_update
+    from usage.db.bulk import rows_update
     from usage.rollups import hour_of_day_entries, hour_of_day_fields
 
     LatencyDaily = apps.get_model("usage", "LatencyDaily")

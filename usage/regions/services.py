@@ -111,7 +111,7 @@ def requests_regions_renormalize(*, batch: int = 2000, rollups: bool = True) -> 
     """Re-derive ``apim_region`` and ``backend_region`` of every stored request (rows stored
     before regions were normalised, or after the host map was learned or edited), then refresh
     the rollup hours of the requests that changed. Idempotent: a second run changes nothing."""
-    from usage.bulk import rows_update
+    from usage.db.bulk import rows_update
     from usage.rollups import hour_floor, rollup_refresh_hours
 
     result = RegionsRenormalized()

@@ -19,13 +19,13 @@ from tqdm import tqdm
 
 from aoai_portal.env import env_int
 from quotas.demo import quota_demo_seed
-from usage.demo_site import (
+from usage.demo.emulator import demo_emulator
+from usage.demo.site import (
     DemoScheduler,
     demo_accounts_create,
     demo_cost_centers_seed,
     demo_log_analytics_configure,
 )
-from usage.ingestion.emulator import demo_emulator
 from usage.ingestion.log_analytics import TABLES, log_analytics_pull
 
 

@@ -1,9 +1,14 @@
-"""Requests loaded once for the refresh steps that all read them (usage, flags, rollups)."""
+"""Requests loaded once for the refresh steps that all read them (usage, flags, rollups).
+
+Here, below both the steps (``usage.accounting``, ``audit``) and the pipeline that runs them in
+the ingestion, which all import it: in ``usage.ingestion`` the accounting would import the
+ingestion, which imports the accounting.
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .models import GatewayRequest, LlmLogChunk
+from usage.models import GatewayRequest, LlmLogChunk
 
 
 @dataclass

@@ -72,7 +72,7 @@ def demo_accounts_create() -> list[DemoAccount]:
 @transaction.atomic
 def demo_cost_centers_seed() -> int:
     """The demo's cost centers and their assignments; returns how many assignments exist."""
-    from usage.demo_data import APIM_MANAGED_IDENTITY
+    from usage.demo.catalog import APIM_MANAGED_IDENTITY
 
     centers = {}
     for code, name, owner in COST_CENTERS:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import psycopg
 from django.db import connections, models, transaction
 
-from usage import partitions
+from usage.db import partitions
 
 # On PostgreSQL rows travel by ``UPDATE ... FROM unnest(...)``; False forces the portable path.
 UNNEST_FAST_PATH = True
