@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from usage.accounting.parse import UsageResult
+from usage.accounting.parse.inputs import UsageResult
 from usage.accounting.services import _apply, content_filter_json, usage_for_request
 from usage.demo_data import generate_logs
 from usage.ingestion.rows import (
