@@ -74,11 +74,12 @@ from usage.partitions import request_partitions_prepare
 from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
 
+from .cells import Rejection, has_surrogate
 from .conflicts import MODELS as _MODELS
 from .conflicts import content_hash, record_key, record_normalise, resolution_write, versions_resolve
 from .credentials import raw_text_scrub
 from .refresh import merged_rows_refresh, requests_touched
-from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection, has_surrogate
+from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow
 from .sanitize import record_sanitize
 from .skipped import native_row_skipped
 from .tables import GATEWAY, LLM_LOG, NATIVE
