@@ -170,7 +170,7 @@ def _collections_rarer() -> Iterator[None]:
 
     A batch keeps many containers alive while it is stored (parsed rows, decoded bodies, model
     instances), so at the default thresholds the collector keeps scanning them, with full
-    collections of the whole heap: ~7% of the time of a batch. Nothing is left uncollected, only
+    collections of the whole heap, a real share of a batch's time. Nothing is left uncollected, only
     later; the thresholds are restored when the rows are stored.
     """
     before = gc.get_threshold()
@@ -526,7 +526,7 @@ def _copy_requests(rows: list[GatewayRequest]) -> None:
 
 # The COPYs above use PostgreSQL's binary format: bodies travel as they are (the text format
 # escapes every backslash, tab and newline, and the server unescapes them) and numbers and times
-# need no printing and parsing; a request row costs about a third less on either side. A value
+# need no printing and parsing, so a request row costs less on either side. A value
 # the server would have refused in text (a number out of its column's range, a value of another
 # type) must still refuse the batch, which is then redone row by row through the ORM and the row
 # rejected with the database's reason, as before.
