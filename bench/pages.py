@@ -428,7 +428,7 @@ def main() -> None:
 
     setup_test_environment()  # lets the test client run against this database
     # ... but without its template instrumentation: it copies every template's context for the
-    # client (``response.context``), work a real server never does (15-30 ms of a review page).
+    # client (``response.context``), work a real server never does.
     from django.template import Template
     from django.test.utils import _TestState
 

@@ -50,7 +50,7 @@ def _text(rng: random.Random, words: int) -> str:
 
 def build_records(distinct: int, seed: int = 7) -> list[tuple]:
     from tests import accounting_samples as s
-    from usage.accounting.parse import LlmLogInput, NativeInput, RequestInput
+    from usage.accounting.parse.inputs import LlmLogInput, NativeInput, RequestInput
 
     rng = random.Random(seed)
     records: list[tuple] = []
@@ -171,7 +171,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from usage.accounting.parse import usage_parse
+    from usage.accounting.parse.parser import usage_parse
     from usage.accounting.tokens import encoding_get
 
     pinned = "not pinned"

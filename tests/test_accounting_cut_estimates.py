@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 import pytest
 from django.db.models import Sum
 
-from usage.accounting.parse import RequestInput, usage_parse
+from usage.accounting.parse.inputs import RequestInput
+from usage.accounting.parse.parser import usage_parse
 from usage.demo import data as demo_data
 from usage.ingestion.rows import gateway_row_parse
 from usage.ingestion.store import rows_store
@@ -157,7 +158,7 @@ def test_a_response_size_no_larger_than_the_readable_part_is_not_scaled():
 
 
 def test_logged_headers_larger_than_the_default_are_taken_off_the_response_size():
-    from usage.accounting.parse import RESPONSE_HEADER_BYTES, _headers_bytes
+    from usage.accounting.parse.estimates import RESPONSE_HEADER_BYTES, _headers_bytes
 
     headers = {f"x-custom-{i}": "v" * 60 for i in range(20)}
     assert _headers_bytes(headers, RESPONSE_HEADER_BYTES) > RESPONSE_HEADER_BYTES

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from tests import accounting_samples as s
-from usage.accounting.parse import NativeInput, RequestInput, usage_parse
+from usage.accounting.parse.inputs import NativeInput, RequestInput
+from usage.accounting.parse.parser import usage_parse
 
 pytestmark = pytest.mark.django_db  # the tokenizer reads settings.TIKTOKEN_CACHE_DIR
 

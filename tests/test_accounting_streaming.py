@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import accounting_samples as s
-from usage.accounting.parse import LlmLogInput, NativeInput, RequestInput, usage_parse
+from usage.accounting.parse.inputs import LlmLogInput, NativeInput, RequestInput
+from usage.accounting.parse.parser import usage_parse
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from usage.demo.data import BODY_LIMIT, generate_logs, iter_logs
-from usage.ingestion.rows import Rejection, gateway_row_parse, llm_row_parse, native_row_parse
+from usage.ingestion.cells import Rejection
+from usage.ingestion.rows import gateway_row_parse, llm_row_parse, native_row_parse
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE, TABLE_COLUMNS
 
 START = datetime(2026, 11, 4, 8, tzinfo=UTC)

@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 
 from usage.demo.data import generate_logs
 from usage.ingestion import json_stream
+from usage.ingestion.cells import datetime_parse
 from usage.ingestion.files import FileFormatError, file_format_detect, logs_file_import
-from usage.ingestion.rows import datetime_parse
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, IngestionRun, LlmLogChunk, NativeLog, RejectedRow
 

@@ -13,16 +13,14 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from usage.accounting.parse import UsageResult
+from usage.accounting.parse.inputs import UsageResult
 from usage.accounting.services import _apply, content_filter_json, usage_for_request
 from usage.db.json import json_dumps, json_nul_escapes_drop
 from usage.demo.data import generate_logs
+from usage.ingestion.cells import Rejection, _datetime_parse_general, datetime_parse
 from usage.ingestion.rows import (
     GatewayRow,
     NativeRow,
-    Rejection,
-    _datetime_parse_general,
-    datetime_parse,
     gateway_row_parse,
     native_row_parse,
 )

@@ -5,13 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from usage.ingestion.cells import Rejection, datetime_parse
+from usage.ingestion.diagnostic import diagnostic_record_convert
 from usage.ingestion.rows import (
     GatewayRow,
     LlmChunkRow,
     NativeRow,
-    Rejection,
-    datetime_parse,
-    diagnostic_record_convert,
     gateway_row_parse,
     llm_row_parse,
     native_row_parse,

@@ -8,7 +8,8 @@ import pytest
 
 from usage.demo.data import generate_logs
 from usage.ingestion import conflicts, store
-from usage.ingestion.rows import PARSERS, Rejection
+from usage.ingestion.cells import Rejection
+from usage.ingestion.rows import PARSERS
 from usage.ingestion.selectors import ingestion_unmatched_counts, ingestion_unmatched_counts_scan
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE

@@ -25,7 +25,9 @@ from usage.histograms import (
     histograms_pack,
     histograms_unpack,
 )
-from usage.latency.selectors import LatencyFilters, latency_rollup_rows, latency_rows
+from usage.latency.filters import LatencyFilters
+from usage.latency.groups import latency_rows
+from usage.latency.reads import latency_rollup_rows
 from usage.models import GatewayRequest, LatencyDaily, LatencyHourOfDay, UsageHourly
 from usage.rollups import latency_daily_refresh, rollup_refresh_hours, rollup_refresh_range
 

@@ -4,13 +4,9 @@ import pytest
 
 from tests.latency_factories import RegionProfile, exact_percentile, gateway_request, requests_generate
 from usage.histograms import bucket_width
-from usage.latency.selectors import (
-    LatencyFilterError,
-    LatencyFilters,
-    latency_charts,
-    latency_filters_parse,
-    latency_rows,
-)
+from usage.latency.charts import latency_charts
+from usage.latency.filters import LatencyFilterError, LatencyFilters, latency_filters_parse
+from usage.latency.groups import latency_rows
 from usage.models import GatewayRequest
 from usage.rollups import rollup_refresh_range
 
@@ -192,7 +188,7 @@ def test_filters_reject_nonsense_with_a_message(params, message):
 
 
 def test_the_daily_and_hourly_rollups_give_the_same_answers(generated):
-    from usage.latency.selectors import latency_rollup_rows
+    from usage.latency.reads import latency_rollup_rows
 
     filters = _filters()
     daily = latency_rollup_rows(filters=filters)
@@ -207,7 +203,7 @@ def test_the_daily_and_hourly_rollups_give_the_same_answers(generated):
 
 
 def test_a_partial_day_reads_the_hourly_rollup_and_a_subscription_its_daily_one(generated):
-    from usage.latency.selectors import latency_rollup_rows
+    from usage.latency.reads import latency_rollup_rows
 
     by_subscription = latency_rollup_rows(filters=_filters(subscription="sub-a"))
     assert "day" in by_subscription[0] and "requests_by_hour" in by_subscription[0]
@@ -220,7 +216,7 @@ def test_a_partial_day_reads_the_hourly_rollup_and_a_subscription_its_daily_one(
 
 
 def test_grouping_by_hour_of_day_gives_the_same_answers_from_either_rollup(generated):
-    from usage.latency.selectors import latency_rollup_rows
+    from usage.latency.reads import latency_rollup_rows
 
     filters = _filters()
     split = latency_rollup_rows(filters=filters, by_hour_of_day=True)

@@ -19,13 +19,10 @@ from hypothesis import strategies as st
 from tests.migrations_replay import migration_replay
 from tests.test_latency_subscription_daily import _rounded, _store
 from usage.histograms import histogram_lanes, histograms_lanes
-from usage.latency.selectors import (
-    GROUPINGS,
-    LatencyFilters,
-    latency_charts,
-    latency_rollup_rows,
-    latency_rows,
-)
+from usage.latency.charts import latency_charts
+from usage.latency.filters import LatencyFilters
+from usage.latency.groups import GROUPINGS, latency_rows
+from usage.latency.reads import latency_rollup_rows
 from usage.models import (
     GatewayRequest,
     LatencyDaily,

@@ -35,13 +35,10 @@ from usage.histograms import (
     histograms_unpack,
     segment_lanes,
 )
-from usage.latency.selectors import (
-    GROUPINGS,
-    LatencyFilters,
-    latency_charts,
-    latency_rollup_rows,
-    latency_rows,
-)
+from usage.latency.charts import latency_charts
+from usage.latency.filters import LatencyFilters
+from usage.latency.groups import GROUPINGS, latency_rows
+from usage.latency.reads import latency_rollup_rows
 from usage.models import (
     GatewayRequest,
     LatencySubscriptionDaily,

@@ -17,7 +17,9 @@ from tests import accounting_samples as s
 from usage.ingestion.selectors import UNJOINABLE_NOT_LOGGED, UNJOINABLE_NOT_SENT, unjoinable_counts
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, NATIVE
-from usage.latency.selectors import LatencyFilters, latency_charts, latency_rows
+from usage.latency.charts import latency_charts
+from usage.latency.filters import LatencyFilters
+from usage.latency.groups import latency_rows
 from usage.models import BackendHostRegion, GatewayRequest, LatencyDaily, UsageHourly
 from usage.regions import (
     AZURE_REGIONS,

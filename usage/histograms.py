@@ -7,7 +7,7 @@ so it is within one bucket width of the exact value.
 
 Packed histograms (what the latency rollups store, ``histogram_pack``): the first non-empty
 bucket index as one byte, then one little-endian unsigned 64-bit count per bucket up to the last
-non-empty one; zlib-compressed when that is long (mostly zero bytes: ~10x smaller, so a month of
+non-empty one; zlib-compressed when that is long (mostly zero bytes, so it compresses well and a month of
 rows is cheap to send; decompressing is C-speed), marked by a first byte of 0xFF. Read with ``histogram_lanes`` a packed histogram becomes one Python integer
 whose 64-bit "lanes" are the bucket counts, so merging two histograms is a single integer addition
 (no lane can overflow: 2**64 requests) instead of a JSON decode and a dict update per bucket; a

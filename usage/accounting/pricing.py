@@ -35,7 +35,7 @@ from usage.models import (
     TokenSource,
 )
 
-from .parse import model_split
+from .parse.readers import model_split
 
 GENAI_PRICES_VERSION = "0.2.3"
 # Before any dated price of genai-prices: the default rows apply from here on.

@@ -23,7 +23,8 @@ from usage.db.loaded import LoadedRequests
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 from usage.regions.services import backend_regions_resolve
 
-from .parse import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge, usage_parse
+from .parse.inputs import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge
+from .parse.parser import usage_parse
 from .pricing import PriceBook, month_start, months_closed, ptu_rates, stored_request_cost
 
 BATCH = 1000

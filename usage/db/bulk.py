@@ -1,7 +1,7 @@
 """Write fields of many stored rows back in one statement: ``rows_update``.
 
 Django's ``bulk_update`` builds a ``CASE WHEN pk = ... THEN ...`` per row and per field; for a few
-hundred rows and ~25 fields that costs seconds of Python (expression resolving) per batch. On
+hundred rows and a few dozen fields that is slow Python work (expression resolving) per batch. On
 PostgreSQL the rows travel instead as one array per column and are joined in a single
 ``UPDATE ... FROM unnest(...)``; elsewhere (SQLite) ``bulk_update`` stays the portable path.
 Same values either way: each value goes through the field's ``get_db_prep_save``.

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
-from .rows import Rejection
+from .cells import Rejection
 
 _BAD_BYTES = "aoai-bad-bytes"
 BAD = re.compile("[\udc00-\udcff]")

@@ -41,6 +41,8 @@ from usage.db.json import json_decode
 from usage.models import IngestionRun
 from usage.rollups import latency_rollups_deferred
 
+from .cells import Rejection
+from .diagnostic import diagnostic_record_convert
 from .file_text import (
     BAD,
     TRUNCATED,
@@ -55,7 +57,6 @@ from .file_text import (
 from .json_stream import JsonStream, Refused, bad_bytes
 from .locks import INGEST_LOCK, Lock, lock_heartbeat, lock_hold, lock_holder
 from .parallel import BatchStore
-from .rows import Rejection, diagnostic_record_convert
 from .runs import run_start, runs_abandoned_close
 from .skipped import Skipped, diagnostic_record_skipped, la_row_skipped
 from .store import BATCH_SIZE, StoreResult, rejected_rows_store

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .cells import Rejection
 from .file_text import (
     BAD,
     HEAD_KEPT,
@@ -20,7 +21,6 @@ from .file_text import (
     raw_kept,
     row_too_large,
 )
-from .rows import Rejection
 
 _READ_CHUNK = 1 << 20
 _NON_SPACE = re.compile(r"\S")

@@ -54,7 +54,7 @@ TABLES: dict[str, str] = {
 # The order tables are pulled in: join partners first. When a window's gateway rows are stored,
 # their native rows and LLM-log chunks are then already there, so each request's usage, cost and
 # flags are computed once, with its partners, instead of once per arriving table (the refresh
-# parses the bodies each time: bench/ingest.py --order native-first runs ~1.7x faster).
+# parses the bodies each time).
 PULL_ORDER = (NATIVE, LLM_LOG, GATEWAY)
 # Words of the service's errors that mean "ask for less" rather than "ask again later".
 _LIMIT_MARKERS = (

@@ -1,6 +1,6 @@
 """Store batches of log rows in several worker processes at once (``INGEST_WORKERS``).
 
-One process stores ~2,500 rows a second (``bench/ingest.py``): parsing, usage, flags and the COPY
+In one process, parsing, usage, flags and the COPY
 are Python work that keeps one core busy while its PostgreSQL backend mostly waits, and the
 reverse. ``BatchStore`` hands whole batches to ``workers`` forked processes, each with its own
 database connection, so that the batches of a long import or a Log Analytics window are stored
@@ -58,7 +58,7 @@ from usage.rollups import latency_rollups_defer_process
 from .store import BATCH_SIZE, StoreResult, rows_store
 
 # Batches queued per worker beyond the one it stores: enough to keep it busy, few enough to keep
-# the parent's memory bounded (a batch of gateway rows with bodies is ~20 MB).
+# the parent's memory bounded (a batch of gateway rows with bodies is large).
 _QUEUED_PER_WORKER = 1
 
 
@@ -111,7 +111,7 @@ def _worker_start(parent: int) -> None:
 
 def _rows_pack(rows: list[Mapping[str, Any]]) -> tuple[str, bytes]:
     """A batch as bytes for a worker. Rows read from JSON are plain dicts, lists, strings and
-    numbers, which ``marshal`` writes ~4x faster than pickle (no memo of every object); rows with
+    numbers, which ``marshal`` writes faster than pickle (no memo of every object); rows with
     other values (the SDK's datetimes) go by pickle."""
     try:
         return "marshal", marshal.dumps(rows)
@@ -246,5 +246,5 @@ class BatchStore:
 
     def _merge(self, table: str, result: StoreResult) -> None:
         # The counts only, in this process too: the ids of every request refreshed would pile up
-        # over a long import or pull (~130 MB per million requests, measured).
+        # over a long import or pull.
         self.results.setdefault(table, StoreResult()).merge(replace(result, correlation_ids=set()))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rows import GatewayRow, LlmChunkRow, NativeRow, has_surrogate
+from .cells import has_surrogate
+from .rows import GatewayRow, LlmChunkRow, NativeRow
 
 _KEY_FIELDS = frozenset({"correlation_id", "request_id", "sequence_number", "time", "ingest_notes"})
 

@@ -72,11 +72,12 @@ from usage.models import GatewayRequest, LlmLogChunk, RejectedRow
 from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
 
+from .cells import Rejection, has_surrogate
 from .conflicts import MODELS as _MODELS
 from .conflicts import content_hash, record_key, record_normalise, resolution_write, versions_resolve
 from .credentials import raw_text_scrub
 from .refresh import merged_rows_refresh, requests_touched
-from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow, Rejection, has_surrogate
+from .rows import PARSERS, GatewayRow, LlmChunkRow, NativeRow
 from .sanitize import record_sanitize
 from .skipped import native_row_skipped
 from .tables import GATEWAY, LLM_LOG, NATIVE
@@ -166,7 +167,7 @@ def _collections_rarer() -> Iterator[None]:
 
     A batch keeps many containers alive while it is stored (parsed rows, decoded bodies, model
     instances), so at the default thresholds the collector keeps scanning them, with full
-    collections of the whole heap: ~7% of the time of a batch. Nothing is left uncollected, only
+    collections of the whole heap, a real share of a batch's time. Nothing is left uncollected, only
     later; the thresholds are restored when the rows are stored.
     """
     before = gc.get_threshold()

@@ -87,7 +87,7 @@ def unmatched_rows_update(*, table: str, records: Sequence[Any]) -> None:
 def _array_cursor() -> Iterator[psycopg.Cursor]:
     """A server-side-binding cursor on Django's connection: arrays travel as binary parameters
     (one statement per batch, where the ORM sends a statement of quoted literals per 500 rows or
-    900 keys; the ingestion core spent a third of its time here)."""
+    900 keys)."""
     with connection.cursor() as wrapper, connection.wrap_database_errors:
         with psycopg.Cursor(wrapper.cursor.connection) as cursor:
             yield cursor

@@ -182,8 +182,8 @@ class LatencySubscriptionRegionDaily(LatencyMeasures, LatencyHours):
     What the latency page reads for one subscription over whole days when it groups by backend
     region or day and filters no deployment or model (its default view): the table, the trends,
     the heatmap and the line chart all key by backend region. A subscription's requests spread
-    over more deployment, model and region combinations as its volume grows (LatencySubscriptionDaily
-    held 573 rows for a month of one subscription at 100k requests and 1,569 at 1M); here a month
+    over more deployment, model and region combinations as its volume grows (and so do its
+    LatencySubscriptionDaily rows); here a month
     is at most 30 x backend regions x 2 rows at any volume. Maintained with LatencySubscriptionDaily
     by ``usage.rollups.rollup_refresh_hours`` in the same way (refreshed hours replaced).
     """

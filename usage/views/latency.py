@@ -7,18 +7,15 @@ from django.shortcuts import render
 
 from aoai_portal.roles import FINANCE, REVIEWER, role_required
 
-from ..latency.selectors import (
-    GROUP_LABELS,
-    REGION_GROUPINGS,
+from ..latency.charts import latency_charts
+from ..latency.filters import (
     LatencyFilterError,
-    latency_charts,
     latency_choices,
-    latency_day_rows,
     latency_filters_default,
     latency_filters_parse,
-    latency_rollup_rows,
-    latency_rows,
 )
+from ..latency.groups import GROUP_LABELS, REGION_GROUPINGS, latency_rows
+from ..latency.reads import latency_day_rows, latency_rollup_rows
 
 SPARK_WIDTH, SPARK_HEIGHT = 120, 24
 
