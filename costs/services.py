@@ -88,9 +88,7 @@ def cost_file_import(*, path: Path, dataset: str = ACTUAL, progress: bool = Fals
     try:
         export = export_open(path)
     except (ExportError, OSError) as error:
-        result = CostImportResult(path=str(path), error=str(error))
-        _record_finish(CostImport.objects.create(file_name=str(path)[:512], dataset=dataset), result)
-        return result
+        return cost_import_failed(name=str(path), dataset=dataset, error=str(error))
     return cost_export_import(export=export, name=str(path), dataset=dataset, progress=progress)
 
 
@@ -116,6 +114,13 @@ def cost_export_import(
     return result
 
 
+def cost_import_failed(*, name: str, dataset: str, error: str, file_format: str = "") -> CostImportResult:
+    """Record an import that read nothing (a file or a query that could not be read)."""
+    result = CostImportResult(path=name, file_format=file_format, error=error)
+    _record_finish(CostImport.objects.create(file_name=name[:512], dataset=dataset), result)
+    return result
+
+
 def _record_finish(record: CostImport, result: CostImportResult) -> None:
     record.file_format = result.file_format
     record.finished_at = timezone.now()
@@ -124,7 +129,9 @@ def _record_finish(record: CostImport, result: CostImportResult) -> None:
     record.save()
 
 
-def _read(export: ExportFile, *, name: str, dataset: str, result: CostImportResult, progress: bool) -> _Reading:
+def _read(
+    export: ExportFile, *, name: str, dataset: str, result: CostImportResult, progress: bool
+) -> _Reading:
     reading = _Reading()
     label = Path(name).name if export.container != "api" else name
     for number, row in enumerate(tqdm(export.rows, disable=not progress, unit=" lines", desc=label), 2):
