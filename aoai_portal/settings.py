@@ -156,6 +156,20 @@ INGEST_MAX_ROW_SIZE = env_int("INGEST_MAX_ROW_SIZE", 16 << 20)
 # Server-side query timeout sent as "Prefer: wait=N" (the service allows at most 600).
 LOG_ANALYTICS_SERVER_TIMEOUT = env_int("LOG_ANALYTICS_SERVER_TIMEOUT", 180)
 
+# --- Cost Management (costs.pull; docs/chargeback.md "Pulling from Cost Management") ------------
+# Where invoice lines are pulled from: a subscription or resource group scope (the Query API
+# groups by ResourceId there), several separated by commas; empty = no pull.
+COST_MANAGEMENT_SCOPE = env_str("COST_MANAGEMENT_SCOPE", "")
+# Azure Resource Manager; sovereign clouds and the local emulator override it (token audience follows).
+COST_MANAGEMENT_ENDPOINT = env_str("COST_MANAGEMENT_ENDPOINT", "https://management.azure.com")
+# "default" = DefaultAzureCredential (needs Cost Management Reader on the scope); "static" = a fixed
+# token, for the local emulator only (then http:// is allowed).
+COST_MANAGEMENT_CREDENTIAL = env_str("COST_MANAGEMENT_CREDENTIAL", "default")
+COST_PULL_INTERVAL_SECONDS = env_int("COST_PULL_INTERVAL_SECONDS", 6 * 3600)
+# Each run pulls again this many days before today: cost data arrives a day or two late and is
+# restated for days after (the store is idempotent, so reading a day again changes only what changed).
+COST_PULL_LOOKBACK_DAYS = env_int("COST_PULL_LOOKBACK_DAYS", 7)
+
 # --- Money ----------------------------------------------------------------------------------
 PORTAL_CURRENCY = env_str("PORTAL_CURRENCY", "USD")
 
@@ -183,6 +197,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "usage.ingest_pull",
         "schedule": float(INGEST_INTERVAL_SECONDS),
         "options": {"expires": max(INGEST_INTERVAL_SECONDS - 5, 1)},
+    },
+    # Pull the last COST_PULL_LOOKBACK_DAYS of Azure OpenAI invoice lines from Cost Management
+    # (a no-op without COST_MANAGEMENT_SCOPE; see costs.pull).
+    "costs-pull": {
+        "task": "costs.pull",
+        "schedule": float(COST_PULL_INTERVAL_SECONDS),
+        "options": {"expires": max(COST_PULL_INTERVAL_SECONDS - 5, 1)},
     },
     # Quota/budget alerts. They also run after every ingestion run that stored rows
     # (quotas.tasks.quota_alerts_enqueue); this hourly run is the safety net. Idempotent.

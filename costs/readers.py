@@ -19,6 +19,7 @@ from typing import Any
 
 COST_DETAILS = "cost-details"
 FOCUS = "focus"
+QUERY = "query"  # rows of the Cost Management Query API (costs.pull): one cost column, like cost details
 
 # Canonical field -> header spellings (lower-case), first found wins.
 _COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -55,10 +56,28 @@ _COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "pricing_model": ("pricingcategory",),
         "consumed_service": ("x_resourcetype",),
     },
+    # The Query API names a column after its dimension (grouping) or its aggregated column.
+    QUERY: {
+        "date": ("usagedate", "date"),
+        "billing_period": ("billingperiodstartdate",),
+        "resource_id": ("resourceid",),
+        "meter_name": ("meter", "metername"),
+        "meter_id": ("meterid",),
+        "meter_category": ("metercategory",),
+        "meter_subcategory": ("metersubcategory",),
+        "quantity": ("usagequantity", "quantity", "totalquantity"),
+        "unit": ("unitofmeasure",),
+        "cost": ("cost", "pretaxcost", "costinbillingcurrency", "totalcost"),
+        "currency": ("currency", "billingcurrency"),
+        "charge_type": ("chargetype",),
+        "pricing_model": ("pricingmodel",),
+        "consumed_service": ("consumedservice",),
+    },
 }
 _REQUIRED = {
     COST_DETAILS: ("date", "meter_name", "cost"),
     FOCUS: ("date", "meter_name", "billed_cost"),
+    QUERY: ("date", "resource_id", "meter_name", "cost"),
 }
 _EIGHT_PLACES = Decimal("0.00000001")
 _MAX_AMOUNT = Decimal(10) ** 15  # the columns hold 16 digits before the point
@@ -94,9 +113,17 @@ def export_open(path: Path) -> ExportFile:
     return ExportFile(shape=shape, container=container, columns=columns, rows=rows)
 
 
-def _shape(headers: list[str]) -> tuple[str, dict[str, str]]:
+def query_export(*, headers: list[str], rows: Iterator[dict[str, Any]]) -> ExportFile:
+    """Rows of the Cost Management Query API (dicts keyed by its column names) as an export;
+    ``ExportError`` if a column the lines are keyed by is missing."""
+    shape, columns = _shape(headers, shape=QUERY)
+    return ExportFile(shape=shape, container="api", columns=columns, rows=rows)
+
+
+def _shape(headers: list[str], *, shape: str = "") -> tuple[str, dict[str, str]]:
     by_lower = {h.strip().lower(): h for h in headers}
-    shape = FOCUS if "billedcost" in by_lower and "chargeperiodstart" in by_lower else COST_DETAILS
+    if not shape:
+        shape = FOCUS if "billedcost" in by_lower and "chargeperiodstart" in by_lower else COST_DETAILS
     columns = {}
     for name, spellings in _COLUMNS[shape].items():
         for spelling in spellings:
@@ -105,8 +132,9 @@ def _shape(headers: list[str]) -> tuple[str, dict[str, str]]:
                 break
     missing = [name for name in _REQUIRED[shape] if name not in columns]
     if missing:
+        kind = "Query API answer" if shape == QUERY else "cost details or FOCUS export"
         raise ExportError(
-            "not a Cost Management cost details or FOCUS export: no column for "
+            f"not a Cost Management {kind}: no column for "
             + ", ".join(missing)
             + f" (header starts {', '.join(headers[:6])!s})"
         )
@@ -161,16 +189,26 @@ def text(value: Any) -> str:
 
 _DATE_US = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _DATE_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATE_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")  # the Query API's UsageDate: 20260305
 
 
 def date_parse(value: Any) -> dt.date:
-    """``MM/DD/YYYY`` (MCA and EA exports), ISO dates and date-times (UTC), or date objects."""
+    """``MM/DD/YYYY`` (MCA and EA exports), ISO dates and date-times (UTC), ``YYYYMMDD`` (the Query
+    API, as text or a number), or date objects."""
     if isinstance(value, dt.datetime):
         moment: dt.datetime = value.astimezone(dt.UTC) if value.tzinfo is not None else value
         return moment.date()
     if isinstance(value, dt.date):
         return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        value = int(value)
     raw = text(value)
+    found = _DATE_COMPACT.fullmatch(raw)
+    if found:
+        try:
+            return dt.date(*(int(g) for g in found.groups()))
+        except ValueError:
+            raise ValueError(f"not a date: {raw!r}") from None
     found = _DATE_US.fullmatch(raw.split(" ")[0])
     if found:
         month, day, year = (int(g) for g in found.groups())

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .models import CostImport, CostLine, CostRejectedLine
 from .readers import (
-    COST_DETAILS,
+    FOCUS,
     ExportError,
     ExportFile,
     amount_parse,
@@ -85,37 +85,62 @@ def is_azure_openai(*, resource_id: str, consumed_service: str, category: str, s
 
 def cost_file_import(*, path: Path, dataset: str = ACTUAL, progress: bool = False) -> CostImportResult:
     """Import one cost details or FOCUS export (CSV, gzip CSV or Parquet)."""
-    result = CostImportResult(path=str(path))
-    record = CostImport.objects.create(file_name=str(path)[:512], dataset=dataset)
     try:
         export = export_open(path)
     except (ExportError, OSError) as error:
+        return cost_import_failed(name=str(path), dataset=dataset, error=str(error))
+    return cost_export_import(export=export, name=str(path), dataset=dataset, progress=progress)
+
+
+def cost_export_import(
+    *, export: ExportFile, name: str, dataset: str = ACTUAL, progress: bool = False
+) -> CostImportResult:
+    """Read every line of ``export``, then store them (see the module docstring).
+
+    An ``ExportError`` raised while the lines are read (a file cut short, a Query API page that
+    cannot be fetched) stores nothing of it: the error is kept on the import's record.
+    """
+    result = CostImportResult(path=name, file_format=export.file_format)
+    record = CostImport.objects.create(
+        file_name=name[:512], dataset=dataset if export.shape != FOCUS else "both"
+    )
+    try:
+        reading = _read(export, name=name, dataset=dataset, result=result, progress=progress)
+    except ExportError as error:
         result.error = str(error)
     else:
-        result.file_format = export.file_format
-        if export.shape != COST_DETAILS:
-            record.dataset = "both"
-        reading = _read(export, path=path, dataset=dataset, result=result, progress=progress)
-        _store(reading, export=export, record=record, result=result)
-    record.file_format = result.file_format
-    record.finished_at = timezone.now()
-    for name in ("read", "stored", "updated", "unchanged", "ignored", "rejected", "error"):
-        setattr(record, name, getattr(result, name))
-    record.save()
+        _store(reading, record=record, result=result)
+    _record_finish(record, result)
     return result
 
 
+def cost_import_failed(*, name: str, dataset: str, error: str, file_format: str = "") -> CostImportResult:
+    """Record an import that read nothing (a file or a query that could not be read)."""
+    result = CostImportResult(path=name, file_format=file_format, error=error)
+    _record_finish(CostImport.objects.create(file_name=name[:512], dataset=dataset), result)
+    return result
+
+
+def _record_finish(record: CostImport, result: CostImportResult) -> None:
+    record.file_format = result.file_format
+    record.finished_at = timezone.now()
+    for field_name in ("read", "stored", "updated", "unchanged", "ignored", "rejected", "error"):
+        setattr(record, field_name, getattr(result, field_name))
+    record.save()
+
+
 def _read(
-    export: ExportFile, *, path: Path, dataset: str, result: CostImportResult, progress: bool
+    export: ExportFile, *, name: str, dataset: str, result: CostImportResult, progress: bool
 ) -> _Reading:
     reading = _Reading()
-    for number, row in enumerate(tqdm(export.rows, disable=not progress, unit=" lines", desc=path.name), 2):
+    label = Path(name).name if export.container != "api" else name
+    for number, row in enumerate(tqdm(export.rows, disable=not progress, unit=" lines", desc=label), 2):
         result.read += 1
         try:
             kept = _row_read(row, export=export, dataset=dataset, reading=reading)
         except ValueError as error:
             reading.rejected.append(
-                _rejected(row, export=export, path=path, number=number, reason=str(error))
+                _rejected(row, export=export, name=name, number=number, reason=str(error))
             )
             result.rejected += 1
             continue
@@ -153,7 +178,7 @@ def _row_read(row: dict[str, Any], *, export: ExportFile, dataset: str, reading:
     quantity = _field(
         _optional_amount, row_get(row, columns, "quantity"), columns.get("quantity", "quantity")
     )
-    if export.shape == COST_DETAILS:
+    if export.shape != FOCUS:  # cost details and the Query API: one cost, of the dataset
         cost = _field(amount_parse, row_get(row, columns, "cost"), columns["cost"])
         billed, effective = (cost, None) if dataset == ACTUAL else (None, cost)
     else:
@@ -217,14 +242,14 @@ def _add(left: Decimal | None, right: Decimal | None) -> Decimal | None:
 
 
 def _rejected(
-    row: dict[str, Any], *, export: ExportFile, path: Path, number: int, reason: str
+    row: dict[str, Any], *, export: ExportFile, name: str, number: int, reason: str
 ) -> CostRejectedLine:
     raw_values = row.get("__raw__", row)
     raw = json.dumps(raw_values, default=str, ensure_ascii=False)
     fingerprint = hashlib.sha256(f"{export.file_format}\n{raw}".encode()).hexdigest()
     return CostRejectedLine(
         source=export.file_format,
-        file_name=str(path)[:512],
+        file_name=name[:512],
         line_number=number,
         reason=reason,
         raw=raw,
@@ -236,7 +261,7 @@ def _key_hash(key: tuple[str, ...]) -> str:
     return hashlib.sha256("\x1f".join(key).encode()).hexdigest()
 
 
-def _store(reading: _Reading, *, export: ExportFile, record: CostImport, result: CostImportResult) -> None:
+def _store(reading: _Reading, *, record: CostImport, result: CostImportResult) -> None:
     result.lines = len(reading.groups)
     items = [(_key_hash(key), group) for key, group in reading.groups.items()]
     for start in range(0, len(items), CHUNK):
@@ -280,18 +305,27 @@ def _line_new(key_hash: str, group: _Group, record: CostImport) -> CostLine:
 
 
 def _line_merge(line: CostLine, group: _Group) -> bool:
-    """Take the export's figures; an actual-only export keeps the amortized cost and the reverse."""
-    wanted: dict[str, Any] = {name: group.fields[name] for name in _MERGED if name in group.fields}
+    """Take the export's figures; an actual-only export keeps the amortized cost and the reverse.
+
+    A source that does not know a descriptive field (the Query API has no meter id or unit) leaves
+    what another source wrote, and the source's name alone is no change: a pull and an import of
+    the same lines leave each other's lines unchanged.
+    """
+    wanted: dict[str, Any] = {
+        name: group.fields[name] for name in _MERGED if group.fields.get(name, "") != ""
+    }
     wanted["quantity"] = group.quantity
     if group.billed is not None:
         wanted["billed_cost"] = group.billed
     if group.effective is not None:
         wanted["effective_cost"] = group.effective
+    source = wanted.pop("source_format", line.source_format)
     changed = False
     for name, value in wanted.items():
         if getattr(line, name) != value:
             setattr(line, name, value)
             changed = True
     if changed:
+        line.source_format = source
         line.updated_at = timezone.now()
     return changed
