@@ -1,7 +1,7 @@
 """The reconciliation page: a month's Azure invoice against the computed chargeback (finance)."""
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -22,16 +22,20 @@ _STEPS = (
 )
 
 
+def _cents(value: Decimal) -> float:
+    # Half up, as the page's tables show money.
+    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 def _chart_data(result: Reconciliation) -> dict:
-    cent = Decimal("0.01")
     explained = result.totals.explained.as_dict()
     return {
         "currency": settings.PORTAL_CURRENCY,
         "labels": ["Computed", *(label for _, label in _STEPS), "Invoiced"],
         "measures": ["absolute", *("relative" for _ in _STEPS), "total"],
         "values": [
-            float(result.totals.computed_cost.quantize(cent)),
-            *(float(explained[name].quantize(cent)) for name, _ in _STEPS),
+            _cents(result.totals.computed_cost),
+            *(_cents(explained[name]) for name, _ in _STEPS),
             0,
         ],
     }
