@@ -38,7 +38,9 @@ class RowOut(Schema):
     account_name: str
     on_invoice: bool
     model: str = Field(description="Model family ('' for provisioned hours and unread meters)")
-    kind: str = Field(description="input | cached_input | output | batch_* | provisioned_hours | other | unknown")
+    kind: str = Field(
+        description="input | cached_input | output | batch_* | provisioned_hours | other | unknown"
+    )
     computed_tokens: int
     estimated_tokens: int
     unpriced_tokens: int

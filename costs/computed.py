@@ -56,7 +56,9 @@ def month_computed(*, month: dt.date) -> dict[ComputedKey, Computed]:
 
 def _prices(versions: set[str]) -> dict[str, ModelPrice]:
     """Price rows by the ``price_version`` requests record (``<source>#<pk>``)."""
-    ids = {int(pk) for pk in (v.partition("#")[2] for v in versions if not v.startswith("ptu#")) if pk.isdigit()}
+    ids = {
+        int(pk) for pk in (v.partition("#")[2] for v in versions if not v.startswith("ptu#")) if pk.isdigit()
+    }
     return {price.version: price for price in ModelPrice.objects.filter(pk__in=ids)}
 
 

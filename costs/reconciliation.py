@@ -144,7 +144,9 @@ def month_reconcile(*, month: dt.date) -> Reconciliation:
         )  # fmt: skip
         row.invoiced_cost, row.invoiced_quantity = billed.cost, billed.quantity
         row.unit = ", ".join(sorted(billed.units))
-        row.invoiced_tokens = int(billed.tokens) if billed.tokens is not None and kind in TOKEN_KINDS else None
+        row.invoiced_tokens = (
+            int(billed.tokens) if billed.tokens is not None and kind in TOKEN_KINDS else None
+        )
     resource_ids = sorted({resource_id for resource_id, _, _ in invoiced})
     matches = account_matcher(resource_ids=resource_ids)
     for (account_key, model, kind), computed in month_computed(month=month).items():

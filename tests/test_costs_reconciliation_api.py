@@ -52,7 +52,11 @@ def test_it_reconciles_each_account_model_and_kind_to_the_cent(client_for, finan
     # Output, two lines: 250k for 2.00 (8 per 1M); 150k logged (50k estimated) at list 1.50:
     # gap 100k = 50k estimated (0.40) + 50k logs missing (0.40); price -0.30.
     output = rows[("aoai-sweden", "gpt-4o", "output")]
-    assert (output["invoiced_tokens"], output["computed_tokens"], output["variance"]) == (250_000, 150_000, "0.50000000")
+    assert (output["invoiced_tokens"], output["computed_tokens"], output["variance"]) == (
+        250_000,
+        150_000,
+        "0.50000000",
+    )
     assert output["explained"] == {
         "price": "-0.30000000",
         "estimated_tokens": "0.40000000",
@@ -78,7 +82,11 @@ def test_it_reconciles_each_account_model_and_kind_to_the_cent(client_for, finan
     assert rows[("aoai-sweden", "gpt-4o", "unknown")]["explained"]["unallocated"] == "1.00000000"
     # Used, never invoiced: the logs are "extra".
     us = rows[("aoai-us", "gpt-4o", "input")]
-    assert (us["on_invoice"], us["account"], us["invoiced_cost"]) == (False, "aoai-us.openai.azure.com", "0.00000000")
+    assert (us["on_invoice"], us["account"], us["invoiced_cost"]) == (
+        False,
+        "aoai-us.openai.azure.com",
+        "0.00000000",
+    )
     assert us["explained"]["quantity_gap"] == "-0.02500000"
     assert data["totals"] == {
         "computed_tokens": 762_000,
@@ -97,7 +105,10 @@ def test_it_reconciles_each_account_model_and_kind_to_the_cent(client_for, finan
     assert reasons == {
         (FRANCE, "gpt 4o 1120 Inp glbl Tokens"): "no request went to this account this month",
         (ACCOUNT, "gpt 4o 1120 Batch Inp glbl Tokens"): "batch: batch calls are not logged per request",
-        (ACCOUNT, "gpt 4o weirdly-worded glbl Tokens"): "meter not read (unknown word 'weirdly'); map it in the admin",
+        (
+            ACCOUNT,
+            "gpt 4o weirdly-worded glbl Tokens",
+        ): "meter not read (unknown word 'weirdly'); map it in the admin",
     }
 
 
@@ -108,21 +119,32 @@ def test_rows_add_up_to_the_totals_and_each_variance_is_explained_exactly(client
     for name in ("computed_cost", "invoiced_cost", "variance"):
         assert sum(Decimal(row[name]) for row in data["rows"]) == Decimal(totals[name])
     for name in EXPLANATIONS:
-        assert sum(Decimal(row["explained"][name]) for row in data["rows"]) == Decimal(totals["explained"][name])
+        assert sum(Decimal(row["explained"][name]) for row in data["rows"]) == Decimal(
+            totals["explained"][name]
+        )
     for row in [*data["rows"], totals]:
         assert sum(Decimal(v) for v in row["explained"].values()) == Decimal(row["variance"])
         assert Decimal(row["invoiced_cost"]) - Decimal(row["computed_cost"]) == Decimal(row["variance"])
-    assert sum(Decimal(line["amount"]) for line in data["unallocated"]) == Decimal(totals["explained"]["unallocated"])
+    assert sum(Decimal(line["amount"]) for line in data["unallocated"]) == Decimal(
+        totals["explained"]["unallocated"]
+    )
 
 
 def test_the_status_says_how_far_the_exports_cover_the_month(client_for, finance_user):
     client = client_for(finance_user)
     gateway_request(subscription="sub-a", prompt=10, cost="0.01")
     data = client.get(URL).json()
-    assert (data["status"], data["covered_through"], data["totals"]["invoiced_cost"]) == ("none", None, "0.00000000")
+    assert (data["status"], data["covered_through"], data["totals"]["invoiced_cost"]) == (
+        "none",
+        None,
+        "0.00000000",
+    )
     assert data["totals"]["computed_cost"] == "0.01000000"
     cost_line(date=dt.date(2026, 3, 14), quantity=Decimal(1), billed_cost=Decimal("0.02"))
-    assert (client.get(URL).json()["status"], client.get(URL).json()["covered_through"]) == ("partial", "2026-03-14")
+    assert (client.get(URL).json()["status"], client.get(URL).json()["covered_through"]) == (
+        "partial",
+        "2026-03-14",
+    )
     cost_line(date=dt.date(2026, 4, 2), billed_cost=Decimal("9"))  # a later export: March is over
     data = client.get(URL).json()
     assert (data["status"], data["covered_through"], data["totals"]["invoiced_cost"]) == (
@@ -138,7 +160,9 @@ def test_a_bad_month_is_a_400_with_the_reason(client_for, finance_user, query):
     assert "month" in response.json()["detail"]
 
 
-def test_only_finance_and_admin_read_it(client, client_for, norole_user, reviewer_user, finance_user, admin_user):
+def test_only_finance_and_admin_read_it(
+    client, client_for, norole_user, reviewer_user, finance_user, admin_user
+):
     assert client.get(URL).status_code == 401
     assert client_for(norole_user).get(URL).status_code == 403
     assert client_for(reviewer_user).get(URL).status_code == 403

@@ -46,8 +46,15 @@ def test_it_shows_invoice_against_computed_per_account_and_model(client_for, fin
     assert _cells(page.find(data_testid="totals")) == [
         "Total", "", "762,000", "7.90", "748.20", "740.30", "714.43", "0.50", "0.38", "0.00", "25.00",
     ]  # fmt: skip
-    cards = {card.attrs["data-card"]: card.find(class_="value").text() for card in page.find_all(class_="card")}
-    assert cards == {"invoiced": "USD 748.20", "computed": "USD 7.90", "variance": "USD 740.30", "unallocated": "USD 25.00"}
+    cards = {
+        card.attrs["data-card"]: card.find(class_="value").text() for card in page.find_all(class_="card")
+    }
+    assert cards == {
+        "invoiced": "USD 748.20",
+        "computed": "USD 7.90",
+        "variance": "USD 740.30",
+        "unallocated": "USD 25.00",
+    }
     reasons = [_cells(tr)[-1] for tr in _body_rows(page, "reconciliation-unallocated")]
     assert "batch: batch calls are not logged per request" in reasons
     assert len(_body_rows(page, "reconciliation-kinds")) == 9
@@ -61,7 +68,9 @@ def test_the_chart_is_drawn_from_json_by_the_vendored_plotly(client_for, finance
     assert chart["labels"][0] == "Computed" and chart["labels"][-1] == "Invoiced"
     assert chart["measures"] == ["absolute", *["relative"] * 5, "total"]
     assert chart["values"][:6] == [7.9, 714.43, 0.5, 0.38, 0.0, 25.0]
-    sources = [s.attrs.get("src", "") for s in page.find_all("script") if s.attrs.get("type") != "application/json"]
+    sources = [
+        s.attrs.get("src", "") for s in page.find_all("script") if s.attrs.get("type") != "application/json"
+    ]
     assert all(sources), "no inline script (CSP)"
     assert any(re.search(r"vendor/plotly\.min\.js$", src) for src in sources)
     assert any(src.endswith("js/reconciliation.js") for src in sources)
