@@ -5,6 +5,7 @@ each row's ``explained`` parts add up to its ``variance``, rows add up to ``tota
 """
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -80,11 +81,11 @@ class ReconciliationOut(Schema):
     unallocated: list[UnallocatedOut]
 
 
-def _explained(explained: Explained) -> dict:
+def _explained(explained: Explained) -> dict[str, Any]:
     return {name: money(value) for name, value in explained.as_dict().items()}
 
 
-def _row(row: ReconciliationRow) -> dict:
+def _row(row: ReconciliationRow) -> dict[str, Any]:
     return {
         "account": row.account,
         "account_name": row.account_name,
@@ -104,7 +105,7 @@ def _row(row: ReconciliationRow) -> dict:
     }
 
 
-def _totals(totals: Totals) -> dict:
+def _totals(totals: Totals) -> dict[str, Any]:
     return {
         "computed_tokens": totals.computed_tokens,
         "computed_cost": money(totals.computed_cost),
@@ -114,7 +115,7 @@ def _totals(totals: Totals) -> dict:
     }
 
 
-def _unallocated(line: Unallocated) -> dict:
+def _unallocated(line: Unallocated) -> dict[str, Any]:
     return {
         "account": line.resource_id,
         "meter_name": line.meter_name,
@@ -126,7 +127,10 @@ def _unallocated(line: Unallocated) -> dict:
 
 
 @router.get("/reconciliation", response=ReconciliationOut, summary="A month's invoice vs computed cost")
-def reconciliation(request: HttpRequest, month: str | None = Query(None, description="YYYY-MM (UTC month)")):
+def reconciliation(
+    request: HttpRequest,
+    month: str | None = Query(None, description="YYYY-MM (UTC month)"),  # type: ignore[type-arg]
+) -> dict[str, Any]:
     require_role(request, FINANCE)
     result = month_reconcile(month=params.month_parse(month))
     return {

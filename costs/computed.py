@@ -69,7 +69,7 @@ def _row_split(row: dict[str, Any], prices: dict[str, ModelPrice]) -> list[tuple
     if row["price_version"].startswith("ptu#"):
         return [(TokenKind.PROVISIONED_HOURS, "", prompt + completion, cost)]
     model = model_family(row["model"])
-    tokens = {
+    tokens: dict[str, int] = {
         TokenKind.INPUT: max(prompt - cached, 0),
         TokenKind.CACHED_INPUT: min(cached, prompt),
         TokenKind.OUTPUT: completion,
@@ -89,7 +89,7 @@ def _list_costs(tokens: dict[str, int], price: ModelPrice | None) -> dict[str, D
     if price is None:
         return {}
     cached_rate = price.cached_input_per_1m if price.cached_input_per_1m is not None else price.input_per_1m
-    rates = {
+    rates: dict[str, Decimal] = {
         TokenKind.INPUT: price.input_per_1m,
         TokenKind.CACHED_INPUT: cached_rate,
         TokenKind.OUTPUT: price.output_per_1m,

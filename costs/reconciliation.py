@@ -150,18 +150,18 @@ def month_reconcile(*, month: dt.date) -> Reconciliation:
     resource_ids = sorted({resource_id for resource_id, _, _ in invoiced})
     matches = account_matcher(resource_ids=resource_ids)
     for (account_key, model, kind), computed in month_computed(month=month).items():
-        resource_id = next((r for r in resource_ids if matches(r, account_key)), None)
-        key = (resource_id or account_key, model, kind)
+        matched = next((r for r in resource_ids if matches(r, account_key)), None)
+        account = matched or account_key.partition(":")[2]
+        key = (account, model, kind) if matched else (account_key, model, kind)
         if key not in rows:
-            label = resource_id or account_key.partition(":")[2]
-            name = account_name(label) or host_account(label) or label
-            rows[key] = ReconciliationRow(label, name, resource_id is not None, model, kind)
+            name = account_name(account) or host_account(account) or account
+            rows[key] = ReconciliationRow(account, name, matched is not None, model, kind)
         _computed_add(rows[key], computed)
     totals = Totals()
     ordered = [rows[key] for key in sorted(rows, key=lambda k: (not rows[k].on_invoice, *k))]
     for row in ordered:
-        billed = invoiced.get((row.account, row.model, row.kind)) if row.on_invoice else None
-        row.explained = variance_explain(row=row, billed=billed)
+        found = invoiced.get((row.account, row.model, row.kind)) if row.on_invoice else None
+        row.explained = variance_explain(row=row, billed=found)
         totals.add(row)
     return Reconciliation(month, status, covered_through, ordered, allocation.unallocated, totals)
 

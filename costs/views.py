@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -27,7 +28,7 @@ def _cents(value: Decimal) -> float:
     return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-def _chart_data(result: Reconciliation) -> dict:
+def _chart_data(result: Reconciliation) -> dict[str, Any]:
     explained = result.totals.explained.as_dict()
     return {
         "currency": settings.PORTAL_CURRENCY,
