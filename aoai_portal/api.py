@@ -34,6 +34,7 @@ def param_error(request: HttpRequest, error: ParamError) -> HttpResponse:
 
 def _register_routers() -> None:
     from audit.api import router as audit_router
+    from costs.api import router as costs_router
     from quotas.api import router as quotas_router
     from usage.api import router as usage_router
 
@@ -43,6 +44,7 @@ def _register_routers() -> None:
     api.add_router("/v1/", audit_router)
     api.add_router("/v1/", quotas_router)
     api.add_router("/v1/", auth_router)
+    api.add_router("/v1/", costs_router)
 
 
 _register_routers()

@@ -8,6 +8,7 @@ from .roles import ADMIN, FINANCE, REVIEWER, user_has_role, user_roles
 # (label, url name, roles allowed). The navigation shows only what the role may open.
 NAVIGATION = [
     ("Chargeback", "usage:chargeback", (FINANCE,)),
+    ("Reconciliation", "costs:reconciliation", (FINANCE,)),
     ("Latency", "usage:latency", (FINANCE, REVIEWER)),
     ("Quotas", "quotas:overview", (FINANCE,)),
     ("Review queue", "audit:queue", (REVIEWER,)),

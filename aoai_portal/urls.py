@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("usage.urls")),
     path("", include("audit.urls")),
     path("", include("quotas.urls")),
+    path("", include("costs.urls")),
 ]

@@ -15,6 +15,7 @@ ResourceId matches a request when:
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -73,14 +74,15 @@ def month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def month_usage(*, month: dt.date) -> list[RequestUsage]:
-    """The month's requests (UTC), summed per account, subscription and model."""
+def month_request_sums(*, month: dt.date, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The month's requests (UTC) summed per account and ``fields``: each row has ``account_key``,
+    the fields, and ``prompt``, ``cached``, ``completion`` and ``cost_sum``."""
     start, end = month_bounds(month)
     native = NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id")).exclude(correlation_id="")
     rows = (
         GatewayRequest.objects.filter(time__gte=start, time__lt=end)
         .annotate(native_resource=Subquery(native.values("resource_id")[:1]))
-        .values("native_resource", "backend_url", "apim_subscription_id", "model")
+        .values("native_resource", "backend_url", *fields)
         .annotate(
             prompt=Sum("prompt_tokens"),
             cached=Sum("cached_tokens"),
@@ -89,11 +91,20 @@ def month_usage(*, month: dt.date) -> list[RequestUsage]:
         )
         .order_by()
     )
-    summed: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
+    found = []
     for row in rows:
-        resource = (row["native_resource"] or "").strip().lower()
-        key = f"resource:{resource}" if resource else f"host:{_host(row['backend_url'] or '')}"
-        totals = summed[(key, row["apim_subscription_id"], row["model"])]
+        resource = (row.pop("native_resource") or "").strip().lower()
+        url = row.pop("backend_url") or ""
+        row["account_key"] = f"resource:{resource}" if resource else f"host:{_host(url)}"
+        found.append(row)
+    return found
+
+
+def month_usage(*, month: dt.date) -> list[RequestUsage]:
+    """The month's requests (UTC), summed per account, subscription and model."""
+    summed: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
+    for row in month_request_sums(month=month, fields=("apim_subscription_id", "model")):
+        totals = summed[(row["account_key"], row["apim_subscription_id"], row["model"])]
         prompt, cached = int(row["prompt"] or 0), int(row["cached"] or 0)
         totals[0] += max(prompt - cached, 0)
         totals[1] += cached
@@ -113,23 +124,27 @@ def month_usage(*, month: dt.date) -> list[RequestUsage]:
     ]
 
 
-def accounts_match(*, resource_ids: list[str], usage: list[RequestUsage]) -> dict[str, list[RequestUsage]]:
-    """The usage of the requests each invoice ResourceId (lower-case) billed."""
+def account_matcher(*, resource_ids: list[str]) -> Callable[[str, str], bool]:
+    """``matches(resource_id, account_key)``: did requests with that account key go to the
+    account of that invoice ResourceId (lower-case)?"""
     mapped: dict[str, set[str]] = defaultdict(set)
     for mapping in AccountMapping.objects.filter(resource_id__in=resource_ids):
         mapped[mapping.resource_id].add(mapping.backend_host)
-    matched: dict[str, list[RequestUsage]] = {}
-    for resource_id in resource_ids:
+
+    def matches(resource_id: str, account_key: str) -> bool:
+        kind, _, value = account_key.partition(":")
+        if kind == "resource":
+            return value == resource_id
         name = account_name(resource_id)
-        hosts = mapped.get(resource_id, set())
-        found = []
-        for item in usage:
-            kind, _, value = item.account_key.partition(":")
-            if kind == "resource":
-                hit = value == resource_id
-            else:
-                hit = value in hosts or (bool(name) and host_account(value) == name)
-            if hit:
-                found.append(item)
-        matched[resource_id] = found
-    return matched
+        return value in mapped.get(resource_id, set()) or (bool(name) and host_account(value) == name)
+
+    return matches
+
+
+def accounts_match(*, resource_ids: list[str], usage: list[RequestUsage]) -> dict[str, list[RequestUsage]]:
+    """The usage of the requests each invoice ResourceId (lower-case) billed."""
+    matches = account_matcher(resource_ids=resource_ids)
+    return {
+        resource_id: [item for item in usage if matches(resource_id, item.account_key)]
+        for resource_id in resource_ids
+    }

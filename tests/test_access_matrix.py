@@ -93,6 +93,7 @@ EXPECTATIONS: dict[str, Rule] = {
     "chargeback/export.xlsx": page(FINANCE, query="month=2026-03"),
     "chargeback/close/": page(FINANCE, query="month=2026-03"),  # GET = confirmation page
     "chargeback/reopen/": page(ADMIN, query="month=2026-03"),  # GET = reason form
+    "reconciliation/": page(FINANCE, query="month=2026-03"),
     "latency/": page(FINANCE, REVIEWER),
     "quotas/": page(FINANCE),
     "review/": page(REVIEWER),
@@ -114,6 +115,7 @@ EXPECTATIONS: dict[str, Rule] = {
     "GET api/v1/quotas": api(FINANCE),
     "GET api/v1/flags": api(REVIEWER),
     "GET api/v1/chargeback": api(FINANCE, query="month=2026-03"),
+    "GET api/v1/reconciliation": api(FINANCE, query="month=2026-03"),
     "GET api/v1/usage": api(FINANCE, query="from=2026-03-01&to=2026-03-02"),
     "GET api/v1/latency": api(FINANCE, REVIEWER, query="from=2026-03-01&to=2026-03-02&group_by=region"),
 }
