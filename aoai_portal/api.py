@@ -35,7 +35,7 @@ def param_error(request: HttpRequest, error: ParamError) -> HttpResponse:
 def _register_routers() -> None:
     from audit.api import router as audit_router
     from quotas.api import router as quotas_router
-    from usage.api import router as usage_router
+    from usage.api.router import router as usage_router
 
     from .auth.api import router as auth_router
 

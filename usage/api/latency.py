@@ -10,7 +10,7 @@ from ninja.errors import HttpError
 from aoai_portal.api_access import require_role
 from aoai_portal.roles import FINANCE, REVIEWER
 
-from .latency.selectors import LatencyFilterError, latency_filters_parse, latency_rows
+from ..latency.selectors import LatencyFilterError, latency_filters_parse, latency_rows
 
 router = Router(tags=["latency"])
 
