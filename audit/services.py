@@ -1,6 +1,6 @@
 """Prompt review: flag evaluation, the review workflow and retention.
 
-``flags_evaluate`` runs after every ingestion batch (usage.pipeline) and from the re-evaluate
+``flags_evaluate`` runs after every ingestion batch (usage.ingestion.pipeline) and from the re-evaluate
 command and admin action. It is idempotent: the flags of a request are brought to what the
 current rules and detectors find (new ones created, changed ones updated, stale ones removed),
 so re-running it changes nothing and re-running it after a rule change applies the change.

@@ -13,9 +13,11 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 import audit.services
+import usage.ingestion.hooks
 from audit.models import Flag, ReviewItem
 from usage.accounting.services import usage_refresh
 from usage.demo_data import generate_logs
+from usage.ingestion.pipeline import requests_refresh
 from usage.ingestion.rows import PARSERS
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
@@ -29,7 +31,6 @@ from usage.models import (
     ProvisionedCommitment,
     UsageHourly,
 )
-from usage.pipeline import requests_refresh
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 END = datetime(2026, 11, 2, 11, tzinfo=UTC)
@@ -58,7 +59,7 @@ def flag_calls(monkeypatch):
         calls.append(list(correlation_ids))
         return real(correlation_ids=correlation_ids, **options)
 
-    monkeypatch.setattr(audit.services, "flags_evaluate", counting)
+    monkeypatch.setattr(usage.ingestion.hooks, "_hooks", [counting])  # the hook audit registers
     return calls
 
 

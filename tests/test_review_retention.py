@@ -79,7 +79,7 @@ def test_the_purge_is_audited_and_running_it_again_purges_nothing_more(rows):
 
 
 def test_a_late_refresh_of_a_purged_request_keeps_its_usage(rows):
-    from usage.pipeline import requests_refresh
+    from usage.ingestion.pipeline import requests_refresh
 
     GatewayRequest.objects.filter(correlation_id="plain").update(token_source="reported")
     with freeze_time(T0 + timedelta(days=100)):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from usage.ingestion.pipeline import requests_refresh
 from usage.lookups import any_chunks
 from usage.models import GatewayRequest, UnmatchedRow
-from usage.pipeline import requests_refresh
 from usage.rollups import rollup_refresh_hours
 
 from .tables import GATEWAY, NATIVE
