@@ -15,11 +15,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from aoai_portal.access_audit import access_audit_record
 from aoai_portal.roles import ADMIN, user_has_role
 from usage.loaded import LoadedRequests
 from usage.models import GatewayRequest, LlmLogChunk
 
-from .access import access_audit_record
 from .conversation import Conversation, conversation_extract
 from .detectors import (
     AZURE_DETECTOR,

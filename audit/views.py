@@ -7,10 +7,10 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from aoai_portal.access_audit import access_audit_entries
 from aoai_portal.roles import ADMIN, REVIEWER, role_required
 from usage.models import CostCenter
 
-from .access import access_audit_entries
 from .forms import AccessLogFilterForm
 from .models import ReviewItem
 from .review_forms import QueueFilterForm

@@ -246,7 +246,7 @@ class RecordingMiddleware:
 def _world_build() -> dict:
     import random
 
-    from audit.access import access_audit_record
+    from aoai_portal.access_audit import access_audit_record
     from audit.services import flags_evaluate
     from quotas.models import TierAssignment
     from tests.chargeback_data import cost_centers_create, request_row, requests_store

@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from aoai_portal.access_audit import access_audit_record
 from usage.ingestion.unmatched import unmatched_rows_purge
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog
 from usage.partitions import (
@@ -83,9 +84,6 @@ def requests_retention_cutoff(*, now: datetime, months: int) -> datetime:
 
 def requests_retention_apply(*, now: datetime | None = None) -> RequestRetentionResult:
     """Remove the requests of the months past retention; see the module docstring."""
-    from audit.access import access_audit_record
-    from audit.models import AccessAuditEntry
-
     months = settings.REQUEST_RETENTION_MONTHS
     if months <= 0:
         return RequestRetentionResult(cutoff=None)
@@ -101,7 +99,7 @@ def requests_retention_apply(*, now: datetime | None = None) -> RequestRetention
     if result.requests or result.months_dropped or result.native_logs or result.llm_log_chunks:
         access_audit_record(
             request=None,
-            action=AccessAuditEntry.Action.PURGE_REQUESTS,
+            action="purge_requests",
             reason="request retention",
             detail={"retention_months": months, **result.as_dict()},
         )

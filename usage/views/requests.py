@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from aoai_portal.access_audit import access_audit_record
 from aoai_portal.roles import REVIEWER, role_required
-from audit.access import access_audit_record
 from audit.detail import request_detail_build
 from audit.models import AccessAuditEntry
 from audit.review_forms import NoteForm, RevealForm
