@@ -23,7 +23,7 @@ from .selectors import (
     review_oldest_open_time,
     review_status_counts,
 )
-from .services import (
+from .services.review import (
     ReviewError,
     review_bulk_dismiss,
     review_confirm,

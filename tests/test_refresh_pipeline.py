@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-import audit.services
+import audit.services.flags
 import usage.ingestion.hooks
 from audit.models import Flag, ReviewItem
 from usage.accounting.services import usage_refresh
@@ -53,7 +53,7 @@ def logs():
 @pytest.fixture
 def flag_calls(monkeypatch):
     calls: list[list[str]] = []
-    real = audit.services.flags_evaluate
+    real = audit.services.flags.flags_evaluate
 
     def counting(*, correlation_ids, **options):
         calls.append(list(correlation_ids))
@@ -196,14 +196,14 @@ def test_flags_from_the_pipeline_equal_a_later_re_evaluation():
     request.save()
     requests_refresh(correlation_ids=["c-filtered"])
     assert Flag.objects.filter(source="detector:azure_content_filter").exists()
-    stats = audit.services.flags_evaluate(correlation_ids=["c-filtered"])
+    stats = audit.services.flags.flags_evaluate(correlation_ids=["c-filtered"])
     assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)
 
 
 def _refreshed_again_changes_nothing(ids: list[str]) -> None:
     """What the refresh of stored requests computes equals what was written with them."""
     assert usage_refresh(correlation_ids=ids) == 0
-    stats = audit.services.flags_evaluate(correlation_ids=ids)
+    stats = audit.services.flags.flags_evaluate(correlation_ids=ids)
     assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)
     assert (stats.items_created, stats.items_deleted) == (0, 0)
 

@@ -25,6 +25,7 @@ Audited in the access audit (action ``purge_requests``) whenever something was r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -107,23 +108,32 @@ def requests_retention_apply(*, now: datetime | None = None) -> RequestRetention
     return result
 
 
-def _held(requests: QuerySet[GatewayRequest]) -> QuerySet[GatewayRequest]:
-    """Requests whose review item is confirmed / escalated and not released: kept, as for text."""
-    from audit.models import ReviewItem
+# What another app keeps and removes with old requests: usage cannot import the review app, which
+# registers its part from its ready() (``request_retention_hook_register``).
+RetentionHeld = Callable[[QuerySet[GatewayRequest]], QuerySet[GatewayRequest]]
+RetentionPurge = Callable[[QuerySet[GatewayRequest], RequestRetentionResult], None]
+_hooks: list[tuple[RetentionHeld, RetentionPurge]] = []
 
-    S = ReviewItem.Status
-    return requests.filter(review__status__in=[S.CONFIRMED, S.ESCALATED], review__released_at__isnull=True)
+
+def request_retention_hook_register(*, held: RetentionHeld, purge: RetentionPurge) -> None:
+    """``held(requests)``: those kept past retention (the review app: confirmed or escalated items
+    not released); ``purge(requests, result)``: delete what hangs off them, counted in ``result``."""
+    if (held, purge) not in _hooks:
+        _hooks.append((held, purge))
+
+
+def _held(requests: QuerySet[GatewayRequest]) -> QuerySet[GatewayRequest]:
+    """Requests a registered app keeps past retention (none if no app registered)."""
+    kept = requests.none()
+    for held, _ in _hooks:
+        kept = kept | held(requests)
+    return kept
 
 
 def _review_purge(requests: QuerySet[GatewayRequest], result: RequestRetentionResult) -> None:
-    """Delete the flags and review items (with their history) of ``requests``."""
-    from audit.models import Flag, ReviewItem
-
-    ids = requests.values("id")
-    result.flags += Flag.objects.filter(request_id__in=ids).delete()[1].get("audit.Flag", 0)
-    result.review_items += (
-        ReviewItem.objects.filter(request_id__in=ids).delete()[1].get("audit.ReviewItem", 0)
-    )
+    """Delete what the registered apps hang off ``requests`` (flags, review items)."""
+    for _, purge in _hooks:
+        purge(requests, result)
 
 
 def _partition_purge(month: date, result: RequestRetentionResult) -> None:
