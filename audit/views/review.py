@@ -11,10 +11,10 @@ from aoai_portal.access_audit import access_audit_entries
 from aoai_portal.roles import ADMIN, REVIEWER, role_required
 from usage.models import CostCenter
 
-from .forms import AccessLogFilterForm
-from .models import ReviewItem
-from .review_forms import QueueFilterForm
-from .selectors import (
+from ..forms import AccessLogFilterForm
+from ..models import ReviewItem
+from ..review_forms import QueueFilterForm
+from ..selectors import (
     cost_center_map_get,
     flag_sources_list,
     flags_by_request,
@@ -23,7 +23,7 @@ from .selectors import (
     review_oldest_open_time,
     review_status_counts,
 )
-from .services.review import (
+from ..services.review import (
     ReviewError,
     review_bulk_dismiss,
     review_confirm,
