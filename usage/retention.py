@@ -2,8 +2,9 @@
 
 ``requests_retention_apply(now=...)`` keeps the current UTC month and the ``REQUEST_RETENTION_MONTHS``
 before it; everything older goes, with what hangs off a request in the review app (flags, review
-items and their history). The rollups (UsageHourly, UsageDaily, LatencyDaily) stay, so chargeback and
-latency history outlive the requests. 0 (the default) keeps requests forever.
+items and their history; the app registers that part: ``request_retention_hook_register``). The
+rollups (UsageHourly, UsageDaily, LatencyDaily) stay, so chargeback and latency history outlive the
+requests. 0 (the default) keeps requests forever.
 
 * PostgreSQL: each month partition wholly before the cutoff is dropped (DETACH + DROP), after
   deleting its flags and review items (they point at requests without a database constraint) and
