@@ -36,7 +36,7 @@ def _register_routers() -> None:
     from audit.api import router as audit_router
     from costs.api import router as costs_router
     from quotas.api import router as quotas_router
-    from usage.api import router as usage_router
+    from usage.api.router import router as usage_router
 
     from .auth.api import router as auth_router
 

@@ -213,7 +213,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3500},
     },
     # Nightly: purge prompt/completion text past PROMPT_/FLAGGED_RETENTION_DAYS (audited; see
-    # audit.services.retention_purge). A run that waited 6 hours is dropped: the next night catches up.
+    # audit.services.retention.retention_purge). A run that waited 6 hours is dropped: the next
+    # night catches up.
     "retention-purge": {
         "task": "audit.tasks.retention_purge",
         "schedule": crontab(hour=2, minute=30),

@@ -6,7 +6,8 @@ from . import admin_access  # noqa: F401  (read-only access audit)
 from .admin_evidence import EvidenceAdmin
 from .models import Flag, FlagRule, ReviewEvent, ReviewItem
 from .review_forms import DateRangeForm
-from .services import ReviewError, flags_reevaluate_range, review_release
+from .services.flags import flags_reevaluate_range
+from .services.review import ReviewError, review_release
 
 
 class FlagRuleForm(forms.ModelForm):

@@ -21,7 +21,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 
-from .access import access_audit_record
+from aoai_portal.access_audit import access_audit_record
+
 from .detail import text_segments
 from .detectors import masked_spans_find
 from .models import AccessAuditEntry

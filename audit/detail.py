@@ -11,7 +11,7 @@ from .conversation import Conversation
 from .detectors import AzureVerdicts, Span, azure_verdicts_find, masked_spans_find, secret_mask
 from .models import Flag, ReviewItem
 from .selectors import cost_center_map_get
-from .services import request_conversation
+from .services.flags import request_conversation
 
 
 @dataclass

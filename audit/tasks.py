@@ -1,8 +1,8 @@
-"""Celery tasks of prompt review: thin wrappers over audit.services."""
+"""Celery tasks of prompt review: thin wrappers over audit.services.retention."""
 
 from celery import shared_task
 
-from .services import retention_purge as retention_purge_run
+from .services.retention import retention_purge as retention_purge_run
 
 
 @shared_task(name="audit.tasks.retention_purge")

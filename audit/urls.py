@@ -1,12 +1,12 @@
 from django.urls import path
 
-from . import views
+from .views import review
 
 app_name = "audit"
 
 urlpatterns = [
-    path("review/", views.queue, name="queue"),
-    path("review/bulk-dismiss/", views.bulk_dismiss, name="bulk_dismiss"),
-    path("review/items/<int:item_id>/", views.item_action, name="item_action"),
-    path("access-audit/", views.access_log, name="access_log"),
+    path("review/", review.queue, name="queue"),
+    path("review/bulk-dismiss/", review.bulk_dismiss, name="bulk_dismiss"),
+    path("review/items/<int:item_id>/", review.item_action, name="item_action"),
+    path("access-audit/", review.access_log, name="access_log"),
 ]

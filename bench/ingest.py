@@ -503,11 +503,10 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    import audit.services
     import usage.accounting.services
     import usage.db.loaded
+    import usage.ingestion.pipeline
     import usage.ingestion.store
-    import usage.pipeline
     import usage.rollups
     from usage.ingestion.store import BATCH_SIZE
 
@@ -523,11 +522,11 @@ def main() -> None:
     timers.wrap(usage.accounting.services, "usage_prepare", "usage_prepare")
     timers.wrap(usage.accounting.services, "usage_refresh", "usage_refresh")
     timers.wrap(usage.accounting.services, "usage_price_written", "usage_price_written")
-    timers.wrap(audit.services, "flags_evaluate", "flags_evaluate")
-    timers.wrap(usage.pipeline, "rollup_refresh_hours", "rollup_refresh_hours")
-    timers.wrap(usage.pipeline, "native_durations_get", "rollup_add")
-    timers.wrap(usage.pipeline.RollupDelta, "add", "rollup_add")
-    timers.wrap(usage.pipeline, "rollup_add", "rollup_add")
+    timers.wrap(usage.ingestion.pipeline, "request_hooks_run", "flags_evaluate")  # audit's hook
+    timers.wrap(usage.ingestion.pipeline, "rollup_refresh_hours", "rollup_refresh_hours")
+    timers.wrap(usage.ingestion.pipeline, "native_durations_get", "rollup_add")
+    timers.wrap(usage.ingestion.pipeline.RollupDelta, "add", "rollup_add")
+    timers.wrap(usage.ingestion.pipeline, "rollup_add", "rollup_add")
     timers.wrap(usage.rollups, "latency_pending_refresh", "latency_pending_refresh")
     timers.wrap(usage.db.loaded.LoadedRequests, "partnered", "load LLM-log partners")
 

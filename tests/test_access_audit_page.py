@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.test import RequestFactory
 
-from audit.access import access_audit_record
+from aoai_portal.access_audit import access_audit_record
 from audit.models import AccessAuditEntry
 
 

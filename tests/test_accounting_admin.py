@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from tests import accounting_samples as s
+from usage.ingestion.pipeline import requests_refresh
 from usage.models import CostCenter, CostCenterAssignment, GatewayRequest, ModelPrice
-from usage.pipeline import requests_refresh
 
 pytestmark = pytest.mark.django_db
 

@@ -18,6 +18,7 @@ from usage.accounting.pricing import (
     ptu_allocate,
     token_quality_by_month,
 )
+from usage.ingestion.pipeline import requests_refresh
 from usage.models import (
     CostCenter,
     CostCenterAssignment,
@@ -29,7 +30,6 @@ from usage.models import (
     ProvisionedCommitment,
     UsageHourly,
 )
-from usage.pipeline import requests_refresh
 
 pytestmark = pytest.mark.django_db
 

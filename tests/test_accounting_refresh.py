@@ -9,8 +9,8 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 from tests import accounting_samples as s
+from usage.ingestion.pipeline import requests_refresh
 from usage.models import GatewayRequest, LlmLogChunk, ModelPrice, NativeLog, UsageHourly
-from usage.pipeline import requests_refresh
 
 pytestmark = pytest.mark.django_db
 

@@ -246,8 +246,8 @@ class RecordingMiddleware:
 def _world_build() -> dict:
     import random
 
-    from audit.access import access_audit_record
-    from audit.services import flags_evaluate
+    from aoai_portal.access_audit import access_audit_record
+    from audit.services.flags import flags_evaluate
     from quotas.models import TierAssignment
     from tests.chargeback_data import cost_centers_create, request_row, requests_store
     from tests.quotas.factories import tier_add

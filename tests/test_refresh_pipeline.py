@@ -12,11 +12,13 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-import audit.services
+import audit.services.flags
+import usage.ingestion.hooks
 from audit.models import Flag, ReviewItem
 from usage.accounting.services import usage_refresh
 from usage.db.json import json_loads, json_shared
 from usage.demo.data import generate_logs
+from usage.ingestion.pipeline import requests_refresh
 from usage.ingestion.rows import PARSERS
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
@@ -29,7 +31,6 @@ from usage.models import (
     ProvisionedCommitment,
     UsageHourly,
 )
-from usage.pipeline import requests_refresh
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 END = datetime(2026, 11, 2, 11, tzinfo=UTC)
@@ -52,13 +53,13 @@ def logs():
 @pytest.fixture
 def flag_calls(monkeypatch):
     calls: list[list[str]] = []
-    real = audit.services.flags_evaluate
+    real = audit.services.flags.flags_evaluate
 
     def counting(*, correlation_ids, **options):
         calls.append(list(correlation_ids))
         return real(correlation_ids=correlation_ids, **options)
 
-    monkeypatch.setattr(audit.services, "flags_evaluate", counting)
+    monkeypatch.setattr(usage.ingestion.hooks, "_hooks", [counting])  # the hook audit registers
     return calls
 
 
@@ -195,14 +196,14 @@ def test_flags_from_the_pipeline_equal_a_later_re_evaluation():
     request.save()
     requests_refresh(correlation_ids=["c-filtered"])
     assert Flag.objects.filter(source="detector:azure_content_filter").exists()
-    stats = audit.services.flags_evaluate(correlation_ids=["c-filtered"])
+    stats = audit.services.flags.flags_evaluate(correlation_ids=["c-filtered"])
     assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)
 
 
 def _refreshed_again_changes_nothing(ids: list[str]) -> None:
     """What the refresh of stored requests computes equals what was written with them."""
     assert usage_refresh(correlation_ids=ids) == 0
-    stats = audit.services.flags_evaluate(correlation_ids=ids)
+    stats = audit.services.flags.flags_evaluate(correlation_ids=ids)
     assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)
     assert (stats.items_created, stats.items_deleted) == (0, 0)
 

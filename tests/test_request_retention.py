@@ -15,7 +15,8 @@ from freezegun import freeze_time
 
 from aoai_portal.celery import app
 from audit.models import AccessAuditEntry, Flag, ReviewEvent, ReviewItem
-from audit.services import flags_evaluate, review_confirm, review_release, review_take
+from audit.services.flags import flags_evaluate
+from audit.services.review import review_confirm, review_release, review_take
 from tests.review_data import make_request
 from usage import tasks as usage_tasks
 from usage.db.partitions import (
@@ -195,7 +196,7 @@ def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
         from django.db import IntegrityError, connection, transaction
         call_command("migrate", verbosity=0)
         from audit.models import Flag
-        from audit.services import flags_evaluate
+        from audit.services.flags import flags_evaluate
         from tests.review_data import make_request
         from usage.models import GatewayRequest, NativeLog
         from usage.db.partitions import request_partitions_ensure, request_partitions_list

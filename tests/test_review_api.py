@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 
 from audit.models import ReviewItem
-from audit.services import flags_evaluate, review_dismiss
+from audit.services.flags import flags_evaluate
+from audit.services.review import review_dismiss
 from tests.review_data import T0, make_request
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AccessAuditEntry
-from audit.services import flags_evaluate, retention_purge
+from audit.services.flags import flags_evaluate
+from audit.services.retention import retention_purge
 from tests.review_data import make_request
 from usage.models import NativeLog
 

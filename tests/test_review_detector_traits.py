@@ -10,7 +10,7 @@ from audit.detectors import TEXT_DETECTORS, azure_verdicts_find, jailbreak, pii,
 from audit.detectors.traits import ALL
 from audit.models import FlagRule
 from audit.selectors import CostCenterMap
-from audit.services import request_flags_find
+from audit.services.flags import request_flags_find
 from tests.test_review_detector_shortcuts import FRAGMENTS, SEPARATORS, corpus
 from usage.models import GatewayRequest
 
@@ -110,7 +110,7 @@ def _request(texts: list[str]) -> tuple[GatewayRequest, Conversation]:
 
 
 def test_request_flags_are_the_same_without_the_traits(monkeypatch):
-    import audit.services
+    import audit.services.flags
 
     rules = [
         (
@@ -133,7 +133,7 @@ def test_request_flags_are_the_same_without_the_traits(monkeypatch):
         ]
 
     with_traits = flags()
-    monkeypatch.setattr(audit.services, "text_traits", lambda text: ALL)
+    monkeypatch.setattr(audit.services.flags, "text_traits", lambda text: ALL)
     assert with_traits == flags()
     assert sum(len(found) for found in with_traits) > 400
 

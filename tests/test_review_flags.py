@@ -6,10 +6,10 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import Flag, FlagRule, ReviewItem, Severity
-from audit.services import flags_evaluate
+from audit.services.flags import flags_evaluate
 from tests.review_data import T0, make_llm_chunks, make_request
+from usage.ingestion.pipeline import requests_refresh
 from usage.models import CostCenter, CostCenterAssignment
-from usage.pipeline import requests_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +82,7 @@ def test_a_rule_change_is_applied_by_re_evaluation():
 
 
 def test_a_worked_item_stays_when_its_flags_go_away(reviewer_user):
-    from audit.services import review_take
+    from audit.services.review import review_take
 
     rule = FlagRule.objects.create(name="salary", kind="keywords", pattern="salary")
     make_request("c-4", prompt="my salary")

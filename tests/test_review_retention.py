@@ -6,7 +6,9 @@ import pytest
 from freezegun import freeze_time
 
 from audit.models import AccessAuditEntry, ReviewItem
-from audit.services import flags_evaluate, retention_purge, review_confirm, review_release, review_take
+from audit.services.flags import flags_evaluate
+from audit.services.retention import retention_purge
+from audit.services.review import review_confirm, review_release, review_take
 from audit.tasks import retention_purge as retention_purge_task
 from tests.review_data import T0, make_llm_chunks, make_request
 from usage.models import GatewayRequest, LlmLogChunk
@@ -79,7 +81,7 @@ def test_the_purge_is_audited_and_running_it_again_purges_nothing_more(rows):
 
 
 def test_a_late_refresh_of_a_purged_request_keeps_its_usage(rows):
-    from usage.pipeline import requests_refresh
+    from usage.ingestion.pipeline import requests_refresh
 
     GatewayRequest.objects.filter(correlation_id="plain").update(token_source="reported")
     with freeze_time(T0 + timedelta(days=100)):

@@ -8,9 +8,9 @@ from django.db import connection
 
 from aoai_portal.roles import REVIEWER
 from audit.models import AccessAuditEntry, ReviewEvent, ReviewItem
-from audit.services import (
+from audit.services.flags import flags_evaluate
+from audit.services.review import (
     ReviewError,
-    flags_evaluate,
     review_bulk_dismiss,
     review_confirm,
     review_dismiss,

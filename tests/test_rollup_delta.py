@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-import usage.pipeline
+import usage.ingestion.pipeline
 from tests.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
 from usage.accounting.pricing import month_bounds
 from usage.demo.data import generate_logs
@@ -174,10 +174,10 @@ def test_ptu_shares_of_new_requests_come_from_the_rollups_as_from_the_requests(l
     new PTU request as a sum over the month's requests would."""
     ptu = _ptu_deployment(logs)
     costs = []
-    for month_tokens in (usage.pipeline.month_tokens_stored, _requests_scanned):
+    for month_tokens in (usage.ingestion.pipeline.month_tokens_stored, _requests_scanned):
         for model in (GatewayRequest, NativeLog, LlmLogChunk, UsageHourly, UsageDaily, TokensPerMinuteHourly):
             model.objects.all().delete()
-        monkeypatch.setattr(usage.pipeline, "month_tokens_stored", month_tokens)
+        monkeypatch.setattr(usage.ingestion.pipeline, "month_tokens_stored", month_tokens)
         _store(logs, batch_size=70)
         costs.append(
             sorted(GatewayRequest.objects.filter(deployment=ptu).values_list("correlation_id", "cost"))

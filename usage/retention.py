@@ -2,8 +2,9 @@
 
 ``requests_retention_apply(now=...)`` keeps the current UTC month and the ``REQUEST_RETENTION_MONTHS``
 before it; everything older goes, with what hangs off a request in the review app (flags, review
-items and their history). The rollups (UsageHourly, UsageDaily, LatencyDaily) stay, so chargeback and
-latency history outlive the requests. 0 (the default) keeps requests forever.
+items and their history; the app registers that part: ``request_retention_hook_register``). The
+rollups (UsageHourly, UsageDaily, LatencyDaily) stay, so chargeback and latency history outlive the
+requests. 0 (the default) keeps requests forever.
 
 * PostgreSQL: each month partition wholly before the cutoff is dropped (DETACH + DROP), after
   deleting its flags and review items (they point at requests without a database constraint) and
@@ -25,6 +26,7 @@ Audited in the access audit (action ``purge_requests``) whenever something was r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -34,6 +36,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from aoai_portal.access_audit import access_audit_record
 from usage.db.partitions import (
     KEY_TABLE,
     month_add,
@@ -83,9 +86,6 @@ def requests_retention_cutoff(*, now: datetime, months: int) -> datetime:
 
 def requests_retention_apply(*, now: datetime | None = None) -> RequestRetentionResult:
     """Remove the requests of the months past retention; see the module docstring."""
-    from audit.access import access_audit_record
-    from audit.models import AccessAuditEntry
-
     months = settings.REQUEST_RETENTION_MONTHS
     if months <= 0:
         return RequestRetentionResult(cutoff=None)
@@ -101,7 +101,7 @@ def requests_retention_apply(*, now: datetime | None = None) -> RequestRetention
     if result.requests or result.months_dropped or result.native_logs or result.llm_log_chunks:
         access_audit_record(
             request=None,
-            action=AccessAuditEntry.Action.PURGE_REQUESTS,
+            action="purge_requests",
             reason="request retention",
             detail={"retention_months": months, **result.as_dict()},
         )
@@ -109,23 +109,32 @@ def requests_retention_apply(*, now: datetime | None = None) -> RequestRetention
     return result
 
 
-def _held(requests: QuerySet[GatewayRequest]) -> QuerySet[GatewayRequest]:
-    """Requests whose review item is confirmed / escalated and not released: kept, as for text."""
-    from audit.models import ReviewItem
+# What another app keeps and removes with old requests: usage cannot import the review app, which
+# registers its part from its ready() (``request_retention_hook_register``).
+RetentionHeld = Callable[[QuerySet[GatewayRequest]], QuerySet[GatewayRequest]]
+RetentionPurge = Callable[[QuerySet[GatewayRequest], RequestRetentionResult], None]
+_hooks: list[tuple[RetentionHeld, RetentionPurge]] = []
 
-    S = ReviewItem.Status
-    return requests.filter(review__status__in=[S.CONFIRMED, S.ESCALATED], review__released_at__isnull=True)
+
+def request_retention_hook_register(*, held: RetentionHeld, purge: RetentionPurge) -> None:
+    """``held(requests)``: those kept past retention (the review app: confirmed or escalated items
+    not released); ``purge(requests, result)``: delete what hangs off them, counted in ``result``."""
+    if (held, purge) not in _hooks:
+        _hooks.append((held, purge))
+
+
+def _held(requests: QuerySet[GatewayRequest]) -> QuerySet[GatewayRequest]:
+    """Requests a registered app keeps past retention (none if no app registered)."""
+    kept = requests.none()
+    for held, _ in _hooks:
+        kept = kept | held(requests)
+    return kept
 
 
 def _review_purge(requests: QuerySet[GatewayRequest], result: RequestRetentionResult) -> None:
-    """Delete the flags and review items (with their history) of ``requests``."""
-    from audit.models import Flag, ReviewItem
-
-    ids = requests.values("id")
-    result.flags += Flag.objects.filter(request_id__in=ids).delete()[1].get("audit.Flag", 0)
-    result.review_items += (
-        ReviewItem.objects.filter(request_id__in=ids).delete()[1].get("audit.ReviewItem", 0)
-    )
+    """Delete what the registered apps hang off ``requests`` (flags, review items)."""
+    for _, purge in _hooks:
+        purge(requests, result)
 
 
 def _partition_purge(month: date, result: RequestRetentionResult) -> None:

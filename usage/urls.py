@@ -1,6 +1,8 @@
 from django.urls import path
 
-from .views import chargeback, ingestion, latency, requests
+from audit.views.requests import request_detail
+
+from .views import chargeback, ingestion, latency
 
 app_name = "usage"
 
@@ -11,6 +13,6 @@ urlpatterns = [
     path("chargeback/close/", chargeback.month_close, name="chargeback_close"),
     path("chargeback/reopen/", chargeback.month_reopen, name="chargeback_reopen"),
     path("latency/", latency.region_overview, name="latency"),
-    path("requests/<str:correlation_id>/", requests.request_detail, name="request_detail"),
+    path("requests/<str:correlation_id>/", request_detail, name="request_detail"),  # a review page (audit)
     path("ingestion/", ingestion.ingestion_status, name="ingestion_status"),
 ]

@@ -6,10 +6,10 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from aoai_portal.access_audit import access_audit_entries
 from aoai_portal.api_access import require_role
 from aoai_portal.params import MAX_OFFSET, in_range
 from aoai_portal.roles import ADMIN, user_roles
-from audit.access import access_audit_entries
 
 router = Router(tags=["access"])
 

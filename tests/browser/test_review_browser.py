@@ -6,7 +6,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from audit.models import ReviewItem
-from audit.services import flags_evaluate
+from audit.services.flags import flags_evaluate
 from tests.review_data import make_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

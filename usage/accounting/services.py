@@ -246,7 +246,7 @@ def usage_prepare(
     """Usage and cost of requests not stored yet, onto the instances, to be written with them.
 
     What ``usage_refresh`` would write once they are stored, without the read-back and UPDATE of
-    every new row (``usage.pipeline.requests_write``). Returns the requests whose cost must wait
+    every new row (``usage.ingestion.pipeline.requests_write``). Returns the requests whose cost must wait
     until they are written (``UnpricedRequests``), or None.
     """
     if not rows:

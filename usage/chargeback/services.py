@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
+from aoai_portal.access_audit import access_audit_record
 from aoai_portal.roles import ADMIN, FINANCE, user_has_role, user_roles
-from audit.access import access_audit_record
 
 from ..models import MonthClose
 from .selectors import chargeback_snapshot_build, month_bounds, month_first

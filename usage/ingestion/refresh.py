@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from usage.db.lookups import any_chunks
+from usage.ingestion.pipeline import requests_refresh
 from usage.models import GatewayRequest, UnmatchedRow
-from usage.pipeline import requests_refresh
 from usage.rollups import rollup_refresh_hours
 
 from .tables import GATEWAY, NATIVE

@@ -3,8 +3,8 @@
 ``rows_store(table=..., rows=...)`` parses each row with the table's parser (``rows.py``), writes
 the good ones in bulk, keeps the bad ones as ``RejectedRow`` with their reason, and refreshes the
 APIM requests the batch touched: new gateway rows are written with their usage and cost, then
-flagged and rolled up (``usage.pipeline.requests_write``); a partner row refreshes its stored
-request (``usage.pipeline.requests_refresh``).
+flagged and rolled up (``usage.ingestion.pipeline.requests_write``); a partner row refreshes its stored
+request (``usage.ingestion.pipeline.requests_refresh``).
 
 * Idempotent: rows are keyed (gateway and native rows by ``CorrelationId``, LLM-log chunks by
   ``(CorrelationId, RequestId, SequenceNumber)``). A key already stored (one query per batch) or
@@ -68,8 +68,8 @@ from usage.accounting.services import content_filter_json
 from usage.db.copy import binary_copy, json_text, records_copy
 from usage.db.json import json_dumps
 from usage.db.partitions import request_partitions_prepare
+from usage.ingestion.pipeline import requests_refresh, requests_write
 from usage.models import GatewayRequest, LlmLogChunk, RejectedRow
-from usage.pipeline import requests_refresh, requests_write
 from usage.rollups import latency_rollups_tick
 
 from .cells import Rejection, has_surrogate

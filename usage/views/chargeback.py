@@ -19,8 +19,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from aoai_portal.access_audit import access_audit_record
 from aoai_portal.roles import ADMIN, FINANCE, role_required, user_has_role, user_roles
-from audit.access import access_audit_record
 
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
 from ..chargeback.selectors import (

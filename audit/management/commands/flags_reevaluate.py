@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.services import flags_reevaluate_range
+from audit.services.flags import flags_reevaluate_range
 
 
 def _moment(value: str, name: str) -> datetime:

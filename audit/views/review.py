@@ -7,14 +7,14 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from aoai_portal.access_audit import access_audit_entries
 from aoai_portal.roles import ADMIN, REVIEWER, role_required
 from usage.models import CostCenter
 
-from .access import access_audit_entries
-from .forms import AccessLogFilterForm
-from .models import ReviewItem
-from .review_forms import QueueFilterForm
-from .selectors import (
+from ..forms import AccessLogFilterForm
+from ..models import ReviewItem
+from ..review_forms import QueueFilterForm
+from ..selectors import (
     cost_center_map_get,
     flag_sources_list,
     flags_by_request,
@@ -23,7 +23,7 @@ from .selectors import (
     review_oldest_open_time,
     review_status_counts,
 )
-from .services import (
+from ..services.review import (
     ReviewError,
     review_bulk_dismiss,
     review_confirm,

@@ -1,7 +1,7 @@
 from ninja import Router
 
-from .api_chargeback import router as chargeback_router
-from .api_latency import router as latency_router
+from .chargeback import router as chargeback_router
+from .latency import router as latency_router
 
 router = Router(tags=["usage"])
 router.add_router("", chargeback_router)

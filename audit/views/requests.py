@@ -12,13 +12,13 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from aoai_portal.access_audit import access_audit_record
 from aoai_portal.roles import REVIEWER, role_required
-from audit.access import access_audit_record
-from audit.detail import request_detail_build
-from audit.models import AccessAuditEntry
-from audit.review_forms import NoteForm, RevealForm
+from usage.models import GatewayRequest
 
-from ..models import GatewayRequest
+from ..detail import request_detail_build
+from ..models import AccessAuditEntry
+from ..review_forms import NoteForm, RevealForm
 
 
 @role_required(REVIEWER)
@@ -49,7 +49,7 @@ def request_detail(request: HttpRequest, correlation_id: str) -> HttpResponse:
     context = request_detail_build(request=record, reveal=reveal)
     context.update({"reveal_form": reveal_form, "note_form": NoteForm(), "ingest_notes": _ingest_notes(context)})
     status = 400 if reveal_form.is_bound and not reveal else 200
-    return render(request, "usage/request_detail.html", context, status=status)
+    return render(request, "audit/request_detail.html", context, status=status)
 
 
 def _ingest_notes(context: dict[str, Any]) -> list[tuple[str, str]]:

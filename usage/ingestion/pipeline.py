@@ -11,9 +11,9 @@ from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from .db.json import json_shared
-from .db.loaded import LoadedRequests
-from .rollups import (
+from usage.db.json import json_shared
+from usage.db.loaded import LoadedRequests
+from usage.rollups import (
     RollupDelta,
     month_tokens_stored,
     native_durations_get,
@@ -21,8 +21,10 @@ from .rollups import (
     rollup_refresh_hours,
 )
 
+from .hooks import request_hooks_run
+
 if TYPE_CHECKING:
-    from .models import GatewayRequest
+    from usage.models import GatewayRequest
 
 # Requests loaded (whole rows, bodies included) and refreshed together: bounds memory per batch.
 CHUNK = 1000
@@ -31,18 +33,17 @@ CHUNK = 1000
 def requests_refresh(*, correlation_ids: Collection[str], flags: bool = True) -> None:
     """Recompute usage, cost, flags and the hourly rollups of the given requests.
 
-    Each chunk of requests is loaded once for both ``usage_refresh`` and ``flags_evaluate``, and
-    their bodies decoded once (``json_shared``). ``flags=False`` when only native
-    (AzureDiagnostics) rows changed: flags read the bodies, the LLM-log chunks, the subscription
-    and product and the content-filter results parsed from the response body, never the native
-    row, so re-evaluating them would find what the gateway row's refresh found.
+    Each chunk of requests is loaded once for both ``usage_refresh`` and the request hooks (the
+    review app's ``flags_evaluate``, ``usage.ingestion.hooks``), and their bodies decoded once
+    (``json_shared``). ``flags=False`` when only native (AzureDiagnostics) rows changed: flags
+    read the bodies, the LLM-log chunks, the subscription and product and the content-filter
+    results parsed from the response body, never the native row, so re-evaluating them would find
+    what the gateway row's refresh found.
     """
     ids = list(dict.fromkeys(c for c in correlation_ids if c))
     if not ids:
         return
-    from audit.services import flags_evaluate  # audit depends on usage, not the reverse
-
-    from .accounting import usage_refresh
+    from usage.accounting import usage_refresh
 
     hours: set[datetime] = set()
     for start in range(0, len(ids), CHUNK):
@@ -51,7 +52,7 @@ def requests_refresh(*, correlation_ids: Collection[str], flags: bool = True) ->
         with json_shared():
             usage_refresh(correlation_ids=chunk, loaded=loaded)
             if flags:
-                flags_evaluate(correlation_ids=chunk, loaded=loaded)
+                request_hooks_run(correlation_ids=chunk, loaded=loaded)
         hours.update(row.time for row in loaded.rows)
     rollup_refresh_hours(hours=hours)
 
@@ -71,9 +72,7 @@ def requests_write(
     instead of a recompute of their hours from the request table. Returns the correlation ids
     written.
     """
-    from audit.services import flags_evaluate
-
-    from .accounting.services import usage_prepare, usage_price_written
+    from usage.accounting.services import usage_prepare, usage_price_written
 
     written_ids: list[str] = []
     added = RollupDelta()
@@ -89,7 +88,7 @@ def requests_write(
             if unpriced:  # PTU: priced once their tokens are stored
                 month_tokens = partial(month_tokens_stored, added=added, writing=written)
                 usage_price_written(unpriced=unpriced, written=set(ids), month_tokens=month_tokens)
-            flags_evaluate(correlation_ids=ids, loaded=loaded)
+            request_hooks_run(correlation_ids=ids, loaded=loaded)
         written_ids.extend(ids)
         added.add(written, native_durations_get(written))
     rollup_add(added)

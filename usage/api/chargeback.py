@@ -1,4 +1,4 @@
-"""Chargeback and usage endpoints of the JSON API (attached to the usage router in ``usage.api``).
+"""Chargeback and usage endpoints of the JSON API (attached to the usage router in ``usage.api.router``).
 
 Field names are contracts: ``month``, ``currency``, ``totals``, ``rows``; each row ``group``,
 ``label``, ``requests``, ``prompt_tokens``, ``cached_tokens``, ``completion_tokens``,
@@ -18,7 +18,7 @@ from aoai_portal import params
 from aoai_portal.api_access import require_role
 from aoai_portal.roles import FINANCE
 
-from .chargeback.selectors import (
+from ..chargeback.selectors import (
     ChargebackInputError,
     Measures,
     ReportRow,

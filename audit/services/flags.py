@@ -1,27 +1,26 @@
-"""Prompt review: flag evaluation, the review workflow and retention.
+"""Flag evaluation: rules and detectors run over stored requests.
 
-``flags_evaluate`` runs after every ingestion batch (usage.pipeline) and from the re-evaluate
-command and admin action. It is idempotent: the flags of a request are brought to what the
-current rules and detectors find (new ones created, changed ones updated, stale ones removed),
-so re-running it changes nothing and re-running it after a rule change applies the change.
+``flags_evaluate`` runs after every ingestion batch (usage.ingestion.pipeline, through the hook
+``AuditConfig.ready`` registers) and from the re-evaluate command and admin action. It is
+idempotent: the flags of a request are brought to what the current rules and detectors find (new
+ones created, changed ones updated, stale ones removed), so re-running it changes nothing and
+re-running it after a rule change applies the change.
 """
 
 import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from aoai_portal.roles import ADMIN, user_has_role
 from usage.db.loaded import LoadedRequests
 from usage.models import GatewayRequest, LlmLogChunk
 
-from .access import access_audit_record
-from .conversation import Conversation, conversation_extract
-from .detectors import (
+from ..conversation import Conversation, conversation_extract
+from ..detectors import (
     AZURE_DETECTOR,
     Span,
     azure_verdicts_find,
@@ -29,15 +28,12 @@ from .detectors import (
     text_traits,
     verdict_severity,
 )
-from .models import AccessAuditEntry, Flag, FlagRule, ReviewEvent, ReviewItem
-from .rules import RuleTimeout, rule_spans_find
-from .selectors import CostCenterMap, cost_center_map_get
+from ..models import Flag, FlagRule, ReviewItem
+from ..rules import RuleTimeout, rule_spans_find
+from ..selectors import CostCenterMap, cost_center_map_get
 
 log = logging.getLogger(__name__)
 BATCH = 1000
-
-
-# --- Flag evaluation ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -350,206 +346,3 @@ def flags_reevaluate_range(*, since: datetime, until: datetime) -> EvaluateStats
             batch = []
     stats.add(flags_evaluate(correlation_ids=batch))
     return stats
-
-
-# --- Review workflow ------------------------------------------------------------------------------
-
-
-class ReviewError(Exception):
-    """A workflow step that is not allowed; the message is shown to the reviewer."""
-
-
-S = ReviewItem.Status
-
-
-def _event(item: ReviewItem, *, user, action: str, from_status: str, note: str = "") -> ReviewEvent:
-    return ReviewEvent(
-        item=item,
-        user=user,
-        username=user.get_username() if user else "system",
-        action=action,
-        from_status=from_status,
-        to_status=item.status,
-        note=note,
-    )
-
-
-def review_take(*, item_id: int, user) -> ReviewItem:
-    """Assign an open item to ``user``; of two reviewers taking it at once, exactly one wins."""
-    with transaction.atomic():
-        taken = ReviewItem.objects.filter(pk=item_id, status=S.OPEN, assignee__isnull=True).update(
-            status=S.IN_REVIEW, assignee=user, updated_at=timezone.now()
-        )
-        item = ReviewItem.objects.select_related("assignee").get(pk=item_id)
-        if not taken:
-            who = f" by {item.assignee.get_username()}" if item.assignee else ""
-            raise ReviewError(f"This item is already {item.get_status_display().lower()}{who}.")
-        _event(item, user=user, action="take", from_status=S.OPEN).save()
-    return item
-
-
-def _transition(
-    *, item_id: int, user, action: str, allowed_from: set[str], to: str, note: str, note_required: bool
-) -> ReviewItem:
-    note = (note or "").strip()
-    if note_required and not note:
-        raise ReviewError(f"A note is required to {action} an item.")
-    with transaction.atomic():
-        item = ReviewItem.objects.select_for_update().get(pk=item_id)
-        if item.status not in allowed_from:
-            raise ReviewError(f"Cannot {action} an item that is {item.get_status_display().lower()}.")
-        if (
-            item.status != S.OPEN
-            and item.assignee_id not in (None, user.pk)
-            and not user_has_role(user, [ADMIN])
-        ):
-            raise ReviewError("This item is assigned to another reviewer.")
-        from_status = item.status
-        item.status = to
-        if item.assignee_id is None:
-            item.assignee = user
-        if note:
-            item.note = note
-        item.save(update_fields=["status", "assignee", "note", "updated_at"])
-        _event(item, user=user, action=action, from_status=from_status, note=note).save()
-    return item
-
-
-def review_dismiss(*, item_id: int, user, note: str = "") -> ReviewItem:
-    """A false positive."""
-    return _transition(
-        item_id=item_id,
-        user=user,
-        action="dismiss",
-        allowed_from={S.OPEN, S.IN_REVIEW},
-        to=S.DISMISSED,
-        note=note,
-        note_required=False,
-    )
-
-
-def review_confirm(*, item_id: int, user, note: str) -> ReviewItem:
-    return _transition(
-        item_id=item_id,
-        user=user,
-        action="confirm",
-        allowed_from={S.IN_REVIEW},
-        to=S.CONFIRMED,
-        note=note,
-        note_required=True,
-    )
-
-
-def review_escalate(*, item_id: int, user, note: str) -> ReviewItem:
-    return _transition(
-        item_id=item_id,
-        user=user,
-        action="escalate",
-        allowed_from={S.CONFIRMED},
-        to=S.ESCALATED,
-        note=note,
-        note_required=True,
-    )
-
-
-def review_bulk_dismiss(*, item_ids: Collection[int], user, note: str) -> int:
-    """Dismiss the open items among ``item_ids`` (and those in review by ``user``) with one note."""
-    note = (note or "").strip()
-    if not note:
-        raise ReviewError("A note is required to dismiss several items at once.")
-    dismissed = 0
-    with transaction.atomic():
-        items = ReviewItem.objects.select_for_update().filter(pk__in=list(item_ids))
-        events = []
-        for item in items:
-            mine = item.status == S.IN_REVIEW and item.assignee_id == user.pk
-            if item.status != S.OPEN and not mine:
-                continue
-            from_status = item.status
-            item.status, item.note = S.DISMISSED, note
-            if item.assignee_id is None:
-                item.assignee = user
-            item.save(update_fields=["status", "note", "assignee", "updated_at"])
-            events.append(_event(item, user=user, action="bulk_dismiss", from_status=from_status, note=note))
-            dismissed += 1
-        ReviewEvent.objects.bulk_create(events)
-    return dismissed
-
-
-def review_release(*, item_id: int, user, note: str = "") -> ReviewItem:
-    """Admin: let retention purge a confirmed / escalated item's text like any flagged item."""
-    if not user_has_role(user, [ADMIN]):
-        raise ReviewError("Only an admin can release an item for retention.")
-    with transaction.atomic():
-        item = ReviewItem.objects.select_for_update().get(pk=item_id)
-        if item.status not in (S.CONFIRMED, S.ESCALATED):
-            raise ReviewError("Only confirmed or escalated items are held back from retention.")
-        if item.released_at is None:
-            item.released_at, item.released_by = timezone.now(), user
-            item.save(update_fields=["released_at", "released_by", "updated_at"])
-            _event(item, user=user, action="release", from_status=item.status, note=note).save()
-    return item
-
-
-# --- Retention ------------------------------------------------------------------------------------
-
-
-@dataclass
-class PurgeResult:
-    requests: int
-    llm_chunks: int
-    prompt_cutoff: datetime
-    flagged_cutoff: datetime
-
-
-def retention_purge(*, now: datetime | None = None) -> PurgeResult:
-    """Erase prompt and completion text past retention; tokens, cost and flags (offsets) stay.
-
-    Unflagged requests: after PROMPT_RETENTION_DAYS. Flagged ones: after FLAGGED_RETENTION_DAYS,
-    except confirmed / escalated items, kept until an admin releases them. Audited (action purge).
-    """
-    now = now or timezone.now()
-    prompt_cutoff = now - timedelta(days=settings.PROMPT_RETENTION_DAYS)
-    flagged_cutoff = now - timedelta(days=settings.FLAGGED_RETENTION_DAYS)
-    held = {S.CONFIRMED, S.ESCALATED}
-    pending = GatewayRequest.objects.filter(bodies_purged_at__isnull=True)
-    unflagged = pending.filter(time__lt=prompt_cutoff, review__isnull=True)
-    flagged = pending.filter(time__lt=flagged_cutoff, review__isnull=False).exclude(
-        review__status__in=held, review__released_at__isnull=True
-    )
-    ids = list(unflagged.values_list("correlation_id", flat=True)) + list(
-        flagged.values_list("correlation_id", flat=True)
-    )
-    chunk_total = 0
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start : start + BATCH]
-        with transaction.atomic():
-            GatewayRequest.objects.filter(correlation_id__any=batch).update(
-                request_body="", response_body="", bodies_purged_at=now
-            )
-            chunk_total += LlmLogChunk.objects.filter(correlation_id__any=batch).update(
-                request_messages="", response_messages=""
-            )
-    # LLM-log chunks whose gateway row never arrived follow the unflagged period.
-    orphans = (
-        LlmLogChunk.objects.filter(time__lt=prompt_cutoff)
-        .exclude(request_messages="", response_messages="")
-        .exclude(correlation_id__in=GatewayRequest.objects.values("correlation_id"))
-    )
-    chunk_total += orphans.update(request_messages="", response_messages="")
-    access_audit_record(
-        request=None,
-        action=AccessAuditEntry.Action.PURGE,
-        reason="retention",
-        detail={
-            "requests": len(ids),
-            "llm_chunks": chunk_total,
-            "prompt_cutoff": prompt_cutoff.isoformat(),
-            "flagged_cutoff": flagged_cutoff.isoformat(),
-            "correlation_ids": ids[:1000],
-            "correlation_ids_truncated": len(ids) > 1000,
-        },
-    )
-    return PurgeResult(
-        requests=len(ids), llm_chunks=chunk_total, prompt_cutoff=prompt_cutoff, flagged_cutoff=flagged_cutoff
-    )

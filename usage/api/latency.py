@@ -10,8 +10,8 @@ from ninja.errors import HttpError
 from aoai_portal.api_access import require_role
 from aoai_portal.roles import FINANCE, REVIEWER
 
-from .latency.filters import LatencyFilterError, latency_filters_parse
-from .latency.groups import latency_rows
+from ..latency.filters import LatencyFilterError, latency_filters_parse
+from ..latency.groups import latency_rows
 
 router = Router(tags=["latency"])
 
