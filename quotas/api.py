@@ -10,9 +10,9 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from aoai_portal.api_access import require_role
+from aoai_portal.months import month_floor, month_parse
 from aoai_portal.roles import FINANCE
 
-from .months import month_of, month_parse
 from .selectors import quota_overview
 
 router = Router(tags=["quotas"])
@@ -66,7 +66,7 @@ def quotas_list(request: HttpRequest, month: str | None = None) -> dict[str, Any
     require_role(request, FINANCE)
     now = timezone.now()
     try:
-        chosen = month_parse(month) if month else month_of(now)
+        chosen = month_parse(month) if month else month_floor(now)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from exc
     data = quota_overview(month=chosen, now=now)

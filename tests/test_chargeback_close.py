@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied
 
+from aoai_portal.months import month_current
 from audit.models import AccessAuditEntry
 from tests.chargeback_data import (
     BEGIN,
@@ -22,7 +23,7 @@ from tests.chargeback_data import (
     requests_store,
     world_build,
 )
-from usage.chargeback.selectors import month_current, month_is_closed
+from usage.chargeback.selectors import month_is_closed
 from usage.chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
 from usage.models import CostCenter, CostCenterAssignment, MonthClose
 

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from aoai_portal.months import month_floor
 from tests.review_data import make_request
 from usage.demo_data import generate_logs
 from usage.ingestion import conflicts, store
@@ -16,7 +17,6 @@ from usage.partitions import (
     DEFAULT_PARTITION,
     KEY_TABLE,
     TABLE,
-    month_floor,
     partition_name,
     request_partitions_ahead,
     request_partitions_ensure,

@@ -34,13 +34,11 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from aoai_portal.months import month_add, month_bounds, month_floor
 from usage.ingestion.unmatched import unmatched_rows_purge
 from usage.models import GatewayRequest, LlmLogChunk, NativeLog
 from usage.partitions import (
     KEY_TABLE,
-    month_add,
-    month_bounds,
-    month_floor,
     partition_name,
     request_partition_drop,
     request_partitions_list,

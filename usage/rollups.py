@@ -62,7 +62,8 @@ from django.db.models.functions import (
     TruncMinute,
 )
 
-from .accounting.pricing import month_bounds
+from aoai_portal.months import month_bounds
+
 from .bulk import rows_update
 from .histograms import (
     BUCKET_COUNT,

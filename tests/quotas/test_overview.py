@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from quotas.months import month_parse
+from aoai_portal.months import month_parse
 from quotas.selectors import quota_overview
 from quotas.services import tier_assign
 

@@ -15,8 +15,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from aoai_portal.months import month_parse
 from quotas import selectors
-from quotas.months import month_parse
 from quotas.selectors import peak_tokens_per_minute, quota_overview
 from quotas.services import tier_assign
 from tests.latency_factories import gateway_request

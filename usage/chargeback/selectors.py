@@ -21,7 +21,8 @@ from django.db import connection
 from django.db.models import BigIntegerField, Case, Count, F, OuterRef, Subquery, Sum, When
 from django.db.models.functions import TruncDay
 
-from aoai_portal import params
+from aoai_portal.months import month_bounds, month_floor
+from aoai_portal.params import ParamError
 
 from ..models import (
     CostCenter,
@@ -46,46 +47,11 @@ CENT = Decimal("0.01")
 EXACT = Decimal("0.00000001")
 
 
-class ChargebackInputError(ValueError):
-    """A parameter a user gave (month, window, grouping) is not valid; the message says why."""
+class ChargebackInputError(ParamError):
+    """A parameter a user gave (window, grouping) is not valid; the message says why.
 
-
-# --- months and windows ------------------------------------------------------------------------
-
-
-def month_parse(text: str | None) -> date:
-    """``"2026-10"`` -> ``date(2026, 10, 1)``; raises ChargebackInputError with a clear message."""
-    try:
-        return params.month_parse(text)
-    except params.ParamError as error:
-        raise ChargebackInputError(str(error)) from None
-
-
-def month_first(day: date) -> date:
-    return date(day.year, day.month, 1)
-
-
-def month_next(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
-
-
-def month_previous(month: date) -> date:
-    month = month_first(month)
-    return date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
-
-
-def month_bounds(month: date) -> tuple[datetime, datetime]:
-    """The half-open UTC window ``[first midnight, next month's first midnight)``."""
-    first = month_first(month)
-    following = month_next(first)
-    return (
-        datetime(first.year, first.month, 1, tzinfo=UTC),
-        datetime(following.year, following.month, 1, tzinfo=UTC),
-    )
-
-
-def month_current() -> date:
-    return month_first(datetime.now(UTC).date())
+    A ParamError, as is a bad month (``aoai_portal.months.month_parse``): callers catch ParamError.
+    """
 
 
 # --- measures ----------------------------------------------------------------------------------
@@ -570,7 +536,7 @@ class Report:
 
 def month_close_active(month: date) -> MonthClose | None:
     return (
-        MonthClose.objects.filter(month=month_first(month), reopened_at__isnull=True)
+        MonthClose.objects.filter(month=month_floor(month), reopened_at__isnull=True)
         .select_related("closed_by")
         .first()
     )
@@ -578,11 +544,11 @@ def month_close_active(month: date) -> MonthClose | None:
 
 def month_is_closed(month: date) -> bool:
     """True while ``month`` (any day in it) is closed; closed months are never repriced."""
-    return MonthClose.objects.filter(month=month_first(month), reopened_at__isnull=True).exists()
+    return MonthClose.objects.filter(month=month_floor(month), reopened_at__isnull=True).exists()
 
 
 def month_close_history(month: date) -> list[MonthClose]:
-    return list(MonthClose.objects.filter(month=month_first(month)).order_by("-closed_at"))
+    return list(MonthClose.objects.filter(month=month_floor(month)).order_by("-closed_at"))
 
 
 def _chart(
@@ -608,7 +574,7 @@ def chargeback_report(
     if group_by not in GROUPINGS:
         raise ChargebackInputError(f"group_by must be one of {', '.join(GROUPINGS)}, not {group_by!r}.")
     filters = filters or ChargebackFilters()
-    month = month_first(month)
+    month = month_floor(month)
     begin, end = month_bounds(month)
     # Only the "day" grouping and the daily chart need days; other reports read month sums.
     collapse = group_by != "day" and not with_chart
