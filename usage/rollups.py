@@ -63,6 +63,7 @@ from django.db.models.functions import (
 )
 
 from aoai_portal.months import month_bounds
+from usage.models.requests import status_class
 
 from .bulk import rows_update
 from .histograms import (
@@ -119,19 +120,6 @@ _ADVISORY_LOCK_KEY = 0x5A6E_1A7E  # arbitrary constant: "usage rollup"
 
 def hour_floor(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def status_class(response_code: int | None) -> str:
-    code = response_code or 0
-    if code == 429:
-        return "429"
-    if code >= 500:
-        return "5xx"
-    if code >= 400:
-        return "4xx"
-    if code >= 200:
-        return "2xx"
-    return "unknown"
 
 
 def _status_class_expression() -> Case:
