@@ -61,6 +61,7 @@ class QuotaRow:
     product_id: str
     tier: str | None
     tier_source: str
+    status: str
     tokens: int
     cost: Decimal
     requests: int
@@ -76,7 +77,6 @@ class QuotaRow:
     peak_tpm: int
     tier_tpm: int | None
     tpm_percent: float | None
-    status: str
     drift: list[DriftItem] = field(default_factory=list)
 
     @property
