@@ -63,6 +63,7 @@ from django.db.models.functions import (
 )
 
 from aoai_portal.months import month_bounds
+from usage.measures import USAGE_MEASURES
 from usage.models.requests import status_class
 
 from .bulk import rows_update
@@ -850,21 +851,9 @@ def _latency_subscription_apply(day: date, refreshed_hours: set[str], by_rollup:
 
 
 _DAILY_DIMENSIONS = ("apim_subscription_id", "product_id", "deployment", "model")
-DAILY_MEASURES = (
-    "requests",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "estimated_tokens",
-    "unpriced_tokens",
-    "images",
-    "cost",
-)
 # Requests of one status class, counted per day: {UsageDaily field: UsageHourly status class}.
 _STATUS_COUNTS = (("throttled", "429"), ("succeeded", "2xx"))
-_DAILY_FIELDS = (*DAILY_MEASURES, *(name for name, _ in _STATUS_COUNTS))
+_DAILY_FIELDS = (*USAGE_MEASURES, *(name for name, _ in _STATUS_COUNTS))
 
 
 def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
@@ -878,7 +867,7 @@ def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
     if connection.vendor != "postgresql":
         return _daily_sums_of(
             UsageHourly(**row)
-            for row in hourly.values("hour", "status_class", *_DAILY_DIMENSIONS, *DAILY_MEASURES).iterator(
+            for row in hourly.values("hour", "status_class", *_DAILY_DIMENSIONS, *USAGE_MEASURES).iterator(
                 chunk_size=5000
             )
         )
@@ -886,7 +875,7 @@ def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
         hourly.annotate(rollup_day=TruncDay("hour", tzinfo=UTC))
         .values("rollup_day", *_DAILY_DIMENSIONS)
         .annotate(
-            **{f"s_{name}": Sum(name) for name in DAILY_MEASURES},
+            **{f"s_{name}": Sum(name) for name in USAGE_MEASURES},
             **{f"s_{name}": Sum("requests", filter=Q(status_class=klass)) for name, klass in _STATUS_COUNTS},
         )
         .order_by()
@@ -894,7 +883,7 @@ def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
     sums = {}
     for row in rows:
         key = (row["rollup_day"].astimezone(UTC).date(), *(row[d] for d in _DAILY_DIMENSIONS))
-        measures = {name: row[f"s_{name}"] or 0 for name in DAILY_MEASURES}
+        measures = {name: row[f"s_{name}"] or 0 for name in USAGE_MEASURES}
         measures["cost"] = Decimal(measures["cost"])
         for name, _ in _STATUS_COUNTS:
             measures[name] = row[f"s_{name}"] or 0
@@ -910,7 +899,7 @@ def _daily_sums_of(rollups: Iterable[UsageHourly]) -> dict[tuple, dict]:
         measures = sums.get(key)
         if measures is None:
             measures = sums[key] = {name: 0 for name in _DAILY_FIELDS} | {"cost": Decimal(0)}
-        for name in DAILY_MEASURES:
+        for name in USAGE_MEASURES:
             measures[name] += getattr(rollup, name)
         for name, klass in _STATUS_COUNTS:
             measures[name] += rollup.requests if rollup.status_class == klass else 0
@@ -1046,7 +1035,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
 
 
 # UsageHourly fields a batch of new requests adds to (all but the key and the latest headroom).
-_HOURLY_SUMS = (*DAILY_MEASURES, "tps_completion_tokens", "tps_backend_ms")
+_HOURLY_SUMS = (*USAGE_MEASURES, "tps_completion_tokens", "tps_backend_ms")
 _HOURLY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
 _HOURLY_MEASURES = (
     *_HOURLY_SUMS,

@@ -24,6 +24,7 @@ from django.db.models.functions import TruncDay
 from aoai_portal.months import month_bounds, month_floor
 from aoai_portal.params import ParamError
 
+from ..measures import CHARGEBACK_MEASURES, TOKEN_MEASURES
 from ..models import (
     CostCenter,
     CostCenterAssignment,
@@ -59,7 +60,10 @@ class ChargebackInputError(ParamError):
 
 @dataclass
 class Measures:
-    """The chargeback measures of a group; ``cost`` is exact (8 decimal places)."""
+    """The chargeback measures of a group; ``cost`` is exact (8 decimal places).
+
+    Its fields are ``usage.measures.CHARGEBACK_MEASURES``, in that order.
+    """
 
     requests: int = 0
     prompt_tokens: int = 0
@@ -121,8 +125,7 @@ class Measures:
         return cls(**values)
 
 
-MEASURE_NAMES = tuple(f.name for f in fields(Measures))
-_INT_MEASURES = tuple(name for name in MEASURE_NAMES if name != "cost")
+_INT_MEASURES = tuple(name for name in CHARGEBACK_MEASURES if name != "cost")
 
 
 # --- lines -------------------------------------------------------------------------------------
@@ -210,18 +213,20 @@ def _daily_lines_into(
         rows = rows.filter(apim_subscription_id=subscription)
     if fast_path and bucket is not None:
         grouped = (
-            rows.values(*_DIMS).annotate(**{f"sum_{name}": Sum(name) for name in MEASURE_NAMES}).order_by()
+            rows.values(*_DIMS)
+            .annotate(**{f"sum_{name}": Sum(name) for name in CHARGEBACK_MEASURES})
+            .order_by()
         )
         for row in grouped:
-            measures = Measures(*(row[f"sum_{name}"] or 0 for name in MEASURE_NAMES))
+            measures = Measures(*(row[f"sum_{name}"] or 0 for name in CHARGEBACK_MEASURES))
             measures.cost = Decimal(measures.cost)
             _line_add(lines, (bucket, *(row[d] for d in _DIMS)), measures)
         return
     if fast_path:
         # One row per day and dimensions already: the database's NUMERIC cost is exact.
-        values = rows.values_list("day", *_DIMS, *MEASURE_NAMES).order_by()
+        values = rows.values_list("day", *_DIMS, *CHARGEBACK_MEASURES).order_by()
     else:
-        values = rows.values_list("day", *_DIMS, *MEASURE_NAMES).iterator(chunk_size=5000)
+        values = rows.values_list("day", *_DIMS, *CHARGEBACK_MEASURES).iterator(chunk_size=5000)
     buckets: dict[date, datetime] = {}
     for row in values:
         day = row[0]
@@ -231,7 +236,7 @@ def _daily_lines_into(
                 day_bucket = buckets[day] = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
         else:
             day_bucket = bucket
-        # row = day, the 4 dimensions, then the measures in ``MEASURE_NAMES`` order (cost last).
+        # row = day, the 4 dimensions, then the measures in ``CHARGEBACK_MEASURES`` order (cost last).
         measures = Measures(*row[5:-1], Decimal(row[-1]))
         _line_add(lines, (day_bucket, *row[1:5]), measures)
 
@@ -257,17 +262,17 @@ def _hourly_lines_into(
         grouped = (
             rows.annotate(bucket=bucket)
             .values("bucket", *_DIMS)
-            .annotate(**{f"sum_{name}": Sum(name) for name in MEASURE_NAMES})
+            .annotate(**{f"sum_{name}": Sum(name) for name in CHARGEBACK_MEASURES})
             .order_by()
         )
         for row in grouped:
-            measures = Measures(**{name: row[f"sum_{name}"] or 0 for name in MEASURE_NAMES})
+            measures = Measures(**{name: row[f"sum_{name}"] or 0 for name in CHARGEBACK_MEASURES})
             measures.cost = Decimal(measures.cost)
             _line_add(lines, (_bucket_of(row["bucket"], interval), *(row[d] for d in _DIMS)), measures)
     else:
-        for row in rows.values("hour", *_DIMS, *MEASURE_NAMES).iterator(chunk_size=5000):
+        for row in rows.values("hour", *_DIMS, *CHARGEBACK_MEASURES).iterator(chunk_size=5000):
             key = (_bucket_of(row["hour"], interval), *(row[d] for d in _DIMS))
-            _line_add(lines, key, Measures(**{name: row[name] for name in MEASURE_NAMES}))
+            _line_add(lines, key, Measures(**{name: row[name] for name in CHARGEBACK_MEASURES}))
 
 
 def usage_lines(
@@ -815,11 +820,4 @@ def identity_usage(
     return sorted(rows.values(), key=lambda r: (-r.measures.cost, r.object_id))
 
 
-_REQUEST_MEASURES = (
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost",
-)
+_REQUEST_MEASURES = (*TOKEN_MEASURES, "cost")
