@@ -377,7 +377,7 @@ def chargeback_by_scan(month_start: datetime, month_end: datetime) -> dict:
     """The month's cost per cost center straight from the request table (what rollups avoid)."""
     from django.db.models import Count, Sum
 
-    from usage.chargeback.selectors import cost_center_resolver
+    from usage.chargeback.selectors.cost_centers import cost_center_resolver
     from usage.models import GatewayRequest
 
     resolve = cost_center_resolver()

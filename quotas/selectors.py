@@ -27,7 +27,7 @@ from django.db.models import Max, Q, Sum
 from django.db.models.functions import TruncMinute
 
 from aoai_portal.months import month_bounds
-from usage.chargeback.selectors import whole_days
+from usage.chargeback.selectors.lines import whole_days
 from usage.models import GatewayRequest, TokensPerMinuteHourly, UsageDaily, UsageHourly
 
 from .models import QuotaTier, TierAssignment

@@ -18,7 +18,7 @@ from tests.chargeback_data import (
     page_table,
     world_build,
 )
-from usage.chargeback.selectors import usage_lines
+from usage.chargeback.selectors.lines import usage_lines
 from usage.measures import CHARGEBACK_MEASURES
 from usage.models import GatewayRequest
 
@@ -224,7 +224,8 @@ def test_the_portable_and_postgres_sums_are_identical(db):
 
 
 def test_usage_by_person_or_app_is_named_and_adds_up(client_for, finance_user):
-    from usage.chargeback.selectors import ChargebackFilters, identity_usage
+    from usage.chargeback.selectors.identities import identity_usage
+    from usage.chargeback.selectors.reports import ChargebackFilters
     from usage.models import NamedIdentity, NativeLog
 
     world = world_build()

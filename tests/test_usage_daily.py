@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from tests.latency_factories import gateway_request
-from usage.chargeback.selectors import usage_lines
+from usage.chargeback.selectors.lines import usage_lines
 from usage.measures import TOKEN_MEASURES, USAGE_MEASURES
 from usage.models import GatewayRequest, TokenSource, UsageDaily
 from usage.rollups import rollup_refresh_hours, rollup_refresh_range, usage_daily_refresh

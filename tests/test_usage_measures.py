@@ -3,7 +3,7 @@
 from dataclasses import fields
 
 from usage.api_chargeback import MeasuresOut
-from usage.chargeback.selectors import Measures
+from usage.chargeback.selectors.lines import Measures
 from usage.measures import CHARGEBACK_MEASURES, TOKEN_MEASURES, USAGE_MEASURES
 from usage.models import GatewayRequest, UsageDaily, UsageHourly
 from usage.models.rollups import UsageRollup

@@ -19,12 +19,9 @@ from aoai_portal.api_access import require_role
 from aoai_portal.months import month_parse
 from aoai_portal.roles import FINANCE
 
-from .chargeback.selectors import (
-    Measures,
-    ReportRow,
-    chargeback_report,
-    usage_series,
-)
+from .chargeback.selectors.lines import Measures
+from .chargeback.selectors.reports import ReportRow, chargeback_report
+from .chargeback.selectors.series import usage_series
 
 router = Router(tags=["chargeback"])
 

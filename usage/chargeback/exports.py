@@ -21,7 +21,8 @@ from openpyxl.styles import Font
 from aoai_portal.exports import export_row, xlsx_row_append
 
 from ..measures import CHARGEBACK_MEASURES
-from .selectors import Measures, Report, ReportRow
+from .selectors.lines import Measures
+from .selectors.reports import Report, ReportRow
 
 _TOKEN_COLUMNS = tuple(name for name in CHARGEBACK_MEASURES if name != "cost")
 

@@ -14,7 +14,7 @@ from aoai_portal.roles import ADMIN, FINANCE, user_has_role, user_roles
 from audit.access import access_audit_record
 
 from ..models import MonthClose
-from .selectors import chargeback_snapshot_build
+from .selectors.reports import chargeback_snapshot_build
 
 
 class MonthCloseError(Exception):

@@ -25,14 +25,14 @@ from aoai_portal.roles import ADMIN, FINANCE, role_required, user_has_role, user
 from audit.access import access_audit_record
 
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
-from ..chargeback.selectors import (
+from ..chargeback.selectors.cost_centers import cost_center_choices
+from ..chargeback.selectors.identities import identity_usage
+from ..chargeback.selectors.reports import (
     ADJUSTMENT_SERIES,
     EMPTY_PARAM,
     ChargebackFilters,
     Report,
     chargeback_report,
-    cost_center_choices,
-    identity_usage,
     month_close_history,
 )
 from ..chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
