@@ -12,7 +12,7 @@ from aoai_portal.api_access import require_role
 from aoai_portal.months import month_floor, month_parse
 from aoai_portal.roles import FINANCE
 
-from .selectors import DriftItem, QuotaRow, quota_overview
+from .selectors.overview import DriftItem, QuotaRow, quota_overview
 
 router = Router(tags=["quotas"])
 

@@ -13,7 +13,8 @@ from django.db import transaction
 from aoai_portal.months import month_floor
 
 from .models import QuotaTier, TierAssignment
-from .selectors import peak_tokens_per_minute, quota_overview
+from .selectors.consumption import peak_tokens_per_minute
+from .selectors.overview import quota_overview
 from .services import tier_assign
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from aoai_portal.months import month_floor
 
 from .models import QuotaAlert, QuotaTier, TierAssignment
-from .selectors import OVER_PERCENT, WARNING_PERCENT, QuotaRow, quota_overview
+from .selectors.overview import OVER_PERCENT, WARNING_PERCENT, QuotaRow, quota_overview
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from aoai_portal.months import month_floor, month_parse
 from aoai_portal.roles import FINANCE, role_required
 
-from .selectors import quota_overview
+from .selectors.overview import quota_overview
 
 
 @role_required(FINANCE)

@@ -6,7 +6,7 @@ import pytest
 
 from aoai_portal.months import month_floor
 from quotas.demo import quota_demo_seed
-from quotas.selectors import quota_overview
+from quotas.selectors.overview import quota_overview
 
 from .factories import request_add, rollups_refresh
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from aoai_portal.months import month_parse
-from quotas.selectors import quota_overview
+from quotas.selectors.overview import quota_overview
 from quotas.services import tier_assign
 
 from .factories import request_add, rollups_refresh, tier_add
