@@ -1,15 +1,15 @@
 """What people type into query strings, validated in one place.
 
-Months, dates and moments are read here, and only years YEAR_MIN..YEAR_MAX are accepted: a month
-of year 9999 has no "next month" and year 1 no "previous" one, so far dates would fail deep inside
-a report instead of at the door. Offsets of paged lists are bounded the same way. Every refusal
-is a ``ParamError`` whose message is meant for the person who typed the value; views turn it into
-a 400 page or a message on the page, the API into a 400 (see ``aoai_portal.api``).
+Dates and moments are read here (months by ``aoai_portal.months.month_parse``, with the same
+check), and only years YEAR_MIN..YEAR_MAX are accepted: a month of year 9999 has no "next month"
+and year 1 no "previous" one, so far dates would fail deep inside a report instead of at the door.
+Offsets of paged lists are bounded the same way. Every refusal is a ``ParamError`` whose message
+is meant for the person who typed the value; views turn it into a 400 page or a message on the
+page, the API into a 400 (see ``aoai_portal.api``).
 
 NUL characters never get this far: ``aoai_portal.middleware.RejectNulMiddleware`` refuses them.
 """
 
-import re
 from datetime import UTC, date, datetime, time
 from typing import TypeVar
 
@@ -20,9 +20,6 @@ _Day = TypeVar("_Day", date, datetime)
 YEAR_MIN, YEAR_MAX = 2000, 2999
 # Largest offset of a paged list (SQL OFFSET must stay a 64-bit integer; nobody pages further).
 MAX_OFFSET = 1_000_000_000
-
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-
 
 class ParamError(ValueError):
     """A parameter that cannot be used; the message says why, for the person who typed it."""
@@ -46,18 +43,6 @@ def year_validator(value: date) -> None:
         in_range(value, name="The date")
     except ParamError as error:
         raise ValidationError(str(error)) from None
-
-
-def month_parse(text: str | None, *, name: str = "month") -> date:
-    """``"2026-11"`` -> ``date(2026, 11, 1)``; ParamError with a readable message otherwise."""
-    value = (text or "").strip()
-    match = _MONTH.fullmatch(value)
-    if not match:
-        raise ParamError(f"{name} must be YYYY-MM (for example 2026-10), not {shown(value)}.")
-    year, month = int(match[1]), int(match[2])
-    if not 1 <= month <= 12:
-        raise ParamError(f"{name} must be YYYY-MM (for example 2026-10): {shown(value)} is not a month.")
-    return in_range(date(year, month, 1), name=name)
 
 
 def datetime_parse(text: str | None, *, name: str) -> datetime:

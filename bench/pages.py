@@ -59,11 +59,9 @@ MARKER = "bench-pages"  # GatewayRequest.api_id of generated rows
 
 
 def _months(end_month: date, count: int) -> list[date]:
-    months = [end_month]
-    while len(months) < count:
-        previous = months[-1] - timedelta(days=1)
-        months.append(previous.replace(day=1))
-    return sorted(months)
+    from aoai_portal.months import month_add
+
+    return [month_add(end_month, -back) for back in range(count - 1, -1, -1)]
 
 
 def _generate_rows(*, requests: int, start: datetime, end: datetime, seed: int):
@@ -179,6 +177,7 @@ def _store(model, rows: list[dict]) -> None:
 def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[datetime, datetime]:
     from django.db import connection, transaction
 
+    from aoai_portal.months import month_bounds
     from usage.models import (
         CostCenter,
         CostCenterAssignment,
@@ -194,7 +193,7 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
 
     start = datetime.combine(months[0], datetime.min.time(), tzinfo=UTC)
     last = months[-1]
-    end = datetime.combine((last + timedelta(days=32)).replace(day=1), datetime.min.time(), tzinfo=UTC)
+    end = month_bounds(last)[1]
     existing = GatewayRequest.objects.filter(api_id=MARKER).count()
     if existing == requests and not regenerate:
         print(f"reusing {existing:,} generated requests in {connection.settings_dict['NAME']}")
@@ -378,7 +377,7 @@ def chargeback_by_scan(month_start: datetime, month_end: datetime) -> dict:
     """The month's cost per cost center straight from the request table (what rollups avoid)."""
     from django.db.models import Count, Sum
 
-    from usage.chargeback.selectors import cost_center_resolver
+    from usage.chargeback.selectors.cost_centers import cost_center_resolver
     from usage.models import GatewayRequest
 
     resolve = cost_center_resolver()
@@ -424,6 +423,7 @@ def main() -> None:
     from django.test.utils import setup_test_environment
     from django.urls import Resolver404, resolve
 
+    from aoai_portal.months import month_bounds, month_current
     from usage.models import GatewayRequest, UsageHourly
 
     setup_test_environment()  # lets the test client run against this database
@@ -433,8 +433,7 @@ def main() -> None:
     from django.test.utils import _TestState
 
     Template._render = _TestState.saved_data.template_render
-    today = datetime.now(UTC).date()
-    months = _months(today.replace(day=1), args.months)
+    months = _months(month_current(), args.months)
     start, end = generate(requests=args.requests, months=months, regenerate=args.regenerate)
     flagged = review_items_generate()
     if flagged:
@@ -447,10 +446,7 @@ def main() -> None:
         print("  assigned quota tiers (quotas.demo.quota_demo_seed)")
     _statistics_ensure()
     full_month = months[-2] if len(months) > 1 else months[-1]
-    month_start = datetime.combine(full_month, datetime.min.time(), tzinfo=UTC)
-    month_end = datetime.combine(
-        (full_month + timedelta(days=32)).replace(day=1), datetime.min.time(), tzinfo=UTC
-    )
+    month_start, month_end = month_bounds(full_month)
     m = full_month.strftime("%Y-%m")
     m_from, m_to = month_start.date().isoformat(), (month_end - timedelta(days=1)).date().isoformat()
     sample = (

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
-from aoai_portal import params
+from aoai_portal import months
 from aoai_portal.api_access import require_role
 from aoai_portal.roles import FINANCE
 
@@ -132,7 +132,7 @@ def reconciliation(
     month: str | None = Query(None, description="YYYY-MM (UTC month)"),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
     require_role(request, FINANCE)
-    result = month_reconcile(month=params.month_parse(month))
+    result = month_reconcile(month=months.month_parse(month))
     return {
         "month": result.month.strftime("%Y-%m"),
         "currency": settings.PORTAL_CURRENCY,

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from aoai_portal import params
+from aoai_portal import months, params
 from aoai_portal.roles import FINANCE, role_required
 
 from .reconciliation import Reconciliation, month_reconcile, rows_by_account_model
@@ -47,7 +47,7 @@ def month_reconciliation(request: HttpRequest) -> HttpResponse:
     raw = request.GET.get("month")
     now = datetime.now(UTC)
     try:
-        month = params.month_parse(raw) if raw else now.date().replace(day=1)
+        month = months.month_parse(raw) if raw else now.date().replace(day=1)
     except params.ParamError as error:
         return render(request, "costs/reconciliation_error.html", {"error": str(error)}, status=400)
     result = month_reconcile(month=month)

@@ -10,9 +10,11 @@ from typing import Any
 
 from django.db import transaction
 
+from aoai_portal.months import month_floor
+
 from .models import QuotaTier, TierAssignment
-from .months import month_of
-from .selectors import peak_tokens_per_minute, quota_overview
+from .selectors.consumption import peak_tokens_per_minute
+from .selectors.overview import quota_overview
 from .services import tier_assign
 
 
@@ -26,7 +28,7 @@ def quota_demo_seed(*, now: datetime) -> list[TierAssignment]:
     """Product tiers with room to spare, one subscription near its quota, one over, one on a low TPM."""
     if TierAssignment.objects.exists():
         return []
-    month = month_of(now)
+    month = month_floor(now)
     rows = quota_overview(month=month, now=now, per_minute=False).rows
     if not rows:
         return []

@@ -16,9 +16,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from aoai_portal.months import month_floor
+
 from .models import QuotaAlert, QuotaTier, TierAssignment
-from .months import month_of
-from .selectors import OVER_PERCENT, WARNING_PERCENT, QuotaRow, quota_overview
+from .selectors.overview import OVER_PERCENT, WARNING_PERCENT, QuotaRow, quota_overview
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def quota_alerts_send(*, now: datetime | None = None) -> list[QuotaAlert]:
     goes out and the 80% row is recorded as "suppressed". Returns the alerts sent by this run.
     """
     now = now or timezone.now()
-    month = month_of(now)
+    month = month_floor(now)
     month_label = f"{month:%Y-%m}"
     overview = quota_overview(month=month, now=now, per_minute=False)
     sent: list[QuotaAlert] = []

@@ -3,10 +3,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from aoai_portal.months import month_floor, month_parse
 from aoai_portal.roles import FINANCE, role_required
 
-from .months import month_of, month_parse
-from .selectors import quota_overview
+from .selectors.overview import quota_overview
 
 
 @role_required(FINANCE)
@@ -14,7 +14,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     """Each subscription's month against its tier, riskiest first, and the drift list (finance, admin)."""
     now = timezone.now()
     error = ""
-    month = month_of(now)
+    month = month_floor(now)
     if request.GET.get("month"):
         try:
             month = month_parse(request.GET["month"])
@@ -25,7 +25,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "overview": data,
         "month_value": f"{month:%Y-%m}",
         "error": error,
-        "is_current": month == month_of(now),
+        "is_current": month == month_floor(now),
         "currency": settings.PORTAL_CURRENCY,
     }
     return render(request, "quotas/overview.html", context, status=400 if error else 200)

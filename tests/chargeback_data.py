@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from html import unescape
 
+from usage.measures import CHARGEBACK_MEASURES, TOKEN_MEASURES
 from usage.models import CostCenter, CostCenterAssignment, GatewayRequest, TokenSource
 from usage.rollups import rollup_refresh_hours
 
@@ -42,17 +43,6 @@ DEPLOYMENTS = {
     "reasoner": "o3-mini",
     "embed": "text-embedding-3-small",
 }
-MEASURES = (
-    "requests",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "estimated_tokens",
-    "unpriced_tokens",
-    "cost",
-)
 
 
 def cost_center_of(subscription: str, product: str) -> str:
@@ -75,17 +65,13 @@ class World:
 
     def expected(self, key, begin: datetime = BEGIN, end: datetime = END) -> dict[str, dict]:
         """Measures per ``key(row)`` over rows in [begin, end)."""
-        result: dict[str, dict] = defaultdict(lambda: dict.fromkeys(MEASURES, 0) | {"cost": Decimal(0)})
+        result: dict[str, dict] = defaultdict(
+            lambda: dict.fromkeys(CHARGEBACK_MEASURES, 0) | {"cost": Decimal(0)}
+        )
         for row in self.in_month(begin, end):
             totals = result[key(row)]
             totals["requests"] += 1
-            for name in (
-                "prompt_tokens",
-                "cached_tokens",
-                "completion_tokens",
-                "reasoning_tokens",
-                "total_tokens",
-            ):
+            for name in TOKEN_MEASURES:
                 totals[name] += row[name]
             if row["token_source"] == TokenSource.ESTIMATED:
                 totals["estimated_tokens"] += row["total_tokens"]
@@ -95,9 +81,9 @@ class World:
         return dict(result)
 
     def total(self, begin: datetime = BEGIN, end: datetime = END) -> dict:
-        return self.expected(lambda r: "all", begin, end).get("all") or dict.fromkeys(MEASURES, 0) | {
-            "cost": Decimal(0)
-        }
+        return self.expected(lambda r: "all", begin, end).get("all") or dict.fromkeys(
+            CHARGEBACK_MEASURES, 0
+        ) | {"cost": Decimal(0)}
 
 
 def cost_centers_create() -> None:
@@ -199,6 +185,6 @@ def page_table(html: str, table_id: str) -> dict[str, dict[str, str]]:
 
 
 def expected_texts(measures: dict) -> dict[str, str]:
-    texts = {name: number_text(measures[name]) for name in MEASURES if name != "cost"}
+    texts = {name: number_text(measures[name]) for name in CHARGEBACK_MEASURES if name != "cost"}
     texts["cost"] = money_text(measures["cost"])
     return texts

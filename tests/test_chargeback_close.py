@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied
 
+from aoai_portal.months import month_current
 from audit.models import AccessAuditEntry
 from tests.chargeback_data import (
     BEGIN,
@@ -22,7 +23,7 @@ from tests.chargeback_data import (
     requests_store,
     world_build,
 )
-from usage.chargeback.selectors import month_current, month_is_closed
+from usage.chargeback.selectors.reports import month_is_closed
 from usage.chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
 from usage.models import CostCenter, CostCenterAssignment, MonthClose
 
@@ -100,7 +101,7 @@ def test_reassigning_a_subscription_after_close_does_not_change_the_frozen_figur
     CostCenterAssignment.objects.create(
         kind="subscription", key="sub-foxtrot", cost_center=CostCenter.objects.get(code="OPS")
     )
-    from usage.chargeback.selectors import chargeback_report
+    from usage.chargeback.selectors.reports import chargeback_report
 
     closed = chargeback_report(month=MONTH, group_by="cost_center")
     assert "sub-foxtrot" in next(r for r in closed.rows if r.group == "").subscription_ids

@@ -11,7 +11,6 @@ from openpyxl import load_workbook
 from tests.chargeback_data import (
     BEGIN,
     END,
-    MEASURES,
     MICRO,
     cents,
     cost_center_of,
@@ -19,7 +18,8 @@ from tests.chargeback_data import (
     page_table,
     world_build,
 )
-from usage.chargeback.selectors import usage_lines
+from usage.chargeback.selectors.lines import usage_lines
+from usage.measures import CHARGEBACK_MEASURES
 from usage.models import GatewayRequest
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +87,7 @@ def test_unassigned_usage_is_listed_with_its_subscriptions_and_totals_add_up(cli
     unassigned = next(row for row in data["rows"] if row["group"] == "")
     assert unassigned["label"] == "Unassigned"
     assert unassigned["subscription_ids"] == ["sub-foxtrot", "sub-golf"]
-    for name in MEASURES:
+    for name in CHARGEBACK_MEASURES:
         summed = sum(Decimal(row[name]) if name == "cost" else row[name] for row in data["rows"])
         total = Decimal(data["totals"][name]) if name == "cost" else data["totals"][name]
         assert summed == total, name
@@ -116,7 +116,7 @@ def test_the_api_agrees_with_the_generated_data_for_every_grouping(client_for, f
             want = expected[row["group"]]
             assert row["currency"] == "USD"
             assert Decimal(row["cost"]) == want["cost"]  # exact, not only to the cent
-            for name in MEASURES:
+            for name in CHARGEBACK_MEASURES:
                 if name != "cost":
                     assert row[name] == want[name], (group_by, row["group"], name)
         assert Decimal(data["totals"]["cost"]) == world.total()["cost"]
@@ -139,7 +139,7 @@ def test_csv_and_xlsx_carry_the_page_numbers_with_the_currency(client_for, finan
         assert row["currency"] == "USD"
         assert Decimal(row["cost"]) == cents(want["cost"])
         assert Decimal(row["cost_exact"]) == want["cost"]
-        for name in MEASURES:
+        for name in CHARGEBACK_MEASURES:
             if name != "cost":
                 assert int(row[name]) == want[name]
     total = next(row for row in rows if row["line"] == "total")
@@ -224,7 +224,8 @@ def test_the_portable_and_postgres_sums_are_identical(db):
 
 
 def test_usage_by_person_or_app_is_named_and_adds_up(client_for, finance_user):
-    from usage.chargeback.selectors import ChargebackFilters, identity_usage
+    from usage.chargeback.selectors.identities import identity_usage
+    from usage.chargeback.selectors.reports import ChargebackFilters
     from usage.models import NamedIdentity, NativeLog
 
     world = world_build()

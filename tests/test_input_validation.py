@@ -4,7 +4,8 @@ from datetime import date
 
 import pytest
 
-from aoai_portal.params import MAX_OFFSET, ParamError, datetime_parse, month_parse
+from aoai_portal.months import month_parse
+from aoai_portal.params import MAX_OFFSET, ParamError, datetime_parse
 
 pytestmark = pytest.mark.django_db
 

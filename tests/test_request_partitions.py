@@ -5,13 +5,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from aoai_portal.months import month_floor
 from tests.review_data import make_request
 from usage.db.copy import records_copy
 from usage.db.partitions import (
     DEFAULT_PARTITION,
     KEY_TABLE,
     TABLE,
-    month_floor,
     partition_name,
     request_partitions_ahead,
     request_partitions_ensure,

@@ -13,8 +13,8 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 import usage.ingestion.pipeline
+from aoai_portal.months import month_bounds
 from tests.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
-from usage.accounting.pricing import month_bounds
 from usage.demo.data import generate_logs
 from usage.ingestion.rows import PARSERS
 from usage.ingestion.store import rows_store

@@ -6,25 +6,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from tests.latency_factories import gateway_request
-from usage.chargeback.selectors import usage_lines
+from usage.chargeback.selectors.lines import usage_lines
+from usage.measures import TOKEN_MEASURES, USAGE_MEASURES
 from usage.models import GatewayRequest, TokenSource, UsageDaily
 from usage.rollups import rollup_refresh_hours, rollup_refresh_range, usage_daily_refresh
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
-_MEASURES = (
-    "requests",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "estimated_tokens",
-    "unpriced_tokens",
-    "images",
-    "cost",
-    "throttled",
-    "succeeded",
-)
+_MEASURES = (*USAGE_MEASURES, "throttled", "succeeded")
 
 
 def _requests(*, n: int, seed: int, start: datetime = START, days: int = 3) -> list[GatewayRequest]:
@@ -65,13 +53,7 @@ def _expected() -> dict[tuple, dict]:
             (r.time.astimezone(UTC).date(), r.apim_subscription_id, r.product_id, r.deployment, r.model)
         ]
         entry["requests"] += 1
-        for name in (
-            "prompt_tokens",
-            "cached_tokens",
-            "completion_tokens",
-            "reasoning_tokens",
-            "total_tokens",
-        ):
+        for name in TOKEN_MEASURES:
             entry[name] += getattr(r, name)
         entry["images"] += r.images
         entry["cost"] += r.cost

@@ -126,7 +126,8 @@ from django.urls import path as _path  # noqa: E402
 from django.urls import reverse as _reverse  # noqa: E402
 from django.utils.html import format_html, format_html_join  # noqa: E402
 
-from .chargeback.selectors import EMPTY_PARAM, unassigned_subscriptions  # noqa: E402
+from .chargeback.selectors.cost_centers import unassigned_subscriptions  # noqa: E402
+from .chargeback.selectors.reports import EMPTY_PARAM  # noqa: E402
 from .models import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity  # noqa: E402
 
 UNASSIGNED_LOOKBACK_DAYS = 90

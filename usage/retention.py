@@ -37,11 +37,9 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from aoai_portal.access_audit import access_audit_record
+from aoai_portal.months import month_add, month_bounds, month_floor
 from usage.db.partitions import (
     KEY_TABLE,
-    month_add,
-    month_bounds,
-    month_floor,
     partition_name,
     request_partition_drop,
     request_partitions_list,

@@ -62,7 +62,10 @@ from django.db.models.functions import (
     TruncMinute,
 )
 
-from .accounting.pricing import month_bounds
+from aoai_portal.months import month_bounds
+from usage.measures import USAGE_MEASURES
+from usage.models.requests import status_class
+
 from .db.bulk import rows_update
 from .histograms import (
     BUCKET_COUNT,
@@ -118,19 +121,6 @@ _ADVISORY_LOCK_KEY = 0x5A6E_1A7E  # arbitrary constant: "usage rollup"
 
 def hour_floor(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def status_class(response_code: int | None) -> str:
-    code = response_code or 0
-    if code == 429:
-        return "429"
-    if code >= 500:
-        return "5xx"
-    if code >= 400:
-        return "4xx"
-    if code >= 200:
-        return "2xx"
-    return "unknown"
 
 
 def _status_class_expression() -> Case:
@@ -861,21 +851,9 @@ def _latency_subscription_apply(day: date, refreshed_hours: set[str], by_rollup:
 
 
 _DAILY_DIMENSIONS = ("apim_subscription_id", "product_id", "deployment", "model")
-DAILY_MEASURES = (
-    "requests",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "estimated_tokens",
-    "unpriced_tokens",
-    "images",
-    "cost",
-)
 # Requests of one status class, counted per day: {UsageDaily field: UsageHourly status class}.
 _STATUS_COUNTS = (("throttled", "429"), ("succeeded", "2xx"))
-_DAILY_FIELDS = (*DAILY_MEASURES, *(name for name, _ in _STATUS_COUNTS))
+_DAILY_FIELDS = (*USAGE_MEASURES, *(name for name, _ in _STATUS_COUNTS))
 
 
 def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
@@ -889,7 +867,7 @@ def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
     if connection.vendor != "postgresql":
         return _daily_sums_of(
             UsageHourly(**row)
-            for row in hourly.values("hour", "status_class", *_DAILY_DIMENSIONS, *DAILY_MEASURES).iterator(
+            for row in hourly.values("hour", "status_class", *_DAILY_DIMENSIONS, *USAGE_MEASURES).iterator(
                 chunk_size=5000
             )
         )
@@ -897,7 +875,7 @@ def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
         hourly.annotate(rollup_day=TruncDay("hour", tzinfo=UTC))
         .values("rollup_day", *_DAILY_DIMENSIONS)
         .annotate(
-            **{f"s_{name}": Sum(name) for name in DAILY_MEASURES},
+            **{f"s_{name}": Sum(name) for name in USAGE_MEASURES},
             **{f"s_{name}": Sum("requests", filter=Q(status_class=klass)) for name, klass in _STATUS_COUNTS},
         )
         .order_by()
@@ -905,7 +883,7 @@ def _daily_sums(hourly: QuerySet) -> dict[tuple, dict]:
     sums = {}
     for row in rows:
         key = (row["rollup_day"].astimezone(UTC).date(), *(row[d] for d in _DAILY_DIMENSIONS))
-        measures = {name: row[f"s_{name}"] or 0 for name in DAILY_MEASURES}
+        measures = {name: row[f"s_{name}"] or 0 for name in USAGE_MEASURES}
         measures["cost"] = Decimal(measures["cost"])
         for name, _ in _STATUS_COUNTS:
             measures[name] = row[f"s_{name}"] or 0
@@ -921,7 +899,7 @@ def _daily_sums_of(rollups: Iterable[UsageHourly]) -> dict[tuple, dict]:
         measures = sums.get(key)
         if measures is None:
             measures = sums[key] = {name: 0 for name in _DAILY_FIELDS} | {"cost": Decimal(0)}
-        for name in DAILY_MEASURES:
+        for name in USAGE_MEASURES:
             measures[name] += getattr(rollup, name)
         for name, klass in _STATUS_COUNTS:
             measures[name] += rollup.requests if rollup.status_class == klass else 0
@@ -1057,7 +1035,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
 
 
 # UsageHourly fields a batch of new requests adds to (all but the key and the latest headroom).
-_HOURLY_SUMS = (*DAILY_MEASURES, "tps_completion_tokens", "tps_backend_ms")
+_HOURLY_SUMS = (*USAGE_MEASURES, "tps_completion_tokens", "tps_backend_ms")
 _HOURLY_HISTOGRAMS = ("total_time_hist", "backend_time_hist", "native_duration_hist", "overhead_hist")
 _HOURLY_MEASURES = (
     *_HOURLY_SUMS,

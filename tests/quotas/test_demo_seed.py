@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from aoai_portal.months import month_floor
 from quotas.demo import quota_demo_seed
-from quotas.months import month_of
-from quotas.selectors import quota_overview
+from quotas.selectors.overview import quota_overview
 
 from .factories import request_add, rollups_refresh
 
@@ -36,7 +36,7 @@ def test_the_demo_seed_yields_every_status_and_is_idempotent():
     assert len(quota_demo_seed(now=NOW)) == 6
     assert quota_demo_seed(now=NOW) == []
 
-    overview = quota_overview(month=month_of(NOW), now=NOW)
+    overview = quota_overview(month=month_floor(NOW), now=NOW)
     statuses = {r.apim_subscription_id: r.status for r in overview.rows}
     assert statuses == {"sub-big": "ok", "sub-near": "warning", "sub-over": "over", "sub-small": "ok"}
     assert {(d.apim_subscription_id, d.kind) for d in overview.drift} >= {

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from quotas.months import month_parse
-from quotas.selectors import quota_overview
+from aoai_portal.months import month_parse
+from quotas.selectors.overview import quota_overview
 from quotas.services import tier_assign
 
 from .factories import request_add, rollups_refresh, tier_add

@@ -15,13 +15,15 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from quotas import selectors
-from quotas.months import month_parse
-from quotas.selectors import peak_tokens_per_minute, quota_overview
+from aoai_portal.months import month_parse
+from quotas.selectors import consumption, overview, tiers
+from quotas.selectors.consumption import peak_tokens_per_minute
+from quotas.selectors.overview import quota_overview
 from quotas.services import tier_assign
 from tests.latency_factories import gateway_request
 from usage.models import GatewayRequest
-from usage.rollups import rollup_refresh_range, status_class
+from usage.models.requests import status_class
+from usage.rollups import rollup_refresh_range
 
 from .factories import tier_add
 
@@ -229,10 +231,10 @@ def _direct_products_and_peaks(*, start: datetime, end: datetime, products: bool
 
 def _direct(monkeypatch, call):
     with monkeypatch.context() as patch:
-        patch.setattr(selectors, "_products_and_peaks", _direct_products_and_peaks)
-        patch.setattr(selectors, "_busy_minutes", _direct_busy_minutes)
-        patch.setattr(selectors, "_deployments_used", _direct_deployments_used)
-        patch.setattr(selectors, "_usage_by_subscription", _direct_usage_by_subscription)
+        patch.setattr(overview, "products_and_peaks", _direct_products_and_peaks)
+        patch.setattr(overview, "busy_minutes", _direct_busy_minutes)
+        patch.setattr(overview, "deployments_used", _direct_deployments_used)
+        patch.setattr(overview, "usage_by_subscription", _direct_usage_by_subscription)
         return call()
 
 
@@ -290,9 +292,9 @@ def test_the_overview_from_rollups_equals_the_overview_from_the_request_table(
         ]
         # Only subscriptions tier_at can give a tier have a threshold, each its own lowest (+10%).
         start = datetime(2026, 11, 1, tzinfo=UTC)
-        thresholds = selectors._lowest_tolerated(
-            selectors._assignments_overlapping(start=start, end=NOW),
-            selectors._products_by_subscription(start=start, end=NOW),
+        thresholds = overview._lowest_tolerated(
+            tiers.assignments_overlapping(start=start, end=NOW),
+            consumption.products_by_subscription(start=start, end=NOW),
         )
         assert thresholds == {"sub-0": 3_300, "sub-1": 2_200, "sub-2": 2_200, "sub-4": 2_200, "sub-5": 3_300}
         rows = {r.apim_subscription_id: r for r in from_rollups.rows}
@@ -312,7 +314,7 @@ def test_the_peak_and_products_over_any_window_equal_the_request_table():
         (datetime(2026, 11, 12, 9, 5, 30, tzinfo=UTC), datetime(2026, 11, 12, 10, 0, 1, tzinfo=UTC)),
     ):
         assert peak_tokens_per_minute(start=start, end=end) == _direct_peaks(start=start, end=end)
-        assert selectors._products_by_subscription(start=start, end=end) == _direct_products(
+        assert consumption.products_by_subscription(start=start, end=end) == _direct_products(
             start=start, end=end
         )
 

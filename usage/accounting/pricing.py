@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 
+from aoai_portal.months import month_bounds, month_floor
 from usage.db.bulk import rows_update
 from usage.models import (
     CostCenter,
@@ -76,34 +77,21 @@ _MILLION = Decimal(1_000_000)
 NO_CHARGE_VERSION = "no-charge"
 
 
-def month_start(moment: dt.datetime | dt.date) -> dt.date:
-    if isinstance(moment, dt.datetime):
-        moment = moment.astimezone(dt.UTC).date() if moment.tzinfo else moment.date()
-    return moment.replace(day=1)
-
-
-def month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """[start, end) of a UTC month."""
-    start = dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC)
-    end = dt.datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=dt.UTC)
-    return start, end
-
-
 # --- closed months ------------------------------------------------------------------------------
 
 
 def months_closed(*, months: Iterable[dt.date]) -> set[dt.date]:
     """Which of ``months`` are closed by finance (an active ``MonthClose``), in one query."""
-    wanted = {month_start(m) for m in months}
+    wanted = {month_floor(m) for m in months}
     if not wanted:
         return set()
     rows = MonthClose.objects.filter(month__in=wanted, reopened_at__isnull=True)
-    return {month_start(m) for m in rows.values_list("month", flat=True)}
+    return {month_floor(m) for m in rows.values_list("month", flat=True)}
 
 
 def month_is_closed(month: dt.date) -> bool:
-    """Same rule as the chargeback pages (``usage.chargeback.selectors.month_is_closed``)."""
-    from usage.chargeback.selectors import month_is_closed as chargeback_month_is_closed
+    """Same rule as the chargeback pages (``usage.chargeback.selectors.reports.month_is_closed``)."""
+    from usage.chargeback.selectors.reports import month_is_closed as chargeback_month_is_closed
 
     return chargeback_month_is_closed(month)
 
@@ -302,7 +290,7 @@ def request_cost(
     if is_error:
         return Cost(Decimal(0), currency, True, NO_CHARGE_VERSION)
     if book.deployment_type(deployment) == DeploymentType.PROVISIONED:
-        rate = (ptu_rates or {}).get((deployment, month_start(time)))
+        rate = (ptu_rates or {}).get((deployment, month_floor(time)))
         if rate is None:
             return Cost(Decimal(0), currency, False, "")
         per_token, commitment = rate
@@ -395,7 +383,7 @@ def ptu_allocate(*, month: dt.date) -> int:
     """
     from usage.rollups import rollup_refresh_hours
 
-    month = month_start(month)
+    month = month_floor(month)
     if month_is_closed(month):
         return 0
     book = PriceBook.load()
@@ -488,10 +476,10 @@ def _affected_requests(proposal: ModelPrice):
 def _open_months_since(start: dt.datetime) -> tuple[list[dt.date], list[dt.date]]:
     now = dt.datetime.now(dt.UTC)
     months = []
-    month = month_start(start)
-    while month <= month_start(now):
+    month = month_floor(start)
+    while month <= month_floor(now):
         months.append(month)
-        month = month_start(month_bounds(month)[1])
+        month = month_floor(month_bounds(month)[1])
     closed = months_closed(months=months)
     return [m for m in months if m not in closed], sorted(closed)
 
@@ -598,6 +586,6 @@ def token_quality_by_month(*, start: dt.datetime, end: dt.datetime) -> dict[dt.d
     )
     out: dict[dt.date, dict[str, int]] = {}
     for row in rows:
-        counts = out.setdefault(month_start(row["month"]), {s: 0 for s in TokenSource.values})
+        counts = out.setdefault(month_floor(row["month"]), {s: 0 for s in TokenSource.values})
         counts[row["token_source"]] = counts.get(row["token_source"], 0) + row["n"]
     return dict(sorted(out.items()))

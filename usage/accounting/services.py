@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
+from aoai_portal.months import month_floor
 from usage.db.bulk import rows_update
 from usage.db.json import json_dumps, json_nul_escapes_drop
 from usage.db.loaded import LoadedRequests
@@ -25,7 +26,7 @@ from usage.regions.services import backend_regions_resolve
 
 from .parse.inputs import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge
 from .parse.parser import usage_parse
-from .pricing import PriceBook, month_start, months_closed, ptu_rates, stored_request_cost
+from .pricing import PriceBook, months_closed, ptu_rates, stored_request_cost
 
 BATCH = 1000
 
@@ -254,7 +255,7 @@ def usage_prepare(
     book = PriceBook.load()
     parsed = _usage_compute(rows, book, chunks)
     provisioned = _provisioned(rows, book)
-    later = [row for row in rows if (row.deployment, month_start(row.time)) in provisioned]
+    later = [row for row in rows if (row.deployment, month_floor(row.time)) in provisioned]
     waiting = {row.correlation_id for row in later}
     _costs_apply([row for row in rows if row.correlation_id not in waiting], parsed, book, {})
     if not later:
@@ -305,7 +306,7 @@ def _usage_compute(
 
 def _provisioned(rows: list[GatewayRequest], book: PriceBook) -> set[tuple[str, dt.date]]:
     return {
-        (row.deployment, month_start(row.time))
+        (row.deployment, month_floor(row.time))
         for row in rows
         if book.deployment_type(row.deployment) == DeploymentType.PROVISIONED
     }
@@ -318,9 +319,9 @@ def _costs_apply(
     rates: dict[tuple[str, dt.date], tuple],
 ) -> None:
     """Set the cost fields of rows whose usage is set; a closed month is never repriced."""
-    closed = months_closed(months={month_start(row.time) for row in rows})
+    closed = months_closed(months={month_floor(row.time) for row in rows})
     for row in rows:
-        if month_start(row.time) in closed:
+        if month_floor(row.time) in closed:
             continue
         cost = stored_request_cost(
             book=book,

@@ -16,16 +16,12 @@ from ninja.errors import HttpError
 
 from aoai_portal import params
 from aoai_portal.api_access import require_role
+from aoai_portal.months import month_parse
 from aoai_portal.roles import FINANCE
 
-from ..chargeback.selectors import (
-    ChargebackInputError,
-    Measures,
-    ReportRow,
-    chargeback_report,
-    month_parse,
-    usage_series,
-)
+from ..chargeback.selectors.lines import Measures
+from ..chargeback.selectors.reports import ReportRow, chargeback_report
+from ..chargeback.selectors.series import usage_series
 
 router = Router(tags=["chargeback"])
 
@@ -124,7 +120,7 @@ def chargeback(
         raise HttpError(422, f"group_by must be one of {', '.join(API_GROUPINGS)}, not {group_by!r}.")
     try:
         report = chargeback_report(month=month_parse(month), group_by=group_by)
-    except ChargebackInputError as error:
+    except params.ParamError as error:
         raise HttpError(422, str(error)) from None
     return {
         "month": report.month.strftime("%Y-%m"),
@@ -183,7 +179,7 @@ def usage(
         raise HttpError(422, f"A window of interval={interval} may span at most {MAX_DAYS[interval]} days.")
     try:
         rows, totals = usage_series(begin=begin, end=end, interval=interval, group_by=group_by)
-    except ChargebackInputError as error:
+    except params.ParamError as error:
         raise HttpError(422, str(error)) from None
     return {
         "from": begin,

@@ -20,18 +20,11 @@ from openpyxl.styles import Font
 
 from aoai_portal.exports import export_row, xlsx_row_append
 
-from .selectors import Measures, Report, ReportRow
+from ..measures import CHARGEBACK_MEASURES
+from .selectors.lines import Measures
+from .selectors.reports import Report, ReportRow
 
-_TOKEN_COLUMNS = (
-    "requests",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "estimated_tokens",
-    "unpriced_tokens",
-)
+_TOKEN_COLUMNS = tuple(name for name in CHARGEBACK_MEASURES if name != "cost")
 
 
 def report_header(report: Report) -> list[str]:

@@ -10,10 +10,11 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from aoai_portal.access_audit import access_audit_record
+from aoai_portal.months import month_bounds, month_floor
 from aoai_portal.roles import ADMIN, FINANCE, user_has_role, user_roles
 
 from ..models import MonthClose
-from .selectors import chargeback_snapshot_build, month_bounds, month_first
+from .selectors.reports import chargeback_snapshot_build
 
 
 class MonthCloseError(Exception):
@@ -24,7 +25,7 @@ def chargeback_month_close(*, month: date, user) -> MonthClose:
     """Freeze the figures of ``month``: who closed it, when, and the totals at that moment."""
     if not user_has_role(user, (FINANCE,)):
         raise PermissionDenied("Only finance or admin can close a month.")
-    month = month_first(month)
+    month = month_floor(month)
     _begin, end = month_bounds(month)
     now = datetime.now(UTC)
     if end > now:
@@ -58,7 +59,7 @@ def chargeback_month_reopen(
     reason = (reason or "").strip()
     if not reason:
         raise MonthCloseError("A reason is required to reopen a month.")
-    month = month_first(month)
+    month = month_floor(month)
     with transaction.atomic():
         close = MonthClose.objects.select_for_update().filter(month=month, reopened_at__isnull=True).first()
         if close is None:

@@ -28,10 +28,12 @@ import re
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.backends.utils import CursorWrapper
+
+from aoai_portal.months import month_add, month_bounds, month_floor
 
 logger = logging.getLogger(__name__)
 
@@ -54,24 +56,6 @@ _partitioned: dict[str, bool] = {}
 class RequestPartition:
     name: str
     month: date | None  # None: the DEFAULT partition
-
-
-def month_floor(moment: datetime | date) -> date:
-    """First day of the UTC month of ``moment``."""
-    if isinstance(moment, datetime):
-        moment = moment.astimezone(UTC).date() if moment.tzinfo else moment.date()
-    return moment.replace(day=1)
-
-
-def month_add(month: date, months: int) -> date:
-    index = month.year * 12 + month.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def month_bounds(month: date) -> tuple[datetime, datetime]:
-    """[start, end) of a UTC month, as partition bounds."""
-    start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    return start, datetime.combine(month_add(month, 1), datetime.min.time(), tzinfo=UTC)
 
 
 def partition_name(month: date) -> str:

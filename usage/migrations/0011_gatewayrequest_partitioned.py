@@ -133,7 +133,8 @@ def partition(apps, schema_editor) -> None:
         return
     from django.utils import timezone
 
-    from usage.db.partitions import month_floor, request_partitions_ahead, request_partitions_ensure
+    from aoai_portal.months import month_floor
+    from usage.db.partitions import request_partitions_ahead, request_partitions_ensure
 
     connection = schema_editor.connection
     with connection.cursor() as cursor:

@@ -17,7 +17,7 @@ class CostCenter(models.Model):
 class CostCenterAssignment(models.Model):
     """Charges an APIM subscription or product to a cost center.
 
-    A subscription's own assignment wins over its product's (see usage.chargeback selectors).
+    A subscription's own assignment wins over its product's (see usage.chargeback.selectors.cost_centers).
     """
 
     class Kind(models.TextChoices):

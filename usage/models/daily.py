@@ -1,7 +1,9 @@
 from django.db import models
 
+from .rollups import UsageRollup
 
-class UsageDaily(models.Model):
+
+class UsageDaily(UsageRollup):
     """Daily usage rollup: what the money pages (chargeback, quotas) read for whole days.
 
     UsageHourly is keyed by regions, streaming and status class as well, so at high density it
@@ -13,21 +15,6 @@ class UsageDaily(models.Model):
     """
 
     day = models.DateField()
-    apim_subscription_id = models.CharField(max_length=256, blank=True)
-    product_id = models.CharField(max_length=256, blank=True)
-    deployment = models.CharField(max_length=256, blank=True)
-    model = models.CharField(max_length=128, blank=True)
-
-    requests = models.BigIntegerField(default=0)
-    prompt_tokens = models.BigIntegerField(default=0)
-    cached_tokens = models.BigIntegerField(default=0)
-    completion_tokens = models.BigIntegerField(default=0)
-    reasoning_tokens = models.BigIntegerField(default=0)
-    total_tokens = models.BigIntegerField(default=0)
-    estimated_tokens = models.BigIntegerField(default=0)
-    unpriced_tokens = models.BigIntegerField(default=0)
-    images = models.BigIntegerField(default=0)
-    cost = models.DecimalField(max_digits=20, decimal_places=8, default=0)
     throttled = models.BigIntegerField(default=0)  # HTTP 429
     succeeded = models.BigIntegerField(default=0)  # HTTP 2xx (the quota drift check counts these)
 

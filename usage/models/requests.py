@@ -22,6 +22,20 @@ class TokenSource(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+def status_class(response_code: int | None) -> str:
+    """The rollups' status class of an HTTP status: 2xx, 4xx, 429, 5xx or unknown."""
+    code = response_code or 0
+    if code == 429:
+        return "429"
+    if code >= 500:
+        return "5xx"
+    if code >= 400:
+        return "4xx"
+    if code >= 200:
+        return "2xx"
+    return "unknown"
+
+
 class GatewayRequest(models.Model):
     correlation_id = models.CharField(max_length=64, unique=True)
     time = models.DateTimeField(db_index=True)
@@ -109,16 +123,7 @@ class GatewayRequest(models.Model):
 
     @property
     def status_class(self) -> str:
-        code = self.response_code or 0
-        if code == 429:
-            return "429"
-        if code >= 500:
-            return "5xx"
-        if code >= 400:
-            return "4xx"
-        if code >= 200:
-            return "2xx"
-        return "unknown"
+        return status_class(self.response_code)
 
 
 class NativeLog(models.Model):

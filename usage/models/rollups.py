@@ -1,24 +1,16 @@
 from django.db import models
 
 
-class UsageHourly(models.Model):
-    """Hourly rollup of GatewayRequest: what every page and API endpoint reads.
+class UsageRollup(models.Model):
+    """What UsageHourly and UsageDaily share: the dimensions both keep and the usage measures.
 
-    One row per hour and combination of the dimensions below. Maintained by
-    ``usage.rollups.rollup_refresh_hours``, which recomputes whole hours, so late rows and
-    re-imports land in the right hour exactly once. Cost centers are resolved from the
-    subscription/product at read time, so re-assigning a subscription needs no recompute.
+    The measures are ``usage.measures.USAGE_MEASURES``, declared here in that order.
     """
 
-    hour = models.DateTimeField()
     apim_subscription_id = models.CharField(max_length=256, blank=True)
     product_id = models.CharField(max_length=256, blank=True)
     deployment = models.CharField(max_length=256, blank=True)
     model = models.CharField(max_length=128, blank=True)
-    backend_region = models.CharField(max_length=128, blank=True)
-    apim_region = models.CharField(max_length=128, blank=True)
-    is_streaming = models.BooleanField(default=False)
-    status_class = models.CharField(max_length=8)  # 2xx, 4xx, 429, 5xx, unknown
 
     requests = models.BigIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
@@ -30,6 +22,25 @@ class UsageHourly(models.Model):
     unpriced_tokens = models.BigIntegerField(default=0)
     images = models.BigIntegerField(default=0)
     cost = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageHourly(UsageRollup):
+    """Hourly rollup of GatewayRequest: what every page and API endpoint reads.
+
+    One row per hour and combination of the dimensions (below and in UsageRollup). Maintained by
+    ``usage.rollups.rollup_refresh_hours``, which recomputes whole hours, so late rows and
+    re-imports land in the right hour exactly once. Cost centers are resolved from the
+    subscription/product at read time, so re-assigning a subscription needs no recompute.
+    """
+
+    hour = models.DateTimeField()
+    backend_region = models.CharField(max_length=128, blank=True)
+    apim_region = models.CharField(max_length=128, blank=True)
+    is_streaming = models.BooleanField(default=False)
+    status_class = models.CharField(max_length=8)  # 2xx, 4xx, 429, 5xx, unknown
 
     # Latency histograms: {bucket index: count} over usage.histograms buckets.
     total_time_hist = models.JSONField(default=dict)

@@ -20,23 +20,20 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from aoai_portal.access_audit import access_audit_record
+from aoai_portal.months import month_bounds, month_current, month_parse, month_previous
+from aoai_portal.params import ParamError
 from aoai_portal.roles import ADMIN, FINANCE, role_required, user_has_role, user_roles
 
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
-from ..chargeback.selectors import (
+from ..chargeback.selectors.cost_centers import cost_center_choices
+from ..chargeback.selectors.identities import identity_usage
+from ..chargeback.selectors.reports import (
     ADJUSTMENT_SERIES,
     EMPTY_PARAM,
     ChargebackFilters,
-    ChargebackInputError,
     Report,
     chargeback_report,
-    cost_center_choices,
-    identity_usage,
-    month_bounds,
     month_close_history,
-    month_current,
-    month_parse,
-    month_previous,
 )
 from ..chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
 from ..models import UsageDaily
@@ -80,7 +77,7 @@ class PageQuery:
 
 
 def _page_query(request: HttpRequest) -> PageQuery:
-    """Month and filters from the query string; raises ChargebackInputError on a bad month."""
+    """Month and filters from the query string; raises ParamError on a bad month."""
     raw_month = request.GET.get("month") or request.POST.get("month")
     month = month_parse(raw_month) if raw_month else month_current()
     values: dict[str, str | None] = {}
@@ -167,7 +164,7 @@ def _models_seen(month: date) -> list[str]:
 def month_overview(request: HttpRequest) -> HttpResponse:
     try:
         query = _page_query(request)
-    except ChargebackInputError as error:
+    except ParamError as error:
         return _bad_request(request, error)
     level = query.level
     report = chargeback_report(month=query.month, group_by=level, filters=query.filters, with_chart=True)
@@ -216,7 +213,7 @@ def month_overview(request: HttpRequest) -> HttpResponse:
 def _export(request: HttpRequest, extension: str) -> HttpResponse:
     try:
         query = _page_query(request)
-    except ChargebackInputError as error:
+    except ParamError as error:
         return _bad_request(request, error)
     report = chargeback_report(month=query.month, group_by=query.level, filters=query.filters)
     access_audit_record(
@@ -251,7 +248,7 @@ def month_close(request: HttpRequest) -> HttpResponse:
     """GET: what will be frozen, and a confirm button; POST: close the month."""
     try:
         query = _page_query(request)
-    except ChargebackInputError as error:
+    except ParamError as error:
         return _bad_request(request, error)
     back = PageQuery(query.month, ChargebackFilters()).url()
     if request.method == "POST":
@@ -278,7 +275,7 @@ def month_reopen(request: HttpRequest) -> HttpResponse:
     """Admin only: reopen a closed month, with a reason (recorded and audited)."""
     try:
         query = _page_query(request)
-    except ChargebackInputError as error:
+    except ParamError as error:
         return _bad_request(request, error)
     back = PageQuery(query.month, ChargebackFilters()).url()
     error = ""

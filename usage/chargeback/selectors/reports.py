@@ -1,0 +1,323 @@
+"""Chargeback reports of a month, over half-open UTC windows ``[begin, end)``.
+
+Everything is computed from *lines*: the rollup summed per time bucket (day or hour) and per
+APIM subscription, product, deployment and model. A report groups lines by one key after
+resolving each line's cost center; each line lands in exactly one group, so the groups always
+add up to the grand total. Money is ``Decimal`` end to end (never a float).
+
+Closed months are reported from the snapshot frozen at close; what arrived since is the
+difference between the live lines and the snapshot lines, shown as adjustment rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+
+from aoai_portal.months import month_bounds, month_floor
+
+from ...models import MonthClose
+from .cost_centers import CostCenterRef, Resolver, cost_center_resolver
+from .lines import ChargebackInputError, Line, Measures, usage_lines
+
+# Empty key of a dimension (no subscription, no deployment, unassigned cost center) in URLs.
+EMPTY_PARAM = "(none)"
+# Code of the chart series of a closed month's late usage.
+ADJUSTMENT_SERIES = "(adjustment)"
+GROUPINGS = ("cost_center", "subscription", "deployment", "model", "deployment_model", "day")
+
+
+@dataclass(frozen=True)
+class ChargebackFilters:
+    """Optional filters of a report; ``None`` = not filtered, ``""`` = the empty value."""
+
+    cost_center: str | None = None
+    subscription: str | None = None
+    deployment: str | None = None
+    model: str | None = None
+
+    def matches(self, line: Line, ref: CostCenterRef) -> bool:
+        return (
+            (self.cost_center is None or ref.code == self.cost_center)
+            and (self.subscription is None or line.subscription == self.subscription)
+            and (self.deployment is None or line.deployment == self.deployment)
+            and (self.model is None or line.model == self.model)
+        )
+
+
+@dataclass
+class ReportRow:
+    group: str
+    label: str
+    measures: Measures
+    cost_center: str | None = None  # subscription rows: the subscription's cost center code
+    cost_center_name: str | None = None
+    subscription_ids: list[str] | None = None  # cost center rows: the subscriptions charged to it
+    deployment: str | None = None
+    model: str | None = None
+
+
+def group_key(grouping: str, line: Line, ref: CostCenterRef) -> tuple[str, str]:
+    if grouping == "cost_center":
+        return ref.code, ref.name
+    if grouping == "subscription":
+        return line.subscription, line.subscription or "(no subscription)"
+    if grouping == "deployment":
+        return line.deployment, line.deployment or "(no deployment)"
+    if grouping == "model":
+        return line.model, line.model or "(unknown model)"
+    if grouping == "deployment_model":
+        return (
+            f"{line.deployment}/{line.model}",
+            f"{line.deployment or '(no deployment)'} · {line.model or '(unknown model)'}",
+        )
+    if grouping == "day":
+        return line.bucket.date().isoformat(), line.bucket.strftime("%a %d %b %Y")
+    raise ChargebackInputError(f"group_by must be one of {', '.join(GROUPINGS)}, not {grouping!r}.")
+
+
+def _group(
+    lines: Iterable[Line], *, grouping: str, resolve: Resolver, filters: ChargebackFilters
+) -> tuple[dict[str, ReportRow], Measures]:
+    groups: dict[str, ReportRow] = {}
+    totals = Measures()
+    for line in lines:
+        ref = resolve(line.subscription, line.product)
+        if not filters.matches(line, ref):
+            continue
+        key, label = group_key(grouping, line, ref)
+        row = groups.get(key)
+        if row is None:
+            row = groups[key] = ReportRow(group=key, label=label, measures=Measures())
+            if grouping == "cost_center":
+                row.subscription_ids = []
+            if grouping == "subscription":
+                row.cost_center, row.cost_center_name = ref.code, ref.name
+            if grouping == "deployment_model":
+                row.deployment, row.model = line.deployment, line.model
+        if grouping == "cost_center" and line.subscription not in row.subscription_ids:
+            row.subscription_ids.append(line.subscription)
+        row.measures.add(line.measures)
+        totals.add(line.measures)
+    for row in groups.values():
+        if row.subscription_ids is not None:
+            row.subscription_ids.sort()
+    return groups, totals
+
+
+def _ordered(rows: Iterable[ReportRow], grouping: str) -> list[ReportRow]:
+    if grouping == "day":
+        return sorted(rows, key=lambda r: r.group)
+    # Biggest spend first; Unassigned is never hidden at the bottom of a tie.
+    return sorted(rows, key=lambda r: (-r.measures.cost, -r.measures.total_tokens, r.group))
+
+
+@dataclass
+class ChartSeries:
+    code: str
+    name: str
+    values: list[Decimal]
+
+
+@dataclass
+class Report:
+    """One chargeback table: rows, their total, and for closed months the adjustments since close."""
+
+    month: date
+    begin: datetime
+    end: datetime
+    group_by: str
+    filters: ChargebackFilters
+    currency: str
+    rows: list[ReportRow]
+    totals: Measures
+    close: MonthClose | None = None
+    adjustments: list[ReportRow] = field(default_factory=list)
+    adjustment_totals: Measures = field(default_factory=Measures)
+    days: list[date] = field(default_factory=list)
+    chart: list[ChartSeries] = field(default_factory=list)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.close is not None
+
+    @property
+    def effective_totals(self) -> Measures:
+        """Closed figures plus adjustments: everything known today."""
+        effective = Measures()
+        effective.add(self.totals)
+        effective.add(self.adjustment_totals)
+        return effective
+
+
+def month_close_active(month: date) -> MonthClose | None:
+    return (
+        MonthClose.objects.filter(month=month_floor(month), reopened_at__isnull=True)
+        .select_related("closed_by")
+        .first()
+    )
+
+
+def month_is_closed(month: date) -> bool:
+    """True while ``month`` (any day in it) is closed; closed months are never repriced."""
+    return MonthClose.objects.filter(month=month_floor(month), reopened_at__isnull=True).exists()
+
+
+def month_close_history(month: date) -> list[MonthClose]:
+    return list(MonthClose.objects.filter(month=month_floor(month)).order_by("-closed_at"))
+
+
+def _chart(
+    lines: list[Line], *, days: list[date], resolve: Resolver, filters: ChargebackFilters
+) -> list[ChartSeries]:
+    index = {day: i for i, day in enumerate(days)}
+    series: dict[str, ChartSeries] = {}
+    for line in lines:
+        ref = resolve(line.subscription, line.product)
+        if not filters.matches(line, ref):
+            continue
+        entry = series.get(ref.code)
+        if entry is None:
+            entry = series[ref.code] = ChartSeries(ref.code, ref.name, [Decimal(0)] * len(days))
+        entry.values[index[line.bucket.date()]] += line.measures.cost
+    return sorted(series.values(), key=lambda s: (-sum(s.values), s.code))
+
+
+def _frozen_resolver(snapshot: dict, fallback: Resolver) -> Resolver:
+    """The assignments as they were at close; pairs unseen at close resolve as today."""
+    frozen = {
+        (entry["subscription"], entry["product"]): CostCenterRef(
+            entry["cost_center"], entry["cost_center_name"]
+        )
+        for entry in snapshot.get("assignments", [])
+    }
+
+    def resolve(subscription_id: str, product_id: str) -> CostCenterRef:
+        ref = frozen.get((subscription_id, product_id))
+        return ref if ref is not None else fallback(subscription_id, product_id)
+
+    return resolve
+
+
+def chargeback_report(
+    *, month: date, group_by: str, filters: ChargebackFilters | None = None, with_chart: bool = False
+) -> Report:
+    """The chargeback of ``month`` grouped by ``group_by``; closed months from their snapshot."""
+    if group_by not in GROUPINGS:
+        raise ChargebackInputError(f"group_by must be one of {', '.join(GROUPINGS)}, not {group_by!r}.")
+    filters = filters or ChargebackFilters()
+    month = month_floor(month)
+    begin, end = month_bounds(month)
+    # Only the "day" grouping and the daily chart need days; other reports read month sums.
+    collapse = group_by != "day" and not with_chart
+    live_lines = usage_lines(
+        begin=begin,
+        end=end,
+        interval="day",
+        model=filters.model,
+        subscription=filters.subscription,
+        collapse=collapse,
+    )
+    current = cost_center_resolver()
+    close = month_close_active(month)
+    report = Report(
+        month=month,
+        begin=begin,
+        end=end,
+        group_by=group_by,
+        filters=filters,
+        currency=settings.PORTAL_CURRENCY,
+        rows=[],
+        totals=Measures(),
+        close=close,
+    )
+    days = [begin.date() + timedelta(days=i) for i in range((end - begin).days)]
+    if close is None:
+        groups, report.totals = _group(live_lines, grouping=group_by, resolve=current, filters=filters)
+        report.rows = _ordered(groups.values(), group_by)
+        if with_chart:
+            report.days = days
+            report.chart = _chart(live_lines, days=days, resolve=current, filters=filters)
+        return report
+
+    resolve = _frozen_resolver(close.snapshot, current)
+    frozen_lines = [Line.from_json(data) for data in close.snapshot.get("lines", [])]
+    frozen, report.totals = _group(frozen_lines, grouping=group_by, resolve=resolve, filters=filters)
+    live, live_totals = _group(live_lines, grouping=group_by, resolve=resolve, filters=filters)
+    report.rows = _ordered(frozen.values(), group_by)
+    adjustments = []
+    for key in sorted(set(frozen) | set(live)):
+        reference = live.get(key) or frozen[key]
+        before = frozen[key].measures if key in frozen else Measures()
+        after = live[key].measures if key in live else Measures()
+        difference = after.minus(before)
+        if not difference.is_zero():
+            adjustments.append(replace(reference, measures=difference))
+    if group_by == "cost_center":
+        # List only the subscriptions whose figures changed since the close.
+        frozen_subs, _ = _group(frozen_lines, grouping="subscription", resolve=resolve, filters=filters)
+        live_subs, _ = _group(live_lines, grouping="subscription", resolve=resolve, filters=filters)
+        changed = {
+            key
+            for key in set(frozen_subs) | set(live_subs)
+            if (live_subs[key].measures if key in live_subs else Measures())
+            != (frozen_subs[key].measures if key in frozen_subs else Measures())
+        }
+        for row in adjustments:
+            row.subscription_ids = [s for s in row.subscription_ids or [] if s in changed]
+    report.adjustments = _ordered(adjustments, group_by)
+    report.adjustment_totals = live_totals.minus(report.totals)
+    if with_chart:
+        report.days = days
+        report.chart = _chart(frozen_lines, days=days, resolve=resolve, filters=filters)
+        adjustment = ChartSeries(ADJUSTMENT_SERIES, "Adjustments after close", [Decimal(0)] * len(days))
+        live_by_day = _chart(live_lines, days=days, resolve=resolve, filters=filters)
+        for s in live_by_day:
+            adjustment.values = [a + v for a, v in zip(adjustment.values, s.values, strict=True)]
+        for s in report.chart:
+            adjustment.values = [a - v for a, v in zip(adjustment.values, s.values, strict=True)]
+        if any(adjustment.values):
+            report.chart.append(adjustment)
+    return report
+
+
+def chargeback_snapshot_build(*, month: date) -> dict:
+    """The frozen figures of ``month`` for its close: totals per cost center, subscription, model, and lines."""
+    begin, end = month_bounds(month)
+    lines = usage_lines(begin=begin, end=end, interval="day")
+    resolve = cost_center_resolver()
+    everything = ChargebackFilters()
+    summaries = {}
+    for grouping, name in (
+        ("cost_center", "cost_centers"),
+        ("subscription", "subscriptions"),
+        ("model", "models"),
+    ):
+        groups, totals = _group(lines, grouping=grouping, resolve=resolve, filters=everything)
+        summaries[name] = {
+            key: {"label": row.label, **row.measures.as_json()} for key, row in sorted(groups.items())
+        }
+    pairs = sorted({(line.subscription, line.product) for line in lines})
+    assignments = []
+    for subscription, product in pairs:
+        ref = resolve(subscription, product)
+        assignments.append(
+            {
+                "subscription": subscription,
+                "product": product,
+                "cost_center": ref.code,
+                "cost_center_name": ref.name,
+            }
+        )
+    return {
+        "month": month.strftime("%Y-%m"),
+        "currency": settings.PORTAL_CURRENCY,
+        "totals": totals.as_json(),
+        **summaries,
+        "assignments": assignments,
+        "lines": [line.as_json() for line in lines],
+    }
