@@ -2,7 +2,7 @@
 
 from dataclasses import fields
 
-from usage.api_chargeback import MeasuresOut
+from usage.api.chargeback import MeasuresOut
 
 from usage.chargeback.selectors.lines import Measures
 from usage.measures import CHARGEBACK_MEASURES, TOKEN_MEASURES, USAGE_MEASURES
