@@ -3,7 +3,6 @@
 from dataclasses import fields
 
 from usage.api.chargeback import MeasuresOut
-
 from usage.chargeback.selectors.lines import Measures
 from usage.measures import CHARGEBACK_MEASURES, TOKEN_MEASURES, USAGE_MEASURES
 from usage.models import GatewayRequest, UsageDaily, UsageHourly
