@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from html import unescape
 
 from usage.models import CostCenter, CostCenterAssignment, GatewayRequest, TokenSource
-from usage.rollups import rollup_refresh_hours
+from usage.rollups.hourly import rollup_refresh_hours
 
 MONTH = date(2026, 10, 1)
 BEGIN = datetime(2026, 10, 1, tzinfo=UTC)

@@ -3,7 +3,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.latency_factories import RegionProfile, exact_percentile, gateway_request, requests_generate
-from usage.histograms import bucket_width
 from usage.latency.selectors import (
     LatencyFilterError,
     LatencyFilters,
@@ -12,7 +11,8 @@ from usage.latency.selectors import (
     latency_rows,
 )
 from usage.models import GatewayRequest
-from usage.rollups import rollup_refresh_range
+from usage.rollups.histograms import bucket_width
+from usage.rollups.hourly import rollup_refresh_range
 
 H = datetime.fromisoformat("2026-03-02T00:00:00+00:00")
 PROFILES = [

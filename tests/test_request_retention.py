@@ -27,7 +27,7 @@ from usage.partitions import (
     requests_partition_forget,
 )
 from usage.retention import requests_retention_apply, requests_retention_cutoff
-from usage.rollups import rollup_refresh_hours
+from usage.rollups.hourly import rollup_refresh_hours
 
 pytestmark = pytest.mark.django_db
 

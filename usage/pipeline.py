@@ -13,13 +13,8 @@ from typing import TYPE_CHECKING
 
 from .json_memo import json_shared
 from .loaded import LoadedRequests
-from .rollups import (
-    RollupDelta,
-    month_tokens_stored,
-    native_durations_get,
-    rollup_add,
-    rollup_refresh_hours,
-)
+from .rollups.delta import RollupDelta, month_tokens_stored, native_durations_get, rollup_add
+from .rollups.hourly import rollup_refresh_hours
 
 if TYPE_CHECKING:
     from .models import GatewayRequest

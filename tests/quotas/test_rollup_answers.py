@@ -21,7 +21,8 @@ from quotas.selectors import peak_tokens_per_minute, quota_overview
 from quotas.services import tier_assign
 from tests.latency_factories import gateway_request
 from usage.models import GatewayRequest
-from usage.rollups import rollup_refresh_range, status_class
+from usage.rollups.common import status_class
+from usage.rollups.hourly import rollup_refresh_range
 
 from .factories import tier_add
 

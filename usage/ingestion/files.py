@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from usage.json_memo import json_decode
 from usage.models import IngestionRun
-from usage.rollups import latency_rollups_deferred
+from usage.rollups.deferral import latency_rollups_deferred
 
 from .file_text import (
     BAD,

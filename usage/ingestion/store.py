@@ -26,7 +26,7 @@ request (``usage.pipeline.requests_refresh``).
   of its own, a record that still fails rejected with its error. Only a lost database connection
   ends the call.
 * Long imports (``import_logs``, the Log Analytics pull) run inside
-  ``usage.rollups.latency_rollups_deferred``: a batch keeps UsageHourly, UsageDaily and the
+  ``usage.rollups.deferral.latency_rollups_deferred``: a batch keeps UsageHourly, UsageDaily and the
   tokens-per-minute rollup current and marks its hours for the latency rollups, which are
   refreshed between batches once a minute and when the import ends (``latency_rollups_tick``).
 * Rows still waiting for their join partner are kept in ``UnmatchedRow`` by the same
@@ -72,7 +72,7 @@ from usage.lookups import bare_db_type
 from usage.models import GatewayRequest, LlmLogChunk, RejectedRow
 from usage.partitions import request_partitions_prepare
 from usage.pipeline import requests_refresh, requests_write
-from usage.rollups import latency_rollups_tick
+from usage.rollups.deferral import latency_rollups_tick
 
 from .conflicts import MODELS as _MODELS
 from .conflicts import content_hash, record_key, record_normalise, resolution_write, versions_resolve

@@ -1,6 +1,6 @@
 """Read latency measures from the hourly rollups (UsageHourly), never from the request table.
 
-Percentiles come from merged per-hour histograms (``usage.histograms``), so any range and any
+Percentiles come from merged per-hour histograms (``usage.rollups.histograms``), so any range and any
 grouping is within one bucket width of the exact percentile over the raw requests; counts,
 shares and tokens/second are sums of sums. Streaming and non-streaming requests are never mixed
 in one row (a streamed time is time to the last byte).
@@ -18,7 +18,7 @@ ranges) for grouping by hour of day without a subscription filter;
 ``LatencySubscriptionDaily`` (LatencyDaily's rows per APIM subscription, keeping the hours) for a
 subscription filter over whole days, or grouped by hour of day; ``UsageHourly`` (per hour,
 subscription, product and status class) otherwise. The latency rollups store packed histograms,
-merged as integer "lanes" (``usage.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
+merged as integer "lanes" (``usage.rollups.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,16 +32,6 @@ from django.db.models import BigIntegerField, Func, Q, QuerySet
 
 from aoai_portal import params
 
-from ..histograms import (
-    counts_percentiles,
-    histogram_from_lanes,
-    histogram_lanes,
-    histogram_merge_into,
-    histogram_percentiles,
-    histograms_add_into,
-    histograms_lanes,
-    lanes_counts,
-)
 from ..models import (
     LatencyDaily,
     LatencyDailySpan,
@@ -52,7 +42,17 @@ from ..models import (
     UsageHourly,
 )
 from ..regions import region_group, region_label
-from ..spans import spans_cover
+from ..rollups.histograms import (
+    counts_percentiles,
+    histogram_from_lanes,
+    histogram_lanes,
+    histogram_merge_into,
+    histogram_percentiles,
+    histograms_add_into,
+    histograms_lanes,
+    lanes_counts,
+)
+from ..rollups.spans import spans_cover
 
 QUANTILES = (0.5, 0.95, 0.99)
 # group_by names accepted by latency_rows -> how a rollup row is keyed.
@@ -356,7 +356,7 @@ def _filtered(queryset: QuerySet, filters: LatencyFilters) -> QuerySet:
 
 def _day_and_span_sources(day_model: type, span_model: type, first: date, end: date) -> list[QuerySet]:
     """The querysets that read the days ``[first, end)`` as the fewest aligned pieces
-    (``usage.spans.spans_cover``): ``day_model`` rows for single days, ``span_model`` rows for
+    (``usage.rollups.spans.spans_cover``): ``day_model`` rows for single days, ``span_model`` rows for
     spans (one query each, at most two)."""
     pieces = spans_cover(first, end)
     days = [day for day, length in pieces if length == 1]
