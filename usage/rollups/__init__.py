@@ -2,7 +2,7 @@
 
 Every hour's rows are recomputed whole from GatewayRequest (``hourly.rollup_refresh_hours``), or,
 for requests stored for the first time, their own sums added (``delta.rollup_add``); the same
-transaction maintains the coarser rollups built from UsageHourly:
+transaction maintains the coarser rollups the pages read:
 
 - ``hourly``: UsageHourly, recomputed by runs of hours in a few GROUP BY queries;
 - ``delta``: the sums of new requests, added to the rollups of their hours;
