@@ -340,7 +340,7 @@ def _store_run(
     path: Path, batch_size: int, timers: _Timers, native_first: bool, rss_every: int, workers: int = 1
 ) -> dict:
     from usage.ingestion.parallel import BatchStore
-    from usage.rollups import latency_rollups_deferred
+    from usage.rollups.deferral import latency_rollups_deferred
 
     _empty_tables()
     backend = _Backend()
@@ -507,7 +507,7 @@ def main() -> None:
     import usage.db.loaded
     import usage.ingestion.pipeline
     import usage.ingestion.store
-    import usage.rollups
+    import usage.rollups.deferral
     from usage.ingestion.store import BATCH_SIZE
 
     with connection.cursor() as cursor:
@@ -527,7 +527,7 @@ def main() -> None:
     timers.wrap(usage.ingestion.pipeline, "native_durations_get", "rollup_add")
     timers.wrap(usage.ingestion.pipeline.RollupDelta, "add", "rollup_add")
     timers.wrap(usage.ingestion.pipeline, "rollup_add", "rollup_add")
-    timers.wrap(usage.rollups, "latency_pending_refresh", "latency_pending_refresh")
+    timers.wrap(usage.rollups.deferral, "latency_pending_refresh", "latency_pending_refresh")
     timers.wrap(usage.db.loaded.LoadedRequests, "partnered", "load LLM-log partners")
 
     print(

@@ -318,7 +318,7 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
         LatencySubscriptionDaily,
         LatencySubscriptionRegionDaily,
     )
-    from usage.rollups import rollup_refresh_range
+    from usage.rollups.hourly import rollup_refresh_range
 
     began = time.perf_counter()
     rollups = rollup_refresh_range(start=start, end=end)

@@ -17,7 +17,7 @@ from html import unescape
 
 from usage.measures import CHARGEBACK_MEASURES, TOKEN_MEASURES
 from usage.models import CostCenter, CostCenterAssignment, GatewayRequest, TokenSource
-from usage.rollups import rollup_refresh_hours
+from usage.rollups.hourly import rollup_refresh_hours
 
 MONTH = date(2026, 10, 1)
 BEGIN = datetime(2026, 10, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.test import Client
 
 from tests.latency_factories import RegionProfile, requests_generate
-from usage.rollups import rollup_refresh_range
+from usage.rollups.hourly import rollup_refresh_range
 
 pytestmark = pytest.mark.browser
 H = datetime.fromisoformat("2026-03-02T00:00:00+00:00")

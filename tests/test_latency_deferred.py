@@ -24,7 +24,9 @@ from usage.models import (
     LatencySubscriptionRegionDaily,
     UsageHourly,
 )
-from usage.rollups import hour_floor, latency_daily_refresh, latency_rollups_deferred
+from usage.rollups.common import hour_floor
+from usage.rollups.deferral import latency_rollups_deferred
+from usage.rollups.latency import latency_daily_refresh
 
 START = datetime(2026, 11, 2, 21, tzinfo=UTC)  # crosses midnight: two days, and their spans
 END = datetime(2026, 11, 3, 2, tzinfo=UTC)

@@ -13,7 +13,11 @@ from hypothesis import strategies as st
 
 from tests.latency_expected import hour_entry, hour_entry_add
 from tests.latency_factories import RegionProfile, gateway_request, requests_generate
-from usage.histograms import (
+from usage.latency.filters import LatencyFilters
+from usage.latency.groups import latency_rows
+from usage.latency.reads import latency_rollup_rows
+from usage.models import GatewayRequest, LatencyDaily, LatencyHourOfDay, UsageHourly
+from usage.rollups.histograms import (
     BUCKET_COUNT,
     bucket_bounds,
     histogram_lanes,
@@ -25,11 +29,8 @@ from usage.histograms import (
     histograms_pack,
     histograms_unpack,
 )
-from usage.latency.filters import LatencyFilters
-from usage.latency.groups import latency_rows
-from usage.latency.reads import latency_rollup_rows
-from usage.models import GatewayRequest, LatencyDaily, LatencyHourOfDay, UsageHourly
-from usage.rollups import latency_daily_refresh, rollup_refresh_hours, rollup_refresh_range
+from usage.rollups.hourly import rollup_refresh_hours, rollup_refresh_range
+from usage.rollups.latency import latency_daily_refresh
 
 H = datetime.fromisoformat("2026-03-02T00:00:00+00:00")
 PROFILES = [
@@ -73,7 +74,7 @@ def test_a_packed_histogram_unpacks_to_the_same_counts(histogram):
 def test_adding_lanes_merges_histograms(parts):
     lanes = sum(histogram_lanes(histogram_pack(h)) for h in parts)
     assert histogram_unpack(histogram_pack(histogram_merge(parts))) == _nonzero(histogram_merge(parts))
-    from usage.histograms import histogram_from_lanes
+    from usage.rollups.histograms import histogram_from_lanes
 
     assert histogram_from_lanes(lanes) == _nonzero(histogram_merge(parts))
 

@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta
 
 from tests.latency_factories import RegionProfile, requests_generate
-from usage.rollups import rollup_refresh_range
+from usage.rollups.hourly import rollup_refresh_range
 from usage.views.latency import sparkline_points
 
 H = datetime.fromisoformat("2026-03-02T00:00:00+00:00")

@@ -3,12 +3,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.latency_factories import RegionProfile, exact_percentile, gateway_request, requests_generate
-from usage.histograms import bucket_width
 from usage.latency.charts import latency_charts
 from usage.latency.filters import LatencyFilterError, LatencyFilters, latency_filters_parse
 from usage.latency.groups import latency_rows
 from usage.models import GatewayRequest
-from usage.rollups import rollup_refresh_range
+from usage.rollups.histograms import bucket_width
+from usage.rollups.hourly import rollup_refresh_range
 
 H = datetime.fromisoformat("2026-03-02T00:00:00+00:00")
 PROFILES = [

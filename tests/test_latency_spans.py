@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from tests.migrations_replay import migration_replay
 from tests.test_latency_subscription_daily import _rounded, _store
-from usage.histograms import histogram_lanes, histograms_lanes
 from usage.latency.charts import latency_charts
 from usage.latency.filters import LatencyFilters
 from usage.latency.groups import GROUPINGS, latency_rows
@@ -30,8 +29,10 @@ from usage.models import (
     LatencyHourOfDay,
     LatencyHourOfDaySpan,
 )
-from usage.rollups import latency_daily_refresh, rollup_refresh_hours, rollup_refresh_range
-from usage.spans import SPAN_DAYS, span_days_of, span_start, spans_cover
+from usage.rollups.histograms import histogram_lanes, histograms_lanes
+from usage.rollups.hourly import rollup_refresh_hours, rollup_refresh_range
+from usage.rollups.latency import latency_daily_refresh
+from usage.rollups.spans import SPAN_DAYS, span_days_of, span_start, spans_cover
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 DAYS = 40

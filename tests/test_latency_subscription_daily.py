@@ -19,7 +19,18 @@ from hypothesis import strategies as st
 from tests.latency_expected import hour_entry, hour_entry_add
 from tests.latency_factories import gateway_request
 from tests.migrations_replay import migration_replay
-from usage.histograms import (
+from usage.latency.charts import latency_charts
+from usage.latency.filters import LatencyFilters
+from usage.latency.groups import GROUPINGS, latency_rows
+from usage.latency.reads import latency_rollup_rows
+from usage.models import (
+    GatewayRequest,
+    LatencySubscriptionDaily,
+    LatencySubscriptionRegionDaily,
+    NativeLog,
+    UsageHourly,
+)
+from usage.rollups.histograms import (
     BUCKET_COUNT,
     histogram_lanes,
     histogram_lanes_of,
@@ -35,18 +46,8 @@ from usage.histograms import (
     histograms_unpack,
     segment_lanes,
 )
-from usage.latency.charts import latency_charts
-from usage.latency.filters import LatencyFilters
-from usage.latency.groups import GROUPINGS, latency_rows
-from usage.latency.reads import latency_rollup_rows
-from usage.models import (
-    GatewayRequest,
-    LatencySubscriptionDaily,
-    LatencySubscriptionRegionDaily,
-    NativeLog,
-    UsageHourly,
-)
-from usage.rollups import latency_daily_refresh, rollup_refresh_hours, rollup_refresh_range
+from usage.rollups.hourly import rollup_refresh_hours, rollup_refresh_range
+from usage.rollups.latency import latency_daily_refresh
 
 H = datetime(2026, 3, 2, tzinfo=UTC)
 DAYS = 3

@@ -21,7 +21,7 @@ from usage.models import (
     RejectedRow,
     UnmatchedRow,
 )
-from usage.rollups import latency_rollups_deferred
+from usage.rollups.deferral import latency_rollups_deferred
 
 START = datetime(2026, 11, 2, 22, tzinfo=UTC)
 END = datetime(2026, 11, 3, 1, tzinfo=UTC)

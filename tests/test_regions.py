@@ -291,7 +291,7 @@ def test_regions_normalize_fixes_stored_requests_and_their_rollups(stored):
     )
     GatewayRequest.objects.filter(correlation_id="e-apim-429").update(backend_region="")
     GatewayRequest.objects.update(apim_region="West Europe")
-    from usage.rollups import rollup_refresh_hours
+    from usage.rollups.hourly import rollup_refresh_hours
 
     rollup_refresh_hours(hours=[HOUR])
     assert HOST_1 in set(LatencyDaily.objects.values_list("backend_region", flat=True))

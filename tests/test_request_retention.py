@@ -28,7 +28,7 @@ from usage.db.partitions import (
 )
 from usage.models import GatewayRequest, LatencyDaily, LlmLogChunk, NativeLog, UsageDaily, UsageHourly
 from usage.retention import requests_retention_apply, requests_retention_cutoff
-from usage.rollups import rollup_refresh_hours
+from usage.rollups.hourly import rollup_refresh_hours
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,9 @@ from usage.models import (
     UsageDaily,
     UsageHourly,
 )
-from usage.rollups import RollupDelta, rollup_add, rollup_refresh_range, tokens_per_minute_compute
+from usage.rollups.delta import RollupDelta, rollup_add
+from usage.rollups.hourly import rollup_refresh_range
+from usage.rollups.tokens_per_minute import tokens_per_minute_compute
 
 START = datetime(2026, 11, 2, 22, tzinfo=UTC)  # crosses midnight
 END = datetime(2026, 11, 3, 1, tzinfo=UTC)

@@ -4,15 +4,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.latency_factories import RegionProfile, exact_percentile, gateway_request, requests_generate
-from usage.histograms import (
+from usage.models import GatewayRequest, NativeLog, UsageHourly
+from usage.rollups.histograms import (
     bucket_index,
     bucket_width,
     histogram_count,
     histogram_merge,
     histogram_percentile,
 )
-from usage.models import GatewayRequest, NativeLog, UsageHourly
-from usage.rollups import rollup_refresh_hours, rollup_refresh_range
+from usage.rollups.hourly import rollup_refresh_hours, rollup_refresh_range
 
 H = datetime.fromisoformat("2026-03-02T10:00:00+00:00")
 
@@ -198,7 +198,7 @@ def _daily_snapshot() -> list[tuple]:
 
 
 def test_refreshing_hours_one_by_one_builds_the_same_days_as_a_full_rebuild(db):
-    from usage.rollups import latency_daily_refresh
+    from usage.rollups.latency import latency_daily_refresh
 
     requests = requests_generate(
         profiles=[

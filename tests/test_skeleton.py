@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from usage.histograms import bucket_bounds, bucket_index, histogram_percentile
+from usage.rollups.histograms import bucket_bounds, bucket_index, histogram_percentile
 
 
 def test_it_sends_anonymous_users_to_sign_in(client, db):

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.latency_factories import gateway_request
 from usage.models import GatewayRequest, TokensPerMinuteHourly
-from usage.rollups import rollup_refresh_hours, rollup_refresh_range
+from usage.rollups.hourly import rollup_refresh_hours, rollup_refresh_range
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 DAYS = 3

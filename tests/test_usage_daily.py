@@ -9,7 +9,8 @@ from tests.latency_factories import gateway_request
 from usage.chargeback.selectors.lines import usage_lines
 from usage.measures import TOKEN_MEASURES, USAGE_MEASURES
 from usage.models import GatewayRequest, TokenSource, UsageDaily
-from usage.rollups import rollup_refresh_hours, rollup_refresh_range, usage_daily_refresh
+from usage.rollups.daily import usage_daily_refresh
+from usage.rollups.hourly import rollup_refresh_hours, rollup_refresh_range
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 _MEASURES = (*USAGE_MEASURES, "throttled", "succeeded")

@@ -6,7 +6,7 @@ from itertools import count
 
 from quotas.models import QuotaTier
 from usage.models import GatewayRequest
-from usage.rollups import rollup_refresh_hours
+from usage.rollups.hourly import rollup_refresh_hours
 
 _ids = count(1)
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)

@@ -23,7 +23,7 @@ from quotas.services import tier_assign
 from tests.latency_factories import gateway_request
 from usage.models import GatewayRequest
 from usage.models.requests import status_class
-from usage.rollups import rollup_refresh_range
+from usage.rollups.hourly import rollup_refresh_range
 
 from .factories import tier_add
 

@@ -354,7 +354,7 @@ def ptu_rates(
     The rate is the commitment over the month's tokens stored so far, so it is exact once the
     month is complete; ``ptu_allocate`` re-applies it to every request of the month.
     ``month_tokens(deployment, month)`` gives those tokens when the caller knows them without
-    summing the month's requests (ingestion: ``usage.rollups.month_tokens_stored``).
+    summing the month's requests (ingestion: ``usage.rollups.delta.month_tokens_stored``).
     """
     rates = {}
     for deployment, month in pairs:
@@ -381,7 +381,7 @@ def ptu_allocate(*, month: dt.date) -> int:
     Returns the number of requests updated. Closed months are left alone. Run it when a month
     ends (before closing it) or after changing a commitment; rollups of touched hours refresh.
     """
-    from usage.rollups import rollup_refresh_hours
+    from usage.rollups.hourly import rollup_refresh_hours
 
     month = month_floor(month)
     if month_is_closed(month):
@@ -544,7 +544,7 @@ def price_change_preview(*, proposal: ModelPrice) -> PricePreview:
 
 def price_apply(*, proposal: ModelPrice, set_by: str = "") -> int:
     """Save a new admin price row and reprice the open months it covers; returns rows repriced."""
-    from usage.rollups import rollup_refresh_hours
+    from usage.rollups.hourly import rollup_refresh_hours
 
     proposal.source = ModelPrice.Source.ADMIN
     proposal.source_version = proposal.source_version or set_by[:64]

@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from usage.db.json import json_decode
 from usage.models import IngestionRun
-from usage.rollups import latency_rollups_deferred
+from usage.rollups.deferral import latency_rollups_deferred
 
 from .cells import Rejection
 from .diagnostic import diagnostic_record_convert

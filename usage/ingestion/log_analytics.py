@@ -34,7 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from usage.models import IngestionRun, IngestionWatermark
-from usage.rollups import latency_rollups_deferred
+from usage.rollups.deferral import latency_rollups_deferred
 
 from .locks import INGEST_LOCK, Lock, LockLost, lock_heartbeat, lock_hold, lock_holder
 from .parallel import BatchStore

@@ -53,7 +53,7 @@ import billiard.util
 from django.conf import settings
 from django.db import connections
 
-from usage.rollups import latency_rollups_defer_process
+from usage.rollups.deferral import latency_rollups_defer_process
 
 from .store import BATCH_SIZE, StoreResult, rows_store
 

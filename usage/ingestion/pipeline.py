@@ -13,13 +13,8 @@ from typing import TYPE_CHECKING
 
 from usage.db.json import json_shared
 from usage.db.loaded import LoadedRequests
-from usage.rollups import (
-    RollupDelta,
-    month_tokens_stored,
-    native_durations_get,
-    rollup_add,
-    rollup_refresh_hours,
-)
+from usage.rollups.delta import RollupDelta, month_tokens_stored, native_durations_get, rollup_add
+from usage.rollups.hourly import rollup_refresh_hours
 
 from .hooks import request_hooks_run
 

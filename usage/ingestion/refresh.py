@@ -7,7 +7,7 @@ from typing import Any
 from usage.db.lookups import any_chunks
 from usage.ingestion.pipeline import requests_refresh
 from usage.models import GatewayRequest, UnmatchedRow
-from usage.rollups import rollup_refresh_hours
+from usage.rollups.hourly import rollup_refresh_hours
 
 from .tables import GATEWAY, NATIVE
 from .unmatched import unmatched_row_key, unmatched_rows_update

@@ -176,7 +176,7 @@ class LatencyPending:
 
 
 def latency_rollups_pending() -> LatencyPending:
-    """Hours whose latency rollups wait for ``usage.rollups.latency_pending_refresh``: an import
+    """Hours whose latency rollups wait for ``usage.rollups.deferral.latency_pending_refresh``: an import
     refreshes them once a minute and at its end; hours a stopped worker left, at the next pull."""
     return LatencyPending(**LatencyPendingHour.objects.aggregate(hours=Count("hour"), oldest=Min("hour")))
 

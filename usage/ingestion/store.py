@@ -26,7 +26,7 @@ request (``usage.ingestion.pipeline.requests_refresh``).
   of its own, a record that still fails rejected with its error. Only a lost database connection
   ends the call.
 * Long imports (``import_logs``, the Log Analytics pull) run inside
-  ``usage.rollups.latency_rollups_deferred``: a batch keeps UsageHourly, UsageDaily and the
+  ``usage.rollups.deferral.latency_rollups_deferred``: a batch keeps UsageHourly, UsageDaily and the
   tokens-per-minute rollup current and marks its hours for the latency rollups, which are
   refreshed between batches once a minute and when the import ends (``latency_rollups_tick``).
 * Rows still waiting for their join partner are kept in ``UnmatchedRow`` by the same
@@ -70,7 +70,7 @@ from usage.db.json import json_dumps
 from usage.db.partitions import request_partitions_prepare
 from usage.ingestion.pipeline import requests_refresh, requests_write
 from usage.models import GatewayRequest, LlmLogChunk, RejectedRow
-from usage.rollups import latency_rollups_tick
+from usage.rollups.deferral import latency_rollups_tick
 
 from .cells import Rejection, has_surrogate
 from .conflicts import MODELS as _MODELS

@@ -4,8 +4,8 @@ and by backend region and day (the line chart)."""
 from dataclasses import dataclass
 from datetime import UTC, date
 
-from ..histograms import histogram_lanes, histogram_merge_into, histograms_add_into
 from ..regions import region_label
+from ..rollups.histograms import histogram_lanes, histogram_merge_into, histograms_add_into
 from .filters import LatencyFilters
 from .groups import GROUPINGS, _day_of
 from .percentiles import _p95

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, time, timedelta
 
-from ..histograms import histograms_add_into, histograms_lanes
 from ..models import LatencyHourOfDay, LatencyHourOfDaySpan, LatencySubscriptionDaily
+from ..rollups.histograms import histograms_add_into, histograms_lanes
 from .filters import LatencyFilters, _whole_days
 from .queries import _day_and_span_sources, _filtered
 

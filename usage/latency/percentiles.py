@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..histograms import (
+from ..rollups.histograms import (
     counts_percentiles,
     histogram_from_lanes,
     histogram_lanes,

@@ -9,7 +9,7 @@ from operator import or_
 from django.db import connection
 from django.db.models import BigIntegerField, Func, Q, QuerySet
 
-from ..spans import spans_cover
+from ..rollups.spans import spans_cover
 from .filters import LatencyFilters
 
 
@@ -53,7 +53,7 @@ def _filtered(queryset: QuerySet, filters: LatencyFilters) -> QuerySet:
 
 def _day_and_span_sources(day_model: type, span_model: type, first: date, end: date) -> list[QuerySet]:
     """The querysets that read the days ``[first, end)`` as the fewest aligned pieces
-    (``usage.spans.spans_cover``): ``day_model`` rows for single days, ``span_model`` rows for
+    (``usage.rollups.spans.spans_cover``): ``day_model`` rows for single days, ``span_model`` rows for
     spans (one query each, at most two)."""
     pieces = spans_cover(first, end)
     days = [day for day, length in pieces if length == 1]

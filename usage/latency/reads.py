@@ -1,6 +1,6 @@
 """Read latency measures from the hourly rollups (UsageHourly), never from the request table.
 
-Percentiles come from merged per-hour histograms (``usage.histograms``), so any range and any
+Percentiles come from merged per-hour histograms (``usage.rollups.histograms``), so any range and any
 grouping is within one bucket width of the exact percentile over the raw requests; counts,
 shares and tokens/second are sums of sums. Streaming and non-streaming requests are never mixed
 in one row (a streamed time is time to the last byte).
@@ -18,12 +18,11 @@ ranges) for grouping by hour of day without a subscription filter;
 ``LatencySubscriptionDaily`` (LatencyDaily's rows per APIM subscription, keeping the hours) for a
 subscription filter over whole days, or grouped by hour of day; ``UsageHourly`` (per hour,
 subscription, product and status class) otherwise. The latency rollups store packed histograms,
-merged as integer "lanes" (``usage.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
+merged as integer "lanes" (``usage.rollups.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
 """
 
 from datetime import UTC
 
-from ..histograms import histogram_lanes
 from ..models import (
     LatencyDaily,
     LatencyDailySpan,
@@ -31,6 +30,7 @@ from ..models import (
     LatencySubscriptionRegionDaily,
     UsageHourly,
 )
+from ..rollups.histograms import histogram_lanes
 from .filters import LatencyFilters, _whole_days
 from .hour_of_day import _hour_of_day_rows
 from .queries import _day_and_span_sources, _filtered, _values

@@ -11,7 +11,7 @@ def rebuild_latency_daily(apps, schema_editor):
     days = {hour.astimezone(UTC).date() for hour in UsageHourly.objects.values_list("hour", flat=True).distinct()}
     if not days:
         return
-    from usage.rollups import latency_daily_refresh
+    from usage.rollups.latency import latency_daily_refresh
 
     latency_daily_refresh(days=[datetime.combine(day, time.min, tzinfo=UTC) for day in days])
 

@@ -7,7 +7,7 @@ seconds where re-aggregating the hourly rollup would take minutes.
 
 from django.db import migrations, models
 
-from usage.histograms import histogram_pack, histograms_pack
+from usage.rollups.histograms import histogram_pack, histograms_pack
 
 PACKED = {
     "total_time_hist": "packed_total_time_hist",
@@ -19,7 +19,7 @@ PACKED = {
 
 def pack_and_backfill(apps, schema_editor):
     from usage.db.bulk import rows_update
-    from usage.rollups import hour_of_day_entries, hour_of_day_fields
+    from usage.rollups.latency import hour_of_day_entries, hour_of_day_fields
 
     LatencyDaily = apps.get_model("usage", "LatencyDaily")
     LatencyHourOfDay = apps.get_model("usage", "LatencyHourOfDay")

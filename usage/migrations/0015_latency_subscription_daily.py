@@ -1,6 +1,6 @@
 """Add LatencySubscriptionDaily (latency per day and APIM subscription) and backfill it from UsageHourly.
 
-Frozen copies of what ``usage.rollups`` and ``usage.histograms`` do today (a migration must not
+Frozen copies of what ``usage.rollups`` and ``usage.rollups.histograms`` do today (a migration must not
 follow later code): the packed histogram format, the per-hour entries summed from UsageHourly rows
 and the day row built from them. One day of UsageHourly at a time, so memory stays flat.
 """

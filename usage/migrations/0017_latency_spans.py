@@ -1,8 +1,8 @@
 """Add LatencyDailySpan and LatencyHourOfDaySpan (LatencyDaily and LatencyHourOfDay summed over
 aligned spans of 2..256 days) and backfill them.
 
-Frozen copies of what ``usage.spans``, ``usage.rollups.latency_span_merge``,
-``usage.rollups.hour_of_day_span_merge`` and ``usage.histograms`` do today (a migration must not follow later code). Spans are built shortest
+Frozen copies of what ``usage.rollups.spans``, ``usage.rollups.latency_spans.latency_span_merge``,
+``usage.rollups.latency_spans.hour_of_day_span_merge`` and ``usage.rollups.histograms`` do today (a migration must not follow later code). Spans are built shortest
 first, each from its two halves, as the refresh builds them.
 """
 
@@ -81,7 +81,7 @@ def _pack_hours(lanes_by_hour):
 
 
 def _merge(rows):
-    """Rows in day order summed per dims (as usage.rollups.latency_span_merge)."""
+    """Rows in day order summed per dims (as usage.rollups.latency_spans.latency_span_merge)."""
     sums = {}
     for row in rows:
         dims = tuple(row[d] for d in _DIMENSIONS)
@@ -133,7 +133,7 @@ _HOUR_OF_DAY_COLUMNS = ("day", *_HOUR_OF_DAY_DIMENSIONS, "measures_by_hour", *_B
 
 
 def _merge_hour_of_day(rows):
-    """Rows in day order summed per dims, hour by hour (as usage.rollups.hour_of_day_span_merge)."""
+    """Rows in day order summed per dims, hour by hour (as usage.rollups.latency_spans.hour_of_day_span_merge)."""
     sums = {}
     for row in rows:
         dims = tuple(row[d] for d in _HOUR_OF_DAY_DIMENSIONS)

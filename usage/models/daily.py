@@ -9,7 +9,7 @@ class UsageDaily(UsageRollup):
     UsageHourly is keyed by regions, streaming and status class as well, so at high density it
     holds about as many rows as there are requests. This table keeps only the dimensions
     chargeback and quotas group by (subscription, product, deployment, model) and turns the
-    status class into 429 and 2xx counts. Maintained by ``usage.rollups.rollup_refresh_hours`` in the
+    status class into 429 and 2xx counts. Maintained by ``usage.rollups.hourly.rollup_refresh_hours`` in the
     same transaction as UsageHourly: a refreshed hour takes its old hourly contribution out and
     puts its new one in, so the refresh stays idempotent and never reads the rest of the day.
     """

@@ -24,7 +24,7 @@ class LatencyMeasures(models.Model):
     errors = models.BigIntegerField(default=0)  # HTTP 5xx
     tps_completion_tokens = models.BigIntegerField(default=0)
     tps_backend_ms = models.FloatField(default=0)
-    # Packed histograms (usage.histograms.histogram_pack).
+    # Packed histograms (usage.rollups.histograms.histogram_pack).
     total_time_hist = models.BinaryField(default=b"")
     backend_time_hist = models.BinaryField(default=b"")
     native_duration_hist = models.BinaryField(default=b"")
@@ -50,7 +50,7 @@ class LatencyHours(models.Model):
     # {hour of day: [requests, throttled (429), errors (5xx), tps completion tokens, tps backend ms,
     #                last seen (ISO) or null, rate-limit remaining requests, remaining tokens]}
     measures_by_hour = models.JSONField(default=dict)
-    # Histograms per hour of day (usage.histograms.histograms_pack, keyed by hour).
+    # Histograms per hour of day (usage.rollups.histograms.histograms_pack, keyed by hour).
     total_time_by_hour = models.BinaryField(default=b"")
     backend_time_by_hour = models.BinaryField(default=b"")
     native_duration_by_hour = models.BinaryField(default=b"")
@@ -69,15 +69,15 @@ class LatencyDaily(LatencyDayMeasures):
     only per hour of day: a total-time histogram for the heatmap, the rest in
     ``measures_by_hour`` so a refresh can replace single hours), so a month is at most
     30 x deployments x regions x APIM regions x 2 rows. Derived from UsageHourly by
-    ``usage.rollups.rollup_refresh_hours`` for every day whose hours it refreshed (during a long
-    import, by ``usage.rollups.latency_pending_refresh`` once a minute; like every latency rollup).
+    ``usage.rollups.hourly.rollup_refresh_hours`` for every day whose hours it refreshed (during a long
+    import, by ``usage.rollups.deferral.latency_pending_refresh`` once a minute; like every latency rollup).
 
-    The histograms that pages read are packed (``usage.histograms.histogram_pack``): a month of
+    The histograms that pages read are packed (``usage.rollups.histograms.histogram_pack``): a month of
     rows merges with one integer addition per histogram instead of a JSON decode and a dict
     update per bucket.
     """
 
-    # Total-time histogram per hour of day (usage.histograms.histograms_pack, keyed by hour) and
+    # Total-time histogram per hour of day (usage.rollups.histograms.histograms_pack, keyed by hour) and
     # {hour of day: requests}, for the heatmap.
     total_time_by_hour = models.BinaryField(default=b"")
     requests_by_hour = models.JSONField(default=dict)
@@ -120,7 +120,7 @@ class LatencyHourOfDay(LatencyHourOfDayDimensions):
     filtered by, except the subscription) holding that day's hours: a month is
     30 x deployments x 2 rows whatever the request volume, where LatencyDaily has regions x APIM
     regions rows a day and UsageHourly about one row per request at moderate volumes. Maintained
-    with LatencyDaily by ``usage.rollups.rollup_refresh_hours`` (refreshed hours are replaced,
+    with LatencyDaily by ``usage.rollups.hourly.rollup_refresh_hours`` (refreshed hours are replaced,
     the day's other hours kept).
     """
 
@@ -146,7 +146,7 @@ class LatencySubscriptionDaily(LatencyDayMeasures, LatencyHours):
     replace single hours and re-sum the day. A month of one subscription is at most
     30 x deployments x regions x APIM regions x 2 rows whatever the request volume, where
     UsageHourly holds hours x product x status class rows more. Maintained with LatencyDaily by
-    ``usage.rollups.rollup_refresh_hours``.
+    ``usage.rollups.hourly.rollup_refresh_hours``.
     """
 
     apim_subscription_id = models.CharField(max_length=256, blank=True)
@@ -185,7 +185,7 @@ class LatencySubscriptionRegionDaily(LatencyMeasures, LatencyHours):
     over more deployment, model and region combinations as its volume grows (and so do its
     LatencySubscriptionDaily rows); here a month
     is at most 30 x backend regions x 2 rows at any volume. Maintained with LatencySubscriptionDaily
-    by ``usage.rollups.rollup_refresh_hours`` in the same way (refreshed hours replaced).
+    by ``usage.rollups.hourly.rollup_refresh_hours`` in the same way (refreshed hours replaced).
     """
 
     day = models.DateField()
@@ -208,14 +208,14 @@ class LatencySubscriptionRegionDaily(LatencyMeasures, LatencyHours):
 
 
 class LatencyDailySpan(LatencyDayMeasures):
-    """LatencyDaily summed over an aligned span of 2, 4, ... 256 days (``usage.spans``): what
+    """LatencyDaily summed over an aligned span of 2, 4, ... 256 days (``usage.rollups.spans``): what
     latency pages read for long whole-day ranges without a subscription filter.
 
     A month of LatencyDaily is 30 rows per deployment, model, regions and streaming kind, each
     with 24 hours of heatmap histograms to add; the same month read as spans is ~7 rows per
-    dimension (``usage.spans.spans_cover``), so a long range costs about what a week does. ``day``
+    dimension (``usage.rollups.spans.spans_cover``), so a long range costs about what a week does. ``day``
     is the span's first day. Each span is the sum of its two halves (LatencyDaily rows for the
-    2-day spans), re-summed by ``usage.rollups.rollup_refresh_hours`` whenever a day in it changes.
+    2-day spans), re-summed by ``usage.rollups.hourly.rollup_refresh_hours`` whenever a day in it changes.
     Per-day views (the trend lines, grouping by day) still read LatencyDaily.
     """
 
@@ -245,11 +245,11 @@ class LatencyDailySpan(LatencyDayMeasures):
 
 
 class LatencyHourOfDaySpan(LatencyHourOfDayDimensions):
-    """LatencyHourOfDay summed over an aligned span of 2, 4, ... 256 days (``usage.spans``): what
+    """LatencyHourOfDay summed over an aligned span of 2, 4, ... 256 days (``usage.rollups.spans``): what
     grouping by hour of day reads for whole-day ranges without a subscription filter.
 
     As LatencyDailySpan does for LatencyDaily: ``day`` is the span's first day, each span the sum
-    of its two halves, re-summed by ``usage.rollups.rollup_refresh_hours`` whenever a day in it
+    of its two halves, re-summed by ``usage.rollups.hourly.rollup_refresh_hours`` whenever a day in it
     changes; a month reads ~7 rows per deployment, model and streaming kind instead of 30.
     """
 

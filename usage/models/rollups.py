@@ -31,7 +31,7 @@ class UsageHourly(UsageRollup):
     """Hourly rollup of GatewayRequest: what every page and API endpoint reads.
 
     One row per hour and combination of the dimensions (below and in UsageRollup). Maintained by
-    ``usage.rollups.rollup_refresh_hours``, which recomputes whole hours, so late rows and
+    ``usage.rollups.hourly.rollup_refresh_hours``, which recomputes whole hours, so late rows and
     re-imports land in the right hour exactly once. Cost centers are resolved from the
     subscription/product at read time, so re-assigning a subscription needs no recompute.
     """
@@ -42,7 +42,7 @@ class UsageHourly(UsageRollup):
     is_streaming = models.BooleanField(default=False)
     status_class = models.CharField(max_length=8)  # 2xx, 4xx, 429, 5xx, unknown
 
-    # Latency histograms: {bucket index: count} over usage.histograms buckets.
+    # Latency histograms: {bucket index: count} over usage.rollups.histograms buckets.
     total_time_hist = models.JSONField(default=dict)
     backend_time_hist = models.JSONField(default=dict)
     native_duration_hist = models.JSONField(default=dict)
@@ -90,7 +90,7 @@ class UsageHourly(UsageRollup):
 class LatencyPendingHour(models.Model):
     """An hour whose UsageHourly rows changed while the latency rollups were deferred.
 
-    Long imports (``usage.rollups.latency_rollups_deferred``) refresh the latency rollups of the
+    Long imports (``usage.rollups.deferral.latency_rollups_deferred``) refresh the latency rollups of the
     hours they touched every minute instead of after every batch; each batch marks its hours here
     in its own transaction, so a worker killed before the refresh leaves them marked, and the next
     deferred run refreshes them first.

@@ -8,7 +8,7 @@ class TokensPerMinuteHourly(models.Model):
     table is far too big to bucket per minute on every page view. One row per (hour, subscription)
     keeps the peak of the hour and the total of every minute that had tokens, so "the peak of the
     month" is a MAX over ~720 rows per subscription and "the minutes above a limit" reads only
-    the rows whose peak is above it. Maintained by ``usage.rollups.rollup_refresh_hours`` in the
+    the rows whose peak is above it. Maintained by ``usage.rollups.hourly.rollup_refresh_hours`` in the
     same transaction as UsageHourly (whole hours recomputed from GatewayRequest, so idempotent).
     Requests without a subscription are not kept (the quota page has no row for them).
     """

@@ -112,7 +112,8 @@ def requests_regions_renormalize(*, batch: int = 2000, rollups: bool = True) -> 
     before regions were normalised, or after the host map was learned or edited), then refresh
     the rollup hours of the requests that changed. Idempotent: a second run changes nothing."""
     from usage.db.bulk import rows_update
-    from usage.rollups import hour_floor, rollup_refresh_hours
+    from usage.rollups.common import hour_floor
+    from usage.rollups.hourly import rollup_refresh_hours
 
     result = RegionsRenormalized()
     # First learn from every request that carries the header, so that the map is whole before

@@ -14,7 +14,7 @@ whose 64-bit "lanes" are the bucket counts, so merging two histograms is a singl
 month of rollup rows merges in milliseconds. ``histogram_from_lanes`` turns the sum back into the
 ``{bucket: count}`` dict every percentile is computed from, so both encodings give the same answers.
 
-The rollup computes bucket indexes in SQL (``usage.rollups``) with the very same formula as
+The rollup computes bucket indexes in SQL (``usage.rollups.hourly``) with the very same formula as
 ``bucket_index`` (natural log times a constant, plus a tiny epsilon so that exact bucket edges such
 as 10 ms land in the bucket they start), so Python and the database agree.
 """

@@ -1,0 +1,98 @@
+"""Long imports defer the latency rollups (``latency_rollups_deferred``): their cost depends on the
+days and spans touched, not on the rows, so a batch only marks its hours (LatencyPendingHour, in
+its transaction) and the marked hours are refreshed together once a minute and at the end.
+"""
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+
+from django.db import transaction
+
+from ..models import LatencyPendingHour, UsageHourly
+from .common import rollup_lock
+from .entries import HOURLY_FIELDS
+from .latency import latency_hours_apply
+
+# Hours whose latency rollups one ``latency_pending_refresh`` transaction refreshes at most.
+_PENDING_HOURS_PER_TRANSACTION = 7 * 24
+
+
+def latency_pending_refresh() -> int:
+    """Refresh the latency rollups of every hour marked pending (LatencyPendingHour) from its
+    UsageHourly rows, and unmark it in the same transaction. Returns the number of hours."""
+    refreshed = 0
+    while True:
+        with transaction.atomic():
+            rollup_lock()
+            hours = list(
+                LatencyPendingHour.objects.order_by("hour").values_list("hour", flat=True)[
+                    :_PENDING_HOURS_PER_TRANSACTION
+                ]
+            )
+            if not hours:
+                return refreshed
+            values = list(UsageHourly.objects.filter(hour__in=hours).order_by().values(*HOURLY_FIELDS))
+            latency_hours_apply(hours, values)
+            LatencyPendingHour.objects.filter(hour__in=hours).delete()
+        refreshed += len(hours)
+
+
+class _Deferral:
+    def __init__(self, every_seconds: float) -> None:
+        self.every_seconds = every_seconds
+        self.refreshed_at = time.monotonic()
+
+
+_deferral: ContextVar[_Deferral | None] = ContextVar("latency_rollups_deferral", default=None)
+
+
+@contextmanager
+def latency_rollups_deferred(*, every_seconds: float = 60.0) -> Iterator[None]:
+    """Within this block (a long import: ``import_logs``, a Log Analytics pull) the latency rollups
+    are refreshed every ``every_seconds`` (``latency_rollups_tick``) and when the block ends,
+    instead of after every batch: they are the part of a batch's refresh that costs the same for
+    a batch of ten rows as for ten thousand. UsageHourly, UsageDaily and TokensPerMinuteHourly stay
+    current batch by batch.
+
+    Hours a killed worker left pending are refreshed on entering. Nested blocks are one block.
+    """
+    if _deferral.get() is not None:
+        yield
+        return
+    latency_pending_refresh()
+    token = _deferral.set(_Deferral(every_seconds))
+    try:
+        yield
+    finally:
+        _deferral.reset(token)
+    latency_pending_refresh()
+
+
+def latency_rollups_defer_process(*, every_seconds: float = 60.0) -> None:
+    """For the rest of this process, as inside ``latency_rollups_deferred``, without its refresh
+    at the end: for the worker processes of a parallel import (``usage.ingestion.parallel``),
+    whose parent runs inside ``latency_rollups_deferred`` and refreshes the marked hours."""
+    _deferral.set(_Deferral(every_seconds))
+
+
+def latency_rollups_tick() -> None:
+    """Within ``latency_rollups_deferred``: refresh the pending hours if the last refresh was
+    ``every_seconds`` ago (ingestion calls this between batches, outside their transactions)."""
+    deferral = _deferral.get()
+    if deferral is not None and time.monotonic() - deferral.refreshed_at >= deferral.every_seconds:
+        latency_pending_refresh()
+        deferral.refreshed_at = time.monotonic()
+
+
+def latency_hours_changed(hours: list[datetime], rollups: Iterable[UsageHourly]) -> None:
+    """The UsageHourly rows of ``hours`` are now ``rollups``: refresh the latency rollups of those
+    hours, or within ``latency_rollups_deferred`` mark them pending (in the caller's transaction)."""
+    if _deferral.get() is None:
+        latency_hours_apply(hours, [{f: getattr(r, f) for f in HOURLY_FIELDS} for r in rollups])
+    else:
+        LatencyPendingHour.objects.bulk_create(
+            [LatencyPendingHour(hour=h) for h in hours], ignore_conflicts=True
+        )

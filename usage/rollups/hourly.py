@@ -1,0 +1,254 @@
+"""Maintain the hourly rollups (UsageHourly) from the request table.
+
+``rollup_refresh_hours`` recomputes a rollup hour whole from GatewayRequest (delete + insert in
+one transaction), which makes the refresh idempotent: late join partners, repricing and rebuilds
+only need to name the hours they touched. Requests that were not stored before take a shorter
+way (``usage.rollups.delta``).
+
+The work is done in bulk: the hours asked for are cut into runs of consecutive hours, and each
+run is aggregated by a handful of GROUP BY queries (sums and counts; one per latency histogram,
+with the bucket index computed in SQL by the same formula as
+``usage.rollups.histograms.bucket_index``; the last rate-limit headroom by a window function) —
+never one query per request. The same ORM code runs on SQLite and PostgreSQL. The same
+transaction maintains the coarser rollups read by the pages: the latency rollups
+(``usage.rollups.latency``; refreshed hours replaced, the day's other hours kept, or deferred:
+``usage.rollups.deferral``), UsageDaily (old contribution out, new in) and
+TokensPerMinuteHourly (recomputed with the hours, one GROUP BY per subscription and minute). On
+PostgreSQL concurrent refreshes are serialised by a transaction-level advisory lock, so two
+ingestion workers cannot interleave delete and insert.
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Cast, Floor, Greatest, Least, Ln, RowNumber, TruncHour
+
+from ..models import GatewayRequest, NativeLog, TokenSource, TokensPerMinuteHourly, UsageHourly
+from .common import DIMENSIONS, TPS_OPERATIONS, hour_floor, rollup_lock
+from .daily import daily_sums, daily_sums_of, usage_daily_apply
+from .deferral import latency_hours_changed
+from .histograms import BUCKET_COUNT, EPSILON, SCALE
+from .tokens_per_minute import tokens_per_minute_compute
+
+# At most this many hours are aggregated together (bounds memory for long rebuilds).
+_MAX_RUN_HOURS = 72
+
+
+def _status_class_expression() -> Case:
+    """SQL twin of ``usage.models.requests.status_class``."""
+    return Case(
+        When(response_code=429, then=Value("429")),
+        When(response_code__gte=500, then=Value("5xx")),
+        When(response_code__gte=400, then=Value("4xx")),
+        When(response_code__gte=200, then=Value("2xx")),
+        default=Value("unknown"),
+    )
+
+
+def _bucket_expression(field: str) -> Case:
+    """SQL twin of ``histograms.bucket_index`` for the (non-null) column or annotation ``field``."""
+    index = Floor(Ln(F(field)) * Value(SCALE) + Value(EPSILON)) + Value(1.0)
+    return Case(
+        When(**{f"{field}__lt": 1}, then=Value(0)),
+        default=Cast(Least(index, Value(float(BUCKET_COUNT - 1))), IntegerField()),
+        output_field=IntegerField(),
+    )
+
+
+# The last hour of the calendar has no end: a row stored in it (only before ingestion checked
+# times) is left out of the rollups rather than crash them.
+_LAST_HOUR = datetime(9999, 12, 31, 23, tzinfo=UTC)
+
+
+def _hour_runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Cut the distinct hours into half-open runs of consecutive hours, each at most _MAX_RUN_HOURS."""
+    runs: list[tuple[datetime, datetime]] = []
+    for hour in sorted({hour_floor(h) for h in hours}):
+        if hour >= _LAST_HOUR:
+            continue
+        if runs and runs[-1][1] == hour and hour - runs[-1][0] < timedelta(hours=_MAX_RUN_HOURS):
+            runs[-1] = (runs[-1][0], hour + timedelta(hours=1))
+        else:
+            runs.append((hour, hour + timedelta(hours=1)))
+    return runs
+
+
+def _grouped(queryset: QuerySet, **extra) -> QuerySet:
+    """Rows grouped by hour, the rollup dimensions and the status class (plus ``extra`` keys)."""
+    return (
+        queryset.annotate(rollup_hour=TruncHour("time", tzinfo=UTC), klass=_status_class_expression())
+        .values("rollup_hour", "klass", *DIMENSIONS, **extra)
+        .order_by()
+    )
+
+
+def _key(row: dict) -> tuple:
+    return (row["rollup_hour"], row["klass"], *(row[d] for d in DIMENSIONS))
+
+
+def _tps_condition() -> Q:
+    return Q(
+        is_streaming=False,
+        response_code__gte=200,
+        response_code__lt=400,
+        completion_tokens__gt=0,
+        backend_time_ms__gt=0,
+        operation__in=TPS_OPERATIONS,
+    )
+
+
+def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
+    requests = GatewayRequest.objects.filter(time__gte=start, time__lt=end)
+    rollups: dict[tuple, UsageHourly] = {}
+
+    zero_int = Value(0)
+    sums = _grouped(requests).annotate(
+        n=Count("id"),
+        s_prompt=Sum("prompt_tokens"),
+        s_cached=Sum("cached_tokens"),
+        s_completion=Sum("completion_tokens"),
+        s_reasoning=Sum("reasoning_tokens"),
+        s_total=Sum("total_tokens"),
+        s_images=Sum("images"),
+        s_cost=Sum("cost", output_field=DecimalField(max_digits=20, decimal_places=8)),
+        s_estimated=Sum(
+            Case(When(token_source=TokenSource.ESTIMATED, then=F("total_tokens")), default=zero_int)
+        ),
+        s_unpriced=Sum(Case(When(is_priced=False, then=F("total_tokens")), default=zero_int)),
+        s_tps_tokens=Sum(Case(When(_tps_condition(), then=F("completion_tokens")), default=zero_int)),
+        s_tps_ms=Sum(
+            Case(When(_tps_condition(), then=F("backend_time_ms")), default=Value(0.0)),
+            output_field=FloatField(),
+        ),
+    )
+    for row in sums:
+        rollups[_key(row)] = UsageHourly(
+            hour=row["rollup_hour"],
+            status_class=row["klass"],
+            **{d: row[d] for d in DIMENSIONS},
+            requests=row["n"],
+            prompt_tokens=row["s_prompt"] or 0,
+            cached_tokens=row["s_cached"] or 0,
+            completion_tokens=row["s_completion"] or 0,
+            reasoning_tokens=row["s_reasoning"] or 0,
+            total_tokens=row["s_total"] or 0,
+            images=row["s_images"] or 0,
+            cost=row["s_cost"] or Decimal(0),
+            estimated_tokens=row["s_estimated"] or 0,
+            unpriced_tokens=row["s_unpriced"] or 0,
+            tps_completion_tokens=row["s_tps_tokens"] or 0,
+            tps_backend_ms=float(row["s_tps_ms"] or 0.0),
+            total_time_hist={},
+            backend_time_hist={},
+            native_duration_hist={},
+            overhead_hist={},
+        )
+
+    native = Subquery(
+        NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id")).values("duration_ms")[:1]
+    )
+    histogram_sources = {
+        "total_time_hist": requests.filter(total_time_ms__isnull=False).annotate(ms=F("total_time_ms")),
+        "backend_time_hist": requests.filter(backend_time_ms__isnull=False).annotate(ms=F("backend_time_ms")),
+        "overhead_hist": requests.filter(total_time_ms__isnull=False, backend_time_ms__isnull=False).annotate(
+            ms=Greatest(F("total_time_ms") - F("backend_time_ms"), Value(0.0))
+        ),
+        "native_duration_hist": requests.exclude(apim_request_id="")
+        .annotate(ms=native)
+        .filter(ms__isnull=False),
+    }
+    for attribute, source in histogram_sources.items():
+        for row in _grouped(source, bucket=_bucket_expression("ms")).annotate(n=Count("id")):
+            histogram = getattr(rollups[_key(row)], attribute)
+            key = str(row["bucket"])
+            histogram[key] = histogram.get(key, 0) + row["n"]
+
+    has_headroom = Q(ratelimit_remaining_requests__isnull=False) | Q(ratelimit_remaining_tokens__isnull=False)
+    latest = (
+        requests.filter(has_headroom)
+        .annotate(rollup_hour=TruncHour("time", tzinfo=UTC), klass=_status_class_expression())
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("rollup_hour"), F("klass"), *(F(d) for d in DIMENSIONS)],
+                order_by=[F("time").desc(), F("id").desc()],
+            )
+        )
+        .filter(rank=1)
+        .values(
+            "rollup_hour",
+            "klass",
+            *DIMENSIONS,
+            "time",
+            "ratelimit_remaining_requests",
+            "ratelimit_remaining_tokens",
+        )
+    )
+    for row in latest:
+        rollup = rollups[_key(row)]
+        rollup.last_seen_at = row["time"]
+        rollup.ratelimit_remaining_requests = row["ratelimit_remaining_requests"]
+        rollup.ratelimit_remaining_tokens = row["ratelimit_remaining_tokens"]
+    return list(rollups.values())
+
+
+def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
+    """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
+    LatencyHourOfDay, LatencySubscriptionDaily, LatencySubscriptionRegionDaily (and the latency
+    spans over their days), UsageDaily and TokensPerMinuteHourly (same transaction).
+
+    Within ``latency_rollups_deferred`` the latency rollups (LatencyDaily to the spans) are not
+    refreshed here: the hours are marked pending instead, in the same transaction.
+
+    Returns the number of UsageHourly rows written.
+    """
+    written = 0
+    for start, end in _hour_runs(hours):
+        with transaction.atomic():
+            rollup_lock()
+            rollups = _rollup_compute(start, end)
+            old_daily = daily_sums(UsageHourly.objects.filter(hour__gte=start, hour__lt=end))
+            UsageHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
+            UsageHourly.objects.bulk_create(rollups, batch_size=1000)
+            run_hours = []
+            hour = start
+            while hour < end:
+                run_hours.append(hour)
+                hour += timedelta(hours=1)
+            latency_hours_changed(run_hours, rollups)
+            usage_daily_apply({h.date() for h in run_hours}, old_daily, daily_sums_of(rollups))
+            TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
+            TokensPerMinuteHourly.objects.bulk_create(
+                tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end)),
+                batch_size=1000,
+            )
+        written += len(rollups)
+    return written
+
+
+def rollup_refresh_range(*, start: datetime, end: datetime) -> int:
+    """Recompute every hour in [start, end)."""
+    hours = []
+    hour = hour_floor(start)
+    while hour < min(end, _LAST_HOUR):
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    return rollup_refresh_hours(hours=hours)

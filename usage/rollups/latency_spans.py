@@ -1,0 +1,170 @@
+"""Maintain the latency spans (LatencyDailySpan, LatencyHourOfDaySpan): the rows over aligned spans
+of days (``usage.rollups.spans``) holding a changed day are re-summed from their two halves
+(``latency_spans_apply``), shortest spans first, so each span holds exactly the sums of its days.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, timedelta
+
+from ..models import LatencyDaily, LatencyDailySpan, LatencyHourOfDay, LatencyHourOfDaySpan
+from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, PACKED_COLUMNS
+from .histograms import histogram_lanes, histogram_pack_lanes, histograms_add_into, histograms_pack_lanes
+from .spans import SPAN_DAYS, span_day_covered, span_start
+
+# What a LatencyDailySpan row sums from its halves (LatencyDaily or shorter-span rows).
+_SPAN_COLUMNS = (
+    "day",
+    *LATENCY_DIMENSIONS,
+    "requests",
+    "throttled",
+    "errors",
+    "tps_completion_tokens",
+    "tps_backend_ms",
+    *PACKED_COLUMNS.values(),
+    "last_seen_at",
+    "ratelimit_remaining_requests",
+    "ratelimit_remaining_tokens",
+    "total_time_by_hour",
+    "requests_by_hour",
+)
+_SPAN_COUNTS = ("requests", "throttled", "errors", "tps_completion_tokens", "tps_backend_ms")
+
+
+def latency_span_merge(rows: Iterable[Mapping]) -> dict[tuple, dict]:
+    """Rows with ``_SPAN_COLUMNS`` (LatencyDaily or LatencyDailySpan values, in day order) summed
+    per latency dimensions: {dims: LatencyDailySpan field values but day and span_days}.
+
+    Histograms are added as integer lanes, per hour of day for the heatmap ones, so a span holds
+    exactly the sums of its days. Pure (no database), so a migration can copy it.
+    """
+    sums: dict[tuple, dict] = {}
+    for row in rows:
+        dims = tuple(row[d] for d in LATENCY_DIMENSIONS)
+        target = sums.get(dims)
+        if target is None:
+            target = sums[dims] = {
+                **dict.fromkeys(_SPAN_COUNTS, 0),
+                "lanes": dict.fromkeys(PACKED_COLUMNS.values(), 0),
+                "by_hour": {},
+                "requests_by_hour": {},
+                "last_seen_at": None,
+                "ratelimit_remaining_requests": None,
+                "ratelimit_remaining_tokens": None,
+            }
+        for name in _SPAN_COUNTS:
+            target[name] += row[name]
+        for column in PACKED_COLUMNS.values():
+            target["lanes"][column] += histogram_lanes(row[column])
+        histograms_add_into(target["by_hour"], row["total_time_by_hour"], None)
+        for hour, requests in row["requests_by_hour"].items():
+            target["requests_by_hour"][hour] = target["requests_by_hour"].get(hour, 0) + requests
+        seen = row["last_seen_at"]
+        if seen is not None and (target["last_seen_at"] is None or seen > target["last_seen_at"]):
+            target["last_seen_at"] = seen
+            target["ratelimit_remaining_requests"] = row["ratelimit_remaining_requests"]
+            target["ratelimit_remaining_tokens"] = row["ratelimit_remaining_tokens"]
+    merged = {}
+    for dims, target in sums.items():
+        by_hour = {hour: lanes for (_, hour), lanes in target.pop("by_hour").items()}
+        lanes = target.pop("lanes")
+        merged[dims] = {
+            **dict(zip(LATENCY_DIMENSIONS, dims, strict=True)),
+            **target,
+            **{column: histogram_pack_lanes(lanes[column]) for column in PACKED_COLUMNS.values()},
+            "total_time_by_hour": histograms_pack_lanes(by_hour),
+            "requests_by_hour": {
+                hour: target["requests_by_hour"][hour] for hour in sorted(target["requests_by_hour"], key=int)
+            },
+        }
+    return merged
+
+
+_HOUR_OF_DAY_DIMENSIONS = ("deployment", "model", "is_streaming")
+_HOUR_OF_DAY_SPAN_COLUMNS = ("day", *_HOUR_OF_DAY_DIMENSIONS, "measures_by_hour", *BY_HOUR_COLUMNS.values())
+
+
+def hour_of_day_span_merge(rows: Iterable[Mapping]) -> dict[tuple, dict]:
+    """Rows with ``_HOUR_OF_DAY_SPAN_COLUMNS`` (LatencyHourOfDay or LatencyHourOfDaySpan values, in
+    day order) summed per deployment, model and streaming kind, hour by hour: {dims:
+    LatencyHourOfDaySpan field values but day and span_days}. Pure, like ``latency_span_merge``."""
+    sums: dict[tuple, dict] = {}
+    for row in rows:
+        dims = tuple(row[d] for d in _HOUR_OF_DAY_DIMENSIONS)
+        target = sums.get(dims)
+        if target is None:
+            target = sums[dims] = {"measures": {}, **{column: {} for column in BY_HOUR_COLUMNS.values()}}
+        measures = target["measures"]
+        for hour, values in row["measures_by_hour"].items():
+            current = measures.get(hour)
+            if current is None:
+                measures[hour] = list(values)
+                continue
+            for i in range(5):  # requests, throttled, errors, tps tokens, tps ms (MEASURE_ORDER)
+                current[i] += values[i]
+            seen = values[5]  # ISO text in UTC: compares as the moments do
+            if seen is not None and (current[5] is None or seen > current[5]):
+                current[5:] = values[5:]
+        for column in BY_HOUR_COLUMNS.values():
+            histograms_add_into(target[column], row[column], None)
+    return {
+        dims: {
+            **dict(zip(_HOUR_OF_DAY_DIMENSIONS, dims, strict=True)),
+            "measures_by_hour": {
+                hour: target["measures"][hour] for hour in sorted(target["measures"], key=int)
+            },
+            **{
+                column: histograms_pack_lanes({hour: lanes for (_, hour), lanes in target[column].items()})
+                for column in BY_HOUR_COLUMNS.values()
+            },
+        }
+        for dims, target in sums.items()
+    }
+
+
+def _spans_apply(
+    days: set[date],
+    *,
+    day_model: type,
+    span_model: type,
+    dimensions: tuple[str, ...],
+    columns: tuple[str, ...],
+    merge: Callable[[Iterable[Mapping]], dict[tuple, dict]],
+) -> None:
+    """Re-sum every ``span_model`` row over ``days`` (whose ``day_model`` rows just changed) from
+    its two halves, shortest spans first, so each longer span adds up fresh shorter ones."""
+    days = {day for day in days if span_day_covered(day)}
+    for span_days in SPAN_DAYS:
+        half = span_days // 2
+        halves = day_model.objects.all() if half == 1 else span_model.objects.filter(span_days=half)
+        for start in sorted({span_start(day, span_days) for day in days}):
+            children = (
+                halves.filter(day__in=[start, start + timedelta(days=half)])
+                .order_by("day", *dimensions)
+                .values(*columns)
+            )
+            rows = [
+                span_model(day=start, span_days=span_days, **fields) for fields in merge(children).values()
+            ]
+            span_model.objects.filter(day=start, span_days=span_days).delete()
+            span_model.objects.bulk_create(rows, batch_size=1000)
+
+
+def latency_spans_apply(days: Iterable[date]) -> None:
+    """Re-sum the LatencyDailySpan and LatencyHourOfDaySpan rows over ``days``."""
+    days = set(days)
+    _spans_apply(
+        days,
+        day_model=LatencyDaily,
+        span_model=LatencyDailySpan,
+        dimensions=LATENCY_DIMENSIONS,
+        columns=_SPAN_COLUMNS,
+        merge=latency_span_merge,
+    )
+    _spans_apply(
+        days,
+        day_model=LatencyHourOfDay,
+        span_model=LatencyHourOfDaySpan,
+        dimensions=_HOUR_OF_DAY_DIMENSIONS,
+        columns=_HOUR_OF_DAY_SPAN_COLUMNS,
+        merge=hour_of_day_span_merge,
+    )
