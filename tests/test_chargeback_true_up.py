@@ -5,32 +5,13 @@ from decimal import Decimal
 
 import pytest
 
-from tests.costs_data import ACCOUNT, cost_line, gateway_request
-from usage.models import CostCenter, CostCenterAssignment, GatewayRequest
+from tests.costs_data import cost_line, gateway_request
+from tests.true_up_data import march_build
+from usage.models import GatewayRequest
 from usage.rollups import rollup_refresh_hours
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/chargeback?month=2026-03&group_by="
-
-
-def _march() -> None:
-    """aoai-sweden: sub-a (RND) sent 4000 uncached prompt / 100 completion tokens over two
-    deployments (computed 1.50 + 0.50), sub-b (FIN) 1000 uncached + 500 cached / 200 completion
-    (0.50). Invoice: input 100.00, output 30.00, batch 4.00 and 20.00 of an account nobody used."""
-    rnd = CostCenter.objects.create(code="RND", name="Research")
-    fin = CostCenter.objects.create(code="FIN", name="Finance")
-    CostCenterAssignment.objects.create(kind="subscription", key="sub-a", cost_center=rnd)
-    CostCenterAssignment.objects.create(kind="subscription", key="sub-b", cost_center=fin)
-    gateway_request(subscription="sub-a", deployment="chat", prompt=3000, completion=100, cost="1.50")
-    gateway_request(subscription="sub-a", deployment="chat2", prompt=1000, cost="0.50")
-    gateway_request(
-        subscription="sub-b", deployment="chat", prompt=1500, cached=500, completion=200, cost="0.50"
-    )
-    rollup_refresh_hours(hours={r.time for r in GatewayRequest.objects.all()})
-    cost_line(meter_name="gpt 4o 1120 Inp glbl Tokens", billed_cost=Decimal("100.00"))
-    cost_line(meter_name="gpt 4o 1120 Outp glbl Tokens", billed_cost=Decimal("30.00"))
-    cost_line(meter_name="gpt 4o 1120 Batch Inp glbl Tokens", billed_cost=Decimal("4.00"))
-    cost_line(billed_cost=Decimal("20.00"), resource_id=ACCOUNT.replace("aoai-sweden", "aoai-france"))
 
 
 def _get(client, group_by: str) -> dict:
@@ -53,7 +34,7 @@ def _adds_up(data: dict) -> None:
 
 
 def test_rows_get_their_subscriptions_share_to_the_cent(client_for, finance_user):
-    _march()
+    march_build()
     client = client_for(finance_user)
     data = _get(client, "subscription")
     # input 100.00 by 4000 : 1000, output 30.00 by 100 : 200; batch and aoai-france unallocated.
