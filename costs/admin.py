@@ -33,9 +33,7 @@ class MeterMappingAdmin(admin.ModelAdmin):
     search_fields = ("meter_name", "model")
     change_list_template = "admin/costs/metermapping/change_list.html"
 
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "unknown_meters": meters_unknown()}
         return super().changelist_view(request, extra_context=extra_context)
 
