@@ -20,12 +20,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from usage.chargeback.invoices import PLACES as PLACES  # re-exported: costs.api, costs.reconciliation
+from usage.chargeback.invoices import shares_split
+
 from .matching import RequestUsage, accounts_match, month_usage
 from .meters import TokenKind, model_family
 from .models import CostLine
 from .selectors import meter_mappings, meter_read
 
-PLACES = Decimal("0.00000001")
 _TOKEN_MEASURES = {
     TokenKind.INPUT: "uncached_prompt_tokens",
     TokenKind.CACHED_INPUT: "cached_tokens",
@@ -71,24 +73,6 @@ class MonthAllocation:
         for share in self.shares:
             totals[share.subscription] += share.amount
         return dict(sorted(totals.items()))
-
-
-def shares_split(*, amount: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]:
-    """``amount`` (at most 8 places) in proportion to ``weights`` (>= 0, not all 0), adding up exactly."""
-    units = amount / PLACES
-    if units != units.to_integral_value():
-        raise ValueError(f"{amount} has more than 8 decimal places")
-    scaled = {key: int(weight / PLACES) for key, weight in weights.items() if weight > 0}
-    whole = sum(scaled.values())
-    if not whole:
-        raise ValueError("no weight to share by")
-    sign, left = (-1 if units < 0 else 1), abs(int(units))
-    floors = {key: left * weight // whole for key, weight in scaled.items()}
-    remainders = {key: left * weight % whole for key, weight in scaled.items()}
-    over = left - sum(floors.values())
-    for key in sorted(scaled, key=lambda k: (-remainders[k], k))[:over]:
-        floors[key] += 1
-    return {key: sign * units_ * PLACES for key, units_ in sorted(floors.items())}
 
 
 def month_allocate(*, month: dt.date) -> MonthAllocation:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from usage.chargeback.invoices import shares_split
 from usage.models import ModelPrice, TokenSource
 
-from .allocation import shares_split
 from .matching import month_request_sums
 from .meters import TokenKind, model_family
 

@@ -1,4 +1,5 @@
-"""The reconciliation page: a month's Azure invoice against the computed chargeback (finance)."""
+"""The reconciliation page (a month's Azure invoice against the computed chargeback) and the
+chargeback's FOCUS export, for finance."""
 
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -9,8 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from aoai_portal import months, params
+from aoai_portal.access_audit import access_audit_record
 from aoai_portal.roles import FINANCE, role_required
 
+from .focus import focus_csv, focus_filename, focus_parquet, month_focus_rows
 from .reconciliation import Reconciliation, month_reconcile, rows_by_account_model
 
 # The chart's steps, from the computed cost to the invoice.
@@ -61,3 +64,26 @@ def month_reconciliation(request: HttpRequest) -> HttpResponse:
         "steps": _STEPS,
     }
     return render(request, "costs/reconciliation.html", context)
+
+
+@role_required(FINANCE)
+def chargeback_focus(request: HttpRequest, extension: str) -> HttpResponse:
+    """The month's chargeback as a FOCUS dataset (``costs.focus``), CSV or Parquet, for finance."""
+    try:
+        month = months.month_parse(request.GET.get("month"))
+    except params.ParamError as error:
+        return render(request, "costs/reconciliation_error.html", {"error": str(error)}, status=400)
+    rows = month_focus_rows(month=month)
+    access_audit_record(
+        request=request,
+        action="export",
+        detail={"what": "chargeback-focus", "format": extension, "query": request.GET.urlencode()},
+    )
+    if extension == "csv":
+        response = HttpResponse(focus_csv(rows), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(focus_parquet(rows), content_type="application/vnd.apache.parquet")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{focus_filename(month=month, extension=extension)}"'
+    )
+    return response

@@ -4,11 +4,15 @@ Field names are contracts: ``month``, ``currency``, ``totals``, ``rows``; each r
 ``label``, ``requests``, ``prompt_tokens``, ``cached_tokens``, ``completion_tokens``,
 ``reasoning_tokens``, ``total_tokens``, ``cost``, ``currency``, ``estimated_tokens``,
 ``unpriced_tokens``. ``cost`` is a decimal string (exact, 8 places), never a float.
+Chargeback rows and ``totals`` add ``invoiced_cost`` (what Azure invoiced, spread as in
+``usage.chargeback.selectors.true_up``; null while no cost export covers the month) and ``true_up``
+(``invoiced_cost - cost``); the invoice no request explains is the row ``(unallocated)``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from ninja import Field, Query, Router, Schema
@@ -19,9 +23,11 @@ from aoai_portal.api_access import require_role
 from aoai_portal.months import month_parse
 from aoai_portal.roles import FINANCE
 
-from ..chargeback.selectors.lines import Measures
+from ..chargeback.invoices import month_invoiced
+from ..chargeback.selectors.lines import EXACT, Measures
 from ..chargeback.selectors.reports import ReportRow, chargeback_report
 from ..chargeback.selectors.series import usage_series
+from ..chargeback.selectors.true_up import UNALLOCATED_GROUP, UNALLOCATED_LABEL, TrueUp, report_true_up
 
 router = Router(tags=["chargeback"])
 
@@ -43,7 +49,19 @@ class MeasuresOut(Schema):
     currency: str
 
 
-class ChargebackRowOut(MeasuresOut):
+class TrueUpOut(Schema):
+    invoiced_cost: str | None = Field(
+        None,
+        description="What Azure invoiced, decimal string (8 places); null while no cost export covers the month",
+    )
+    true_up: str | None = Field(None, description="invoiced_cost - cost; null with invoiced_cost")
+
+
+class ChargebackTotalsOut(MeasuresOut, TrueUpOut):
+    pass
+
+
+class ChargebackRowOut(MeasuresOut, TrueUpOut):
     group: str = Field(
         description="Cost center code ('' = Unassigned), APIM subscription id, deployment or model"
     )
@@ -68,7 +86,7 @@ class ChargebackOut(Schema):
     closed: MonthCloseOut | None = Field(
         None, description="Set when the month is closed: rows are frozen figures"
     )
-    totals: MeasuresOut
+    totals: ChargebackTotalsOut
     rows: list[ChargebackRowOut]
     adjustments: list[ChargebackRowOut] = Field(
         description="Closed months: usage since the close (current minus frozen), per group"
@@ -107,6 +125,26 @@ def _row(row: ReportRow) -> dict:
     return data
 
 
+def _true_up(data: dict, invoiced: Decimal | None) -> dict:
+    if invoiced is not None:
+        data["invoiced_cost"] = format(invoiced.quantize(EXACT), "f")
+        data["true_up"] = format((invoiced - Decimal(data["cost"])).quantize(EXACT), "f")
+    return data
+
+
+def _rows_true_up(rows: list[ReportRow], true_up: TrueUp | None) -> list[dict]:
+    if true_up is None:
+        return [_row(row) for row in rows]
+    out = [_true_up(_row(row), true_up.invoiced(row.group)) for row in rows]
+    for group, label in sorted(true_up.new_groups.items()):
+        out.append(
+            _true_up({"group": group, "label": label, **_measures(Measures())}, true_up.invoiced(group))
+        )
+    unallocated = {"group": UNALLOCATED_GROUP, "label": UNALLOCATED_LABEL, **_measures(Measures())}
+    out.append(_true_up(unallocated, true_up.invoiced(UNALLOCATED_GROUP)))
+    return out
+
+
 @router.get("/chargeback", response=ChargebackOut, summary="Chargeback of a month, grouped")
 def chargeback(
     request,
@@ -122,6 +160,8 @@ def chargeback(
         report = chargeback_report(month=month_parse(month), group_by=group_by)
     except params.ParamError as error:
         raise HttpError(422, str(error)) from None
+    invoiced = month_invoiced(month=report.month)
+    true_up = report_true_up(report=report, invoiced=invoiced) if invoiced is not None else None
     return {
         "month": report.month.strftime("%Y-%m"),
         "currency": report.currency,
@@ -131,8 +171,8 @@ def chargeback(
             if report.close
             else None
         ),
-        "totals": _measures(report.totals),
-        "rows": [_row(row) for row in report.rows],
+        "totals": _true_up(_measures(report.totals), invoiced.total if invoiced is not None else None),
+        "rows": _rows_true_up(report.rows, true_up),
         "adjustments": [_row(row) for row in report.adjustments],
         "adjustment_totals": _measures(report.adjustment_totals) if report.close else None,
     }

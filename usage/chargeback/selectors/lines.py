@@ -92,7 +92,7 @@ class Measures:
 
     def as_json(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["cost"] = str(self.cost_exact)
+        data["cost"] = format(self.cost_exact, "f")  # never "0E-8"
         return data
 
     @classmethod

@@ -140,6 +140,10 @@ class Report:
     adjustment_totals: Measures = field(default_factory=Measures)
     days: list[date] = field(default_factory=list)
     chart: list[ChartSeries] = field(default_factory=list)
+    # The lines the rows were grouped from and how their cost centers were resolved (the invoice
+    # true-up spreads each subscription's invoiced share over the same rows).
+    lines: list[Line] = field(default_factory=list)
+    resolve: Resolver | None = None
 
     @property
     def is_closed(self) -> bool:
@@ -237,6 +241,7 @@ def chargeback_report(
     )
     days = [begin.date() + timedelta(days=i) for i in range((end - begin).days)]
     if close is None:
+        report.lines, report.resolve = live_lines, current
         groups, report.totals = _group(live_lines, grouping=group_by, resolve=current, filters=filters)
         report.rows = _ordered(groups.values(), group_by)
         if with_chart:
@@ -246,6 +251,7 @@ def chargeback_report(
 
     resolve = _frozen_resolver(close.snapshot, current)
     frozen_lines = [Line.from_json(data) for data in close.snapshot.get("lines", [])]
+    report.lines, report.resolve = frozen_lines, resolve
     frozen, report.totals = _group(frozen_lines, grouping=group_by, resolve=resolve, filters=filters)
     live, live_totals = _group(live_lines, grouping=group_by, resolve=resolve, filters=filters)
     report.rows = _ordered(frozen.values(), group_by)
