@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from tests import accounting_samples as s
+from tests.support import accounting_samples as s
 from usage.models import CostCenter, CostCenterAssignment, GatewayRequest, ModelPrice
 from usage.pipeline import requests_refresh
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests import accounting_samples as s
+from tests.support import accounting_samples as s
 from usage.accounting.parse import NativeInput, RequestInput, usage_parse
 
 pytestmark = pytest.mark.django_db  # the tokenizer reads settings.TIKTOKEN_CACHE_DIR

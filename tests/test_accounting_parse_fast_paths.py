@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests import accounting_samples as s
+from tests.support import accounting_samples as s
 from usage.accounting.parse import NativeInput, RequestInput, usage_parse
 from usage.accounting.tokens import tokens_count
 

@@ -7,7 +7,7 @@ import genai_prices
 import pytest
 from django.db.models import Sum
 
-from tests import accounting_samples as s
+from tests.support import accounting_samples as s
 from usage.accounting.pricing import (
     PriceBook,
     genai_price_rows,

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-from tests import accounting_samples as s
+from tests.support import accounting_samples as s
 from usage.models import GatewayRequest, LlmLogChunk, ModelPrice, NativeLog, UsageHourly
 from usage.pipeline import requests_refresh
 

@@ -7,7 +7,7 @@ import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import accounting_samples as s
+from tests.support import accounting_samples as s
 from usage.accounting.parse import LlmLogInput, NativeInput, RequestInput, usage_parse
 
 pytestmark = pytest.mark.django_db

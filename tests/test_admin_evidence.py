@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from audit.models import AccessAuditEntry, ReviewEvent, ReviewItem
 from quotas.models import QuotaAlert
-from tests.review_data import make_request
+from tests.support.review_data import make_request
 from usage.models import (
     GatewayRequest,
     IngestionRun,

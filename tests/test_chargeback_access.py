@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.models import User
 
-from tests.chargeback_data import MONTH, world_build
+from tests.support.chargeback_data import MONTH, world_build
 from usage.models import MonthClose
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.chargeback_data import BEGIN, END, MEASURES, world_build
+from tests.support.chargeback_data import BEGIN, END, MEASURES, world_build
 
 pytestmark = pytest.mark.django_db
 

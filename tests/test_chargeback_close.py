@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from audit.models import AccessAuditEntry
-from tests.chargeback_data import (
+from tests.support.chargeback_data import (
     BEGIN,
     END,
     MICRO,

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from tests.chargeback_data import (
+from tests.support.chargeback_data import (
     BEGIN,
     END,
     MEASURES,

@@ -5,7 +5,7 @@ from django.test import Client, RequestFactory
 
 from aoai_portal.client_address import client_address
 from audit.models import AccessAuditEntry
-from tests.review_data import make_request
+from tests.support.review_data import make_request
 
 pytestmark = pytest.mark.django_db
 

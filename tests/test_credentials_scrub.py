@@ -220,7 +220,7 @@ def test_the_migration_scrubs_rows_stored_before_and_a_second_run_changes_nothin
 
 @pytest.mark.django_db
 def test_the_request_page_shows_the_redacted_marker_as_it_is(client_for, reviewer_user):
-    from tests.review_data import make_request
+    from tests.support.review_data import make_request
 
     request = make_request("page-1")
     request.request_headers = {"authorization": f"Bearer {REDACTED}", "x-api-key": SECRET}
@@ -236,7 +236,7 @@ def test_the_data_migration_scrubs_stored_rows():
     from django.db.migrations.loader import MigrationLoader
     from django.utils import timezone
 
-    from tests.migrations_replay import migration_replay
+    from tests.support.migrations_replay import migration_replay
 
     loader = MigrationLoader(connection)
     name = next(n for app, n in loader.disk_migrations if app == "usage" and n.endswith("_scrub_credentials"))

@@ -6,8 +6,7 @@ from django.contrib.auth.models import User
 
 from aoai_portal.auth.models import EntraIdentity, RoleMapping
 from aoai_portal.roles import user_roles
-
-from .oidc_provider import TENANT_ID, authorize, query_of, sign_in
+from tests.support.oidc_provider import TENANT_ID, authorize, query_of, sign_in
 
 GROUP_FINANCE = "0a3e1c52-41c7-4f6e-9d0e-3c1d7b8e9f01"
 OTHER_TENANT = "3c5d7e9f-1111-2222-3333-444455556666"

@@ -249,9 +249,9 @@ def _world_build() -> dict:
     from audit.access import access_audit_record
     from audit.services import flags_evaluate
     from quotas.models import TierAssignment
-    from tests.chargeback_data import cost_centers_create, request_row, requests_store
-    from tests.quotas.factories import tier_add
-    from tests.review_data import make_request
+    from tests.factories import tier_add
+    from tests.support.chargeback_data import cost_centers_create, request_row, requests_store
+    from tests.support.review_data import make_request
     from usage.chargeback.services import chargeback_month_close
     from usage.models import IngestionRun, NamedIdentity, NativeLog, RejectedRow
 

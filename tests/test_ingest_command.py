@@ -7,11 +7,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from aoai_portal.celery import app
+from tests.support.log_analytics_fixtures import END, START, watermarks
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest
 from usage.tasks import ingest_pull
-
-from .log_analytics_fixtures import END, START, watermarks
 
 pytestmark = pytest.mark.django_db
 

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.support.log_analytics_fixtures import END, START, reference_totals, totals, watermarks
 from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import IngestionRun
-
-from .log_analytics_fixtures import END, START, reference_totals, totals, watermarks
 
 ROOT = Path(__file__).resolve().parent.parent
 

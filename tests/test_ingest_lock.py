@@ -9,12 +9,11 @@ import pytest
 import redis
 from django.db import connection
 
+from tests.support.log_analytics_fixtures import END, START, totals
 from usage.ingestion.locks import LeaseLock, RedisLock, lock_hold
 from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.tables import GATEWAY
 from usage.models import IngestionLease
-
-from .log_analytics_fixtures import END, START, totals
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -120,10 +120,9 @@ def test_the_page_has_a_slot_for_rows_that_cannot_be_joined(db):
 
 
 def test_pulled_windows_count_in_the_per_table_totals(db, emulator):
+    from tests.support.log_analytics_fixtures import END, START
     from usage.ingestion.log_analytics import log_analytics_pull
     from usage.models import GatewayRequest
-
-    from .log_analytics_fixtures import END, START
 
     log_analytics_pull(since=START, until=END)
     log_analytics_pull(since=START, until=END)  # nothing new: the watermark is at END

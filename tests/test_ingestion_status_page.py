@@ -6,12 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
+from tests.support.log_analytics_fixtures import END, START
 from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.status import ingestion_rejections_by_reason, ingestion_table_statuses
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import LatencyPendingHour, RejectedRow
-
-from .log_analytics_fixtures import END, START
 
 URL = reverse("usage:ingestion_status")
 

@@ -15,12 +15,11 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from tests.support.log_analytics_fixtures import END, START
 from usage.demo_data import generate_logs
 from usage.ingestion.files import logs_file_import
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, IngestionRun
-
-from .log_analytics_fixtures import END, START
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests.latency_factories import RegionProfile, requests_generate
+from tests.support.latency_data import RegionProfile, requests_generate
 from usage.rollups import rollup_refresh_range
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db.models import Sum
 
-from tests.rollup_snapshot import rollup_snapshot
+from tests.support.rollup_snapshot import rollup_snapshot
 from usage.demo_data import generate_logs
 from usage.ingestion.files import logs_file_import
 from usage.ingestion.store import rows_store

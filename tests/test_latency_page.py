@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta
 
-from tests.latency_factories import RegionProfile, requests_generate
+from tests.support.latency_data import RegionProfile, requests_generate
 from usage.rollups import rollup_refresh_range
 from usage.views.latency import sparkline_points
 

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.latency_factories import RegionProfile, exact_percentile, gateway_request, requests_generate
+from tests.support.latency_data import RegionProfile, exact_percentile, gateway_request, requests_generate
 from usage.histograms import bucket_width
 from usage.latency.selectors import (
     LatencyFilterError,

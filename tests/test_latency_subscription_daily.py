@@ -16,9 +16,9 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.latency_expected import hour_entry, hour_entry_add
-from tests.latency_factories import gateway_request
-from tests.migrations_replay import migration_replay
+from tests.support.latency_data import gateway_request
+from tests.support.latency_expected import hour_entry, hour_entry_add
+from tests.support.migrations_replay import migration_replay
 from usage.histograms import (
     BUCKET_COUNT,
     histogram_lanes,

@@ -5,12 +5,11 @@ from datetime import timedelta
 
 import pytest
 
+from tests.support.log_analytics_fixtures import END, START, reference_totals, totals, watermarks
 from usage.ingestion import parallel
 from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, IngestionRun, NativeLog, RejectedRow
-
-from .log_analytics_fixtures import END, START, reference_totals, totals, watermarks
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from audit.models import Flag
-from tests.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
+from tests.support.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
 from usage.demo_data import generate_logs
 from usage.ingestion.parallel import BatchStore, inherited_connections_forget, workers_available
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE

@@ -172,7 +172,7 @@ def test_flags_from_the_pipeline_equal_a_later_re_evaluation():
     """The pipeline hands flags_evaluate the rows usage_refresh just wrote; what it reads of them
     (content_filter) must be what the database gives back (JSONB orders keys), else a later
     re-evaluation would rewrite every Azure-filter flag's detail."""
-    from tests.review_data import make_request
+    from tests.support.review_data import make_request
 
     request = make_request("c-filtered", completion="Here you go")
     results = {

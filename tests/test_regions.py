@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from tests import accounting_samples as s
+from tests.support import accounting_samples as s
 from usage.ingestion.selectors import UNJOINABLE_NOT_LOGGED, UNJOINABLE_NOT_SENT, unjoinable_counts
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, NATIVE

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from tests.review_data import make_request
+from tests.support.review_data import make_request
 from usage.demo_data import generate_logs
 from usage.ingestion import conflicts, store
 from usage.ingestion.rows import PARSERS, GatewayRow

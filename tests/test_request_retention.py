@@ -16,7 +16,7 @@ from freezegun import freeze_time
 from aoai_portal.celery import app
 from audit.models import AccessAuditEntry, Flag, ReviewEvent, ReviewItem
 from audit.services import flags_evaluate, review_confirm, review_release, review_take
-from tests.review_data import make_request
+from tests.support.review_data import make_request
 from usage import tasks as usage_tasks
 from usage.models import GatewayRequest, LatencyDaily, LlmLogChunk, NativeLog, UsageDaily, UsageHourly
 from usage.partitions import (
@@ -196,7 +196,7 @@ def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
         call_command("migrate", verbosity=0)
         from audit.models import Flag
         from audit.services import flags_evaluate
-        from tests.review_data import make_request
+        from tests.support.review_data import make_request
         from usage.models import GatewayRequest, NativeLog
         from usage.partitions import request_partitions_ensure, request_partitions_list
         from usage.retention import requests_retention_apply

@@ -6,7 +6,7 @@ import pytest
 
 from audit.models import ReviewItem
 from audit.services import flags_evaluate, review_dismiss
-from tests.review_data import T0, make_request
+from tests.support.review_data import T0, make_request
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import json
 
 from audit.conversation import conversation_extract, llm_log_join
-from tests.review_data import chat_bodies
+from tests.support.review_data import chat_bodies
 
 MESSAGES = [
     {"role": "system", "content": "Be brief."},

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from audit.models import AccessAuditEntry
 from audit.services import flags_evaluate, retention_purge
-from tests.review_data import make_request
+from tests.support.review_data import make_request
 from usage.models import NativeLog
 
 pytestmark = pytest.mark.django_db

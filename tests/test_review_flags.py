@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from audit.models import Flag, FlagRule, ReviewItem, Severity
 from audit.services import flags_evaluate
-from tests.review_data import T0, make_llm_chunks, make_request
+from tests.support.review_data import T0, make_llm_chunks, make_request
 from usage.models import CostCenter, CostCenterAssignment
 from usage.pipeline import requests_refresh
 

@@ -7,7 +7,7 @@ import pytest
 from audit.models import ReviewItem
 from audit.selectors import QueueFilters, review_items_filter, review_items_requests_attach
 from audit.services import flags_evaluate
-from tests.review_data import T0, make_request
+from tests.support.review_data import T0, make_request
 from usage.models import CostCenter, CostCenterAssignment, GatewayRequest
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from freezegun import freeze_time
 from audit.models import AccessAuditEntry, ReviewItem
 from audit.services import flags_evaluate, retention_purge, review_confirm, review_release, review_take
 from audit.tasks import retention_purge as retention_purge_task
-from tests.review_data import T0, make_llm_chunks, make_request
+from tests.support.review_data import T0, make_llm_chunks, make_request
 from usage.models import GatewayRequest, LlmLogChunk
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from audit.services import (
     review_release,
     review_take,
 )
-from tests.review_data import make_request
+from tests.support.review_data import make_request
 
 pytestmark = pytest.mark.django_db
 

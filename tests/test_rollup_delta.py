@@ -13,7 +13,7 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 import usage.pipeline
-from tests.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
+from tests.support.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
 from usage.accounting.pricing import month_bounds
 from usage.demo_data import generate_logs
 from usage.ingestion.rows import PARSERS

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.latency_factories import RegionProfile, exact_percentile, gateway_request, requests_generate
+from tests.support.latency_data import RegionProfile, exact_percentile, gateway_request, requests_generate
 from usage.histograms import (
     bucket_index,
     bucket_width,

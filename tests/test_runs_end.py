@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.support.log_analytics_fixtures import END, START
 from usage.ingestion import runs
 from usage.ingestion.files import logs_file_import
 from usage.ingestion.locks import INGEST_LOCK, LeaseLock, RedisLock, lock_heartbeat, lock_hold
@@ -27,8 +28,6 @@ from usage.models import (
     RejectedRow,
     UnmatchedRow,
 )
-
-from .log_analytics_fixtures import END, START
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REDIS_KEY = f"aoai:lock:{INGEST_LOCK}"

@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from quotas.services import tier_assign
-from tests.quotas.factories import request_add, rollups_refresh, tier_add
+from tests.factories import request_add, rollups_refresh, tier_add
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from audit.models import ReviewItem
 from audit.services import flags_evaluate
-from tests.review_data import make_request
+from tests.support.review_data import make_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

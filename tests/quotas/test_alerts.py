@@ -14,8 +14,7 @@ from quotas.models import QuotaAlert
 from quotas.services import quota_alerts_send, tier_assign
 from quotas.tasks import quota_alerts_enqueue
 from quotas.tasks import quota_alerts_send as quota_alerts_task
-
-from .factories import request_add, rollups_refresh, tier_add
+from tests.factories import request_add, rollups_refresh, tier_add
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,7 @@ import pytest
 from quotas.demo import quota_demo_seed
 from quotas.months import month_of
 from quotas.selectors import quota_overview
-
-from .factories import request_add, rollups_refresh
+from tests.factories import request_add, rollups_refresh
 
 pytestmark = pytest.mark.django_db
 

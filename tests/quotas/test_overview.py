@@ -8,8 +8,7 @@ import pytest
 from quotas.months import month_parse
 from quotas.selectors import quota_overview
 from quotas.services import tier_assign
-
-from .factories import request_add, rollups_refresh, tier_add
+from tests.factories import request_add, rollups_refresh, tier_add
 
 pytestmark = pytest.mark.django_db
 

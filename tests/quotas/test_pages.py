@@ -6,8 +6,7 @@ import pytest
 from django.utils import timezone
 
 from quotas.services import tier_assign
-
-from .factories import request_add, rollups_refresh, tier_add
+from tests.factories import request_add, rollups_refresh, tier_add
 
 pytestmark = pytest.mark.django_db
 

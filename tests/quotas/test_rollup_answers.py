@@ -19,11 +19,10 @@ from quotas import selectors
 from quotas.months import month_parse
 from quotas.selectors import peak_tokens_per_minute, quota_overview
 from quotas.services import tier_assign
-from tests.latency_factories import gateway_request
+from tests.factories import tier_add
+from tests.support.latency_data import gateway_request
 from usage.models import GatewayRequest
 from usage.rollups import rollup_refresh_range, status_class
-
-from .factories import tier_add
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-OIDC_DIR = Path(__file__).parent / "oidc"
+OIDC_DIR = Path(__file__).parents[1] / "oidc"
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "6f1b2c3d-aaaa-4bbb-8ccc-0123456789ab"
 CLIENT_SECRET = "test-client-secret"
