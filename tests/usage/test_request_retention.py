@@ -224,7 +224,7 @@ def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
         "REQUEST_RETENTION_MONTHS": "2",
         "DJANGO_SETTINGS_MODULE": "aoai_portal.settings",
     }
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=300
     )

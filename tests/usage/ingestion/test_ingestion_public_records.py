@@ -7,7 +7,7 @@ from usage.models import GatewayRequest, NativeLog
 
 from .test_ingestion_poison import _good_file_is_stored_whole, _import
 
-PUBLIC = Path(__file__).parent / "data" / "public"
+PUBLIC = Path(__file__).parents[2] / "data" / "public"
 
 
 def test_elastic_gateway_records_are_stored_with_their_usage(db, tmp_path):

@@ -16,7 +16,7 @@ from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import IngestionRun
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 # Runs `manage.py ingest` whose second store call of gateway rows (the table pulled last, after its
 # join partners) writes half of its window's rows and then the process kills itself with SIGKILL: no exception handler, no cleanup, the lock is left behind.

@@ -18,7 +18,7 @@ from usage.demo_data import generate_logs
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, IngestionRun, LlmLogChunk, NativeLog, RejectedRow
 
-POISON = Path(__file__).parent / "data" / "poison"
+POISON = Path(__file__).parents[2] / "data" / "poison"
 
 
 def cid(n: int) -> str:

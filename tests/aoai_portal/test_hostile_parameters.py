@@ -58,7 +58,7 @@ STOCK_ADMIN_VALUES = tuple(quote(v, safe="") for v in ("\x00", "", "9999-12-31",
 STOCK_ADMIN_PATH_VALUES = tuple(quote(v, safe="") for v in ("99999999999999999999", "-1", "x" * 5000)) + (
     "%ff%fe",
 )
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 PROJECT_PACKAGES = ("aoai_portal", "audit", "usage", "quotas")
 # Names a view reads from the query string, as the source spells them.
 _READS = re.compile(
@@ -303,7 +303,7 @@ def world(django_db_setup, django_db_blocker):
     from aoai_portal.auth.services import api_token_create
 
     overrides = override_settings(
-        MIDDLEWARE=["tests.test_hostile_parameters.RecordingMiddleware", *settings.MIDDLEWARE],
+        MIDDLEWARE=["tests.aoai_portal.test_hostile_parameters.RecordingMiddleware", *settings.MIDDLEWARE],
         ENTRA_TENANT_ID="72f988bf-86f1-41af-91ab-2d7cd011db47",
         ENTRA_CLIENT_ID="hostile-client",
         ENTRA_CLIENT_SECRET="hostile-secret",

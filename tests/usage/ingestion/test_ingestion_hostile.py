@@ -90,7 +90,7 @@ def test_arbitrary_values_in_any_field_never_escape_and_every_row_is_accounted_f
 
 @pytest.mark.skipif(connection.vendor == "sqlite", reason="this is the SQLite leg itself")
 def test_the_same_attack_on_sqlite(tmp_path):
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[3]
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'hostile.sqlite3'}",

@@ -16,7 +16,7 @@ from aoai_portal import urls as portal_urls
 from aoai_portal.api import api
 from aoai_portal.auth.services import api_token_create
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:

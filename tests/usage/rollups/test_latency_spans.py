@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.migrations_replay import migration_replay
-from tests.test_latency_subscription_daily import _rounded, _store
+from tests.usage.rollups.test_latency_subscription_daily import _rounded, _store
 from usage.histograms import histogram_lanes, histograms_lanes
 from usage.latency.selectors import (
     GROUPINGS,
