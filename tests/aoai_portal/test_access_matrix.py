@@ -71,9 +71,9 @@ def custom(**expect: int) -> Rule:
 
 
 def _gateway_request() -> dict:
-    from usage.models import GatewayRequest
+    from tests.factories import gateway_request_create
 
-    row = GatewayRequest.objects.create(correlation_id="matrix-0001", time=datetime(2026, 3, 1, tzinfo=UTC))
+    row = gateway_request_create(correlation_id="matrix-0001", time=datetime(2026, 3, 1, tzinfo=UTC))
     return {"correlation_id": row.correlation_id}
 
 

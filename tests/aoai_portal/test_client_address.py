@@ -5,7 +5,7 @@ from django.test import Client, RequestFactory
 
 from aoai_portal.client_address import client_address
 from audit.models import AccessAuditEntry
-from tests.support.review_data import make_request
+from tests.factories import chat_request_create
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +57,7 @@ def test_the_prompt_page_records_a_valid_address_whatever_the_header(
     settings, reviewer_user, proxies, forwarded
 ):
     settings.PORTAL_TRUSTED_PROXIES = proxies
-    make_request("xff-1", prompt="hello", completion="hi")
+    chat_request_create("xff-1", prompt="hello", completion="hi")
     client = Client(raise_request_exception=False)
     client.force_login(reviewer_user)
     response = client.get("/requests/xff-1/", REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR=forwarded)

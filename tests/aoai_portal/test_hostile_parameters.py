@@ -249,9 +249,8 @@ def _world_build() -> dict:
     from audit.access import access_audit_record
     from audit.services import flags_evaluate
     from quotas.models import TierAssignment
-    from tests.factories import tier_add
+    from tests.factories import chat_request_create, tier_add
     from tests.support.chargeback_data import cost_centers_create, request_row, requests_store
-    from tests.support.review_data import make_request
     from usage.chargeback.services import chargeback_month_close
     from usage.models import IngestionRun, NamedIdentity, NativeLog, RejectedRow
 
@@ -272,7 +271,7 @@ def _world_build() -> dict:
     requests_store(rows)
     last_month = (now.replace(day=1) - timedelta(days=1)).date().replace(day=1)
     chargeback_month_close(month=last_month, user=people[FINANCE])
-    flagged = make_request(
+    flagged = chat_request_create(
         "hostile-flagged", prompt="key AKIAIOSFODNN7EXAMPLE, mail bob@example.com", time=now
     )
     flags_evaluate(correlation_ids=[flagged.correlation_id])

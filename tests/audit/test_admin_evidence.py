@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from audit.models import AccessAuditEntry, ReviewEvent, ReviewItem
 from quotas.models import QuotaAlert
-from tests.support.review_data import make_request
+from tests.factories import chat_request_create
 from usage.models import (
     GatewayRequest,
     IngestionRun,
@@ -30,7 +30,7 @@ RAW = json.dumps({"CorrelationId": "rej-1", "ResponseCode": "OK", "RequestBody":
 
 def _evidence() -> dict:
     """One row of each evidence model: {model: object}."""
-    request = make_request("ev-1", prompt=f"{PROMPT} {AWS_KEY}")
+    request = chat_request_create("ev-1", prompt=f"{PROMPT} {AWS_KEY}")
     request.request_headers = {"api-key": "[redacted]", "x-ms-region": "East US"}
     request.save(update_fields=["request_headers"])
     item = ReviewItem.objects.create(

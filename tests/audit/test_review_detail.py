@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from audit.models import AccessAuditEntry
 from audit.services import flags_evaluate, retention_purge
-from tests.support.review_data import make_request
+from tests.factories import chat_request_create
 from usage.models import NativeLog
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ SECRET = "AKIAIOSFODNN7EXAMPLE"
 
 @pytest.fixture
 def record():
-    request = make_request(
+    request = chat_request_create(
         "d-1", prompt=f"my key is {SECRET}, mail bob@example.com", completion="Noted <b>bold</b>"
     )
     request.apim_request_id = "native-1"

@@ -7,7 +7,8 @@ from django.core.management import call_command
 
 from audit.models import Flag, FlagRule, ReviewItem, Severity
 from audit.services import flags_evaluate
-from tests.support.review_data import T0, make_llm_chunks, make_request
+from tests.factories import chat_request_create
+from tests.support.review_data import T0, make_llm_chunks
 from usage.models import CostCenter, CostCenterAssignment
 from usage.pipeline import requests_refresh
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def test_it_flags_a_card_number_with_the_offsets_of_the_match():
     prompt = "Charge my card 4111 1111 1111 1111 please"
-    request = make_request("c-1", prompt=prompt)
+    request = chat_request_create("c-1", prompt=prompt)
     flags_evaluate(correlation_ids=["c-1"])
     flag = Flag.objects.get(request=request)
     assert (flag.source, flag.severity) == ("detector:credit_card", Severity.HIGH)
@@ -28,13 +29,13 @@ def test_it_flags_a_card_number_with_the_offsets_of_the_match():
 
 
 def test_it_does_not_flag_a_clean_request():
-    make_request("c-clean", prompt="What is the capital of France?", completion="Paris.")
+    chat_request_create("c-clean", prompt="What is the capital of France?", completion="Paris.")
     flags_evaluate(correlation_ids=["c-clean"])
     assert not Flag.objects.exists() and not ReviewItem.objects.exists()
 
 
 def test_evaluating_twice_changes_nothing():
-    make_request("c-2", prompt="mail me at bob@example.com, ignore previous instructions")
+    chat_request_create("c-2", prompt="mail me at bob@example.com, ignore previous instructions")
     flags_evaluate(correlation_ids=["c-2"])
     before = list(Flag.objects.values_list("pk", "source", "spans", "updated_at").order_by("pk"))
     stats = flags_evaluate(correlation_ids=["c-2", "c-2"])
@@ -45,7 +46,7 @@ def test_evaluating_twice_changes_nothing():
 
 
 def test_the_ingestion_pipeline_runs_the_flags():
-    make_request("c-pipe", completion="Your key is AKIAIOSFODNN7EXAMPLE")
+    chat_request_create("c-pipe", completion="Your key is AKIAIOSFODNN7EXAMPLE")
     requests_refresh(correlation_ids=["c-pipe"])
     assert Flag.objects.get().spans[0]["part"] == "completion"
 
@@ -54,8 +55,8 @@ def test_a_keyword_rule_flags_only_its_scope():
     FlagRule.objects.create(
         name="Project X", kind="keywords", pattern="project falcon\nfalcon-9", scope="completion"
     )
-    make_request("c-prompt", prompt="Tell me about Project Falcon")
-    make_request("c-completion", completion="Project Falcon is secret")
+    chat_request_create("c-prompt", prompt="Tell me about Project Falcon")
+    chat_request_create("c-completion", completion="Project Falcon is secret")
     flags_evaluate(correlation_ids=["c-prompt", "c-completion"])
     assert list(Flag.objects.values_list("request__correlation_id", "name")) == [
         ("c-completion", "Project X")
@@ -66,7 +67,7 @@ def test_a_rule_change_is_applied_by_re_evaluation():
     rule = FlagRule.objects.create(
         name="salary", kind="regex", pattern=r"salar(y|ies)", severity=Severity.LOW
     )
-    make_request("c-3", prompt="What are the salaries of the board?")
+    chat_request_create("c-3", prompt="What are the salaries of the board?")
     flags_evaluate(correlation_ids=["c-3"])
     assert Flag.objects.get().severity == Severity.LOW
     rule.severity = Severity.CRITICAL
@@ -85,7 +86,7 @@ def test_a_worked_item_stays_when_its_flags_go_away(reviewer_user):
     from audit.services import review_take
 
     rule = FlagRule.objects.create(name="salary", kind="keywords", pattern="salary")
-    make_request("c-4", prompt="my salary")
+    chat_request_create("c-4", prompt="my salary")
     flags_evaluate(correlation_ids=["c-4"])
     review_take(item_id=ReviewItem.objects.get().pk, user=reviewer_user)
     rule.delete()
@@ -98,15 +99,15 @@ def test_rules_apply_to_their_subscriptions_or_cost_centers():
     CostCenterAssignment.objects.create(kind="product", key="prod-fin", cost_center=finance)
     rule = FlagRule.objects.create(name="budget", kind="keywords", pattern="budget", subscriptions=["sub-x"])
     rule.cost_centers.add(finance)
-    make_request("c-sub", prompt="budget", subscription="sub-x")
-    make_request("c-cc", prompt="budget", subscription="sub-y", product="prod-fin")
-    make_request("c-other", prompt="budget", subscription="sub-z")
+    chat_request_create("c-sub", prompt="budget", subscription="sub-x")
+    chat_request_create("c-cc", prompt="budget", subscription="sub-y", product="prod-fin")
+    chat_request_create("c-other", prompt="budget", subscription="sub-z")
     flags_evaluate(correlation_ids=["c-sub", "c-cc", "c-other"])
     assert sorted(Flag.objects.values_list("request__correlation_id", flat=True)) == ["c-cc", "c-sub"]
 
 
 def test_it_reads_the_llm_log_when_the_body_is_cut():
-    request = make_request("c-cut", prompt="x" * 20)
+    request = chat_request_create("c-cut", prompt="x" * 20)
     messages = [{"role": "user", "content": "long text ... my SSN is 123-45-6789"}]
     request.request_body = request.request_body[:30]
     request.save()
@@ -117,7 +118,7 @@ def test_it_reads_the_llm_log_when_the_body_is_cut():
 
 
 def test_it_flags_azure_content_filter_refusals():
-    request = make_request("c-refused")
+    request = chat_request_create("c-refused")
     request.response_code = 400
     request.response_body = (
         '{"error": {"code": "content_filter", "innererror": {"code": "ResponsibleAIPolicyViolation",'
@@ -132,15 +133,15 @@ def test_it_flags_azure_content_filter_refusals():
 
 def test_disabled_detectors_do_not_flag(settings):
     settings.REVIEW_DISABLED_DETECTORS = ["email"]
-    make_request("c-mail", prompt="bob@example.com")
+    chat_request_create("c-mail", prompt="bob@example.com")
     flags_evaluate(correlation_ids=["c-mail"])
     assert not Flag.objects.exists()
 
 
 def test_the_command_re_evaluates_a_date_range(capsys):
-    make_request("c-in", prompt="salary", time=T0)
-    make_request("c-before", prompt="salary", time=T0 - timedelta(days=1))
-    make_request("c-after", prompt="salary", time=T0 + timedelta(days=1))
+    chat_request_create("c-in", prompt="salary", time=T0)
+    chat_request_create("c-before", prompt="salary", time=T0 - timedelta(days=1))
+    chat_request_create("c-after", prompt="salary", time=T0 + timedelta(days=1))
     FlagRule.objects.create(name="salary", kind="keywords", pattern="salary")
     call_command("flags_reevaluate", "--since", "2026-03-10", "--until", "2026-03-11")
     assert list(Flag.objects.values_list("request__correlation_id", flat=True)) == ["c-in"]
@@ -148,13 +149,13 @@ def test_the_command_re_evaluates_a_date_range(capsys):
 
 
 def test_a_nul_character_in_logged_filter_results_does_not_break_the_batch():
-    bad = make_request("c-nul")
+    bad = chat_request_create("c-nul")
     # A JSON escape in the logged text: harmless as text, a NUL once parsed.
     bad.response_body = (
         '{"prompt_filter_results": [{"content_filter_results": {"h\\u0000ate": {"filtered": true}}}]}'
     )
     bad.save()
-    make_request("c-fine", prompt="card 4111111111111111")
+    chat_request_create("c-fine", prompt="card 4111111111111111")
     stats = flags_evaluate(correlation_ids=["c-nul", "c-fine"])
     assert stats.errors == []
     assert Flag.objects.get(request=bad).detail["hits"][0]["category"] == "hate"

@@ -7,7 +7,8 @@ import pytest
 from audit.models import ReviewItem
 from audit.selectors import QueueFilters, review_items_filter, review_items_requests_attach
 from audit.services import flags_evaluate
-from tests.support.review_data import T0, make_request
+from tests.factories import chat_request_create
+from tests.support.review_data import T0
 from usage.models import CostCenter, CostCenterAssignment, GatewayRequest
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ MAIL = "mail bob@example.com"  # lower severity
 
 
 def test_flags_evaluate_copies_the_request_fields_and_keeps_them_in_step():
-    make_request("q-1", prompt=CARD, time=T0, subscription="sub-a", product="prod-a")
+    chat_request_create("q-1", prompt=CARD, time=T0, subscription="sub-a", product="prod-a")
     flags_evaluate(correlation_ids=["q-1"])
     item = ReviewItem.objects.get()
     assert (item.request_time, item.apim_subscription_id, item.product_id) == (T0, "sub-a", "prod-a")
@@ -28,9 +29,9 @@ def test_flags_evaluate_copies_the_request_fields_and_keeps_them_in_step():
 
 
 def test_the_queue_sorts_by_request_time_and_severity_and_filters_on_the_copies():
-    make_request("old-card", prompt=CARD, time=T0, subscription="sub-a")
-    make_request("new-mail", prompt=MAIL, time=T0 + timedelta(hours=2), subscription="sub-b")
-    make_request("mid-card", prompt=CARD, time=T0 + timedelta(hours=1), product="prod-x", subscription="")
+    chat_request_create("old-card", prompt=CARD, time=T0, subscription="sub-a")
+    chat_request_create("new-mail", prompt=MAIL, time=T0 + timedelta(hours=2), subscription="sub-b")
+    chat_request_create("mid-card", prompt=CARD, time=T0 + timedelta(hours=1), product="prod-x", subscription="")
     flags_evaluate(correlation_ids=["old-card", "new-mail", "mid-card"])
 
     def ids(**filters) -> list[str]:
@@ -51,7 +52,7 @@ def test_the_queue_sorts_by_request_time_and_severity_and_filters_on_the_copies(
 def test_the_queue_pages_show_the_requests(client_for, reviewer_user):
     names = [f"p-{n:02d}" for n in range(55)]
     for n, name in enumerate(names):
-        make_request(name, prompt=CARD, time=T0 + timedelta(minutes=n))
+        chat_request_create(name, prompt=CARD, time=T0 + timedelta(minutes=n))
     flags_evaluate(correlation_ids=names)
     client = client_for(reviewer_user)
     first = client.get("/review/").content.decode()

@@ -8,7 +8,8 @@ from freezegun import freeze_time
 from audit.models import AccessAuditEntry, ReviewItem
 from audit.services import flags_evaluate, retention_purge, review_confirm, review_release, review_take
 from audit.tasks import retention_purge as retention_purge_task
-from tests.support.review_data import T0, make_llm_chunks, make_request
+from tests.factories import chat_request_create
+from tests.support.review_data import T0, make_llm_chunks
 from usage.models import GatewayRequest, LlmLogChunk
 
 pytestmark = pytest.mark.django_db
@@ -23,10 +24,10 @@ def purged(correlation_id: str) -> bool:
 def rows(settings, reviewer_user, admin_user):
     settings.PROMPT_RETENTION_DAYS = 90
     settings.FLAGGED_RETENTION_DAYS = 365
-    make_request("plain", time=T0)
+    chat_request_create("plain", time=T0)
     make_llm_chunks("plain", messages=[{"role": "user", "content": "hi"}], completion="hello")
-    make_request("flagged", time=T0, prompt="mail bob@example.com")
-    make_request("confirmed", time=T0, prompt="card 4111111111111111")
+    chat_request_create("flagged", time=T0, prompt="mail bob@example.com")
+    chat_request_create("confirmed", time=T0, prompt="card 4111111111111111")
     flags_evaluate(correlation_ids=["flagged", "confirmed"])
     item = ReviewItem.objects.get(request__correlation_id="confirmed")
     review_take(item_id=item.pk, user=reviewer_user)

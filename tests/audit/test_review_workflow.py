@@ -18,13 +18,13 @@ from audit.services import (
     review_release,
     review_take,
 )
-from tests.support.review_data import make_request
+from tests.factories import chat_request_create
 
 pytestmark = pytest.mark.django_db
 
 
 def flagged(correlation_id: str = "w-1") -> ReviewItem:
-    make_request(correlation_id, prompt="card 4111111111111111")
+    chat_request_create(correlation_id, prompt="card 4111111111111111")
     flags_evaluate(correlation_ids=[correlation_id])
     return ReviewItem.objects.get(request__correlation_id=correlation_id)
 
@@ -169,7 +169,7 @@ def test_an_admin_adds_a_rule_and_a_bad_pattern_is_shown_as_an_error(client_for,
 
 def test_the_queue_lists_items_with_counts_and_filters(client_for, reviewer_user):
     flagged("w-1")
-    make_request("w-2", prompt="mail bob@example.com", subscription="sub-b")
+    chat_request_create("w-2", prompt="mail bob@example.com", subscription="sub-b")
     flags_evaluate(correlation_ids=["w-2"])
     client = client_for(reviewer_user)
     response = client.get("/review/")
@@ -191,7 +191,7 @@ def test_the_queue_filters_by_cost_center(client_for, reviewer_user):
     research = CostCenter.objects.create(code="RES", name="Research")
     CostCenterAssignment.objects.create(kind="subscription", key="sub-team-a", cost_center=research)
     flagged("w-1")
-    make_request("w-2", prompt="card 4111111111111111", subscription="sub-other")
+    chat_request_create("w-2", prompt="card 4111111111111111", subscription="sub-other")
     flags_evaluate(correlation_ids=["w-2"])
     body = client_for(reviewer_user).get("/review/?cost_center=RES").content.decode()
     assert "w-1" in body and "w-2" not in body
@@ -223,7 +223,7 @@ def test_the_admin_action_re_evaluates_a_date_range(client_for, admin_user):
     from audit.models import Flag, FlagRule
 
     rule = FlagRule.objects.create(name="falcon", kind="keywords", pattern="falcon")
-    make_request("w-in", prompt="project falcon")
+    chat_request_create("w-in", prompt="project falcon")
     client = client_for(admin_user)
     url = "/admin/audit/flagrule/"
     form = client.post(url, {"action": "reevaluate_range", "_selected_action": [rule.pk]})

@@ -19,8 +19,7 @@ from quotas import selectors
 from quotas.months import month_parse
 from quotas.selectors import peak_tokens_per_minute, quota_overview
 from quotas.services import tier_assign
-from tests.factories import tier_add
-from tests.support.latency_data import gateway_request
+from tests.factories import gateway_request, tier_add
 from usage.models import GatewayRequest
 from usage.rollups import rollup_refresh_range, status_class
 

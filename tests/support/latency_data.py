@@ -1,14 +1,12 @@
 """Generated requests with known latency distributions, for the latency and rollup tests."""
 
-import itertools
 import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tests.factories import gateway_request
 from usage.models import GatewayRequest, NativeLog
-
-_ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -21,31 +19,6 @@ class RegionProfile:
     backend_share: float = 0.8
     throttle_rate: float = 0.0
     error_rate: float = 0.0
-
-
-def gateway_request(**fields) -> GatewayRequest:
-    """An unsaved GatewayRequest with sensible defaults; ``fields`` override them."""
-    n = next(_ids)
-    values = {
-        "correlation_id": f"corr-{n:08d}",
-        "apim_request_id": f"apim-{n:08d}",
-        "time": datetime.fromisoformat("2026-03-02T10:15:00+00:00"),
-        "apim_subscription_id": "sub-a",
-        "product_id": "prod-a",
-        "deployment": "gpt-4o",
-        "model": "gpt-4o",
-        "backend_region": "swedencentral",
-        "apim_region": "West Europe",
-        "response_code": 200,
-        "operation": "chat",
-        "total_time_ms": 500.0,
-        "backend_time_ms": 450.0,
-        "completion_tokens": 100,
-        "prompt_tokens": 50,
-        "total_tokens": 150,
-    }
-    values.update(fields)
-    return GatewayRequest(**values)
 
 
 def requests_generate(

@@ -1,9 +1,9 @@
-"""Requests for the prompt-review tests, with bodies shaped like Azure OpenAI chat calls."""
+"""Chat bodies and LLM-log chunks for the prompt-review tests, shaped like Azure OpenAI chat calls."""
 
 import json
 from datetime import UTC, datetime
 
-from usage.models import GatewayRequest, LlmLogChunk
+from usage.models import LlmLogChunk
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -21,35 +21,6 @@ def chat_bodies(messages: list[dict], completion: str, *, stream: bool = False) 
             {"choices": [{"index": 0, "message": {"role": "assistant", "content": completion}}], "usage": {}}
         )
     return request, response
-
-
-def make_request(
-    correlation_id: str,
-    *,
-    prompt: str = "Hello there",
-    completion: str = "Hi, how can I help?",
-    system: str = "You are a helpful assistant.",
-    time: datetime = T0,
-    subscription: str = "sub-team-a",
-    product: str = "",
-    content_filter: dict | None = None,
-    stream: bool = False,
-) -> GatewayRequest:
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-    request_body, response_body = chat_bodies(messages, completion, stream=stream)
-    return GatewayRequest.objects.create(
-        correlation_id=correlation_id,
-        time=time,
-        apim_subscription_id=subscription,
-        product_id=product,
-        request_body=request_body,
-        response_body=response_body,
-        response_code=200,
-        content_filter=content_filter or {},
-        prompt_tokens=12,
-        completion_tokens=7,
-        total_tokens=19,
-    )
 
 
 def make_llm_chunks(correlation_id: str, *, messages: list[dict], completion: str, size: int = 40) -> None:

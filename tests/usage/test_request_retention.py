@@ -16,7 +16,7 @@ from freezegun import freeze_time
 from aoai_portal.celery import app
 from audit.models import AccessAuditEntry, Flag, ReviewEvent, ReviewItem
 from audit.services import flags_evaluate, review_confirm, review_release, review_take
-from tests.support.review_data import make_request
+from tests.factories import chat_request_create
 from usage import tasks as usage_tasks
 from usage.models import GatewayRequest, LatencyDaily, LlmLogChunk, NativeLog, UsageDaily, UsageHourly
 from usage.partitions import (
@@ -51,10 +51,10 @@ def months(settings, reviewer_user):
     """An old flagged request under review, an old plain one, and two kept ones; rollups of all."""
     settings.REQUEST_RETENTION_MONTHS = 2
     request_partitions_ensure(months=[date(2026, 8, 1), date(2026, 9, 1)])
-    make_request("old-flagged", time=AUGUST, prompt="mail bob@example.com")
-    make_request("old-plain", time=AUGUST - timedelta(days=3))
-    make_request("kept-flagged", time=SEPTEMBER, prompt="mail alice@example.com")
-    make_request("kept-plain", time=datetime(2026, 11, 2, tzinfo=UTC))
+    chat_request_create("old-flagged", time=AUGUST, prompt="mail bob@example.com")
+    chat_request_create("old-plain", time=AUGUST - timedelta(days=3))
+    chat_request_create("kept-flagged", time=SEPTEMBER, prompt="mail alice@example.com")
+    chat_request_create("kept-plain", time=datetime(2026, 11, 2, tzinfo=UTC))
     flags_evaluate(correlation_ids=["old-flagged", "kept-flagged"])
     review_take(item_id=ReviewItem.objects.get(request__correlation_id="old-flagged").pk, user=reviewer_user)
     rollup_refresh_hours(hours=GatewayRequest.objects.values_list("time", flat=True))
@@ -108,12 +108,12 @@ def test_old_months_partitions_are_dropped_with_their_flags_review_items_and_key
     assert ReviewItem.objects.filter(request__correlation_id="kept-flagged").exists()
     assert rollup_counts() == rollups  # chargeback history stays
     # The purged correlation ids are free again (a re-import would store them anew).
-    make_request("old-plain", time=SEPTEMBER)
+    chat_request_create("old-plain", time=SEPTEMBER)
 
 
 @postgresql_only
 def test_old_rows_waiting_in_the_default_partition_are_deleted_row_by_row(months):
-    make_request("ancient", time=datetime(1999, 5, 1, tzinfo=UTC), prompt="mail eve@example.com")
+    chat_request_create("ancient", time=datetime(1999, 5, 1, tzinfo=UTC), prompt="mail eve@example.com")
     flags_evaluate(correlation_ids=["ancient"])
     result = requests_retention_apply(now=NOW)
     assert result.requests == 3 and result.flags == 2 and result.review_items == 2
@@ -134,7 +134,7 @@ def test_a_confirmed_item_keeps_its_request_until_an_admin_releases_it(months, r
         assert result.months_dropped == [date(2026, 8, 1)]
         assert "old-flagged" in keys()
         with pytest.raises(IntegrityError), transaction.atomic():
-            make_request("old-flagged", time=SEPTEMBER)
+            chat_request_create("old-flagged", time=SEPTEMBER)
 
     review_release(item_id=item.pk, user=admin_user)
     result = requests_retention_apply(now=NOW)
@@ -196,14 +196,14 @@ def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
         call_command("migrate", verbosity=0)
         from audit.models import Flag
         from audit.services import flags_evaluate
-        from tests.support.review_data import make_request
+        from tests.factories import chat_request_create
         from usage.models import GatewayRequest, NativeLog
         from usage.partitions import request_partitions_ensure, request_partitions_list
         from usage.retention import requests_retention_apply
         assert request_partitions_ensure(months=[datetime(2026, 1, 1, tzinfo=UTC)]) == []
         assert request_partitions_list() == []
-        make_request("old", time=datetime(2026, 8, 2, tzinfo=UTC), prompt="mail bob@example.com")
-        make_request("kept", time=datetime(2026, 9, 2, tzinfo=UTC))
+        chat_request_create("old", time=datetime(2026, 8, 2, tzinfo=UTC), prompt="mail bob@example.com")
+        chat_request_create("kept", time=datetime(2026, 9, 2, tzinfo=UTC))
         flags_evaluate(correlation_ids=["old"])
         GatewayRequest.objects.filter(correlation_id="old").update(apim_request_id="apim-old")
         NativeLog.objects.create(correlation_id="apim-old", time=datetime(2026, 8, 2, tzinfo=UTC))

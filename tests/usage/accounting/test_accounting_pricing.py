@@ -7,6 +7,7 @@ import genai_prices
 import pytest
 from django.db.models import Sum
 
+from tests.factories import gateway_request_create
 from tests.support import accounting_samples as s
 from usage.accounting.pricing import (
     PriceBook,
@@ -57,7 +58,7 @@ def chat(
     subscription: str = "sub-a",
     product: str = "",
 ) -> GatewayRequest:
-    return GatewayRequest.objects.create(
+    return gateway_request_create(
         correlation_id=cid,
         time=time,
         response_code=200,

@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
+from tests.factories import gateway_request_create
 from tests.support import accounting_samples as s
 from usage.models import GatewayRequest, LlmLogChunk, ModelPrice, NativeLog, UsageHourly
 from usage.pipeline import requests_refresh
@@ -34,7 +35,7 @@ def gateway(
     apim_request_id: str = "",
     time: dt.datetime = T,
 ) -> GatewayRequest:
-    return GatewayRequest.objects.create(
+    return gateway_request_create(
         correlation_id=cid,
         time=time,
         url=url,

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 import usage.bulk
+from tests.factories import gateway_request_create
 from usage.bulk import rows_update
 from usage.models import GatewayRequest
 
@@ -28,7 +29,7 @@ FIELDS = [
 def _requests(prefix: str, count: int) -> list[GatewayRequest]:
     start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
     return [
-        GatewayRequest.objects.create(
+        gateway_request_create(
             correlation_id=f"{prefix}-{i}", time=start + dt.timedelta(minutes=i), apim_subscription_id="sub-a"
         )
         for i in range(count)

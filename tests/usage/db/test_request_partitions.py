@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from tests.support.review_data import make_request
+from tests.factories import chat_request_create
 from usage.demo_data import generate_logs
 from usage.ingestion import conflicts, store
 from usage.ingestion.rows import PARSERS, GatewayRow
@@ -115,38 +115,38 @@ def test_no_ingestion_table_or_partition_keeps_a_pattern_ops_index():
 
 def test_ids_come_from_a_sequence_owned_by_the_column():
     assert _sql("SELECT pg_get_serial_sequence(%s, 'id')", [TABLE]) == [(f"public.{TABLE}_id_seq",)]
-    first = make_request("seq-1")
-    second = make_request("seq-2")
+    first = chat_request_create("seq-1")
+    second = chat_request_create("seq-2")
     assert second.pk > first.pk
 
 
 def test_a_row_lands_in_the_partition_of_its_month():
     request_partitions_ensure(months=[date(2024, 3, 1), date(2024, 4, 1)])
-    make_request("in-march", time=MARCH_2024)
-    make_request("in-april", time=datetime(2024, 4, 1, tzinfo=UTC))  # the first instant of April
-    make_request("last-of-march", time=datetime(2024, 4, 1, tzinfo=UTC) - timedelta(microseconds=1))
+    chat_request_create("in-march", time=MARCH_2024)
+    chat_request_create("in-april", time=datetime(2024, 4, 1, tzinfo=UTC))  # the first instant of April
+    chat_request_create("last-of-march", time=datetime(2024, 4, 1, tzinfo=UTC) - timedelta(microseconds=1))
     assert partition_of("in-march") == partition_of("last-of-march") == "usage_gatewayrequest_p2024_03"
     assert partition_of("in-april") == "usage_gatewayrequest_p2024_04"
 
 
 def test_a_row_of_a_month_without_partition_waits_in_the_default_partition():
-    make_request("in-1999", time=datetime(1999, 1, 1, tzinfo=UTC))
+    chat_request_create("in-1999", time=datetime(1999, 1, 1, tzinfo=UTC))
     assert partition_of("in-1999") == DEFAULT_PARTITION
 
 
 def test_a_duplicate_correlation_id_with_a_different_time_is_refused():
     request_partitions_ensure(months=[date(2024, 3, 1)])
-    original = make_request("same-key", time=MARCH_2024)
+    original = chat_request_create("same-key", time=MARCH_2024)
     with pytest.raises(IntegrityError, match="usage_gatewayrequest_key_pkey"), transaction.atomic():
-        make_request("same-key", time=datetime(2025, 7, 1, tzinfo=UTC))  # another partition
+        chat_request_create("same-key", time=datetime(2025, 7, 1, tzinfo=UTC))  # another partition
     with pytest.raises(IntegrityError), transaction.atomic():
-        make_request("same-key", time=MARCH_2024 + timedelta(seconds=1))  # the same partition
+        chat_request_create("same-key", time=MARCH_2024 + timedelta(seconds=1))  # the same partition
     assert list(GatewayRequest.objects.filter(correlation_id="same-key")) == [original]
     assert keys()["same-key"] == original.pk
 
 
 def test_a_copy_carrying_a_stored_key_fails_on_the_unique_key_like_before(monkeypatch):
-    make_request("copied", time=MARCH_2024)
+    chat_request_create("copied", time=MARCH_2024)
     # Another writer's row: the existing-key query did not see it, the COPY is given it as new.
     record = GatewayRow(correlation_id="copied", time=datetime(2025, 1, 1, tzinfo=UTC))
     record.content_hash = ""
@@ -195,9 +195,9 @@ def test_far_future_rows_make_no_partition():
 
 
 def test_creating_a_partition_moves_the_months_rows_out_of_the_default_partition():
-    first = make_request("early", time=MARCH_2024)
-    make_request("late", time=datetime(2024, 3, 31, 23, 59, tzinfo=UTC))
-    make_request("other-month", time=datetime(2024, 5, 2, tzinfo=UTC))
+    first = chat_request_create("early", time=MARCH_2024)
+    chat_request_create("late", time=datetime(2024, 3, 31, 23, 59, tzinfo=UTC))
+    chat_request_create("other-month", time=datetime(2024, 5, 2, tzinfo=UTC))
     assert partition_of("early") == DEFAULT_PARTITION
 
     assert request_partitions_ensure(months=[date(2024, 3, 1)]) == ["usage_gatewayrequest_p2024_03"]
@@ -210,31 +210,31 @@ def test_creating_a_partition_moves_the_months_rows_out_of_the_default_partition
     assert request_partitions_list()[-1].name == DEFAULT_PARTITION
     assert keys() == dict(GatewayRequest.objects.values_list("correlation_id", "id"))
     with pytest.raises(IntegrityError), transaction.atomic():
-        make_request("early", time=datetime(2024, 5, 3, tzinfo=UTC))
+        chat_request_create("early", time=datetime(2024, 5, 3, tzinfo=UTC))
     assert request_partitions_ensure(months=[date(2024, 3, 1)]) == []  # already there
 
 
 def test_deleting_a_request_frees_its_correlation_id():
-    make_request("gone", time=MARCH_2024).delete()
+    chat_request_create("gone", time=MARCH_2024).delete()
     assert "gone" not in keys()
-    make_request("gone", time=datetime(2025, 1, 1, tzinfo=UTC))
+    chat_request_create("gone", time=datetime(2025, 1, 1, tzinfo=UTC))
 
 
 def test_a_request_moved_to_another_month_keeps_its_key():
     request_partitions_ensure(months=[date(2024, 3, 1), date(2024, 4, 1)])
-    row = make_request("mover", time=MARCH_2024)
+    row = chat_request_create("mover", time=MARCH_2024)
     row.time = datetime(2024, 4, 2, tzinfo=UTC)
     row.correlation_id = "mover-renamed"
     row.save()
     assert partition_of("mover-renamed") == "usage_gatewayrequest_p2024_04"
     assert keys() == {"mover-renamed": row.pk}
     with pytest.raises(IntegrityError), transaction.atomic():
-        make_request("mover-renamed", time=MARCH_2024)
-    make_request("mover", time=MARCH_2024)  # the old key is free
+        chat_request_create("mover-renamed", time=MARCH_2024)
+    chat_request_create("mover", time=MARCH_2024)  # the old key is free
 
 
 def test_truncating_the_table_empties_the_key_table():
-    make_request("t1")
+    chat_request_create("t1")
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {TABLE}")
     assert keys() == {}

@@ -220,9 +220,9 @@ def test_the_migration_scrubs_rows_stored_before_and_a_second_run_changes_nothin
 
 @pytest.mark.django_db
 def test_the_request_page_shows_the_redacted_marker_as_it_is(client_for, reviewer_user):
-    from tests.support.review_data import make_request
+    from tests.factories import chat_request_create
 
-    request = make_request("page-1")
+    request = chat_request_create("page-1")
     request.request_headers = {"authorization": f"Bearer {REDACTED}", "x-api-key": SECRET}
     request.save(update_fields=["request_headers"])
     body = client_for(reviewer_user).get(f"/requests/{request.correlation_id}/").content.decode()

@@ -172,9 +172,9 @@ def test_flags_from_the_pipeline_equal_a_later_re_evaluation():
     """The pipeline hands flags_evaluate the rows usage_refresh just wrote; what it reads of them
     (content_filter) must be what the database gives back (JSONB orders keys), else a later
     re-evaluation would rewrite every Azure-filter flag's detail."""
-    from tests.support.review_data import make_request
+    from tests.factories import chat_request_create
 
-    request = make_request("c-filtered", completion="Here you go")
+    request = chat_request_create("c-filtered", completion="Here you go")
     results = {
         "violence": {"severity": "medium", "filtered": True},
         "hate": {"severity": "low", "filtered": False},

@@ -2,7 +2,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.support.latency_data import RegionProfile, exact_percentile, gateway_request, requests_generate
+from tests.factories import gateway_request
+from tests.support.latency_data import RegionProfile, exact_percentile, requests_generate
 from usage.histograms import bucket_width
 from usage.latency.selectors import (
     LatencyFilterError,

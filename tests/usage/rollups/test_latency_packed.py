@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support.latency_data import RegionProfile, gateway_request, requests_generate
+from tests.factories import gateway_request
+from tests.support.latency_data import RegionProfile, requests_generate
 from tests.support.latency_expected import hour_entry, hour_entry_add
 from usage.histograms import (
     BUCKET_COUNT,

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support.latency_data import gateway_request
+from tests.factories import gateway_request
 from tests.support.latency_expected import hour_entry, hour_entry_add
 from tests.support.migrations_replay import migration_replay
 from usage.histograms import (

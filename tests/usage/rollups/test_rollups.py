@@ -3,7 +3,8 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.support.latency_data import RegionProfile, exact_percentile, gateway_request, requests_generate
+from tests.factories import gateway_request
+from tests.support.latency_data import RegionProfile, exact_percentile, requests_generate
 from usage.histograms import (
     bucket_index,
     bucket_width,

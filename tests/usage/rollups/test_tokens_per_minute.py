@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.support.latency_data import gateway_request
+from tests.factories import gateway_request
 from usage.models import GatewayRequest, TokensPerMinuteHourly
 from usage.rollups import rollup_refresh_hours, rollup_refresh_range
 

@@ -5,7 +5,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from tests.support.latency_data import gateway_request
+from tests.factories import gateway_request
 from usage.chargeback.selectors import usage_lines
 from usage.models import GatewayRequest, TokenSource, UsageDaily
 from usage.rollups import rollup_refresh_hours, rollup_refresh_range, usage_daily_refresh
