@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from usage.ingestion import store
 from usage.ingestion.conflicts import value_merge
 from usage.ingestion.files import logs_file_import
 from usage.ingestion.selectors import ingestion_unmatched_counts, ingestion_unmatched_counts_scan
@@ -59,12 +58,6 @@ PAIRS = {
 }
 MODELS = {GATEWAY: GatewayRequest, NATIVE: NativeLog, LLM_LOG: LlmLogChunk}
 _NOT_COMPARED = {"id", "ingested_at", "usage_computed_at"}
-
-
-@pytest.fixture(params=["copy", "portable"])
-def write_path(request, monkeypatch, db):
-    monkeypatch.setattr(store, "COPY_FAST_PATH", request.param == "copy")
-    return request.param
 
 
 def _stored():

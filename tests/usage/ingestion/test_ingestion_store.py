@@ -23,13 +23,6 @@ def logs():
     return generate_logs(start=START, end=END, requests_per_hour=40, seed=7)
 
 
-@pytest.fixture(params=["copy", "portable"])
-def write_path(request, monkeypatch):
-    """Run a test through the PostgreSQL COPY fast path and through the portable ORM path."""
-    monkeypatch.setattr(store, "COPY_FAST_PATH", request.param == "copy")
-    return request.param
-
-
 def _store_all(logs, *, order=(GATEWAY, NATIVE, LLM_LOG), batch_size=store.BATCH_SIZE):
     return {table: rows_store(table=table, rows=logs[table], batch_size=batch_size) for table in order}
 
