@@ -11,7 +11,7 @@ from audit.detectors.traits import ALL
 from audit.models import FlagRule
 from audit.selectors import CostCenterMap
 from audit.services import request_flags_find
-from tests.audit.test_review_detector_shortcuts import FRAGMENTS, SEPARATORS, corpus
+from tests.support.detector_texts import FRAGMENTS, SEPARATORS, corpus
 from usage.models import GatewayRequest
 
 EXTRA = [

@@ -83,3 +83,58 @@ def exact_percentile(values: list[float], quantile: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(quantile * len(ordered)))
     return ordered[rank - 1]
+
+
+SUBSCRIPTIONS = ("sub-a", "sub-b", "sub-c")
+
+
+def requests_random_store(*, n: int, seed: int, start: datetime, hours: int, **fixed) -> list[GatewayRequest]:
+    """``n`` requests at random moments of [start, start + hours), random dimensions and
+    latencies (some without backend time, some with a native log row); ``fixed`` overrides."""
+    rng = random.Random(seed)
+    requests, natives = [], []
+    for _ in range(n):
+        deployment = rng.choice(["gpt-4o", "gpt-4o-mini"])
+        total = rng.lognormvariate(6.3, 0.7)
+        code = rng.choice([200, 200, 200, 200, 429, 503, 400])
+        values = {
+            "time": start + timedelta(seconds=rng.randrange(hours * 3600)),
+            "apim_subscription_id": rng.choice(SUBSCRIPTIONS),
+            "product_id": rng.choice(["prod-a", "prod-b"]),
+            "deployment": deployment,
+            "model": deployment,
+            "backend_region": rng.choice(["swedencentral", "eastus", "japaneast"]),
+            "apim_region": rng.choice(["West Europe", "East US"]),
+            "is_streaming": rng.random() < 0.3,
+            "response_code": code,
+            "total_time_ms": total,
+            "backend_time_ms": None if code == 429 else total * rng.uniform(0.7, 0.95),
+            "completion_tokens": rng.randrange(0, 400) if code == 200 else 0,
+            "ratelimit_remaining_requests": rng.randrange(1000) if rng.random() < 0.8 else None,
+            "ratelimit_remaining_tokens": rng.randrange(100_000),
+        } | fixed
+        request = gateway_request(**values)
+        requests.append(request)
+        if request.backend_time_ms and rng.random() < 0.7:
+            natives.append(
+                NativeLog(
+                    correlation_id=request.apim_request_id,
+                    time=request.time,
+                    duration_ms=request.backend_time_ms * 0.9,
+                    location=request.backend_region,
+                )
+            )
+    GatewayRequest.objects.bulk_create(requests, batch_size=2000)
+    NativeLog.objects.bulk_create(natives, batch_size=2000)
+    return requests
+
+
+def rounded(value):
+    """``value`` with its floats as text to 6 places (SQL float sums depend on the scan order)."""
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    if isinstance(value, dict):
+        return {key: rounded(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value

@@ -6,9 +6,10 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from tests.factories import chat_request_create
+from tests.support.ingestion_rows import gateway_rows
 from usage.demo_data import generate_logs
 from usage.ingestion import conflicts, store
-from usage.ingestion.rows import PARSERS, GatewayRow
+from usage.ingestion.rows import GatewayRow
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY
 from usage.models import GatewayRequest
@@ -55,12 +56,6 @@ def partition_of(correlation_id: str) -> str:
 
 def keys() -> dict[str, int]:
     return dict(_sql(f"SELECT correlation_id, request_id FROM {KEY_TABLE}"))
-
-
-def gateway_rows(start: datetime, *, seed: int = 3) -> list[dict]:
-    """Generated gateway rows of the hour from ``start``, without the ones made to be rejected."""
-    rows = generate_logs(start=start, end=start + timedelta(hours=1), requests_per_hour=6, seed=seed)[GATEWAY]
-    return [row for row in rows if isinstance(PARSERS[GATEWAY](row), GatewayRow)]
 
 
 def test_the_table_is_range_partitioned_on_time_with_a_default_partition():

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from tests.usage.db.test_request_partitions import gateway_rows
+from tests.support.ingestion_rows import gateway_rows
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY
 from usage.models import GatewayRequest

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.usage.ingestion.test_ingestion_rows import GATEWAY_ROW, NATIVE_ROW
+from tests.support.ingestion_rows import GATEWAY_ROW, NATIVE_ROW
 from usage.ingestion.credentials import (
     REDACTED,
     header_name_is_credential,

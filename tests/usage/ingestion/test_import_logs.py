@@ -10,14 +10,13 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.support.ingestion_rows import GATEWAY_RECORD, LLM_RECORD, NATIVE_RECORD
 from usage.demo_data import generate_logs
 from usage.ingestion import json_stream
 from usage.ingestion.files import FileFormatError, file_format_detect, logs_file_import
 from usage.ingestion.rows import datetime_parse
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, IngestionRun, LlmLogChunk, NativeLog, RejectedRow
-
-from .test_ingestion_rows import GATEWAY_RECORD, LLM_RECORD, NATIVE_RECORD
 
 START = datetime(2026, 11, 3, 14, tzinfo=UTC)
 

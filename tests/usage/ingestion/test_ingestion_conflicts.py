@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.ingestion_rows import GATEWAY_ROW, LLM_ROW, NATIVE_ROW, NATIVE_SPARSE
 from usage.ingestion.conflicts import value_merge
 from usage.ingestion.files import logs_file_import
 from usage.ingestion.selectors import ingestion_unmatched_counts, ingestion_unmatched_counts_scan
@@ -24,18 +25,8 @@ from usage.models import (
     UsageHourly,
 )
 
-from .test_ingestion_rows import GATEWAY_ROW, LLM_ROW, NATIVE_ROW
-
 # Azure OpenAI may log a filled and a nearly empty RequestResponse row for one call.
 NATIVE_FILLED = NATIVE_ROW
-NATIVE_SPARSE = {
-    "TimeGenerated": "2024-05-24T12:23:02.900Z",
-    "Category": "RequestResponse",
-    "ResourceProvider": "MICROSOFT.COGNITIVESERVICES",
-    "CorrelationId": NATIVE_ROW["CorrelationId"],
-    "DurationMs": "0",
-    "properties_s": json.dumps({"streamType": "Non-Streaming", "responseLength": 0, "extra": "x"}),
-}
 # The gateway row logged twice: once without the bodies and headers (a diagnostic setting that
 # logs no payload) and 20 minutes later; the merge keeps the earlier time and the bodies.
 GATEWAY_FULL = {**GATEWAY_ROW, "TimeGenerated": "2024-07-02T06:51:00Z"}

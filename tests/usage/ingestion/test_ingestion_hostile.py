@@ -16,10 +16,9 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.ingestion_rows import GATEWAY_ROW, LLM_ROW, NATIVE_ROW
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
-
-from .test_ingestion_rows import GATEWAY_ROW, LLM_ROW, NATIVE_ROW
 
 BASE_ROWS = {GATEWAY: GATEWAY_ROW, NATIVE: NATIVE_ROW, LLM_LOG: LLM_ROW}
 _ids = itertools.count(1)

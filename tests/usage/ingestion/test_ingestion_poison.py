@@ -7,61 +7,18 @@ duration) leaves that field empty with a note and the row stored; negative or Na
 after the bad one are stored, the run ends, and a good file imported afterwards is stored whole.
 """
 
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 
-from usage.demo_data import generate_logs
-from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
-from usage.models import GatewayRequest, IngestionRun, LlmLogChunk, NativeLog, RejectedRow
+from tests.support.imports import good_file_import_check, logs_file_import_checked
+from usage.models import GatewayRequest, NativeLog, RejectedRow
 
 POISON = Path(__file__).parents[2] / "data" / "poison"
 
 
 def cid(n: int) -> str:
     return f"00000000-0000-4000-8000-{n:012d}"
-
-
-def _import(path: Path) -> IngestionRun:
-    call_command("import_logs", str(path), stdout=open("/dev/null", "w"))
-    run = IngestionRun.objects.latest("id")
-    assert run.status == IngestionRun.Status.OK, run.error
-    assert run.finished_at is not None
-    assert run.rows_read == run.rows_stored + run.duplicates + run.conflicts + run.skipped + run.rejected
-    return run
-
-
-def _good_file_is_stored_whole(tmp_path: Path) -> None:
-    start = datetime(2026, 11, 3, 14, tzinfo=UTC)
-    logs = generate_logs(
-        start=start, end=start.replace(hour=15), requests_per_hour=10, seed=4, malformed=False
-    )
-    rows = [{**row, "Type": table} for table in (GATEWAY, NATIVE, LLM_LOG) for row in logs[table]]
-    path = tmp_path / "good.json"
-    path.write_text(json.dumps(rows))
-    before = {
-        "g": GatewayRequest.objects.count(),
-        "n": NativeLog.objects.count(),
-        "l": LlmLogChunk.objects.count(),
-    }
-    run = _import(path)
-    assert run.rejected == 0 and run.rows_read == len(rows)
-    stored = {
-        "g": GatewayRequest.objects.count() - before["g"],
-        "n": NativeLog.objects.count() - before["n"],
-        "l": LlmLogChunk.objects.count() - before["l"],
-    }
-    unique = {
-        "g": len({r["CorrelationId"] for r in logs[GATEWAY]}),
-        "n": len({r["CorrelationId"] for r in logs[NATIVE]}),
-        "l": len(
-            {(r["CorrelationId"], r.get("RequestId"), str(r.get("SequenceNumber"))) for r in logs[LLM_LOG]}
-        ),
-    }
-    assert stored == unique
 
 
 @pytest.mark.parametrize(
@@ -74,7 +31,7 @@ def _good_file_is_stored_whole(tmp_path: Path) -> None:
     ],
 )
 def test_a_time_out_of_range_rejects_its_row_and_the_others_are_stored(db, tmp_path, name, bad):
-    run = _import(POISON / name)
+    run = logs_file_import_checked(POISON / name)
     assert (run.rows_read, run.rows_stored, run.rejected) == (3, 2, 1)
     assert run.reasons == {"TimeGenerated: out of range": 1}
     assert set(GatewayRequest.objects.values_list("correlation_id", flat=True)) == {
@@ -85,7 +42,7 @@ def test_a_time_out_of_range_rejects_its_row_and_the_others_are_stored(db, tmp_p
     assert reason.startswith("TimeGenerated: out of range: ") and (
         "before 2015-01-01" in reason or "ahead" in reason
     )
-    _good_file_is_stored_whole(tmp_path)
+    good_file_import_check(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -102,14 +59,14 @@ def test_a_time_out_of_range_rejects_its_row_and_the_others_are_stored(db, tmp_p
     ],
 )
 def test_an_unusable_gateway_value_is_stored_empty_with_a_note(db, tmp_path, name, bad, field, note):
-    run = _import(POISON / name)
+    run = logs_file_import_checked(POISON / name)
     assert (run.rows_read, run.rows_stored, run.rejected) == (3, 3, 0)
     request = GatewayRequest.objects.get(correlation_id=cid(bad))
     assert getattr(request, field) in (None, "")
     assert request.ingest_notes == note
     others = GatewayRequest.objects.exclude(correlation_id=cid(bad))
     assert [r.ingest_notes for r in others] == ["", ""]
-    _good_file_is_stored_whole(tmp_path)
+    good_file_import_check(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +77,7 @@ def test_an_unusable_gateway_value_is_stored_empty_with_a_note(db, tmp_path, nam
     ],
 )
 def test_negative_or_nan_usage_is_estimated_with_a_note(db, tmp_path, name, bad, why):
-    run = _import(POISON / name)
+    run = logs_file_import_checked(POISON / name)
     assert (run.rows_read, run.rows_stored, run.rejected) == (2, 2, 0)
     request = GatewayRequest.objects.get(correlation_id=cid(bad))
     assert request.token_source == "estimated"
@@ -129,11 +86,11 @@ def test_negative_or_nan_usage_is_estimated_with_a_note(db, tmp_path, name, bad,
     assert request.total_tokens == request.prompt_tokens + request.completion_tokens
     good = GatewayRequest.objects.get(correlation_id=cid(bad + 1))
     assert (good.token_source, good.total_tokens) == ("reported", 17)
-    _good_file_is_stored_whole(tmp_path)
+    good_file_import_check(tmp_path)
 
 
 def test_a_negative_native_duration_no_longer_rejects_the_row(db, tmp_path):
-    run = _import(POISON / "native-duration-negative.jsonl")
+    run = logs_file_import_checked(POISON / "native-duration-negative.jsonl")
     assert (run.rows_read, run.rows_stored, run.rejected) == (3, 3, 0)
     native = NativeLog.objects.get(correlation_id=cid(1002))
     assert native.duration_ms is None and native.ingest_notes == "DurationMs: negative (-1021)"
@@ -143,11 +100,11 @@ def test_a_negative_native_duration_no_longer_rejects_the_row(db, tmp_path):
         128,
         "Non-Streaming",
     )
-    _good_file_is_stored_whole(tmp_path)
+    good_file_import_check(tmp_path)
 
 
 def test_the_request_page_shows_the_note(db, tmp_path, client_for, reviewer_user):
-    _import(POISON / "gateway-totaltime-infinity.json")
+    logs_file_import_checked(POISON / "gateway-totaltime-infinity.json")
     page = client_for(reviewer_user).get(f"/requests/{cid(502)}/")
     assert page.status_code == 200
     assert "Left empty at import" in page.content.decode()

@@ -6,14 +6,12 @@ import json
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from tests.support.ingestion_rows import GATEWAY_RECORD, NATIVE_RECORD, NATIVE_ROW, NATIVE_SPARSE
 from usage.ingestion.files import logs_file_import
 from usage.ingestion.status import ingestion_table_accounts
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import IngestionRun, NativeLog, RejectedRow
-
-from .test_ingestion_conflicts import NATIVE_SPARSE
-from .test_ingestion_rows import GATEWAY_RECORD, NATIVE_RECORD, NATIVE_ROW
 
 # What a Storage account or Event Hub receives from a diagnostic setting sending every category.
 AUDIT_RECORD = {

@@ -16,8 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support.latency_data import requests_random_store, rounded
 from tests.support.migrations_replay import migration_replay
-from tests.usage.rollups.test_latency_subscription_daily import _rounded, _store
 from usage.histograms import histogram_lanes, histograms_lanes
 from usage.latency.selectors import (
     GROUPINGS,
@@ -66,7 +66,7 @@ def test_a_span_starts_where_its_halves_do():
 
 @pytest.fixture
 def generated(db):
-    requests = _store(n=2500, seed=31, start=START, hours=DAYS * 24)
+    requests = requests_random_store(n=2500, seed=31, start=START, hours=DAYS * 24)
     rollup_refresh_range(start=START, end=START + timedelta(days=DAYS))
     return requests
 
@@ -200,7 +200,7 @@ def _snapshot() -> list[tuple]:
     for model in (LatencyDailySpan, LatencyHourOfDaySpan):
         fields = [f.name for f in model._meta.fields if f.name != "id"]
         rows += [
-            (model.__name__, *(str(_rounded(bytes(v) if isinstance(v, memoryview) else v)) for v in row))
+            (model.__name__, *(str(rounded(bytes(v) if isinstance(v, memoryview) else v)) for v in row))
             for row in model.objects.values_list(*fields)
         ]
     return sorted(rows)
@@ -214,8 +214,8 @@ def _rebuilt_snapshot() -> list[tuple]:
 
 
 def test_late_rows_re_imports_and_emptied_days_leave_what_a_rebuild_builds(generated):
-    late = _store(n=80, seed=32, start=START + timedelta(days=12, hours=5), hours=30)
-    late += _store(n=5, seed=33, start=START + timedelta(days=20), hours=2, backend_region="brazilsouth")
+    late = requests_random_store(n=80, seed=32, start=START + timedelta(days=12, hours=5), hours=30)
+    late += requests_random_store(n=5, seed=33, start=START + timedelta(days=20), hours=2, backend_region="brazilsouth")
     late_hours = {r.time.replace(minute=0, second=0, microsecond=0) for r in late}
     rollup_refresh_hours(hours=late_hours)
     incremental = _snapshot()
@@ -251,7 +251,7 @@ def test_refreshing_days_in_any_order_builds_what_a_full_rebuild_builds(generate
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_backfills_what_a_refresh_writes():
-    _store(n=600, seed=34, start=START, hours=20 * 24)
+    requests_random_store(n=600, seed=34, start=START, hours=20 * 24)
     rollup_refresh_range(start=START, end=START + timedelta(days=20))
     expected = _snapshot()
     assert expected

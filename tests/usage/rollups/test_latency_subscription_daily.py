@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.factories import gateway_request
+from tests.support.latency_data import SUBSCRIPTIONS, requests_random_store, rounded
 from tests.support.latency_expected import hour_entry, hour_entry_add
 from tests.support.migrations_replay import migration_replay
 from usage.histograms import (
@@ -46,14 +46,12 @@ from usage.models import (
     GatewayRequest,
     LatencySubscriptionDaily,
     LatencySubscriptionRegionDaily,
-    NativeLog,
     UsageHourly,
 )
 from usage.rollups import latency_daily_refresh, rollup_refresh_hours, rollup_refresh_range
 
 H = datetime(2026, 3, 2, tzinfo=UTC)
 DAYS = 3
-SUBSCRIPTIONS = ("sub-a", "sub-b", "sub-c")
 _HISTOGRAMS = {
     "total_time_hist": "total_time_by_hour",
     "backend_time_hist": "backend_time_by_hour",
@@ -63,49 +61,6 @@ _HISTOGRAMS = {
 _DIMS = ("apim_subscription_id", "deployment", "model", "backend_region", "apim_region", "is_streaming")
 _REGION_DIMS = ("apim_subscription_id", "backend_region", "is_streaming")
 ROLLUPS = {LatencySubscriptionDaily: _DIMS, LatencySubscriptionRegionDaily: _REGION_DIMS}
-
-
-def _store(
-    *, n: int, seed: int, start: datetime = H, hours: int = DAYS * 24, **fixed
-) -> list[GatewayRequest]:
-    """``n`` requests at random moments of [start, start + hours), random dimensions and
-    latencies (some without backend time, some with a native log row); ``fixed`` overrides."""
-    rng = random.Random(seed)
-    requests, natives = [], []
-    for _ in range(n):
-        deployment = rng.choice(["gpt-4o", "gpt-4o-mini"])
-        total = rng.lognormvariate(6.3, 0.7)
-        code = rng.choice([200, 200, 200, 200, 429, 503, 400])
-        values = {
-            "time": start + timedelta(seconds=rng.randrange(hours * 3600)),
-            "apim_subscription_id": rng.choice(SUBSCRIPTIONS),
-            "product_id": rng.choice(["prod-a", "prod-b"]),
-            "deployment": deployment,
-            "model": deployment,
-            "backend_region": rng.choice(["swedencentral", "eastus", "japaneast"]),
-            "apim_region": rng.choice(["West Europe", "East US"]),
-            "is_streaming": rng.random() < 0.3,
-            "response_code": code,
-            "total_time_ms": total,
-            "backend_time_ms": None if code == 429 else total * rng.uniform(0.7, 0.95),
-            "completion_tokens": rng.randrange(0, 400) if code == 200 else 0,
-            "ratelimit_remaining_requests": rng.randrange(1000) if rng.random() < 0.8 else None,
-            "ratelimit_remaining_tokens": rng.randrange(100_000),
-        } | fixed
-        request = gateway_request(**values)
-        requests.append(request)
-        if request.backend_time_ms and rng.random() < 0.7:
-            natives.append(
-                NativeLog(
-                    correlation_id=request.apim_request_id,
-                    time=request.time,
-                    duration_ms=request.backend_time_ms * 0.9,
-                    location=request.backend_region,
-                )
-            )
-    GatewayRequest.objects.bulk_create(requests, batch_size=2000)
-    NativeLog.objects.bulk_create(natives, batch_size=2000)
-    return requests
 
 
 histograms = st.dictionaries(
@@ -129,19 +84,9 @@ def test_packing_lanes_gives_the_bytes_packing_dicts_gives(by_hour):
 
 @pytest.fixture
 def generated(db):
-    requests = _store(n=1500, seed=5)
+    requests = requests_random_store(n=1500, seed=5, start=H, hours=DAYS * 24)
     rollup_refresh_range(start=H, end=H + timedelta(days=DAYS))
     return requests
-
-
-def _rounded(value):
-    if isinstance(value, float):
-        return f"{value:.6f}"
-    if isinstance(value, dict):
-        return {key: _rounded(v) for key, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value
 
 
 def _snapshot() -> dict[str, list[tuple]]:
@@ -151,7 +96,7 @@ def _snapshot() -> dict[str, list[tuple]]:
     for model in ROLLUPS:
         fields = ["day", *(f.name for f in model._meta.fields if f.name not in ("id", "day"))]
         snapshot[model.__name__] = sorted(
-            tuple(str(_rounded(bytes(v) if isinstance(v, memoryview) else v)) for v in row)
+            tuple(str(rounded(bytes(v) if isinstance(v, memoryview) else v)) for v in row)
             for row in model.objects.values_list(*fields)
         )
     return snapshot
@@ -353,9 +298,9 @@ def _rebuilt_snapshot() -> dict[str, list[tuple]]:
 
 
 def test_late_rows_and_re_imports_update_the_right_hours_exactly_once(generated):
-    late = _store(n=60, seed=9, start=H + timedelta(hours=30), hours=3)
+    late = requests_random_store(n=60, seed=9, start=H + timedelta(hours=30), hours=3)
     # A late row with dimensions never seen before (new subscription, new region).
-    late += _store(n=3, seed=10, start=H + timedelta(hours=70), hours=1, apim_subscription_id="sub-late")
+    late += requests_random_store(n=3, seed=10, start=H + timedelta(hours=70), hours=1, apim_subscription_id="sub-late")
     late_hours = {r.time.replace(minute=0, second=0, microsecond=0) for r in late}
     rollup_refresh_hours(hours=late_hours)
     incremental = _snapshot()
@@ -368,7 +313,7 @@ def test_late_rows_and_re_imports_update_the_right_hours_exactly_once(generated)
 
 
 def test_refreshing_hours_one_by_one_in_any_order_builds_what_a_full_rebuild_builds(db):
-    requests = _store(n=300, seed=3, start=H + timedelta(hours=10), hours=30)
+    requests = requests_random_store(n=300, seed=3, start=H + timedelta(hours=10), hours=30)
     hours = sorted({r.time.replace(minute=0, second=0, microsecond=0) for r in requests})
     random.Random(1).shuffle(hours)
     for hour in hours:
@@ -386,7 +331,7 @@ def test_emptied_hours_disappear_and_rows_left_without_hours_are_dropped(generat
     hour = H + timedelta(hours=30)
     GatewayRequest.objects.filter(time__gte=hour, time__lt=hour + timedelta(hours=1)).delete()
     # One subscription keeps only that hour on the next day... then loses it too.
-    extra = _store(n=2, seed=12, start=hour, hours=1, apim_subscription_id="sub-brief")
+    extra = requests_random_store(n=2, seed=12, start=hour, hours=1, apim_subscription_id="sub-brief")
     rollup_refresh_hours(hours=[hour])
     assert LatencySubscriptionDaily.objects.filter(apim_subscription_id="sub-brief").count() >= 1
     GatewayRequest.objects.filter(pk__in=[r.pk for r in extra]).delete()
@@ -402,7 +347,7 @@ def test_emptied_hours_disappear_and_rows_left_without_hours_are_dropped(generat
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_backfills_what_a_refresh_writes():
-    _store(n=400, seed=21, start=H + timedelta(hours=3), hours=40)
+    requests_random_store(n=400, seed=21, start=H + timedelta(hours=3), hours=40)
     rollup_refresh_range(start=H, end=H + timedelta(days=2))
     expected = _snapshot()
     assert all(expected.values())
@@ -412,7 +357,7 @@ def test_the_migration_backfills_what_a_refresh_writes():
 
 
 def test_requests_by_hour_are_each_hours_requests(generated):
-    late = _store(n=40, seed=13, start=H + timedelta(hours=30), hours=2)
+    late = requests_random_store(n=40, seed=13, start=H + timedelta(hours=30), hours=2)
     rollup_refresh_hours(hours={r.time.replace(minute=0, second=0, microsecond=0) for r in late})
     rows = [row for model in ROLLUPS for row in model.objects.all()]
     assert {type(row) for row in rows} == set(ROLLUPS)
