@@ -237,6 +237,7 @@ def _direct(monkeypatch, call):
 # --- the tests --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "month, now",
     [
@@ -298,6 +299,7 @@ def test_the_overview_from_rollups_equals_the_overview_from_the_request_table(
         assert rows["sub-0"].product_id == "prod-b"
 
 
+@pytest.mark.slow
 def test_the_peak_and_products_over_any_window_equal_the_request_table():
     _generate(seed=12)
     for start, end in (
@@ -315,6 +317,7 @@ def test_the_peak_and_products_over_any_window_equal_the_request_table():
         )
 
 
+@pytest.mark.slow
 def test_the_overview_runs_a_fixed_number_of_queries(settings):
     settings.QUOTA_DRIFT_TOLERANCE_PERCENT = 10
     _generate(seed=13)

@@ -184,6 +184,7 @@ def test_partitions_and_retention_run_daily_from_the_beat_schedule(months):
         assert entry["options"]["expires"] <= 24 * 3600
 
 
+@pytest.mark.slow
 def test_sqlite_keeps_a_plain_table_and_retention_deletes_rows(tmp_path):
     """The embedded default: migrations leave the table alone; retention deletes rows in batches."""
     script = textwrap.dedent(

@@ -29,6 +29,7 @@ def by_cost_center(row: dict) -> str:
     return cost_center_of(row["apim_subscription_id"], row["product_id"])
 
 
+@pytest.mark.slow
 def test_the_month_page_shows_each_cost_center_to_the_cent(client_for, finance_user):
     world = world_build()
     html = client_for(finance_user).get("/chargeback/?month=2026-10").content.decode()
@@ -42,6 +43,7 @@ def test_the_month_page_shows_each_cost_center_to_the_cent(client_for, finance_u
     assert f"USD {expected_texts(world.total())['cost']}" in html
 
 
+@pytest.mark.slow
 def test_rows_link_to_the_level_below_and_drill_down_to_days(client_for, finance_user):
     world = world_build()
     client = client_for(finance_user)
@@ -81,6 +83,7 @@ def test_rows_link_to_the_level_below_and_drill_down_to_days(client_for, finance
         assert table[group] == expected_texts(measures)
 
 
+@pytest.mark.slow
 def test_unassigned_usage_is_listed_with_its_subscriptions_and_totals_add_up(client_for, finance_user):
     world = world_build()
     data = client_for(finance_user).get("/api/v1/chargeback?month=2026-10&group_by=cost_center").json()
@@ -102,6 +105,7 @@ GROUP_KEYS = {
 }
 
 
+@pytest.mark.slow
 def test_the_api_agrees_with_the_generated_data_for_every_grouping(client_for, finance_user):
     world = world_build()
     client = client_for(finance_user)
@@ -123,6 +127,7 @@ def test_the_api_agrees_with_the_generated_data_for_every_grouping(client_for, f
         assert data["totals"]["total_tokens"] == world.total()["total_tokens"]
 
 
+@pytest.mark.slow
 def test_csv_and_xlsx_carry_the_page_numbers_with_the_currency(client_for, finance_user):
     world = world_build()
     client = client_for(finance_user)
@@ -164,6 +169,7 @@ def test_csv_and_xlsx_carry_the_page_numbers_with_the_currency(client_for, finan
         assert by_group[group]["total_tokens"] == want["total_tokens"]
 
 
+@pytest.mark.slow
 def test_month_boundaries_are_utc_midnight_half_open(client_for, finance_user):
     world = world_build()
     client = client_for(finance_user)
@@ -180,6 +186,7 @@ def test_month_boundaries_are_utc_midnight_half_open(client_for, finance_user):
     assert Decimal(september["totals"]["cost"]) == world.total(sep_begin, BEGIN)["cost"]
 
 
+@pytest.mark.slow
 def test_the_model_filter_narrows_every_number(client_for, finance_user):
     world = world_build()
     html = client_for(finance_user).get("/chargeback/?month=2026-10&model=o3-mini").content.decode()
@@ -192,6 +199,7 @@ def test_the_model_filter_narrows_every_number(client_for, finance_user):
         assert table[group] == expected_texts(measures)
 
 
+@pytest.mark.slow
 def test_the_page_shows_month_over_month_change_and_data_quality(client_for, finance_user):
     world = world_build()
     html = client_for(finance_user).get("/chargeback/?month=2026-11").content.decode()

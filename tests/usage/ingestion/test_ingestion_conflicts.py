@@ -89,6 +89,7 @@ def _store_versions(order: str, *, together: bool):
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("together", [True, False], ids=["one-batch", "two-batches"])
 def test_the_stored_rows_do_not_depend_on_the_order_the_versions_came_in(write_path, together):
     first = _store_versions("ab", together=together)
@@ -108,6 +109,7 @@ def test_the_stored_rows_do_not_depend_on_the_order_the_versions_came_in(write_p
     assert {"duration_ms", "model_name", "properties"} <= set(evidence.fields)
 
 
+@pytest.mark.slow
 def test_the_merge_keeps_the_fuller_value_of_each_field(write_path):
     _store_versions("ba", together=False)
     native = NativeLog.objects.get()
@@ -234,6 +236,7 @@ _JSON = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(_JSON, _JSON, _JSON)
 def test_the_merge_of_values_does_not_depend_on_their_order(a, b, c):

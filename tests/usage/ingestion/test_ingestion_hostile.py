@@ -72,6 +72,7 @@ def _hostile_rows(table: str) -> st.SearchStrategy[list]:
     return st.lists(changed | whole, min_size=1, max_size=4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("table", [GATEWAY, NATIVE, LLM_LOG])
 def test_arbitrary_values_in_any_field_never_escape_and_every_row_is_accounted_for(db, table):
     @HOSTILE
@@ -87,6 +88,7 @@ def test_arbitrary_values_in_any_field_never_escape_and_every_row_is_accounted_f
     assert (after.rows_read, after.stored, after.rejected) == (3, 3, 0), after
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(connection.vendor == "sqlite", reason="this is the SQLite leg itself")
 def test_the_same_attack_on_sqlite(tmp_path):
     root = Path(__file__).resolve().parents[3]

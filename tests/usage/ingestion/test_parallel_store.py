@@ -67,6 +67,7 @@ def _empty() -> None:
             cursor.execute(f"DELETE FROM {model._meta.db_table}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", [(NATIVE, LLM_LOG, GATEWAY), (GATEWAY, NATIVE, LLM_LOG)])
 def test_two_workers_store_what_one_process_stores(logs, order):
     one = _store(logs, workers=1, order=order)

@@ -222,6 +222,7 @@ def _snapshot(model) -> list[tuple]:
     return sorted(tuple(str(_rounded(v)) for v in row) for row in model.objects.values_list(*fields))
 
 
+@pytest.mark.slow
 def test_refreshing_hours_one_by_one_builds_the_same_hour_of_day_rows_as_a_full_rebuild(db):
     requests = requests_generate(
         profiles=PROFILES[:2],
@@ -254,6 +255,7 @@ def test_refreshing_twice_changes_nothing_and_emptied_hours_disappear(generated)
         assert hours and all("4" not in h for h in hours) and any("5" in h for h in hours)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_packs_existing_rows_and_builds_latency_hour_of_day():
     """Migrating 0011 -> 0012 turns the JSON histograms into what a refresh now writes and builds

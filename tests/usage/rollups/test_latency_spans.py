@@ -87,6 +87,7 @@ RANGES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "filters", RANGES, ids=[f"{f.start:%m-%d}+{(f.end - f.start).days}d" for f in RANGES]
 )
@@ -121,6 +122,7 @@ def test_answers_through_spans_equal_the_hourly_rollup(generated, filters):
     assert sum(r.requests for r in latency_rows(filters=filters, group_by="model")) == requests.count()
 
 
+@pytest.mark.slow
 def test_every_span_is_the_sum_of_its_days(generated):
     spans = list(LatencyDailySpan.objects.all())
     assert {span.span_days for span in spans} >= {2, 4, 8, 16, 32}
@@ -143,6 +145,7 @@ def test_every_span_is_the_sum_of_its_days(generated):
         assert span.last_seen_at == max(d.last_seen_at for d in days if d.last_seen_at)
 
 
+@pytest.mark.slow
 def test_every_hour_of_day_span_is_the_sum_of_its_days(generated):
     spans = list(LatencyHourOfDaySpan.objects.all())
     assert {span.span_days for span in spans} >= {2, 4, 8, 16, 32}
@@ -168,6 +171,7 @@ def test_every_hour_of_day_span_is_the_sum_of_its_days(generated):
         )
 
 
+@pytest.mark.slow
 def test_the_api_and_the_page_answer_a_long_range_as_the_hourly_rollup(generated, client_for, finance_user):
     filters = _whole_days(3, 31)
     hourly = latency_rollup_rows(filters=filters, hourly=True)
@@ -213,6 +217,7 @@ def _rebuilt_snapshot() -> list[tuple]:
     return _snapshot()
 
 
+@pytest.mark.slow
 def test_late_rows_re_imports_and_emptied_days_leave_what_a_rebuild_builds(generated):
     late = requests_random_store(n=80, seed=32, start=START + timedelta(days=12, hours=5), hours=30)
     late += requests_random_store(n=5, seed=33, start=START + timedelta(days=20), hours=2, backend_region="brazilsouth")
@@ -238,6 +243,7 @@ def test_late_rows_re_imports_and_emptied_days_leave_what_a_rebuild_builds(gener
     )
 
 
+@pytest.mark.slow
 def test_refreshing_days_in_any_order_builds_what_a_full_rebuild_builds(generated):
     rebuilt = _snapshot()
     LatencyDailySpan.objects.all().delete()
@@ -249,6 +255,7 @@ def test_refreshing_days_in_any_order_builds_what_a_full_rebuild_builds(generate
     assert _snapshot() == rebuilt
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_backfills_what_a_refresh_writes():
     requests_random_store(n=600, seed=34, start=START, hours=20 * 24)

@@ -123,6 +123,7 @@ def _nonzero(histogram: dict) -> dict:
     return {key: count for key, count in histogram.items() if count}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ROLLUPS, ids=lambda model: model.__name__)
 def test_rows_are_usage_hourly_without_products_and_status_classes_per_day(generated, model):
     dims = ROLLUPS[model]
@@ -186,6 +187,7 @@ FILTER_IDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("filters", SUBSCRIPTION_FILTERS, ids=FILTER_IDS)
 def test_subscription_answers_from_the_daily_rollup_equal_the_hourly_rollup(generated, filters):
     hourly = latency_rollup_rows(filters=filters, hourly=True)
@@ -222,6 +224,7 @@ def test_subscription_answers_from_the_daily_rollup_equal_the_hourly_rollup(gene
         assert region_rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "filters",
     [
@@ -243,6 +246,7 @@ def test_grouping_a_subscription_by_hour_of_day_reads_the_daily_rollup(generated
     )
 
 
+@pytest.mark.slow
 def test_a_partial_day_range_with_a_subscription_reads_the_hourly_rollup(generated):
     filters = LatencyFilters(start=H + timedelta(hours=5), end=H + timedelta(hours=30), subscription="sub-a")
     with CaptureQueriesContext(connection) as queries:
@@ -258,6 +262,7 @@ def test_a_partial_day_range_with_a_subscription_reads_the_hourly_rollup(generat
     )
 
 
+@pytest.mark.slow
 def test_the_api_answers_a_subscription_as_the_hourly_rollup_does(generated, client_for, finance_user):
     filters = SUBSCRIPTION_FILTERS[0]
     for group_by in ("region", "hour_of_day", "day", "apim_region"):
@@ -277,6 +282,7 @@ def test_the_api_answers_a_subscription_as_the_hourly_rollup_does(generated, cli
         assert [r["native_p99_ms"] for r in answer] == [r.native_p99_ms for r in expected]
 
 
+@pytest.mark.slow
 def test_the_page_filtered_to_a_subscription_shows_its_requests(generated, client_for, finance_user):
     with CaptureQueriesContext(connection) as queries:
         response = client_for(finance_user).get(
@@ -297,6 +303,7 @@ def _rebuilt_snapshot() -> dict[str, list[tuple]]:
     return _snapshot()
 
 
+@pytest.mark.slow
 def test_late_rows_and_re_imports_update_the_right_hours_exactly_once(generated):
     late = requests_random_store(n=60, seed=9, start=H + timedelta(hours=30), hours=3)
     # A late row with dimensions never seen before (new subscription, new region).
@@ -312,6 +319,7 @@ def test_late_rows_and_re_imports_update_the_right_hours_exactly_once(generated)
     assert sum(r.requests for r in latency_rows(filters=filters, group_by="model")) == 3
 
 
+@pytest.mark.slow
 def test_refreshing_hours_one_by_one_in_any_order_builds_what_a_full_rebuild_builds(db):
     requests = requests_random_store(n=300, seed=3, start=H + timedelta(hours=10), hours=30)
     hours = sorted({r.time.replace(minute=0, second=0, microsecond=0) for r in requests})
@@ -327,6 +335,7 @@ def test_refreshing_hours_one_by_one_in_any_order_builds_what_a_full_rebuild_bui
     assert _snapshot() == incremental
 
 
+@pytest.mark.slow
 def test_emptied_hours_disappear_and_rows_left_without_hours_are_dropped(generated):
     hour = H + timedelta(hours=30)
     GatewayRequest.objects.filter(time__gte=hour, time__lt=hour + timedelta(hours=1)).delete()
@@ -356,6 +365,7 @@ def test_the_migration_backfills_what_a_refresh_writes():
     assert _snapshot() == expected
 
 
+@pytest.mark.slow
 def test_requests_by_hour_are_each_hours_requests(generated):
     late = requests_random_store(n=40, seed=13, start=H + timedelta(hours=30), hours=2)
     rollup_refresh_hours(hours={r.time.replace(minute=0, second=0, microsecond=0) for r in late})

@@ -4,6 +4,7 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -145,6 +146,7 @@ def test_an_hour_whose_rows_are_gone_loses_its_rows(db):
     assert _stored() == _expected()
 
 
+@pytest.mark.slow
 def test_refreshing_hour_by_hour_gives_the_same_rows_as_a_full_rebuild(db):
     _requests(n=400, seed=5)
     for hour in range(DAYS * 24):
