@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/tokenize.py [--records 50000] [--runs 5] [--distinct 2000]
 
-The records are real-shaped APIM request/response pairs (``tests/accounting_samples.py``):
+The records are real-shaped APIM request/response pairs (``tests/support/accounting_samples.py``):
 
 * one third streamed chat **without** usage, so every one is counted with tiktoken (request
   messages with the per-message overhead, completion text reassembled from the deltas); most are
@@ -49,7 +49,7 @@ def _text(rng: random.Random, words: int) -> str:
 
 
 def build_records(distinct: int, seed: int = 7) -> list[tuple]:
-    from tests import accounting_samples as s
+    from tests.support import accounting_samples as s
     from usage.accounting.parse.inputs import LlmLogInput, NativeInput, RequestInput
 
     rng = random.Random(seed)

@@ -9,7 +9,7 @@ from aoai_portal.roles import ADMIN, FINANCE, REVIEWER
 
 # entra_provider / entra: the local OpenID Connect provider of the sign-in tests.
 # emulator / logs: the local Log Analytics emulator loaded with generated rows (pull tests).
-pytest_plugins = ["tests.oidc_provider", "tests.log_analytics_fixtures"]
+pytest_plugins = ["tests.support.oidc_provider", "tests.support.log_analytics_fixtures"]
 
 
 @pytest.fixture(autouse=True)

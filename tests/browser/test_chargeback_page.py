@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests.chargeback_data import world_build
+from tests.support.chargeback_data import world_build
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,7 +63,7 @@ def test_a_closed_month_charts_late_usage_as_an_adjustment(live_server, new_page
     from datetime import timedelta
     from decimal import Decimal
 
-    from tests.chargeback_data import BEGIN, MONTH, request_row, requests_store
+    from tests.support.chargeback_data import BEGIN, MONTH, request_row, requests_store
     from usage.chargeback.services import chargeback_month_close
 
     world_build(count=60)

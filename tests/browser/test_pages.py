@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 from pytest_django.live_server_helper import LiveServer
 
 from audit.models import ReviewItem
-from tests.browser.portal_data import PortalData, portal_data_load
+from tests.support.portal_data import PortalData, portal_data_load
 from usage.accounting.pricing import prices_seed
 from usage.models import GatewayRequest, IngestionRun
 

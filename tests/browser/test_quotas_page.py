@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from quotas.services import tier_assign
-from tests.quotas.factories import request_add, rollups_refresh, tier_add
+from tests.factories import priced_request_create, rollups_refresh, tier_add
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,10 +23,10 @@ def test_finance_sees_the_quota_table_with_readable_status(live_server, new_page
         valid_from=start - timedelta(days=1),
     )
     at = max(start, now - timedelta(minutes=5))
-    request_add(sub="sub-hot", at=at, tokens=1_200)
-    request_add(sub="sub-warm", at=at, tokens=85)
-    request_add(sub="sub-warm", at=at, tokens=800)
-    request_add(sub="sub-calm", at=at, tokens=10)
+    priced_request_create(sub="sub-hot", at=at, tokens=1_200)
+    priced_request_create(sub="sub-warm", at=at, tokens=85)
+    priced_request_create(sub="sub-warm", at=at, tokens=800)
+    priced_request_create(sub="sub-calm", at=at, tokens=10)
     rollups_refresh()
 
     client = Client()

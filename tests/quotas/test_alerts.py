@@ -14,8 +14,7 @@ from quotas.models import QuotaAlert
 from quotas.services import quota_alerts_send, tier_assign
 from quotas.tasks import quota_alerts_enqueue
 from quotas.tasks import quota_alerts_send as quota_alerts_task
-
-from .factories import request_add, rollups_refresh, tier_add
+from tests.factories import priced_request_create, rollups_refresh, tier_add
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +37,7 @@ def sub_on_tier(db):
 
 
 def _use(tokens: int, cost: str = "0", day: int = 3) -> None:
-    request_add(sub="sub-a", at=datetime(2026, 11, day, 9, tzinfo=UTC), tokens=tokens, cost=cost)
+    priced_request_create(sub="sub-a", at=datetime(2026, 11, day, 9, tzinfo=UTC), tokens=tokens, cost=cost)
     rollups_refresh()
 
 
@@ -80,7 +79,7 @@ def test_budget_alerts_are_separate_from_quota_alerts_and_a_new_month_alerts_aga
     assert [(a.kind, a.threshold) for a in quota_alerts_send(now=NOW)] == [("budget", 80)]
     assert "45.00 of 50.00" in mail.outbox[0].body
 
-    request_add(sub="sub-a", at=datetime(2026, 12, 2, 9, tzinfo=UTC), tokens=10, cost="41.00")
+    priced_request_create(sub="sub-a", at=datetime(2026, 12, 2, 9, tzinfo=UTC), tokens=10, cost="41.00")
     rollups_refresh()
     december = quota_alerts_send(now=datetime(2026, 12, 3, tzinfo=UTC))
     assert [(a.kind, a.threshold, a.month.month) for a in december] == [("budget", 80, 12)]

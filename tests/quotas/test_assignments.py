@@ -8,8 +8,7 @@ from django.core.exceptions import ValidationError
 
 from quotas.models import TierAssignment
 from quotas.services import tier_assign
-
-from .factories import tier_add
+from tests.factories import tier_add
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,7 @@ import pytest
 from aoai_portal.months import month_floor
 from quotas.demo import quota_demo_seed
 from quotas.selectors.overview import quota_overview
-
-from .factories import request_add, rollups_refresh
+from tests.factories import priced_request_create, rollups_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +22,7 @@ def test_the_demo_seed_yields_every_status_and_is_idempotent():
         ("sub-small", "research", 2_000, "gpt-4o-mini"),
     ):
         for minute in range(4):
-            request_add(
+            priced_request_create(
                 sub=sub,
                 product=product,
                 at=datetime(2026, 11, 3, 9, minute, tzinfo=UTC),

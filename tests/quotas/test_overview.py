@@ -8,8 +8,7 @@ import pytest
 from aoai_portal.months import month_parse
 from quotas.selectors.overview import quota_overview
 from quotas.services import tier_assign
-
-from .factories import request_add, rollups_refresh, tier_add
+from tests.factories import priced_request_create, rollups_refresh, tier_add
 
 pytestmark = pytest.mark.django_db
 
@@ -28,10 +27,10 @@ def test_it_projects_the_end_of_month_from_the_last_seven_days():
         tier=tier_add("Std", quota=100_000),
         valid_from=NOW - timedelta(days=60),
     )
-    request_add(sub="sub-a", at=datetime(2026, 11, 2, 9, tzinfo=UTC), tokens=5_000, cost="5")
+    priced_request_create(sub="sub-a", at=datetime(2026, 11, 2, 9, tzinfo=UTC), tokens=5_000, cost="5")
     for day in range(8, 15):  # the 7 days before NOW: 1,000 tokens and 1.00 a day
-        request_add(sub="sub-a", at=datetime(2026, 11, day, 12, tzinfo=UTC), tokens=1_000, cost="1")
-    request_add(sub="sub-a", at=NOW + timedelta(hours=1), tokens=99_999)  # after "now": not counted
+        priced_request_create(sub="sub-a", at=datetime(2026, 11, day, 12, tzinfo=UTC), tokens=1_000, cost="1")
+    priced_request_create(sub="sub-a", at=NOW + timedelta(hours=1), tokens=99_999)  # after "now": not counted
     rollups_refresh()
 
     row = _row(quota_overview(month=NOV, now=NOW), "sub-a")
@@ -44,7 +43,7 @@ def test_it_projects_the_end_of_month_from_the_last_seven_days():
 
 
 def test_a_finished_month_projects_exactly_what_it_used():
-    request_add(sub="sub-a", at=datetime(2026, 10, 30, 9, tzinfo=UTC), tokens=700, cost="0.70")
+    priced_request_create(sub="sub-a", at=datetime(2026, 10, 30, 9, tzinfo=UTC), tokens=700, cost="0.70")
     rollups_refresh()
     row = _row(quota_overview(month=month_parse("2026-10"), now=NOW), "sub-a")
     assert row.projected_tokens == row.tokens == 700
@@ -60,7 +59,7 @@ def test_it_marks_warning_from_80_percent_and_over_from_100_percent_riskiest_fir
         ("sub-money", 10, "10.00"),
     ):
         tier_assign(kind="subscription", key=sub, tier=tier, valid_from=NOW - timedelta(days=30))
-        request_add(sub=sub, at=datetime(2026, 11, 3, tzinfo=UTC), tokens=tokens, cost=cost)
+        priced_request_create(sub=sub, at=datetime(2026, 11, 3, tzinfo=UTC), tokens=tokens, cost=cost)
     rollups_refresh()
 
     overview = quota_overview(month=NOV, now=NOW)
@@ -79,9 +78,9 @@ def test_a_subscription_tier_wins_over_its_product_tier():
     bronze = tier_add("Bronze", quota=1_000, tpm=100)
     tier_assign(kind="product", key="prod-a", tier=bronze, valid_from=NOW - timedelta(days=90))
     tier_assign(kind="subscription", key="sub-vip", tier=gold, valid_from=NOW - timedelta(days=90))
-    request_add(sub="sub-vip", product="prod-a", at=datetime(2026, 11, 5, tzinfo=UTC), tokens=900)
-    request_add(sub="sub-plain", product="prod-a", at=datetime(2026, 11, 5, tzinfo=UTC), tokens=900)
-    request_add(sub="sub-other", product="prod-b", at=datetime(2026, 11, 5, tzinfo=UTC), tokens=900)
+    priced_request_create(sub="sub-vip", product="prod-a", at=datetime(2026, 11, 5, tzinfo=UTC), tokens=900)
+    priced_request_create(sub="sub-plain", product="prod-a", at=datetime(2026, 11, 5, tzinfo=UTC), tokens=900)
+    priced_request_create(sub="sub-other", product="prod-b", at=datetime(2026, 11, 5, tzinfo=UTC), tokens=900)
     rollups_refresh()
 
     overview = quota_overview(month=NOV, now=NOW)
@@ -108,8 +107,8 @@ def test_a_mid_month_tier_change_keeps_each_minute_against_the_tier_of_its_time(
     tier_assign(kind="subscription", key="sub-a", tier=small, valid_from=datetime(2026, 10, 1, tzinfo=UTC))
     tier_assign(kind="subscription", key="sub-a", tier=large, valid_from=datetime(2026, 11, 12, tzinfo=UTC))
     burst_on_small = datetime(2026, 11, 10, 8, 30, 5, tzinfo=UTC)
-    request_add(sub="sub-a", at=burst_on_small, tokens=3_000)
-    request_add(sub="sub-a", at=datetime(2026, 11, 13, 8, 30, 5, tzinfo=UTC), tokens=3_000)  # fine on Large
+    priced_request_create(sub="sub-a", at=burst_on_small, tokens=3_000)
+    priced_request_create(sub="sub-a", at=datetime(2026, 11, 13, 8, 30, 5, tzinfo=UTC), tokens=3_000)  # fine on Large
     rollups_refresh()
 
     overview = quota_overview(month=NOV, now=NOW)
@@ -138,11 +137,11 @@ def test_peak_tokens_per_minute_sums_requests_of_the_same_clock_minute_and_429s_
         tier=tier_add("T", tpm=10_000),
         valid_from=datetime(2026, 1, 1, tzinfo=UTC),
     )
-    request_add(sub="sub-a", at=datetime(2026, 11, 4, 10, 0, 10, tzinfo=UTC), tokens=400)
-    request_add(sub="sub-a", at=datetime(2026, 11, 4, 10, 0, 50, tzinfo=UTC), tokens=400)
-    request_add(sub="sub-a", at=datetime(2026, 11, 4, 10, 1, 5, tzinfo=UTC), tokens=500)
+    priced_request_create(sub="sub-a", at=datetime(2026, 11, 4, 10, 0, 10, tzinfo=UTC), tokens=400)
+    priced_request_create(sub="sub-a", at=datetime(2026, 11, 4, 10, 0, 50, tzinfo=UTC), tokens=400)
+    priced_request_create(sub="sub-a", at=datetime(2026, 11, 4, 10, 1, 5, tzinfo=UTC), tokens=500)
     for second in (1, 2, 3):
-        request_add(sub="sub-a", at=datetime(2026, 11, 4, 10, 2, second, tzinfo=UTC), tokens=0, code=429)
+        priced_request_create(sub="sub-a", at=datetime(2026, 11, 4, 10, 2, second, tzinfo=UTC), tokens=0, code=429)
     rollups_refresh()
 
     row = _row(quota_overview(month=NOV, now=NOW), "sub-a")
@@ -157,28 +156,28 @@ def test_drift_lists_quota_overruns_and_calls_to_deployments_the_tier_does_not_a
     settings.QUOTA_DRIFT_TOLERANCE_PERCENT = 10
     tier = tier_add("Mini", tpm=100_000, quota=1_000, deployments="gpt-4o-mini", models="gpt-4o-mini")
     tier_assign(kind="product", key="prod-a", tier=tier, valid_from=datetime(2026, 1, 1, tzinfo=UTC))
-    request_add(
+    priced_request_create(
         sub="sub-over",
         at=datetime(2026, 11, 3, tzinfo=UTC),
         tokens=1_200,
         deployment="gpt-4o-mini",
         model="gpt-4o-mini",
     )
-    request_add(
+    priced_request_create(
         sub="sub-within-margin",
         at=datetime(2026, 11, 3, tzinfo=UTC),
         tokens=1_050,
         deployment="gpt-4o-mini",
         model="gpt-4o-mini",
     )
-    request_add(
+    priced_request_create(
         sub="sub-wrong-deployment",
         at=datetime(2026, 11, 3, tzinfo=UTC),
         tokens=10,
         deployment="gpt-4o",
         model="gpt-4o",
     )
-    request_add(
+    priced_request_create(
         sub="sub-refused",
         at=datetime(2026, 11, 3, tzinfo=UTC),
         tokens=0,
@@ -202,7 +201,7 @@ def test_drift_lists_quota_overruns_and_calls_to_deployments_the_tier_does_not_a
 def test_a_tier_not_yet_effective_does_not_apply():
     later = tier_add("Later", quota=10, effective_from=NOW + timedelta(days=2))
     tier_assign(kind="subscription", key="sub-a", tier=later, valid_from=datetime(2026, 11, 1, tzinfo=UTC))
-    request_add(sub="sub-a", at=datetime(2026, 11, 3, tzinfo=UTC), tokens=100)
+    priced_request_create(sub="sub-a", at=datetime(2026, 11, 3, tzinfo=UTC), tokens=100)
     rollups_refresh()
     assert _row(quota_overview(month=NOV, now=NOW), "sub-a").status == "no_tier"
 

@@ -6,8 +6,7 @@ import pytest
 from django.utils import timezone
 
 from quotas.services import tier_assign
-
-from .factories import request_add, rollups_refresh, tier_add
+from tests.factories import priced_request_create, rollups_refresh, tier_add
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +18,8 @@ def usage_this_month(db):
     tier = tier_add("Team", tpm=100, quota=1_000)
     tier_assign(kind="product", key="prod-a", tier=tier, valid_from=start - timedelta(days=40))
     at = max(start, now - timedelta(minutes=5))
-    request_add(sub="sub-calm", at=at, tokens=10)
-    request_add(sub="sub-hot", at=at, tokens=1_200)  # over quota, and over TPM: drift
+    priced_request_create(sub="sub-calm", at=at, tokens=10)
+    priced_request_create(sub="sub-hot", at=at, tokens=1_200)  # over quota, and over TPM: drift
     rollups_refresh()
     return now
 

@@ -10,8 +10,7 @@ from django.utils import timezone
 from quotas.models import PolicyFlavor
 from quotas.policy import assignments_policy_render, tier_policy_render
 from quotas.services import tier_assign
-
-from .factories import tier_add
+from tests.factories import tier_add
 
 pytestmark = pytest.mark.django_db
 

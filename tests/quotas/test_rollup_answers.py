@@ -20,12 +20,10 @@ from quotas.selectors import consumption, overview, tiers
 from quotas.selectors.consumption import peak_tokens_per_minute
 from quotas.selectors.overview import quota_overview
 from quotas.services import tier_assign
-from tests.latency_factories import gateway_request
+from tests.factories import gateway_request, tier_add
 from usage.models import GatewayRequest
 from usage.models.requests import status_class
 from usage.rollups.hourly import rollup_refresh_range
-
-from .factories import tier_add
 
 pytestmark = pytest.mark.django_db
 
@@ -241,6 +239,7 @@ def _direct(monkeypatch, call):
 # --- the tests --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "month, now",
     [
@@ -302,6 +301,7 @@ def test_the_overview_from_rollups_equals_the_overview_from_the_request_table(
         assert rows["sub-0"].product_id == "prod-b"
 
 
+@pytest.mark.slow
 def test_the_peak_and_products_over_any_window_equal_the_request_table():
     _generate(seed=12)
     for start, end in (
@@ -319,6 +319,7 @@ def test_the_peak_and_products_over_any_window_equal_the_request_table():
         )
 
 
+@pytest.mark.slow
 def test_the_overview_runs_a_fixed_number_of_queries(settings):
     settings.QUOTA_DRIFT_TOLERANCE_PERCENT = 10
     _generate(seed=13)

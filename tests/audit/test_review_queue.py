@@ -1,0 +1,61 @@
+"""The review queue filters and sorts on ReviewItem's copies of the request's fields."""
+
+from datetime import timedelta
+
+import pytest
+
+from audit.models import ReviewItem
+from audit.selectors import QueueFilters, review_items_filter, review_items_requests_attach
+from audit.services.flags import flags_evaluate
+from tests.factories import chat_request_create
+from tests.support.review_data import T0
+from usage.models import CostCenter, CostCenterAssignment, GatewayRequest
+
+pytestmark = pytest.mark.django_db
+
+CARD = "card 4111111111111111"  # high severity
+MAIL = "mail bob@example.com"  # lower severity
+
+
+def test_flags_evaluate_copies_the_request_fields_and_keeps_them_in_step():
+    chat_request_create("q-1", prompt=CARD, time=T0, subscription="sub-a", product="prod-a")
+    flags_evaluate(correlation_ids=["q-1"])
+    item = ReviewItem.objects.get()
+    assert (item.request_time, item.apim_subscription_id, item.product_id) == (T0, "sub-a", "prod-a")
+    GatewayRequest.objects.filter(correlation_id="q-1").update(apim_subscription_id="sub-b", product_id="")
+    flags_evaluate(correlation_ids=["q-1"])
+    item.refresh_from_db()
+    assert (item.request_time, item.apim_subscription_id, item.product_id) == (T0, "sub-b", "")
+
+
+def test_the_queue_sorts_by_request_time_and_severity_and_filters_on_the_copies():
+    chat_request_create("old-card", prompt=CARD, time=T0, subscription="sub-a")
+    chat_request_create("new-mail", prompt=MAIL, time=T0 + timedelta(hours=2), subscription="sub-b")
+    chat_request_create("mid-card", prompt=CARD, time=T0 + timedelta(hours=1), product="prod-x", subscription="")
+    flags_evaluate(correlation_ids=["old-card", "new-mail", "mid-card"])
+
+    def ids(**filters) -> list[str]:
+        items = review_items_requests_attach(list(review_items_filter(filters=QueueFilters(**filters))))
+        return [item.request.correlation_id for item in items]
+
+    assert ids() == ["new-mail", "mid-card", "old-card"]
+    assert ids(order="severity") == ["mid-card", "old-card", "new-mail"]
+    assert ids(subscription="sub-b") == ["new-mail"]
+    assert ids(since=T0 + timedelta(hours=1)) == ["new-mail", "mid-card"]
+    assert ids(until=T0 + timedelta(hours=1)) == ["old-card"]
+    assert ids(rule="detector:email") == ["new-mail"]
+    ops = CostCenter.objects.create(code="OPS", name="Ops")
+    CostCenterAssignment.objects.create(kind="product", key="prod-x", cost_center=ops)
+    assert ids(cost_center="OPS") == ["mid-card"]
+
+
+def test_the_queue_pages_show_the_requests(client_for, reviewer_user):
+    names = [f"p-{n:02d}" for n in range(55)]
+    for n, name in enumerate(names):
+        chat_request_create(name, prompt=CARD, time=T0 + timedelta(minutes=n))
+    flags_evaluate(correlation_ids=names)
+    client = client_for(reviewer_user)
+    first = client.get("/review/").content.decode()
+    second = client.get("/review/?page=2").content.decode()
+    assert "55 items" in first and "p-54" in first and "p-05" in first and "p-04" not in first
+    assert "p-04" in second and "p-00" in second and "p-05" not in second
