@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.management import call_command
-from usage.demo_data import generate_logs
 
+from usage.demo.data import generate_logs
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import GatewayRequest, IngestionRun, LlmLogChunk, NativeLog
 

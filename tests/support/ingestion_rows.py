@@ -6,8 +6,7 @@ Shared by the row parser, store, conflict and import tests.
 import json
 from datetime import datetime, timedelta
 
-from usage.demo_data import generate_logs
-
+from usage.demo.data import generate_logs
 from usage.ingestion.rows import PARSERS, GatewayRow
 from usage.ingestion.tables import GATEWAY
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from tests.support.costs_data import ACCOUNT, cost_line, gateway_request
 from usage.models import CostCenter, CostCenterAssignment, GatewayRequest
-from usage.rollups import rollup_refresh_hours
+from usage.rollups.hourly import rollup_refresh_hours
 
 
 def march_build(*, rnd_name: str = "Research", invoice: bool = True) -> None:

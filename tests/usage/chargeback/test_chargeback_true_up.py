@@ -8,7 +8,7 @@ import pytest
 from tests.support.costs_data import cost_line, gateway_request
 from tests.support.true_up_data import march_build
 from usage.models import GatewayRequest
-from usage.rollups import rollup_refresh_hours
+from usage.rollups.hourly import rollup_refresh_hours
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/chargeback?month=2026-03&group_by="
