@@ -16,7 +16,8 @@ from django.conf import settings
 
 from .azure import AzureVerdicts, azure_verdicts_find, verdict_severity
 from .base import Span, spans_merge
-from .jailbreak import jailbreak_phrases_find
+from .jailbreak import jailbreak_find, jailbreak_phrases_find
+from .normalise import normalised_find
 from .pii import (
     credit_cards_find,
     emails_find,
@@ -81,31 +82,63 @@ def _national_ids_may_find(traits: TextTraits) -> bool:
     return traits.digit or not _national_id_config()[2]
 
 
+def _normalised(find: Callable[[str], list[Span]]) -> Callable[[str], list[Span]]:
+    """``find`` over the text and its normalised readings (NFKC, look-alikes, decoded segments)."""
+
+    def find_normalised(text: str) -> list[Span]:
+        return normalised_find(find, text)
+
+    return find_normalised
+
+
+def _or_readings(trait: Callable[[TextTraits], bool]) -> Callable[[TextTraits], bool]:
+    """A reading of the text may hold what the text itself does not (fullwidth digits, base64)."""
+    return lambda traits: traits.readings or trait(traits)
+
+
 TEXT_DETECTORS: list[TextDetector] = [
-    TextDetector("email", "E-mail address", 1, emails_find, may_find=attrgetter("at")),
-    TextDetector("phone", "Phone number", 1, phones_find, may_find=attrgetter("digit")),
+    TextDetector(
+        "email", "E-mail address", 1, _normalised(emails_find), may_find=_or_readings(attrgetter("at"))
+    ),
+    TextDetector(
+        "phone", "Phone number", 1, _normalised(phones_find), may_find=_or_readings(attrgetter("digit"))
+    ),
     TextDetector(
         "credit_card",
         "Credit-card number (Luhn)",
         3,
-        credit_cards_find,
+        _normalised(credit_cards_find),
         masked=True,
-        may_find=attrgetter("digit"),
+        may_find=_or_readings(attrgetter("digit")),
     ),
-    TextDetector("iban", "IBAN (mod-97)", 2, ibans_find, may_find=attrgetter("digit")),
     TextDetector(
-        "us_ssn", "US social security number", 3, us_ssns_find, masked=True, may_find=attrgetter("digit")
+        "iban", "IBAN (mod-97)", 2, _normalised(ibans_find), may_find=_or_readings(attrgetter("digit"))
     ),
-    TextDetector("national_id", "National id", 2, _national_ids, may_find=_national_ids_may_find),
     TextDetector(
-        "secret", "API key or secret", 3, secrets_find, masked=True, may_find=attrgetter("key_like")
+        "us_ssn",
+        "US social security number",
+        3,
+        _normalised(us_ssns_find),
+        masked=True,
+        may_find=_or_readings(attrgetter("digit")),
+    ),
+    TextDetector(
+        "national_id", "National id", 2, _normalised(_national_ids), may_find=_or_readings(_national_ids_may_find)
+    ),
+    TextDetector(
+        "secret",
+        "API key or secret",
+        3,
+        _normalised(secrets_find),
+        masked=True,
+        may_find=_or_readings(attrgetter("key_like")),
     ),
     TextDetector(
         "jailbreak",
         "Jailbreak / prompt injection",
         3,
-        jailbreak_phrases_find,
-        may_find=attrgetter("jailbreak_word"),
+        jailbreak_find,
+        may_find=_or_readings(attrgetter("jailbreak_word")),
     ),
 ]
 DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {AZURE_DETECTOR: "Azure content filter"}
@@ -138,11 +171,13 @@ __all__ = [
     "emails_find",
     "iban_valid",
     "ibans_find",
+    "jailbreak_find",
     "jailbreak_phrases_find",
     "luhn_valid",
     "masked_spans_find",
     "national_id_patterns",
     "national_ids_find",
+    "normalised_find",
     "phones_find",
     "secret_mask",
     "secrets_find",

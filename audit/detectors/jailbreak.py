@@ -1,8 +1,12 @@
-"""Jailbreak and prompt-injection phrases (English), case-insensitive."""
+"""Jailbreak and prompt-injection phrases, case-insensitive: the English textbook phrases here, the
+multilingual families and injection markers in ``injection``; ``jailbreak_find`` also reads the
+normalised text (``normalise``)."""
 
 import re
 
 from .base import Span, spans_merge
+from .injection import injection_phrases_find
+from .normalise import normalised_find
 
 _PREVIOUS = r"(?:previous|prior|preceding|above|earlier|original|initial|system)"
 _RULES = r"(?:instructions?|prompts?|rules|directions|guidelines|directives|constraints|context)"
@@ -20,6 +24,11 @@ _PHRASES = [
     r"\bpretend\s+(?:that\s+)?you\s+(?:are|have)\s+(?:no|not\s+bound|an?\s+unfiltered|an?\s+uncensored)",
 ]
 _PATTERN = re.compile("|".join(f"(?:{p})" for p in _PHRASES), re.IGNORECASE)
+# For letters spaced apart and joined ("i g n o r e a l l p r e v i o u s"): the same phrases with
+# the spaces between words optional.
+_SQUASHED = re.compile(
+    "|".join(f"(?:{p})" for p in _PHRASES).replace(r"\s+", r"\s*").replace(r"\b", ""), re.IGNORECASE
+)
 # Every phrase contains one of these words (lower case) as a whole word, bounded by \b or \s on
 # both sides: 1-2 the verb, 3 "anything", 4-5 the persona, 6-7 the mode, 8-9 what is lifted,
 # 10 what is revealed, 11 "pretend". So a text none of whose words is one of them has no match.
@@ -79,6 +88,18 @@ def _may_match(text: str) -> bool:
 
 
 def jailbreak_phrases_find(text: str) -> list[Span]:
-    if not _may_match(text):
-        return []
-    return spans_merge([Span(m.start(), m.end(), "jailbreak_phrase") for m in _PATTERN.finditer(text)])
+    """The phrases in ``text`` as it is (no normalisation)."""
+    spans = injection_phrases_find(text)  # its own anchor test
+    if _may_match(text):
+        spans.extend(Span(m.start(), m.end(), "jailbreak_phrase") for m in _PATTERN.finditer(text))
+    return spans_merge(spans)
+
+
+def _squashed_find(text: str) -> list[Span]:
+    # Only run on readings with spaced letters joined (rare): no word test, words run together.
+    return [Span(m.start(), m.end(), "jailbreak_phrase") for m in _SQUASHED.finditer(text)]
+
+
+def jailbreak_find(text: str) -> list[Span]:
+    """The phrases in ``text`` and in its normalised readings; spans point into ``text``."""
+    return normalised_find(jailbreak_phrases_find, text, words=True, squashed_find=_squashed_find)

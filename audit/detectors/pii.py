@@ -28,13 +28,14 @@ _EMAIL = re.compile(
 
 # International (+CC ...), North-American (555) 123-4567 / 555-123-4567, or grouped national
 # numbers starting with a trunk 0 (030 1234 5678). Plain digit runs are left to other detectors.
+# Not a piece of a longer run of digit groups (a card number or IBAN that failed its checksum).
 _PHONE = re.compile(
-    r"(?<![\w+])(?:"
+    r"(?<![\w+])(?<!\d[ .-])(?:"
     r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}"
     r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"
     r"|\d{3}[.-]\d{3}[.-]\d{4}"
     r"|0\d{1,4}[ /-]\d{3,4}[ -]?\d{3,5}"
-    r")(?![\w-])"
+    r")(?![\w-])(?![ .]\d)"
 )
 
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
