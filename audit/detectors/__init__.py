@@ -123,7 +123,11 @@ TEXT_DETECTORS: list[TextDetector] = [
         may_find=_or_readings(attrgetter("digit")),
     ),
     TextDetector(
-        "national_id", "National id", 2, _normalised(_national_ids), may_find=_or_readings(_national_ids_may_find)
+        "national_id",
+        "National id",
+        2,
+        _normalised(_national_ids),
+        may_find=_or_readings(_national_ids_may_find),
     ),
     TextDetector(
         "secret",

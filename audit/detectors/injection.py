@@ -112,7 +112,11 @@ _MARKERS: dict[str, str] = {
 }  # fmt: skip
 
 _COMPILED: list[tuple[str, re.Pattern[str]]] = [
-    *((f"jailbreak:{f.name}:{lang}", re.compile(p, re.IGNORECASE)) for f in FAMILIES for lang, p in f.patterns.items()),
+    *(
+        (f"jailbreak:{f.name}:{lang}", re.compile(p, re.IGNORECASE))
+        for f in FAMILIES
+        for lang, p in f.patterns.items()
+    ),
     *((f"injection:{name}", re.compile(p, re.IGNORECASE)) for name, p in _MARKERS.items()),
 ]
 SEVERITIES = {f.name: f.severity for f in FAMILIES} | {"injection": 3}
