@@ -163,7 +163,7 @@ def _decoded(text: str, origin: View) -> list[View]:
     return found
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=128)  # a request's messages, read by every detector in turn
 def views(text: str, *, words: bool) -> tuple[View, ...]:
     """The other readings of ``text`` (none when it reads the same every way)."""
     if not text or len(text) > MAX_LENGTH or not may_differ(text):
