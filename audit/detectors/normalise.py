@@ -48,7 +48,7 @@ _ASCII_SUSPECT = re.compile(
 _SPACED = re.compile(r"(?<![^\W_])(?:[^\W\d_][ ._*-]){2,}[^\W\d_](?![^\W_])")
 _LEET_WORD = re.compile(r"(?<![\w@$])[\w@$]*(?:[A-Za-z][0134578@$]|[0134578@$][A-Za-z])[\w@$]*")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[ :]?){8,}(?![0-9A-Fa-f])")
+_HEX = re.compile(r"(?<![\w\\])(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[ :]?){8,}(?!\w)")
 _URL = re.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*){3,}")
 # A decoded segment counts when it is readable text: printable and mostly letters and spaces.
 _MIN_LETTER_SHARE = 0.7
