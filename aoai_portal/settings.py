@@ -336,6 +336,8 @@ if SECURE_PRODUCTION:
 # Reverse proxies in front of the site: the access audit takes the client's address that many
 # hops back in X-Forwarded-For, or REMOTE_ADDR when 0 (see docs/security.md).
 PORTAL_TRUSTED_PROXIES = max(env_int("PORTAL_TRUSTED_PROXIES", 0), 0)
+# Bearer token Prometheus sends to /metrics; unset = no /metrics at all (see docs/operations.md).
+PORTAL_METRICS_TOKEN = env_str("PORTAL_METRICS_TOKEN", "")
 
 # Every asset is served locally: nothing from a CDN, no inline scripts.
 CONTENT_SECURITY_POLICY = {
