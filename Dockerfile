@@ -10,7 +10,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TIKTOKEN_CACHE_DIR=/app/.cache/tiktoken
 
 WORKDIR /app
-RUN useradd --create-home --uid 10001 portal
+# Every path a service writes through a named volume (docker-compose.yml) exists here, owned by
+# portal: a fresh named volume copies the owner of its mount point, so beat can write its schedule.
+RUN useradd --create-home --uid 10001 portal \
+ && mkdir -p /beat \
+ && chown portal:portal /beat
 
 # Dependencies first, so that code changes reuse this layer.
 COPY requirements.lock ./

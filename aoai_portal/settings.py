@@ -153,6 +153,16 @@ INGEST_BACKOFF_MAX_SECONDS = env_int("INGEST_BACKOFF_MAX_SECONDS", 60)
 INGEST_LEASE_SECONDS = env_int("INGEST_LEASE_SECONDS", 120)
 # A row of an imported file longer than this (characters) is rejected with its size, not stored.
 INGEST_MAX_ROW_SIZE = env_int("INGEST_MAX_ROW_SIZE", 16 << 20)
+# Ingestion health alerts (usage.ingestion.alerts; 0 turns one off), sent like the quota alerts:
+# a table's watermark more than this behind now;
+INGEST_ALERT_LAG_SECONDS = env_int("INGEST_ALERT_LAG_SECONDS", 3600)
+# a table with no new rows for longer than this many times its usual longest gap (and at least
+# INGEST_ALERT_SILENCE_MIN_SECONDS);
+INGEST_ALERT_SILENCE_FACTOR = env_int("INGEST_ALERT_SILENCE_FACTOR", 3)
+INGEST_ALERT_SILENCE_MIN_SECONDS = env_int("INGEST_ALERT_SILENCE_MIN_SECONDS", 3600)
+# more than this percent of the rows read over the last INGEST_ALERT_WINDOW_SECONDS rejected.
+INGEST_ALERT_REJECTED_PERCENT = env_int("INGEST_ALERT_REJECTED_PERCENT", 5)
+INGEST_ALERT_WINDOW_SECONDS = env_int("INGEST_ALERT_WINDOW_SECONDS", 3600)
 # Server-side query timeout sent as "Prefer: wait=N" (the service allows at most 600).
 LOG_ANALYTICS_SERVER_TIMEOUT = env_int("LOG_ANALYTICS_SERVER_TIMEOUT", 180)
 
@@ -195,6 +205,12 @@ CELERY_BEAT_SCHEDULE = {
     # Pull new rows of every Log Analytics table (per-table lock; see usage.ingestion.log_analytics).
     "ingest-pull": {
         "task": "usage.ingest_pull",
+        "schedule": float(INGEST_INTERVAL_SECONDS),
+        "options": {"expires": max(INGEST_INTERVAL_SECONDS - 5, 1)},
+    },
+    # Ingestion health alerts (lag, silent table, rejections); each sent once until it clears.
+    "ingestion-alerts": {
+        "task": "usage.ingestion_alerts_send",
         "schedule": float(INGEST_INTERVAL_SECONDS),
         "options": {"expires": max(INGEST_INTERVAL_SECONDS - 5, 1)},
     },
@@ -336,6 +352,8 @@ if SECURE_PRODUCTION:
 # Reverse proxies in front of the site: the access audit takes the client's address that many
 # hops back in X-Forwarded-For, or REMOTE_ADDR when 0 (see docs/security.md).
 PORTAL_TRUSTED_PROXIES = max(env_int("PORTAL_TRUSTED_PROXIES", 0), 0)
+# Bearer token Prometheus sends to /metrics; unset = no /metrics at all (see docs/operations.md).
+PORTAL_METRICS_TOKEN = env_str("PORTAL_METRICS_TOKEN", "")
 
 # Every asset is served locally: nothing from a CDN, no inline scripts.
 CONTENT_SECURITY_POLICY = {

@@ -14,7 +14,3 @@ def home(request: HttpRequest) -> HttpResponse:
     if REVIEWER in roles:
         return redirect("audit:queue")
     return render(request, "no_access.html", status=403)
-
-
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")

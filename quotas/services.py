@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from aoai_portal.alerting import alert_channels_configured, alert_deliver
 from aoai_portal.months import month_floor
 
 from .models import QuotaAlert, QuotaTier, TierAssignment
@@ -94,54 +90,20 @@ def _alert_text(crossing: _Crossing, month: str) -> tuple[str, str]:
     return subject, body
 
 
-def _webhook_post(*, url: str, payload: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode("utf-8"),
-        headers={"Content-Type": "application/json", "User-Agent": "aoai-portal-alerts"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS) as response:
-        if not 200 <= response.status < 300:
-            raise urllib.error.HTTPError(
-                url, response.status, "webhook refused the alert", response.headers, None
-            )
-
-
 def _deliver(crossing: _Crossing, month: str) -> tuple[list[str], list[str]]:
     """Send by every configured channel; returns (channels that took it, errors)."""
     subject, body = _alert_text(crossing, month)
-    channels: list[str] = []
-    errors: list[str] = []
-    if settings.ALERT_EMAIL_TO:
-        try:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, list(settings.ALERT_EMAIL_TO))
-            channels.append("email")
-        except Exception as exc:  # SMTP errors must not stop the other alerts
-            log.warning("quota alert e-mail failed: %s", exc)
-            errors.append(f"email: {exc}")
-    if settings.ALERT_WEBHOOK_URL:
-        payload = {
-            # "text" is what both Slack and Teams incoming webhooks display.
-            "text": f"**{subject}**\n\n{body}",
-            "alert": {
-                "apim_subscription_id": crossing.row.apim_subscription_id,
-                "product_id": crossing.row.product_id,
-                "tier": crossing.row.tier,
-                "month": month,
-                "kind": crossing.kind,
-                "threshold": crossing.threshold,
-                "used": str(crossing.used),
-                "limit": str(crossing.limit),
-            },
-        }
-        try:
-            _webhook_post(url=settings.ALERT_WEBHOOK_URL, payload=payload)
-            channels.append("webhook")
-        except (OSError, ValueError) as exc:  # URLError/HTTPError/timeouts are OSErrors
-            log.warning("quota alert webhook failed: %s", exc)
-            errors.append(f"webhook: {exc}")
-    return channels, errors
+    details = {
+        "apim_subscription_id": crossing.row.apim_subscription_id,
+        "product_id": crossing.row.product_id,
+        "tier": crossing.row.tier,
+        "month": month,
+        "kind": crossing.kind,
+        "threshold": crossing.threshold,
+        "used": str(crossing.used),
+        "limit": str(crossing.limit),
+    }
+    return alert_deliver(subject=subject, body=body, details=details)
 
 
 def quota_alerts_send(*, now: datetime | None = None) -> list[QuotaAlert]:
@@ -176,7 +138,7 @@ def quota_alerts_send(*, now: datetime | None = None) -> list[QuotaAlert]:
                     alert.channel, alert.error, alert.sent_at = "suppressed", "", now
                 else:
                     channels, errors = _deliver(crossing, month_label)
-                    configured = bool(settings.ALERT_EMAIL_TO or settings.ALERT_WEBHOOK_URL)
+                    configured = alert_channels_configured()
                     alert.channel = "+".join(channels) if channels else ("none" if not configured else "")
                     alert.error = "\n".join(errors)
                     if channels or not configured:

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from usage.db.partitions import request_partitions_ahead as request_partitions_ahead_run
+from usage.ingestion.alerts import ingestion_alerts_check
 from usage.ingestion.log_analytics import NotConfigured, log_analytics_pull
 from usage.retention import requests_retention_apply
 
@@ -38,3 +39,9 @@ def request_partitions_ahead() -> list[str]:
 def requests_retention() -> dict[str, Any]:
     """Nightly: remove the months of requests past REQUEST_RETENTION_MONTHS (audited by the service)."""
     return requests_retention_apply().as_dict()
+
+
+@shared_task(name="usage.ingestion_alerts_send", ignore_result=True)
+def ingestion_alerts_send() -> int:
+    """Raise, send and clear the ingestion health alerts; returns how many were sent."""
+    return len(ingestion_alerts_check())

@@ -81,6 +81,8 @@ EXPECTATIONS: dict[str, Rule] = {
     # --- Sign-in, public -------------------------------------------------------------------
     "": custom(anonymous=302, norole=403, finance=302, reviewer=302, admin=302),
     "healthz": every(200),
+    # Only for Prometheus' bearer token; without PORTAL_METRICS_TOKEN not served (test_metrics.py).
+    "metrics": every(404),
     "favicon.ico": every(301),  # to the static favicon.svg
     "accounts/login/": every(200),
     "accounts/logout/": every(405),  # POST only (CSRF-protected)

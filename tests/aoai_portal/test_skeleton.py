@@ -22,7 +22,7 @@ def test_it_forbids_reviewer_from_chargeback(client_for, reviewer_user):
 
 
 def test_healthz_answers(client, db):
-    assert client.get("/healthz").content == b"ok"
+    assert client.get("/healthz").json()["status"] == "ok"
 
 
 @pytest.mark.parametrize("ms", [0.2, 1, 3.7, 250, 999.9, 12_000, 999_999])

@@ -2,7 +2,14 @@
 
 from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
 from .daily import UsageDaily
-from .ingestion import IngestionConflict, IngestionRun, IngestionWatermark, RejectedRow, UnmatchedRow
+from .ingestion import (
+    IngestionAlert,
+    IngestionConflict,
+    IngestionRun,
+    IngestionWatermark,
+    RejectedRow,
+    UnmatchedRow,
+)
 from .latency import (
     LatencyDaily,
     LatencyDailySpan,
@@ -27,6 +34,7 @@ __all__ = [
     "MonthClose",
     "NamedIdentity",
     "GatewayRequest",
+    "IngestionAlert",
     "IngestionConflict",
     "IngestionLease",
     "IngestionRun",

@@ -124,3 +124,36 @@ class UnmatchedRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.table}: {self.row_key} waiting for {self.partner_key}"
+
+
+class IngestionAlert(models.Model):
+    """One ingestion health problem, raised once and sent once until it clears
+    (``usage.ingestion.alerts``). At most one open alert per kind and table."""
+
+    class Kind(models.TextChoices):
+        LAG = "lag", "Ingestion lag"
+        SILENT = "silent", "No new rows"
+        REJECTIONS = "rejections", "Rejections"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    table = models.CharField(max_length=64)
+    detail = models.TextField()  # what was measured, in words (the message's body)
+    raised_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    # When a channel took it (or when it was recorded with no channel configured); empty while every
+    # configured channel failed, so the next run retries.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    channel = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "table"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="ingestion_alert_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.table}"

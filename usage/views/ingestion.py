@@ -3,6 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from aoai_portal.roles import ADMIN, role_required
+from usage.ingestion.alerts import ingestion_alerts_open
 from usage.ingestion.selectors import ingestion_unmatched_since, unjoinable_counts
 from usage.ingestion.status import (
     ingestion_recent_runs,
@@ -20,6 +21,7 @@ def ingestion_status(request: HttpRequest) -> HttpResponse:
         "usage/ingestion_status.html",
         {
             "tables": ingestion_table_statuses(),
+            "alerts_open": ingestion_alerts_open(),
             "accounts": ingestion_table_accounts(),
             "rejections": ingestion_rejections_by_reason(),
             "runs": ingestion_recent_runs(),

@@ -1,0 +1,85 @@
+"""Prometheus metrics of ingestion, computed at scrape time from what the database holds.
+
+A custom collector, not counters kept in memory: the values survive restarts and every process
+(web, worker) answers the same. Served by ``aoai_portal.metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .health import ingestion_lags, ingestion_last_success, ingestion_window_counts
+from .status import ingestion_table_accounts, latency_rollups_pending
+
+OUTCOMES = ("stored", "duplicates", "conflicts", "skipped", "rejected")
+# The outcome label as the metric names it (singular), from the account's field.
+_OUTCOME_LABEL = {
+    "stored": "stored",
+    "duplicates": "duplicate",
+    "conflicts": "conflict",
+    "skipped": "skipped",
+    "rejected": "rejected",
+}
+UNROUTED = "unrouted"  # records of files routed to no table
+
+
+class IngestionCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        now = timezone.now()
+        lag = GaugeMetricFamily(
+            "aoai_ingestion_lag_seconds",
+            "Seconds from the table's watermark (everything before it is stored) to now.",
+            labels=["table"],
+        )
+        for table, seconds in ingestion_lags(now=now).items():
+            if seconds is not None:
+                lag.add_metric([table], seconds)
+        yield lag
+
+        rows = CounterMetricFamily(
+            "aoai_ingestion_rows",
+            "Rows read by ingestion, by what became of them.",
+            labels=["table", "outcome"],
+        )
+        rejected = CounterMetricFamily(
+            "aoai_ingestion_rejected_rows",
+            "Rows rejected by ingestion, by kind of reason.",
+            labels=["table", "reason"],
+        )
+        for account in ingestion_table_accounts():
+            table = account.table or UNROUTED
+            for name in OUTCOMES:
+                rows.add_metric([table, _OUTCOME_LABEL[name]], getattr(account, name))
+            for reason, count in account.rejected_by_reason:
+                rejected.add_metric([table, reason], count)
+        yield rows
+        yield rejected
+
+        windows = CounterMetricFamily(
+            "aoai_ingestion_pull_windows",
+            "Log Analytics pull windows, by their status.",
+            labels=["table", "status"],
+        )
+        for (table, status), count in sorted(ingestion_window_counts().items()):
+            windows.add_metric([table, status], count)
+        yield windows
+
+        last = GaugeMetricFamily(
+            "aoai_ingestion_last_success_timestamp_seconds",
+            "Unix time at which the table's latest successful pull window finished.",
+            labels=["table"],
+        )
+        for table, at in sorted(ingestion_last_success().items()):
+            last.add_metric([table], at.timestamp())
+        yield last
+
+        pending = latency_rollups_pending()
+        yield GaugeMetricFamily(
+            "aoai_rollup_latency_pending_hours",
+            "Hours whose latency rollups wait to be refreshed.",
+            value=pending.hours,
+        )
