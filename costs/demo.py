@@ -10,6 +10,7 @@ and an APIM line (not Azure OpenAI: ignored), so every part of the reconciliatio
 
 import csv
 import datetime as dt
+import os
 import tempfile
 from collections import defaultdict
 from decimal import Decimal
@@ -29,7 +30,6 @@ from .meters import TokenKind
 from .services import cost_file_import
 
 INPUT_DISCOUNT = Decimal("0.12")
-EXPORT_NAME = "aoai-demo-cost-export.csv"
 _EIGHT = Decimal("0.00000001")
 _AOAI_CATEGORY = ("Foundry Models", "Azure OpenAI")
 # Meter names as Azure writes them, for the demo's models (costs.meters reads every one).
@@ -75,7 +75,10 @@ HEADER = (
 
 def demo_costs_import(*, now: dt.datetime, path: Path | None = None) -> list[str]:
     """Write the export of every stored request before ``now`` and import it (the real path)."""
-    path = path or Path(tempfile.gettempdir()) / EXPORT_NAME
+    if path is None:  # a file of its own: demos (and tests) may run side by side
+        handle, name = tempfile.mkstemp(prefix="aoai-demo-cost-export-", suffix=".csv")
+        os.close(handle)
+        path = Path(name)
     rows = demo_cost_rows(until=now)
     demo_cost_export_write(path=path, rows=rows)
     result = cost_file_import(path=path)
