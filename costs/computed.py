@@ -40,10 +40,10 @@ ComputedKey = tuple[str, str, str]
 def month_computed(*, month: dt.date) -> dict[ComputedKey, Computed]:
     """The month's requests (UTC) per account, model family and token kind."""
     rows = month_request_sums(month=month, fields=_FIELDS)
-    prices = _prices({row["price_version"] for row in rows})
+    prices = prices_by_version({row["price_version"] for row in rows})
     found: dict[ComputedKey, Computed] = defaultdict(Computed)
     for row in rows:
-        for kind, model, tokens, cost in _row_split(row, prices):
+        for kind, model, tokens, cost in request_sums_split(row, prices):
             item = found[(row["account_key"], model, kind)]
             item.tokens += tokens
             item.cost += cost
@@ -54,7 +54,7 @@ def month_computed(*, month: dt.date) -> dict[ComputedKey, Computed]:
     return dict(sorted(found.items()))
 
 
-def _prices(versions: set[str]) -> dict[str, ModelPrice]:
+def prices_by_version(versions: set[str]) -> dict[str, ModelPrice]:
     """Price rows by the ``price_version`` requests record (``<source>#<pk>``)."""
     ids = {
         int(pk) for pk in (v.partition("#")[2] for v in versions if not v.startswith("ptu#")) if pk.isdigit()
@@ -62,7 +62,9 @@ def _prices(versions: set[str]) -> dict[str, ModelPrice]:
     return {price.version: price for price in ModelPrice.objects.filter(pk__in=ids)}
 
 
-def _row_split(row: dict[str, Any], prices: dict[str, ModelPrice]) -> list[tuple[str, str, int, Decimal]]:
+def request_sums_split(
+    row: dict[str, Any], prices: dict[str, ModelPrice]
+) -> list[tuple[str, str, int, Decimal]]:
     prompt, cached = int(row["prompt"] or 0), int(row["cached"] or 0)
     completion = int(row["completion"] or 0)
     cost = row["cost_sum"] or Decimal(0)

@@ -2,6 +2,7 @@
 
 Migrates the (SQLite) database, starts the Log Analytics emulator in-process with generated
 traffic, pulls it with the real LogsQueryClient over HTTP, creates demo accounts and cost centers,
+runs the other apps' demo steps (``usage.demo.hooks``: an invoice of this traffic, imported),
 keeps pulling every INGEST_INTERVAL_SECONDS, and serves the site.
 """
 
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from aoai_portal.env import env_int
 from quotas.demo import quota_demo_seed
 from usage.demo.emulator import demo_emulator
+from usage.demo.hooks import demo_steps_run
 from usage.demo.site import (
     DemoScheduler,
     demo_accounts_create,
@@ -72,6 +74,9 @@ class Command(BaseCommand):
         demo_cost_centers_seed()
         # Tiers sized from the demo's own usage, so the quota page shows ok, warning and over.
         quota_demo_seed(now=now)
+        # Other apps' parts of the demo (the cost export of this traffic, imported: costs.demo).
+        for line in demo_steps_run(now=now):
+            self.stdout.write(line)
         accounts = demo_accounts_create()
 
         if options["no_serve"]:
