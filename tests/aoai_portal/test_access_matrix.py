@@ -93,6 +93,8 @@ EXPECTATIONS: dict[str, Rule] = {
     "chargeback/": page(FINANCE),
     "chargeback/export.csv": page(FINANCE, query="month=2026-03"),
     "chargeback/export.xlsx": page(FINANCE, query="month=2026-03"),
+    "chargeback/export.focus.csv": page(FINANCE, query="month=2026-03"),
+    "chargeback/export.focus.parquet": page(FINANCE, query="month=2026-03"),
     "chargeback/close/": page(FINANCE, query="month=2026-03"),  # GET = confirmation page
     "chargeback/reopen/": page(ADMIN, query="month=2026-03"),  # GET = reason form
     "reconciliation/": page(FINANCE, query="month=2026-03"),

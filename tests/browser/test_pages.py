@@ -30,7 +30,16 @@ from usage.models import GatewayRequest, IngestionRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
-ALL_NAV = ["Chargeback", "Latency", "Quotas", "Review queue", "Ingestion", "Access audit", "Admin"]
+ALL_NAV = [
+    "Chargeback",
+    "Reconciliation",
+    "Latency",
+    "Quotas",
+    "Review queue",
+    "Ingestion",
+    "Access audit",
+    "Admin",
+]
 README = bool(os.environ.get("PORTAL_README_SCREENSHOTS"))  # set by bin/screenshots
 README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -180,7 +189,7 @@ def refused(visit, portal: Portal, path: str, *, shot: str, heading: str = "Not 
 def test_finance_sees_chargeback_drill_down_latency_and_quotas_with_the_api_numbers(portal, new_page, entra):
     visit = sign_in(new_page, entra, portal, roles=["Finance"], name="Fiona Finance")
     month = portal.data.month_param
-    assert nav_labels(visit) == ["Chargeback", "Latency", "Quotas"]
+    assert nav_labels(visit) == ["Chargeback", "Reconciliation", "Latency", "Quotas"]
 
     # Month overview: cards and the cost-center table add up to what the API says.
     open_page(
