@@ -13,22 +13,27 @@ pytest_plugins = ["tests.support.oidc_provider", "tests.support.log_analytics_fi
 
 
 @pytest.fixture(autouse=True)
-def _default_prices_after_flush(request, django_db_blocker):
-    """Put back the default prices a data migration seeds, after a transactional test.
+def _default_prices(request, django_db_blocker):
+    """The default prices a data migration seeds are there when a test that uses the database
+    starts.
 
-    Such a test ends by emptying every table; test files share a process under pytest-xdist, so
-    the next test of that process would otherwise price nothing.
+    A transactional test, or a module fixture that loads a site (the browser tests), ends by
+    emptying every table; test files share a process under pytest-xdist, so the next test of that
+    process would otherwise price nothing. Seeded outside the test's transaction, as migrate did.
     """
-    yield
     marker = request.node.get_closest_marker("django_db")
-    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
-        {"transactional_db", "live_server"} & set(request.fixturenames)
+    uses_db = marker is not None or bool(
+        {"db", "transactional_db", "live_server", "django_db_setup"} & set(request.fixturenames)
     )
-    if transactional:
+    if uses_db:
+        request.getfixturevalue("django_db_setup")
         from usage.accounting.pricing import prices_seed
+        from usage.models import ModelPrice
 
         with django_db_blocker.unblock():
-            prices_seed()
+            if not ModelPrice.objects.exists():
+                prices_seed()
+    yield
 
 
 def pytest_configure(config):
