@@ -5,8 +5,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.log_analytics_fixtures import END, START
-from usage.ingestion.files import run_counts
 from usage.ingestion.log_analytics import log_analytics_pull
+from usage.ingestion.runs import run_counts
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
 from usage.models import IngestionRun, LatencyPendingHour, RejectedRow

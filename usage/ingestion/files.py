@@ -57,7 +57,7 @@ from .file_text import (
 from .json_stream import JsonStream, Refused, bad_bytes
 from .locks import INGEST_LOCK, Lock, lock_heartbeat, lock_hold, lock_holder
 from .parallel import BatchStore
-from .runs import run_start, runs_abandoned_close
+from .runs import run_counts, run_counts_set, run_start, runs_abandoned_close
 from .skipped import Skipped, diagnostic_record_skipped, la_row_skipped
 from .store import BATCH_SIZE, StoreResult, rejected_rows_store
 from .tables import GATEWAY, LLM_LOG, NATIVE, TABLES
@@ -258,20 +258,6 @@ def _csv_items(
         yield from _route(row, cache)
 
 
-def run_counts(result: StoreResult) -> dict[str, Any]:
-    """A ``StoreResult``'s counts as ``IngestionRun.tables`` keeps them."""
-    return {
-        "rows_read": result.rows_read,
-        "stored": result.stored,
-        "duplicates": result.duplicates,
-        "conflicts": result.conflicts,
-        "skipped": result.skipped,
-        "rejected": result.rejected,
-        "skipped_categories": dict(result.skipped_categories),
-        "reasons": dict(result.reasons),
-    }
-
-
 def logs_file_import(
     *,
     path: str | Path,
@@ -307,14 +293,7 @@ def logs_file_import(
     tables = [table for table in result.tables if table]
     run.table = tables[0] if len(tables) == 1 and "" not in result.tables else ""  # "" = several
     run.tables = {table: run_counts(stored) for table, stored in result.tables.items()}
-    run.rows_read = result.rows_read
-    run.rows_stored = result.stored
-    run.duplicates = result.duplicates
-    run.conflicts = result.conflicts
-    run.skipped = result.skipped
-    run.skipped_categories = dict(result.skipped_categories)
-    run.rejected = result.rejected
-    run.reasons = dict(result.reasons)
+    run_counts_set(run, result)
     run.error = result.error
     if not result.error:
         run.status = IngestionRun.Status.OK

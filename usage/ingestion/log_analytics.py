@@ -38,7 +38,7 @@ from usage.rollups.deferral import latency_rollups_deferred
 
 from .locks import INGEST_LOCK, Lock, LockLost, lock_heartbeat, lock_hold, lock_holder
 from .parallel import BatchStore
-from .runs import run_start, runs_abandoned_close
+from .runs import run_counts_set, run_start, runs_abandoned_close
 from .tables import GATEWAY, LLM_LOG, NATIVE
 
 logger = logging.getLogger(__name__)
@@ -335,18 +335,8 @@ def table_pull(
                 outcome.error = f"storing failed: {exc.__class__.__name__}: {exc}"
                 _run_finish(run, status=IngestionRun.Status.FAILED, error=outcome.error, rows_read=len(rows))
                 return outcome
-            _run_finish(
-                run,
-                status=IngestionRun.Status.OK,
-                rows_read=stored.rows_read,
-                rows_stored=stored.stored,
-                duplicates=stored.duplicates,
-                conflicts=stored.conflicts,
-                skipped=stored.skipped,
-                rejected=stored.rejected,
-                skipped_categories=dict(stored.skipped_categories),
-                reasons=dict(stored.reasons),
-            )
+            run_counts_set(run, stored)
+            _run_finish(run, status=IngestionRun.Status.OK)
             outcome.windows += 1
             outcome.rows_read += stored.rows_read
             outcome.stored += stored.stored
@@ -360,7 +350,7 @@ def table_pull(
     return outcome
 
 
-def _run_finish(run: IngestionRun, *, status: str, error: str = "", **counts: Any) -> None:
+def _run_finish(run: IngestionRun, *, status: str, error: str = "", **counts: int) -> None:
     run.status = status
     run.error = error
     run.finished_at = timezone.now()

@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db.models import Q
@@ -120,3 +122,36 @@ def runs_abandoned_close(*, now: datetime | None = None, lock_held: bool = False
             status=IngestionRun.Status.FAILED, finished_at=now, error=why
         )
     return closed
+
+
+class Counted(Protocol):
+    """What a store or a file import counted (``StoreResult``, ``FileImportResult``)."""
+
+    rows_read: int
+    stored: int
+    duplicates: int
+    conflicts: int
+    skipped: int
+    rejected: int
+    skipped_categories: Mapping[str, int]
+    reasons: Mapping[str, int]
+
+
+def run_counts(result: Counted) -> dict[str, Any]:
+    """``result``'s counts as ``IngestionRun.tables`` keeps them (per table of a file import)."""
+    return {
+        "rows_read": result.rows_read,
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+        "conflicts": result.conflicts,
+        "skipped": result.skipped,
+        "rejected": result.rejected,
+        "skipped_categories": dict(result.skipped_categories),
+        "reasons": dict(result.reasons),
+    }
+
+
+def run_counts_set(run: IngestionRun, result: Counted) -> None:
+    """Copy ``result``'s counts onto ``run``'s columns (``stored`` is the column ``rows_stored``)."""
+    for name, value in run_counts(result).items():
+        setattr(run, "rows_stored" if name == "stored" else name, value)
