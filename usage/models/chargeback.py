@@ -36,14 +36,32 @@ class CostCenterAssignment(models.Model):
 
 
 class NamedIdentity(models.Model):
-    """A display name for an Entra object id seen in native logs (a person or an app)."""
+    """A person or an application known by its Entra object id (the People table).
+
+    Filled from portal sign-ins, a CSV import, Microsoft Graph and the admin site; ``source``
+    says which wrote it last. An object id with no row is shown as the id itself.
+    """
+
+    class Kind(models.TextChoices):
+        USER = "user", "User"
+        APPLICATION = "application", "Application"
 
     object_id = models.CharField(max_length=128, unique=True)
     display_name = models.CharField(max_length=256)
+    email = models.CharField(max_length=256, blank=True)
+    department = models.CharField(max_length=256, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.USER)
     cost_center = models.ForeignKey(CostCenter, null=True, blank=True, on_delete=models.SET_NULL)
+    # "admin", "signin", "csv" or "graph".
+    source = models.CharField(max_length=16, blank=True, default="admin")
+    updated_at = models.DateTimeField(auto_now=True)
+    # When Microsoft Graph was last asked about this id (found or not), so it is not asked again
+    # on every pass.
+    graph_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "named identities"
+        verbose_name = "person"
+        verbose_name_plural = "people"
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.object_id})"

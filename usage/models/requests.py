@@ -44,6 +44,10 @@ class GatewayRequest(models.Model):
     apim_subscription_id = models.CharField(max_length=256, blank=True, db_index=True)
     product_id = models.CharField(max_length=256, blank=True)
     user_id = models.CharField(max_length=256, blank=True)
+    # Who called, as far as the logs tell (usage.identity): the caller's Entra object id (a person
+    # or an application) and which source said so; "" when no source names a caller.
+    caller_object_id = models.CharField(max_length=128, blank=True, db_index=True)
+    caller_source = models.CharField(max_length=32, blank=True)
     api_id = models.CharField(max_length=256, blank=True)
     operation_id = models.CharField(max_length=256, blank=True)
     caller_ip = models.CharField(max_length=64, blank=True)
