@@ -56,6 +56,8 @@ class DriftItem:
     limit: int | None
     at: datetime | None
     detail: str
+    # The tier's id, for the policy download link (finance may not open the admin site).
+    tier_id: int | None = None
 
 
 @dataclass
@@ -194,6 +196,16 @@ def _lowest_tolerated(assignments: list[TierAssignment], products: dict[str, str
     return thresholds
 
 
+def _target(kind: str, used: dict) -> str:
+    """Deployment and model together: usage is split by both, so naming only the disallowed one
+    would show two rows that read as duplicates."""
+    deployment = f"deployment {used['deployment']!r}" if used["deployment"] else "no deployment"
+    model = f"model {used['model']!r}" if used["model"] else "unknown model"
+    if kind == "model":
+        return f"{model} on {deployment}"
+    return f"{deployment} ({model})"
+
+
 def _drift_items(
     *,
     start: datetime,
@@ -207,6 +219,7 @@ def _drift_items(
     tiers = {a.tier_id: a.tier for a in assignments}
     if not tiers:
         return items
+    tier_ids = {tier.name: tier.pk for tier in tiers.values()}
 
     # Tokens per minute above the tier in force in that minute.
     worst: dict[str, tuple[int, datetime, QuotaTier]] = {}
@@ -226,6 +239,7 @@ def _drift_items(
             DriftItem(
                 apim_subscription_id=sub,
                 tier=tier.name,
+                tier_id=tier.pk,
                 kind="tpm",
                 observed=tokens,
                 limit=tier.tokens_per_minute,
@@ -244,6 +258,7 @@ def _drift_items(
                 DriftItem(
                     apim_subscription_id=sub,
                     tier=row.tier or "",
+                    tier_id=tier_ids.get(row.tier or ""),
                     kind="quota",
                     observed=row.tokens,
                     limit=row.token_quota,
@@ -280,16 +295,17 @@ def _drift_items(
             product_id=products.get(sub, ""),
             at=used["last_hour"],
         )
-        for kind, name in _disallowed(tier, used):
+        for kind, _name in _disallowed(tier, used):
             items.append(
                 DriftItem(
                     apim_subscription_id=sub,
                     tier=tier.name,
+                    tier_id=tier.pk,
                     kind=kind,
                     observed=int(used["n_requests"]),
                     limit=None,
                     at=used["last_hour"],
-                    detail=f"{used['n_requests']:,} successful request(s) to {kind} {name!r}, "
+                    detail=f"{used['n_requests']:,} successful request(s) to {_target(kind, used)}, "
                     f"which tier {tier.name} does not allow",
                 )
             )
