@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from aoai_portal.months import month_bounds
+from usage.projection import projection_window
 
 from ..models import QuotaTier, TierAssignment
 from .consumption import (
@@ -319,18 +319,16 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
     bucket the partial hours from the request table): the alerts, which run after every
     ingestion, only need the usage sums.
     """
-    start, end = month_bounds(month)
-    as_of = min(now, end)
-    days = settings.QUOTA_PROJECTION_DAYS
+    window = projection_window(month=month, now=now)
+    start, end, as_of, days = window.start, window.end, window.as_of, window.days
     if as_of <= start:
         return QuotaOverview(month, start, end, as_of, days, [], [])
 
     assignments = assignments_overlapping(start=start, end=as_of)
     partial_days = PartialDays()  # today's hourly rollup rows, read once for all three uses
     usage = usage_by_subscription(start=start, end=as_of, partial_days=partial_days)
-    recent = usage_by_subscription(start=as_of - timedelta(days=days), end=as_of, partial_days=partial_days)
+    recent = usage_by_subscription(start=window.recent_start, end=as_of, partial_days=partial_days)
     products, peaks = products_and_peaks(start=start, end=as_of, peaks=per_minute)
-    days_left = Decimal((end - as_of).total_seconds()) / Decimal(86400)
 
     subscriptions = set(usage)
     subscriptions.update(
@@ -344,11 +342,9 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
         used = usage.get(sub, {})
         tokens = int(used.get("tokens") or 0)
         cost = Decimal(used.get("cost") or 0)
-        window = recent.get(sub, {})
-        projected_tokens = tokens + int(Decimal(window.get("tokens") or 0) / days * days_left)
-        projected_cost = (cost + Decimal(window.get("cost") or 0) / days * days_left).quantize(
-            Decimal("0.01")
-        )
+        lately = recent.get(sub, {})
+        projected_tokens = window.tokens(to_date=tokens, recent=int(lately.get("tokens") or 0))
+        projected_cost = window.cost(to_date=cost, recent=Decimal(lately.get("cost") or 0))
         product = products.get(sub, "")
         tier, source = tier_at(
             assignments=assignments, subscription_id=sub, product_id=product, at=as_of - _TICK
