@@ -1,7 +1,8 @@
 import os
 import time
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import task_postrun, task_prerun
 
 from .timings import TASK_SECONDS, timing_record
@@ -18,13 +19,15 @@ _started: dict[str, float] = {}
 
 
 @task_prerun.connect
-def _task_started(task_id: str | None = None, **_kwargs) -> None:
+def _task_started(task_id: str | None = None, **_kwargs: object) -> None:
     if task_id:
         _started[task_id] = time.perf_counter()
 
 
 @task_postrun.connect
-def _task_finished(task_id: str | None = None, task=None, state: str | None = None, **_kwargs) -> None:
+def _task_finished(
+    task_id: str | None = None, task: Task[Any, Any] | None = None, state: str | None = None, **_kwargs: object
+) -> None:
     started = _started.pop(task_id, None) if task_id else None
     if started is None or task is None:
         return
