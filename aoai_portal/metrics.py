@@ -1,7 +1,8 @@
 """``/metrics``: Prometheus text format, only for ``Authorization: Bearer $PORTAL_METRICS_TOKEN``.
 
 Without the setting the page does not exist (404); a missing or wrong token gets 401. Every value
-is read from the database at scrape time (``usage.ingestion.metrics``, ``audit.metrics``).
+is read at scrape time: counts from the database (``usage.ingestion.metrics``, ``audit.metrics``),
+page and task durations from Redis (``aoai_portal.timings``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from audit.metrics import ReviewQueueCollector
 from usage.ingestion.metrics import IngestionCollector
 
+from .timings import TimingsCollector
+
 _registry = CollectorRegistry(auto_describe=False)
 _registry.register(IngestionCollector())
 _registry.register(ReviewQueueCollector())
+_registry.register(TimingsCollector())
 
 
 def _authorized(request: HttpRequest, token: str) -> bool:

@@ -1,13 +1,16 @@
-"""Refusing NUL characters at the door.
+"""Refusing NUL characters at the door; timing every request.
 
 PostgreSQL cannot store or compare text holding NUL (0x00), so a ``%00`` anywhere in a path, a
 query string or a submitted form would reach the database and fail there as a 500. No value of
 this site ever holds one: the request is refused with a 400 before any view runs.
 """
 
+import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+
+from .timings import PAGE_SECONDS, UNRESOLVED, timing_record
 
 MESSAGE = "The request contains a NUL character (%00), which no address or value of this site can hold."
 
@@ -37,3 +40,22 @@ class RejectNulMiddleware:
                 return JsonResponse({"detail": MESSAGE}, status=400)
             return HttpResponse(MESSAGE, status=400, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class ResponseTimeMiddleware:
+    """Times every request into ``aoai_page_response_seconds{view}`` (``aoai_portal.timings``).
+
+    Outermost, so the time includes the other middleware. The label is the URL pattern's name
+    (``usage:chargeback``), never the path: paths carry ids and months without bound.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        view = (match.view_name or UNRESOLVED) if match is not None else UNRESOLVED
+        timing_record(histogram=PAGE_SECONDS, labels=(view,), seconds=time.perf_counter() - started)
+        return response

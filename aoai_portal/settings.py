@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: aoai_page_response_seconds{view} times the whole answer.
+    "aoai_portal.middleware.ResponseTimeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # %00 in a path, query string or form: 400 before anything reaches PostgreSQL.
     "aoai_portal.middleware.RejectNulMiddleware",

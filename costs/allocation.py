@@ -98,7 +98,7 @@ def month_allocate(*, month: dt.date) -> MonthAllocation:
             )
 
         if not reading.known:
-            unallocated(f"meter not read ({reading.reason}); map it in the admin")
+            unallocated(f"meter not read ({reading.reason}); an admin maps it under Meter mappings")
             continue
         rows = usage.get(resource_id) or []
         if not rows:

@@ -1,11 +1,14 @@
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.text import slugify
 
 from aoai_portal.months import month_floor, month_parse
 from aoai_portal.roles import FINANCE, role_required
 
+from .models import PolicyFlavor, QuotaTier
+from .policy import tier_policy_render
 from .selectors.overview import quota_overview
 
 
@@ -29,3 +32,21 @@ def overview(request: HttpRequest) -> HttpResponse:
         "currency": settings.PORTAL_CURRENCY,
     }
     return render(request, "quotas/overview.html", context, status=400 if error else 200)
+
+
+@role_required(FINANCE)
+def tier_policy(request: HttpRequest, tier_id: int) -> HttpResponse:
+    """One tier's APIM policy as a download, for whoever reads the drift list (finance, admin):
+    the admin site's download is the admin role's only."""
+    tier = get_object_or_404(QuotaTier, pk=tier_id)
+    flavor = request.GET.get("flavor") or tier.policy_flavor
+    if flavor not in PolicyFlavor.values:
+        return HttpResponse(
+            f"Unknown policy flavor {flavor!r}; use {' or '.join(PolicyFlavor.values)}.",
+            status=400,
+            content_type="text/plain",
+        )
+    response = HttpResponse(tier_policy_render(tier=tier, flavor=flavor), content_type="application/xml")
+    filename = f"apim-policy-{slugify(tier.name) or tier.pk}-{flavor}.xml"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from aoai_portal.months import month_bounds
+from usage.projection import projection_window
 
 from ..models import QuotaTier, TierAssignment
 from .consumption import (
@@ -56,6 +56,8 @@ class DriftItem:
     limit: int | None
     at: datetime | None
     detail: str
+    # The tier's id, for the policy download link (finance may not open the admin site).
+    tier_id: int | None = None
 
 
 @dataclass
@@ -194,6 +196,16 @@ def _lowest_tolerated(assignments: list[TierAssignment], products: dict[str, str
     return thresholds
 
 
+def _target(kind: str, used: dict) -> str:
+    """Deployment and model together: usage is split by both, so naming only the disallowed one
+    would show two rows that read as duplicates."""
+    deployment = f"deployment {used['deployment']!r}" if used["deployment"] else "no deployment"
+    model = f"model {used['model']!r}" if used["model"] else "unknown model"
+    if kind == "model":
+        return f"{model} on {deployment}"
+    return f"{deployment} ({model})"
+
+
 def _drift_items(
     *,
     start: datetime,
@@ -207,6 +219,7 @@ def _drift_items(
     tiers = {a.tier_id: a.tier for a in assignments}
     if not tiers:
         return items
+    tier_ids = {tier.name: tier.pk for tier in tiers.values()}
 
     # Tokens per minute above the tier in force in that minute.
     worst: dict[str, tuple[int, datetime, QuotaTier]] = {}
@@ -226,6 +239,7 @@ def _drift_items(
             DriftItem(
                 apim_subscription_id=sub,
                 tier=tier.name,
+                tier_id=tier.pk,
                 kind="tpm",
                 observed=tokens,
                 limit=tier.tokens_per_minute,
@@ -244,6 +258,7 @@ def _drift_items(
                 DriftItem(
                     apim_subscription_id=sub,
                     tier=row.tier or "",
+                    tier_id=tier_ids.get(row.tier or ""),
                     kind="quota",
                     observed=row.tokens,
                     limit=row.token_quota,
@@ -280,16 +295,17 @@ def _drift_items(
             product_id=products.get(sub, ""),
             at=used["last_hour"],
         )
-        for kind, name in _disallowed(tier, used):
+        for kind, _name in _disallowed(tier, used):
             items.append(
                 DriftItem(
                     apim_subscription_id=sub,
                     tier=tier.name,
+                    tier_id=tier.pk,
                     kind=kind,
                     observed=int(used["n_requests"]),
                     limit=None,
                     at=used["last_hour"],
-                    detail=f"{used['n_requests']:,} successful request(s) to {kind} {name!r}, "
+                    detail=f"{used['n_requests']:,} successful request(s) to {_target(kind, used)}, "
                     f"which tier {tier.name} does not allow",
                 )
             )
@@ -303,18 +319,16 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
     bucket the partial hours from the request table): the alerts, which run after every
     ingestion, only need the usage sums.
     """
-    start, end = month_bounds(month)
-    as_of = min(now, end)
-    days = settings.QUOTA_PROJECTION_DAYS
+    window = projection_window(month=month, now=now)
+    start, end, as_of, days = window.start, window.end, window.as_of, window.days
     if as_of <= start:
         return QuotaOverview(month, start, end, as_of, days, [], [])
 
     assignments = assignments_overlapping(start=start, end=as_of)
     partial_days = PartialDays()  # today's hourly rollup rows, read once for all three uses
     usage = usage_by_subscription(start=start, end=as_of, partial_days=partial_days)
-    recent = usage_by_subscription(start=as_of - timedelta(days=days), end=as_of, partial_days=partial_days)
+    recent = usage_by_subscription(start=window.recent_start, end=as_of, partial_days=partial_days)
     products, peaks = products_and_peaks(start=start, end=as_of, peaks=per_minute)
-    days_left = Decimal((end - as_of).total_seconds()) / Decimal(86400)
 
     subscriptions = set(usage)
     subscriptions.update(
@@ -328,11 +342,9 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
         used = usage.get(sub, {})
         tokens = int(used.get("tokens") or 0)
         cost = Decimal(used.get("cost") or 0)
-        window = recent.get(sub, {})
-        projected_tokens = tokens + int(Decimal(window.get("tokens") or 0) / days * days_left)
-        projected_cost = (cost + Decimal(window.get("cost") or 0) / days * days_left).quantize(
-            Decimal("0.01")
-        )
+        lately = recent.get(sub, {})
+        projected_tokens = window.tokens(to_date=tokens, recent=int(lately.get("tokens") or 0))
+        projected_cost = window.cost(to_date=cost, recent=Decimal(lately.get("cost") or 0))
         product = products.get(sub, "")
         tier, source = tier_at(
             assignments=assignments, subscription_id=sub, product_id=product, at=as_of - _TICK

@@ -77,6 +77,12 @@ def _gateway_request() -> dict:
     return {"correlation_id": row.correlation_id}
 
 
+def _quota_tier() -> dict:
+    from tests.factories import tier_add
+
+    return {"tier_id": tier_add("Matrix").pk}
+
+
 EXPECTATIONS: dict[str, Rule] = {
     # --- Sign-in, public -------------------------------------------------------------------
     "": custom(anonymous=302, norole=403, finance=302, reviewer=302, admin=302),
@@ -100,6 +106,7 @@ EXPECTATIONS: dict[str, Rule] = {
     "reconciliation/": page(FINANCE, query="month=2026-03"),
     "latency/": page(FINANCE, REVIEWER),
     "quotas/": page(FINANCE),
+    "quotas/tiers/<int:tier_id>/policy.xml": page(FINANCE, setup=_quota_tier),
     "review/": page(REVIEWER),
     # POST only: a GET by someone allowed is 405.
     "review/bulk-dismiss/": custom(anonymous=302, norole=403, finance=403, reviewer=405, admin=405),

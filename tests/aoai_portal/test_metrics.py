@@ -102,3 +102,29 @@ def test_it_adds_file_imports_rejections_pending_rollups_and_review_queue(client
     assert samples[("aoai_rollup_latency_pending_hours", ())] == 1
     assert samples[("aoai_review_items", (("state", "open"),))] >= 0
     assert ("aoai_ingestion_lag_seconds", (("table", GATEWAY),)) not in samples  # never pulled
+
+
+def test_it_counts_split_windows_retries_and_throttling_from_the_runs(client, token, emulator, settings):
+    settings.INGEST_BACKOFF_SECONDS = 0
+    emulator.fail_next("throttle", table=GATEWAY, retry_after=0, times=2)
+    emulator.fail_next("server_error", table=NATIVE)
+    emulator.fail_next("partial", table=LLM_LOG)
+    assert log_analytics_pull(since=START, until=END).ok
+
+    samples = scrape(client)
+    assert samples[("aoai_ingestion_pull_throttled_total", (("table", GATEWAY),))] == 2
+    assert samples[("aoai_ingestion_pull_retries_total", (("table", GATEWAY),))] == 2
+    assert samples[("aoai_ingestion_pull_throttled_total", (("table", NATIVE),))] == 0
+    assert samples[("aoai_ingestion_pull_retries_total", (("table", NATIVE),))] == 1
+    assert samples[("aoai_ingestion_pull_windows_total", (("status", "split"), ("table", LLM_LOG)))] == 1
+    assert samples[("aoai_ingestion_pull_windows_total", (("status", "ok"), ("table", LLM_LOG)))] == 4
+    # Counted on the window's run: what any process reads back from the database.
+    throttled_run = IngestionRun.objects.get(table=GATEWAY, throttled__gt=0)
+    assert (throttled_run.retries, throttled_run.throttled, throttled_run.status) == (2, 2, "ok")
+
+    # Retries exhausted: the failed window keeps its count too.
+    emulator.fail_next("throttle", table=GATEWAY, retry_after=0, times=settings.INGEST_RETRIES + 1)
+    assert not log_analytics_pull(since=START, until=END, tables=[GATEWAY]).ok
+    again = scrape(client)
+    assert again[("aoai_ingestion_pull_throttled_total", (("table", GATEWAY),))] == 2 + settings.INGEST_RETRIES + 1
+    assert again[("aoai_ingestion_pull_windows_total", (("status", "failed"), ("table", GATEWAY)))] == 1

@@ -92,7 +92,7 @@ def test_a_month_is_spread_by_tokens_of_the_lines_kind_and_by_cost_for_ptu(db):
         ),
         (ACCOUNT, "gpt 4.1 Inp glbl Tokens"): (Decimal("2.00"), "no input tokens of gpt-4.1 went to this account"),
         (ACCOUNT, "gpt 4o weirdly-worded glbl Tokens"): (
-            Decimal("1.00"), "meter not read (unknown word 'weirdly'); map it in the admin"
+            Decimal("1.00"), "meter not read (unknown word 'weirdly'); an admin maps it under Meter mappings"
         ),
         (OTHER_ACCOUNT, "gpt 4o 1120 Inp glbl Tokens"): (
             Decimal("20.00"), "no request went to this account this month"

@@ -108,7 +108,7 @@ def test_it_reconciles_each_account_model_and_kind_to_the_cent(client_for, finan
         (
             ACCOUNT,
             "gpt 4o weirdly-worded glbl Tokens",
-        ): "meter not read (unknown word 'weirdly'); map it in the admin",
+        ): "meter not read (unknown word 'weirdly'); an admin maps it under Meter mappings",
     }
 
 

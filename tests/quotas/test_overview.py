@@ -213,3 +213,30 @@ def test_an_assigned_subscription_without_usage_is_listed_and_a_future_month_is_
     row = _row(quota_overview(month=NOV, now=NOW), "sub-idle")
     assert (row.tokens, row.status, row.projected_tokens) == (0, "ok", 0)
     assert quota_overview(month=month_parse("2026-12"), now=NOW).rows == []
+
+
+def test_a_drift_row_names_the_deployment_and_the_model_it_is_split_by():
+    tier = tier_add("Chat only", deployments="gpt-4o", models="gpt-4o")
+    tier_assign(kind="subscription", key="sub-a", tier=tier, valid_from=datetime(2026, 1, 1, tzinfo=UTC))
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    priced_request_create(sub="sub-a", at=at, tokens=10, deployment="text-embedding-3-small", model="")
+    for _ in range(2):
+        priced_request_create(
+            sub="sub-a", at=at, tokens=10, deployment="text-embedding-3-small", model="text-embedding-3-small"
+        )
+    rollups_refresh()
+
+    details = sorted(d.detail for d in quota_overview(month=NOV, now=NOW).drift if d.kind == "deployment")
+
+    assert details == [
+        "1 successful request(s) to deployment 'text-embedding-3-small' (unknown model), "
+        "which tier Chat only does not allow",
+        "2 successful request(s) to deployment 'text-embedding-3-small' (model 'text-embedding-3-small'), "
+        "which tier Chat only does not allow",
+    ]
+    model_rows = [d for d in quota_overview(month=NOV, now=NOW).drift if d.kind == "model"]
+    assert [d.detail for d in model_rows] == [
+        "2 successful request(s) to model 'text-embedding-3-small' on deployment 'text-embedding-3-small', "
+        "which tier Chat only does not allow"
+    ]
+    assert {d.tier_id for d in model_rows} == {tier.pk}

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from quotas.models import QuotaTier
 from quotas.services import tier_assign
 from tests.factories import priced_request_create, rollups_refresh, tier_add
 
@@ -87,3 +88,27 @@ def test_the_api_rejects_a_malformed_month_with_a_clear_message(client_for, fina
     response = client_for(finance_user).get("/api/v1/quotas?month=november")
     assert response.status_code == 400
     assert "YYYY-MM" in response.json()["detail"]
+
+
+def test_finance_is_sent_to_a_policy_download_it_can_open_not_to_the_admin_site(
+    client_for, finance_user, usage_this_month
+):
+    client = client_for(finance_user)
+    html = client.get("/quotas/").content.decode()
+    assert "/admin/" not in html
+    assert "from the admin site" not in html
+    tier = QuotaTier.objects.get(name="Team")
+    link = f"/quotas/tiers/{tier.pk}/policy.xml"
+    assert f'href="{link}"' in html
+
+    download = client.get(link)
+    assert download.status_code == 200
+    assert download["Content-Type"] == "application/xml"
+    assert "<policies>" in download.content.decode()
+    assert client.get(f"{link}?flavor=nonsense").status_code == 400
+    assert client.get("/quotas/tiers/999999/policy.xml").status_code == 404
+
+
+def test_the_empty_page_links_the_admin_site_for_admins_only(client_for, finance_user, admin_user):
+    assert "/admin/" not in client_for(finance_user).get("/quotas/").content.decode()
+    assert "/admin/quotas/quotatier/" in client_for(admin_user).get("/quotas/").content.decode()

@@ -13,7 +13,9 @@ from django.urls import path, reverse
 
 from usage.models import Deployment, ModelPrice, ProvisionedCommitment
 
+from .parse.readers import model_split
 from .pricing import price_apply, price_change_preview, ptu_allocate
+from .services import deployment_requests_refresh
 
 
 class PriceProposalForm(forms.ModelForm):
@@ -106,9 +108,24 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(admin.ModelAdmin):
-    list_display = ("name", "deployment_type", "note")
+    list_display = ("name", "deployment_type", "model", "note")
     list_filter = ("deployment_type",)
-    search_fields = ("name",)
+    search_fields = ("name", "model")
+    actions = ["recompute"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        before = form.initial.get("model", "") if change else ""
+        super().save_model(request, obj, form, change)
+        if not change or "model" in form.changed_data:
+            # Requests shown as the old model because of this row, or without one, take the new one.
+            count = deployment_requests_refresh(deployment=obj.name, models=[model_split(before)[0]])
+            self.message_user(request, f"{count} requests of {obj.name} recomputed with its model.")
+
+    @admin.action(description="Recompute the selected deployments' requests that name no model")
+    def recompute(self, request, queryset) -> None:
+        for deployment in queryset:
+            count = deployment_requests_refresh(deployment=deployment.name)
+            self.message_user(request, f"{count} requests of {deployment.name} recomputed.")
 
 
 @admin.register(ProvisionedCommitment)

@@ -182,6 +182,7 @@ class PriceBook:
 
     by_model: dict[str, list[ModelPrice]] = field(default_factory=dict)
     deployment_types: dict[str, str] = field(default_factory=dict)
+    deployment_models: dict[str, str] = field(default_factory=dict)
     commitments: dict[tuple[str, dt.date], ProvisionedCommitment] = field(default_factory=dict)
 
     @classmethod
@@ -189,12 +190,24 @@ class PriceBook:
         book = cls()
         for price in [*ModelPrice.objects.all(), *extra]:
             book.by_model.setdefault(price.model.lower(), []).append(price)
-        book.deployment_types = dict(Deployment.objects.values_list("name", "deployment_type"))
+        deployments = list(Deployment.objects.values_list("name", "deployment_type", "model"))
+        book.deployment_types = {name: kind for name, kind, _model in deployments}
+        book.deployment_models = {name: model for name, _kind, model in deployments if model}
         book.commitments = {(c.deployment, c.month): c for c in ProvisionedCommitment.objects.all()}
         return book
 
     def deployment_type(self, deployment: str) -> str:
         return self.deployment_types.get(deployment, DeploymentType.GLOBAL)
+
+    def deployment_model(self, deployment: str) -> str:
+        """The model ``deployment`` serves, for a request whose logs name none: the one set in
+        Admin → Deployments, else the deployment's own name when it is a priced model's name
+        (deployments are often named after their model); "" when neither says."""
+        configured = self.deployment_models.get(deployment)
+        if configured:
+            return model_split(configured)[0]
+        base, _version = model_split(deployment)
+        return base if base in self.by_model else ""
 
     def find(self, *, model: str, deployment: str, at: dt.datetime) -> ModelPrice | None:
         """The row in effect for ``model`` on ``deployment`` at ``at``, or None (unpriced)."""

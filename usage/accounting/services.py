@@ -300,6 +300,10 @@ def _usage_compute(
             llm_chunks=chunks.get(row.correlation_id, ()),
         )
         _apply(row, usage, now)
+        if not row.model and row.deployment:
+            # The logs name no model (no bodies, no native row): the deployment's known model is
+            # shown and priced, rather than leaving the request "unknown model" and unpriced.
+            row.model = book.deployment_model(row.deployment)
         parsed[row.correlation_id] = usage
     return parsed
 
@@ -342,3 +346,20 @@ def _usage_changed(row: GatewayRequest, stored: tuple | None) -> bool:
         return True
     usage_count = len(USAGE_FIELDS) - 1  # _COMPARED_FIELDS: the usage fields first, then cost
     return stored[:usage_count] != _compared(row)[:usage_count]
+
+
+def deployment_requests_refresh(*, deployment: str, models: Collection[str] = ()) -> int:
+    """Recompute the stored requests of ``deployment`` whose model came (or may now come) from the
+    deployment: those without a model and those shown as one of ``models`` (the deployment's model
+    before a change). Usage, cost (open months), flags and rollups, as after ingestion
+    (``requests_refresh``). Returns the number of requests recomputed."""
+    from usage.ingestion.pipeline import requests_refresh
+
+    wanted = {"", *(m for m in models if m)}
+    ids = list(
+        GatewayRequest.objects.filter(deployment=deployment, model__in=sorted(wanted)).values_list(
+            "correlation_id", flat=True
+        )
+    )
+    requests_refresh(correlation_ids=ids)
+    return len(ids)

@@ -35,6 +35,17 @@ def ingestion_window_counts() -> dict[tuple[str, str], int]:
     return {(table, status): n for table, status, n in rows}
 
 
+def ingestion_pull_tries() -> dict[str, tuple[int, int]]:
+    """Per table, the (retries, throttled answers) of every pull window kept."""
+    rows = (
+        IngestionRun.objects.filter(source=SOURCE)
+        .values_list("table")
+        .annotate(retries=Sum("retries"), throttled=Sum("throttled"))
+        .order_by()
+    )
+    return {table: (retries or 0, throttled or 0) for table, retries, throttled in rows}
+
+
 def ingestion_last_success() -> dict[str, datetime]:
     """When each table's latest successful pull window finished."""
     rows = (

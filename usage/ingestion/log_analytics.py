@@ -6,7 +6,8 @@ Each table is pulled in time windows ``[start, end)`` on ``TimeGenerated``:
   arrived late are picked up on the next pass; storing is idempotent) and stops at now minus
   ``INGEST_DELAY_SECONDS`` (rows of the last minutes are still arriving);
 * a window that hits the service limits (too many rows, too big, timeout) or answers a partial
-  result is split in halves and retried; 429, 5xx and connection errors are retried with backoff;
+  result is split in halves and retried; 429, 5xx and connection errors are retried with backoff
+  (each window's run counts its retries and 429s);
 * the watermark moves to a window's end only after all rows of that window were stored, so it
   never gets ahead of stored data; a failure stops that table's pull and leaves the watermark;
 * a pull runs under the ingestion lock (Redis, or a database lease without Redis; ``locks.py``),
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -156,11 +157,28 @@ def _retry_delay(*, attempt: int, exc: Exception) -> float:
     return max(0.0, min(delay, settings.INGEST_BACKOFF_MAX_SECONDS))
 
 
-def window_fetch(*, client: Any, table: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+class Tries(Protocol):
+    """What fetching a window took besides its answer (an ``IngestionRun`` has both fields)."""
+
+    retries: int  # queries sent again after a transient error
+    throttled: int  # 429 answers received
+
+
+@dataclass
+class FetchTries:
+    retries: int = 0
+    throttled: int = 0
+
+
+def window_fetch(
+    *, client: Any, table: str, start: datetime, end: datetime, tries: Tries | None = None
+) -> list[dict[str, Any]]:
     """All rows of ``table`` in ``[start, end)`` as dicts keyed by column name.
 
     Raises ``WindowTooLarge`` when the window must be split, ``QueryFailed`` when it cannot be read.
+    ``tries`` counts the retries and throttled answers, whatever the outcome.
     """
+    tries = tries if tries is not None else FetchTries()
     from azure.monitor.query import LogsQueryPartialResult
 
     query = table_query(table=table, start=start, end=end)
@@ -175,6 +193,8 @@ def window_fetch(*, client: Any, table: str, start: datetime, end: datetime) -> 
             )
             break
         except HttpResponseError as exc:
+            if exc.status_code == 429:
+                tries.throttled += 1
             if _is_limit_error(exc):
                 raise WindowTooLarge(_describe(exc)) from exc
             transient = exc.status_code in (408, 429) or (exc.status_code or 0) >= 500
@@ -189,6 +209,7 @@ def window_fetch(*, client: Any, table: str, start: datetime, end: datetime) -> 
         logger.warning("%s %s..%s: %s; retrying in %.1fs", table, start, end, _describe(error), delay)
         time.sleep(delay)
         attempt += 1
+        tries.retries += 1
     if isinstance(result, LogsQueryPartialResult):
         error = result.partial_error
         details = " ".join(
@@ -308,7 +329,8 @@ def table_pull(
             run = run_start(source=SOURCE, table=table, window_start=part_start, window_end=part_end)
             try:
                 lock.renew()
-                rows = window_fetch(client=client, table=table, start=part_start, end=part_end)
+                # The run counts the window's retries and 429s (saved with its status).
+                rows = window_fetch(client=client, table=table, start=part_start, end=part_end, tries=run)
             except WindowTooLarge as exc:
                 if part_end - part_start <= min_window:
                     outcome.error = f"{part_start:%Y-%m-%d %H:%M:%S}: cannot split further: {exc}"

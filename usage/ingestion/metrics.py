@@ -12,7 +12,7 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .health import ingestion_lags, ingestion_last_success, ingestion_window_counts
+from .health import ingestion_lags, ingestion_last_success, ingestion_pull_tries, ingestion_window_counts
 from .status import ingestion_table_accounts, latency_rollups_pending
 
 OUTCOMES = ("stored", "duplicates", "conflicts", "skipped", "rejected")
@@ -25,6 +25,8 @@ _OUTCOME_LABEL = {
     "rejected": "rejected",
 }
 UNROUTED = "unrouted"  # records of files routed to no table
+# A pull window ends "partial" only when it was too large and was pulled again in halves.
+_WINDOW_STATUS = {"partial": "split"}
 
 
 class IngestionCollector(Collector):
@@ -61,12 +63,28 @@ class IngestionCollector(Collector):
 
         windows = CounterMetricFamily(
             "aoai_ingestion_pull_windows",
-            "Log Analytics pull windows, by their status.",
+            "Log Analytics pull windows, by their status (split: too large, pulled again in halves).",
             labels=["table", "status"],
         )
         for (table, status), count in sorted(ingestion_window_counts().items()):
-            windows.add_metric([table, status], count)
+            windows.add_metric([table, _WINDOW_STATUS.get(status, status)], count)
         yield windows
+
+        retries = CounterMetricFamily(
+            "aoai_ingestion_pull_retries",
+            "Log Analytics queries sent again after a transient error (408, 429, 5xx, no connection).",
+            labels=["table"],
+        )
+        throttled = CounterMetricFamily(
+            "aoai_ingestion_pull_throttled",
+            "Log Analytics answers 429 (too many requests) to the pull.",
+            labels=["table"],
+        )
+        for table, (retried, throttled_count) in sorted(ingestion_pull_tries().items()):
+            retries.add_metric([table], retried)
+            throttled.add_metric([table], throttled_count)
+        yield retries
+        yield throttled
 
         last = GaugeMetricFamily(
             "aoai_ingestion_last_success_timestamp_seconds",

@@ -43,6 +43,11 @@ class IngestionRun(models.Model):
     # records routed to no table): a file holds several tables. Empty for pulls (one table each).
     tables = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # A pull window's queries sent again after a transient error (408, 429, 5xx, no connection),
+    # and the 429 (throttled) answers among them: counted here, so /metrics reads them from the
+    # database like the rest (every process agrees, restarts forget nothing).
+    retries = models.IntegerField(default=0)
+    throttled = models.IntegerField(default=0)
     # Who runs it ("host/pid-namespace:pid:token") and when it last said it was alive: a running
     # run whose process is gone, or whose heartbeat is older than INGEST_LEASE_SECONDS, is closed
     # as "abandoned" by the next run (usage.ingestion.runs).

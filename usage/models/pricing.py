@@ -68,11 +68,18 @@ class ModelPrice(models.Model):
 
 
 class Deployment(models.Model):
-    """What kind of Azure OpenAI deployment a deployment name is (prices differ per type)."""
+    """What kind of Azure OpenAI deployment a deployment name is (prices differ per type), and
+    which model it serves when a request's logs do not say."""
 
     name = models.CharField(max_length=256, unique=True)
     deployment_type = models.CharField(
         max_length=16, choices=DeploymentType.choices, default=DeploymentType.GLOBAL
+    )
+    model = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Model behind this deployment, e.g. gpt-4o: requests whose logs name no model are "
+        "shown and priced as it. Empty: the deployment's own name if that is a priced model's name.",
     )
     note = models.TextField(blank=True)
 

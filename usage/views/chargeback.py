@@ -27,12 +27,14 @@ from aoai_portal.roles import ADMIN, FINANCE, role_required, user_has_role, user
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
 from ..chargeback.selectors.cost_centers import cost_center_choices
 from ..chargeback.selectors.identities import identity_usage
+from ..chargeback.selectors.projection import chargeback_projection
 from ..chargeback.selectors.reports import (
     ADJUSTMENT_SERIES,
     EMPTY_PARAM,
     ChargebackFilters,
     Report,
     chargeback_report,
+    chart_grouping,
     month_close_history,
 )
 from ..chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
@@ -43,6 +45,14 @@ _NEXT_LEVEL = {
     "cost_center": "subscription",
     "subscription": "deployment_model",
     "deployment_model": "day",
+}
+# The daily chart stacks by what the table groups by (``chart_grouping``).
+_CHART_TITLES = {
+    "cost_center": "Daily cost by cost center",
+    "subscription": "Daily cost by subscription",
+    "deployment": "Daily cost by deployment",
+    "model": "Daily cost by model",
+    "deployment_model": "Daily cost by deployment and model",
 }
 _LEVEL_TITLES = {
     "cost_center": "Cost centers",
@@ -135,6 +145,7 @@ def _change(current: Decimal, previous: Decimal) -> Decimal | None:
 
 
 def _chart_data(report: Report) -> dict:
+    by_cost_center = chart_grouping(report.group_by) == "cost_center"
     return {
         "currency": report.currency,
         "days": [d.isoformat() for d in report.days],
@@ -142,7 +153,9 @@ def _chart_data(report: Report) -> dict:
             {
                 "code": s.code,
                 "name": s.name,
-                "label": f"{s.code} — {s.name}" if s.code and s.code != ADJUSTMENT_SERIES else s.name,
+                "label": f"{s.code} — {s.name}"
+                if by_cost_center and s.code and s.code != ADJUSTMENT_SERIES
+                else s.name,
                 "values": [float(v.quantize(Decimal("0.01"))) for v in s.values],
             }
             for s in report.chart
@@ -174,12 +187,14 @@ def month_overview(request: HttpRequest) -> HttpResponse:
     current_totals, previous_totals = report.effective_totals, previous.effective_totals
     rows = [{"row": row, "url": _drill_url(query, level, row)} for row in report.rows]
     adjustments = [{"row": row, "url": _drill_url(query, level, row)} for row in report.adjustments]
-    month_over = month_bounds(query.month)[1] <= datetime.now(UTC)
+    now = datetime.now(UTC)
+    month_over = month_bounds(query.month)[1] <= now
     roles = user_roles(request.user)
     context = {
         "query": query,
         "level": level,
         "level_title": _LEVEL_TITLES[level],
+        "chart_title": _CHART_TITLES[chart_grouping(level)],
         "report": report,
         "rows": rows,
         "adjustments": adjustments,
@@ -202,6 +217,7 @@ def month_overview(request: HttpRequest) -> HttpResponse:
         "can_close": not report.is_closed and month_over and user_has_role(request.user, (FINANCE,)),
         "can_reopen": report.is_closed and ADMIN in roles,
         "month_over": month_over,
+        "projection": None if month_over else chargeback_projection(report=report, now=now),
         "show_identities": request.GET.get("identities") == "1",
         "identities_url": query.url() + "&identities=1#identities",
     }

@@ -109,6 +109,15 @@ def _group(
     return groups, totals
 
 
+def group_totals(lines: Iterable[Line], *, resolve: Resolver, filters: ChargebackFilters) -> Measures:
+    """The total of the lines ``filters`` keep (what every grouping of them adds up to)."""
+    totals = Measures()
+    for line in lines:
+        if filters.matches(line, resolve(line.subscription, line.product)):
+            totals.add(line.measures)
+    return totals
+
+
 def _ordered(rows: Iterable[ReportRow], grouping: str) -> list[ReportRow]:
     if grouping == "day":
         return sorted(rows, key=lambda r: r.group)
@@ -175,8 +184,19 @@ def month_close_history(month: date) -> list[MonthClose]:
     return list(MonthClose.objects.filter(month=month_floor(month)).order_by("-closed_at"))
 
 
+def chart_grouping(group_by: str) -> str:
+    """What the daily chart stacks by: what the table groups by, except the table of days, whose
+    chart shows the deployment and model the days belong to."""
+    return "deployment_model" if group_by == "day" else group_by
+
+
 def _chart(
-    lines: list[Line], *, days: list[date], resolve: Resolver, filters: ChargebackFilters
+    lines: list[Line],
+    *,
+    days: list[date],
+    resolve: Resolver,
+    filters: ChargebackFilters,
+    grouping: str = "cost_center",
 ) -> list[ChartSeries]:
     index = {day: i for i, day in enumerate(days)}
     series: dict[str, ChartSeries] = {}
@@ -184,9 +204,10 @@ def _chart(
         ref = resolve(line.subscription, line.product)
         if not filters.matches(line, ref):
             continue
-        entry = series.get(ref.code)
+        code, name = group_key(grouping, line, ref)
+        entry = series.get(code)
         if entry is None:
-            entry = series[ref.code] = ChartSeries(ref.code, ref.name, [Decimal(0)] * len(days))
+            entry = series[code] = ChartSeries(code, name, [Decimal(0)] * len(days))
         entry.values[index[line.bucket.date()]] += line.measures.cost
     return sorted(series.values(), key=lambda s: (-sum(s.values), s.code))
 
@@ -240,13 +261,14 @@ def chargeback_report(
         close=close,
     )
     days = [begin.date() + timedelta(days=i) for i in range((end - begin).days)]
+    grouping = chart_grouping(group_by)
     if close is None:
         report.lines, report.resolve = live_lines, current
         groups, report.totals = _group(live_lines, grouping=group_by, resolve=current, filters=filters)
         report.rows = _ordered(groups.values(), group_by)
         if with_chart:
             report.days = days
-            report.chart = _chart(live_lines, days=days, resolve=current, filters=filters)
+            report.chart = _chart(live_lines, days=days, resolve=current, filters=filters, grouping=grouping)
         return report
 
     resolve = _frozen_resolver(close.snapshot, current)
@@ -279,9 +301,9 @@ def chargeback_report(
     report.adjustment_totals = live_totals.minus(report.totals)
     if with_chart:
         report.days = days
-        report.chart = _chart(frozen_lines, days=days, resolve=resolve, filters=filters)
+        report.chart = _chart(frozen_lines, days=days, resolve=resolve, filters=filters, grouping=grouping)
         adjustment = ChartSeries(ADJUSTMENT_SERIES, "Adjustments after close", [Decimal(0)] * len(days))
-        live_by_day = _chart(live_lines, days=days, resolve=resolve, filters=filters)
+        live_by_day = _chart(live_lines, days=days, resolve=resolve, filters=filters, grouping=grouping)
         for s in live_by_day:
             adjustment.values = [a + v for a, v in zip(adjustment.values, s.values, strict=True)]
         for s in report.chart:
