@@ -45,3 +45,17 @@ def requests_retention() -> dict[str, Any]:
 def ingestion_alerts_send() -> int:
     """Raise, send and clear the ingestion health alerts; returns how many were sent."""
     return len(ingestion_alerts_check())
+
+
+@shared_task(name="usage.people_graph_refresh", ignore_result=True)
+def people_graph_refresh() -> dict[str, Any]:
+    """Hourly: name the object ids of recent requests from Microsoft Graph (usage.people.graph)."""
+    from usage.people.graph import GraphError, NotConfigured, graph_people_refresh
+
+    try:
+        return graph_people_refresh().as_dict()
+    except NotConfigured as exc:
+        logger.info("people_graph_refresh skipped: %s", exc)
+    except GraphError as exc:
+        logger.warning("people_graph_refresh failed, names wait for the next run: %s", exc)
+    return {}
