@@ -211,9 +211,7 @@ _LOOKUPS: tuple[tuple[Callable[[str], str], str], ...] = (
 )
 
 
-def graph_people_refresh(
-    *, now: datetime | None = None, sleep: Sleep = time.sleep, client: GraphClient | None = None
-) -> GraphRefreshResult:
+def graph_people_refresh(*, now: datetime | None = None, sleep: Sleep = time.sleep) -> GraphRefreshResult:
     """Ask Graph about the ids of recent requests that are due (see the module docstring)."""
     config = graph_config()
     now = now or timezone.now()
@@ -226,7 +224,7 @@ def graph_people_refresh(
     result = GraphRefreshResult(asked=len(due))
     if not due:
         return result
-    client = client or GraphClient(config, sleep=sleep)
+    client = GraphClient(config, sleep=sleep)
     remaining = due
     try:
         for url_of, kind in _LOOKUPS:
