@@ -230,6 +230,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3500},
     },
+    # Name the object ids seen in requests from Microsoft Graph (a no-op without
+    # PORTAL_GRAPH_CLIENT_ID; see usage.people.graph). Never part of ingestion: a slow or throttled
+    # Graph only delays names.
+    "people-graph": {
+        "task": "usage.people_graph_refresh",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
+    },
     # Nightly: purge prompt/completion text past PROMPT_/FLAGGED_RETENTION_DAYS (audited; see
     # audit.services.retention.retention_purge). A run that waited 6 hours is dropped: the next
     # night catches up.
@@ -286,6 +294,24 @@ PORTAL_LOCAL_LOGIN = env_bool("PORTAL_LOCAL_LOGIN", True)
 # App role values (roles claim) compare case-insensitively; groups are object ids (GUIDs).
 ENTRA_ROLE_MAP = env_pairs("ENTRA_ROLE_MAP", "Finance=finance,Reviewer=reviewer,Admin=admin")
 ENTRA_GROUP_MAP = env_pairs("ENTRA_GROUP_MAP", "")
+
+# --- People names from Microsoft Graph (optional; usage.people.graph) ---------------------------
+# In the background, the object ids seen in requests that the People table cannot name are looked
+# up in Graph (users, then service principals). Off unless PORTAL_GRAPH_CLIENT_ID is set; that app
+# registration needs the application permissions User.Read.All and Application.Read.All.
+PORTAL_GRAPH_CLIENT_ID = env_str("PORTAL_GRAPH_CLIENT_ID", "")
+PORTAL_GRAPH_CLIENT_SECRET = env_str("PORTAL_GRAPH_CLIENT_SECRET", "")
+# Empty: ENTRA_TENANT_ID / ENTRA_AUTHORITY.
+PORTAL_GRAPH_TENANT_ID = env_str("PORTAL_GRAPH_TENANT_ID", "")
+PORTAL_GRAPH_AUTHORITY = env_str("PORTAL_GRAPH_AUTHORITY", "").rstrip("/")
+# Sovereign clouds (and tests) point these elsewhere.
+PORTAL_GRAPH_BASE_URL = env_str("PORTAL_GRAPH_BASE_URL", "https://graph.microsoft.com").rstrip("/")
+# A CA bundle (PEM) to trust for the authority and Graph, e.g. behind a TLS-inspecting proxy.
+PORTAL_GRAPH_CA_BUNDLE = env_str("PORTAL_GRAPH_CA_BUNDLE", "")
+# An id is asked again at most this often, found or not.
+PORTAL_GRAPH_REFRESH_DAYS = env_int("PORTAL_GRAPH_REFRESH_DAYS", 7)
+# At most this many ids per hourly run; the rest wait for the next runs.
+PORTAL_GRAPH_MAX_IDS_PER_RUN = env_int("PORTAL_GRAPH_MAX_IDS_PER_RUN", 2000)
 
 AUTHENTICATION_BACKENDS = [
     "aoai_portal.auth.backends.EntraOIDCBackend",

@@ -34,7 +34,8 @@ from aoai_portal.exports import export_row
 from aoai_portal.months import month_bounds, month_floor
 from usage.chargeback.invoices import PLACES, shares_split
 from usage.chargeback.selectors.reports import chargeback_report
-from usage.models import GatewayRequest, ModelPrice, NamedIdentity, NativeLog
+from usage.models import GatewayRequest, ModelPrice, NativeLog
+from usage.people.selectors import person_labels
 
 from .allocation import month_allocate
 from .invoices import month_covered
@@ -188,18 +189,18 @@ def _cost_split(cost: Decimal, tokens: dict[str, int], price: ModelPrice | None)
 def _persons(*, begin: dt.datetime, end: dt.datetime) -> dict[str, str]:
     """Per subscription, the named identities (Entra, from native logs) that used it, "; "-joined."""
     native = NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id")).exclude(correlation_id="")
-    pairs = (
+    pairs = list(
         GatewayRequest.objects.filter(time__gte=begin, time__lt=end)
         .annotate(object_id=Subquery(native.values("object_id")[:1]))
         .values_list("apim_subscription_id", "object_id")
         .distinct()
         .order_by()
     )
-    names = dict(NamedIdentity.objects.values_list("object_id", "display_name"))
+    labels = person_labels(object_ids=(object_id for _, object_id in pairs))
     found: dict[str, set[str]] = defaultdict(set)
     for subscription, object_id in pairs:
         if object_id:
-            found[subscription or ""].add(names.get(object_id) or object_id)
+            found[subscription or ""].add(labels[object_id])
     return {subscription: "; ".join(sorted(people)) for subscription, people in found.items()}
 
 

@@ -128,7 +128,7 @@ from django.utils.html import format_html, format_html_join  # noqa: E402
 
 from .chargeback.selectors.cost_centers import unassigned_subscriptions  # noqa: E402
 from .chargeback.selectors.reports import EMPTY_PARAM  # noqa: E402
-from .models import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity  # noqa: E402
+from .models import CostCenter, CostCenterAssignment, MonthClose  # noqa: E402
 
 UNASSIGNED_LOOKBACK_DAYS = 90
 
@@ -204,14 +204,6 @@ class CostCenterAssignmentAdmin(admin.ModelAdmin):
         return _render(request, "admin/usage/costcenterassignment/unassigned.html", context)
 
 
-@admin.register(NamedIdentity)
-class NamedIdentityAdmin(admin.ModelAdmin):
-    list_display = ("display_name", "object_id", "cost_center")
-    list_filter = ("cost_center",)
-    search_fields = ("display_name", "object_id")
-    autocomplete_fields = ("cost_center",)
-
-
 @admin.register(MonthClose)
 class MonthCloseAdmin(admin.ModelAdmin):
     """Read-only: months are closed and reopened from the chargeback page, which records why."""
@@ -247,6 +239,9 @@ class MonthCloseAdmin(admin.ModelAdmin):
 
 # Prices, deployment kinds and PTU commitments (usage accounting).
 from .accounting import admin as _accounting_admin  # noqa: E402, F401
+
+# The People table (object id -> name), with its CSV upload.
+from .people import admin as _people_admin  # noqa: E402, F401
 
 
 @admin.register(BackendHostRegion)

@@ -9,6 +9,8 @@ from django.utils import timezone
 from usage.db.partitions import request_partitions_ahead as request_partitions_ahead_run
 from usage.ingestion.alerts import ingestion_alerts_check
 from usage.ingestion.log_analytics import NotConfigured, log_analytics_pull
+from usage.people.graph import GraphError, graph_people_refresh
+from usage.people.graph import NotConfigured as GraphNotConfigured
 from usage.retention import requests_retention_apply
 
 logger = logging.getLogger(__name__)
@@ -45,3 +47,15 @@ def requests_retention() -> dict[str, Any]:
 def ingestion_alerts_send() -> int:
     """Raise, send and clear the ingestion health alerts; returns how many were sent."""
     return len(ingestion_alerts_check())
+
+
+@shared_task(name="usage.people_graph_refresh", ignore_result=True)
+def people_graph_refresh() -> dict[str, Any]:
+    """Hourly: name the object ids of recent requests from Microsoft Graph (usage.people.graph)."""
+    try:
+        return graph_people_refresh().as_dict()
+    except GraphNotConfigured as exc:
+        logger.info("people_graph_refresh skipped: %s", exc)
+    except GraphError as exc:
+        logger.warning("people_graph_refresh failed, names wait for the next run: %s", exc)
+    return {}

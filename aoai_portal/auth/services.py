@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from aoai_portal.roles import ALL_ROLES
 
+from .hooks import sign_in_hooks_run
 from .models import ApiToken, EntraIdentity, RoleMapping
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ def entra_user_sign_in(*, claims: dict) -> User:
     identity.last_groups_claim = _claim_list(claims, "groups")
     identity.save()
     user_roles_sync(user=user, roles=roles)
+    sign_in_hooks_run(claims=claims)
     log.info("Entra sign-in of %s (oid %s): roles %s", user.username, claims["oid"], sorted(roles) or "none")
     return user
 

@@ -1,4 +1,4 @@
-"""Usage per person or app: per Entra object id of the native log, named by ``NamedIdentity``."""
+"""Usage per person or app: per Entra object id of the native log, named by the People table."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from django.db import connection
 from django.db.models import BigIntegerField, Case, Count, OuterRef, Subquery, Sum, When
 
 from ...measures import TOKEN_MEASURES
-from ...models import GatewayRequest, NamedIdentity, NativeLog, TokenSource
+from ...models import GatewayRequest, NativeLog, TokenSource
+from ...people.selectors import person_labels
 from .cost_centers import cost_center_resolver
 from .lines import Measures
 from .reports import ChargebackFilters
@@ -28,7 +29,7 @@ class IdentityRow:
 def identity_usage(
     *, begin: datetime, end: datetime, filters: ChargebackFilters | None = None, fast_path: bool | None = None
 ) -> list[IdentityRow]:
-    """Usage per Entra object id (native log ``objectId``), named by ``NamedIdentity``; live figures.
+    """Usage per Entra object id (native log ``objectId``), named by the People table; live figures.
 
     Requests are joined to their native log on ``apim_request_id == NativeLog.correlation_id``;
     requests without a joined native log form the ``""`` row, so the rows add up to the total.
@@ -85,7 +86,7 @@ def identity_usage(
                 )
             )
     resolve = cost_center_resolver()
-    names = dict(NamedIdentity.objects.values_list("object_id", "display_name"))
+    labels = person_labels(object_ids=(key[2] for key in sums))
     rows: dict[str, IdentityRow] = {}
     for (subscription, product, object_id), measures in sums.items():
         ref = resolve(subscription, product)
@@ -93,7 +94,7 @@ def identity_usage(
             continue
         row = rows.get(object_id)
         if row is None:
-            label = names.get(object_id) or (object_id if object_id else "(no native log joined)")
+            label = labels.get(object_id) or "(no native log joined)"
             row = rows[object_id] = IdentityRow(object_id, label, ref.code, Measures())
         elif row.cost_center != ref.code:
             row.cost_center = None  # spans several cost centers
