@@ -26,6 +26,8 @@ _AI = r"(?:AI|A\.I\.|KI|IA|LLM|GPT|ChatGPT|chatbot|bot|assistant|Assistent|asist
 FAMILIES: list[Family] = [
     Family("ignore_previous", 3, {
         "en": r"\b(?:disregard|ignore|forget)\s+(?:all\s+|everything\s+|anything\s+)?(?:what|that)\s+you\s+(?:were|have\s+been|had\s+been)\s+(?:told|instructed|given|programmed)"
+              r"|\b(?:disregard|ignore|forget)\s+(?:all|everything|anything)\s+you\s+(?:were|have\s+been|had\s+been)\s+(?:told|instructed|given|programmed)"
+              r"\s+(?:(?:before|earlier|previously|so\s+far|until\s+now|up\s+to\s+now)\b|by\s+(?:your|the)\s+(?:developers?|creators?|makers?|operators?|openai|microsoft|system))"
               r"|\b(?:disregard|ignore|forget)\s+(?:all\s+|everything\s+)?(?:above|before\s+this|said\s+before)\b"
               r"|\bignore\s+all\s+(?:instructions|rules|guidelines)\b",
         "de": rf"\b(?:ignorier(?:e|en|t)?|vergiss|vergessen|missachte|missachten)\s+(?:sie\s+)?{_A}(?:vorherigen?|vorigen?|bisherigen?|obigen?|früheren?|vorangegangenen?|ursprünglichen?|alle[nm]?)\s+(?:anweisungen|instruktionen|befehle|regeln|vorgaben|richtlinien)"
@@ -61,6 +63,8 @@ FAMILIES: list[Family] = [
         "en": rf"\b(?:role-?play|act|pretend|behave)\s+(?:to\s+be\s+|as\s+|like\s+|that\s+you\s+are\s+)?(?:an?\s+)?(?:\w+\s+){{0,2}}{_AI}\s+(?:that|which|who)\s+(?:has|have)\s+no\s+(?:rules|restrictions|limits|filters|guidelines|ethics)"
               rf"|\b(?:role-?play|act|pretend|behave)\s+(?:to\s+be\s+|as\s+|like\s+|that\s+you\s+are\s+)?(?:an?\s+)?(?:\w+\s+){{0,2}}{_AI}\s+(?:without|with\s+no)\s+(?:any\s+)?(?:rules|restrictions|limits|filters|guidelines|ethics)"
               rf"|\b(?:act|pretend|behave)\s+(?:to\s+be\s+|as\s+|like\s+)?(?:an?\s+)?(?:unfiltered|uncensored|amoral|unrestricted|unaligned|evil)\s+{_AI}"
+              rf"|\byou\s+are\s+(?:now\s+)?(?:an?\s+)?(?:\w+\s+){{0,2}}{_AI}\s+(?:that|which|who)\s+(?:has|have)\s+no\s+(?:rules|restrictions|limits|filters|guidelines|ethics)"
+              rf"|\byou\s+are\s+(?:now\s+)?(?:an?\s+)?(?:\w+\s+){{0,2}}{_AI}\s+(?:without|with\s+no)\s+(?:any\s+)?(?:rules|restrictions|limits|filters|guidelines|ethics)"
               r"|\byou\s+are\s+(?:no\s+longer|not)\s+bound\s+by\s+(?:any\s+)?(?:rules|restrictions|guidelines|policies|openai)"
               r"|\b(?:no\s+longer|don't|do\s+not)\s+(?:have\s+to\s+)?(?:follow|abide\s+by)\s+(?:any\s+)?(?:openai|microsoft|content|safety)\s+(?:rules|policies|guidelines|policy)",
         "de": rf"\b{_AI}\s+ohne\s+(?:jegliche\s+|irgendwelche\s+)?(?:regeln|einschränkungen|filter|zensur|grenzen)",
@@ -125,7 +129,7 @@ ANCHORS: tuple[str, ...] = (
     # en
     "ignore", "ignora", "disregard", "forget", "rule", "obey", "instruct", "directive", "whatever", "from now on",
     "role", "act", "pretend", "behave", "bound", "follow", "abide", "character", "mode", "prompt",
-    "repeat",
+    "repeat", "restriction", "limits", "filters", "guideline", "ethics",
     # injection markers
     "note", "message", "if you are", "hey", "dear", "attention", "<!--", "display", "font-size",
     "visibility", "color", "[//]", "<|", "<<sys", "[system", "[ system", "[inst", "[/inst", "{{", "###",

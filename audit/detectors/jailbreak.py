@@ -12,7 +12,7 @@ _PREVIOUS = r"(?:previous|prior|preceding|above|earlier|original|initial|system)
 _RULES = r"(?:instructions?|prompts?|rules|directions|guidelines|directives|constraints|context)"
 _PHRASES = [
     rf"\b(?:ignore|disregard|forget|override|bypass|skip)\s+(?:all\s+|any\s+|the\s+|your\s+|of\s+|these\s+|those\s+)*{_PREVIOUS}\s+{_RULES}",
-    rf"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+)?(?:you\s+were\s+told|your\s+{_RULES})",
+    rf"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+)?(?:you\s+were\s+told(?!\s+(?:about|regarding|concerning|on|in)\b)|your\s+{_RULES})",
     r"\bdo\s+anything\s+now\b",
     r"\byou\s+are\s+(?:now\s+)?(?:DAN|STAN|DUDE|AIM)\b",
     r"\bact\s+as\s+(?:a\s+)?DAN\b",
