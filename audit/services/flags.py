@@ -8,7 +8,7 @@ re-running it after a rule change applies the change.
 """
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,7 +30,7 @@ from ..detectors import (
 )
 from ..models import Flag, FlagRule, ReviewItem
 from ..rules import RuleTimeout, rule_spans_find
-from ..selectors import CostCenterMap, cost_center_map_get
+from ..selectors import CostCenterMap, cost_center_map_get, reevaluation_requests
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -330,19 +330,24 @@ def _flags_evaluate_batch(
     return stats
 
 
-def flags_reevaluate_range(*, since: datetime, until: datetime) -> EvaluateStats:
-    """Re-run rules and detectors over the requests of ``[since, until)`` (after a rule change)."""
+def flags_reevaluate_range(
+    *, since: datetime, until: datetime, progress: Callable[[int], None] | None = None
+) -> EvaluateStats:
+    """Re-run rules and detectors over the requests of ``[since, until)`` (after a rule change).
+
+    ``progress`` is told how many requests each batch held (a progress bar's step), after it is done.
+    """
     stats = EvaluateStats()
-    ids = (
-        GatewayRequest.objects.filter(time__gte=since, time__lt=until, bodies_purged_at__isnull=True)
-        .order_by("time")
-        .values_list("correlation_id", flat=True)
-    )
+    ids = reevaluation_requests(since=since, until=until).values_list("correlation_id", flat=True)
     batch: list[str] = []
     for correlation_id in ids.iterator(chunk_size=BATCH):
         batch.append(correlation_id)
         if len(batch) >= BATCH:
             stats.add(flags_evaluate(correlation_ids=batch))
+            if progress is not None:
+                progress(len(batch))
             batch = []
     stats.add(flags_evaluate(correlation_ids=batch))
+    if progress is not None and batch:
+        progress(len(batch))
     return stats

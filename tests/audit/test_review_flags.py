@@ -1,12 +1,13 @@
 """flags_evaluate: detectors and rules on stored requests; idempotent; rule changes re-evaluate."""
 
+import io
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 
 from audit.models import Flag, FlagRule, ReviewItem, Severity
-from audit.services.flags import flags_evaluate
+from audit.services.flags import flags_evaluate, flags_reevaluate_range
 from tests.factories import chat_request_create
 from tests.support.review_data import T0, make_llm_chunks
 from usage.ingestion.pipeline import requests_refresh
@@ -146,6 +147,42 @@ def test_the_command_re_evaluates_a_date_range(capsys):
     call_command("flags_reevaluate", "--since", "2026-03-10", "--until", "2026-03-11")
     assert list(Flag.objects.values_list("request__correlation_id", flat=True)) == ["c-in"]
     assert "requests=1" in capsys.readouterr().out
+
+
+def test_the_command_shows_a_progress_bar_of_the_requests_in_range(monkeypatch):
+    monkeypatch.setattr("audit.services.flags.BATCH", 2)
+    for index in range(3):
+        chat_request_create(f"c-{index}", prompt="salary", time=T0 + timedelta(minutes=index))
+    chat_request_create("c-purged", prompt="salary", time=T0).__class__.objects.filter(
+        correlation_id="c-purged"
+    ).update(bodies_purged_at=T0)
+    FlagRule.objects.create(name="salary", kind="keywords", pattern="salary")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("flags_reevaluate", "--since", "2026-03-10", "--until", "2026-03-11", stdout=out, stderr=err)
+    assert "re-evaluating" in err.getvalue() and "3/3" in err.getvalue()  # the purged one is not counted
+    assert "requests=3" in out.getvalue()
+    quiet = io.StringIO()
+    call_command(
+        "flags_reevaluate", "--since", "2026-03-10", "--no-progress", stdout=io.StringIO(), stderr=quiet
+    )
+    assert quiet.getvalue() == ""
+
+
+def test_reevaluation_reports_each_batch_and_keeps_reviewers_decisions(monkeypatch, admin_user):
+    monkeypatch.setattr("audit.services.flags.BATCH", 2)
+    for index in range(3):
+        chat_request_create(f"c-{index}", prompt="card 4111111111111111", time=T0 + timedelta(minutes=index))
+    flags_evaluate(correlation_ids=["c-0", "c-1", "c-2"])
+    item = ReviewItem.objects.get(request__correlation_id="c-0")
+    item.status, item.assignee = ReviewItem.Status.DISMISSED, admin_user
+    item.save()
+    steps: list[int] = []
+    stats = flags_reevaluate_range(since=T0, until=T0 + timedelta(hours=1), progress=steps.append)
+    assert steps == [2, 1]
+    assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)
+    assert Flag.objects.count() == 3
+    item.refresh_from_db()
+    assert (item.status, item.assignee) == (ReviewItem.Status.DISMISSED, admin_user)
 
 
 def test_a_nul_character_in_logged_filter_results_does_not_break_the_batch():
