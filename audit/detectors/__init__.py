@@ -33,6 +33,8 @@ from .secrets import secret_mask, secrets_find
 from .traits import TextTraits, text_traits
 
 AZURE_DETECTOR = "azure_content_filter"
+# Azure AI Content Safety Prompt Shields, asked over HTTP when configured (audit.shields).
+PROMPT_SHIELDS_DETECTOR = "prompt_shields"
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,10 @@ TEXT_DETECTORS: list[TextDetector] = [
         may_find=_or_readings(attrgetter("jailbreak_word")),
     ),
 ]
-DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {AZURE_DETECTOR: "Azure content filter"}
+DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {
+    AZURE_DETECTOR: "Azure content filter",
+    PROMPT_SHIELDS_DETECTOR: "Azure Prompt Shields",
+}
 
 
 def text_detectors_enabled() -> list[TextDetector]:
@@ -166,6 +171,7 @@ __all__ = [
     "AZURE_DETECTOR",
     "AzureVerdicts",
     "DETECTOR_LABELS",
+    "PROMPT_SHIELDS_DETECTOR",
     "Span",
     "TEXT_DETECTORS",
     "TextDetector",

@@ -22,6 +22,7 @@ from usage.models import GatewayRequest, LlmLogChunk
 from ..conversation import Conversation, conversation_extract
 from ..detectors import (
     AZURE_DETECTOR,
+    PROMPT_SHIELDS_DETECTOR,
     Span,
     azure_verdicts_find,
     text_detectors_enabled,
@@ -31,9 +32,11 @@ from ..detectors import (
 from ..models import Flag, FlagRule, ReviewItem
 from ..rules import RuleTimeout, rule_spans_find
 from ..selectors import CostCenterMap, cost_center_map_get, reevaluation_requests
+from ..shields import ShieldsConfig, shield_input_build, shields_check
 
 log = logging.getLogger(__name__)
 BATCH = 1000
+SHIELDS_SOURCE = f"detector:{PROMPT_SHIELDS_DETECTOR}"
 
 
 @dataclass
@@ -48,6 +51,8 @@ class EvaluateStats:
     rule_timeouts: list[str] = field(default_factory=list)
     # Requests whose evaluation failed (logged; their existing flags are left as they were).
     errors: list[str] = field(default_factory=list)
+    # What an optional detector could not do (Prompt Shields unreachable or throttled), for the log.
+    notes: list[str] = field(default_factory=list)
 
     def add(self, other: "EvaluateStats") -> None:
         for name in ("requests", "skipped_purged", "flags_created", "flags_updated", "flags_deleted"):
@@ -56,6 +61,7 @@ class EvaluateStats:
         self.items_deleted += other.items_deleted
         self.rule_timeouts.extend(other.rule_timeouts)
         self.errors.extend(other.errors)
+        self.notes.extend(other.notes)
 
 
 @dataclass
@@ -161,6 +167,37 @@ def request_flags_find(
     return list(found.values())
 
 
+def _shields_apply(
+    *,
+    wanted: dict[int, list[_FlagData]],
+    conversations: dict[int, Conversation],
+    config: ShieldsConfig,
+    stats: EvaluateStats,
+) -> set[int]:
+    """Prompt Shields' attacks added to ``wanted``; the requests it could not check."""
+    inputs = {}
+    for request_id, conversation in conversations.items():
+        if request_id in wanted and (sent := shield_input_build(conversation)) is not None:
+            inputs[request_id] = sent
+    outcome = shields_check(inputs=inputs, config=config)
+    stats.notes.extend(outcome.notes)
+    for request_id, attacks in outcome.attacks.items():
+        if attacks:
+            spans = [
+                {
+                    "part": attack.where.part,
+                    "message": attack.where.message,
+                    "start": 0,
+                    "end": attack.where.length,
+                    "label": f"{PROMPT_SHIELDS_DETECTOR}:{attack.kind}",
+                }
+                for attack in attacks
+            ]
+            detail = {"attacks": sorted({attack.kind for attack in attacks})}
+            wanted[request_id].append(_FlagData(SHIELDS_SOURCE, PROMPT_SHIELDS_DETECTOR, 3, spans, detail))
+    return outcome.unchecked
+
+
 def _json_safe(value):
     """PostgreSQL JSON cannot hold NUL characters nor lone surrogates; logged bodies can escape both."""
     if isinstance(value, str):
@@ -229,6 +266,7 @@ def _flags_evaluate_batch(
     requests = loaded.rows
     chunks = loaded.chunks
     wanted: dict[int, list[_FlagData]] = {}
+    conversations: dict[int, Conversation] = {}
     for request in requests:
         if request.bodies_purged_at is not None:
             stats.skipped_purged += 1
@@ -238,6 +276,7 @@ def _flags_evaluate_batch(
             conversation = request_conversation(
                 request=request, chunks=chunks.get(request.correlation_id, [])
             )
+            conversations[request.pk] = conversation
             wanted[request.pk] = request_flags_find(
                 request=request,
                 conversation=conversation,
@@ -250,6 +289,11 @@ def _flags_evaluate_batch(
             stats.errors.append(request.correlation_id)
     if not wanted:
         return stats
+    # Requests Prompt Shields could not check keep the verdict they had.
+    unchecked: set[int] = set()
+    shields = ShieldsConfig.from_settings()
+    if shields is not None:
+        unchecked = _shields_apply(wanted=wanted, conversations=conversations, config=shields, stats=stats)
     request_ids = list(wanted)
     with transaction.atomic():
         existing = {(f.request_id, f.source): f for f in Flag.objects.filter(request_id__any=request_ids)}
@@ -285,6 +329,7 @@ def _flags_evaluate_batch(
                     )
                     flag.updated_at = timezone.now()
                     to_update.append(flag)
+        keep.update((request_id, SHIELDS_SOURCE) for request_id in unchecked)
         stale = [f.pk for key, f in existing.items() if key not in keep]
         # ignore_conflicts: a concurrent batch over the same request may have just created it.
         Flag.objects.bulk_create(to_create, ignore_conflicts=True)
@@ -331,7 +376,7 @@ def _flags_evaluate_batch(
 
 
 def flags_reevaluate_range(
-    *, since: datetime, until: datetime, progress: Callable[[int], None] | None = None
+    *, since: datetime, until: datetime, progress: Callable[[int], object] | None = None
 ) -> EvaluateStats:
     """Re-run rules and detectors over the requests of ``[since, until)`` (after a rule change).
 

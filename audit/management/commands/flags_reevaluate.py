@@ -1,5 +1,5 @@
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
@@ -36,7 +36,8 @@ class Command(BaseCommand):
             unit=" requests",
             desc="re-evaluating",
             disable=no_progress,
-            file=self.stderr._out,  # the stream itself: OutputWrapper would end each redraw with a newline
+            # The stream itself: OutputWrapper would end each redraw with a newline.
+            file=cast(TextIO, self.stderr._out),
         )
         try:
             stats = flags_reevaluate_range(since=start, until=end, progress=bar.update)
@@ -47,3 +48,5 @@ class Command(BaseCommand):
             f"flags_deleted={stats.flags_deleted} items_created={stats.items_created} "
             f"items_deleted={stats.items_deleted} rule_timeouts={len(stats.rule_timeouts)}"
         )
+        for note in stats.notes:  # an optional detector that could not run (the others did)
+            self.stderr.write(note)
