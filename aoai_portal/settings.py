@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from .env import env_bool, env_int, env_json_object, env_list, env_pairs, env_str
+from .env import env_bool, env_float, env_int, env_json_object, env_list, env_pairs, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -340,6 +340,10 @@ REVIEW_PROMPT_SHIELDS_CONCURRENCY = env_int("REVIEW_PROMPT_SHIELDS_CONCURRENCY",
 REVIEW_PROMPT_SHIELDS_MAX_RETRY_AFTER_SECONDS = float(
     env_int("REVIEW_PROMPT_SHIELDS_MAX_RETRY_AFTER_SECONDS", 10)
 )
+# A local prompt-attack classifier installed as a package (audit.classifier), as
+# "package.module:attribute"; empty = off. Its score from REVIEW_CLASSIFIER_THRESHOLD up is a flag.
+REVIEW_CLASSIFIER = env_str("REVIEW_CLASSIFIER", "")
+REVIEW_CLASSIFIER_THRESHOLD = env_float("REVIEW_CLASSIFIER_THRESHOLD", 0.9)
 # Time limits of admin-defined regex rules: per text at run time, per probe when saving a rule.
 REVIEW_RULE_TIMEOUT_SECONDS = float(env_int("REVIEW_RULE_TIMEOUT_MS", 500)) / 1000
 REVIEW_RULE_VALIDATE_TIMEOUT_SECONDS = float(env_int("REVIEW_RULE_VALIDATE_TIMEOUT_MS", 200)) / 1000

@@ -35,6 +35,8 @@ from .traits import TextTraits, text_traits
 AZURE_DETECTOR = "azure_content_filter"
 # Azure AI Content Safety Prompt Shields, asked over HTTP when configured (audit.shields).
 PROMPT_SHIELDS_DETECTOR = "prompt_shields"
+# A local prompt-attack model, when one is installed and configured (audit.classifier).
+CLASSIFIER_DETECTOR = "classifier"
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ TEXT_DETECTORS: list[TextDetector] = [
 DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {
     AZURE_DETECTOR: "Azure content filter",
     PROMPT_SHIELDS_DETECTOR: "Azure Prompt Shields",
+    CLASSIFIER_DETECTOR: "Local classifier",
 }
 
 
@@ -170,6 +173,7 @@ def masked_spans_find(text: str) -> list[Span]:
 __all__ = [
     "AZURE_DETECTOR",
     "AzureVerdicts",
+    "CLASSIFIER_DETECTOR",
     "DETECTOR_LABELS",
     "PROMPT_SHIELDS_DETECTOR",
     "Span",

@@ -9,7 +9,6 @@ re-running it after a rule change applies the change.
 
 import logging
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -22,7 +21,6 @@ from usage.models import GatewayRequest, LlmLogChunk
 from ..conversation import Conversation, conversation_extract
 from ..detectors import (
     AZURE_DETECTOR,
-    PROMPT_SHIELDS_DETECTOR,
     Span,
     azure_verdicts_find,
     text_detectors_enabled,
@@ -32,46 +30,12 @@ from ..detectors import (
 from ..models import Flag, FlagRule, ReviewItem
 from ..rules import RuleTimeout, rule_spans_find
 from ..selectors import CostCenterMap, cost_center_map_get, reevaluation_requests
-from ..shields import ShieldsConfig, shield_input_build, shields_check
+from ..shields import ShieldsConfig
+from .flag_data import EvaluateStats, FlagData
+from .flag_optional import CLASSIFIER_SOURCE, SHIELDS_SOURCE, classifier_apply, shields_apply
 
 log = logging.getLogger(__name__)
 BATCH = 1000
-SHIELDS_SOURCE = f"detector:{PROMPT_SHIELDS_DETECTOR}"
-
-
-@dataclass
-class EvaluateStats:
-    requests: int = 0
-    skipped_purged: int = 0
-    flags_created: int = 0
-    flags_updated: int = 0
-    flags_deleted: int = 0
-    items_created: int = 0
-    items_deleted: int = 0
-    rule_timeouts: list[str] = field(default_factory=list)
-    # Requests whose evaluation failed (logged; their existing flags are left as they were).
-    errors: list[str] = field(default_factory=list)
-    # What an optional detector could not do (Prompt Shields unreachable or throttled), for the log.
-    notes: list[str] = field(default_factory=list)
-
-    def add(self, other: "EvaluateStats") -> None:
-        for name in ("requests", "skipped_purged", "flags_created", "flags_updated", "flags_deleted"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.items_created += other.items_created
-        self.items_deleted += other.items_deleted
-        self.rule_timeouts.extend(other.rule_timeouts)
-        self.errors.extend(other.errors)
-        self.notes.extend(other.notes)
-
-
-@dataclass
-class _FlagData:
-    source: str
-    name: str
-    severity: int
-    spans: list[dict]
-    detail: dict
-    rule_id: int | None = None
 
 
 def request_conversation(
@@ -111,9 +75,9 @@ def request_flags_find(
     rules: list[tuple[FlagRule, set[int]]],
     cost_centers: CostCenterMap,
     stats: EvaluateStats | None = None,
-) -> list[_FlagData]:
+) -> list[FlagData]:
     """What the enabled detectors and the applicable rules find in one request."""
-    found: dict[str, _FlagData] = {}
+    found: dict[str, FlagData] = {}
     parts = (("prompt", conversation.messages), ("completion", conversation.completion))
     # Each message's traits once for all detectors; a detector runs where they say it may find.
     texts = [
@@ -130,7 +94,7 @@ def request_flags_find(
         ]
         if spans:
             source = f"detector:{detector.name}"
-            found[source] = _FlagData(source, detector.name, detector.severity, spans, {})
+            found[source] = FlagData(source, detector.name, detector.severity, spans, {})
     for rule, rule_cost_centers in rules:
         if not _rule_applies(rule, rule_cost_centers, request, cost_centers):
             continue
@@ -154,7 +118,7 @@ def request_flags_find(
                 stats.rule_timeouts.append(f"{rule.name}:{request.correlation_id}")
             continue
         if spans:
-            found[rule.source] = _FlagData(rule.source, rule.name, rule.severity, spans, {}, rule.pk)
+            found[rule.source] = FlagData(rule.source, rule.name, rule.severity, spans, {}, rule.pk)
     if AZURE_DETECTOR not in settings.REVIEW_DISABLED_DETECTORS:
         verdicts = azure_verdicts_find(
             content_filter=request.content_filter, response_body=request.response_body
@@ -163,39 +127,8 @@ def request_flags_find(
         if severity:
             source = f"detector:{AZURE_DETECTOR}"
             detail = _json_safe({"hits": verdicts.hits, "refusal": verdicts.refusal})
-            found[source] = _FlagData(source, AZURE_DETECTOR, severity, [], detail)
+            found[source] = FlagData(source, AZURE_DETECTOR, severity, [], detail)
     return list(found.values())
-
-
-def _shields_apply(
-    *,
-    wanted: dict[int, list[_FlagData]],
-    conversations: dict[int, Conversation],
-    config: ShieldsConfig,
-    stats: EvaluateStats,
-) -> set[int]:
-    """Prompt Shields' attacks added to ``wanted``; the requests it could not check."""
-    inputs = {}
-    for request_id, conversation in conversations.items():
-        if request_id in wanted and (sent := shield_input_build(conversation)) is not None:
-            inputs[request_id] = sent
-    outcome = shields_check(inputs=inputs, config=config)
-    stats.notes.extend(outcome.notes)
-    for request_id, attacks in outcome.attacks.items():
-        if attacks:
-            spans = [
-                {
-                    "part": attack.where.part,
-                    "message": attack.where.message,
-                    "start": 0,
-                    "end": attack.where.length,
-                    "label": f"{PROMPT_SHIELDS_DETECTOR}:{attack.kind}",
-                }
-                for attack in attacks
-            ]
-            detail = {"attacks": sorted({attack.kind for attack in attacks})}
-            wanted[request_id].append(_FlagData(SHIELDS_SOURCE, PROMPT_SHIELDS_DETECTOR, 3, spans, detail))
-    return outcome.unchecked
 
 
 def _json_safe(value):
@@ -265,7 +198,7 @@ def _flags_evaluate_batch(
     stats = EvaluateStats()
     requests = loaded.rows
     chunks = loaded.chunks
-    wanted: dict[int, list[_FlagData]] = {}
+    wanted: dict[int, list[FlagData]] = {}
     conversations: dict[int, Conversation] = {}
     for request in requests:
         if request.bodies_purged_at is not None:
@@ -293,7 +226,8 @@ def _flags_evaluate_batch(
     unchecked: set[int] = set()
     shields = ShieldsConfig.from_settings()
     if shields is not None:
-        unchecked = _shields_apply(wanted=wanted, conversations=conversations, config=shields, stats=stats)
+        unchecked = shields_apply(wanted=wanted, conversations=conversations, config=shields, stats=stats)
+    unscored = classifier_apply(wanted=wanted, conversations=conversations, stats=stats)
     request_ids = list(wanted)
     with transaction.atomic():
         existing = {(f.request_id, f.source): f for f in Flag.objects.filter(request_id__any=request_ids)}
@@ -330,6 +264,7 @@ def _flags_evaluate_batch(
                     flag.updated_at = timezone.now()
                     to_update.append(flag)
         keep.update((request_id, SHIELDS_SOURCE) for request_id in unchecked)
+        keep.update((request_id, CLASSIFIER_SOURCE) for request_id in unscored)
         stale = [f.pk for key, f in existing.items() if key not in keep]
         # ignore_conflicts: a concurrent batch over the same request may have just created it.
         Flag.objects.bulk_create(to_create, ignore_conflicts=True)
