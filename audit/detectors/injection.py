@@ -146,6 +146,27 @@ ANCHORS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# "Developer mode" is also a setting of phones, browsers and consoles: a mode phrase with one of
+# these in its sentence is about a device, not the model.
+_DEVICE = re.compile(
+    r"\b(?:android|phone|iphone|ios|ipad|device|pixel|samsung|xiaomi|chrome|chromebook|browser|firefox"
+    r"|windows|macos|pc|laptop|tablet|tv|router|xbox|playstation|console|nintendo|roku|kindle"
+    r"|usb|adb|bios|firmware|smartwatch|tesla)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?。！？\n]")
+
+
+def device_mode(text: str, start: int, end: int) -> bool:
+    """Whether the sentence around ``text[start:end]`` (a mode phrase) names a device."""
+    before = max(
+        (m.end() for m in _SENTENCE_END.finditer(text, max(0, start - 200), start)),
+        default=max(0, start - 200),
+    )
+    after = _SENTENCE_END.search(text, end, end + 200)
+    return _DEVICE.search(text, before, after.start() if after else min(len(text), end + 200)) is not None
+
+
 def anchor_present(text: str) -> bool:
     lowered = text.lower()
     return any(anchor in lowered for anchor in ANCHORS)
@@ -154,4 +175,9 @@ def anchor_present(text: str) -> bool:
 def injection_phrases_find(text: str) -> list[Span]:
     if not anchor_present(text):
         return []
-    return [Span(m.start(), m.end(), label) for label, pattern in _COMPILED for m in pattern.finditer(text)]
+    return [
+        Span(m.start(), m.end(), label)
+        for label, pattern in _COMPILED
+        for m in pattern.finditer(text)
+        if "developer_mode" not in label or not device_mode(text, m.start(), m.end())
+    ]
