@@ -325,7 +325,8 @@ REVIEW_NATIONAL_ID_PATTERNS = env_json_object(
     },
 )
 # Built-in detectors to skip (comma-separated names: email, phone, credit_card, iban, us_ssn,
-# national_id, secret, jailbreak, azure_content_filter, prompt_shields, classifier).
+# national_id, secret, jailbreak, azure_content_filter, azure_jailbreak, azure_indirect_attack,
+# prompt_shields, classifier).
 REVIEW_DISABLED_DETECTORS = env_list("REVIEW_DISABLED_DETECTORS", [])
 # Azure AI Content Safety Prompt Shields (audit.shields), off unless both are set: the resource's
 # endpoint (https://<name>.cognitiveservices.azure.com) and one of its keys. Every request's last user

@@ -14,7 +14,13 @@ from operator import attrgetter
 
 from django.conf import settings
 
-from .azure import AzureVerdicts, azure_verdicts_find, verdict_severity
+from .azure import (
+    AZURE_ATTACK_FLAGS,
+    AzureVerdicts,
+    azure_attacks_find,
+    azure_verdicts_find,
+    verdict_severity,
+)
 from .base import Span, spans_merge
 from .jailbreak import jailbreak_find, jailbreak_phrases_find
 from .normalise import normalised_find
@@ -151,6 +157,8 @@ TEXT_DETECTORS: list[TextDetector] = [
 ]
 DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {
     AZURE_DETECTOR: "Azure content filter",
+    AZURE_ATTACK_FLAGS["jailbreak"]: "Azure Prompt Shields: jailbreak (filter annotation)",
+    AZURE_ATTACK_FLAGS["indirect_attack"]: "Azure Prompt Shields: indirect attack (filter annotation)",
     PROMPT_SHIELDS_DETECTOR: "Azure Prompt Shields",
     CLASSIFIER_DETECTOR: "Local classifier",
 }
@@ -172,7 +180,9 @@ def masked_spans_find(text: str) -> list[Span]:
 
 __all__ = [
     "AZURE_DETECTOR",
+    "AZURE_ATTACK_FLAGS",
     "AzureVerdicts",
+    "azure_attacks_find",
     "CLASSIFIER_DETECTOR",
     "DETECTOR_LABELS",
     "PROMPT_SHIELDS_DETECTOR",

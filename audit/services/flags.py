@@ -22,6 +22,7 @@ from ..conversation import Conversation, conversation_extract
 from ..detectors import (
     AZURE_DETECTOR,
     Span,
+    azure_attacks_find,
     azure_verdicts_find,
     text_detectors_enabled,
     text_traits,
@@ -128,6 +129,11 @@ def request_flags_find(
             source = f"detector:{AZURE_DETECTOR}"
             detail = _json_safe({"hits": verdicts.hits, "refusal": verdicts.refusal})
             found[source] = FlagData(source, AZURE_DETECTOR, severity, [], detail)
+        # Prompt Shields' annotations in the filter results: a flag of their own per attack kind too.
+        for name, hits in azure_attacks_find(verdicts).items():
+            if name not in settings.REVIEW_DISABLED_DETECTORS:
+                source = f"detector:{name}"
+                found[source] = FlagData(source, name, 3, [], _json_safe({"hits": hits}))
     return list(found.values())
 
 

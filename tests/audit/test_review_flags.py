@@ -127,9 +127,46 @@ def test_it_flags_azure_content_filter_refusals():
     )
     request.save()
     flags_evaluate(correlation_ids=["c-refused"])
-    flag = Flag.objects.get()
+    flag = Flag.objects.get(source="detector:azure_content_filter")
     assert flag.source == "detector:azure_content_filter" and flag.severity == Severity.HIGH
     assert flag.detail["refusal"] is True
+
+
+@pytest.mark.parametrize("filtered", [True, False])
+def test_prompt_shields_annotations_of_the_content_filter_are_flags_of_their_own(filtered):
+    chat_request_create(
+        "c-shields",
+        content_filter={
+            "prompt": [
+                {
+                    "content_filter_results": {
+                        "jailbreak": {"filtered": filtered, "detected": True},
+                        "hate": {"filtered": False, "severity": "safe"},
+                    }
+                }
+            ],
+            "completion": [
+                {"content_filter_results": {"indirect_attack": {"filtered": False, "detected": True}}}
+            ],
+        },
+    )
+    chat_request_create(
+        "c-clean",
+        content_filter={
+            "prompt": [{"content_filter_results": {"jailbreak": {"filtered": False, "detected": False}}}]
+        },
+    )
+    flags_evaluate(correlation_ids=["c-shields", "c-clean"])
+    by_source = {f.source: f for f in Flag.objects.filter(request__correlation_id="c-shields")}
+    assert set(by_source) == {
+        "detector:azure_content_filter",
+        "detector:azure_jailbreak",
+        "detector:azure_indirect_attack",
+    }
+    (hit,) = by_source["detector:azure_jailbreak"].detail["hits"]
+    assert (hit["where"], hit["detected"], hit["filtered"]) == ("prompt", True, filtered)
+    assert by_source["detector:azure_jailbreak"].severity == Severity.HIGH
+    assert not Flag.objects.filter(request__correlation_id="c-clean").exists()
 
 
 def test_disabled_detectors_do_not_flag(settings):
