@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from .env import env_bool, env_int, env_json_object, env_list, env_pairs, env_str
+from .env import env_bool, env_float, env_int, env_json_object, env_list, env_pairs, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -353,8 +353,26 @@ REVIEW_NATIONAL_ID_PATTERNS = env_json_object(
     },
 )
 # Built-in detectors to skip (comma-separated names: email, phone, credit_card, iban, us_ssn,
-# national_id, secret, jailbreak, azure_content_filter).
+# national_id, secret, jailbreak, azure_content_filter, azure_jailbreak, azure_indirect_attack,
+# prompt_shields, classifier).
 REVIEW_DISABLED_DETECTORS = env_list("REVIEW_DISABLED_DETECTORS", [])
+# Azure AI Content Safety Prompt Shields (audit.shields), off unless both are set: the resource's
+# endpoint (https://<name>.cognitiveservices.azure.com) and one of its keys. Every request's last user
+# message and tool outputs are then sent to it; an attack becomes a "prompt_shields" flag.
+REVIEW_PROMPT_SHIELDS_ENDPOINT = env_str("REVIEW_PROMPT_SHIELDS_ENDPOINT", "")
+REVIEW_PROMPT_SHIELDS_KEY = env_str("REVIEW_PROMPT_SHIELDS_KEY", "")
+# Per call; calls per evaluation batch (the rest waits for the next re-evaluation), at a time;
+# the longest 429 Retry-After waited out (a longer one stops the batch's calls).
+REVIEW_PROMPT_SHIELDS_TIMEOUT_SECONDS = float(env_int("REVIEW_PROMPT_SHIELDS_TIMEOUT_MS", 5000)) / 1000
+REVIEW_PROMPT_SHIELDS_MAX_CALLS = env_int("REVIEW_PROMPT_SHIELDS_MAX_CALLS", 200)
+REVIEW_PROMPT_SHIELDS_CONCURRENCY = env_int("REVIEW_PROMPT_SHIELDS_CONCURRENCY", 4)
+REVIEW_PROMPT_SHIELDS_MAX_RETRY_AFTER_SECONDS = float(
+    env_int("REVIEW_PROMPT_SHIELDS_MAX_RETRY_AFTER_SECONDS", 10)
+)
+# A local prompt-attack classifier installed as a package (audit.classifier), as
+# "package.module:attribute"; empty = off. Its score from REVIEW_CLASSIFIER_THRESHOLD up is a flag.
+REVIEW_CLASSIFIER = env_str("REVIEW_CLASSIFIER", "")
+REVIEW_CLASSIFIER_THRESHOLD = env_float("REVIEW_CLASSIFIER_THRESHOLD", 0.9)
 # Time limits of admin-defined regex rules: per text at run time, per probe when saving a rule.
 REVIEW_RULE_TIMEOUT_SECONDS = float(env_int("REVIEW_RULE_TIMEOUT_MS", 500)) / 1000
 REVIEW_RULE_VALIDATE_TIMEOUT_SECONDS = float(env_int("REVIEW_RULE_VALIDATE_TIMEOUT_MS", 200)) / 1000

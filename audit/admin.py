@@ -60,6 +60,8 @@ class FlagRuleAdmin(admin.ModelAdmin):
                 + ".",
                 messages.SUCCESS,
             )
+            for note in stats.notes:
+                self.message_user(request, note, messages.WARNING)
             return None
         context = {
             **self.admin_site.each_context(request),

@@ -143,3 +143,10 @@ def flags_by_request(*, request_ids: list[int]) -> dict[int, list[Flag]]:
 
 def request_get(*, correlation_id: str) -> GatewayRequest | None:
     return GatewayRequest.objects.filter(correlation_id=correlation_id).first()
+
+
+def reevaluation_requests(*, since: datetime, until: datetime) -> QuerySet[GatewayRequest]:
+    """The requests of ``[since, until)`` whose text is still kept (re-evaluation reads them), by time."""
+    return GatewayRequest.objects.filter(
+        time__gte=since, time__lt=until, bodies_purged_at__isnull=True
+    ).order_by("time")

@@ -14,7 +14,13 @@ from operator import attrgetter
 
 from django.conf import settings
 
-from .azure import AzureVerdicts, azure_verdicts_find, verdict_severity
+from .azure import (
+    AZURE_ATTACK_FLAGS,
+    AzureVerdicts,
+    azure_attacks_find,
+    azure_verdicts_find,
+    verdict_severity,
+)
 from .base import Span, spans_merge
 from .jailbreak import jailbreak_find, jailbreak_phrases_find
 from .normalise import normalised_find
@@ -33,6 +39,10 @@ from .secrets import secret_mask, secrets_find
 from .traits import TextTraits, text_traits
 
 AZURE_DETECTOR = "azure_content_filter"
+# Azure AI Content Safety Prompt Shields, asked over HTTP when configured (audit.shields).
+PROMPT_SHIELDS_DETECTOR = "prompt_shields"
+# A local prompt-attack model, when one is installed and configured (audit.classifier).
+CLASSIFIER_DETECTOR = "classifier"
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,13 @@ TEXT_DETECTORS: list[TextDetector] = [
         may_find=_or_readings(attrgetter("jailbreak_word")),
     ),
 ]
-DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {AZURE_DETECTOR: "Azure content filter"}
+DETECTOR_LABELS = {d.name: d.label for d in TEXT_DETECTORS} | {
+    AZURE_DETECTOR: "Azure content filter",
+    AZURE_ATTACK_FLAGS["jailbreak"]: "Azure Prompt Shields: jailbreak (filter annotation)",
+    AZURE_ATTACK_FLAGS["indirect_attack"]: "Azure Prompt Shields: indirect attack (filter annotation)",
+    PROMPT_SHIELDS_DETECTOR: "Azure Prompt Shields",
+    CLASSIFIER_DETECTOR: "Local classifier",
+}
 
 
 def text_detectors_enabled() -> list[TextDetector]:
@@ -164,8 +180,12 @@ def masked_spans_find(text: str) -> list[Span]:
 
 __all__ = [
     "AZURE_DETECTOR",
+    "AZURE_ATTACK_FLAGS",
     "AzureVerdicts",
+    "azure_attacks_find",
+    "CLASSIFIER_DETECTOR",
     "DETECTOR_LABELS",
+    "PROMPT_SHIELDS_DETECTOR",
     "Span",
     "TEXT_DETECTORS",
     "TextDetector",

@@ -201,3 +201,18 @@ def verdict_severity(verdicts: AzureVerdicts) -> int:
             rank = max(rank, 2)
         worst = max(worst, rank)
     return worst
+
+
+# Prompt Shields' annotations in Azure OpenAI's filter results (``jailbreak`` on the prompt for user
+# prompt attacks, ``indirect_attack`` for attacks in documents / tool output) -> their flag names.
+AZURE_ATTACK_FLAGS = {"jailbreak": "azure_jailbreak", "indirect_attack": "azure_indirect_attack"}
+
+
+def azure_attacks_find(verdicts: AzureVerdicts) -> dict[str, list[dict]]:
+    """Flag name -> the Prompt Shields hits of that kind, detected or filtered (annotate-only too)."""
+    found: dict[str, list[dict]] = {}
+    for hit in verdicts.hits:
+        name = AZURE_ATTACK_FLAGS.get(hit["category"])
+        if name is not None and (hit["detected"] or hit["filtered"]):
+            found.setdefault(name, []).append(hit)
+    return found

@@ -26,6 +26,8 @@ _AI = r"(?:AI|A\.I\.|KI|IA|LLM|GPT|ChatGPT|chatbot|bot|assistant|Assistent|asist
 FAMILIES: list[Family] = [
     Family("ignore_previous", 3, {
         "en": r"\b(?:disregard|ignore|forget)\s+(?:all\s+|everything\s+|anything\s+)?(?:what|that)\s+you\s+(?:were|have\s+been|had\s+been)\s+(?:told|instructed|given|programmed)"
+              r"|\b(?:disregard|ignore|forget)\s+(?:all|everything|anything)\s+you\s+(?:were|have\s+been|had\s+been)\s+(?:told|instructed|given|programmed)"
+              r"\s+(?:(?:before|earlier|previously|so\s+far|until\s+now|up\s+to\s+now)\b|by\s+(?:your|the)\s+(?:developers?|creators?|makers?|operators?|openai|microsoft|system))"
               r"|\b(?:disregard|ignore|forget)\s+(?:all\s+|everything\s+)?(?:above|before\s+this|said\s+before)\b"
               r"|\bignore\s+all\s+(?:instructions|rules|guidelines)\b",
         "de": rf"\b(?:ignorier(?:e|en|t)?|vergiss|vergessen|missachte|missachten)\s+(?:sie\s+)?{_A}(?:vorherigen?|vorigen?|bisherigen?|obigen?|früheren?|vorangegangenen?|ursprünglichen?|alle[nm]?)\s+(?:anweisungen|instruktionen|befehle|regeln|vorgaben|richtlinien)"
@@ -61,6 +63,8 @@ FAMILIES: list[Family] = [
         "en": rf"\b(?:role-?play|act|pretend|behave)\s+(?:to\s+be\s+|as\s+|like\s+|that\s+you\s+are\s+)?(?:an?\s+)?(?:\w+\s+){{0,2}}{_AI}\s+(?:that|which|who)\s+(?:has|have)\s+no\s+(?:rules|restrictions|limits|filters|guidelines|ethics)"
               rf"|\b(?:role-?play|act|pretend|behave)\s+(?:to\s+be\s+|as\s+|like\s+|that\s+you\s+are\s+)?(?:an?\s+)?(?:\w+\s+){{0,2}}{_AI}\s+(?:without|with\s+no)\s+(?:any\s+)?(?:rules|restrictions|limits|filters|guidelines|ethics)"
               rf"|\b(?:act|pretend|behave)\s+(?:to\s+be\s+|as\s+|like\s+)?(?:an?\s+)?(?:unfiltered|uncensored|amoral|unrestricted|unaligned|evil)\s+{_AI}"
+              rf"|\byou\s+are\s+(?:now\s+)?(?:an?\s+)?(?:\w+\s+){{0,2}}{_AI}\s+(?:that|which|who)\s+(?:has|have)\s+no\s+(?:rules|restrictions|limits|filters|guidelines|ethics)"
+              rf"|\byou\s+are\s+(?:now\s+)?(?:an?\s+)?(?:\w+\s+){{0,2}}{_AI}\s+(?:without|with\s+no)\s+(?:any\s+)?(?:rules|restrictions|limits|filters|guidelines|ethics)"
               r"|\byou\s+are\s+(?:no\s+longer|not)\s+bound\s+by\s+(?:any\s+)?(?:rules|restrictions|guidelines|policies|openai)"
               r"|\b(?:no\s+longer|don't|do\s+not)\s+(?:have\s+to\s+)?(?:follow|abide\s+by)\s+(?:any\s+)?(?:openai|microsoft|content|safety)\s+(?:rules|policies|guidelines|policy)",
         "de": rf"\b{_AI}\s+ohne\s+(?:jegliche\s+|irgendwelche\s+)?(?:regeln|einschränkungen|filter|zensur|grenzen)",
@@ -125,7 +129,7 @@ ANCHORS: tuple[str, ...] = (
     # en
     "ignore", "ignora", "disregard", "forget", "rule", "obey", "instruct", "directive", "whatever", "from now on",
     "role", "act", "pretend", "behave", "bound", "follow", "abide", "character", "mode", "prompt",
-    "repeat",
+    "repeat", "restriction", "limits", "filters", "guideline", "ethics",
     # injection markers
     "note", "message", "if you are", "hey", "dear", "attention", "<!--", "display", "font-size",
     "visibility", "color", "[//]", "<|", "<<sys", "[system", "[ system", "[inst", "[/inst", "{{", "###",
@@ -142,6 +146,27 @@ ANCHORS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# "Developer mode" is also a setting of phones, browsers and consoles: a mode phrase with one of
+# these in its sentence is about a device, not the model.
+_DEVICE = re.compile(
+    r"\b(?:android|phone|iphone|ios|ipad|device|pixel|samsung|xiaomi|chrome|chromebook|browser|firefox"
+    r"|windows|macos|pc|laptop|tablet|tv|router|xbox|playstation|console|nintendo|roku|kindle"
+    r"|usb|adb|bios|firmware|smartwatch|tesla)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?。！？\n]")
+
+
+def device_mode(text: str, start: int, end: int) -> bool:
+    """Whether the sentence around ``text[start:end]`` (a mode phrase) names a device."""
+    before = max(
+        (m.end() for m in _SENTENCE_END.finditer(text, max(0, start - 200), start)),
+        default=max(0, start - 200),
+    )
+    after = _SENTENCE_END.search(text, end, end + 200)
+    return _DEVICE.search(text, before, after.start() if after else min(len(text), end + 200)) is not None
+
+
 def anchor_present(text: str) -> bool:
     lowered = text.lower()
     return any(anchor in lowered for anchor in ANCHORS)
@@ -150,4 +175,9 @@ def anchor_present(text: str) -> bool:
 def injection_phrases_find(text: str) -> list[Span]:
     if not anchor_present(text):
         return []
-    return [Span(m.start(), m.end(), label) for label, pattern in _COMPILED for m in pattern.finditer(text)]
+    return [
+        Span(m.start(), m.end(), label)
+        for label, pattern in _COMPILED
+        for m in pattern.finditer(text)
+        if "developer_mode" not in label or not device_mode(text, m.start(), m.end())
+    ]

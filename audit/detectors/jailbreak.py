@@ -5,14 +5,14 @@ normalised text (``normalise``)."""
 import re
 
 from .base import Span, spans_merge
-from .injection import injection_phrases_find
+from .injection import device_mode, injection_phrases_find
 from .normalise import normalised_find
 
 _PREVIOUS = r"(?:previous|prior|preceding|above|earlier|original|initial|system)"
 _RULES = r"(?:instructions?|prompts?|rules|directions|guidelines|directives|constraints|context)"
 _PHRASES = [
     rf"\b(?:ignore|disregard|forget|override|bypass|skip)\s+(?:all\s+|any\s+|the\s+|your\s+|of\s+|these\s+|those\s+)*{_PREVIOUS}\s+{_RULES}",
-    rf"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+)?(?:you\s+were\s+told|your\s+{_RULES})",
+    rf"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+)?(?:you\s+were\s+told(?!\s+(?:about|regarding|concerning|on|in)\b)|your\s+{_RULES})",
     r"\bdo\s+anything\s+now\b",
     r"\byou\s+are\s+(?:now\s+)?(?:DAN|STAN|DUDE|AIM)\b",
     r"\bact\s+as\s+(?:a\s+)?DAN\b",
@@ -91,8 +91,16 @@ def jailbreak_phrases_find(text: str) -> list[Span]:
     """The phrases in ``text`` as it is (no normalisation)."""
     spans = injection_phrases_find(text)  # its own anchor test
     if _may_match(text):
-        spans.extend(Span(m.start(), m.end(), "jailbreak_phrase") for m in _PATTERN.finditer(text))
+        spans.extend(
+            Span(m.start(), m.end(), "jailbreak_phrase")
+            for m in _PATTERN.finditer(text)
+            if not _about_a_device(text, m)
+        )
     return spans_merge(spans)
+
+
+def _about_a_device(text: str, match: re.Match[str]) -> bool:
+    return "mode" in match.group().lower() and device_mode(text, match.start(), match.end())
 
 
 def _squashed_find(text: str) -> list[Span]:

@@ -8,8 +8,7 @@ re-running it after a rule change applies the change.
 """
 
 import logging
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 
 from django.conf import settings
@@ -23,6 +22,7 @@ from ..conversation import Conversation, conversation_extract
 from ..detectors import (
     AZURE_DETECTOR,
     Span,
+    azure_attacks_find,
     azure_verdicts_find,
     text_detectors_enabled,
     text_traits,
@@ -30,42 +30,13 @@ from ..detectors import (
 )
 from ..models import Flag, FlagRule, ReviewItem
 from ..rules import RuleTimeout, rule_spans_find
-from ..selectors import CostCenterMap, cost_center_map_get
+from ..selectors import CostCenterMap, cost_center_map_get, reevaluation_requests
+from ..shields import ShieldsConfig
+from .flag_data import EvaluateStats, FlagData
+from .flag_optional import CLASSIFIER_SOURCE, SHIELDS_SOURCE, classifier_apply, shields_apply
 
 log = logging.getLogger(__name__)
 BATCH = 1000
-
-
-@dataclass
-class EvaluateStats:
-    requests: int = 0
-    skipped_purged: int = 0
-    flags_created: int = 0
-    flags_updated: int = 0
-    flags_deleted: int = 0
-    items_created: int = 0
-    items_deleted: int = 0
-    rule_timeouts: list[str] = field(default_factory=list)
-    # Requests whose evaluation failed (logged; their existing flags are left as they were).
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: "EvaluateStats") -> None:
-        for name in ("requests", "skipped_purged", "flags_created", "flags_updated", "flags_deleted"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.items_created += other.items_created
-        self.items_deleted += other.items_deleted
-        self.rule_timeouts.extend(other.rule_timeouts)
-        self.errors.extend(other.errors)
-
-
-@dataclass
-class _FlagData:
-    source: str
-    name: str
-    severity: int
-    spans: list[dict]
-    detail: dict
-    rule_id: int | None = None
 
 
 def request_conversation(
@@ -105,9 +76,9 @@ def request_flags_find(
     rules: list[tuple[FlagRule, set[int]]],
     cost_centers: CostCenterMap,
     stats: EvaluateStats | None = None,
-) -> list[_FlagData]:
+) -> list[FlagData]:
     """What the enabled detectors and the applicable rules find in one request."""
-    found: dict[str, _FlagData] = {}
+    found: dict[str, FlagData] = {}
     parts = (("prompt", conversation.messages), ("completion", conversation.completion))
     # Each message's traits once for all detectors; a detector runs where they say it may find.
     texts = [
@@ -124,7 +95,7 @@ def request_flags_find(
         ]
         if spans:
             source = f"detector:{detector.name}"
-            found[source] = _FlagData(source, detector.name, detector.severity, spans, {})
+            found[source] = FlagData(source, detector.name, detector.severity, spans, {})
     for rule, rule_cost_centers in rules:
         if not _rule_applies(rule, rule_cost_centers, request, cost_centers):
             continue
@@ -148,7 +119,7 @@ def request_flags_find(
                 stats.rule_timeouts.append(f"{rule.name}:{request.correlation_id}")
             continue
         if spans:
-            found[rule.source] = _FlagData(rule.source, rule.name, rule.severity, spans, {}, rule.pk)
+            found[rule.source] = FlagData(rule.source, rule.name, rule.severity, spans, {}, rule.pk)
     if AZURE_DETECTOR not in settings.REVIEW_DISABLED_DETECTORS:
         verdicts = azure_verdicts_find(
             content_filter=request.content_filter, response_body=request.response_body
@@ -157,7 +128,12 @@ def request_flags_find(
         if severity:
             source = f"detector:{AZURE_DETECTOR}"
             detail = _json_safe({"hits": verdicts.hits, "refusal": verdicts.refusal})
-            found[source] = _FlagData(source, AZURE_DETECTOR, severity, [], detail)
+            found[source] = FlagData(source, AZURE_DETECTOR, severity, [], detail)
+        # Prompt Shields' annotations in the filter results: a flag of their own per attack kind too.
+        for name, hits in azure_attacks_find(verdicts).items():
+            if name not in settings.REVIEW_DISABLED_DETECTORS:
+                source = f"detector:{name}"
+                found[source] = FlagData(source, name, 3, [], _json_safe({"hits": hits}))
     return list(found.values())
 
 
@@ -228,7 +204,8 @@ def _flags_evaluate_batch(
     stats = EvaluateStats()
     requests = loaded.rows
     chunks = loaded.chunks
-    wanted: dict[int, list[_FlagData]] = {}
+    wanted: dict[int, list[FlagData]] = {}
+    conversations: dict[int, Conversation] = {}
     for request in requests:
         if request.bodies_purged_at is not None:
             stats.skipped_purged += 1
@@ -238,6 +215,7 @@ def _flags_evaluate_batch(
             conversation = request_conversation(
                 request=request, chunks=chunks.get(request.correlation_id, [])
             )
+            conversations[request.pk] = conversation
             wanted[request.pk] = request_flags_find(
                 request=request,
                 conversation=conversation,
@@ -250,6 +228,12 @@ def _flags_evaluate_batch(
             stats.errors.append(request.correlation_id)
     if not wanted:
         return stats
+    # Requests Prompt Shields could not check keep the verdict they had.
+    unchecked: set[int] = set()
+    shields = ShieldsConfig.from_settings()
+    if shields is not None:
+        unchecked = shields_apply(wanted=wanted, conversations=conversations, config=shields, stats=stats)
+    unscored = classifier_apply(wanted=wanted, conversations=conversations, stats=stats)
     request_ids = list(wanted)
     with transaction.atomic():
         existing = {(f.request_id, f.source): f for f in Flag.objects.filter(request_id__any=request_ids)}
@@ -285,6 +269,8 @@ def _flags_evaluate_batch(
                     )
                     flag.updated_at = timezone.now()
                     to_update.append(flag)
+        keep.update((request_id, SHIELDS_SOURCE) for request_id in unchecked)
+        keep.update((request_id, CLASSIFIER_SOURCE) for request_id in unscored)
         stale = [f.pk for key, f in existing.items() if key not in keep]
         # ignore_conflicts: a concurrent batch over the same request may have just created it.
         Flag.objects.bulk_create(to_create, ignore_conflicts=True)
@@ -330,19 +316,24 @@ def _flags_evaluate_batch(
     return stats
 
 
-def flags_reevaluate_range(*, since: datetime, until: datetime) -> EvaluateStats:
-    """Re-run rules and detectors over the requests of ``[since, until)`` (after a rule change)."""
+def flags_reevaluate_range(
+    *, since: datetime, until: datetime, progress: Callable[[int], object] | None = None
+) -> EvaluateStats:
+    """Re-run rules and detectors over the requests of ``[since, until)`` (after a rule change).
+
+    ``progress`` is told how many requests each batch held (a progress bar's step), after it is done.
+    """
     stats = EvaluateStats()
-    ids = (
-        GatewayRequest.objects.filter(time__gte=since, time__lt=until, bodies_purged_at__isnull=True)
-        .order_by("time")
-        .values_list("correlation_id", flat=True)
-    )
+    ids = reevaluation_requests(since=since, until=until).values_list("correlation_id", flat=True)
     batch: list[str] = []
     for correlation_id in ids.iterator(chunk_size=BATCH):
         batch.append(correlation_id)
         if len(batch) >= BATCH:
             stats.add(flags_evaluate(correlation_ids=batch))
+            if progress is not None:
+                progress(len(batch))
             batch = []
     stats.add(flags_evaluate(correlation_ids=batch))
+    if progress is not None and batch:
+        progress(len(batch))
     return stats

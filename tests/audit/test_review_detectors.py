@@ -273,3 +273,19 @@ def test_verdicts_come_in_the_same_order_whatever_the_key_order_of_the_filter_re
         ("completion", "self_harm"),
         ("completion", "violence"),
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tracking JD827062179473666137 and order SO4111111111111111 arrive Monday.",
+        "Reference QZ5070621794736661370 passes mod-97 but QZ is no IBAN country.",
+    ],
+)
+def test_identifiers_run_on_from_letters_are_neither_cards_nor_ibans(text):
+    assert credit_cards_find(text) == [] and ibans_find(text) == []
+
+
+def test_an_iban_of_a_registry_country_other_than_the_usual_ones_is_found():
+    iban = "MT84 MALT 0110 0001 2345 MTLC AST0 01S"  # Malta, 31 characters
+    assert matched(ibans_find(f"pay to {iban} today"), f"pay to {iban} today") == [iban]

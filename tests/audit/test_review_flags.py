@@ -1,12 +1,13 @@
 """flags_evaluate: detectors and rules on stored requests; idempotent; rule changes re-evaluate."""
 
+import io
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 
 from audit.models import Flag, FlagRule, ReviewItem, Severity
-from audit.services.flags import flags_evaluate
+from audit.services.flags import flags_evaluate, flags_reevaluate_range
 from tests.factories import chat_request_create
 from tests.support.review_data import T0, make_llm_chunks
 from usage.ingestion.pipeline import requests_refresh
@@ -126,9 +127,46 @@ def test_it_flags_azure_content_filter_refusals():
     )
     request.save()
     flags_evaluate(correlation_ids=["c-refused"])
-    flag = Flag.objects.get()
+    flag = Flag.objects.get(source="detector:azure_content_filter")
     assert flag.source == "detector:azure_content_filter" and flag.severity == Severity.HIGH
     assert flag.detail["refusal"] is True
+
+
+@pytest.mark.parametrize("filtered", [True, False])
+def test_prompt_shields_annotations_of_the_content_filter_are_flags_of_their_own(filtered):
+    chat_request_create(
+        "c-shields",
+        content_filter={
+            "prompt": [
+                {
+                    "content_filter_results": {
+                        "jailbreak": {"filtered": filtered, "detected": True},
+                        "hate": {"filtered": False, "severity": "safe"},
+                    }
+                }
+            ],
+            "completion": [
+                {"content_filter_results": {"indirect_attack": {"filtered": False, "detected": True}}}
+            ],
+        },
+    )
+    chat_request_create(
+        "c-clean",
+        content_filter={
+            "prompt": [{"content_filter_results": {"jailbreak": {"filtered": False, "detected": False}}}]
+        },
+    )
+    flags_evaluate(correlation_ids=["c-shields", "c-clean"])
+    by_source = {f.source: f for f in Flag.objects.filter(request__correlation_id="c-shields")}
+    assert set(by_source) == {
+        "detector:azure_content_filter",
+        "detector:azure_jailbreak",
+        "detector:azure_indirect_attack",
+    }
+    (hit,) = by_source["detector:azure_jailbreak"].detail["hits"]
+    assert (hit["where"], hit["detected"], hit["filtered"]) == ("prompt", True, filtered)
+    assert by_source["detector:azure_jailbreak"].severity == Severity.HIGH
+    assert not Flag.objects.filter(request__correlation_id="c-clean").exists()
 
 
 def test_disabled_detectors_do_not_flag(settings):
@@ -146,6 +184,42 @@ def test_the_command_re_evaluates_a_date_range(capsys):
     call_command("flags_reevaluate", "--since", "2026-03-10", "--until", "2026-03-11")
     assert list(Flag.objects.values_list("request__correlation_id", flat=True)) == ["c-in"]
     assert "requests=1" in capsys.readouterr().out
+
+
+def test_the_command_shows_a_progress_bar_of_the_requests_in_range(monkeypatch):
+    monkeypatch.setattr("audit.services.flags.BATCH", 2)
+    for index in range(3):
+        chat_request_create(f"c-{index}", prompt="salary", time=T0 + timedelta(minutes=index))
+    chat_request_create("c-purged", prompt="salary", time=T0).__class__.objects.filter(
+        correlation_id="c-purged"
+    ).update(bodies_purged_at=T0)
+    FlagRule.objects.create(name="salary", kind="keywords", pattern="salary")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("flags_reevaluate", "--since", "2026-03-10", "--until", "2026-03-11", stdout=out, stderr=err)
+    assert "re-evaluating" in err.getvalue() and "3/3" in err.getvalue()  # the purged one is not counted
+    assert "requests=3" in out.getvalue()
+    quiet = io.StringIO()
+    call_command(
+        "flags_reevaluate", "--since", "2026-03-10", "--no-progress", stdout=io.StringIO(), stderr=quiet
+    )
+    assert quiet.getvalue() == ""
+
+
+def test_reevaluation_reports_each_batch_and_keeps_reviewers_decisions(monkeypatch, admin_user):
+    monkeypatch.setattr("audit.services.flags.BATCH", 2)
+    for index in range(3):
+        chat_request_create(f"c-{index}", prompt="card 4111111111111111", time=T0 + timedelta(minutes=index))
+    flags_evaluate(correlation_ids=["c-0", "c-1", "c-2"])
+    item = ReviewItem.objects.get(request__correlation_id="c-0")
+    item.status, item.assignee = ReviewItem.Status.DISMISSED, admin_user
+    item.save()
+    steps: list[int] = []
+    stats = flags_reevaluate_range(since=T0, until=T0 + timedelta(hours=1), progress=steps.append)
+    assert steps == [2, 1]
+    assert (stats.flags_created, stats.flags_updated, stats.flags_deleted) == (0, 0, 0)
+    assert Flag.objects.count() == 3
+    item.refresh_from_db()
+    assert (item.status, item.assignee) == (ReviewItem.Status.DISMISSED, admin_user)
 
 
 def test_a_nul_character_in_logged_filter_results_does_not_break_the_batch():

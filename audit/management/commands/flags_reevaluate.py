@@ -1,8 +1,10 @@
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
+from audit.selectors import reevaluation_requests
 from audit.services.flags import flags_reevaluate_range
 
 
@@ -22,15 +24,29 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--since", required=True, help="Start, inclusive: 2026-10-01 or ISO datetime")
         parser.add_argument("--until", help="End, exclusive (default: now); a bare date means its midnight")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    def handle(self, *args: Any, since: str, until: str | None, **options: Any) -> None:
+    def handle(self, *args: Any, since: str, until: str | None, no_progress: bool, **options: Any) -> None:
         start = _moment(since, "since")
         end = _moment(until, "until") if until else datetime.now(UTC) + timedelta(seconds=1)
         if end <= start:
             raise CommandError("--until must be after --since")
-        stats = flags_reevaluate_range(since=start, until=end)
+        bar = tqdm(
+            total=reevaluation_requests(since=start, until=end).count(),
+            unit=" requests",
+            desc="re-evaluating",
+            disable=no_progress,
+            # The stream itself: OutputWrapper would end each redraw with a newline.
+            file=cast(TextIO, self.stderr._out),
+        )
+        try:
+            stats = flags_reevaluate_range(since=start, until=end, progress=bar.update)
+        finally:
+            bar.close()
         self.stdout.write(
             f"requests={stats.requests} flags_created={stats.flags_created} flags_updated={stats.flags_updated} "
             f"flags_deleted={stats.flags_deleted} items_created={stats.items_created} "
             f"items_deleted={stats.items_deleted} rule_timeouts={len(stats.rule_timeouts)}"
         )
+        for note in stats.notes:  # an optional detector that could not run (the others did)
+            self.stderr.write(note)
