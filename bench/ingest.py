@@ -46,29 +46,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import Analyzer, Backend, children_cpu, machine_speed_ms, peak_rss_mb, postgres_cpu  # noqa: E402
+
 GATEWAY = "ApiManagementGatewayLogs"
 NATIVE = "AzureDiagnostics"
 REFRESH = "refresh work"  # the outermost refresh steps' time: every step, each counted once
-
-
-def _machine_speed_ms() -> float:
-    """CPU milliseconds of a fixed piece of Python work (decoding a JSON document, a loop), best of
-    five: this machine's speed changes from day to day (by up to 2x here), so figures of two runs
-    compare only at similar readings; lower is faster."""
-    document = json.dumps({"choices": [{"delta": {"content": f"word {i}"}, "index": 0} for i in range(40)]})
-    best = float("inf")
-    for _ in range(5):
-        started = time.process_time()
-        for _ in range(200):
-            json.loads(document)
-        sum(range(300_000))
-        best = min(best, time.process_time() - started)
-    return best * 1000
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- the generated rows, cached on disk ---------------------------------------------------------
@@ -146,41 +128,16 @@ class _Feed:
 # --- measuring ---------------------------------------------------------------------------------
 
 
-class _Backend:
-    """CPU seconds of the PostgreSQL backend serving this process (same machine, from /proc)."""
-
-    def __init__(self) -> None:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            self.pid = cursor.fetchone()[0]
-
-    def cpu(self) -> float:
-        try:
-            _name, fields = _proc_stat(Path(f"/proc/{self.pid}/stat"))
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return 0.0
-
-
-def _proc_stat(path: Path) -> tuple[str, list[str]]:
-    """A process's name and the fields after it in /proc/<pid>/stat (utime is fields[11], stime
-    [12], the reaped children's cutime and cstime [13] and [14])."""
-    text = path.read_text()
-    return text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
-
-
 class _Timers:
     """Wraps the refresh steps so the bench can say where the time (and CPU) went."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)  # client + backend
-        self.backend: _Backend | None = None
+        self.backend: Backend | None = None
         self.depth = 0  # wrapped steps running (a step may call another: usage_refresh in requests_refresh)
 
-    def clear(self, backend: _Backend) -> None:
+    def clear(self, backend: Backend) -> None:
         self.seconds.clear()
         self.cpu.clear()
         self.backend = backend
@@ -227,57 +184,6 @@ def _empty_tables() -> None:
         )
 
 
-class _Analyzer:
-    """Does what PostgreSQL's autovacuum would when the server runs without it.
-
-    Some development servers (this machine's among them) set ``autovacuum = off``: tables filled by
-    the bench then never get planner statistics, and lookups by a list of keys (the join's
-    ``apim_request_id IN (...)``) turn into sequential scans of the whole request table once it
-    holds a few hundred thousand rows, which no production server (autovacuum on, the default)
-    would do. Then, like autovacuum's default threshold (50 rows + 10 % of the table), the bench
-    runs ``ANALYZE`` on the ingestion tables every time that many rows were stored since the
-    last one, of the columns ingestion and the refresh look rows up by (not the bodies, whose sampling and
-    decompression autovacuum would do in the background on another core); its time counts in the
-    figures and is printed.
-    """
-
-    TABLES = (
-        "usage_gatewayrequest (id, correlation_id, apim_request_id, time)",
-        "usage_gatewayrequest_key",
-        "usage_nativelog (correlation_id, time)",
-        "usage_unmatchedrow",
-    )
-
-    def __init__(self) -> None:
-        from django.db import connection
-
-        self.enabled = False
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SHOW autovacuum")
-                self.enabled = cursor.fetchone()[0] == "off"
-        self.since = 0
-        self.total = 0
-        self.runs = 0
-        self.seconds = 0.0
-
-    def add(self, rows: int) -> None:
-        if not self.enabled:
-            return
-        self.since += rows
-        self.total += rows
-        if self.since > 50 + 0.1 * self.total:
-            from django.db import connection
-
-            began = time.perf_counter()
-            with connection.cursor() as cursor:
-                for table in self.TABLES:
-                    cursor.execute(f"ANALYZE {table}")
-            self.seconds += time.perf_counter() - began
-            self.since = 0
-            self.runs += 1
-
-
 class _Progress:
     """Prints, every ``every`` rows, the peak RSS so far and the rate of the last interval."""
 
@@ -297,11 +203,11 @@ class _Progress:
             elapsed = time.perf_counter() - self.started - sum(feed.seconds for feed in self.feeds)
             rate = (self.rows - self.last[0]) / max(elapsed - self.last[1], 1e-9)
             self.last = (self.rows, elapsed)
-            self.checkpoints.append((self.rows, rate, _peak_rss_mb()))
+            self.checkpoints.append((self.rows, rate, peak_rss_mb()))
             if not self.quiet:
                 print(
                     f"  {self.rows:>9,} rows stored and refreshed: {rate:,.0f} rows/s since the last line; "
-                    f"peak RSS so far {_peak_rss_mb():,.0f} MB",
+                    f"peak RSS so far {peak_rss_mb():,.0f} MB",
                     flush=True,
                 )
 
@@ -315,27 +221,6 @@ def _write_only(*, rows, write) -> list[str]:
     return written
 
 
-def _postgres_cpu() -> float:
-    """CPU seconds of every PostgreSQL process of this machine, and of those that exited (their
-    time is added to the postmaster's children's time when it reaps them): the server's side of
-    a run with worker processes, whose backends come and go."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            name, fields = _proc_stat(stat)
-        except OSError:
-            continue
-        if name.startswith("postgres"):
-            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-    return total / tick
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _store_run(
     path: Path, batch_size: int, timers: _Timers, native_first: bool, rss_every: int, workers: int = 1
 ) -> dict:
@@ -343,13 +228,13 @@ def _store_run(
     from usage.rollups.deferral import latency_rollups_deferred
 
     _empty_tables()
-    backend = _Backend()
+    backend = Backend()
     timers.clear(backend)
     feeds: list[_Feed] = []
     progress = _Progress(rss_every, feeds if workers == 1 else [], quiet=False)  # as "seconds" below
-    analyzer = _Analyzer()
+    analyzer = Analyzer()
     order = [NATIVE, GATEWAY] if native_first else [GATEWAY, NATIVE]
-    cpu_before = (time.process_time(), backend.cpu(), _children_cpu(), _postgres_cpu())
+    cpu_before = (time.process_time(), backend.cpu(), children_cpu(), postgres_cpu())
     started = time.perf_counter()
     # As import_logs does: the latency rollups refreshed once a minute and at the end; one
     # rows_store call per batch of the stream (bounded memory), in `workers` processes.
@@ -375,8 +260,8 @@ def _store_run(
     feed_seconds = sum(feed.seconds for feed in feeds)
     feed_cpu = sum(feed.cpu for feed in feeds)
     if workers > 1:  # the workers' CPU and that of every PostgreSQL process (their backends)
-        client = time.process_time() - cpu_before[0] - feed_cpu + _children_cpu() - cpu_before[2]
-        cpu = [client, _postgres_cpu() - cpu_before[3]]
+        client = time.process_time() - cpu_before[0] - feed_cpu + children_cpu() - cpu_before[2]
+        cpu = [client, postgres_cpu() - cpu_before[3]]
     else:
         cpu = [time.process_time() - cpu_before[0] - feed_cpu, backend.cpu() - cpu_before[1]]
     return {
@@ -396,7 +281,7 @@ def _copy_run(path: Path) -> tuple[float, list[float]]:
     from django.db import connection
 
     _empty_tables()
-    backend = _Backend()
+    backend = Backend()
     feeds = [_Feed(path / name) for name in ("gateway.jsonl.gz", "native.jsonl.gz")]
     cpu_before = (time.process_time(), backend.cpu())
     started = time.perf_counter()
@@ -470,7 +355,7 @@ def main() -> None:
         return
 
     load_before = os.getloadavg()[0]
-    speed_before = _machine_speed_ms()
+    speed_before = machine_speed_ms()
     path = _cache_path(args.cache_dir, args.rows, args.per_hour, args.seed)
     if not (path / "meta.json").exists():
         started = time.perf_counter()
@@ -532,7 +417,7 @@ def main() -> None:
 
     print(
         f"{gateway_rows:,} gateway rows (bodies {meta['body_bytes'] / gateway_rows:,.0f} B/row on average) "
-        f"+ {native_rows:,} native rows, streamed from {path}; peak RSS before the runs {_peak_rss_mb():,.0f} MB"
+        f"+ {native_rows:,} native rows, streamed from {path}; peak RSS before the runs {peak_rss_mb():,.0f} MB"
     )
     batch_size = args.batch_size or BATCH_SIZE
 
@@ -558,7 +443,7 @@ def main() -> None:
         line = (
             f"run {run}: store path {store['seconds']:.1f}s ({total_rows / store['seconds']:,.0f} rows/s; "
             f"CPU {store['cpu'][0]:.1f}s client + {store['cpu'][1]:.1f}s server; "
-            f"{'refresh steps: ' + steps if steps else 'refresh skipped'}); peak RSS {_peak_rss_mb():,.0f} MB"
+            f"{'refresh steps: ' + steps if steps else 'refresh skipped'}); peak RSS {peak_rss_mb():,.0f} MB"
         )
         if not args.no_copy:
             copy_seconds, copy_cpu = _copy_run(path)
@@ -590,7 +475,7 @@ def main() -> None:
     )
     print(
         f"machine speed (CPU ms of a fixed piece of Python work; lower is faster): "
-        f"{speed_before:.1f} at start, {_machine_speed_ms():.1f} at end"
+        f"{speed_before:.1f} at start, {machine_speed_ms():.1f} at end"
     )
     print(
         f"store path ({label}), median of {args.runs}: "
@@ -616,7 +501,7 @@ def main() -> None:
             "peak RSS of this process (ru_maxrss), run 1: "
             + ", ".join(f"{rows:,} rows {peak:,.0f} MB" for rows, _rate, peak in checkpoints)
         )
-    print(f"peak RSS of this process at the end: {_peak_rss_mb():,.0f} MB")
+    print(f"peak RSS of this process at the end: {peak_rss_mb():,.0f} MB")
     if args.workers > 1:
         # ru_maxrss of the largest child reaped (the generating child too, when it ran first).
         largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
