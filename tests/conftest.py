@@ -4,12 +4,18 @@ import os
 
 import pytest
 from django.contrib.auth.models import Group, User
+from hypothesis import settings as hypothesis_settings
 
 from aoai_portal.roles import ADMIN, FINANCE, REVIEWER
 
 # entra_provider / entra: the local OpenID Connect provider of the sign-in tests.
 # emulator / logs: the local Log Analytics emulator loaded with generated rows (pull tests).
 pytest_plugins = ["tests.support.oidc_provider", "tests.support.log_analytics_fixtures"]
+
+# Property tests check answers, not speed: a per-example deadline measures how busy the machine
+# is (speed is the benchmarks' job, bench/).
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.latency_data import requests_random_store, rounded
-from tests.support.migrations_replay import migration_replay
+from tests.support.module_rows import module_rows
 from usage.latency.charts import latency_charts
 from usage.latency.filters import LatencyFilters
 from usage.latency.groups import GROUPINGS, latency_rows
@@ -62,11 +62,18 @@ def test_a_span_starts_where_its_halves_do():
         )
 
 
+@pytest.fixture(scope="module")
+def _generated(django_db_setup, django_db_blocker):
+    with module_rows(django_db_blocker):
+        requests = requests_random_store(n=2500, seed=31, start=START, hours=DAYS * 24)
+        rollup_refresh_range(start=START, end=START + timedelta(days=DAYS))
+        yield requests
+
+
 @pytest.fixture
-def generated(db):
-    requests = requests_random_store(n=2500, seed=31, start=START, hours=DAYS * 24)
-    rollup_refresh_range(start=START, end=START + timedelta(days=DAYS))
-    return requests
+def generated(db, _generated):
+    """The module's requests and rollups; what a test changes is rolled back after it."""
+    return _generated
 
 
 def _whole_days(first_offset: int, days: int, **filters) -> LatencyFilters:
@@ -251,14 +258,3 @@ def test_refreshing_days_in_any_order_builds_what_a_full_rebuild_builds(generate
     for day in days:
         latency_daily_refresh(days=[day])
     assert _snapshot() == rebuilt
-
-
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_backfills_what_a_refresh_writes():
-    requests_random_store(n=600, seed=34, start=START, hours=20 * 24)
-    rollup_refresh_range(start=START, end=START + timedelta(days=20))
-    expected = _snapshot()
-    assert expected
-    migration_replay("usage", before="0016_lz4_toast_compression", migration="0017_latency_spans")
-    assert _snapshot() == expected

@@ -6,7 +6,6 @@ answer the selectors and the API give from it to the answer computed from UsageH
 request counts to the request table), after late rows, re-imports, emptied hours and migrations.
 """
 
-import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.support.latency_data import SUBSCRIPTIONS, requests_random_store, rounded
 from tests.support.latency_expected import hour_entry, hour_entry_add
-from tests.support.migrations_replay import migration_replay
+from tests.support.module_rows import module_rows
 from usage.latency.charts import latency_charts
 from usage.latency.filters import LatencyFilters
 from usage.latency.groups import GROUPINGS, latency_rows
@@ -46,7 +45,6 @@ from usage.rollups.histograms import (
     segment_lanes,
 )
 from usage.rollups.hourly import rollup_refresh_hours, rollup_refresh_range
-from usage.rollups.latency import latency_daily_refresh
 
 H = datetime(2026, 3, 2, tzinfo=UTC)
 DAYS = 3
@@ -80,11 +78,18 @@ def test_packing_lanes_gives_the_bytes_packing_dicts_gives(by_hour):
         assert segment_lanes(segment) == histogram_lanes_of(by_hour[str(hour)])
 
 
+@pytest.fixture(scope="module")
+def _generated(django_db_setup, django_db_blocker):
+    with module_rows(django_db_blocker):
+        requests = requests_random_store(n=1500, seed=5, start=H, hours=DAYS * 24)
+        rollup_refresh_range(start=H, end=H + timedelta(days=DAYS))
+        yield requests
+
+
 @pytest.fixture
-def generated(db):
-    requests = requests_random_store(n=1500, seed=5, start=H, hours=DAYS * 24)
-    rollup_refresh_range(start=H, end=H + timedelta(days=DAYS))
-    return requests
+def generated(db, _generated):
+    """The module's requests and rollups; what a test changes is rolled back after it."""
+    return _generated
 
 
 def _snapshot() -> dict[str, list[tuple]]:
@@ -318,22 +323,6 @@ def test_late_rows_and_re_imports_update_the_right_hours_exactly_once(generated)
 
 
 @pytest.mark.slow
-def test_refreshing_hours_one_by_one_in_any_order_builds_what_a_full_rebuild_builds(db):
-    requests = requests_random_store(n=300, seed=3, start=H + timedelta(hours=10), hours=30)
-    hours = sorted({r.time.replace(minute=0, second=0, microsecond=0) for r in requests})
-    random.Random(1).shuffle(hours)
-    for hour in hours:
-        rollup_refresh_hours(hours=[hour])
-    incremental = _snapshot()
-    for rows in incremental.values():
-        assert {row[0] for row in rows} == {str(H.date()), str((H + timedelta(days=1)).date())}
-    assert _rebuilt_snapshot() == incremental
-    _rollups_delete()
-    latency_daily_refresh(days=[H, H + timedelta(days=1)])
-    assert _snapshot() == incremental
-
-
-@pytest.mark.slow
 def test_emptied_hours_disappear_and_rows_left_without_hours_are_dropped(generated):
     hour = H + timedelta(hours=30)
     GatewayRequest.objects.filter(time__gte=hour, time__lt=hour + timedelta(hours=1)).delete()
@@ -350,17 +339,6 @@ def test_emptied_hours_disappear_and_rows_left_without_hours_are_dropped(generat
     incremental = _snapshot()
     assert _rebuilt_snapshot() == incremental
     assert sum(r.requests for r in LatencySubscriptionDaily.objects.all()) == GatewayRequest.objects.count()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_backfills_what_a_refresh_writes():
-    requests_random_store(n=400, seed=21, start=H + timedelta(hours=3), hours=40)
-    rollup_refresh_range(start=H, end=H + timedelta(days=2))
-    expected = _snapshot()
-    assert all(expected.values())
-    # Replays 0015 and every later migration: 0019 backfills LatencySubscriptionRegionDaily.
-    migration_replay("usage", before="0014_unmatched_rows", migration="0015_latency_subscription_daily")
-    assert _snapshot() == expected
 
 
 @pytest.mark.slow
