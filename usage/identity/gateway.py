@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Subquery
-from django.utils import timezone
+from django.db.models import Count, Max, OuterRef, Subquery
 
 from usage.models import GatewayIdentity, GatewayRequest, NativeLog
 
@@ -43,9 +42,14 @@ def gateway_identity_proposals(
 ) -> list[GatewayIdentityProposal]:
     """Native object ids that look like a gateway's and are not known as one yet, biggest first.
 
-    Reads the requests of ``[end - window, end)`` joined to their native row.
+    Reads the requests of ``[end - window, end)`` joined to their native row; without ``end``,
+    the window ends with the latest stored request (ingestion may lag, the demo's data be old).
     """
-    end = end or timezone.now()
+    if end is None:
+        latest = GatewayRequest.objects.aggregate(latest=Max("time"))["latest"]
+        if latest is None:
+            return []
+        end = latest + timedelta(microseconds=1)
     native = NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id")).exclude(object_id="")
     counted = (
         GatewayRequest.objects.filter(time__gte=end - window, time__lt=end)

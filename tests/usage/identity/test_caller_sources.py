@@ -159,3 +159,26 @@ def test_the_request_page_shows_the_caller_and_the_source(db, client_for, review
     assert "Erin Example" in page and person(1) in page
     assert 'data-source="header-backend"' in page
     assert "Header on the backend request" in page
+
+
+def test_the_admin_proposes_the_gateway_identity_and_confirming_it_stores_it(db, client):
+    from django.contrib.auth.models import User
+
+    logs, _ = identity_logs()
+    rows_store(table=GATEWAY, rows=logs[GATEWAY])
+    rows_store(table=NATIVE, rows=logs[NATIVE])
+    root = User.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(root)
+    html = client.get("/admin/usage/gatewayidentity/").content.decode()
+    assert f'data-object-id="{GATEWAY_OID}"' in html
+    confirm = f"/admin/usage/gatewayidentity/add/?object_id={GATEWAY_OID}"
+    assert confirm in html
+    assert f'value="{GATEWAY_OID}"' in client.get(confirm).content.decode()
+    response = client.post(
+        "/admin/usage/gatewayidentity/add/", {"object_id": f"  {GATEWAY_OID.upper()} ", "note": "apim"}
+    )
+    assert response.status_code == 302
+    stored = GatewayIdentity.objects.get()
+    assert (stored.object_id, stored.created_by) == (GATEWAY_OID, root)
+    html = client.get("/admin/usage/gatewayidentity/").content.decode()
+    assert f'data-object-id="{GATEWAY_OID}"' not in html
