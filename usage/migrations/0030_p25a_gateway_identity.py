@@ -5,6 +5,25 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# Django's varchar_pattern_ops twin of the caller_object_id index (migration 0029): nothing
+# queries callers by prefix, and every stored request would pay for it (see migration 0021).
+CALLER_PATTERN_INDEX = "usage_gatewayrequest_caller_object_id_f3b0565d_like"
+
+
+def drop_pattern_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(CALLER_PATTERN_INDEX)}")
+
+
+def create_pattern_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        qn = schema_editor.quote_name
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {qn(CALLER_PATTERN_INDEX)} "
+            f"ON {qn('usage_gatewayrequest')} ({qn('caller_object_id')} varchar_pattern_ops)"
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -13,6 +32,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(drop_pattern_index, create_pattern_index),
         migrations.CreateModel(
             name='GatewayIdentity',
             fields=[
