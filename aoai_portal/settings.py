@@ -185,6 +185,15 @@ COST_PULL_LOOKBACK_DAYS = env_int("COST_PULL_LOOKBACK_DAYS", 7)
 # --- Money ----------------------------------------------------------------------------------
 PORTAL_CURRENCY = env_str("PORTAL_CURRENCY", "USD")
 
+# --- Who called (usage.identity, docs/identity.md) ----------------------------------------------
+# Logged request headers carrying the caller's Entra id, as KIND=header pairs: "oid" headers name
+# a person or a service principal by object id, "appid" headers an application by client id (read
+# when no oid header is there). A kind may repeat; the first header found wins.
+PORTAL_IDENTITY_HEADERS = env_pairs("PORTAL_IDENTITY_HEADERS", "oid=x-caller-oid,appid=x-caller-appid")
+# Entra object ids of the APIM instances' managed identities: a native objectId equal to one of
+# them names the gateway, not the caller. Admins can add more in the admin site (Gateway identities).
+PORTAL_GATEWAY_IDENTITIES = env_list("PORTAL_GATEWAY_IDENTITIES")
+
 # --- Tokenizers -------------------------------------------------------------------------------
 # tiktoken's encoding files are seeded here from the installed ``bpe-openai`` package (sha256
 # verified), so nothing is ever downloaded at run time (see usage.accounting.tokens).

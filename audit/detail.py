@@ -4,6 +4,7 @@ matched spans marked and secrets masked (unless revealed, an audited action of t
 from dataclasses import dataclass
 from typing import Any
 
+from usage.identity.sources import SOURCE_LABELS
 from usage.ingestion.credentials import REDACTED, header_name_is_credential
 from usage.models import GatewayRequest, LlmLogChunk, NamedIdentity, NativeLog
 
@@ -105,8 +106,8 @@ def request_detail_build(*, request: GatewayRequest, reveal: bool) -> dict[str, 
         else None
     )
     identity = (
-        NamedIdentity.objects.filter(object_id=native.object_id).first()
-        if native and native.object_id
+        NamedIdentity.objects.filter(object_id=request.caller_object_id).first()
+        if request.caller_object_id
         else None
     )
     flags = list(Flag.objects.filter(request=request).order_by("-severity", "name"))
@@ -122,6 +123,7 @@ def request_detail_build(*, request: GatewayRequest, reveal: bool) -> dict[str, 
         "record": request,
         "native": native,
         "identity": identity,
+        "caller_source_label": SOURCE_LABELS.get(request.caller_source, request.caller_source),
         "chunks": chunks,
         "llm_region": next((c.region for c in chunks if c.region), ""),
         "cost_center": cost_center,

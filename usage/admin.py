@@ -262,3 +262,7 @@ class BackendHostRegionAdmin(admin.ModelAdmin):
         obj.region = region_normalize(obj.region) or obj.region.strip().lower()
         obj.source = BackendHostRegion.Source.EDITED
         super().save_model(request, obj, form, change)
+
+
+# Gateway identities (usage.identity): APIM's managed identities, never the caller.
+from .identity import admin as _identity_admin  # noqa: E402, F401

@@ -83,6 +83,8 @@ def test_persons_and_the_command(tmp_path, client_for, finance_user):
     march_build()
     gateway_request(subscription="sub-a", prompt=1, native_resource_id="/subscriptions/x")
     NativeLog.objects.update(object_id="oid-1")
+    # The caller is the native objectId (no identity header, not a gateway identity).
+    call_command("callers_reevaluate", stdout=io.StringIO(), stderr=io.StringIO())
     NamedIdentity.objects.create(object_id="oid-1", display_name="@evil person")
     out = tmp_path / "focus.csv"
     call_command("export_focus", "--month", "2026-03", "--output", str(out))

@@ -21,6 +21,7 @@ from aoai_portal.months import month_floor
 from usage.db.bulk import rows_update
 from usage.db.json import json_dumps, json_nul_escapes_drop
 from usage.db.loaded import LoadedRequests
+from usage.identity.services import callers_apply
 from usage.models import DeploymentType, GatewayRequest, LlmLogChunk, NativeLog
 from usage.regions.services import backend_regions_resolve
 
@@ -50,6 +51,8 @@ USAGE_FIELDS = (
     "is_truncated",
     "content_filter",
     "usage_note",
+    "caller_object_id",  # who called (usage.identity): the native partner may tell
+    "caller_source",
     "usage_computed_at",
 )
 COST_FIELDS = ("cost", "currency", "is_priced", "price_version")
@@ -70,6 +73,7 @@ _NATIVE_FIELDS = (
     "request_length",
     "response_length",
     "location",
+    "object_id",
 )
 _LLM_FIELDS = (
     "correlation_id",
@@ -291,6 +295,7 @@ def _usage_compute(
         for n in NativeLog.objects.filter(correlation_id__any=apim_ids).only(*_NATIVE_FIELDS)
     }
     backend_regions_resolve(rows=rows, natives=natives)
+    callers_apply(rows=rows, natives=natives)
     now = timezone.now()
     parsed: dict[str, UsageResult] = {}
     for row in rows:

@@ -32,6 +32,8 @@ from ..chargeback.selectors.true_up import UNALLOCATED_GROUP, UNALLOCATED_LABEL,
 router = Router(tags=["chargeback"])
 
 API_GROUPINGS = ("cost_center", "subscription", "deployment", "model")
+# The chargeback also groups by caller (usage.identity); the usage time series does not.
+CHARGEBACK_GROUPINGS = (*API_GROUPINGS, "person")
 # Longest windows one call may ask for, so a single request stays small.
 MAX_DAYS = {"day": 400, "hour": 31}
 
@@ -63,9 +65,13 @@ class ChargebackTotalsOut(MeasuresOut, TrueUpOut):
 
 class ChargebackRowOut(MeasuresOut, TrueUpOut):
     group: str = Field(
-        description="Cost center code ('' = Unassigned), APIM subscription id, deployment or model"
+        description="Cost center code ('' = Unassigned), APIM subscription id, deployment, model, "
+        "or the caller's Entra id ('(unidentified)' = requests no source names a caller)"
     )
-    label: str
+    label: str = Field(description="group_by=person: the People table's display name, else the id")
+    kind: str | None = Field(
+        None, description="group_by=person: 'user' or 'application' when the People table knows the id"
+    )
     cost_center: str | None = Field(
         None, description="group_by=subscription: the subscription's cost center code"
     )
@@ -122,6 +128,8 @@ def _row(row: ReportRow) -> dict:
         data["cost_center"] = row.cost_center
     if row.subscription_ids is not None:
         data["subscription_ids"] = row.subscription_ids
+    if row.kind is not None:
+        data["kind"] = row.kind
     return data
 
 
@@ -149,13 +157,17 @@ def _rows_true_up(rows: list[ReportRow], true_up: TrueUp | None) -> list[dict]:
 def chargeback(
     request,
     month: str | None = Query(None, description="YYYY-MM (UTC month)"),
-    group_by: str = Query("cost_center", description="cost_center | subscription | deployment | model"),
+    group_by: str = Query(
+        "cost_center",
+        description="cost_center | subscription | deployment | model | person (live figures from the "
+        "request log, also for a closed month)",
+    ),
 ):
     require_role(request, FINANCE)
     if not month:
         raise HttpError(422, "month is required, as YYYY-MM (for example 2026-10).")
-    if group_by not in API_GROUPINGS:
-        raise HttpError(422, f"group_by must be one of {', '.join(API_GROUPINGS)}, not {group_by!r}.")
+    if group_by not in CHARGEBACK_GROUPINGS:
+        raise HttpError(422, f"group_by must be one of {', '.join(CHARGEBACK_GROUPINGS)}, not {group_by!r}.")
     try:
         report = chargeback_report(month=month_parse(month), group_by=group_by)
     except params.ParamError as error:

@@ -22,6 +22,7 @@ from aoai_portal.exports import export_row, xlsx_row_append
 
 from ..measures import CHARGEBACK_MEASURES
 from .selectors.lines import Measures
+from .selectors.people import UNIDENTIFIED
 from .selectors.reports import Report, ReportRow
 
 _TOKEN_COLUMNS = tuple(name for name in CHARGEBACK_MEASURES if name != "cost")
@@ -35,6 +36,8 @@ def report_header(report: Report) -> list[str]:
         header.append("subscription_ids")
     if report.group_by == "deployment_model":
         header += ["deployment", "model"]
+    if report.group_by == "person":
+        header += ["object_id", "display_name", "kind"]
     return [*header, *_TOKEN_COLUMNS, "cost", "cost_exact", "currency"]
 
 
@@ -50,8 +53,18 @@ def _cells(report: Report, line: str, row: ReportRow | None, measures: Measures)
         cells.append(" ".join(s or "(none)" for s in row.subscription_ids) if row else "")
     if report.group_by == "deployment_model":
         cells += [row.deployment, row.model] if row else ["", ""]
+    if report.group_by == "person":
+        cells += _person_cells(row)
     cells += [getattr(measures, name) for name in _TOKEN_COLUMNS]
     return [*cells, measures.cost_cents, measures.cost_exact, report.currency]
+
+
+def _person_cells(row: ReportRow | None) -> list:
+    """Object id, display name (empty when the People table does not know it) and kind."""
+    if row is None or row.group == UNIDENTIFIED:
+        return ["", "", ""]
+    named = row.kind is not None
+    return [row.group, row.label if named else "", row.kind or ""]
 
 
 def report_table(report: Report) -> list[list]:

@@ -142,3 +142,46 @@ def _la_time(moment: datetime) -> str:
 def random_uuid(rng: random.Random) -> str:
     """A version-4 UUID drawn from ``rng`` (the rows of an hour come from its own stream)."""
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+# --- Who calls ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DemoCaller:
+    object_id: str  # Entra object id (a service principal's for applications), or an APIM user id
+    display_name: str
+    email: str
+    department: str
+    kind: str  # "user" or "application"
+
+
+def _oid(n: int) -> str:
+    return f"c0ffee00-{n:04d}-4a1e-9d2b-5e6f7a8b{n:04d}"
+
+
+PEOPLE = (
+    DemoCaller(_oid(1), "Amara Okafor", "amara.okafor@contoso.example", "Legal", "user"),
+    DemoCaller(_oid(2), "Lukas Becker", "lukas.becker@contoso.example", "Legal", "user"),
+    DemoCaller(_oid(3), "Sofia Marquez", "sofia.marquez@contoso.example", "Legal", "user"),
+    DemoCaller(_oid(4), "Kenji Watanabe", "kenji.watanabe@contoso.example", "Research", "user"),
+    DemoCaller(_oid(5), "Priya Raman", "priya.raman@contoso.example", "Research", "user"),
+    DemoCaller(_oid(6), "Tomás Novak", "tomas.novak@contoso.example", "Research", "user"),
+    DemoCaller(_oid(7), "Chloé Dubois", "chloe.dubois@contoso.example", "Marketing", "user"),
+    DemoCaller(_oid(8), "Noah Williams", "noah.williams@contoso.example", "Marketing", "user"),
+    DemoCaller(_oid(9), "Ingrid Larsen", "ingrid.larsen@contoso.example", "Marketing", "user"),
+    # Developer-portal users: requests that carry no identity header fall back to them.
+    DemoCaller("alice-legal", "Alice Moreau (APIM user)", "alice.moreau@contoso.example", "Legal", "user"),
+    DemoCaller("bob-ds", "Bob Schneider (APIM user)", "bob.schneider@contoso.example", "Research", "user"),
+    DemoCaller("carol-mkt", "Carol Jensen (APIM user)", "carol.jensen@contoso.example", "Marketing", "user"),
+)
+APPLICATIONS = (
+    DemoCaller(_oid(101), "Contoso search indexer", "", "Search", "application"),
+    DemoCaller(_oid(102), "Support copilot", "", "Support", "application"),
+)
+# Who calls through each subscription (tokens with these object ids); none: no identity header.
+SUBSCRIPTION_CALLERS: dict[str, tuple[str, ...]] = {
+    "sub-search-prod": (_oid(101),),
+    "sub-support-bot": (_oid(102),),
+    "sub-legal-review": (_oid(1), _oid(2), _oid(3)),
+    "sub-data-science": (_oid(4), _oid(5), _oid(6)),
+    "sub-marketing": (_oid(7), _oid(8), _oid(9)),
+}

@@ -38,6 +38,10 @@ What is in it (fractions are approximate):
 * native rows whose ``CorrelationId`` is the gateway row's backend ``apim-request-id`` header
   (~2% missing), ``x-ms-region`` missing on ~5% (the native row's location or the backend host's learned
   region gives it: ``usage.regions``);
+* the caller's Entra object id in an ``x-caller-oid`` request header (``caller_headers``): on the
+  backend request for ~70% of the calls of the subscriptions people and applications use, on the
+  frontend request for ~15%; the native ``objectId`` is APIM's managed identity (a gateway
+  identity, never the caller) and ``UserId`` the developer-portal user or the administrator ``1``;
 * LLM-log rows for most successful chat/responses calls: sequence 0 carries tokens and model,
   then request messages, then response messages, in 32 KB chunks; ~2% of chunks are repeated.
 
@@ -68,6 +72,7 @@ from .catalog import (
     APIM_RESOURCE_ID,
     BACKENDS,
     DEPLOYMENTS,
+    SUBSCRIPTION_CALLERS,
     SUBSCRIPTIONS,
     TENANT_ID,
     _dumps,
@@ -279,6 +284,7 @@ class _Hour:
         logged_request = _cut(request_text) if with_bodies else ""
         logged_response = _cut(response_text) if with_bodies else ""
 
+        frontend_headers, backend_headers = caller_headers(correlation_id, subscription.id)
         gateway = {
             "TenantId": TENANT_ID,
             "TimeGenerated": _la_time(moment),
@@ -316,9 +322,9 @@ class _Hour:
                 "ok": "",
             }[outcome],
             "LastErrorMessage": "Token limit is exceeded." if outcome == "apim_429" else "",
-            "RequestHeaders": _dumps({"content-type": "application/json"}),
+            "RequestHeaders": _dumps(frontend_headers),
             "ResponseHeaders": _dumps(response_headers),
-            "BackendRequestHeaders": "",
+            "BackendRequestHeaders": _dumps(backend_headers) if backend_headers else "",
             "BackendResponseHeaders": _dumps(headers) if headers else "",
             "RequestBody": logged_request,
             "ResponseBody": logged_response,
@@ -393,6 +399,26 @@ class _Hour:
             },
         )
         yield LLM_LOG, {"TimeGenerated": moment, "CorrelationId": self.uuid(), "SequenceNumber": "first"}
+
+
+def caller_headers(correlation_id: str, subscription: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The logged (frontend, backend) request headers naming the caller, as the APIM policy of
+    docs/identity.md sets them: mostly on the backend request, some on the frontend request, and
+    ~15% with none (then the APIM user, if any, names the caller). Its own random stream, seeded
+    by the request, so the rest of the generated rows do not depend on it."""
+    frontend = {"content-type": "application/json"}
+    backend: dict[str, str] = {}
+    callers = SUBSCRIPTION_CALLERS.get(subscription)
+    if not callers:
+        return frontend, backend
+    rng = random.Random(f"aoai-demo-caller:{correlation_id}")
+    caller = rng.choice(callers)
+    roll = rng.random()
+    if roll < 0.7:
+        backend["x-caller-oid"] = caller
+    elif roll < 0.85:
+        frontend["x-caller-oid"] = caller
+    return frontend, backend
 
 
 def iter_logs(

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group, User
 from django.db import close_old_connections, connection, transaction
 
 from aoai_portal.roles import ADMIN, FINANCE, REVIEWER
-from usage.models import CostCenter, CostCenterAssignment, NamedIdentity
+from usage.models import CostCenter, CostCenterAssignment, GatewayIdentity, NamedIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +91,34 @@ def demo_cost_centers_seed() -> int:
         object_id=APIM_MANAGED_IDENTITY,
         defaults={
             "display_name": "APIM managed identity (apim-contoso-ai)",
+            "kind": NamedIdentity.Kind.APPLICATION,
             "cost_center": centers["CC-9000"],
         },
     )
+    demo_people_seed()
     return CostCenterAssignment.objects.count()
+
+
+def demo_people_seed() -> int:
+    """The demo's people and applications (the People table) and APIM's managed identity as a
+    gateway identity, so the callers are found before the demo's rows are ingested."""
+    from usage.demo.catalog import APIM_MANAGED_IDENTITY, APPLICATIONS, PEOPLE
+
+    GatewayIdentity.objects.update_or_create(
+        object_id=APIM_MANAGED_IDENTITY, defaults={"note": "apim-contoso-ai (system-assigned)"}
+    )
+    for caller in (*PEOPLE, *APPLICATIONS):
+        NamedIdentity.objects.update_or_create(
+            object_id=caller.object_id,
+            defaults={
+                "display_name": caller.display_name,
+                "email": caller.email,
+                "department": caller.department,
+                "kind": caller.kind,
+                "source": "admin",
+            },
+        )
+    return len(PEOPLE) + len(APPLICATIONS)
 
 
 class DemoScheduler:

@@ -70,6 +70,10 @@ def record_key(record: Any) -> Any:
 
 # --- normalising, hashing, merging ------------------------------------------------------------
 
+# Fields a parser derives from others (the caller found in the headers): not content of their
+# own, so not hashed, compared or merged; usage.identity derives them again from what is stored.
+DERIVED_FIELDS = frozenset({"caller_object_id", "caller_source"})
+
 # Per (model, record type): the record's field names, and (name, length) of its cut strings.
 _PLANS: dict[tuple[type, type], tuple[tuple[str, ...], tuple[tuple[str, int], ...]]] = {}
 
@@ -77,7 +81,7 @@ _PLANS: dict[tuple[type, type], tuple[tuple[str, ...], tuple[tuple[str, int], ..
 def _plan(table: str, record_type: type) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
     plan = _PLANS.get((MODELS[table], record_type))
     if plan is None:
-        names = tuple(f.name for f in fields(record_type))
+        names = tuple(f.name for f in fields(record_type) if f.name not in DERIVED_FIELDS)
         limits = []
         for name in names:
             try:

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from usage.db.json import json_dumps, json_nul_escapes_drop
+from usage.identity.sources import caller_from_headers, identity_header_names
 from usage.regions import region_normalize
 
 from .cells import (
@@ -93,6 +94,10 @@ class GatewayRow:
     request_body: str = ""
     response_body: str = ""
     ingest_notes: str = ""
+    # From the identity headers, while the backend and frontend requests' are still apart
+    # (usage.identity; completed with the native row and the APIM user when usage is computed).
+    caller_object_id: str = ""
+    caller_source: str = ""
 
 
 @dataclass
@@ -224,6 +229,12 @@ def _parse_gateway(row: Mapping[str, Any]) -> GatewayRow:
     backend_response_headers = _headers(cells, "BackendResponseHeaders")
     # What the backend answered is what we need; the client-facing copy is the fallback.
     answer = {**response_headers, **backend_response_headers}
+    # The client's request headers over the backend request's, except the identity headers: the
+    # backend's were set by the APIM policy from the validated token, so they win (usage.identity).
+    names = identity_header_names()
+    caller = caller_from_headers(backend=backend_request_headers, frontend=request_headers, names=names)
+    merged_request_headers = {**backend_request_headers, **request_headers}
+    merged_request_headers.update((n, v) for n, v in backend_request_headers.items() if n in names)
 
     url = cells.text("Url")
     backend_url = cells.text("BackendUrl")
@@ -262,11 +273,13 @@ def _parse_gateway(row: Mapping[str, Any]) -> GatewayRow:
         ratelimit_remaining_requests=_header_int(answer, "x-ratelimit-remaining-requests"),
         ratelimit_remaining_tokens=_header_int(answer, "x-ratelimit-remaining-tokens"),
         retry_after_ms=_retry_after_ms(answer),
-        request_headers={**backend_request_headers, **request_headers},
+        request_headers=merged_request_headers,
         response_headers=answer,
         request_body=cells.text("RequestBody") or cells.text("BackendRequestBody"),
         response_body=cells.text("BackendResponseBody") or cells.text("ResponseBody"),
         ingest_notes=_notes(cells),
+        caller_object_id=caller.object_id,
+        caller_source=caller.source,
     )
 
 

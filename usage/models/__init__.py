@@ -1,6 +1,6 @@
 """Usage models, one module per concern (NetBox style); import them from ``usage.models``."""
 
-from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
+from .chargeback import CostCenter, CostCenterAssignment, GatewayIdentity, MonthClose, NamedIdentity
 from .daily import UsageDaily
 from .ingestion import (
     IngestionAlert,
@@ -31,6 +31,7 @@ __all__ = [
     "CostCenterAssignment",
     "Deployment",
     "DeploymentType",
+    "GatewayIdentity",
     "MonthClose",
     "NamedIdentity",
     "GatewayRequest",

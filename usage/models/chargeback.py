@@ -110,3 +110,25 @@ class MonthClose(models.Model):
     @property
     def is_active(self) -> bool:
         return self.reopened_at is None
+
+
+class GatewayIdentity(models.Model):
+    """An Entra object id that is an APIM instance's managed identity, not a caller.
+
+    With APIM calling Azure OpenAI through its managed identity, the native log's ``objectId`` is
+    this id on every request; ``usage.identity`` skips it and looks for the caller elsewhere.
+    ``PORTAL_GATEWAY_IDENTITIES`` lists more, from the deployment's settings.
+    """
+
+    object_id = models.CharField(max_length=128, unique=True)
+    note = models.CharField(max_length=256, blank=True, help_text="Which APIM instance, for example")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["object_id"]
+
+    def __str__(self) -> str:
+        return self.object_id

@@ -22,11 +22,11 @@ from django.views.decorators.http import require_http_methods
 from aoai_portal.access_audit import access_audit_record
 from aoai_portal.months import month_bounds, month_current, month_parse, month_previous
 from aoai_portal.params import ParamError
-from aoai_portal.roles import ADMIN, FINANCE, role_required, user_has_role, user_roles
+from aoai_portal.roles import ADMIN, FINANCE, REVIEWER, role_required, user_has_role, user_roles
 
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
 from ..chargeback.selectors.cost_centers import cost_center_choices
-from ..chargeback.selectors.identities import identity_usage
+from ..chargeback.selectors.identities import identity_requests, identity_usage
 from ..chargeback.selectors.projection import chargeback_projection
 from ..chargeback.selectors.reports import (
     ADJUSTMENT_SERIES,
@@ -222,8 +222,35 @@ def month_overview(request: HttpRequest) -> HttpResponse:
         "identities_url": query.url() + "&identities=1#identities",
     }
     if context["show_identities"]:
-        context["identities"] = identity_usage(begin=report.begin, end=report.end, filters=query.filters)
+        context.update(_people_context(request, query, report))
     return render(request, "usage/chargeback_month.html", context)
+
+
+def _people_context(request: HttpRequest, query: PageQuery, report: Report) -> dict:
+    """ "People and apps": usage per caller and, with ``person=``, that caller's latest requests
+    (no text here; the request page shows it to reviewers and audits each open)."""
+    identities = identity_usage(begin=report.begin, end=report.end, filters=query.filters)
+    base = query.url() + "&identities=1"
+    people = [
+        {"row": row, "url": base + "&" + urlencode({"person": row.object_id}) + "#person"}
+        for row in identities
+    ]
+    context = {
+        "identities": people,
+        "people_count": sum(1 for row in identities if row.kind == "user"),
+        "apps_count": sum(1 for row in identities if row.kind == "application"),
+        "people_csv_url": query.url("usage:chargeback_export_csv") + "&by=person",
+        "people_xlsx_url": query.url("usage:chargeback_export_xlsx") + "&by=person",
+        "can_open_requests": user_has_role(request.user, (REVIEWER,)),
+    }
+    person = request.GET.get("person")
+    if person:
+        chosen = next((row for row in identities if row.object_id == person), None)
+        context["person"] = chosen or person
+        context["person_requests"] = identity_requests(
+            object_id=person, begin=report.begin, end=report.end, filters=query.filters
+        )
+    return context
 
 
 def _export(request: HttpRequest, extension: str) -> HttpResponse:
@@ -231,7 +258,8 @@ def _export(request: HttpRequest, extension: str) -> HttpResponse:
         query = _page_query(request)
     except ParamError as error:
         return _bad_request(request, error)
-    report = chargeback_report(month=query.month, group_by=query.level, filters=query.filters)
+    group_by = "person" if request.GET.get("by") == "person" else query.level
+    report = chargeback_report(month=query.month, group_by=group_by, filters=query.filters)
     access_audit_record(
         request=request,
         action="export",

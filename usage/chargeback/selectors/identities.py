@@ -1,41 +1,73 @@
-"""Usage per person or app: per Entra object id of the native log, named by the People table."""
+"""The chargeback page's "People and apps": usage per caller (``GatewayRequest.caller_object_id``,
+found by ``usage.identity``), named by the People table (``NamedIdentity``), and a caller's
+latest requests for the drill-down."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
-from django.db.models import BigIntegerField, Case, Count, OuterRef, Subquery, Sum, When
-
-from ...measures import TOKEN_MEASURES
-from ...models import GatewayRequest, NativeLog, TokenSource
-from ...people.selectors import person_labels
+from ...models import GatewayRequest
 from .cost_centers import cost_center_resolver
 from .lines import Measures
+from .people import UNIDENTIFIED, people_named, person_key, person_lines
 from .reports import ChargebackFilters
 
-_REQUEST_MEASURES = (*TOKEN_MEASURES, "cost")
+# Requests listed when drilling down to one caller.
+DRILL_DOWN_LIMIT = 50
 
 
 @dataclass
 class IdentityRow:
-    object_id: str  # "" = no native log joined (so no Entra identity known)
+    object_id: str  # UNIDENTIFIED = no source names the caller
     label: str
-    cost_center: str | None
+    cost_center: str | None  # None: the caller's requests span several cost centers
     measures: Measures
+    kind: str = ""  # "user" or "application" when the People table knows the id
+    email: str = ""
 
 
 def identity_usage(
     *, begin: datetime, end: datetime, filters: ChargebackFilters | None = None, fast_path: bool | None = None
 ) -> list[IdentityRow]:
-    """Usage per Entra object id (native log ``objectId``), named by the People table; live figures.
-
-    Requests are joined to their native log on ``apim_request_id == NativeLog.correlation_id``;
-    requests without a joined native log form the ``""`` row, so the rows add up to the total.
-    """
+    """Usage per caller in ``[begin, end)``, biggest cost first; live figures. Requests without a
+    caller form the ``(unidentified)`` row, so the rows add up to the total."""
     filters = filters or ChargebackFilters()
-    requests = GatewayRequest.objects.filter(time__gte=begin, time__lt=end)
+    lines = person_lines(
+        begin=begin, end=end, model=filters.model, subscription=filters.subscription, fast_path=fast_path
+    )
+    resolve = cost_center_resolver()
+    rows: dict[str, IdentityRow] = {}
+    for line in lines:
+        ref = resolve(line.subscription, line.product)
+        if not filters.matches(line, ref):
+            continue
+        key, label = person_key(line)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = IdentityRow(key, label, ref.code, Measures())
+        elif row.cost_center != ref.code:
+            row.cost_center = None
+        row.measures.add(line.measures)
+    for object_id, person in people_named(list(rows)).items():
+        row = rows[object_id]
+        row.label, row.kind, row.email = person.display_name, person.kind, person.email
+    return sorted(rows.values(), key=lambda r: (-r.measures.cost, r.object_id))
+
+
+def identity_requests(
+    *,
+    object_id: str,
+    begin: datetime,
+    end: datetime,
+    filters: ChargebackFilters | None = None,
+    limit: int = DRILL_DOWN_LIMIT,
+) -> list[GatewayRequest]:
+    """The caller's latest requests in ``[begin, end)`` (no text: bodies are not loaded)."""
+    filters = filters or ChargebackFilters()
+    requests = GatewayRequest.objects.filter(
+        time__gte=begin, time__lt=end, caller_object_id="" if object_id == UNIDENTIFIED else object_id
+    )
     for name, column in (
         ("subscription", "apim_subscription_id"),
         ("deployment", "deployment"),
@@ -44,59 +76,26 @@ def identity_usage(
         value = getattr(filters, name)
         if value is not None:
             requests = requests.filter(**{column: value})
-    native = NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id")).exclude(correlation_id="")
-    requests = requests.annotate(object_id=Subquery(native.values("object_id")[:1]))
-    keys = ("apim_subscription_id", "product_id", "object_id")
-    if fast_path is None:
-        fast_path = connection.vendor == "postgresql"
-    sums: dict[tuple, Measures] = {}
-    if fast_path:
-        grouped = requests.values(*keys).annotate(
-            requests_n=Count("id"),
-            **{f"sum_{n}": Sum(n) for n in _REQUEST_MEASURES},
-            estimated=Sum(
-                Case(
-                    When(token_source=TokenSource.ESTIMATED, then="total_tokens"),
-                    default=0,
-                    output_field=BigIntegerField(),
-                )
-            ),
-            unpriced=Sum(
-                Case(When(is_priced=False, then="total_tokens"), default=0, output_field=BigIntegerField())
-            ),
-        )
-        for row in grouped.order_by():
-            sums[tuple(row[k] or "" for k in keys)] = Measures(
-                requests=row["requests_n"],
-                **{n: row[f"sum_{n}"] or 0 for n in _REQUEST_MEASURES},
-                estimated_tokens=row["estimated"] or 0,
-                unpriced_tokens=row["unpriced"] or 0,
-            )
-    else:
-        for row in requests.values(*keys, *_REQUEST_MEASURES, "token_source", "is_priced").iterator():
-            measures = sums.setdefault(tuple(row[k] or "" for k in keys), Measures())
-            measures.add(
-                Measures(
-                    requests=1,
-                    **{n: row[n] for n in _REQUEST_MEASURES},
-                    estimated_tokens=row["total_tokens"]
-                    if row["token_source"] == TokenSource.ESTIMATED
-                    else 0,
-                    unpriced_tokens=0 if row["is_priced"] else row["total_tokens"],
-                )
-            )
+    fields = (
+        "correlation_id",
+        "time",
+        "apim_subscription_id",
+        "product_id",
+        "deployment",
+        "model",
+        "response_code",
+        "total_tokens",
+        "cost",
+        "caller_source",
+    )
+    if filters.cost_center is None:
+        return list(requests.order_by("-time").only(*fields)[:limit])
+    # The cost center follows from subscription and product: filtered here, newest first.
     resolve = cost_center_resolver()
-    labels = person_labels(object_ids=(key[2] for key in sums))
-    rows: dict[str, IdentityRow] = {}
-    for (subscription, product, object_id), measures in sums.items():
-        ref = resolve(subscription, product)
-        if filters.cost_center is not None and ref.code != filters.cost_center:
-            continue
-        row = rows.get(object_id)
-        if row is None:
-            label = labels.get(object_id) or "(no native log joined)"
-            row = rows[object_id] = IdentityRow(object_id, label, ref.code, Measures())
-        elif row.cost_center != ref.code:
-            row.cost_center = None  # spans several cost centers
-        row.measures.add(measures)
-    return sorted(rows.values(), key=lambda r: (-r.measures.cost, r.object_id))
+    rows = []
+    for row in requests.order_by("-time").only(*fields).iterator(chunk_size=500):
+        if resolve(row.apim_subscription_id, row.product_id).code == filters.cost_center:
+            rows.append(row)
+            if len(rows) == limit:
+                break
+    return rows

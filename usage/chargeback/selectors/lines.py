@@ -118,6 +118,9 @@ class Line:
     deployment: str
     model: str
     measures: Measures
+    # The caller's id (``GatewayRequest.caller_object_id``) on the lines of ``people.person_lines``;
+    # rollup lines do not know it. Never frozen in a snapshot.
+    person: str = ""
 
     @property
     def dims(self) -> tuple[str, str, str, str]:

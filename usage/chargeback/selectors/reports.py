@@ -23,12 +23,13 @@ from aoai_portal.months import month_bounds, month_floor
 from ...models import MonthClose
 from .cost_centers import CostCenterRef, Resolver, cost_center_resolver
 from .lines import ChargebackInputError, Line, Measures, usage_lines
+from .people import people_named, person_key, person_lines
 
 # Empty key of a dimension (no subscription, no deployment, unassigned cost center) in URLs.
 EMPTY_PARAM = "(none)"
 # Code of the chart series of a closed month's late usage.
 ADJUSTMENT_SERIES = "(adjustment)"
-GROUPINGS = ("cost_center", "subscription", "deployment", "model", "deployment_model", "day")
+GROUPINGS = ("cost_center", "subscription", "deployment", "model", "deployment_model", "day", "person")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class ReportRow:
     subscription_ids: list[str] | None = None  # cost center rows: the subscriptions charged to it
     deployment: str | None = None
     model: str | None = None
+    kind: str | None = None  # person rows: "user" or "application" when the People table knows the id
 
 
 def group_key(grouping: str, line: Line, ref: CostCenterRef) -> tuple[str, str]:
@@ -77,6 +79,8 @@ def group_key(grouping: str, line: Line, ref: CostCenterRef) -> tuple[str, str]:
         )
     if grouping == "day":
         return line.bucket.date().isoformat(), line.bucket.strftime("%a %d %b %Y")
+    if grouping == "person":
+        return person_key(line)
     raise ChargebackInputError(f"group_by must be one of {', '.join(GROUPINGS)}, not {grouping!r}.")
 
 
@@ -237,6 +241,8 @@ def chargeback_report(
     filters = filters or ChargebackFilters()
     month = month_floor(month)
     begin, end = month_bounds(month)
+    if group_by == "person":
+        return _person_report(month=month, filters=filters)
     # Only the "day" grouping and the daily chart need days; other reports read month sums.
     collapse = group_by != "day" and not with_chart
     live_lines = usage_lines(
@@ -311,6 +317,33 @@ def chargeback_report(
         if any(adjustment.values):
             report.chart.append(adjustment)
     return report
+
+
+def _person_report(*, month: date, filters: ChargebackFilters) -> Report:
+    """Grouped by caller: live figures from the request log, also for a closed month (its
+    snapshot has no person), so it has no adjustments."""
+    begin, end = month_bounds(month)
+    lines = person_lines(begin=begin, end=end, model=filters.model, subscription=filters.subscription)
+    resolve = cost_center_resolver()
+    groups, totals = _group(lines, grouping="person", resolve=resolve, filters=filters)
+    people = people_named(list(groups))
+    for key, row in groups.items():
+        person = people.get(key)
+        if person is not None:
+            row.label, row.kind = person.display_name, person.kind
+    return Report(
+        month=month,
+        begin=begin,
+        end=end,
+        group_by="person",
+        filters=filters,
+        currency=settings.PORTAL_CURRENCY,
+        rows=_ordered(groups.values(), "person"),
+        totals=totals,
+        close=month_close_active(month),
+        lines=lines,
+        resolve=resolve,
+    )
 
 
 def chargeback_snapshot_build(*, month: date) -> dict:
