@@ -6,7 +6,7 @@ app_name = "audit"
 
 urlpatterns = [
     path("review/", review.queue, name="queue"),
-    path("review/bulk-dismiss/", review.bulk_dismiss, name="bulk_dismiss"),
+    path("review/bulk/", review.bulk_action, name="bulk_action"),
     path("review/items/<int:item_id>/", review.item_action, name="item_action"),
     path("access-audit/", review.access_log, name="access_log"),
 ]
