@@ -108,6 +108,7 @@ EXPECTATIONS: dict[str, Rule] = {
         kwargs={"item_id": 1},
     ),
     "requests/<str:correlation_id>/": page(REVIEWER, setup=_gateway_request),
+    "requests/": page(REVIEWER),
     "ingestion/": page(ADMIN),
     "access-audit/": page(ADMIN),
     # --- API -------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ ALL_NAV = [
     "Latency",
     "Quotas",
     "Review queue",
+    "Requests",
     "Ingestion",
     "Access audit",
     "Admin",
@@ -312,7 +313,7 @@ def api_docs(visit, portal: Portal, *, shot: str) -> None:
 def test_a_reviewer_works_the_queue_and_opens_a_request_but_not_the_money_pages(portal, new_page, entra):
     visit = sign_in(new_page, entra, portal, roles=["Reviewer"], name="Ravi Reviewer")
     assert visit.page.url.endswith("/review/")  # home sends a reviewer to the queue
-    assert nav_labels(visit) == ["Latency", "Review queue"]
+    assert nav_labels(visit) == ["Latency", "Review queue", "Requests"]
 
     open_page(visit, portal, "/review/", shot="reviewer-review-queue", heading="Review queue")
     flags = api(visit, portal, "/api/v1/flags?status=open&limit=1")
