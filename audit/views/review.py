@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from aoai_portal.access_audit import access_audit_entries
+from aoai_portal.access_audit import access_audit_entries, access_audit_summary
 from aoai_portal.roles import ADMIN, REVIEWER, role_required
 from usage.models import CostCenter
 
@@ -167,14 +167,16 @@ def access_log(request: HttpRequest) -> HttpResponse:
     entries = access_audit_entries(
         username=filters.get("user", ""),
         action=filters.get("action", ""),
+        correlation_id=(filters.get("item") or "").strip(),
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
     )
     page = Paginator(entries, ACCESS_LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [{"entry": entry, "summary": access_audit_summary(entry)} for entry in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
         "audit/access_log.html",
-        {"form": form, "page": page, "query": query.urlencode()},
+        {"form": form, "page": page, "rows": rows, "query": query.urlencode()},
     )
