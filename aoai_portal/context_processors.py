@@ -12,6 +12,7 @@ NAVIGATION = [
     ("Latency", "usage:latency", (FINANCE, REVIEWER)),
     ("Quotas", "quotas:overview", (FINANCE,)),
     ("Review queue", "audit:queue", (REVIEWER,)),
+    ("Requests", "audit:explorer", (REVIEWER,)),
     ("Ingestion", "usage:ingestion_status", (ADMIN,)),
     ("Access audit", "audit:access_log", (ADMIN,)),
     ("Admin", "admin:index", (ADMIN,)),

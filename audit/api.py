@@ -54,7 +54,7 @@ def flags_list(
 
     if status and status not in ReviewItem.Status.values:
         raise HttpError(400, f"status must be one of {', '.join(ReviewItem.Status.values)}.")
-    items = review_items_filter(filters=QueueFilters(status=status, since=from_, until=to))
+    items = review_items_filter(filters=QueueFilters(status=status, since=from_, until=to, order="newest"))
     if rule:
         # A rule or detector name, or its source ("rule:3", "detector:email").
         field = "request__flags__source" if ":" in rule else "request__flags__name"

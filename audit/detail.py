@@ -72,8 +72,10 @@ def _conversation_view(conversation: Conversation, flags: list[Flag], reveal: bo
     return {"prompt": parts["prompt"], "completion": parts["completion"], "masked_count": masked_count}
 
 
-def _headers(headers: dict[str, Any], reveal: bool) -> list[tuple[str, str]]:
+def _headers(headers: dict[str, Any], reveal: bool) -> tuple[list[tuple[str, str]], int]:
+    """(name, value) rows, masked unless ``reveal``, and how many values a reveal would show."""
     rows = []
+    masked = 0
     for name, value in sorted((headers or {}).items()) if isinstance(headers, dict) else []:
         text = (
             value
@@ -82,18 +84,18 @@ def _headers(headers: dict[str, Any], reveal: bool) -> list[tuple[str, str]]:
             if isinstance(value, list)
             else str(value)
         )
-        if not reveal:
-            # Ingestion already redacts credential headers (usage.ingestion.credentials); masked
-            # here as well, whatever a row holds.
-            if header_name_is_credential(name):
-                text = text if text.endswith(REDACTED) else secret_mask(text)
-            else:
-                text = "".join(
-                    s.text
-                    for s in text_segments(text=text, marks=[], masks=masked_spans_find(text), reveal=False)
-                )
+        # Ingestion already redacts credential headers (usage.ingestion.credentials); masked
+        # here as well, whatever a row holds. A redacted value has nothing left to reveal.
+        if header_name_is_credential(name):
+            if not text.endswith(REDACTED):
+                masked += 1
+                text = text if reveal else secret_mask(text)
+        elif masks := masked_spans_find(text):
+            masked += len(masks)
+            if not reveal:
+                text = "".join(s.text for s in text_segments(text=text, marks=[], masks=masks, reveal=False))
         rows.append((name, text))
-    return rows
+    return rows, masked
 
 
 def request_detail_build(*, request: GatewayRequest, reveal: bool) -> dict[str, Any]:
@@ -116,6 +118,9 @@ def request_detail_build(*, request: GatewayRequest, reveal: bool) -> dict[str, 
     verdicts: AzureVerdicts = azure_verdicts_find(
         content_filter=request.content_filter, response_body=request.response_body
     )
+    request_headers, request_masked = _headers(request.request_headers, reveal)
+    response_headers, response_masked = _headers(request.response_headers, reveal)
+    conversation_view = _conversation_view(conversation, flags, reveal)
     cost_center = cost_center_map_get().of(
         subscription=request.apim_subscription_id, product=request.product_id
     )
@@ -131,9 +136,11 @@ def request_detail_build(*, request: GatewayRequest, reveal: bool) -> dict[str, 
         "item": item,
         "events": list(item.events.all()) if item else [],
         "conversation": conversation,
-        "conversation_view": _conversation_view(conversation, flags, reveal),
+        "conversation_view": conversation_view,
         "verdicts": verdicts,
-        "request_headers": _headers(request.request_headers, reveal),
-        "response_headers": _headers(request.response_headers, reveal),
+        "request_headers": request_headers,
+        "response_headers": response_headers,
+        # What a reveal would show: the page offers *Reveal* only when this is not 0.
+        "masked_count": conversation_view["masked_count"] + request_masked + response_masked,
         "revealed": reveal,
     }

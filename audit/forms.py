@@ -6,10 +6,11 @@ from .models import AccessAuditEntry
 
 
 class AccessLogFilterForm(forms.Form):
-    user = forms.CharField(required=False, max_length=150, label="User")
+    user = forms.CharField(required=False, max_length=150, label="Person")
     action = forms.ChoiceField(
         required=False, choices=[("", "Any action"), *AccessAuditEntry.Action.choices], label="Action"
     )
+    item = forms.CharField(required=False, max_length=64, label="Request (correlation id)")
     date_from = forms.DateField(
         required=False,
         label="From (UTC)",

@@ -1,10 +1,14 @@
 """Forms of prompt review: date ranges, workflow notes, reveal reasons, queue filters."""
 
 from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django import forms
 
 from aoai_portal.params import year_validator
+
+if TYPE_CHECKING:
+    from .selectors import QueueFilters
 
 
 class DateRangeForm(forms.Form):
@@ -51,16 +55,28 @@ class QueueFilterForm(forms.Form):
         validators=[year_validator],
     )
     order = forms.ChoiceField(
-        required=False, choices=[("newest", "Newest first"), ("severity", "Most severe first")], label="Order"
+        required=False,
+        choices=[
+            ("severity", "Most severe, then longest waiting"),
+            ("newest", "Newest first"),
+            ("oldest", "Oldest first"),
+        ],
+        label="Order",
     )
 
     def __init__(self, *args, rules: list[tuple[str, str]], cost_centers: list[tuple[str, str]], **kwargs):
         from .models import ReviewItem, Severity
+        from .selectors import TODO
 
         super().__init__(*args, **kwargs)
         self.fields["rule"].choices = [("", "Any"), *rules]
         self.fields["severity"].choices = [("", "Any"), *Severity.choices]
-        self.fields["status"].choices = [("", "Any"), *ReviewItem.Status.choices]
+        # "To do" first: the status a queue without one in its query string shows (``filters``).
+        self.fields["status"].choices = [
+            (TODO, "To do (open or in review)"),
+            ("", "Any"),
+            *ReviewItem.Status.choices,
+        ]
         self.fields["cost_center"].choices = [("", "Any"), *cost_centers]
 
     def clean(self):
@@ -69,19 +85,21 @@ class QueueFilterForm(forms.Form):
             raise forms.ValidationError("'From' is after 'To'.")
         return data
 
-    def filters(self):
-        from .selectors import QueueFilters
+    def filters(self) -> "QueueFilters":
+        from .selectors import TODO, QueueFilters
 
         data = self.cleaned_data if self.is_valid() else {}
+        # No status in the query string = what is left to do; an explicit empty one = any status.
+        status = data.get("status", "") if "status" in self.data else TODO
         since = data.get("date_from")
         until = data.get("date_to")
         return QueueFilters(
             rule=data.get("rule", ""),
             severity=data.get("severity"),
-            status=data.get("status", ""),
+            status=status,
             subscription=(data.get("subscription") or "").strip(),
             cost_center=data.get("cost_center", ""),
             since=datetime.combine(since, time.min, tzinfo=UTC) if since else None,
             until=datetime.combine(until, time.min, tzinfo=UTC) + timedelta(days=1) if until else None,
-            order=data.get("order") or "newest",
+            order=data.get("order") or "severity",
         )

@@ -53,7 +53,21 @@ class QueueFilters:
     cost_center: str = ""  # CostCenter.code
     since: datetime | None = None  # request time, half-open [since, until)
     until: datetime | None = None
-    order: str = "newest"  # newest | severity
+    order: str = "severity"  # a key of QUEUE_ORDERS
+
+
+# "todo" in QueueFilters.status: what is left to do (open, or taken and not decided).
+TODO = "todo"
+
+# Each order of the queue as (field, descending) keys, the last one unique: the queue sorts by
+# them and the next / previous item of the request page compares against them (keyset), so the
+# reviewer walks the queue in the order it is listed. "severity" puts the most severe first and,
+# within one severity, the request that has waited longest.
+QUEUE_ORDERS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "severity": (("severity", True), ("request_time", False), ("id", False)),
+    "newest": (("request_time", True), ("id", True)),
+    "oldest": (("request_time", False), ("id", False)),
+}
 
 
 def review_items_filter(*, filters: QueueFilters) -> QuerySet[ReviewItem]:
@@ -63,7 +77,9 @@ def review_items_filter(*, filters: QueueFilters) -> QuerySet[ReviewItem]:
     ``review_items_requests_attach``.
     """
     items = ReviewItem.objects.select_related("assignee")
-    if filters.status:
+    if filters.status == TODO:
+        items = items.filter(status__in=[ReviewItem.Status.OPEN, ReviewItem.Status.IN_REVIEW])
+    elif filters.status:
         items = items.filter(status=filters.status)
     if filters.severity:
         items = items.filter(severity__gte=filters.severity)
@@ -81,9 +97,28 @@ def review_items_filter(*, filters: QueueFilters) -> QuerySet[ReviewItem]:
         items = items.filter(request_time__gte=filters.since)
     if filters.until:
         items = items.filter(request_time__lt=filters.until)
-    if filters.order == "severity":
-        return items.order_by("-severity", "-request_time", "-pk")
-    return items.order_by("-request_time", "-pk")
+    keys = QUEUE_ORDERS.get(filters.order, QUEUE_ORDERS["severity"])
+    return items.order_by(*(f"-{name}" if descending else name for name, descending in keys))
+
+
+def review_item_neighbour(
+    *, filters: QueueFilters, item: ReviewItem, previous: bool = False
+) -> ReviewItem | None:
+    """The item after ``item`` in the queue of ``filters`` (before it with ``previous``).
+
+    Compared on the order's keys, so ``item`` itself need not match the filters any more (an item
+    just taken or dismissed has left a "to do" queue; the next one is still the one after it).
+    """
+    keys = QUEUE_ORDERS.get(filters.order, QUEUE_ORDERS["severity"])
+    after = Q(pk__in=[])
+    for index, (name, descending) in enumerate(keys):
+        lookup = "lt" if descending != previous else "gt"
+        term = Q(**{f"{name}__{lookup}": getattr(item, name)})
+        for earlier, _ in keys[:index]:
+            term &= Q(**{earlier: getattr(item, earlier)})
+        after |= term
+    items = review_items_filter(filters=filters).filter(after)
+    return (items.reverse() if previous else items).first()
 
 
 def review_items_requests_attach(items: list[ReviewItem]) -> list[ReviewItem]:
@@ -118,8 +153,9 @@ def review_status_counts() -> dict[str, int]:
 
 
 def review_oldest_open_time() -> datetime | None:
+    """The request time of the oldest open item (how long it has waited, not since ingestion)."""
     oldest: datetime | None = ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).aggregate(
-        t=Min("created_at")
+        t=Min("request_time")
     )["t"]
     return oldest
 

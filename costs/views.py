@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from aoai_portal import months, params
-from aoai_portal.access_audit import access_audit_record
+from aoai_portal.access_audit import access_audit_export
 from aoai_portal.roles import FINANCE, role_required
 
 from .focus import focus_csv, focus_filename, focus_parquet, month_focus_rows
@@ -74,11 +74,7 @@ def chargeback_focus(request: HttpRequest, extension: str) -> HttpResponse:
     except params.ParamError as error:
         return render(request, "costs/reconciliation_error.html", {"error": str(error)}, status=400)
     rows = month_focus_rows(month=month)
-    access_audit_record(
-        request=request,
-        action="export",
-        detail={"what": "chargeback-focus", "format": extension, "query": request.GET.urlencode()},
-    )
+    access_audit_export(request=request, what="chargeback-focus", format=extension)
     if extension == "csv":
         response = HttpResponse(focus_csv(rows), content_type="text/csv; charset=utf-8")
     else:

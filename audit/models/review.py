@@ -140,9 +140,9 @@ class ReviewItem(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            # The queue's orders ("newest", "severity") and its subscription filter.
+            # The queue's orders (audit.selectors.QUEUE_ORDERS) and its subscription filter.
             models.Index(fields=["request_time", "id"], name="audit_review_time_idx"),
-            models.Index(fields=["severity", "request_time", "id"], name="audit_review_sev_time_idx"),
+            models.Index(fields=["-severity", "request_time", "id"], name="audit_review_sev_age_idx"),
             models.Index(
                 fields=["apim_subscription_id", "request_time", "id"], name="audit_review_sub_time_idx"
             ),

@@ -73,65 +73,90 @@ def _transition(
     return item
 
 
+_TRANSITIONS: dict[str, dict] = {
+    # A false positive.
+    "dismiss": {
+        "action": "dismiss",
+        "allowed_from": {S.OPEN, S.IN_REVIEW},
+        "to": S.DISMISSED,
+        "note_required": False,
+    },
+    "confirm": {"action": "confirm", "allowed_from": {S.IN_REVIEW}, "to": S.CONFIRMED, "note_required": True},
+    "escalate": {
+        "action": "escalate",
+        "allowed_from": {S.CONFIRMED},
+        "to": S.ESCALATED,
+        "note_required": True,
+    },
+}
+
+
 def review_dismiss(*, item_id: int, user, note: str = "") -> ReviewItem:
     """A false positive."""
-    return _transition(
-        item_id=item_id,
-        user=user,
-        action="dismiss",
-        allowed_from={S.OPEN, S.IN_REVIEW},
-        to=S.DISMISSED,
-        note=note,
-        note_required=False,
-    )
+    return _transition(item_id=item_id, user=user, note=note, **_TRANSITIONS["dismiss"])
 
 
 def review_confirm(*, item_id: int, user, note: str) -> ReviewItem:
-    return _transition(
-        item_id=item_id,
-        user=user,
-        action="confirm",
-        allowed_from={S.IN_REVIEW},
-        to=S.CONFIRMED,
-        note=note,
-        note_required=True,
-    )
+    return _transition(item_id=item_id, user=user, note=note, **_TRANSITIONS["confirm"])
 
 
 def review_escalate(*, item_id: int, user, note: str) -> ReviewItem:
-    return _transition(
-        item_id=item_id,
-        user=user,
-        action="escalate",
-        allowed_from={S.CONFIRMED},
-        to=S.ESCALATED,
-        note=note,
-        note_required=True,
-    )
+    return _transition(item_id=item_id, user=user, note=note, **_TRANSITIONS["escalate"])
 
 
-def review_bulk_dismiss(*, item_ids: Collection[int], user, note: str) -> int:
-    """Dismiss the open items among ``item_ids`` (and those in review by ``user``) with one note."""
+# The steps each action takes from each status, so that a reviewer acts once per item: confirming
+# an open item takes it first, escalating one not yet confirmed confirms it first. Every step is
+# its own ReviewEvent; a status not listed gets the action alone (and its refusal).
+_STEPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "take": {},
+    "dismiss": {},
+    "confirm": {S.OPEN: ("take", "confirm")},
+    "escalate": {S.OPEN: ("take", "confirm", "escalate"), S.IN_REVIEW: ("confirm", "escalate")},
+}
+REVIEW_ACTIONS = tuple(_STEPS)
+_NOTE_REQUIRED = {"confirm", "escalate"}
+
+
+def review_item_act(*, item_id: int, user, action: str, note: str = "") -> ReviewItem:
+    """``action`` (take, dismiss, confirm, escalate) on one item, with the steps it needs; all or none."""
+    if action not in _STEPS:
+        raise ReviewError("Unknown action.")
     note = (note or "").strip()
-    if not note:
-        raise ReviewError("A note is required to dismiss several items at once.")
-    dismissed = 0
+    if action in _NOTE_REQUIRED and not note:
+        raise ReviewError(f"A note is required to {action} an item.")
     with transaction.atomic():
-        items = ReviewItem.objects.select_for_update().filter(pk__in=list(item_ids))
-        events = []
-        for item in items:
-            mine = item.status == S.IN_REVIEW and item.assignee_id == user.pk
-            if item.status != S.OPEN and not mine:
-                continue
-            from_status = item.status
-            item.status, item.note = S.DISMISSED, note
-            if item.assignee_id is None:
-                item.assignee = user
-            item.save(update_fields=["status", "note", "assignee", "updated_at"])
-            events.append(_event(item, user=user, action="bulk_dismiss", from_status=from_status, note=note))
-            dismissed += 1
-        ReviewEvent.objects.bulk_create(events)
-    return dismissed
+        status = ReviewItem.objects.filter(pk=item_id).values_list("status", flat=True).first()
+        if status is None:
+            raise ReviewError("This item no longer exists.")
+        item = None
+        for step in _STEPS[action].get(status, (action,)):
+            if step == "take":
+                item = review_take(item_id=item_id, user=user)
+            else:
+                item = _transition(item_id=item_id, user=user, note=note, **_TRANSITIONS[step])
+    assert item is not None
+    return item
+
+
+def review_bulk_act(*, item_ids: Collection[int], user, action: str, note: str) -> tuple[int, int]:
+    """``action`` on each of ``item_ids`` (each its own events); returns (done, skipped).
+
+    A note is required for every bulk action but *take*: several items decided at once should say why.
+    An item the action does not apply to (already decided, taken by someone else) is skipped.
+    """
+    note = (note or "").strip()
+    if action not in _STEPS:
+        raise ReviewError("Unknown action.")
+    if action != "take" and not note:
+        raise ReviewError(f"A note is required to {action} several items at once.")
+    done = 0
+    for item_id in item_ids:
+        try:
+            review_item_act(item_id=item_id, user=user, action=action, note=note)
+        except ReviewError:
+            continue
+        done += 1
+    return done, len(item_ids) - done
 
 
 def review_release(*, item_id: int, user, note: str = "") -> ReviewItem:

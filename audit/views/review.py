@@ -1,13 +1,14 @@
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from aoai_portal.access_audit import access_audit_entries
+from aoai_portal.access_audit import access_audit_entries, access_audit_summary
 from aoai_portal.roles import ADMIN, REVIEWER, role_required
 from usage.models import CostCenter
 
@@ -18,36 +19,52 @@ from ..selectors import (
     cost_center_map_get,
     flag_sources_list,
     flags_by_request,
+    review_item_neighbour,
     review_items_filter,
     review_items_requests_attach,
     review_oldest_open_time,
     review_status_counts,
 )
-from ..services.review import (
-    ReviewError,
-    review_bulk_dismiss,
-    review_confirm,
-    review_dismiss,
-    review_escalate,
-    review_take,
-)
+from ..services.review import REVIEW_ACTIONS, ReviewError, review_bulk_act, review_item_act
 
 QUEUE_PAGE_SIZE = 50
 
 
+def queue_form(data: QueryDict | None) -> QueueFilterForm:
+    """The queue's filter form over ``data`` (a query string's values; None = the default queue)."""
+    cost_centers = [(cc.code, str(cc)) for cc in CostCenter.objects.all()]
+    return QueueFilterForm(data or None, rules=flag_sources_list(), cost_centers=cost_centers)
+
+
+def queue_query(request: HttpRequest) -> str:
+    """The queue filter a request page or an action came with (``?queue=``, a query string)."""
+    return (request.POST.get("queue") or request.GET.get("queue", ""))[:2000]
+
+
+def item_url(*, correlation_id: str, queue: str) -> str:
+    """A request page, remembering the queue filter it was opened from."""
+    return reverse("usage:request_detail", args=[correlation_id]) + "?" + urlencode({"queue": queue})
+
+
+def queue_url(query: str) -> str:
+    return reverse("audit:queue") + (f"?{query}" if query else "")
+
+
 @role_required(REVIEWER)
 def queue(request: HttpRequest) -> HttpResponse:
-    """Flagged requests, newest or most severe first, with filters in the query string."""
-    cost_centers = [(cc.code, str(cc)) for cc in CostCenter.objects.all()]
-    form = QueueFilterForm(request.GET or None, rules=flag_sources_list(), cost_centers=cost_centers)
+    """Flagged requests, most severe and longest waiting first, with filters in the query string."""
+    form = queue_form(request.GET)
     items = review_items_filter(filters=form.filters())
     page = Paginator(items, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = review_items_requests_attach(list(page.object_list))
     flags = flags_by_request(request_ids=[item.request_id for item in page.object_list])
     ccs = cost_center_map_get()
+    query = request.GET.copy()
+    query.pop("page", None)
     rows = [
         {
             "item": item,
+            "url": item_url(correlation_id=item.request.correlation_id, queue=query.urlencode()),
             "flags": flags.get(item.request_id, []),
             "cost_center": ccs.of(
                 subscription=item.request.apim_subscription_id, product=item.request.product_id
@@ -56,8 +73,6 @@ def queue(request: HttpRequest) -> HttpResponse:
         for item in page.object_list
     ]
     oldest = review_oldest_open_time()
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "audit/queue.html",
@@ -67,8 +82,13 @@ def queue(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "counts": review_status_counts(),
             "oldest_open": oldest,
-            "oldest_open_age": timezone.now() - oldest if oldest else None,
             "query": query.urlencode(),
+            "bulk_actions": [
+                ("take", "Take"),
+                ("dismiss", "Dismiss"),
+                ("confirm", "Confirm"),
+                ("escalate", "Escalate"),
+            ],
         },
     )
 
@@ -82,51 +102,58 @@ def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
 
 @role_required(REVIEWER)
 @require_POST
-def bulk_dismiss(request: HttpRequest) -> HttpResponse:
-    ids = [int(value) for value in request.POST.getlist("item") if value.isdigit()]
-    queue_url = reverse("audit:queue")
+def bulk_action(request: HttpRequest) -> HttpResponse:
+    """One action on the items ticked in the queue; each item gets its own review events."""
+    ids = [int(value) for value in request.POST.getlist("item") if value.isdigit() and len(value) < 19]
+    action = request.POST.get("action", "")
+    back = reverse("audit:queue")
+    if action not in REVIEW_ACTIONS:
+        messages.error(request, "Choose an action.")
+        return _back(request, back)
     if not ids:
-        messages.error(request, "Select the items to dismiss.")
-        return _back(request, queue_url)
+        messages.error(request, f"Select the items to {action}.")
+        return _back(request, back)
     try:
-        count = review_bulk_dismiss(item_ids=ids, user=request.user, note=request.POST.get("note", ""))
+        done, skipped = review_bulk_act(
+            item_ids=ids, user=request.user, action=action, note=request.POST.get("note", "")
+        )
     except ReviewError as exc:
         messages.error(request, str(exc))
-        return _back(request, queue_url)
-    skipped = len(ids) - count
+        return _back(request, back)
     messages.success(
         request,
-        f"Dismissed {count} item{'s' if count != 1 else ''}"
-        + (f"; {skipped} skipped (not open or taken by someone else)." if skipped else "."),
+        f"{_PAST[action]} {done} item{'s' if done != 1 else ''}"
+        + (f"; {skipped} skipped (already decided or taken by someone else)." if skipped else "."),
     )
-    return _back(request, queue_url)
+    return _back(request, back)
 
 
-_ACTIONS = {
-    "take": lambda item_id, user, note: review_take(item_id=item_id, user=user),
-    "dismiss": lambda item_id, user, note: review_dismiss(item_id=item_id, user=user, note=note),
-    "confirm": lambda item_id, user, note: review_confirm(item_id=item_id, user=user, note=note),
-    "escalate": lambda item_id, user, note: review_escalate(item_id=item_id, user=user, note=note),
-}
+_PAST = {"take": "Took", "dismiss": "Dismissed", "confirm": "Confirmed", "escalate": "Escalated"}
 
 
 @role_required(REVIEWER)
 @require_POST
 def item_action(request: HttpRequest, item_id: int) -> HttpResponse:
-    """take / dismiss / confirm / escalate one item (from the request detail page)."""
+    """take / dismiss / confirm / escalate one item, then on to the next item of the queue's filter."""
     item = get_object_or_404(ReviewItem.objects.select_related("request"), pk=item_id)
-    detail_url = reverse("usage:request_detail", args=[item.request.correlation_id])
-    action = _ACTIONS.get(request.POST.get("action", ""))
-    if action is None:
-        messages.error(request, "Unknown action.")
-        return HttpResponseRedirect(detail_url)
+    query = queue_query(request)
     try:
-        item = action(item.pk, request.user, request.POST.get("note", ""))
+        item = review_item_act(
+            item_id=item.pk,
+            user=request.user,
+            action=request.POST.get("action", ""),
+            note=request.POST.get("note", ""),
+        )
     except ReviewError as exc:
         messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Item is now {item.get_status_display().lower()}.")
-    return HttpResponseRedirect(detail_url)
+        return HttpResponseRedirect(item_url(correlation_id=item.request.correlation_id, queue=query))
+    done = f"{item.request.correlation_id} is now {item.get_status_display().lower()}."
+    following = review_item_neighbour(filters=queue_form(QueryDict(query)).filters(), item=item)
+    if following is None:
+        messages.success(request, f"{done} No more items in this queue.")
+        return HttpResponseRedirect(queue_url(query))
+    messages.success(request, done)
+    return HttpResponseRedirect(item_url(correlation_id=following.request.correlation_id, queue=query))
 
 
 ACCESS_LOG_PAGE_SIZE = 50
@@ -140,14 +167,16 @@ def access_log(request: HttpRequest) -> HttpResponse:
     entries = access_audit_entries(
         username=filters.get("user", ""),
         action=filters.get("action", ""),
+        correlation_id=(filters.get("item") or "").strip(),
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
     )
     page = Paginator(entries, ACCESS_LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [{"entry": entry, "summary": access_audit_summary(entry)} for entry in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
         "audit/access_log.html",
-        {"form": form, "page": page, "query": query.urlencode()},
+        {"form": form, "page": page, "rows": rows, "query": query.urlencode()},
     )

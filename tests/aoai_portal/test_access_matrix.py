@@ -109,12 +109,13 @@ EXPECTATIONS: dict[str, Rule] = {
     "quotas/tiers/<int:tier_id>/policy.xml": page(FINANCE, setup=_quota_tier),
     "review/": page(REVIEWER),
     # POST only: a GET by someone allowed is 405.
-    "review/bulk-dismiss/": custom(anonymous=302, norole=403, finance=403, reviewer=405, admin=405),
+    "review/bulk/": custom(anonymous=302, norole=403, finance=403, reviewer=405, admin=405),
     "review/items/<int:item_id>/": Rule(
         expect={"anonymous": 302, "norole": 403, FINANCE: 403, REVIEWER: 405, ADMIN: 405},
         kwargs={"item_id": 1},
     ),
     "requests/<str:correlation_id>/": page(REVIEWER, setup=_gateway_request),
+    "requests/": page(REVIEWER),
     "ingestion/": page(ADMIN),
     "access-audit/": page(ADMIN),
     # --- API -------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def test_a_nul_character_is_refused_before_any_view(client_for, admin_user, url)
 
 
 def test_a_nul_character_in_a_posted_form_is_refused(client_for, admin_user):
-    response = client_for(admin_user).post("/review/bulk-dismiss/", {"item": "1", "note": "x\x00"})
+    response = client_for(admin_user).post("/review/bulk/", {"item": "1", "action": "dismiss", "note": "x\x00"})
     assert response.status_code == 400
 
 

@@ -1,12 +1,14 @@
 """The access audit: a filterable page for admins, and an admin view nobody can edit."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import RequestFactory
+from freezegun import freeze_time
 
 from aoai_portal.access_audit import access_audit_record
 from audit.models import AccessAuditEntry
+from tests.factories import chat_request_create
 
 
 def _entry(user, *, action="view_prompt", correlation_id="c-1", when=None, ip="10.0.0.7"):
@@ -36,9 +38,11 @@ def test_it_lists_entries_newest_first_with_who_what_and_ip(client_for, admin_us
     assert b"10.0.0.7" in response.content and b"ravi" in response.content
 
 
-def test_it_filters_by_user_action_and_utc_days(client_for, admin_user, entries):
+def test_it_filters_by_person_action_item_and_utc_days(client_for, admin_user, entries):
     client = client_for(admin_user)
     assert _ids(client.get("/access-audit/?user=RAV")) == ["c-new", "c-mid", "c-old"]
+    assert _ids(client.get("/access-audit/?item=c-mid")) == ["c-mid"]
+    assert _ids(client.get("/access-audit/?item=c-m")) == []  # a request, not a prefix
     assert _ids(client.get("/access-audit/?action=export")) == ["export"]
     # date_to is inclusive, date_from starts at 00:00 UTC.
     assert _ids(client.get("/access-audit/?date_from=2026-03-02&date_to=2026-03-02")) == ["export", "c-mid"]
@@ -96,3 +100,62 @@ def test_the_admin_shows_audit_entries_but_nobody_can_change_them(client, admin_
         entry.refresh_from_db()
         assert entry.reason == "" and entry.username == "ravi"
     assert AccessAuditEntry.objects.count() == 4
+
+
+# --- One entry per person, request and quarter of an hour -------------------------------------------
+
+
+def test_views_of_one_request_within_15_minutes_are_one_entry_that_counts_them(client_for, reviewer_user):
+    chat_request_create("v-1", prompt="hello")
+    chat_request_create("v-2", prompt="hello")
+    client = client_for(reviewer_user)
+    start = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    with freeze_time(start) as clock:
+        for _ in range(5):  # the page reloaded after each button press
+            client.get("/requests/v-1/")
+            clock.tick(timedelta(minutes=2))
+        client.get("/requests/v-2/")  # another request: its own entry
+        clock.move_to(start + timedelta(minutes=15, seconds=1))
+        client.get("/requests/v-1/")  # a new quarter of an hour from the first look
+    views = AccessAuditEntry.objects.filter(action="view_prompt").order_by("time", "pk")
+    assert [(e.correlation_id, e.detail.get("views", 1)) for e in views] == [("v-1", 5), ("v-2", 1), ("v-1", 1)]
+    assert views[0].detail["last_seen"].startswith("2026-03-10T09:08:00")
+
+
+def test_another_person_address_or_a_reveal_is_a_new_entry(reviewer_user, admin_user):
+    first = _entry(reviewer_user, correlation_id="c-1")
+    assert _entry(reviewer_user, correlation_id="c-1").pk == first.pk
+    assert _entry(admin_user, correlation_id="c-1").pk != first.pk
+    assert _entry(reviewer_user, correlation_id="c-1", ip="10.9.9.9").pk != first.pk
+    revealed = access_audit_record(
+        request=RequestFactory().get("/", REMOTE_ADDR="10.0.0.7"),
+        user=reviewer_user,
+        action="view_prompt",
+        correlation_id="c-1",
+        detail={"revealed": True},
+    )
+    assert revealed.pk != first.pk
+    # A look with a reason (the admin site's text view) and any other action are never folded.
+    with_reason = access_audit_record(
+        request=None, user=reviewer_user, action="view_prompt", correlation_id="c-1", reason="case 7"
+    )
+    assert with_reason.pk != first.pk
+    assert _entry(reviewer_user, action="reveal_secret").pk != _entry(reviewer_user, action="reveal_secret").pk
+
+
+def test_an_export_records_its_format_and_filters_and_the_page_shows_them(client_for, admin_user):
+    client = client_for(admin_user)
+    assert client.get("/chargeback/export.csv?month=2026-03&cost_center=CC-1").status_code == 200
+    entry = AccessAuditEntry.objects.get(action="export")
+    assert entry.detail["format"] == "csv" and entry.detail["what"] == "chargeback"
+    assert entry.detail["filters"] == {"month": "2026-03", "cost_center": "CC-1"}
+    body = client.get("/access-audit/?action=export").content.decode()
+    assert '<td class="detail">chargeback csv · month=2026-03, cost_center=CC-1</td>' in body
+
+
+def test_the_page_reads_exports_recorded_before_filters_were_kept_apart(client_for, admin_user):
+    access_audit_record(
+        request=None, user=admin_user, action="export", detail={"what": "chargeback", "format": "xlsx", "query": "month=2026-02"}
+    )
+    body = client_for(admin_user).get("/access-audit/").content.decode()
+    assert '<td class="detail">chargeback xlsx · month=2026-02</td>' in body

@@ -52,10 +52,9 @@ def test_every_open_is_written_to_the_access_audit(client_for, reviewer_user, re
     client = client_for(reviewer_user)
     client.get("/requests/d-1/")
     client.get("/requests/d-1/")
-    entries = AccessAuditEntry.objects.filter(
-        action=AccessAuditEntry.Action.VIEW_PROMPT, correlation_id="d-1"
-    )
-    assert entries.count() == 2 and entries.first().username == "ravi"
+    # Two looks within a quarter of an hour: one entry that counts both.
+    entry = AccessAuditEntry.objects.get(action=AccessAuditEntry.Action.VIEW_PROMPT, correlation_id="d-1")
+    assert entry.username == "ravi" and entry.detail["views"] == 2
 
 
 def test_reveal_needs_a_reason_and_is_audited(client_for, reviewer_user, record):
@@ -82,3 +81,23 @@ def test_a_purged_request_shows_usage_but_no_text(client_for, reviewer_user, rec
 
 def test_an_unknown_request_is_404(client_for, reviewer_user):
     assert client_for(reviewer_user).get("/requests/nope/").status_code == 404
+
+
+def test_reveal_is_offered_only_where_something_is_masked(client_for, reviewer_user, record):
+    chat_request_create("d-plain", prompt="mail bob@example.com", completion="ok")
+    flags_evaluate(correlation_ids=["d-plain"])
+    client = client_for(reviewer_user)
+    assert 'id="reveal-form"' in client.get("/requests/d-1/").content.decode()
+    assert "Reveal masked text" not in client.get("/requests/d-plain/").content.decode()
+    # Posted anyway: nothing to reveal, so no reveal in the audit.
+    response = client.post("/requests/d-plain/", {"reason": "curious about nothing"})
+    assert response.status_code == 400 and "Nothing is masked on this request." in response.content.decode()
+    assert not AccessAuditEntry.objects.filter(action=AccessAuditEntry.Action.REVEAL_SECRET).exists()
+
+
+def test_a_masked_header_alone_offers_reveal(client_for, reviewer_user):
+    request = chat_request_create("d-hdr", prompt="hello", completion="hi")
+    request.request_headers = {"x-debug": "token AKIAIOSFODNN7EXAMPLE"}
+    request.save()
+    body = client_for(reviewer_user).get("/requests/d-hdr/").content.decode()
+    assert SECRET not in body and 'id="reveal-form"' in body

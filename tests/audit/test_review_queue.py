@@ -1,8 +1,9 @@
 """The review queue filters and sorts on ReviewItem's copies of the request's fields."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from freezegun import freeze_time
 
 from audit.models import ReviewItem
 from audit.selectors import QueueFilters, review_items_filter, review_items_requests_attach
@@ -38,10 +39,12 @@ def test_the_queue_sorts_by_request_time_and_severity_and_filters_on_the_copies(
         items = review_items_requests_attach(list(review_items_filter(filters=QueueFilters(**filters))))
         return [item.request.correlation_id for item in items]
 
-    assert ids() == ["new-mail", "mid-card", "old-card"]
-    assert ids(order="severity") == ["mid-card", "old-card", "new-mail"]
+    # Most severe first, then the one waiting longest (request time, not ingestion).
+    assert ids() == ["old-card", "mid-card", "new-mail"]
+    assert ids(order="newest") == ["new-mail", "mid-card", "old-card"]
+    assert ids(order="oldest") == ["old-card", "mid-card", "new-mail"]
     assert ids(subscription="sub-b") == ["new-mail"]
-    assert ids(since=T0 + timedelta(hours=1)) == ["new-mail", "mid-card"]
+    assert ids(since=T0 + timedelta(hours=1)) == ["mid-card", "new-mail"]
     assert ids(until=T0 + timedelta(hours=1)) == ["old-card"]
     assert ids(rule="detector:email") == ["new-mail"]
     ops = CostCenter.objects.create(code="OPS", name="Ops")
@@ -57,5 +60,27 @@ def test_the_queue_pages_show_the_requests(client_for, reviewer_user):
     client = client_for(reviewer_user)
     first = client.get("/review/").content.decode()
     second = client.get("/review/?page=2").content.decode()
-    assert "55 items" in first and "p-54" in first and "p-05" in first and "p-04" not in first
-    assert "p-04" in second and "p-00" in second and "p-05" not in second
+    # One severity: the longest waiting first.
+    assert "55 items" in first and "p-00" in first and "p-49" in first and "p-50" not in first
+    assert "p-50" in second and "p-54" in second and "p-49" not in second
+
+
+def test_the_queue_shows_what_is_left_to_do_unless_asked_for_any_status(client_for, reviewer_user):
+    chat_request_create("open-1", prompt=CARD)
+    chat_request_create("done-1", prompt=CARD)
+    flags_evaluate(correlation_ids=["open-1", "done-1"])
+    ReviewItem.objects.filter(request__correlation_id="done-1").update(status="dismissed")
+    client = client_for(reviewer_user)
+    default = client.get("/review/").content.decode()
+    assert "open-1" in default and "done-1" not in default
+    assert "done-1" not in client.get("/review/?severity=3").content.decode()
+    assert "done-1" in client.get("/review/?status=").content.decode()
+
+
+@freeze_time("2026-03-10 19:00:00")
+def test_in_queue_for_counts_from_the_request_time_not_ingestion(client_for, reviewer_user):
+    chat_request_create("aged", prompt=CARD, time=datetime(2026, 3, 10, 10, 0, tzinfo=UTC))
+    flags_evaluate(correlation_ids=["aged"])  # ingested and flagged "now"
+    body = client_for(reviewer_user).get("/review/").content.decode()
+    assert '<td class="age" data-value="1773136800">9\xa0hours</td>' in body
+    assert '<div class="value" id="oldest-open">9\xa0hours</div>' in body

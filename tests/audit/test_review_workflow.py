@@ -1,6 +1,7 @@
-"""Review workflow: take, dismiss, confirm, escalate, bulk dismiss; permissions; history."""
+"""Review workflow: take, dismiss, confirm, escalate, bulk actions; permissions; history."""
 
 import threading
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -11,10 +12,11 @@ from audit.models import AccessAuditEntry, ReviewEvent, ReviewItem
 from audit.services.flags import flags_evaluate
 from audit.services.review import (
     ReviewError,
-    review_bulk_dismiss,
+    review_bulk_act,
     review_confirm,
     review_dismiss,
     review_escalate,
+    review_item_act,
     review_release,
     review_take,
 )
@@ -112,12 +114,48 @@ def test_bulk_dismiss_needs_a_note_and_skips_items_taken_by_others(reviewer_user
     review_take(item_id=mine.pk, user=reviewer_user)
     review_take(item_id=theirs.pk, user=other_reviewer())
     with pytest.raises(ReviewError, match="note is required"):
-        review_bulk_dismiss(item_ids=[free.pk], user=reviewer_user, note="")
-    count = review_bulk_dismiss(item_ids=[mine.pk, theirs.pk, free.pk], user=reviewer_user, note="test data")
-    assert count == 2
+        review_bulk_act(item_ids=[free.pk], user=reviewer_user, action="dismiss", note="")
+    done = review_bulk_act(
+        item_ids=[mine.pk, theirs.pk, free.pk], user=reviewer_user, action="dismiss", note="test data"
+    )
+    assert done == (2, 1)
     statuses = dict(ReviewItem.objects.values_list("request__correlation_id", "status"))
     assert statuses == {"w-a": "dismissed", "w-b": "in_review", "w-c": "dismissed"}
-    assert ReviewEvent.objects.filter(action="bulk_dismiss", note="test data").count() == 2
+    assert ReviewEvent.objects.filter(action="dismiss", note="test data").count() == 2
+
+
+def test_bulk_take_needs_no_note_and_each_item_gets_its_event(reviewer_user):
+    items = [flagged("w-a"), flagged("w-b")]
+    assert review_bulk_act(item_ids=[i.pk for i in items], user=reviewer_user, action="take", note="") == (2, 0)
+    assert set(ReviewItem.objects.values_list("status", "assignee")) == {("in_review", reviewer_user.pk)}
+    assert sorted(ReviewEvent.objects.filter(action="take").values_list("item_id", flat=True)) == sorted(
+        i.pk for i in items
+    )
+
+
+def test_confirming_an_open_item_takes_it_first_and_escalating_confirms_it_first(reviewer_user):
+    confirmed, escalated = flagged("w-a"), flagged("w-b")
+    review_item_act(item_id=confirmed.pk, user=reviewer_user, action="confirm", note="real")
+    review_item_act(item_id=escalated.pk, user=reviewer_user, action="escalate", note="worse")
+    steps = list(ReviewEvent.objects.order_by("pk").values_list("item_id", "action", "from_status", "to_status"))
+    assert steps == [
+        (confirmed.pk, "take", "open", "in_review"),
+        (confirmed.pk, "confirm", "in_review", "confirmed"),
+        (escalated.pk, "take", "open", "in_review"),
+        (escalated.pk, "confirm", "in_review", "confirmed"),
+        (escalated.pk, "escalate", "confirmed", "escalated"),
+    ]
+
+
+def test_a_refused_step_leaves_the_item_as_it_was(reviewer_user):
+    item = flagged()
+    review_take(item_id=item.pk, user=other_reviewer())
+    with pytest.raises(ReviewError, match="assigned to another reviewer"):
+        review_item_act(item_id=item.pk, user=reviewer_user, action="escalate", note="mine now")
+    with pytest.raises(ReviewError, match="note is required"):
+        review_item_act(item_id=item.pk, user=reviewer_user, action="confirm", note=" ")
+    assert ReviewItem.objects.get().status == "in_review"
+    assert list(ReviewEvent.objects.values_list("action", flat=True)) == ["take"]
 
 
 def test_only_an_admin_releases_a_confirmed_item(reviewer_user, admin_user):
@@ -197,26 +235,61 @@ def test_the_queue_filters_by_cost_center(client_for, reviewer_user):
     assert "w-1" in body and "w-2" not in body
 
 
-def test_workflow_actions_from_the_detail_page(client_for, reviewer_user):
-    item = flagged()
+def test_an_action_opens_the_next_item_of_the_queue_it_came_from(client_for, reviewer_user):
+    first, second = flagged("w-1"), flagged("w-2")
     client = client_for(reviewer_user)
-    response = client.post(f"/review/items/{item.pk}/", {"action": "take"})
-    assert response.status_code == 302 and response["Location"] == "/requests/w-1/"
-    response = client.post(f"/review/items/{item.pk}/", {"action": "confirm", "note": ""}, follow=True)
-    assert b"A note is required to confirm" in response.content
-    client.post(f"/review/items/{item.pk}/", {"action": "confirm", "note": "real"})
-    assert ReviewItem.objects.get().status == "confirmed"
+    queue = "status=open&order=oldest"
+    response = client.post(f"/review/items/{first.pk}/", {"action": "take", "queue": queue})
+    assert response.status_code == 302
+    assert response["Location"] == "/requests/w-2/?" + urlencode({"queue": queue})
+    # A refusal stays on the item, with the queue remembered.
+    response = client.post(f"/review/items/{second.pk}/", {"action": "escalate", "note": "", "queue": queue})
+    assert response["Location"] == "/requests/w-2/?" + urlencode({"queue": queue})
+    assert ReviewItem.objects.get(pk=second.pk).status == "open"
+    # The last item of the filter: back to the queue, filter kept.
+    response = client.post(f"/review/items/{second.pk}/", {"action": "dismiss", "queue": queue}, follow=True)
+    assert response.redirect_chain[-1][0] == "/review/?" + queue
+    assert b"No more items in this queue." in response.content
+    assert dict(ReviewItem.objects.values_list("request__correlation_id", "status")) == {
+        "w-1": "in_review",
+        "w-2": "dismissed",
+    }
 
 
-def test_bulk_dismiss_from_the_queue(client_for, reviewer_user):
+def test_the_request_page_links_the_previous_and_next_item(client_for, reviewer_user):
+    for name in ("w-1", "w-2", "w-3"):
+        flagged(name)
+    queue = urlencode({"queue": "order=oldest"})
+    body = client_for(reviewer_user).get(f"/requests/w-2/?{queue}").content.decode()
+    assert f'href="/requests/w-1/?{queue}" data-shortcut="k"' in body
+    assert f'href="/requests/w-3/?{queue}" data-shortcut="j"' in body
+    assert 'name="queue" value="order=oldest"' in body
+
+
+def test_bulk_actions_from_the_queue(client_for, reviewer_user):
     items = [flagged("w-1"), flagged("w-2")]
     client = client_for(reviewer_user)
     response = client.post(
-        "/review/bulk-dismiss/",
-        {"item": [i.pk for i in items], "note": "test traffic", "next": "/review/?status=open"},
+        "/review/bulk/",
+        {"item": [i.pk for i in items], "action": "dismiss", "note": "test traffic", "next": "/review/?status=open"},
     )
     assert response.status_code == 302 and response["Location"] == "/review/?status=open"
     assert set(ReviewItem.objects.values_list("status", flat=True)) == {"dismissed"}
+    assert ReviewEvent.objects.filter(action="dismiss", username=reviewer_user.username).count() == 2
+    response = client.post("/review/bulk/", {"item": [items[0].pk], "action": "drop"}, follow=True)
+    assert b"Choose an action." in response.content
+    response = client.post("/review/bulk/", {"item": ["99999999999999999999"], "action": "take"}, follow=True)
+    assert response.status_code == 200 and b"Select the items to take." in response.content
+
+
+def test_bulk_actions_need_the_csrf_token(reviewer_user):
+    from django.test import Client
+
+    item = flagged()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(reviewer_user)
+    assert client.post("/review/bulk/", {"item": [item.pk], "action": "take"}).status_code == 403
+    assert ReviewItem.objects.get().status == "open"
 
 
 def test_the_admin_action_re_evaluates_a_date_range(client_for, admin_user):

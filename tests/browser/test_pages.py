@@ -36,6 +36,7 @@ ALL_NAV = [
     "Latency",
     "Quotas",
     "Review queue",
+    "Requests",
     "Ingestion",
     "Access audit",
     "Admin",
@@ -312,7 +313,7 @@ def api_docs(visit, portal: Portal, *, shot: str) -> None:
 def test_a_reviewer_works_the_queue_and_opens_a_request_but_not_the_money_pages(portal, new_page, entra):
     visit = sign_in(new_page, entra, portal, roles=["Reviewer"], name="Ravi Reviewer")
     assert visit.page.url.endswith("/review/")  # home sends a reviewer to the queue
-    assert nav_labels(visit) == ["Latency", "Review queue"]
+    assert nav_labels(visit) == ["Latency", "Review queue", "Requests"]
 
     open_page(visit, portal, "/review/", shot="reviewer-review-queue", heading="Review queue")
     flags = api(visit, portal, "/api/v1/flags?status=open&limit=1")
@@ -321,7 +322,7 @@ def test_a_reviewer_works_the_queue_and_opens_a_request_but_not_the_money_pages(
     assert ReviewItem.objects.filter(status="open").count() == flags["count"]
 
     visit.page.locator("table tbody tr").first.locator("a").first.click()
-    visit.page.wait_for_url(re.compile(r".*/requests/[^/]+/$"))
+    visit.page.wait_for_url(re.compile(r".*/requests/[^/]+/\?queue=$"))
     correlation_id = visit.page.locator("main h1").inner_text().removeprefix("Request ")
     record = GatewayRequest.objects.get(correlation_id=correlation_id)
     open_page(
@@ -336,6 +337,9 @@ def test_a_reviewer_works_the_queue_and_opens_a_request_but_not_the_money_pages(
     assert any(f"Total tokens\n{number(record.total_tokens)}" in text for text in facts)
     assert visit.page.get_by_role("heading", name="Flags").is_visible()
     assert visit.page.locator("section[aria-labelledby=h-flags] table tbody tr").count() >= 1
+
+    open_page(visit, portal, "/requests/", shot="reviewer-request-explorer", heading="Requests")
+    assert visit.page.locator("#explorer-table tbody tr").count() == min(50, GatewayRequest.objects.count())
 
     open_page(visit, portal, "/latency/", shot="reviewer-latency", heading="Latency per region")
     charts_drawn(visit, "latency-heatmap", "latency-trend")
@@ -473,6 +477,9 @@ def test_readme_screenshots_are_taken_from_demo_data(portal, new_page, entra):
         visit.page.goto(portal.url + path)
         if chart:
             charts_drawn(visit, chart)
+        if name == "review":  # the request page a reviewer works in: actions beside the conversation
+            visit.page.locator("#queue-table a.queue-link").first.click()
+            visit.page.wait_for_url("**/requests/**")
         target = README_SCREENSHOTS / f"{name}.png"
         visit.page.screenshot(path=str(target), full_page=full_page)
         assert target.stat().st_size > 10_000

@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from aoai_portal.access_audit import access_audit_record
+from aoai_portal.access_audit import access_audit_export
 from aoai_portal.months import month_bounds, month_current, month_parse, month_previous
 from aoai_portal.params import ParamError
 from aoai_portal.roles import ADMIN, FINANCE, REVIEWER, role_required, user_has_role, user_roles
@@ -260,11 +260,7 @@ def _export(request: HttpRequest, extension: str) -> HttpResponse:
         return _bad_request(request, error)
     group_by = "person" if request.GET.get("by") == "person" else query.level
     report = chargeback_report(month=query.month, group_by=group_by, filters=query.filters)
-    access_audit_record(
-        request=request,
-        action="export",
-        detail={"what": "chargeback", "format": extension, "query": request.GET.urlencode()},
-    )
+    access_audit_export(request=request, what="chargeback", format=extension)
     if extension == "csv":
         response = HttpResponse(report_csv(report), content_type="text/csv; charset=utf-8")
     else:
