@@ -31,7 +31,7 @@ def test_it_shows_regions_with_chart_data_and_no_inline_script(client_for, finan
     html = response.content.decode()
     assert "swedencentral" in html and "eastus" in html
     assert 'id="latency-charts" type="application/json"' in html
-    assert "vendor/plotly.min.js" in html and "js/latency.js" in html
+    assert "vendor/plotly-finance.min.js" in html and "js/latency.js" in html
     charts = response.context["charts"]
     assert charts["regions"] == ["eastus", "swedencentral"]
     assert charts["days"] == ["2026-03-02", "2026-03-03"]
