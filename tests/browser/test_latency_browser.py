@@ -191,12 +191,12 @@ def test_all_requests_and_the_trends_per_operation_and_deployment(live_server, f
         kinds = set(page.locator("#latency-table tbody tr td:first-of-type").all_inner_texts())
         page.wait_for_selector("#latency-operation-p95 .main-svg")
         page.wait_for_selector("#latency-operation-errors .main-svg")
-        by_operation = page.locator("#latency-operation-p95 .legendtext").all_inner_texts()
+        by_operation = page.locator("#latency-operation-p95 .legendtext").all_text_contents()
         error_traces = page.locator("#latency-operation-errors .scatterlayer .trace").count()
         page.locator("#latency-trend-by a[data-trend=deployment]").click()
         page.wait_for_url("**trend=deployment**")
         page.wait_for_selector("#latency-operation-p95 .main-svg")
-        by_deployment = page.locator("#latency-operation-p95 .legendtext").all_inner_texts()
+        by_deployment = page.locator("#latency-operation-p95 .legendtext").all_text_contents()
         heading = page.locator("#trends-heading").inner_text()
         return kinds, by_operation, error_traces, by_deployment, heading, page.url
 
