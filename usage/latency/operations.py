@@ -10,7 +10,7 @@ from ..rollups.histograms import histogram_merge_into, histogram_percentiles
 from .filters import LatencyFilters, _whole_days
 from .percentiles import _round
 
-TREND_GROUPINGS = {"operation": "API operation", "deployment": "Deployment"}
+TREND_GROUPINGS = {"operation": "API operation", "deployment": "deployment"}  # "per ..."
 MAX_SERIES = 8  # the busiest groups; more lines would not be readable
 
 

@@ -54,9 +54,11 @@ def _duration(ms: int) -> str:
 
 
 def _seconds(ms: float | None) -> str:
-    """A cell's p95 in seconds, short enough for a cell: ``0.8``, ``2.4``, ``15``."""
+    """A cell's p95 in seconds, short enough for a cell: ``<0.1``, ``0.8``, ``2.4``, ``15``."""
     if ms is None:
         return ""
+    if ms < 50:  # would read "0.0"
+        return "<0.1"
     return f"{ms / 1000:.1f}" if ms < 9950 else f"{ms / 1000:.0f}"
 
 
@@ -141,6 +143,7 @@ def region_overview(request: HttpRequest) -> HttpResponse:
         "heatmap_legend": heatmap_legend(),
         "trends": trends,
         "trend_by": trend_by,
+        "trend_label": TREND_GROUPINGS[trend_by],
         "trend_groupings": TREND_GROUPINGS,
         "query_without_trend": trend_query.urlencode(),
         "error": error,

@@ -3,7 +3,13 @@ from datetime import datetime, timedelta
 
 from tests.support.latency_data import RegionProfile, requests_generate
 from usage.rollups.hourly import rollup_refresh_range
-from usage.views.latency import HEATMAP_BOUNDS_MS, heatmap_legend, heatmap_step, sparkline_points
+from usage.views.latency import (
+    HEATMAP_BOUNDS_MS,
+    heatmap_legend,
+    heatmap_rows,
+    heatmap_step,
+    sparkline_points,
+)
 
 H = datetime.fromisoformat("2026-03-02T00:00:00+00:00")
 URL = "/latency/?from=2026-03-02&to=2026-03-03"
@@ -108,6 +114,14 @@ def test_heatmap_steps_go_from_light_fast_to_dark_slow():
     legend = heatmap_legend()
     assert [entry["step"] for entry in legend] == list(range(len(HEATMAP_BOUNDS_MS) + 1))
     assert legend[0]["text"] == "under 250 ms" and legend[-1]["text"] == "16 s and more"
+    charts = {
+        "hours": [0, 1, 2, 3],
+        "region_labels": ["East US 2 (eastus2)"],
+        "heatmap_p95_ms": [[None, 20.0, 840.0, 12_400.0]],
+        "heatmap_requests": [[0, 3, 4, 5]],
+    }
+    (row,) = heatmap_rows(charts)
+    assert [(c["seconds"], c["step"]) for c in row["cells"]] == [("", None), ("<0.1", 0), ("0.8", 2), ("12", 6)]
 
 
 def test_column_groups_switch_in_the_url_and_keep_the_other_filters(client_for, finance_user):
