@@ -1,47 +1,48 @@
-// Latency page: plotly heatmap and trend from the json_script data (tables sort with js/sort.js).
-// No inline scripts (CSP script-src 'self'); data comes from <script type="application/json">.
+// Latency page: plotly line charts from the json_script data (the heatmap is an HTML table and
+// the tables sort with js/sort.js). No inline scripts (CSP script-src 'self'); data comes from
+// <script type="application/json">.
 (function () {
   "use strict";
 
+  var CONFIG = { displaylogo: false, responsive: true };
+
+  function lines(element, series, days, yTitle, yFormat, extraLayout) {
+    if (!element || !series.length) return;
+    var traces = series.map(function (s) {
+      return { type: "scatter", mode: "lines+markers", name: s.label, x: days, y: s.values,
+               connectgaps: false, hovertemplate: "%{x}: %{y:" + yFormat + "}<extra>" + s.label + "</extra>" };
+    });
+    var layout = {
+      margin: { t: 10, l: 60, r: 10, b: 40 },
+      yaxis: { title: { text: yTitle }, rangemode: "tozero", automargin: true },
+      legend: { orientation: "h" }
+    };
+    Object.keys(extraLayout || {}).forEach(function (key) { layout[key] = extraLayout[key]; });
+    Plotly.newPlot(element, traces, layout, CONFIG);
+  }
+
   function drawCharts() {
+    if (typeof Plotly === "undefined") return;
     var source = document.getElementById("latency-charts");
-    if (!source || typeof Plotly === "undefined") return;
-    var data = JSON.parse(source.textContent);
-    var labels = data.region_labels || data.regions;  // display names ("East US 2")
-    var config = { displaylogo: false, responsive: true };
-    var heatmap = document.getElementById("latency-heatmap");
-    if (heatmap && data.regions.length) {
-      Plotly.newPlot(heatmap, [{
-        type: "heatmap",
-        x: data.hours,
-        y: labels,
-        z: data.heatmap_p95_ms,
-        customdata: data.heatmap_requests,
-        colorscale: "YlOrRd",
-        colorbar: { title: { text: "p95 ms" } },
-        hoverongaps: false,
-        hovertemplate: "%{y}, %{x}:00 UTC<br>p95 %{z:.0f} ms<br>%{customdata} requests<extra></extra>"
-      }], {
-        margin: { t: 10, l: 140, r: 10, b: 40 },
-        xaxis: { title: { text: "Hour of day (UTC)" }, dtick: 1 },
-        height: Math.max(220, 60 + 36 * data.regions.length)
-      }, config);
+    if (source) {
+      var data = JSON.parse(source.textContent);
+      var labels = data.region_labels || data.regions;  // "East US 2 (eastus2)"
+      lines(document.getElementById("latency-trend"),
+            labels.map(function (label, i) { return { label: label, values: data.trend_p95_ms[i] }; }),
+            data.days, "p95 total time (ms)", ".0f");
     }
-    var trend = document.getElementById("latency-trend");
-    if (trend && data.regions.length) {
-      var traces = labels.map(function (region, i) {
-        return { type: "scatter", mode: "lines+markers", name: region, x: data.days, y: data.trend_p95_ms[i],
-                 connectgaps: false, hovertemplate: "%{x}: p95 %{y:.0f} ms<extra>" + region + "</extra>" };
-      });
-      Plotly.newPlot(trend, traces, {
-        margin: { t: 10, l: 60, r: 10, b: 40 },
-        yaxis: { title: { text: "p95 total time (ms)" }, rangemode: "tozero" },
-        legend: { orientation: "h" }
-      }, config);
+    var trends = document.getElementById("latency-operation-trends-data");
+    if (trends) {
+      var t = JSON.parse(trends.textContent);
+      lines(document.getElementById("latency-operation-p95"),
+            t.series.map(function (s) { return { label: s.label, values: s.p95_ms }; }),
+            t.days, "p95 total time (ms)", ".0f");
+      lines(document.getElementById("latency-operation-errors"),
+            t.series.map(function (s) { return { label: s.label + " 429", values: s.throttled_pct }; })
+              .concat(t.series.map(function (s) { return { label: s.label + " 5xx", values: s.error_pct }; })),
+            t.days, "share of requests (%)", ".1f");
     }
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    drawCharts();
-  });
+  document.addEventListener("DOMContentLoaded", drawCharts);
 })();

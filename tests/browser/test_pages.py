@@ -149,6 +149,13 @@ def charts_drawn(visit, *chart_ids: str) -> None:
         assert traces >= 1, chart_id
 
 
+def heatmap_drawn(visit) -> None:
+    """The latency heatmap (an HTML table) has a row per region, coloured cells and its legend."""
+    assert visit.page.locator("#latency-heatmap tbody tr").count() >= 1
+    assert visit.page.locator("#latency-heatmap td[data-value]").count() >= 1
+    assert "no data" in visit.page.locator("#latency-heatmap-legend").inner_text()
+
+
 def column_sorts(visit, table: str, column: str) -> None:
     """Clicking a column heading sorts the rows by it, numbers as numbers; again reverses."""
     header = visit.page.locator(f"{table} thead th", has_text=column)
@@ -265,7 +272,8 @@ def test_finance_sees_chargeback_drill_down_latency_and_quotas_with_the_api_numb
         (row["label"], "streaming" if row["streaming"] else "non-streaming"): number(row["requests"])
         for row in latency["rows"]
     }
-    charts_drawn(visit, "latency-heatmap", "latency-trend")
+    charts_drawn(visit, "latency-trend")
+    heatmap_drawn(visit)
     # Filters keep their state in the URL: a reload (or a shared link) shows the same selection.
     visit.page.get_by_label("Streaming").select_option("false")
     visit.page.get_by_label("Group by").select_option("deployment")
@@ -276,7 +284,8 @@ def test_finance_sees_chargeback_drill_down_latency_and_quotas_with_the_api_numb
     assert visit.page.get_by_label("Streaming").input_value() == "false"
     assert visit.page.get_by_label("Group by").input_value() == "deployment"
     assert visit.page.locator("#latency-table thead th").first.inner_text() == "Deployment"
-    charts_drawn(visit, "latency-heatmap", "latency-trend")
+    charts_drawn(visit, "latency-trend")
+    heatmap_drawn(visit)
 
     # Quotas: one row per subscription, tokens as the API counts them.
     open_page(visit, portal, f"/quotas/?month={month}", shot="finance-quotas", heading=f"Quotas · {month}")
@@ -342,7 +351,8 @@ def test_a_reviewer_works_the_queue_and_opens_a_request_but_not_the_money_pages(
     assert visit.page.locator("#explorer-table tbody tr").count() == min(50, GatewayRequest.objects.count())
 
     open_page(visit, portal, "/latency/", shot="reviewer-latency", heading="Latency per region")
-    charts_drawn(visit, "latency-heatmap", "latency-trend")
+    charts_drawn(visit, "latency-trend")
+    heatmap_drawn(visit)
     api_docs(visit, portal, shot="reviewer-api-docs")
 
     refused(
@@ -366,13 +376,14 @@ def test_an_admin_opens_every_page(portal, new_page, entra):
     )
     charts_drawn(visit, "chargeback-chart")
     open_page(visit, portal, "/latency/", shot="admin-latency", heading="Latency per region")
-    charts_drawn(visit, "latency-heatmap", "latency-trend")
+    charts_drawn(visit, "latency-trend")
+    heatmap_drawn(visit)
     # Print: no navigation or filters, the charts still drawn and no wider than the paper.
     visit.page.emulate_media(media="print")
     assert not visit.page.locator("header nav").is_visible()
     assert not visit.page.locator("form.filters").is_visible()
-    for chart in ("latency-heatmap", "latency-trend"):
-        assert visit.page.locator(f"#{chart} svg.main-svg").first.is_visible()
+    assert visit.page.locator("#latency-trend svg.main-svg").first.is_visible()
+    assert visit.page.locator("#latency-heatmap").is_visible()
     visit.screenshot("admin-latency-print")
     visit.page.emulate_media(media="screen")
 
@@ -483,4 +494,32 @@ def test_readme_screenshots_are_taken_from_demo_data(portal, new_page, entra):
         target = README_SCREENSHOTS / f"{name}.png"
         visit.page.screenshot(path=str(target), full_page=full_page)
         assert target.stat().st_size > 10_000
+    assert visit.console_errors == []
+
+
+@pytest.mark.skipif(not README, reason="bin/screenshots sets PORTAL_README_SCREENSHOTS")
+def test_readme_latency_heatmap_screenshot_is_taken_from_demo_data(portal, new_page, entra):
+    visit = sign_in(new_page, entra, portal, roles=["Admin"], name="Ada Admin", height=1000)
+    README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    visit.page.goto(portal.url + "/latency/?streaming=false")
+    heatmap_drawn(visit)
+    # The heatmap with its heading and legend, as one picture.
+    heading = visit.page.get_by_role(
+        "heading", name="p95 of total time by backend region and hour of day (UTC)"
+    )
+    top = heading.bounding_box()
+    bottom = visit.page.locator("#latency-heatmap-legend").bounding_box()
+    assert top and bottom
+    target = README_SCREENSHOTS / "latency-heatmap.png"
+    visit.page.screenshot(
+        path=str(target),
+        full_page=True,
+        clip={
+            "x": 0,
+            "y": top["y"] - 8,
+            "width": 1280,
+            "height": bottom["y"] + bottom["height"] - top["y"] + 16,
+        },
+    )
+    assert target.stat().st_size > 10_000
     assert visit.console_errors == []

@@ -13,6 +13,6 @@ def test_sign_in_page_renders_without_console_errors(live_server, new_page):
 
 def test_plotly_is_served_locally(live_server, new_page):
     visit = new_page()
-    response = visit.page.goto(f"{live_server.url}/static/vendor/plotly.min.js")
+    response = visit.page.goto(f"{live_server.url}/static/vendor/plotly-finance.min.js")
     assert response.status == 200
     assert len(response.body()) > 1_000_000

@@ -72,7 +72,7 @@ def test_the_chart_is_drawn_from_json_by_the_vendored_plotly(client_for, finance
         s.attrs.get("src", "") for s in page.find_all("script") if s.attrs.get("type") != "application/json"
     ]
     assert all(sources), "no inline script (CSP)"
-    assert any(re.search(r"vendor/plotly\.min\.js$", src) for src in sources)
+    assert any(re.search(r"vendor/plotly-finance\.min\.js$", src) for src in sources)
     assert any(src.endswith("js/reconciliation.js") for src in sources)
 
 

@@ -8,6 +8,7 @@ from usage.models import (
     LatencyDaily,
     LatencyDailySpan,
     LatencyHourOfDay,
+    LatencyOperationDaily,
     LatencySubscriptionDaily,
     LatencySubscriptionRegionDaily,
     TokensPerMinuteHourly,
@@ -25,6 +26,7 @@ ROLLUP_TABLES = (
     LatencySubscriptionDaily,
     LatencySubscriptionRegionDaily,
     LatencyDailySpan,
+    LatencyOperationDaily,
 )
 
 

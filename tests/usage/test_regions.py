@@ -3,7 +3,7 @@
 The backend region of a request comes from, best first: the backend's ``x-ms-region`` header,
 the joined native row's ``location``, the region learned (or edited in the admin) for the
 backend host, else ``unknown``. Requests APIM answered itself are the ``gateway`` group
-("gateway, not sent"). Requests without ``apim-request-id`` can never join and are counted.
+("APIM gateway (not sent to a backend)"). Requests without ``apim-request-id`` can never join and are counted.
 """
 
 import json
@@ -19,7 +19,7 @@ from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, NATIVE
 from usage.latency.charts import latency_charts
 from usage.latency.filters import LatencyFilters
-from usage.latency.groups import latency_rows
+from usage.latency.groups import NOT_SENT_GROUP, latency_rows
 from usage.models import BackendHostRegion, GatewayRequest, LatencyDaily, UsageHourly
 from usage.regions import (
     AZURE_REGIONS,
@@ -33,6 +33,7 @@ from usage.regions import (
 HOUR = datetime(2026, 9, 14, 10, tzinfo=UTC)
 FILTERS = LatencyFilters(start=datetime(2026, 9, 14, tzinfo=UTC), end=datetime(2026, 9, 15, tzinfo=UTC))
 HOST_1 = "obs-openai-test-01.openai.azure.com"
+NOT_SENT_LABEL = "APIM gateway (not sent to a backend)"
 HOST_2 = "aoai-contoso-swc.openai.azure.com"
 HOST_3 = "aoai-never-seen.openai.azure.com"
 
@@ -65,22 +66,23 @@ def test_region_normalize_gives_azure_region_names_whatever_the_spelling(spellin
 def test_every_listed_display_name_maps_to_its_region_name_and_back():
     for name, display in AZURE_REGIONS:
         assert region_normalize(display) == name
-        assert region_label(name) == display
-        assert region_label(display) == display
+        assert region_label(name) == f"{display} ({name})"
+        assert region_label(display) == f"{display} ({name})"
 
 
 @pytest.mark.parametrize(
     ("stored", "label"),
     [
-        ("eastus2", "East US 2"),
-        ("West Europe", "West Europe"),  # an older row holding the display name
-        (REGION_NOT_SENT, "gateway, not sent"),
+        ("eastus2", "East US 2 (eastus2)"),
+        ("West Europe", "West Europe (westeurope)"),  # an older row holding the display name
+        ("newregion2", "newregion2"),  # a region the list does not know yet: its name alone
+        (REGION_NOT_SENT, "APIM gateway (not sent to a backend)"),
         (REGION_UNKNOWN, "unknown"),
         ("", "unknown"),
         (HOST_1, "unknown"),
     ],
 )
-def test_region_label_shows_display_names_and_the_special_groups(stored, label):
+def test_region_label_shows_display_and_region_names_and_the_special_groups(stored, label):
     assert region_label(stored) == label
 
 
@@ -232,14 +234,15 @@ def test_latency_views_group_apim_answers_as_gateway_not_sent_and_never_by_host(
     rows = latency_rows(filters=FILTERS, group_by="region")
     groups = {row.group: row for row in rows}
     assert set(groups) == {"eastus2", "francecentral", REGION_UNKNOWN, REGION_NOT_SENT}
-    assert groups[REGION_NOT_SENT].label == "gateway, not sent"
+    assert groups[REGION_NOT_SENT].label == NOT_SENT_LABEL
     assert groups[REGION_NOT_SENT].requests == 1 and groups[REGION_NOT_SENT].throttled == 1
-    assert groups["eastus2"].label == "East US 2" and groups["eastus2"].requests == 3
-    assert [r.label for r in latency_rows(filters=FILTERS, group_by="apim_region")] == ["West Europe"]
+    assert groups["eastus2"].label == "East US 2 (eastus2)" and groups["eastus2"].requests == 3
+    # APIM regions (logged as display names) read the same as backend regions (region names).
+    assert [r.label for r in latency_rows(filters=FILTERS, group_by="apim_region")] == [
+        "West Europe (westeurope)"
+    ]
     charts = latency_charts(filters=FILTERS)
-    assert (
-        dict(zip(charts.regions, charts.region_labels, strict=True))[REGION_NOT_SENT] == "gateway, not sent"
-    )
+    assert dict(zip(charts.regions, charts.region_labels, strict=True))[REGION_NOT_SENT] == NOT_SENT_LABEL
     assert not any("." in region for region in charts.regions)
 
 
@@ -247,8 +250,14 @@ def test_the_latency_page_shows_display_names_and_the_gateway_group(stored, clie
     page = client_for(finance_user).get(reverse("usage:latency"), {"from": "2026-09-14", "to": "2026-09-14"})
     html = page.content.decode()
     assert page.status_code == 200
-    assert "East US 2" in html and "gateway, not sent" in html
+    assert "East US 2 (eastus2)" in html and NOT_SENT_LABEL in html
     assert "(unknown)" not in html and HOST_1 not in html
+
+
+def test_requests_apim_answered_itself_are_their_own_model_group_not_unknown(stored):
+    groups = {row.group: row for row in latency_rows(filters=FILTERS, group_by="model")}
+    assert groups[NOT_SENT_GROUP].requests == 1 and groups[NOT_SENT_GROUP].throttled == 1
+    assert "(unknown)" not in groups
 
 
 def test_the_latency_api_gives_groups_and_their_labels(stored, client_for, finance_user):
@@ -257,7 +266,7 @@ def test_the_latency_api_gives_groups_and_their_labels(stored, client_for, finan
     )
     assert answer.status_code == 200
     labels = {row["group"]: row["label"] for row in answer.json()["rows"]}
-    assert labels[REGION_NOT_SENT] == "gateway, not sent" and labels["eastus2"] == "East US 2"
+    assert labels[REGION_NOT_SENT] == NOT_SENT_LABEL and labels["eastus2"] == "East US 2 (eastus2)"
 
 
 # --- join keys ---------------------------------------------------------------------------------

@@ -24,16 +24,22 @@ class LatencyParams(Schema):
     group_by: str = Field("region", description="region, deployment, model, hour_of_day, apim_region or day.")
     deployment: str | None = None
     model: str | None = None
-    streaming: str | None = Field(None, description="true, false, or empty for both (as separate rows).")
+    streaming: str | None = Field(
+        None,
+        description="true, false, empty for both (as separate rows), or combined (both together: all requests).",
+    )
     subscription: str | None = Field(None, description="APIM subscription id.")
 
 
 class LatencyRowOut(Schema):
     group: str | int
     label: str = Field(
-        description="The group as pages show it: a region's display name, 'gateway, not sent'."
+        description=(
+            "The group as pages show it: a region's display and region names ('East US 2 (eastus2)'), "
+            "'APIM gateway (not sent to a backend)'."
+        )
     )
-    streaming: bool
+    streaming: bool | None = Field(description="None with streaming=combined: all requests together.")
     requests: int
     total_p50_ms: float | None
     total_p95_ms: float | None
@@ -61,7 +67,7 @@ class LatencyOut(Schema):
 
 @router.get("/latency", response=LatencyOut, summary="Latency per region, deployment, model or hour of day")
 def latency(request: HttpRequest, params: Query[LatencyParams]) -> dict[str, Any]:
-    """One row per group and streaming kind (streaming and non-streaming are never mixed).
+    """One row per group and streaming kind (with ``streaming=combined``, one row per group).
 
     Percentiles (ms) come from merged hourly histograms: within one bucket width (~6%) of exact.
     """

@@ -16,7 +16,7 @@ from .reads import latency_day_rows, latency_rollup_rows
 class LatencyCharts:
     """p95 of total time by backend region x hour of day, and by backend region x day."""
 
-    streaming: bool
+    streaming: bool | None  # None: all requests (``filters.combined``)
     regions: list[str]
     region_labels: list[str]  # display names of ``regions``
     hours: list[int]
@@ -31,13 +31,13 @@ def latency_charts(
 ) -> LatencyCharts:
     """The heatmap and line-chart data for one streaming kind.
 
-    With ``filters.streaming`` unset the charts show non-streaming requests (mixing the two would
-    make the p95 meaningless). Only total time is charted, so the rows' total-time histograms
+    With ``filters.streaming`` unset the charts show non-streaming requests (a streamed time is
+    time to the last byte), unless ``filters.combined`` asks for all requests together. Only total time is charted, so the rows' total-time histograms
     are summed as plain lanes (packed rows) or merged dicts (UsageHourly rows) per cell. The
     heatmap adds up ``rows``, the line chart per-day rows (``day_rows``, or
     ``latency_day_rows`` of ``rows``).
     """
-    streaming = bool(filters.streaming)
+    streaming: bool | None = None if filters.combined else bool(filters.streaming)
     if rows is None:
         rows = latency_rollup_rows(filters=filters, regions_only=True)
     if day_rows is None:
@@ -50,7 +50,7 @@ def latency_charts(
     day_json: dict[tuple[str, date], dict[str, int]] = {}
     region_of = GROUPINGS["region"]
     for row in rows:  # the heatmap
-        if row["is_streaming"] != streaming:
+        if streaming is not None and row["is_streaming"] != streaming:
             continue
         region = region_of(row)
         if "hour" in row:  # UsageHourly: JSON histograms, one hour each
@@ -63,7 +63,7 @@ def latency_charts(
             hour_requests[hour_key] = hour_requests.get(hour_key, 0) + requests
         histograms_add_into(hour_lanes, row["total_time_by_hour"], region)
     for row in day_rows:  # the line chart
-        if row["is_streaming"] != streaming:
+        if streaming is not None and row["is_streaming"] != streaming:
             continue
         day_key = (region_of(row), _day_of(row))
         histogram = row["total_time_hist"]

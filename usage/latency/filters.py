@@ -19,8 +19,12 @@ class LatencyFilters:
     end: datetime  # exclusive, UTC
     deployment: str = ""
     model: str = ""
-    streaming: bool | None = None  # None: both, in separate rows
+    streaming: bool | None = None  # None: both, in separate rows (or together: ``combined``)
     subscription: str = ""
+    # Streaming and non-streaming requests in one row per group ("all requests"); only with
+    # ``streaming`` None. A streamed time is time to the last byte, so such a p95 mixes two kinds
+    # of time: the page offers it beside the split, never instead of it.
+    combined: bool = False
 
     @property
     def days(self) -> list[date]:
@@ -79,6 +83,8 @@ _FALSE = {"0", "false", "no", "non-streaming"}
 def latency_filters_parse(*, params: Mapping[str, str], now: datetime | None = None) -> LatencyFilters:
     """Filters from a query string: from, to, deployment, model, streaming, subscription.
 
+    ``streaming`` is ``true``, ``false``, empty (both kinds, in separate rows) or ``combined``
+    (both kinds together: all requests).
     Missing dates default to the last DEFAULT_DAYS days; a date-only ``to`` includes that day.
     Raises LatencyFilterError with a readable message for values that make no sense.
     """
@@ -96,14 +102,15 @@ def latency_filters_parse(*, params: Mapping[str, str], now: datetime | None = N
     if end - start > timedelta(days=MAX_DAYS):
         raise LatencyFilterError(f"The range may span at most {MAX_DAYS} days.")
     streaming_text = (params.get("streaming") or "").strip().lower()
-    if streaming_text in ("", "all", "both"):
+    combined = streaming_text == "combined"
+    if streaming_text in ("", "all", "both", "combined"):
         streaming = None
     elif streaming_text in _TRUE:
         streaming = True
     elif streaming_text in _FALSE:
         streaming = False
     else:
-        raise LatencyFilterError("'streaming' must be true, false or empty (both).")
+        raise LatencyFilterError("'streaming' must be true, false, combined or empty (both, apart).")
     return LatencyFilters(
         start=start,
         end=end,
@@ -111,4 +118,5 @@ def latency_filters_parse(*, params: Mapping[str, str], now: datetime | None = N
         model=(params.get("model") or "").strip(),
         streaming=streaming,
         subscription=(params.get("subscription") or "").strip(),
+        combined=combined,
     )

@@ -3,10 +3,24 @@
 from collections.abc import Callable, Mapping
 from datetime import UTC, date
 
-from ..regions import region_group, region_label
+from ..regions import REGION_NOT_SENT, region_group, region_label
 from .filters import LatencyFilters
 from .percentiles import LatencyRow, _Accumulator, _round
 from .reads import latency_day_rows, latency_rollup_rows
+
+NOT_SENT_GROUP = "(APIM gateway, not sent)"
+
+
+def _named_or_not_sent(row: Mapping, name: str) -> str:
+    """``row[name]``, else the not-sent group for requests APIM answered itself (a 429 of its
+    token-limit policy has no model, often no deployment: they are not "unknown"), else
+    ``(unknown)``. Rows without a backend region (hour-of-day rollups) are never not-sent."""
+    if row[name]:
+        return row[name]
+    if region_group(row.get("backend_region", "")) == REGION_NOT_SENT:
+        return NOT_SENT_GROUP
+    return "(unknown)"
+
 
 # group_by names accepted by latency_rows -> how a rollup row is keyed.
 GROUPINGS: dict[str, Callable[[dict], str | int]] = {
@@ -14,8 +28,8 @@ GROUPINGS: dict[str, Callable[[dict], str | int]] = {
     # APIM answered itself (never sent to a backend): see usage.regions.
     "region": lambda row: region_group(row["backend_region"]),
     "apim_region": lambda row: region_group(row["apim_region"]),
-    "deployment": lambda row: row["deployment"] or "(unknown)",
-    "model": lambda row: row["model"] or "(unknown)",
+    "deployment": lambda row: _named_or_not_sent(row, "deployment"),
+    "model": lambda row: _named_or_not_sent(row, "model"),
     "hour_of_day": lambda row: (
         row["hour_of_day"] if "hour_of_day" in row else row["hour"].astimezone(UTC).hour
     ),
@@ -42,7 +56,7 @@ def _day_of(row: Mapping) -> date:
 
 def _sort_key(row: LatencyRow) -> tuple:
     group = row.group
-    return (isinstance(group, str), group if isinstance(group, str) else f"{group:05d}", row.streaming)
+    return (isinstance(group, str), group if isinstance(group, str) else f"{group:05d}", bool(row.streaming))
 
 
 def latency_rows(
@@ -53,7 +67,8 @@ def latency_rows(
     day_rows: list[dict] | None = None,
     with_trend: bool = False,
 ) -> list[LatencyRow]:
-    """One LatencyRow per group and streaming kind, ordered by group then non-streaming first.
+    """One LatencyRow per group and streaming kind, ordered by group then non-streaming first
+    (with ``filters.combined`` one row per group, ``streaming`` None: all requests).
 
     ``group_by`` is a key of GROUPINGS. ``rows`` lets a caller reuse rollup rows it already read,
     ``day_rows`` the per-day rows (``latency_day_rows``) it read for the trends. With
@@ -74,9 +89,13 @@ def latency_rows(
         )
     if group_by == "day":
         rows = latency_day_rows(filters=filters, rows=rows, trend_only=False)
+
+    def kind(row: Mapping) -> bool | None:
+        return None if filters.combined else row["is_streaming"]
+
     groups: dict[tuple, _Accumulator] = {}
     for row in rows:
-        key = (key_of(row), row["is_streaming"])
+        key = (key_of(row), kind(row))
         accumulator = groups.get(key)
         if accumulator is None:
             accumulator = groups[key] = _Accumulator()
@@ -84,7 +103,7 @@ def latency_rows(
     daily: dict[tuple, _Accumulator] = {}
     if with_trend:
         for row in day_rows if day_rows is not None else latency_day_rows(filters=filters, rows=rows):
-            day_key = (key_of(row), row["is_streaming"], _day_of(row))
+            day_key = (key_of(row), kind(row), _day_of(row))
             day = daily.get(day_key)
             if day is None:
                 day = daily[day_key] = _Accumulator()

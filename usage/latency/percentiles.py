@@ -20,7 +20,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 @dataclass
 class LatencyRow:
     group: str | int
-    streaming: bool
+    streaming: bool | None  # None: streaming and non-streaming together (all requests)
     label: str = ""  # what a page shows for ``group`` (a region's display name)
     requests: int = 0
     throttled: int = 0
@@ -125,7 +125,7 @@ class _Accumulator:
     def p95_total(self) -> float | None:
         return self.percentiles("total", (0.95,))[0]
 
-    def row(self, group: str | int, streaming: bool) -> LatencyRow:
+    def row(self, group: str | int, streaming: bool | None) -> LatencyRow:
         result = LatencyRow(group=group, streaming=streaming, requests=self.requests)
         result.throttled = self.throttled
         result.errors = self.errors
@@ -137,7 +137,7 @@ class _Accumulator:
         if self.requests:
             result.throttled_share = self.throttled / self.requests
             result.error_share = self.errors / self.requests
-        if not streaming and self.tps_ms > 0:
+        if streaming is not True and self.tps_ms > 0:  # summed over non-streaming requests only
             result.tokens_per_second = round(self.tps_tokens / (self.tps_ms / 1000.0), 2)
         result.last_seen_at = self.last_seen
         result.ratelimit_remaining_requests, result.ratelimit_remaining_tokens = self.headroom

@@ -15,6 +15,7 @@ from .latency import (
     LatencyDailySpan,
     LatencyHourOfDay,
     LatencyHourOfDaySpan,
+    LatencyOperationDaily,
     LatencySubscriptionDaily,
     LatencySubscriptionRegionDaily,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "LatencyDailySpan",
     "LatencyHourOfDay",
     "LatencyHourOfDaySpan",
+    "LatencyOperationDaily",
     "LatencyPendingHour",
     "LatencySubscriptionDaily",
     "LatencySubscriptionRegionDaily",

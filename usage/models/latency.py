@@ -265,3 +265,38 @@ class LatencyHourOfDaySpan(LatencyHourOfDayDimensions):
 
     def __str__(self) -> str:
         return f"{self.day} +{self.span_days}d {self.deployment}"
+
+
+class LatencyOperationDaily(models.Model):
+    """Per UTC day, API operation, deployment, model and streaming kind: requests, 429s, 5xx and
+    the total-time histogram, for the latency page's trends per API operation and per deployment.
+
+    The other latency rollups are built from UsageHourly, which has no operation; this one is
+    computed from the requests of the refreshed hours (``usage.rollups.latency_operations``),
+    whenever the other latency rollups are. ``operation`` is APIM's ``OperationId``
+    (``ChatCompletions_Create``), else the operation read from the URL (``chat``).
+    ``hours`` keeps each hour's entry ({hour: [requests, throttled, errors, {bucket: count}]}),
+    so refreshing an hour replaces that hour and keeps the rest of the day.
+    """
+
+    day = models.DateField()
+    operation = models.CharField(max_length=256, blank=True)
+    deployment = models.CharField(max_length=256, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    is_streaming = models.BooleanField(default=False)
+    requests = models.BigIntegerField(default=0)
+    throttled = models.BigIntegerField(default=0)  # HTTP 429
+    errors = models.BigIntegerField(default=0)  # HTTP 5xx
+    total_time_hist = models.JSONField(default=dict)  # the day's, {bucket index: count}
+    hours = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "operation", "deployment", "model", "is_streaming"],
+                name="latencyoperationdaily_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.operation} {self.deployment}"

@@ -10,7 +10,7 @@ A request's backend region (``backend_region_resolve``), best first: the backend
 ``x-ms-region`` header, the joined native row's ``location``, the region learned for the
 backend host (``BackendHostRegion``), else ``unknown``. A request APIM answered itself (a 429
 of its token-limit policy, before any backend call) has no backend: ``gateway``, shown as
-"gateway, not sent". Never a host name.
+"APIM gateway (not sent to a backend)". Never a host name.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 REGION_UNKNOWN = "unknown"
 REGION_NOT_SENT = "gateway"
-_LABELS = {REGION_UNKNOWN: "unknown", REGION_NOT_SENT: "gateway, not sent"}
+_LABELS = {REGION_UNKNOWN: "unknown", REGION_NOT_SENT: "APIM gateway (not sent to a backend)"}
 
 # Azure's regions as `az account list-locations` names them (public cloud, then US Government
 # and China). A name missing here is still accepted when it is spelt like one (see below).
@@ -123,13 +123,16 @@ def region_normalize(value: Any) -> str:
 
 
 def region_label(value: str) -> str:
-    """What a page shows for a stored region: ``East US 2``, ``unknown``, ``gateway, not sent``."""
+    """What a page shows for a stored region: ``East US 2 (eastus2)`` (the display name and
+    Azure's name, so that a region reads the same whichever spelling its source used),
+    ``unknown``, or ``APIM gateway (not sent to a backend)``."""
     if value in _LABELS:
         return _LABELS[value]
     name = region_normalize(value)
     if not name:
         return _LABELS[REGION_UNKNOWN]
-    return REGION_DISPLAY_NAMES.get(name, name)
+    display = REGION_DISPLAY_NAMES.get(name)
+    return f"{display} ({name})" if display else name
 
 
 def region_group(value: str) -> str:

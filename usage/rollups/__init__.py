@@ -10,10 +10,12 @@ transaction maintains the coarser rollups the pages read:
 - ``tokens_per_minute``: TokensPerMinuteHourly (the quota page);
 - ``latency``: LatencyDaily and LatencyHourOfDay, and the refresh of every latency rollup;
 - ``latency_subscription``: LatencySubscriptionDaily and LatencySubscriptionRegionDaily;
+- ``latency_operations``: LatencyOperationDaily (per API operation), from the requests themselves;
 - ``latency_spans``: LatencyDailySpan and LatencyHourOfDaySpan, re-summed from their halves;
 - ``spans``: how those spans cut time (aligned spans of 2..256 days), for writers and readers;
 - ``entries``: the per-hour latency entries every latency rollup is built from;
 - ``histograms``: the log-scale latency buckets and their packed form;
 - ``deferral``: long imports refresh the latency rollups once a minute instead of per batch;
+- ``expressions``: the SQL status class and histogram bucket the GROUP BY queries key by;
 - ``common``: what they share (dimensions, status classes, the refresh lock).
 """

@@ -23,6 +23,7 @@ from .common import DIMENSIONS, TPS_OPERATIONS, rollup_lock
 from .daily import daily_sums_of, usage_daily_apply
 from .deferral import latency_hours_changed
 from .histograms import bucket_index, histogram_merge_into
+from .latency_operations import OperationEntries, latency_operations_add, operation_entries_add
 from .tokens_per_minute import tokens_per_minute_add
 
 # UsageHourly fields a batch of new requests adds to (all but the key and the latest headroom).
@@ -52,6 +53,7 @@ class RollupDelta:
         self.latest: dict[tuple, tuple] = {}  # key -> (time, id) of the row its headroom came from
         # (hour, subscription) -> {minute: [tokens, greatest product]} for TokensPerMinuteHourly.
         self.minutes: dict[tuple, dict[datetime, list]] = {}
+        self.operations: OperationEntries = {}  # for LatencyOperationDaily
 
     def add(self, requests: Iterable[GatewayRequest], native_durations: Mapping[str, float | None]) -> None:
         for request in requests:
@@ -71,6 +73,7 @@ class RollupDelta:
                     overhead_hist={},
                 )
             self._request_add(rollup, key, request, native_durations)
+            operation_entries_add(self.operations, request)
             if request.apim_subscription_id:
                 minute = moment.replace(second=0, microsecond=0)
                 slot = self.minutes.setdefault((hour, request.apim_subscription_id), {}).get(minute)
@@ -167,7 +170,8 @@ def month_tokens_stored(
 
 def rollup_add(delta: RollupDelta) -> int:
     """Add new requests (``delta``) to the stored rollups of their hours: UsageHourly, UsageDaily,
-    TokensPerMinuteHourly and (or, deferred, marked for) the latency rollups.
+    TokensPerMinuteHourly, LatencyOperationDaily and (or, deferred, marked for) the other latency
+    rollups.
 
     For requests that were not stored before (what ``requests_write`` writes): the same rollups
     ``rollup_refresh_hours`` would recompute for their hours, at the cost of the rollup rows of
@@ -206,4 +210,5 @@ def rollup_add(delta: RollupDelta) -> int:
         usage_daily_apply({hour.date() for hour in hours}, {}, daily_sums_of(delta.hourly.values()))
         tokens_per_minute_add(delta.minutes)
         latency_hours_changed(hours, stored.values())
+        latency_operations_add(delta.operations)
     return len(updated) + len(created)

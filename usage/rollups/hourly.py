@@ -29,7 +29,6 @@ from django.db.models import (
     DecimalField,
     F,
     FloatField,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -39,38 +38,18 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Cast, Floor, Greatest, Least, Ln, RowNumber, TruncHour
+from django.db.models.functions import Greatest, RowNumber, TruncHour
 
 from ..models import GatewayRequest, NativeLog, TokenSource, TokensPerMinuteHourly, UsageHourly
 from .common import DIMENSIONS, TPS_OPERATIONS, hour_floor, rollup_lock
 from .daily import daily_sums, daily_sums_of, usage_daily_apply
 from .deferral import latency_hours_changed
-from .histograms import BUCKET_COUNT, EPSILON, SCALE
+from .expressions import bucket_expression, status_class_expression
+from .latency_operations import latency_operations_apply
 from .tokens_per_minute import tokens_per_minute_compute
 
 # At most this many hours are aggregated together (bounds memory for long rebuilds).
 _MAX_RUN_HOURS = 72
-
-
-def _status_class_expression() -> Case:
-    """SQL twin of ``usage.models.requests.status_class``."""
-    return Case(
-        When(response_code=429, then=Value("429")),
-        When(response_code__gte=500, then=Value("5xx")),
-        When(response_code__gte=400, then=Value("4xx")),
-        When(response_code__gte=200, then=Value("2xx")),
-        default=Value("unknown"),
-    )
-
-
-def _bucket_expression(field: str) -> Case:
-    """SQL twin of ``histograms.bucket_index`` for the (non-null) column or annotation ``field``."""
-    index = Floor(Ln(F(field)) * Value(SCALE) + Value(EPSILON)) + Value(1.0)
-    return Case(
-        When(**{f"{field}__lt": 1}, then=Value(0)),
-        default=Cast(Least(index, Value(float(BUCKET_COUNT - 1))), IntegerField()),
-        output_field=IntegerField(),
-    )
 
 
 # The last hour of the calendar has no end: a row stored in it (only before ingestion checked
@@ -94,7 +73,7 @@ def _hour_runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
 def _grouped(queryset: QuerySet, **extra) -> QuerySet:
     """Rows grouped by hour, the rollup dimensions and the status class (plus ``extra`` keys)."""
     return (
-        queryset.annotate(rollup_hour=TruncHour("time", tzinfo=UTC), klass=_status_class_expression())
+        queryset.annotate(rollup_hour=TruncHour("time", tzinfo=UTC), klass=status_class_expression())
         .values("rollup_hour", "klass", *DIMENSIONS, **extra)
         .order_by()
     )
@@ -176,7 +155,7 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
         .filter(ms__isnull=False),
     }
     for attribute, source in histogram_sources.items():
-        for row in _grouped(source, bucket=_bucket_expression("ms")).annotate(n=Count("id")):
+        for row in _grouped(source, bucket=bucket_expression("ms")).annotate(n=Count("id")):
             histogram = getattr(rollups[_key(row)], attribute)
             key = str(row["bucket"])
             histogram[key] = histogram.get(key, 0) + row["n"]
@@ -184,7 +163,7 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
     has_headroom = Q(ratelimit_remaining_requests__isnull=False) | Q(ratelimit_remaining_tokens__isnull=False)
     latest = (
         requests.filter(has_headroom)
-        .annotate(rollup_hour=TruncHour("time", tzinfo=UTC), klass=_status_class_expression())
+        .annotate(rollup_hour=TruncHour("time", tzinfo=UTC), klass=status_class_expression())
         .annotate(
             rank=Window(
                 RowNumber(),
@@ -213,7 +192,8 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
 def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """Recompute the rollup rows of each hour in ``hours``, and those hours in LatencyDaily,
     LatencyHourOfDay, LatencySubscriptionDaily, LatencySubscriptionRegionDaily (and the latency
-    spans over their days), UsageDaily and TokensPerMinuteHourly (same transaction).
+    spans over their days), LatencyOperationDaily, UsageDaily and TokensPerMinuteHourly (same
+    transaction).
 
     Within ``latency_rollups_deferred`` the latency rollups (LatencyDaily to the spans) are not
     refreshed here: the hours are marked pending instead, in the same transaction.
@@ -234,6 +214,7 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
                 run_hours.append(hour)
                 hour += timedelta(hours=1)
             latency_hours_changed(run_hours, rollups)
+            latency_operations_apply(run_hours)  # from the requests: UsageHourly has no operation
             usage_daily_apply({h.date() for h in run_hours}, old_daily, daily_sums_of(rollups))
             TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             TokensPerMinuteHourly.objects.bulk_create(

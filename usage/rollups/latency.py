@@ -23,6 +23,7 @@ from .entries import (
     hour_entry,
 )
 from .histograms import histogram_merge_into, histogram_pack, histograms_pack, histograms_unpack
+from .latency_operations import latency_operations_apply
 from .latency_spans import latency_spans_apply
 from .latency_subscription import latency_subscription_apply, subscription_entries
 
@@ -192,7 +193,8 @@ def latency_hours_apply(hours: Iterable[datetime], values: list[dict]) -> int:
 
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
     """Rebuild the LatencyDaily, LatencyHourOfDay and both per-subscription latency rows of each UTC day
-    (midnight datetimes) from UsageHourly, and the latency spans over those days."""
+    (midnight datetimes) from UsageHourly, the latency spans over those days, and the days'
+    LatencyOperationDaily rows from their requests."""
     written = 0
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():
@@ -202,5 +204,7 @@ def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
                 .order_by()
                 .values(*HOURLY_FIELDS)
             )
-            written += latency_hours_apply([day_start + timedelta(hours=h) for h in range(24)], rows)
+            day_hours = [day_start + timedelta(hours=h) for h in range(24)]
+            written += latency_hours_apply(day_hours, rows)
+            latency_operations_apply(day_hours)
     return written

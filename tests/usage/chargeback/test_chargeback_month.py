@@ -212,7 +212,7 @@ def test_the_page_shows_month_over_month_change_and_data_quality(client_for, fin
     total = world.total()
     estimated = (Decimal(total["estimated_tokens"]) * 100 / total["total_tokens"]).quantize(Decimal("0.1"))
     assert f"{estimated} % estimated" in html
-    assert 'id="chargeback-chart-data"' in html and "vendor/plotly.min.js" in html
+    assert 'id="chargeback-chart-data"' in html and "vendor/plotly-finance.min.js" in html
 
 
 def test_an_empty_month_says_so(client_for, finance_user):
