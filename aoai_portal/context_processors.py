@@ -3,14 +3,14 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
-from .roles import ADMIN, FINANCE, REVIEWER, user_has_role, user_roles
+from .roles import ADMIN, BUDGET_OWNER, FINANCE, REVIEWER, user_has_role, user_roles
 
 # (label, url name, roles allowed). The navigation shows only what the role may open.
 NAVIGATION = [
-    ("Chargeback", "usage:chargeback", (FINANCE,)),
+    ("Chargeback", "usage:chargeback", (FINANCE, BUDGET_OWNER)),
     ("Reconciliation", "costs:reconciliation", (FINANCE,)),
     ("Latency", "usage:latency", (FINANCE, REVIEWER)),
-    ("Quotas", "quotas:overview", (FINANCE,)),
+    ("Quotas", "quotas:overview", (FINANCE, BUDGET_OWNER)),
     ("Review queue", "audit:queue", (REVIEWER,)),
     ("Ingestion", "usage:ingestion_status", (ADMIN,)),
     ("Access audit", "audit:access_log", (ADMIN,)),

@@ -4,14 +4,15 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from aoai_portal.months import month_floor, month_parse
-from aoai_portal.roles import FINANCE, role_required
+from aoai_portal.roles import BUDGET_OWNER, FINANCE, role_required
+from usage.chargeback.scope import cost_center_scope
 
 from .selectors.overview import quota_overview
 
 
-@role_required(FINANCE)
+@role_required(FINANCE, BUDGET_OWNER)
 def overview(request: HttpRequest) -> HttpResponse:
-    """Each subscription's month against its tier, riskiest first, and the drift list (finance, admin)."""
+    """Each subscription's month against its tier, riskiest first, and the drift list (finance, admin; a budget owner sees their cost centers' subscriptions)."""
     now = timezone.now()
     error = ""
     month = month_floor(now)
@@ -20,7 +21,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             month = month_parse(request.GET["month"])
         except ValueError as exc:
             error = str(exc)
-    data = quota_overview(month=month, now=now)
+    data = quota_overview(month=month, now=now, scope=cost_center_scope(user=request.user))
     context = {
         "overview": data,
         "month_value": f"{month:%Y-%m}",

@@ -1,6 +1,6 @@
 """Usage models, one module per concern (NetBox style); import them from ``usage.models``."""
 
-from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdentity
+from .chargeback import CostCenter, CostCenterAssignment, CostCenterOwner, MonthClose, NamedIdentity
 from .daily import UsageDaily
 from .ingestion import (
     IngestionAlert,
@@ -29,6 +29,7 @@ __all__ = [
     "BackendHostRegion",
     "CostCenter",
     "CostCenterAssignment",
+    "CostCenterOwner",
     "Deployment",
     "DeploymentType",
     "MonthClose",

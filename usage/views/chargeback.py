@@ -22,9 +22,10 @@ from django.views.decorators.http import require_http_methods
 from aoai_portal.access_audit import access_audit_record
 from aoai_portal.months import month_bounds, month_current, month_parse, month_previous
 from aoai_portal.params import ParamError
-from aoai_portal.roles import ADMIN, FINANCE, role_required, user_has_role, user_roles
+from aoai_portal.roles import ADMIN, BUDGET_OWNER, FINANCE, role_required, user_has_role, user_roles
 
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
+from ..chargeback.scope import cost_center_scope
 from ..chargeback.selectors.cost_centers import cost_center_choices
 from ..chargeback.selectors.identities import identity_usage
 from ..chargeback.selectors.reports import (
@@ -160,16 +161,19 @@ def _models_seen(month: date) -> list[str]:
     )
 
 
-@role_required(FINANCE)
+@role_required(FINANCE, BUDGET_OWNER)
 def month_overview(request: HttpRequest) -> HttpResponse:
     try:
         query = _page_query(request)
     except ParamError as error:
         return _bad_request(request, error)
     level = query.level
-    report = chargeback_report(month=query.month, group_by=level, filters=query.filters, with_chart=True)
+    scope = cost_center_scope(user=request.user)
+    report = chargeback_report(
+        month=query.month, group_by=level, scope=scope, filters=query.filters, with_chart=True
+    )
     previous = chargeback_report(
-        month=month_previous(query.month), group_by="cost_center", filters=query.filters
+        month=month_previous(query.month), group_by="cost_center", scope=scope, filters=query.filters
     )
     current_totals, previous_totals = report.effective_totals, previous.effective_totals
     rows = [{"row": row, "url": _drill_url(query, level, row)} for row in report.rows]
@@ -191,8 +195,11 @@ def month_overview(request: HttpRequest) -> HttpResponse:
         "tokens_change": _change(Decimal(current_totals.total_tokens), Decimal(previous_totals.total_tokens)),
         "requests_change": _change(Decimal(current_totals.requests), Decimal(previous_totals.requests)),
         "breadcrumbs": _breadcrumbs(query),
-        "cost_centers": cost_center_choices(),
-        "models": _models_seen(query.month),
+        "cost_centers": cost_center_choices(scope=scope),
+        # A limited scope lists only the models of its own lines.
+        "models": _models_seen(query.month)
+        if scope.is_everything
+        else sorted({line.model for line in report.lines}),
         "empty_param": EMPTY_PARAM,
         "chart_data": _chart_data(report),
         "csv_url": query.url("usage:chargeback_export_csv"),
@@ -206,7 +213,9 @@ def month_overview(request: HttpRequest) -> HttpResponse:
         "identities_url": query.url() + "&identities=1#identities",
     }
     if context["show_identities"]:
-        context["identities"] = identity_usage(begin=report.begin, end=report.end, filters=query.filters)
+        context["identities"] = identity_usage(
+            begin=report.begin, end=report.end, scope=scope, filters=query.filters
+        )
     return render(request, "usage/chargeback_month.html", context)
 
 
@@ -215,7 +224,12 @@ def _export(request: HttpRequest, extension: str) -> HttpResponse:
         query = _page_query(request)
     except ParamError as error:
         return _bad_request(request, error)
-    report = chargeback_report(month=query.month, group_by=query.level, filters=query.filters)
+    report = chargeback_report(
+        month=query.month,
+        group_by=query.level,
+        scope=cost_center_scope(user=request.user),
+        filters=query.filters,
+    )
     access_audit_record(
         request=request,
         action="export",
@@ -232,12 +246,12 @@ def _export(request: HttpRequest, extension: str) -> HttpResponse:
     return response
 
 
-@role_required(FINANCE)
+@role_required(FINANCE, BUDGET_OWNER)
 def export_csv(request: HttpRequest) -> HttpResponse:
     return _export(request, "csv")
 
 
-@role_required(FINANCE)
+@role_required(FINANCE, BUDGET_OWNER)
 def export_xlsx(request: HttpRequest) -> HttpResponse:
     return _export(request, "xlsx")
 
@@ -259,7 +273,9 @@ def month_close(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{query.month:%B %Y} is closed; its figures are frozen.")
         return redirect(back)
-    report = chargeback_report(month=query.month, group_by="cost_center")
+    report = chargeback_report(
+        month=query.month, group_by="cost_center", scope=cost_center_scope(user=request.user)
+    )
     context = {
         "query": query,
         "report": report,

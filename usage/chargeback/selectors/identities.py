@@ -10,6 +10,7 @@ from django.db.models import BigIntegerField, Case, Count, OuterRef, Subquery, S
 
 from ...measures import TOKEN_MEASURES
 from ...models import GatewayRequest, NamedIdentity, NativeLog, TokenSource
+from ..scope import CostCenterScope
 from .cost_centers import cost_center_resolver
 from .lines import Measures
 from .reports import ChargebackFilters
@@ -26,7 +27,12 @@ class IdentityRow:
 
 
 def identity_usage(
-    *, begin: datetime, end: datetime, filters: ChargebackFilters | None = None, fast_path: bool | None = None
+    *,
+    begin: datetime,
+    end: datetime,
+    scope: CostCenterScope,
+    filters: ChargebackFilters | None = None,
+    fast_path: bool | None = None,
 ) -> list[IdentityRow]:
     """Usage per Entra object id (native log ``objectId``), named by ``NamedIdentity``; live figures.
 
@@ -90,6 +96,8 @@ def identity_usage(
     for (subscription, product, object_id), measures in sums.items():
         ref = resolve(subscription, product)
         if filters.cost_center is not None and ref.code != filters.cost_center:
+            continue
+        if not scope.allows(ref.code):
             continue
         row = rows.get(object_id)
         if row is None:

@@ -21,6 +21,7 @@ from django.conf import settings
 from aoai_portal.months import month_bounds, month_floor
 
 from ...models import MonthClose
+from ..scope import EVERY_COST_CENTER, CostCenterScope
 from .cost_centers import CostCenterRef, Resolver, cost_center_resolver
 from .lines import ChargebackInputError, Line, Measures, usage_lines
 
@@ -144,6 +145,8 @@ class Report:
     # true-up spreads each subscription's invoiced share over the same rows).
     lines: list[Line] = field(default_factory=list)
     resolve: Resolver | None = None
+    # Whose report: the lines above are already cut to it (``usage.chargeback.scope``).
+    scope: CostCenterScope = EVERY_COST_CENTER
 
     @property
     def is_closed(self) -> bool:
@@ -208,9 +211,17 @@ def _frozen_resolver(snapshot: dict, fallback: Resolver) -> Resolver:
 
 
 def chargeback_report(
-    *, month: date, group_by: str, filters: ChargebackFilters | None = None, with_chart: bool = False
+    *,
+    month: date,
+    group_by: str,
+    scope: CostCenterScope,
+    filters: ChargebackFilters | None = None,
+    with_chart: bool = False,
 ) -> Report:
-    """The chargeback of ``month`` grouped by ``group_by``; closed months from their snapshot."""
+    """The chargeback of ``month`` grouped by ``group_by``; closed months from their snapshot.
+
+    Only lines charged to a cost center in ``scope`` count, frozen and live alike.
+    """
     if group_by not in GROUPINGS:
         raise ChargebackInputError(f"group_by must be one of {', '.join(GROUPINGS)}, not {group_by!r}.")
     filters = filters or ChargebackFilters()
@@ -238,9 +249,11 @@ def chargeback_report(
         rows=[],
         totals=Measures(),
         close=close,
+        scope=scope,
     )
     days = [begin.date() + timedelta(days=i) for i in range((end - begin).days)]
     if close is None:
+        live_lines = scope.lines_keep(live_lines, resolve=current)
         report.lines, report.resolve = live_lines, current
         groups, report.totals = _group(live_lines, grouping=group_by, resolve=current, filters=filters)
         report.rows = _ordered(groups.values(), group_by)
@@ -251,6 +264,8 @@ def chargeback_report(
 
     resolve = _frozen_resolver(close.snapshot, current)
     frozen_lines = [Line.from_json(data) for data in close.snapshot.get("lines", [])]
+    frozen_lines = scope.lines_keep(frozen_lines, resolve=resolve)
+    live_lines = scope.lines_keep(live_lines, resolve=resolve)
     report.lines, report.resolve = frozen_lines, resolve
     frozen, report.totals = _group(frozen_lines, grouping=group_by, resolve=resolve, filters=filters)
     live, live_totals = _group(live_lines, grouping=group_by, resolve=resolve, filters=filters)
