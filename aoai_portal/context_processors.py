@@ -3,7 +3,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
-from .roles import ADMIN, BUDGET_OWNER, FINANCE, REVIEWER, user_has_role, user_roles
+from .roles import ADMIN, ALL_ROLES, BUDGET_OWNER, FINANCE, REVIEWER, user_has_role, user_roles
 
 # (label, url name, roles allowed). The navigation shows only what the role may open.
 NAVIGATION = [
@@ -15,6 +15,7 @@ NAVIGATION = [
     ("Ingestion", "usage:ingestion_status", (ADMIN,)),
     ("Access audit", "audit:access_log", (ADMIN,)),
     ("Admin", "admin:index", (ADMIN,)),
+    ("My API tokens", "api_tokens", ALL_ROLES),
 ]
 
 

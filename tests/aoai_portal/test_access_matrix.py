@@ -115,6 +115,12 @@ EXPECTATIONS: dict[str, Rule] = {
     "requests/<str:correlation_id>/": page(REVIEWER, setup=_gateway_request),
     "ingestion/": page(ADMIN),
     "access-audit/": page(ADMIN),
+    # Everyone with a role manages their own API tokens; revoking is POST only.
+    "tokens/": page(FINANCE, REVIEWER, BUDGET_OWNER),
+    "tokens/<int:token_id>/revoke/": Rule(
+        expect={"anonymous": 302, "norole": 403, FINANCE: 405, REVIEWER: 405, ADMIN: 405, BUDGET_OWNER: 405},
+        kwargs={"token_id": 1},
+    ),
     # --- API -------------------------------------------------------------------------------
     "api/": every(404),  # ninja's root: nothing there
     "api/docs": page(FINANCE, REVIEWER, BUDGET_OWNER),
