@@ -3,19 +3,20 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
-from .roles import ADMIN, FINANCE, REVIEWER, user_has_role, user_roles
+from .roles import ADMIN, ALL_ROLES, BUDGET_OWNER, FINANCE, REVIEWER, user_has_role, user_roles
 
 # (label, url name, roles allowed). The navigation shows only what the role may open.
 NAVIGATION = [
-    ("Chargeback", "usage:chargeback", (FINANCE,)),
+    ("Chargeback", "usage:chargeback", (FINANCE, BUDGET_OWNER)),
     ("Reconciliation", "costs:reconciliation", (FINANCE,)),
     ("Latency", "usage:latency", (FINANCE, REVIEWER)),
-    ("Quotas", "quotas:overview", (FINANCE,)),
+    ("Quotas", "quotas:overview", (FINANCE, BUDGET_OWNER)),
     ("Review queue", "audit:queue", (REVIEWER,)),
     ("Requests", "audit:explorer", (REVIEWER,)),
     ("Ingestion", "usage:ingestion_status", (ADMIN,)),
     ("Access audit", "audit:access_log", (ADMIN,)),
     ("Admin", "admin:index", (ADMIN,)),
+    ("My API tokens", "api_tokens", ALL_ROLES),
 ]
 
 

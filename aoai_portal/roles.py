@@ -1,7 +1,9 @@
-"""The three roles of the portal and the checks every page and endpoint goes through.
+"""The roles of the portal and the checks every page and endpoint goes through.
 
-Roles are Django groups named ``finance``, ``reviewer`` and ``admin`` (synced from Entra at sign-in).
-A superuser counts as admin (break-glass account).
+Roles are Django groups named ``finance``, ``reviewer``, ``admin`` and ``budget_owner`` (synced
+from Entra at sign-in). A superuser counts as admin (break-glass account). A budget owner opens
+the chargeback and quota pages and endpoints, which then show only the cost centers they own
+(``usage.chargeback.scope``).
 """
 
 from collections.abc import Callable, Iterable
@@ -14,7 +16,8 @@ from django.shortcuts import render
 FINANCE = "finance"
 REVIEWER = "reviewer"
 ADMIN = "admin"
-ALL_ROLES = (FINANCE, REVIEWER, ADMIN)
+BUDGET_OWNER = "budget_owner"
+ALL_ROLES = (FINANCE, REVIEWER, ADMIN, BUDGET_OWNER)
 
 
 def user_roles(user) -> frozenset[str]:

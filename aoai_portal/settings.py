@@ -301,7 +301,7 @@ ENTRA_AUTHORITY = env_str("ENTRA_AUTHORITY", "https://login.microsoftonline.com"
 PORTAL_LOCAL_LOGIN = env_bool("PORTAL_LOCAL_LOGIN", True)
 # Default claim -> portal role mappings ("VALUE=ROLE,..."); the admin site adds RoleMapping rows.
 # App role values (roles claim) compare case-insensitively; groups are object ids (GUIDs).
-ENTRA_ROLE_MAP = env_pairs("ENTRA_ROLE_MAP", "Finance=finance,Reviewer=reviewer,Admin=admin")
+ENTRA_ROLE_MAP = env_pairs("ENTRA_ROLE_MAP", "Finance=finance,Reviewer=reviewer,Admin=admin,BudgetOwner=budget_owner")
 ENTRA_GROUP_MAP = env_pairs("ENTRA_GROUP_MAP", "")
 
 # --- People names from Microsoft Graph (optional; usage.people.graph) ---------------------------

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from . import health, metrics, views
 from .api import api
+from .auth import token_views
 from .auth import views as auth_views
 
 urlpatterns = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.logout_view, name="logout"),
     path("oidc/", include("mozilla_django_oidc.urls")),
+    path("tokens/", token_views.api_tokens, name="api_tokens"),
+    path("tokens/<int:token_id>/revoke/", token_views.api_token_revoke_own, name="api_token_revoke"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("", include("usage.urls")),

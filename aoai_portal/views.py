@@ -2,7 +2,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from .roles import ADMIN, FINANCE, REVIEWER, user_roles
+from .roles import ADMIN, BUDGET_OWNER, FINANCE, REVIEWER, user_roles
 
 
 @login_required
@@ -13,4 +13,6 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("usage:chargeback")
     if REVIEWER in roles:
         return redirect("audit:queue")
+    if BUDGET_OWNER in roles:
+        return redirect("usage:chargeback")
     return render(request, "no_access.html", status=403)

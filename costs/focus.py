@@ -32,6 +32,7 @@ from django.conf import settings
 from aoai_portal.exports import export_row
 from aoai_portal.months import month_bounds, month_floor
 from usage.chargeback.invoices import PLACES, shares_split
+from usage.chargeback.scope import CostCenterScope
 from usage.chargeback.selectors.reports import chargeback_report
 from usage.models import GatewayRequest, ModelPrice
 from usage.people.selectors import person_labels
@@ -63,11 +64,14 @@ class _Row:
     accounts: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
 
 
-def month_focus_rows(*, month: dt.date) -> list[dict[str, Any]]:
-    """The FOCUS rows of ``month`` (values typed: Decimal, int, datetime, str; not neutralised)."""
+def month_focus_rows(*, month: dt.date, scope: CostCenterScope) -> list[dict[str, Any]]:
+    """The FOCUS rows of ``month`` (values typed: Decimal, int, datetime, str; not neutralised).
+
+    A limited ``scope`` keeps the rows of its cost centers only, without the unallocated lines.
+    """
     month = month_floor(month)
     begin, end = month_bounds(month)
-    report = chargeback_report(month=month, group_by="subscription")
+    report = chargeback_report(month=month, group_by="subscription", scope=scope)
     resolve = report.resolve
     assert resolve is not None
     rows: dict[tuple[str, str, str], _Row] = defaultdict(_Row)
@@ -143,6 +147,8 @@ def month_focus_rows(*, month: dt.date) -> list[dict[str, Any]]:
             "x_ApimSubscriptionId": subscription, "x_Person": persons.get(subscription, ""),
             "x_TrueUp": billed - row.list_cost,
         })  # fmt: skip
+    if not scope.is_everything:
+        return [row for row in out if scope.allows(str(row["x_CostCenter"]))]
     for item in unallocated:
         out.append({
             **common,

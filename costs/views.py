@@ -11,7 +11,8 @@ from django.shortcuts import render
 
 from aoai_portal import months, params
 from aoai_portal.access_audit import access_audit_export
-from aoai_portal.roles import FINANCE, role_required
+from aoai_portal.roles import BUDGET_OWNER, FINANCE, role_required
+from usage.chargeback.scope import cost_center_scope
 
 from .focus import focus_csv, focus_filename, focus_parquet, month_focus_rows
 from .reconciliation import Reconciliation, month_reconcile, rows_by_account_model
@@ -66,14 +67,15 @@ def month_reconciliation(request: HttpRequest) -> HttpResponse:
     return render(request, "costs/reconciliation.html", context)
 
 
-@role_required(FINANCE)
+@role_required(FINANCE, BUDGET_OWNER)
 def chargeback_focus(request: HttpRequest, extension: str) -> HttpResponse:
-    """The month's chargeback as a FOCUS dataset (``costs.focus``), CSV or Parquet, for finance."""
+    """The month's chargeback as a FOCUS dataset (``costs.focus``), CSV or Parquet; a budget owner
+    gets the rows of their own cost centers."""
     try:
         month = months.month_parse(request.GET.get("month"))
     except params.ParamError as error:
         return render(request, "costs/reconciliation_error.html", {"error": str(error)}, status=400)
-    rows = month_focus_rows(month=month)
+    rows = month_focus_rows(month=month, scope=cost_center_scope(user=request.user))
     access_audit_export(request=request, what="chargeback-focus", format=extension)
     if extension == "csv":
         response = HttpResponse(focus_csv(rows), content_type="text/csv; charset=utf-8")

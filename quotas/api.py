@@ -10,7 +10,8 @@ from ninja.errors import HttpError
 
 from aoai_portal.api_access import require_role
 from aoai_portal.months import month_floor, month_parse
-from aoai_portal.roles import FINANCE
+from aoai_portal.roles import BUDGET_OWNER, FINANCE
+from usage.chargeback.scope import cost_center_scope
 
 from .selectors.overview import DriftItem, QuotaRow, quota_overview
 
@@ -28,14 +29,14 @@ class QuotaOverviewOut(Schema):
 
 @router.get("/quotas", response=QuotaOverviewOut)
 def quotas_list(request: HttpRequest, month: str | None = None) -> dict[str, Any]:
-    """Month-to-date usage per subscription against its tier (finance, admin). ``month`` defaults to now."""
-    require_role(request, FINANCE)
+    """Month-to-date usage per subscription against its tier (finance, admin; a budget owner gets their cost centers' subscriptions). ``month`` defaults to now."""
+    require_role(request, FINANCE, BUDGET_OWNER)
     now = timezone.now()
     try:
         chosen = month_parse(month) if month else month_floor(now)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from exc
-    data = quota_overview(month=chosen, now=now)
+    data = quota_overview(month=chosen, now=now, scope=cost_center_scope(user=request.user))
     return {
         "month": f"{chosen:%Y-%m}",
         "as_of": data.as_of,

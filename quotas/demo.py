@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from aoai_portal.months import month_floor
+from usage.chargeback.scope import EVERY_COST_CENTER
 
 from .models import QuotaTier, TierAssignment
 from .selectors.consumption import peak_tokens_per_minute
@@ -29,7 +30,7 @@ def quota_demo_seed(*, now: datetime) -> list[TierAssignment]:
     if TierAssignment.objects.exists():
         return []
     month = month_floor(now)
-    rows = quota_overview(month=month, now=now, per_minute=False).rows
+    rows = quota_overview(month=month, now=now, scope=EVERY_COST_CENTER, per_minute=False).rows
     if not rows:
         return []
     start = datetime(month.year, month.month, 1, tzinfo=now.tzinfo) - timedelta(days=31)

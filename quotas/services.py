@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from aoai_portal.alerting import alert_channels_configured, alert_deliver
 from aoai_portal.months import month_floor
+from usage.chargeback.scope import EVERY_COST_CENTER
 
 from .models import QuotaAlert, QuotaTier, TierAssignment
 from .selectors.overview import OVER_PERCENT, WARNING_PERCENT, QuotaRow, quota_overview
@@ -117,7 +118,7 @@ def quota_alerts_send(*, now: datetime | None = None) -> list[QuotaAlert]:
     now = now or timezone.now()
     month = month_floor(now)
     month_label = f"{month:%Y-%m}"
-    overview = quota_overview(month=month, now=now, per_minute=False)
+    overview = quota_overview(month=month, now=now, scope=EVERY_COST_CENTER, per_minute=False)
     sent: list[QuotaAlert] = []
     for row in overview.rows:
         crossings = _crossings(row)

@@ -5,16 +5,17 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from aoai_portal.months import month_floor, month_parse
-from aoai_portal.roles import FINANCE, role_required
+from aoai_portal.roles import BUDGET_OWNER, FINANCE, role_required, user_has_role
+from usage.chargeback.scope import cost_center_scope
 
 from .models import PolicyFlavor, QuotaTier
 from .policy import tier_policy_render
 from .selectors.overview import quota_overview
 
 
-@role_required(FINANCE)
+@role_required(FINANCE, BUDGET_OWNER)
 def overview(request: HttpRequest) -> HttpResponse:
-    """Each subscription's month against its tier, riskiest first, and the drift list (finance, admin)."""
+    """Each subscription's month against its tier, riskiest first, and the drift list (finance, admin; a budget owner sees their cost centers' subscriptions)."""
     now = timezone.now()
     error = ""
     month = month_floor(now)
@@ -23,13 +24,15 @@ def overview(request: HttpRequest) -> HttpResponse:
             month = month_parse(request.GET["month"])
         except ValueError as exc:
             error = str(exc)
-    data = quota_overview(month=month, now=now)
+    data = quota_overview(month=month, now=now, scope=cost_center_scope(user=request.user))
     context = {
         "overview": data,
         "month_value": f"{month:%Y-%m}",
         "error": error,
         "is_current": month == month_floor(now),
         "currency": settings.PORTAL_CURRENCY,
+        # Budget owners see the drift of their own cost centers, not the policy download (finance's).
+        "can_download_policy": user_has_role(request.user, (FINANCE,)),
     }
     return render(request, "quotas/overview.html", context, status=400 if error else 200)
 

@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import count
 
+from django.contrib.auth.models import Group, User
+
+from aoai_portal.roles import BUDGET_OWNER
 from quotas.models import QuotaTier
 from tests.support.review_data import T0, chat_bodies
-from usage.models import GatewayRequest
+from usage.models import CostCenter, CostCenterOwner, GatewayRequest
 from usage.rollups.hourly import rollup_refresh_hours
 
 _ids = count(1)
@@ -130,3 +133,13 @@ def tier_add(
         effective_from=effective_from,
         **extra,
     )
+
+
+def budget_owner_create(username: str, *, owns: tuple[str, ...] = (), email: str = "") -> User:
+    """A user with the budget_owner role who owns the cost centers ``owns`` (codes) by username."""
+    user = User.objects.create_user(username=username, password=None, email=email)
+    user.groups.add(Group.objects.get_or_create(name=BUDGET_OWNER)[0])
+    for code in owns:
+        center = CostCenter.objects.get(code=code)
+        CostCenterOwner.objects.create(cost_center=center, kind=CostCenterOwner.Kind.USER, value=username)
+    return user

@@ -3,6 +3,7 @@ waiting for their join partner) is view-only; prompt and raw text is shown only 
 audited (``audit.admin_evidence``). Headers shown are the stored ones, credentials redacted."""
 
 import json
+import uuid
 
 from django.contrib import admin
 
@@ -128,7 +129,7 @@ from django.utils.html import format_html, format_html_join  # noqa: E402
 
 from .chargeback.selectors.cost_centers import unassigned_subscriptions  # noqa: E402
 from .chargeback.selectors.reports import EMPTY_PARAM  # noqa: E402
-from .models import CostCenter, CostCenterAssignment, MonthClose  # noqa: E402
+from .models import CostCenter, CostCenterAssignment, CostCenterOwner, MonthClose  # noqa: E402
 
 UNASSIGNED_LOOKBACK_DAYS = 90
 
@@ -150,12 +151,38 @@ class CostCenterAssignmentInline(admin.TabularInline):
     extra = 0
 
 
+class CostCenterOwnerForm(forms.ModelForm):
+    class Meta:
+        model = CostCenterOwner
+        fields = ("kind", "value")
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        value = (data.get("value") or "").strip().lower()
+        if data.get("kind") == CostCenterOwner.Kind.GROUP:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                self.add_error("value", "An Entra group is named by its object id (a GUID), not its name.")
+        data["value"] = value
+        return data
+
+
+class CostCenterOwnerInline(admin.TabularInline):
+    """Budget owners: with the budget_owner role they see this cost center's chargeback and quotas."""
+
+    model = CostCenterOwner
+    form = CostCenterOwnerForm
+    extra = 0
+    verbose_name_plural = "Budget owners (users by username, e-mail or Entra object id; Entra groups by object id)"
+
+
 @admin.register(CostCenter)
 class CostCenterAdmin(admin.ModelAdmin):
     form = CostCenterForm
     list_display = ("code", "name", "owner", "assignment_count")
     search_fields = ("code", "name", "owner")
-    inlines = [CostCenterAssignmentInline]
+    inlines = [CostCenterOwnerInline, CostCenterAssignmentInline]
 
     @admin.display(description="Assignments")
     def assignment_count(self, obj: CostCenter) -> int:

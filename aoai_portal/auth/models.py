@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from aoai_portal.roles import ADMIN, FINANCE, REVIEWER
+from aoai_portal.roles import ADMIN, BUDGET_OWNER, FINANCE, REVIEWER
 
 
 class EntraIdentity(models.Model):
@@ -37,7 +37,12 @@ class EntraIdentity(models.Model):
         return f"{self.preferred_username or self.object_id} ({self.tenant_id})"
 
 
-PORTAL_ROLE_CHOICES = [(FINANCE, "finance"), (REVIEWER, "reviewer"), (ADMIN, "admin")]
+PORTAL_ROLE_CHOICES = [
+    (FINANCE, "finance"),
+    (REVIEWER, "reviewer"),
+    (ADMIN, "admin"),
+    (BUDGET_OWNER, "budget owner"),
+]
 
 
 class RoleMapping(models.Model):

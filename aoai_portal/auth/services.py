@@ -149,6 +149,9 @@ def entra_user_sign_in(*, claims: dict) -> User:
 # --- API tokens --------------------------------------------------------------------------------
 
 TOKEN_PREFIX = "aoai"
+# Longest life of a token a user makes for themselves ("My API tokens"); the admin site and the
+# create_api_token command may set longer ones.
+SELF_SERVICE_MAX_DAYS = 365
 
 
 def _token_hash(raw: str) -> str:
@@ -193,3 +196,19 @@ def api_token_authenticate(*, raw: str) -> User | None:
 def api_token_revoke(*, token: ApiToken) -> None:
     token.revoked = True
     token.save(update_fields=["revoked"])
+
+
+def api_tokens_of(*, user: User) -> list[ApiToken]:
+    """The user's own tokens, newest first (revoked and expired ones too: the list is the record)."""
+    return list(ApiToken.objects.filter(user=user).order_by("-created", "-pk"))
+
+
+def api_token_own_revoke(*, user: User, token_id: int) -> ApiToken | None:
+    """Revoke ``user``'s token ``token_id``; None when it is not theirs (or does not exist)."""
+    token = ApiToken.objects.filter(pk=token_id, user=user).first()
+    if token is None:
+        return None
+    if not token.revoked:
+        api_token_revoke(token=token)
+        log.info("API token %s (%s) revoked by its owner %s", token.prefix, token.name, user.username)
+    return token

@@ -23,6 +23,8 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from usage.chargeback.scope import CostCenterScope
+from usage.chargeback.selectors.cost_centers import cost_center_resolver
 from usage.projection import projection_window
 
 from ..models import QuotaTier, TierAssignment
@@ -312,8 +314,12 @@ def _drift_items(
     return items
 
 
-def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> QuotaOverview:
+def quota_overview(
+    *, month: date, now: datetime, scope: CostCenterScope, per_minute: bool = True
+) -> QuotaOverview:
     """Every subscription seen (or assigned a tier) in ``month``, against its tier, riskiest first.
+
+    Only subscriptions charged to a cost center in ``scope`` (``usage.chargeback.scope``).
 
     ``per_minute=False`` skips the per-minute reads (peak tokens per minute and drift, which also
     bucket the partial hours from the request table): the alerts, which run after every
@@ -336,6 +342,9 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
         for a in assignments
         if a.kind == TierAssignment.Kind.SUBSCRIPTION and assignment_in_force(a, as_of - _TICK)
     )
+    if not scope.is_everything:
+        resolve = cost_center_resolver()
+        subscriptions = {s for s in subscriptions if scope.allows(resolve(s, products.get(s, "")).code)}
 
     rows: dict[str, QuotaRow] = {}
     for sub in subscriptions:
@@ -391,6 +400,8 @@ def quota_overview(*, month: date, now: datetime, per_minute: bool = True) -> Qu
         if per_minute
         else []
     )
+    if not scope.is_everything:
+        drift = [item for item in drift if item.apim_subscription_id in rows]
     for item in drift:
         if item.apim_subscription_id in rows:
             rows[item.apim_subscription_id].drift.append(item)

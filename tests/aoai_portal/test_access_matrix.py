@@ -25,9 +25,10 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from aoai_portal.roles import ADMIN, FINANCE, REVIEWER
+from aoai_portal.roles import ADMIN, BUDGET_OWNER, FINANCE, REVIEWER
+from usage.models import CostCenter, CostCenterOwner
 
-PERSONAS = ("anonymous", "norole", FINANCE, REVIEWER, ADMIN)
+PERSONAS = ("anonymous", "norole", FINANCE, REVIEWER, ADMIN, BUDGET_OWNER)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Rule:
 
 def _by_role(allowed: tuple[str, ...], *, anonymous: int, ok: int = 200) -> dict[str, int]:
     expect = {"anonymous": anonymous, "norole": 403, ADMIN: ok}
-    for role in (FINANCE, REVIEWER):
+    for role in (FINANCE, REVIEWER, BUDGET_OWNER):
         expect[role] = ok if role in allowed else 403
     return expect
 
@@ -85,7 +86,7 @@ def _quota_tier() -> dict:
 
 EXPECTATIONS: dict[str, Rule] = {
     # --- Sign-in, public -------------------------------------------------------------------
-    "": custom(anonymous=302, norole=403, finance=302, reviewer=302, admin=302),
+    "": custom(anonymous=302, norole=403, finance=302, reviewer=302, admin=302, budget_owner=302),
     "healthz": every(200),
     # Only for Prometheus' bearer token; without PORTAL_METRICS_TOKEN not served (test_metrics.py).
     "metrics": every(404),
@@ -96,39 +97,47 @@ EXPECTATIONS: dict[str, Rule] = {
     "oidc/callback/": every(403),  # without a code and state: "sign-in failed" page
     "oidc/logout/": every(405),  # POST only
     # --- Pages -----------------------------------------------------------------------------
-    "chargeback/": page(FINANCE),
-    "chargeback/export.csv": page(FINANCE, query="month=2026-03"),
-    "chargeback/export.xlsx": page(FINANCE, query="month=2026-03"),
-    "chargeback/export.focus.csv": page(FINANCE, query="month=2026-03"),
-    "chargeback/export.focus.parquet": page(FINANCE, query="month=2026-03"),
+    # A budget owner opens the chargeback, its exports and the quotas, cut to their cost centers
+    # (tests/aoai_portal/test_access_budget_owner.py tries to reach other cost centers).
+    "chargeback/": page(FINANCE, BUDGET_OWNER),
+    "chargeback/export.csv": page(FINANCE, BUDGET_OWNER, query="month=2026-03"),
+    "chargeback/export.xlsx": page(FINANCE, BUDGET_OWNER, query="month=2026-03"),
+    "chargeback/export.focus.csv": page(FINANCE, BUDGET_OWNER, query="month=2026-03"),
+    "chargeback/export.focus.parquet": page(FINANCE, BUDGET_OWNER, query="month=2026-03"),
     "chargeback/close/": page(FINANCE, query="month=2026-03"),  # GET = confirmation page
     "chargeback/reopen/": page(ADMIN, query="month=2026-03"),  # GET = reason form
     "reconciliation/": page(FINANCE, query="month=2026-03"),
     "latency/": page(FINANCE, REVIEWER),
-    "quotas/": page(FINANCE),
+    "quotas/": page(FINANCE, BUDGET_OWNER),
     "quotas/tiers/<int:tier_id>/policy.xml": page(FINANCE, setup=_quota_tier),
     "review/": page(REVIEWER),
     # POST only: a GET by someone allowed is 405.
-    "review/bulk/": custom(anonymous=302, norole=403, finance=403, reviewer=405, admin=405),
+    "review/bulk/": custom(anonymous=302, norole=403, finance=403, reviewer=405, admin=405, budget_owner=403),
     "review/items/<int:item_id>/": Rule(
-        expect={"anonymous": 302, "norole": 403, FINANCE: 403, REVIEWER: 405, ADMIN: 405},
+        expect={"anonymous": 302, "norole": 403, FINANCE: 403, REVIEWER: 405, ADMIN: 405, BUDGET_OWNER: 403},
         kwargs={"item_id": 1},
     ),
     "requests/<str:correlation_id>/": page(REVIEWER, setup=_gateway_request),
     "requests/": page(REVIEWER),
     "ingestion/": page(ADMIN),
     "access-audit/": page(ADMIN),
+    # Everyone with a role manages their own API tokens; revoking is POST only.
+    "tokens/": page(FINANCE, REVIEWER, BUDGET_OWNER),
+    "tokens/<int:token_id>/revoke/": Rule(
+        expect={"anonymous": 302, "norole": 403, FINANCE: 405, REVIEWER: 405, ADMIN: 405, BUDGET_OWNER: 405},
+        kwargs={"token_id": 1},
+    ),
     # --- API -------------------------------------------------------------------------------
     "api/": every(404),  # ninja's root: nothing there
-    "api/docs": page(FINANCE, REVIEWER),
-    "api/openapi.json": page(FINANCE, REVIEWER),
+    "api/docs": page(FINANCE, REVIEWER, BUDGET_OWNER),
+    "api/openapi.json": page(FINANCE, REVIEWER, BUDGET_OWNER),
     "GET api/v1/me": every(200, anonymous=401),
     "GET api/v1/access-audit": api(ADMIN),
-    "GET api/v1/quotas": api(FINANCE),
+    "GET api/v1/quotas": api(FINANCE, BUDGET_OWNER),
     "GET api/v1/flags": api(REVIEWER),
-    "GET api/v1/chargeback": api(FINANCE, query="month=2026-03"),
+    "GET api/v1/chargeback": api(FINANCE, BUDGET_OWNER, query="month=2026-03"),
     "GET api/v1/reconciliation": api(FINANCE, query="month=2026-03"),
-    "GET api/v1/usage": api(FINANCE, query="from=2026-03-01&to=2026-03-02"),
+    "GET api/v1/usage": api(FINANCE, BUDGET_OWNER, query="from=2026-03-01&to=2026-03-02"),
     "GET api/v1/latency": api(FINANCE, REVIEWER, query="from=2026-03-01&to=2026-03-02&group_by=region"),
 }
 
@@ -194,8 +203,11 @@ def clients(db, settings) -> dict[str, Client]:
     people = {"anonymous": Client()}
     for persona in PERSONAS[1:]:
         user = User.objects.create_user(username=f"matrix-{persona}", password=None)
-        if persona in (FINANCE, REVIEWER, ADMIN):
+        if persona in (FINANCE, REVIEWER, ADMIN, BUDGET_OWNER):
             user.groups.add(Group.objects.get_or_create(name=persona)[0])
+        if persona == BUDGET_OWNER:
+            center = CostCenter.objects.create(code="MATRIX", name="Matrix")
+            CostCenterOwner.objects.create(cost_center=center, kind="user", value=user.username)
         client = Client()
         client.force_login(user)
         people[persona] = client

@@ -30,9 +30,9 @@ from django.http import QueryDict
 from django.test import Client, RequestFactory, override_settings
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 
-from aoai_portal.roles import ADMIN, FINANCE, REVIEWER
+from aoai_portal.roles import ADMIN, BUDGET_OWNER, FINANCE, REVIEWER
 
-PERSONAS = ("anonymous", "norole", FINANCE, REVIEWER, ADMIN)
+PERSONAS = ("anonymous", "norole", FINANCE, REVIEWER, ADMIN, BUDGET_OWNER)
 HOSTILE = (
     "\x00",
     "9999-12",
@@ -110,6 +110,7 @@ def _samples(route: str, world: dict) -> dict[str, str]:
         "object_id": str(first if first is not None else 1),
         "id": str(world["user_id"]),
         "tier_id": str(world["tier_id"]),
+        "token_id": "1",
         "content_type_id": str(ContentType.objects.get_for_model(User).pk),
         "app_label": "usage",
         "url": "no-such-page/",
@@ -263,6 +264,11 @@ def _world_build() -> dict:
             user.groups.add(Group.objects.get_or_create(name=persona)[0])
         people[persona] = user
     cost_centers_create()
+    from usage.models import CostCenter, CostCenterOwner
+
+    CostCenterOwner.objects.create(
+        cost_center=CostCenter.objects.order_by("code").first(), value=people[BUDGET_OWNER].username
+    )
     # This month and the last: the pages' defaults read real rows; the last month is closed.
     rows = [
         request_row(rng, now - timedelta(days=rng.randrange(40), hours=rng.randrange(24)), n)

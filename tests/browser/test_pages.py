@@ -40,6 +40,7 @@ ALL_NAV = [
     "Ingestion",
     "Access audit",
     "Admin",
+    "My API tokens",
 ]
 README = bool(os.environ.get("PORTAL_README_SCREENSHOTS"))  # set by bin/screenshots
 README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -197,7 +198,7 @@ def refused(visit, portal: Portal, path: str, *, shot: str, heading: str = "Not 
 def test_finance_sees_chargeback_drill_down_latency_and_quotas_with_the_api_numbers(portal, new_page, entra):
     visit = sign_in(new_page, entra, portal, roles=["Finance"], name="Fiona Finance")
     month = portal.data.month_param
-    assert nav_labels(visit) == ["Chargeback", "Reconciliation", "Latency", "Quotas"]
+    assert nav_labels(visit) == ["Chargeback", "Reconciliation", "Latency", "Quotas", "My API tokens"]
 
     # Month overview: cards and the cost-center table add up to what the API says.
     open_page(
@@ -322,7 +323,7 @@ def api_docs(visit, portal: Portal, *, shot: str) -> None:
 def test_a_reviewer_works_the_queue_and_opens_a_request_but_not_the_money_pages(portal, new_page, entra):
     visit = sign_in(new_page, entra, portal, roles=["Reviewer"], name="Ravi Reviewer")
     assert visit.page.url.endswith("/review/")  # home sends a reviewer to the queue
-    assert nav_labels(visit) == ["Latency", "Review queue", "Requests"]
+    assert nav_labels(visit) == ["Latency", "Review queue", "Requests", "My API tokens"]
 
     open_page(visit, portal, "/review/", shot="reviewer-review-queue", heading="Review queue")
     flags = api(visit, portal, "/api/v1/flags?status=open&limit=1")

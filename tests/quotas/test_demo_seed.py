@@ -8,6 +8,7 @@ from aoai_portal.months import month_floor
 from quotas.demo import quota_demo_seed
 from quotas.selectors.overview import quota_overview
 from tests.factories import priced_request_create, rollups_refresh
+from usage.chargeback.scope import EVERY_COST_CENTER
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def test_the_demo_seed_yields_every_status_and_is_idempotent():
     assert len(quota_demo_seed(now=NOW)) == 6
     assert quota_demo_seed(now=NOW) == []
 
-    overview = quota_overview(month=month_floor(NOW), now=NOW)
+    overview = quota_overview(scope=EVERY_COST_CENTER, month=month_floor(NOW), now=NOW)
     statuses = {r.apim_subscription_id: r.status for r in overview.rows}
     assert statuses == {"sub-big": "ok", "sub-near": "warning", "sub-over": "over", "sub-small": "ok"}
     assert {(d.apim_subscription_id, d.kind) for d in overview.drift} >= {

@@ -9,6 +9,7 @@ from aoai_portal.months import month_parse
 from quotas.selectors.overview import quota_overview
 from quotas.services import tier_assign
 from tests.factories import priced_request_create, rollups_refresh, tier_add
+from usage.chargeback.scope import EVERY_COST_CENTER
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def test_it_projects_the_end_of_month_from_the_last_seven_days():
     priced_request_create(sub="sub-a", at=NOW + timedelta(hours=1), tokens=99_999)  # after "now": not counted
     rollups_refresh()
 
-    row = _row(quota_overview(month=NOV, now=NOW), "sub-a")
+    row = _row(quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW), "sub-a")
 
     assert row.tokens == 12_000
     assert row.cost == Decimal("12")
@@ -45,7 +46,7 @@ def test_it_projects_the_end_of_month_from_the_last_seven_days():
 def test_a_finished_month_projects_exactly_what_it_used():
     priced_request_create(sub="sub-a", at=datetime(2026, 10, 30, 9, tzinfo=UTC), tokens=700, cost="0.70")
     rollups_refresh()
-    row = _row(quota_overview(month=month_parse("2026-10"), now=NOW), "sub-a")
+    row = _row(quota_overview(scope=EVERY_COST_CENTER, month=month_parse("2026-10"), now=NOW), "sub-a")
     assert row.projected_tokens == row.tokens == 700
     assert row.status == "no_tier"
 
@@ -62,7 +63,7 @@ def test_it_marks_warning_from_80_percent_and_over_from_100_percent_riskiest_fir
         priced_request_create(sub=sub, at=datetime(2026, 11, 3, tzinfo=UTC), tokens=tokens, cost=cost)
     rollups_refresh()
 
-    overview = quota_overview(month=NOV, now=NOW)
+    overview = quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW)
 
     statuses = {r.apim_subscription_id: r.status for r in overview.rows}
     assert statuses == {"sub-ok": "ok", "sub-warn": "warning", "sub-over": "over", "sub-money": "over"}
@@ -83,7 +84,7 @@ def test_a_subscription_tier_wins_over_its_product_tier():
     priced_request_create(sub="sub-other", product="prod-b", at=datetime(2026, 11, 5, tzinfo=UTC), tokens=900)
     rollups_refresh()
 
-    overview = quota_overview(month=NOV, now=NOW)
+    overview = quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW)
 
     vip, plain, other = (_row(overview, s) for s in ("sub-vip", "sub-plain", "sub-other"))
     assert (vip.tier, vip.tier_source, vip.token_quota, vip.status) == (
@@ -111,7 +112,7 @@ def test_a_mid_month_tier_change_keeps_each_minute_against_the_tier_of_its_time(
     priced_request_create(sub="sub-a", at=datetime(2026, 11, 13, 8, 30, 5, tzinfo=UTC), tokens=3_000)  # fine on Large
     rollups_refresh()
 
-    overview = quota_overview(month=NOV, now=NOW)
+    overview = quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW)
 
     row = _row(overview, "sub-a")
     assert (row.tier, row.token_quota, row.tier_tpm, row.status) == ("Large", 100_000, 5_000, "ok")
@@ -144,7 +145,7 @@ def test_peak_tokens_per_minute_sums_requests_of_the_same_clock_minute_and_429s_
         priced_request_create(sub="sub-a", at=datetime(2026, 11, 4, 10, 2, second, tzinfo=UTC), tokens=0, code=429)
     rollups_refresh()
 
-    row = _row(quota_overview(month=NOV, now=NOW), "sub-a")
+    row = _row(quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW), "sub-a")
 
     assert row.peak_tpm == 800
     assert row.tpm_percent == 8.0
@@ -187,7 +188,7 @@ def test_drift_lists_quota_overruns_and_calls_to_deployments_the_tier_does_not_a
     )
     rollups_refresh()
 
-    overview = quota_overview(month=NOV, now=NOW)
+    overview = quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW)
 
     found = {(d.apim_subscription_id, d.kind) for d in overview.drift}
     assert found == {
@@ -203,16 +204,16 @@ def test_a_tier_not_yet_effective_does_not_apply():
     tier_assign(kind="subscription", key="sub-a", tier=later, valid_from=datetime(2026, 11, 1, tzinfo=UTC))
     priced_request_create(sub="sub-a", at=datetime(2026, 11, 3, tzinfo=UTC), tokens=100)
     rollups_refresh()
-    assert _row(quota_overview(month=NOV, now=NOW), "sub-a").status == "no_tier"
+    assert _row(quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW), "sub-a").status == "no_tier"
 
 
 def test_an_assigned_subscription_without_usage_is_listed_and_a_future_month_is_empty():
     tier_assign(
         kind="subscription", key="sub-idle", tier=tier_add("T"), valid_from=datetime(2026, 1, 1, tzinfo=UTC)
     )
-    row = _row(quota_overview(month=NOV, now=NOW), "sub-idle")
+    row = _row(quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW), "sub-idle")
     assert (row.tokens, row.status, row.projected_tokens) == (0, "ok", 0)
-    assert quota_overview(month=month_parse("2026-12"), now=NOW).rows == []
+    assert quota_overview(scope=EVERY_COST_CENTER, month=month_parse("2026-12"), now=NOW).rows == []
 
 
 def test_a_drift_row_names_the_deployment_and_the_model_it_is_split_by():
@@ -226,7 +227,7 @@ def test_a_drift_row_names_the_deployment_and_the_model_it_is_split_by():
         )
     rollups_refresh()
 
-    details = sorted(d.detail for d in quota_overview(month=NOV, now=NOW).drift if d.kind == "deployment")
+    details = sorted(d.detail for d in quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW).drift if d.kind == "deployment")
 
     assert details == [
         "1 successful request(s) to deployment 'text-embedding-3-small' (unknown model), "
@@ -234,7 +235,7 @@ def test_a_drift_row_names_the_deployment_and_the_model_it_is_split_by():
         "2 successful request(s) to deployment 'text-embedding-3-small' (model 'text-embedding-3-small'), "
         "which tier Chat only does not allow",
     ]
-    model_rows = [d for d in quota_overview(month=NOV, now=NOW).drift if d.kind == "model"]
+    model_rows = [d for d in quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW).drift if d.kind == "model"]
     assert [d.detail for d in model_rows] == [
         "2 successful request(s) to model 'text-embedding-3-small' on deployment 'text-embedding-3-small', "
         "which tier Chat only does not allow"

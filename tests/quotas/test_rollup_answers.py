@@ -21,6 +21,7 @@ from quotas.selectors.consumption import peak_tokens_per_minute
 from quotas.selectors.overview import quota_overview
 from quotas.services import tier_assign
 from tests.factories import gateway_request, tier_add
+from usage.chargeback.scope import EVERY_COST_CENTER
 from usage.models import GatewayRequest
 from usage.models.requests import status_class
 from usage.rollups.hourly import rollup_refresh_range
@@ -258,12 +259,12 @@ def test_the_overview_from_rollups_equals_the_overview_from_the_request_table(
     _generate(seed=11)
     _tiers()
 
-    from_rollups = quota_overview(month=month, now=now)
-    direct = _direct(monkeypatch, lambda: quota_overview(month=month, now=now))
+    from_rollups = quota_overview(scope=EVERY_COST_CENTER, month=month, now=now)
+    direct = _direct(monkeypatch, lambda: quota_overview(scope=EVERY_COST_CENTER, month=month, now=now))
 
     assert from_rollups == direct
-    assert quota_overview(month=month, now=now, per_minute=False) == _direct(
-        monkeypatch, lambda: quota_overview(month=month, now=now, per_minute=False)
+    assert quota_overview(scope=EVERY_COST_CENTER, month=month, now=now, per_minute=False) == _direct(
+        monkeypatch, lambda: quota_overview(scope=EVERY_COST_CENTER, month=month, now=now, per_minute=False)
     )
     if (month, now) == (NOV, NOW):
         kinds = {(d.apim_subscription_id, d.kind) for d in from_rollups.drift}
@@ -325,7 +326,7 @@ def test_the_overview_runs_a_fixed_number_of_queries(settings):
     _generate(seed=13)
     _tiers()
     with CaptureQueriesContext(connection) as first:
-        quota_overview(month=NOV, now=NOW)
+        quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW)
     more = []
     for i in range(40):
         _burst(more, sub="sub-2", at=datetime(2026, 11, 2 + i % 12, i % 24, 10, tzinfo=UTC), tokens=60_000)
@@ -334,5 +335,5 @@ def test_the_overview_runs_a_fixed_number_of_queries(settings):
     GatewayRequest.objects.bulk_create(more)
     rollup_refresh_range(start=datetime(2026, 11, 2, tzinfo=UTC), end=datetime(2026, 11, 15, tzinfo=UTC))
     with CaptureQueriesContext(connection) as second:
-        quota_overview(month=NOV, now=NOW)
+        quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW)
     assert len(second.captured_queries) == len(first.captured_queries)

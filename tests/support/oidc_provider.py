@@ -77,7 +77,12 @@ def entra(entra_provider, settings, db):
     settings.ENTRA_TENANT_ID = entra_provider.tenant
     settings.ENTRA_CLIENT_ID = CLIENT_ID
     settings.ENTRA_CLIENT_SECRET = CLIENT_SECRET
-    settings.ENTRA_ROLE_MAP = [("Finance", "finance"), ("Reviewer", "reviewer"), ("Admin", "admin")]
+    settings.ENTRA_ROLE_MAP = [
+        ("Finance", "finance"),
+        ("Reviewer", "reviewer"),
+        ("Admin", "admin"),
+        ("BudgetOwner", "budget_owner"),
+    ]
     settings.ENTRA_GROUP_MAP = []
     entra_provider.reset()
     yield entra_provider

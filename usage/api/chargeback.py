@@ -21,9 +21,10 @@ from ninja.errors import HttpError
 from aoai_portal import params
 from aoai_portal.api_access import require_role
 from aoai_portal.months import month_parse
-from aoai_portal.roles import FINANCE
+from aoai_portal.roles import BUDGET_OWNER, FINANCE
 
 from ..chargeback.invoices import month_invoiced
+from ..chargeback.scope import cost_center_scope
 from ..chargeback.selectors.lines import EXACT, Measures
 from ..chargeback.selectors.reports import ReportRow, chargeback_report
 from ..chargeback.selectors.series import usage_series
@@ -163,13 +164,15 @@ def chargeback(
         "request log, also for a closed month)",
     ),
 ):
-    require_role(request, FINANCE)
+    require_role(request, FINANCE, BUDGET_OWNER)
     if not month:
         raise HttpError(422, "month is required, as YYYY-MM (for example 2026-10).")
     if group_by not in CHARGEBACK_GROUPINGS:
         raise HttpError(422, f"group_by must be one of {', '.join(CHARGEBACK_GROUPINGS)}, not {group_by!r}.")
     try:
-        report = chargeback_report(month=month_parse(month), group_by=group_by)
+        report = chargeback_report(
+            month=month_parse(month), group_by=group_by, scope=cost_center_scope(user=request.user)
+        )
     except params.ParamError as error:
         raise HttpError(422, str(error)) from None
     invoiced = month_invoiced(month=report.month)
@@ -183,7 +186,7 @@ def chargeback(
             if report.close
             else None
         ),
-        "totals": _true_up(_measures(report.totals), invoiced.total if invoiced is not None else None),
+        "totals": _true_up(_measures(report.totals), true_up.total if true_up is not None else None),
         "rows": _rows_true_up(report.rows, true_up),
         "adjustments": [_row(row) for row in report.adjustments],
         "adjustment_totals": _measures(report.adjustment_totals) if report.close else None,
@@ -217,7 +220,7 @@ def usage(
     ),
     interval: str = Query("day", description="day | hour"),
 ):
-    require_role(request, FINANCE)
+    require_role(request, FINANCE, BUDGET_OWNER)
     if interval not in MAX_DAYS:
         raise HttpError(422, f"interval must be day or hour, not {interval!r}.")
     if group_by == "":
@@ -230,7 +233,13 @@ def usage(
     if end - begin > timedelta(days=MAX_DAYS[interval]):
         raise HttpError(422, f"A window of interval={interval} may span at most {MAX_DAYS[interval]} days.")
     try:
-        rows, totals = usage_series(begin=begin, end=end, interval=interval, group_by=group_by)
+        rows, totals = usage_series(
+            begin=begin,
+            end=end,
+            interval=interval,
+            group_by=group_by,
+            scope=cost_center_scope(user=request.user),
+        )
     except params.ParamError as error:
         raise HttpError(422, str(error)) from None
     return {

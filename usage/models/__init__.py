@@ -1,6 +1,13 @@
 """Usage models, one module per concern (NetBox style); import them from ``usage.models``."""
 
-from .chargeback import CostCenter, CostCenterAssignment, GatewayIdentity, MonthClose, NamedIdentity
+from .chargeback import (
+    CostCenter,
+    CostCenterAssignment,
+    CostCenterOwner,
+    GatewayIdentity,
+    MonthClose,
+    NamedIdentity,
+)
 from .daily import UsageDaily
 from .ingestion import (
     IngestionAlert,
@@ -30,6 +37,7 @@ __all__ = [
     "BackendHostRegion",
     "CostCenter",
     "CostCenterAssignment",
+    "CostCenterOwner",
     "Deployment",
     "DeploymentType",
     "GatewayIdentity",

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -33,6 +35,36 @@ class CostCenterAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key} -> {self.cost_center.code}"
+
+
+class CostCenterOwner(models.Model):
+    """Someone who may see one cost center's chargeback and quotas (with the ``budget_owner`` role).
+
+    A user is named by username, e-mail or Entra object id; an Entra group by its object id, as
+    the ``groups`` claim of the ID token carries it. Values are kept lower-case and compared so.
+    Which cost centers a user sees is computed in ``usage.chargeback.scope``.
+    """
+
+    class Kind(models.TextChoices):
+        USER = "user", "User (username, e-mail or Entra object id)"
+        GROUP = "group", "Entra group (object id)"
+
+    cost_center = models.ForeignKey(CostCenter, on_delete=models.CASCADE, related_name="owners")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.USER)
+    value = models.CharField(max_length=256)
+
+    class Meta:
+        verbose_name = "budget owner"
+        constraints = [
+            models.UniqueConstraint(fields=["cost_center", "kind", "value"], name="costcenter_owner_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} owns {self.cost_center.code}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.value = self.value.strip().lower()
+        super().save(*args, **kwargs)
 
 
 class NamedIdentity(models.Model):

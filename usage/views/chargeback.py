@@ -22,9 +22,10 @@ from django.views.decorators.http import require_http_methods
 from aoai_portal.access_audit import access_audit_export
 from aoai_portal.months import month_bounds, month_current, month_parse, month_previous
 from aoai_portal.params import ParamError
-from aoai_portal.roles import ADMIN, FINANCE, REVIEWER, role_required, user_has_role, user_roles
+from aoai_portal.roles import ADMIN, BUDGET_OWNER, FINANCE, REVIEWER, role_required, user_has_role, user_roles
 
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
+from ..chargeback.scope import CostCenterScope, cost_center_scope
 from ..chargeback.selectors.cost_centers import cost_center_choices
 from ..chargeback.selectors.identities import identity_requests, identity_usage
 from ..chargeback.selectors.projection import chargeback_projection
@@ -173,16 +174,19 @@ def _models_seen(month: date) -> list[str]:
     )
 
 
-@role_required(FINANCE)
+@role_required(FINANCE, BUDGET_OWNER)
 def month_overview(request: HttpRequest) -> HttpResponse:
     try:
         query = _page_query(request)
     except ParamError as error:
         return _bad_request(request, error)
     level = query.level
-    report = chargeback_report(month=query.month, group_by=level, filters=query.filters, with_chart=True)
+    scope = cost_center_scope(user=request.user)
+    report = chargeback_report(
+        month=query.month, group_by=level, scope=scope, filters=query.filters, with_chart=True
+    )
     previous = chargeback_report(
-        month=month_previous(query.month), group_by="cost_center", filters=query.filters
+        month=month_previous(query.month), group_by="cost_center", scope=scope, filters=query.filters
     )
     current_totals, previous_totals = report.effective_totals, previous.effective_totals
     rows = [{"row": row, "url": _drill_url(query, level, row)} for row in report.rows]
@@ -206,8 +210,11 @@ def month_overview(request: HttpRequest) -> HttpResponse:
         "tokens_change": _change(Decimal(current_totals.total_tokens), Decimal(previous_totals.total_tokens)),
         "requests_change": _change(Decimal(current_totals.requests), Decimal(previous_totals.requests)),
         "breadcrumbs": _breadcrumbs(query),
-        "cost_centers": cost_center_choices(),
-        "models": _models_seen(query.month),
+        "cost_centers": cost_center_choices(scope=scope),
+        # A limited scope lists only the models of its own lines.
+        "models": _models_seen(query.month)
+        if scope.is_everything
+        else sorted({line.model for line in report.lines}),
         "empty_param": EMPTY_PARAM,
         "chart_data": _chart_data(report),
         "csv_url": query.url("usage:chargeback_export_csv"),
@@ -222,14 +229,14 @@ def month_overview(request: HttpRequest) -> HttpResponse:
         "identities_url": query.url() + "&identities=1#identities",
     }
     if context["show_identities"]:
-        context.update(_people_context(request, query, report))
+        context.update(_people_context(request, query, report, scope))
     return render(request, "usage/chargeback_month.html", context)
 
 
-def _people_context(request: HttpRequest, query: PageQuery, report: Report) -> dict:
+def _people_context(request: HttpRequest, query: PageQuery, report: Report, scope: CostCenterScope) -> dict:
     """ "People and apps": usage per caller and, with ``person=``, that caller's latest requests
     (no text here; the request page shows it to reviewers and audits each open)."""
-    identities = identity_usage(begin=report.begin, end=report.end, filters=query.filters)
+    identities = identity_usage(begin=report.begin, end=report.end, scope=scope, filters=query.filters)
     base = query.url() + "&identities=1"
     people = [
         {"row": row, "url": base + "&" + urlencode({"person": row.object_id}) + "#person"}
@@ -248,7 +255,7 @@ def _people_context(request: HttpRequest, query: PageQuery, report: Report) -> d
         chosen = next((row for row in identities if row.object_id == person), None)
         context["person"] = chosen or person
         context["person_requests"] = identity_requests(
-            object_id=person, begin=report.begin, end=report.end, filters=query.filters
+            object_id=person, begin=report.begin, end=report.end, scope=scope, filters=query.filters
         )
     return context
 
@@ -259,7 +266,12 @@ def _export(request: HttpRequest, extension: str) -> HttpResponse:
     except ParamError as error:
         return _bad_request(request, error)
     group_by = "person" if request.GET.get("by") == "person" else query.level
-    report = chargeback_report(month=query.month, group_by=group_by, filters=query.filters)
+    report = chargeback_report(
+        month=query.month,
+        group_by=group_by,
+        scope=cost_center_scope(user=request.user),
+        filters=query.filters,
+    )
     access_audit_export(request=request, what="chargeback", format=extension)
     if extension == "csv":
         response = HttpResponse(report_csv(report), content_type="text/csv; charset=utf-8")
@@ -272,12 +284,12 @@ def _export(request: HttpRequest, extension: str) -> HttpResponse:
     return response
 
 
-@role_required(FINANCE)
+@role_required(FINANCE, BUDGET_OWNER)
 def export_csv(request: HttpRequest) -> HttpResponse:
     return _export(request, "csv")
 
 
-@role_required(FINANCE)
+@role_required(FINANCE, BUDGET_OWNER)
 def export_xlsx(request: HttpRequest) -> HttpResponse:
     return _export(request, "xlsx")
 
@@ -299,7 +311,9 @@ def month_close(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{query.month:%B %Y} is closed; its figures are frozen.")
         return redirect(back)
-    report = chargeback_report(month=query.month, group_by="cost_center")
+    report = chargeback_report(
+        month=query.month, group_by="cost_center", scope=cost_center_scope(user=request.user)
+    )
     context = {
         "query": query,
         "report": report,

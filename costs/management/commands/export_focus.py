@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aoai_portal import months, params
 from costs.focus import focus_csv, focus_filename, focus_parquet, month_focus_rows
+from usage.chargeback.scope import EVERY_COST_CENTER
 
 
 class Command(BaseCommand):
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             first = months.month_parse(month)
         except params.ParamError as error:
             raise CommandError(str(error)) from None
-        rows = month_focus_rows(month=first)
+        rows = month_focus_rows(month=first, scope=EVERY_COST_CENTER)
         if output == "-":
             if format != "csv":
                 raise CommandError("Parquet cannot go to standard output; give --output FILE.")

@@ -9,6 +9,7 @@ import pytest
 from freezegun import freeze_time
 
 from tests.factories import priced_request_create, rollups_refresh
+from usage.chargeback.scope import EVERY_COST_CENTER
 from usage.chargeback.selectors.projection import chargeback_projection
 from usage.chargeback.selectors.reports import ChargebackFilters, chargeback_report
 from usage.models import CostCenter, CostCenterAssignment
@@ -61,7 +62,7 @@ def test_the_chart_title_and_series_follow_the_grouping(
 
 
 def test_the_month_in_progress_is_projected_from_the_last_days_rate(november):
-    report = chargeback_report(month=NOW.date(), group_by="cost_center")
+    report = chargeback_report(scope=EVERY_COST_CENTER, month=NOW.date(), group_by="cost_center")
     projection = chargeback_projection(report=report, now=NOW)
 
     # To date 31; the last 7 days 21 (10 and 12 November) -> 31 + 21 / 7 × 16 = 79.
@@ -70,6 +71,7 @@ def test_the_month_in_progress_is_projected_from_the_last_days_rate(november):
     assert projection.recent.requests == 2
 
     only_a = chargeback_report(
+        scope=EVERY_COST_CENTER,
         month=NOW.date(), group_by="subscription", filters=ChargebackFilters(subscription="sub-a")
     )
     assert chargeback_projection(report=only_a, now=NOW).cost == Decimal("33.00")  # 17 + 7 / 7 × 16
@@ -83,7 +85,7 @@ def test_the_quota_page_and_chargeback_share_one_rule():
 
 
 def test_a_finished_month_has_no_projection(november):
-    report = chargeback_report(month=NOW.date(), group_by="cost_center")
+    report = chargeback_report(scope=EVERY_COST_CENTER, month=NOW.date(), group_by="cost_center")
     assert chargeback_projection(report=report, now=datetime(2026, 12, 1, tzinfo=UTC)) is None
 
 

@@ -23,6 +23,7 @@ from tests.support.chargeback_data import (
     requests_store,
     world_build,
 )
+from usage.chargeback.scope import EVERY_COST_CENTER
 from usage.chargeback.selectors.reports import month_is_closed
 from usage.chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
 from usage.models import CostCenter, CostCenterAssignment, MonthClose
@@ -103,7 +104,7 @@ def test_reassigning_a_subscription_after_close_does_not_change_the_frozen_figur
     )
     from usage.chargeback.selectors.reports import chargeback_report
 
-    closed = chargeback_report(month=MONTH, group_by="cost_center")
+    closed = chargeback_report(scope=EVERY_COST_CENTER, month=MONTH, group_by="cost_center")
     assert "sub-foxtrot" in next(r for r in closed.rows if r.group == "").subscription_ids
     assert closed.adjustments == []
 

@@ -20,6 +20,7 @@ from tests.support.chargeback_data import (
     page_table,
     world_build,
 )
+from usage.chargeback.scope import EVERY_COST_CENTER
 from usage.chargeback.selectors.lines import usage_lines
 from usage.measures import CHARGEBACK_MEASURES
 from usage.models import GatewayRequest
@@ -255,7 +256,7 @@ def test_usage_by_person_or_app_is_named_and_adds_up(client_for, finance_user):
     call_command("callers_reevaluate", stdout=StringIO(), stderr=StringIO())
     expected = world.expected(lambda r: r.get("object_id", "(unidentified)"))
     for fast_path in (True, False):
-        rows = identity_usage(begin=BEGIN, end=END, fast_path=fast_path)
+        rows = identity_usage(scope=EVERY_COST_CENTER, begin=BEGIN, end=END, fast_path=fast_path)
         assert {r.object_id: r.measures.cost for r in rows} == {k: v["cost"] for k, v in expected.items()}
         assert {r.object_id: r.measures.estimated_tokens for r in rows} == {
             k: v["estimated_tokens"] for k, v in expected.items()
@@ -264,7 +265,7 @@ def test_usage_by_person_or_app_is_named_and_adds_up(client_for, finance_user):
     table = page_table(html, "chargeback-identities")
     assert table["oid-ann"]["cost"] == expected_texts(expected["oid-ann"])["cost"]
     assert "Ann Analyst" in html and "(unidentified)" in html
-    fin = identity_usage(begin=BEGIN, end=END, filters=ChargebackFilters(cost_center="FIN"))
+    fin = identity_usage(scope=EVERY_COST_CENTER, begin=BEGIN, end=END, filters=ChargebackFilters(cost_center="FIN"))
     fin_expected = world.expected(
         lambda r: r.get("object_id", "(unidentified)") if by_cost_center(r) == "FIN" else None
     )

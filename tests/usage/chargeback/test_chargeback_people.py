@@ -9,6 +9,7 @@ import pytest
 from django.test import override_settings
 
 from tests.usage.identity.traffic import GATEWAY_OID, identity_logs, person
+from usage.chargeback.scope import EVERY_COST_CENTER
 from usage.chargeback.selectors.identities import identity_usage
 from usage.chargeback.selectors.people import UNIDENTIFIED
 from usage.ingestion.store import rows_store
@@ -64,10 +65,10 @@ def test_the_portable_path_sums_the_same_as_the_database(traffic):
     from aoai_portal.months import month_bounds, month_parse
 
     begin, end = month_bounds(month_parse(MONTH))
-    fast = identity_usage(begin=begin, end=end, fast_path=True)
-    portable = identity_usage(begin=begin, end=end, fast_path=False)
+    fast = identity_usage(scope=EVERY_COST_CENTER, begin=begin, end=end, fast_path=True)
+    portable = identity_usage(scope=EVERY_COST_CENTER, begin=begin, end=end, fast_path=False)
     assert [(r.object_id, r.measures) for r in fast] == [(r.object_id, r.measures) for r in portable]
-    legal = identity_usage(begin=begin, end=end, fast_path=False, filters=_filters(cost_center="CC-LEGAL"))
+    legal = identity_usage(scope=EVERY_COST_CENTER, begin=begin, end=end, fast_path=False, filters=_filters(cost_center="CC-LEGAL"))
     assert legal and all(r.cost_center == "CC-LEGAL" for r in legal)
     assert (
         sum(r.measures.requests for r in legal)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from usage.chargeback.scope import EVERY_COST_CENTER
 from usage.chargeback.selectors.identities import identity_usage
 from usage.demo.catalog import APIM_MANAGED_IDENTITY, APPLICATIONS, PEOPLE
 from usage.demo.data import generate_logs
@@ -25,7 +26,7 @@ def test_the_demo_traffic_shows_a_dozen_people_and_two_applications():
     for table in (GATEWAY, NATIVE, LLM_LOG):
         rows_store(table=table, rows=logs[table], source="demo")
 
-    rows = identity_usage(begin=START, end=END)
+    rows = identity_usage(scope=EVERY_COST_CENTER, begin=START, end=END)
     kinds = Counter(row.kind for row in rows)
     assert kinds["user"] == len(PEOPLE) == 12 and kinds["application"] == len(APPLICATIONS) == 2
     assert {row.object_id for row in rows if row.kind} == {c.object_id for c in (*PEOPLE, *APPLICATIONS)}

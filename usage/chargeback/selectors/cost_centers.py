@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from ...models import CostCenter, CostCenterAssignment, UsageHourly
+from ..scope import CostCenterScope
 
 UNASSIGNED_LABEL = "Unassigned"
 
@@ -45,8 +46,10 @@ def cost_center_resolver() -> Resolver:
     return resolve
 
 
-def cost_center_choices() -> list[CostCenterRef]:
-    return [CostCenterRef(c.code, c.name) for c in CostCenter.objects.order_by("code")] + [UNASSIGNED]
+def cost_center_choices(*, scope: CostCenterScope) -> list[CostCenterRef]:
+    """The cost centers ``scope`` may pick from (Unassigned last, for the unlimited scope only)."""
+    refs = [CostCenterRef(c.code, c.name) for c in CostCenter.objects.order_by("code")] + [UNASSIGNED]
+    return [ref for ref in refs if scope.allows(ref.code)]
 
 
 def unassigned_subscriptions(*, since: datetime | None = None) -> list[dict]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ...models import GatewayRequest
+from ..scope import CostCenterScope
 from .cost_centers import cost_center_resolver
 from .lines import Measures
 from .people import UNIDENTIFIED, people_named, person_key, person_lines
@@ -28,7 +29,12 @@ class IdentityRow:
 
 
 def identity_usage(
-    *, begin: datetime, end: datetime, filters: ChargebackFilters | None = None, fast_path: bool | None = None
+    *,
+    begin: datetime,
+    end: datetime,
+    scope: CostCenterScope,
+    filters: ChargebackFilters | None = None,
+    fast_path: bool | None = None,
 ) -> list[IdentityRow]:
     """Usage per caller in ``[begin, end)``, biggest cost first; live figures. Requests without a
     caller form the ``(unidentified)`` row, so the rows add up to the total."""
@@ -40,7 +46,7 @@ def identity_usage(
     rows: dict[str, IdentityRow] = {}
     for line in lines:
         ref = resolve(line.subscription, line.product)
-        if not filters.matches(line, ref):
+        if not filters.matches(line, ref) or not scope.allows(ref.code):
             continue
         key, label = person_key(line)
         row = rows.get(key)
@@ -60,6 +66,7 @@ def identity_requests(
     object_id: str,
     begin: datetime,
     end: datetime,
+    scope: CostCenterScope,
     filters: ChargebackFilters | None = None,
     limit: int = DRILL_DOWN_LIMIT,
 ) -> list[GatewayRequest]:
@@ -88,13 +95,14 @@ def identity_requests(
         "cost",
         "caller_source",
     )
-    if filters.cost_center is None:
+    if filters.cost_center is None and scope.is_everything:
         return list(requests.order_by("-time").only(*fields)[:limit])
     # The cost center follows from subscription and product: filtered here, newest first.
     resolve = cost_center_resolver()
     rows = []
     for row in requests.order_by("-time").only(*fields).iterator(chunk_size=500):
-        if resolve(row.apim_subscription_id, row.product_id).code == filters.cost_center:
+        code = resolve(row.apim_subscription_id, row.product_id).code
+        if (filters.cost_center is None or code == filters.cost_center) and scope.allows(code):
             rows.append(row)
             if len(rows) == limit:
                 break

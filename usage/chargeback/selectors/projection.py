@@ -41,7 +41,10 @@ def chargeback_projection(*, report: Report, now: datetime) -> ChargebackProject
         subscription=report.filters.subscription,
         collapse=True,
     )
-    recent = group_totals(lines, resolve=report.resolve or cost_center_resolver(), filters=report.filters)
+    resolve = report.resolve or cost_center_resolver()
+    # The report's reader sees only their cost centers: so does the projection.
+    lines = report.scope.lines_keep(lines, resolve=resolve)
+    recent = group_totals(lines, resolve=resolve, filters=report.filters)
     to_date = report.effective_totals
     return ChargebackProjection(
         window=window,

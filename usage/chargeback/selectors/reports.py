@@ -21,6 +21,7 @@ from django.conf import settings
 from aoai_portal.months import month_bounds, month_floor
 
 from ...models import MonthClose
+from ..scope import EVERY_COST_CENTER, CostCenterScope
 from .cost_centers import CostCenterRef, Resolver, cost_center_resolver
 from .lines import ChargebackInputError, Line, Measures, usage_lines
 from .people import people_named, person_key, person_lines
@@ -157,6 +158,8 @@ class Report:
     # true-up spreads each subscription's invoiced share over the same rows).
     lines: list[Line] = field(default_factory=list)
     resolve: Resolver | None = None
+    # Whose report: the lines above are already cut to it (``usage.chargeback.scope``).
+    scope: CostCenterScope = EVERY_COST_CENTER
 
     @property
     def is_closed(self) -> bool:
@@ -233,16 +236,24 @@ def _frozen_resolver(snapshot: dict, fallback: Resolver) -> Resolver:
 
 
 def chargeback_report(
-    *, month: date, group_by: str, filters: ChargebackFilters | None = None, with_chart: bool = False
+    *,
+    month: date,
+    group_by: str,
+    scope: CostCenterScope,
+    filters: ChargebackFilters | None = None,
+    with_chart: bool = False,
 ) -> Report:
-    """The chargeback of ``month`` grouped by ``group_by``; closed months from their snapshot."""
+    """The chargeback of ``month`` grouped by ``group_by``; closed months from their snapshot.
+
+    Only lines charged to a cost center in ``scope`` count, frozen and live alike.
+    """
     if group_by not in GROUPINGS:
         raise ChargebackInputError(f"group_by must be one of {', '.join(GROUPINGS)}, not {group_by!r}.")
     filters = filters or ChargebackFilters()
     month = month_floor(month)
     begin, end = month_bounds(month)
     if group_by == "person":
-        return _person_report(month=month, filters=filters)
+        return _person_report(month=month, filters=filters, scope=scope)
     # Only the "day" grouping and the daily chart need days; other reports read month sums.
     collapse = group_by != "day" and not with_chart
     live_lines = usage_lines(
@@ -265,10 +276,12 @@ def chargeback_report(
         rows=[],
         totals=Measures(),
         close=close,
+        scope=scope,
     )
     days = [begin.date() + timedelta(days=i) for i in range((end - begin).days)]
     grouping = chart_grouping(group_by)
     if close is None:
+        live_lines = scope.lines_keep(live_lines, resolve=current)
         report.lines, report.resolve = live_lines, current
         groups, report.totals = _group(live_lines, grouping=group_by, resolve=current, filters=filters)
         report.rows = _ordered(groups.values(), group_by)
@@ -279,6 +292,8 @@ def chargeback_report(
 
     resolve = _frozen_resolver(close.snapshot, current)
     frozen_lines = [Line.from_json(data) for data in close.snapshot.get("lines", [])]
+    frozen_lines = scope.lines_keep(frozen_lines, resolve=resolve)
+    live_lines = scope.lines_keep(live_lines, resolve=resolve)
     report.lines, report.resolve = frozen_lines, resolve
     frozen, report.totals = _group(frozen_lines, grouping=group_by, resolve=resolve, filters=filters)
     live, live_totals = _group(live_lines, grouping=group_by, resolve=resolve, filters=filters)
@@ -319,12 +334,13 @@ def chargeback_report(
     return report
 
 
-def _person_report(*, month: date, filters: ChargebackFilters) -> Report:
+def _person_report(*, month: date, filters: ChargebackFilters, scope: CostCenterScope) -> Report:
     """Grouped by caller: live figures from the request log, also for a closed month (its
-    snapshot has no person), so it has no adjustments."""
+    snapshot has no person), so it has no adjustments. Only lines in ``scope`` count."""
     begin, end = month_bounds(month)
     lines = person_lines(begin=begin, end=end, model=filters.model, subscription=filters.subscription)
     resolve = cost_center_resolver()
+    lines = scope.lines_keep(lines, resolve=resolve)
     groups, totals = _group(lines, grouping="person", resolve=resolve, filters=filters)
     people = people_named(list(groups))
     for key, row in groups.items():
@@ -343,6 +359,7 @@ def _person_report(*, month: date, filters: ChargebackFilters) -> Report:
         close=month_close_active(month),
         lines=lines,
         resolve=resolve,
+        scope=scope,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..scope import CostCenterScope
 from .cost_centers import cost_center_resolver
 from .lines import ChargebackInputError, Measures, usage_lines
 from .reports import group_key
@@ -20,9 +21,11 @@ class SeriesRow:
 
 
 def usage_series(
-    *, begin: datetime, end: datetime, interval: str, group_by: str | None = None
+    *, begin: datetime, end: datetime, interval: str, scope: CostCenterScope, group_by: str | None = None
 ) -> tuple[list[SeriesRow], Measures]:
     """The measures per ``interval`` bucket in ``[begin, end)``, optionally split by ``group_by``.
+
+    Only lines charged to a cost center in ``scope`` count.
 
     Live figures (no month-close snapshot): this is usage, not the closed chargeback.
     """
@@ -30,8 +33,8 @@ def usage_series(
         raise ChargebackInputError(
             f"group_by must be one of cost_center, subscription, deployment, model, not {group_by!r}."
         )
-    lines = usage_lines(begin=begin, end=end, interval=interval)
     resolve = cost_center_resolver()
+    lines = scope.lines_keep(usage_lines(begin=begin, end=end, interval=interval), resolve=resolve)
     rows: dict[tuple[datetime, str], SeriesRow] = {}
     totals = Measures()
     for line in lines:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..invoices import InvoicedMonth, shares_split
+from ..scope import CostCenterScope
 from .reports import Report, group_key
 
 UNALLOCATED_GROUP = "(unallocated)"
@@ -38,6 +39,7 @@ def report_true_up(*, report: Report, invoiced: InvoicedMonth) -> TrueUp:
     """``invoiced`` spread over ``report``'s groups; ``by_group`` always has ``(unallocated)``."""
     resolve = report.resolve
     assert resolve is not None, "report_true_up needs a report from chargeback_report"
+    invoiced = invoiced_in_scope(invoiced, report=report, scope=report.scope)
     costs: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     tokens: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     labels: dict[str, str] = {}
@@ -66,6 +68,25 @@ def report_true_up(*, report: Report, invoiced: InvoicedMonth) -> TrueUp:
             labels[key] = result.new_groups[key] = label
     result.by_group = dict(by_group)
     return result
+
+
+def invoiced_in_scope(invoiced: InvoicedMonth, *, report: Report, scope: CostCenterScope) -> InvoicedMonth:
+    """The part of the invoice a limited scope may see: its subscriptions' shares, no unallocated.
+
+    A subscription is in scope when one of the (already scoped) report's lines is its own, or when
+    its own assignment charges it to a cost center in scope.
+    """
+    if scope.is_everything:
+        return invoiced
+    resolve = report.resolve
+    assert resolve is not None
+    seen = {line.subscription for line in report.lines}
+    kept = {
+        subscription: amount
+        for subscription, amount in invoiced.by_subscription.items()
+        if subscription in seen or scope.allows(resolve(subscription, "").code)
+    }
+    return InvoicedMonth(total=sum(kept.values(), Decimal(0)), by_subscription=kept)
 
 
 def _fallback(report: Report, subscription: str) -> tuple[str, str]:
