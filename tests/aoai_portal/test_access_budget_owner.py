@@ -66,6 +66,9 @@ PAGE_ATTEMPTS = [
     f"/chargeback/?{M}&subscription=sub-a&deployment=chat2&model=gpt-4o",
     f"/chargeback/?{M}&cost_center=RND&identities=1",
     f"/chargeback/?{M}&model=gpt-4o",
+    # People and apps, and the drill-down to one caller's requests.
+    f"/chargeback/?{M}&identities=1&person=(unidentified)",
+    f"/chargeback/?{M}&cost_center=RND&identities=1&person=(unidentified)",
 ]
 
 
@@ -91,6 +94,8 @@ EXPORT_ATTEMPTS = [
     f"/chargeback/export.csv?{M}&subscription=sub-a",
     f"/chargeback/export.csv?{M}&cost_center=(none)",
     f"/chargeback/export.focus.csv?{M}&cost_center=RND&subscription=sub-a",
+    f"/chargeback/export.csv?{M}&by=person",
+    f"/chargeback/export.csv?{M}&cost_center=RND&by=person",
 ]
 
 
@@ -126,7 +131,16 @@ API_ATTEMPTS = [
     "/api/v1/usage?from=2026-03-01&to=2026-04-01&group_by=cost_center",
     "/api/v1/usage?from=2026-03-01&to=2026-04-01&group_by=deployment",
     "/api/v1/quotas?month=2026-03&subscription=sub-a",
+    "/api/v1/chargeback?month=2026-03&group_by=person",
+    "/api/v1/chargeback?month=2026-03&group_by=person&cost_center=RND",
 ]
+
+
+def test_by_person_she_is_charged_what_she_is_charged_by_cost_center(bea):
+    by_person = bea.get("/api/v1/chargeback?month=2026-03&group_by=person").json()
+    by_cost_center = bea.get("/api/v1/chargeback?month=2026-03&group_by=cost_center").json()
+    assert by_person["totals"]["cost"] == by_cost_center["totals"]["cost"]
+    assert by_person["totals"]["requests"] == by_cost_center["totals"]["requests"] > 0
 
 
 @pytest.mark.parametrize("url", API_ATTEMPTS)
