@@ -28,13 +28,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
 
 from aoai_portal.exports import export_row
 from aoai_portal.months import month_bounds, month_floor
 from usage.chargeback.invoices import PLACES, shares_split
 from usage.chargeback.selectors.reports import chargeback_report
-from usage.models import GatewayRequest, ModelPrice, NamedIdentity, NativeLog
+from usage.models import GatewayRequest, ModelPrice, NamedIdentity
 
 from .allocation import month_allocate
 from .invoices import month_covered
@@ -186,20 +185,19 @@ def _cost_split(cost: Decimal, tokens: dict[str, int], price: ModelPrice | None)
 
 
 def _persons(*, begin: dt.datetime, end: dt.datetime) -> dict[str, str]:
-    """Per subscription, the named identities (Entra, from native logs) that used it, "; "-joined."""
-    native = NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id")).exclude(correlation_id="")
+    """Per subscription, the people or apps that called through it (``caller_object_id``, named
+    from the People table), "; "-joined."""
     pairs = (
         GatewayRequest.objects.filter(time__gte=begin, time__lt=end)
-        .annotate(object_id=Subquery(native.values("object_id")[:1]))
-        .values_list("apim_subscription_id", "object_id")
+        .exclude(caller_object_id="")
+        .values_list("apim_subscription_id", "caller_object_id")
         .distinct()
         .order_by()
     )
     names = dict(NamedIdentity.objects.values_list("object_id", "display_name"))
     found: dict[str, set[str]] = defaultdict(set)
     for subscription, object_id in pairs:
-        if object_id:
-            found[subscription or ""].add(names.get(object_id) or object_id)
+        found[subscription or ""].add(names.get(object_id) or object_id)
     return {subscription: "; ".join(sorted(people)) for subscription, people in found.items()}
 
 

@@ -21,7 +21,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
+
+from django.db.models import Sum
+
+from aoai_portal.months import month_bounds, month_floor
 
 from ..invoices import InvoicedMonth, month_invoiced, shares_split
 from .cost_centers import Resolver
@@ -237,3 +242,35 @@ def rows_with_invoice(
         row = ReportRow(group=UNALLOCATED_GROUP, label=UNALLOCATED_LABEL, measures=Measures())
         out.append((row, true_up.invoiced(UNALLOCATED_GROUP)))
     return out
+
+
+UNIDENTIFIED_PERSON = "(unidentified)"
+
+
+def person_true_up(*, month: date, invoiced: InvoicedMonth) -> TrueUp:
+    """``invoiced`` spread over the people who called (``GatewayRequest.caller_object_id``; requests
+    without a caller are ``(unidentified)``): each subscription's share by its requests' computed
+    cost per caller (by tokens when they cost nothing). A subscription with no request of the
+    month in the log keeps its share in ``(unallocated)``. Groups are object ids; labels are names
+    from the People table."""
+    from ...models import GatewayRequest, NamedIdentity
+
+    begin, end = month_bounds(month_floor(month))
+    sums = (
+        GatewayRequest.objects.filter(time__gte=begin, time__lt=end)
+        .values_list("apim_subscription_id", "caller_object_id")
+        .annotate(cost=Sum("cost"), tokens=Sum("total_tokens"))
+        .order_by()
+    )
+    weights: dict[str, dict[str, tuple[Decimal, Decimal]]] = defaultdict(dict)
+    for subscription, caller, cost, tokens in sums:
+        key = caller or UNIDENTIFIED_PERSON
+        before = weights[subscription or ""].get(key, (Decimal(0), Decimal(0)))
+        weights[subscription or ""][key] = (before[0] + (cost or 0), before[1] + Decimal(tokens or 0))
+    result = invoice_spread(
+        invoiced=invoiced, weights=weights, fallback=lambda _s: (UNALLOCATED_GROUP, UNALLOCATED_LABEL)
+    )
+    people = {key for groups in weights.values() for key in groups}
+    names = dict(NamedIdentity.objects.filter(object_id__in=people).values_list("object_id", "display_name"))
+    result.labels = {key: names.get(key) or key for key in people}
+    return result
