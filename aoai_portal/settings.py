@@ -181,6 +181,8 @@ COST_PULL_INTERVAL_SECONDS = env_int("COST_PULL_INTERVAL_SECONDS", 6 * 3600)
 # Each run pulls again this many days before today: cost data arrives a day or two late and is
 # restated for days after (the store is idempotent, so reading a day again changes only what changed).
 COST_PULL_LOOKBACK_DAYS = env_int("COST_PULL_LOOKBACK_DAYS", 7)
+# Azure's public list prices (costs.retail_prices; `manage.py prices_import_azure --fetch`).
+AZURE_RETAIL_PRICES_URL = env_str("AZURE_RETAIL_PRICES_URL", "https://prices.azure.com/api/retail/prices")
 
 # --- Money ----------------------------------------------------------------------------------
 PORTAL_CURRENCY = env_str("PORTAL_CURRENCY", "USD")

@@ -9,11 +9,20 @@ Key: billing period, day, resource, meter, charge type and pricing model. Lines 
 the same key (an export splits a day by tags or benefits) are added together before they are
 compared with what is stored, so a whole file read again changes nothing; a key that a later
 export no longer lists is kept (exports overlap, they do not replace each other).
+
+Exports run to millions of lines, so nothing holds the file: lines are read one at a time and
+each kept line is written, parsed, to one of ``_BUCKETS`` temporary files chosen by its key; each
+bucket is then added up and stored on its own. Memory grows with one bucket's distinct keys, not
+with the file; nothing is stored before the whole file was read (a file cut short stores
+nothing). Rejected lines are written to the database as they come, in chunks.
 """
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import pickle
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,6 +46,8 @@ from .readers import (
 ACTUAL = "actual"
 AMORTIZED = "amortized"
 CHUNK = 1000
+# Temporary files the kept lines are spread over by key (each is added up in memory on its own).
+_BUCKETS = 32
 _AOAI_CATEGORIES = ("foundry models", "cognitive services")
 _COGNITIVE_ACCOUNT = "/providers/microsoft.cognitiveservices/accounts/"
 
@@ -68,10 +79,48 @@ class _Group:
     rows: int = 1
 
 
-@dataclass
 class _Reading:
-    groups: dict[tuple[str, ...], _Group] = field(default_factory=dict)
-    rejected: list[CostRejectedLine] = field(default_factory=list)
+    """The kept lines of one file, spilled by key into temporary bucket files (``_BUCKETS``)."""
+
+    def __init__(self) -> None:
+        self._buckets: list[Any] = []
+        self.rejected: list[CostRejectedLine] = []
+        self.kept = 0
+
+    def add(
+        self, key: tuple[str, ...], fields: dict[str, Any], billed: Decimal | None,
+        effective: Decimal | None, quantity: Decimal,
+    ) -> None:  # fmt: skip
+        if not self._buckets:
+            self._buckets = [tempfile.TemporaryFile() for _ in range(_BUCKETS)]  # noqa: SIM115
+        bucket = self._buckets[int(_key_hash(key)[:8], 16) % _BUCKETS]
+        pickle.dump((key, fields, billed, effective, quantity), bucket, protocol=pickle.HIGHEST_PROTOCOL)
+        self.kept += 1
+
+    def groups(self) -> Iterator[dict[tuple[str, ...], _Group]]:
+        """Each bucket's lines added up by key (the bucket's file is closed once read)."""
+        for bucket in self._buckets:
+            bucket.seek(0)
+            groups: dict[tuple[str, ...], _Group] = {}
+            while True:
+                try:
+                    key, fields, billed, effective, quantity = pickle.load(bucket)  # noqa: S301 (our own file)
+                except EOFError:
+                    break
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = _Group(fields=fields, billed=billed, effective=effective, quantity=quantity)
+                else:
+                    group.rows += 1
+                    group.quantity += quantity
+                    group.billed = _add(group.billed, billed)
+                    group.effective = _add(group.effective, effective)
+            bucket.close()
+            yield groups
+
+    def close(self) -> None:
+        for bucket in self._buckets:
+            bucket.close()
 
 
 def is_azure_openai(*, resource_id: str, consumed_service: str, category: str, subcategory: str) -> bool:
@@ -104,12 +153,15 @@ def cost_export_import(
     record = CostImport.objects.create(
         file_name=name[:512], dataset=dataset if export.shape != FOCUS else "both"
     )
+    reading = _Reading()
     try:
-        reading = _read(export, name=name, dataset=dataset, result=result, progress=progress)
+        _read(export, reading=reading, name=name, dataset=dataset, result=result, progress=progress)
     except ExportError as error:
         result.error = str(error)
     else:
         _store(reading, record=record, result=result)
+    finally:
+        reading.close()
     _record_finish(record, result)
     return result
 
@@ -130,9 +182,9 @@ def _record_finish(record: CostImport, result: CostImportResult) -> None:
 
 
 def _read(
-    export: ExportFile, *, name: str, dataset: str, result: CostImportResult, progress: bool
-) -> _Reading:
-    reading = _Reading()
+    export: ExportFile, *, reading: _Reading, name: str, dataset: str, result: CostImportResult,
+    progress: bool,
+) -> None:  # fmt: skip
     label = Path(name).name if export.container != "api" else name
     for number, row in enumerate(tqdm(export.rows, disable=not progress, unit=" lines", desc=label), 2):
         result.read += 1
@@ -143,10 +195,11 @@ def _read(
                 _rejected(row, export=export, name=name, number=number, reason=str(error))
             )
             result.rejected += 1
+            if len(reading.rejected) >= CHUNK:
+                _rejected_flush(reading)
             continue
         if not kept:
             result.ignored += 1
-    return reading
 
 
 def _row_read(row: dict[str, Any], *, export: ExportFile, dataset: str, reading: _Reading) -> bool:
@@ -193,30 +246,21 @@ def _row_read(row: dict[str, Any], *, export: ExportFile, dataset: str, reading:
         charge_type.lower(),
         pricing_model.lower(),
     )
-    group = reading.groups.get(key)
-    if group is None:
-        fields = {
-            "billing_period": period,
-            "date": day,
-            "resource_id": resource_id,
-            "meter_name": meter_name[:256],
-            "meter_id": get("meter_id")[:64],
-            "meter_category": get("meter_category")[:128],
-            "meter_subcategory": get("meter_subcategory")[:128],
-            "charge_type": charge_type[:32],
-            "pricing_model": pricing_model[:32],
-            "unit_of_measure": get("unit")[:64],
-            "currency": get("currency")[:3],
-            "source_format": export.shape,
-        }
-        reading.groups[key] = _Group(
-            fields=fields, billed=billed, effective=effective, quantity=quantity or Decimal(0)
-        )
-    else:
-        group.rows += 1
-        group.quantity += quantity or Decimal(0)
-        group.billed = _add(group.billed, billed)
-        group.effective = _add(group.effective, effective)
+    fields = {
+        "billing_period": period,
+        "date": day,
+        "resource_id": resource_id,
+        "meter_name": meter_name[:256],
+        "meter_id": get("meter_id")[:64],
+        "meter_category": get("meter_category")[:128],
+        "meter_subcategory": get("meter_subcategory")[:128],
+        "charge_type": charge_type[:32],
+        "pricing_model": pricing_model[:32],
+        "unit_of_measure": get("unit")[:64],
+        "currency": get("currency")[:3],
+        "source_format": export.shape,
+    }
+    reading.add(key, fields, billed, effective, quantity or Decimal(0))
     return True
 
 
@@ -261,30 +305,40 @@ def _key_hash(key: tuple[str, ...]) -> str:
     return hashlib.sha256("\x1f".join(key).encode()).hexdigest()
 
 
-def _store(reading: _Reading, *, record: CostImport, result: CostImportResult) -> None:
-    result.lines = len(reading.groups)
-    items = [(_key_hash(key), group) for key, group in reading.groups.items()]
-    for start in range(0, len(items), CHUNK):
-        chunk = items[start : start + CHUNK]
-        with transaction.atomic():
-            existing = CostLine.objects.in_bulk([h for h, _ in chunk], field_name="key")
-            new, changed = [], []
-            for key_hash, group in chunk:
-                line = existing.get(key_hash)
-                if line is None:
-                    new.append(_line_new(key_hash, group, record))
-                    result.stored += group.rows
-                elif _line_merge(line, group):
-                    line.last_import = record
-                    changed.append(line)
-                    result.updated += group.rows
-                else:
-                    result.unchanged += group.rows
-            CostLine.objects.bulk_create(new)
-            if changed:
-                CostLine.objects.bulk_update(changed, [*_MERGED, "last_import", "updated_at"])
+def _rejected_flush(reading: _Reading) -> None:
+    # Rejected lines are evidence whatever happens to the rest of the file: kept as they come.
     for start in range(0, len(reading.rejected), CHUNK):
         CostRejectedLine.objects.bulk_create(reading.rejected[start : start + CHUNK], ignore_conflicts=True)
+    reading.rejected.clear()
+
+
+def _store(reading: _Reading, *, record: CostImport, result: CostImportResult) -> None:
+    for groups in reading.groups():
+        result.lines += len(groups)
+        items = [(_key_hash(key), group) for key, group in groups.items()]
+        for start in range(0, len(items), CHUNK):
+            _chunk_store(items[start : start + CHUNK], record=record, result=result)
+    _rejected_flush(reading)
+
+
+def _chunk_store(chunk: list[tuple[str, _Group]], *, record: CostImport, result: CostImportResult) -> None:
+    with transaction.atomic():
+        existing = CostLine.objects.in_bulk([h for h, _ in chunk], field_name="key")
+        new, changed = [], []
+        for key_hash, group in chunk:
+            line = existing.get(key_hash)
+            if line is None:
+                new.append(_line_new(key_hash, group, record))
+                result.stored += group.rows
+            elif _line_merge(line, group):
+                line.last_import = record
+                changed.append(line)
+                result.updated += group.rows
+            else:
+                result.unchanged += group.rows
+        CostLine.objects.bulk_create(new)
+        if changed:
+            CostLine.objects.bulk_update(changed, [*_MERGED, "last_import", "updated_at"])
 
 
 _MERGED = [

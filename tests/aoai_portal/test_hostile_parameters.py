@@ -276,7 +276,7 @@ def _world_build() -> dict:
     ]
     requests_store(rows)
     last_month = (now.replace(day=1) - timedelta(days=1)).date().replace(day=1)
-    chargeback_month_close(month=last_month, user=people[FINANCE])
+    chargeback_month_close(month=last_month, user=people[FINANCE], warnings_confirmed=True)
     flagged = chat_request_create(
         "hostile-flagged", prompt="key AKIAIOSFODNN7EXAMPLE, mail bob@example.com", time=now
     )

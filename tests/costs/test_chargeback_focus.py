@@ -81,15 +81,15 @@ def test_persons_and_the_command(tmp_path, client_for, finance_user):
     from tests.support.costs_data import gateway_request
 
     march_build()
-    gateway_request(subscription="sub-a", prompt=1, native_resource_id="/subscriptions/x")
-    NativeLog.objects.update(object_id="oid-1")
-    # The caller is the native objectId (no identity header, not a gateway identity).
-    call_command("callers_reevaluate", stdout=io.StringIO(), stderr=io.StringIO())
+    gateway_request(subscription="sub-a", prompt=1, caller_object_id="oid-1")
+    gateway_request(subscription="sub-b", prompt=1, native_resource_id="/subscriptions/x")
+    NativeLog.objects.update(object_id="apim-managed-identity")  # not the caller: never a person
     NamedIdentity.objects.create(object_id="oid-1", display_name="@evil person")
     out = tmp_path / "focus.csv"
     call_command("export_focus", "--month", "2026-03", "--output", str(out))
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert {r["x_Person"] for r in rows if r["x_ApimSubscriptionId"] == "sub-a"} == {"'@evil person"}
+    assert {r["x_Person"] for r in rows if r["x_ApimSubscriptionId"] == "sub-b"} == {""}
     call_command(
         "export_focus", "--month", "2026-03", "--format", "parquet", "--output", str(tmp_path / "f.parquet")
     )

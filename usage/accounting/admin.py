@@ -46,8 +46,10 @@ class PriceProposalForm(forms.ModelForm):
 class ModelPriceAdmin(admin.ModelAdmin):
     list_display = (
         "model",
+        "model_version",
         "deployment",
         "deployment_type",
+        "region",
         "effective_from",
         "input_per_1m",
         "cached_input_per_1m",
@@ -58,7 +60,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
         "source",
     )
     list_filter = ("source", "deployment_type", "currency")
-    search_fields = ("model", "deployment")
+    search_fields = ("model", "deployment", "region")
     date_hierarchy = "effective_from"
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -108,7 +110,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(admin.ModelAdmin):
-    list_display = ("name", "deployment_type", "model", "note")
+    list_display = ("name", "deployment_type", "model", "region", "note")
     list_filter = ("deployment_type",)
     search_fields = ("name", "model")
     actions = ["recompute"]

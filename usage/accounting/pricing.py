@@ -183,6 +183,7 @@ class PriceBook:
     by_model: dict[str, list[ModelPrice]] = field(default_factory=dict)
     deployment_types: dict[str, str] = field(default_factory=dict)
     deployment_models: dict[str, str] = field(default_factory=dict)
+    deployment_regions: dict[str, str] = field(default_factory=dict)
     commitments: dict[tuple[str, dt.date], ProvisionedCommitment] = field(default_factory=dict)
 
     @classmethod
@@ -190,9 +191,10 @@ class PriceBook:
         book = cls()
         for price in [*ModelPrice.objects.all(), *extra]:
             book.by_model.setdefault(price.model.lower(), []).append(price)
-        deployments = list(Deployment.objects.values_list("name", "deployment_type", "model"))
-        book.deployment_types = {name: kind for name, kind, _model in deployments}
-        book.deployment_models = {name: model for name, _kind, model in deployments if model}
+        deployments = list(Deployment.objects.values_list("name", "deployment_type", "model", "region"))
+        book.deployment_types = {name: kind for name, kind, _model, _region in deployments}
+        book.deployment_models = {name: model for name, _kind, model, _region in deployments if model}
+        book.deployment_regions = {name: region for name, _kind, _model, region in deployments if region}
         book.commitments = {(c.deployment, c.month): c for c in ProvisionedCommitment.objects.all()}
         return book
 
@@ -218,6 +220,8 @@ class PriceBook:
         if not candidates:
             return None
         wanted_type = self.deployment_type(deployment)
+        region = self.deployment_regions.get(deployment, "")
+        version = model_split(model)[1]
         portal_currency = getattr(settings, "PORTAL_CURRENCY", "USD")
         best = None
         best_rank = None
@@ -228,17 +232,38 @@ class PriceBook:
                 continue
             if price.deployment_type != wanted_type and price.deployment_type != DeploymentType.GLOBAL:
                 continue
+            # Regional prices differ per region; Global and Data Zone ones hardly do, so a listing
+            # of another region (or a deployment whose region is not set) still applies to them.
+            if price.region and price.region != region and price.deployment_type == DeploymentType.REGIONAL:
+                continue
+            if price.model_version and not _version_matches(price.model_version, version):
+                continue
             rank = (
                 bool(price.deployment),
                 price.deployment_type == wanted_type,
                 price.currency == portal_currency,
-                price.source == ModelPrice.Source.ADMIN,
+                _SOURCE_RANK.get(price.source, 0),
+                price.region == region,
+                bool(price.model_version),
                 price.effective_from,
                 price.pk or 0,
             )
             if best_rank is None or rank > best_rank:
                 best, best_rank = price, rank
         return best
+
+
+# Admin overrides win, then Azure's own list prices, then the genai-prices defaults (the fallback).
+_SOURCE_RANK = {ModelPrice.Source.ADMIN: 2, ModelPrice.Source.AZURE_RETAIL: 1}
+
+
+def _version_matches(meter_version: str, version: str) -> bool:
+    """A meter's version (``1120``, ``0806``) names the model version ``2024-11-20`` by month and
+    day; a request whose model has no version takes any."""
+    if not version:
+        return True
+    digits = version.replace("-", "")
+    return digits == meter_version or (len(meter_version) == 4 and digits.endswith(meter_version))
 
 
 def cost_compute(

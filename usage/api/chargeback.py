@@ -23,12 +23,11 @@ from aoai_portal.api_access import require_role
 from aoai_portal.months import month_parse
 from aoai_portal.roles import BUDGET_OWNER, FINANCE
 
-from ..chargeback.invoices import month_invoiced
 from ..chargeback.scope import cost_center_scope
 from ..chargeback.selectors.lines import EXACT, Measures
 from ..chargeback.selectors.reports import ReportRow, chargeback_report
 from ..chargeback.selectors.series import usage_series
-from ..chargeback.selectors.true_up import UNALLOCATED_GROUP, UNALLOCATED_LABEL, TrueUp, report_true_up
+from ..chargeback.selectors.true_up import TrueUp, report_invoice, rows_with_invoice
 
 router = Router(tags=["chargeback"])
 
@@ -84,6 +83,9 @@ class ChargebackRowOut(MeasuresOut, TrueUpOut):
 class MonthCloseOut(Schema):
     closed_at: datetime
     closed_by: str
+    invoice_frozen: bool = Field(
+        False, description="Rows' invoiced_cost is the invoice frozen at close; later exports are adjustments"
+    )
 
 
 class ChargebackOut(Schema):
@@ -98,7 +100,7 @@ class ChargebackOut(Schema):
     adjustments: list[ChargebackRowOut] = Field(
         description="Closed months: usage since the close (current minus frozen), per group"
     )
-    adjustment_totals: MeasuresOut | None = None
+    adjustment_totals: ChargebackTotalsOut | None = None
 
 
 class UsagePointOut(MeasuresOut):
@@ -142,16 +144,7 @@ def _true_up(data: dict, invoiced: Decimal | None) -> dict:
 
 
 def _rows_true_up(rows: list[ReportRow], true_up: TrueUp | None) -> list[dict]:
-    if true_up is None:
-        return [_row(row) for row in rows]
-    out = [_true_up(_row(row), true_up.invoiced(row.group)) for row in rows]
-    for group, label in sorted(true_up.new_groups.items()):
-        out.append(
-            _true_up({"group": group, "label": label, **_measures(Measures())}, true_up.invoiced(group))
-        )
-    unallocated = {"group": UNALLOCATED_GROUP, "label": UNALLOCATED_LABEL, **_measures(Measures())}
-    out.append(_true_up(unallocated, true_up.invoiced(UNALLOCATED_GROUP)))
-    return out
+    return [_true_up(_row(row), invoiced) for row, invoiced in rows_with_invoice(rows, true_up)]
 
 
 @router.get("/chargeback", response=ChargebackOut, summary="Chargeback of a month, grouped")
@@ -175,21 +168,31 @@ def chargeback(
         )
     except params.ParamError as error:
         raise HttpError(422, str(error)) from None
-    invoiced = month_invoiced(month=report.month)
-    true_up = report_true_up(report=report, invoiced=invoiced) if invoiced is not None else None
+    invoice = report_invoice(report=report)
+    adjustment_totals = None
+    if report.close:
+        adjustment_totals = _measures(report.adjustment_totals)
+        if invoice is not None:
+            _true_up(adjustment_totals, invoice.adjustment_total)
     return {
         "month": report.month.strftime("%Y-%m"),
         "currency": report.currency,
         "group_by": group_by,
         "closed": (
-            {"closed_at": report.close.closed_at, "closed_by": report.close.closed_by_name}
+            {
+                "closed_at": report.close.closed_at,
+                "closed_by": report.close.closed_by_name,
+                "invoice_frozen": report.close.snapshot.get("invoice") is not None,
+            }
             if report.close
             else None
         ),
-        "totals": _true_up(_measures(report.totals), true_up.total if true_up is not None else None),
-        "rows": _rows_true_up(report.rows, true_up),
-        "adjustments": [_row(row) for row in report.adjustments],
-        "adjustment_totals": _measures(report.adjustment_totals) if report.close else None,
+        "totals": _true_up(_measures(report.totals), invoice.total if invoice is not None else None),
+        "rows": _rows_true_up(report.rows, invoice.rows if invoice is not None else None),
+        "adjustments": _rows_true_up(
+            report.adjustments, invoice.adjustments if invoice is not None else None
+        ),
+        "adjustment_totals": adjustment_totals,
     }
 
 

@@ -14,15 +14,29 @@ from aoai_portal.months import month_bounds, month_floor
 from aoai_portal.roles import ADMIN, FINANCE, user_has_role, user_roles
 
 from ..models import MonthClose
+from .invoices import month_invoiced
+from .selectors.close_checks import CloseWarning, month_close_warnings
 from .selectors.reports import chargeback_snapshot_build
+from .selectors.true_up import invoiced_as_json
 
 
 class MonthCloseError(Exception):
     """A close or reopen that cannot be done; the message is meant for the user."""
 
 
-def chargeback_month_close(*, month: date, user) -> MonthClose:
-    """Freeze the figures of ``month``: who closed it, when, and the totals at that moment."""
+class MonthCloseUnconfirmed(MonthCloseError):
+    """The month has close warnings nobody confirmed; ``warnings`` lists them."""
+
+    def __init__(self, warnings: list[CloseWarning]):
+        self.warnings = warnings
+        super().__init__("Closing needs confirmation: " + " ".join(warning.message for warning in warnings))
+
+
+def chargeback_month_close(*, month: date, user, warnings_confirmed: bool = False) -> MonthClose:
+    """Freeze the figures of ``month``: who closed it, when, and the totals at that moment.
+
+    With close warnings (``month_close_warnings``: no usage, unpriced tokens, rows waiting for their
+    join partner, ingestion behind) it closes only when the caller confirmed them."""
     if not user_has_role(user, (FINANCE,)):
         raise PermissionDenied("Only finance or admin can close a month.")
     month = month_floor(month)
@@ -32,10 +46,16 @@ def chargeback_month_close(*, month: date, user) -> MonthClose:
         raise MonthCloseError(
             f"{month:%B %Y} is not over yet: it can be closed from {end:%Y-%m-%d %H:%M} UTC."
         )
+    if not warnings_confirmed:
+        warnings = month_close_warnings(month=month)
+        if warnings:
+            raise MonthCloseUnconfirmed(warnings)
     from usage.accounting.pricing import ptu_allocate
 
     ptu_allocate(month=month)  # provisioned (PTU) deployments: exact token shares before freezing
     snapshot = chargeback_snapshot_build(month=month)
+    # The invoice as known now is frozen with the usage; a later export is an adjustment.
+    snapshot["invoice"] = invoiced_as_json(month_invoiced(month=month))
     try:
         with transaction.atomic():
             return MonthClose.objects.create(

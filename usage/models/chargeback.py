@@ -115,8 +115,9 @@ class MonthClose(models.Model):
     closed_by_name = models.CharField(max_length=256, blank=True)
     closed_at = models.DateTimeField()
     currency = models.CharField(max_length=3)
-    # {"currency", "totals", "cost_centers", "subscriptions", "models", "assignments", "lines"};
-    # amounts are decimal strings. "lines" hold the frozen figures per day and dimensions.
+    # {"currency", "totals", "cost_centers", "subscriptions", "models", "assignments", "lines",
+    # "invoice"}; amounts are decimal strings. "lines" hold the frozen figures per day and
+    # dimensions; "invoice" the month's invoice per subscription at close (null before any export).
     snapshot = models.JSONField(default=dict)
     reopened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -18,6 +18,7 @@ class DeploymentType(models.TextChoices):
 class ModelPrice(models.Model):
     class Source(models.TextChoices):
         GENAI_PRICES = "genai-prices", "genai-prices (default)"
+        AZURE_RETAIL = "azure-retail", "Azure Retail Prices API"
         ADMIN = "admin", "Admin override"
 
     model = models.CharField(
@@ -28,6 +29,14 @@ class ModelPrice(models.Model):
     )
     deployment_type = models.CharField(
         max_length=16, choices=DeploymentType.choices, default=DeploymentType.GLOBAL
+    )
+    model_version = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Empty: every version; else as Azure meters name it (1120 = the 2024-11-20 version)",
+    )
+    region = models.CharField(
+        max_length=64, blank=True, help_text="Azure region name (eastus2); empty: every region"
     )
     currency = models.CharField(max_length=3, default="USD")
     effective_from = models.DateTimeField(help_text="UTC; requests at or after this moment use this price")
@@ -49,7 +58,10 @@ class ModelPrice(models.Model):
         ordering = ["model", "deployment", "deployment_type", "-effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["model", "deployment", "deployment_type", "currency", "effective_from", "source"],
+                fields=[
+                    "model", "model_version", "deployment", "deployment_type", "region", "currency",
+                    "effective_from", "source",
+                ],
                 name="modelprice_unique_version",
             )
         ]
@@ -80,6 +92,11 @@ class Deployment(models.Model):
         blank=True,
         help_text="Model behind this deployment, e.g. gpt-4o: requests whose logs name no model are "
         "shown and priced as it. Empty: the deployment's own name if that is a priced model's name.",
+    )
+    region = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Azure region name of the deployment (eastus2): picks Azure's regional list price",
     )
     note = models.TextField(blank=True)
 

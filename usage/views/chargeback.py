@@ -26,6 +26,7 @@ from aoai_portal.roles import ADMIN, BUDGET_OWNER, FINANCE, REVIEWER, role_requi
 
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
 from ..chargeback.scope import CostCenterScope, cost_center_scope
+from ..chargeback.selectors.close_checks import month_close_warnings
 from ..chargeback.selectors.cost_centers import cost_center_choices
 from ..chargeback.selectors.identities import identity_requests, identity_usage
 from ..chargeback.selectors.projection import chargeback_projection
@@ -38,7 +39,19 @@ from ..chargeback.selectors.reports import (
     chart_grouping,
     month_close_history,
 )
-from ..chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
+from ..chargeback.selectors.true_up import (
+    UNALLOCATED_GROUP,
+    ReportInvoice,
+    TrueUp,
+    report_invoice,
+    rows_with_invoice,
+)
+from ..chargeback.services import (
+    MonthCloseError,
+    MonthCloseUnconfirmed,
+    chargeback_month_close,
+    chargeback_month_reopen,
+)
 from ..models import UsageDaily
 
 _FILTER_NAMES = ("cost_center", "subscription", "deployment", "model")
@@ -174,6 +187,30 @@ def _models_seen(month: date) -> list[str]:
     )
 
 
+def _items(query: PageQuery, level: str, rows: list, true_up: TrueUp | None) -> list[dict]:
+    """Table rows: the report's rows, with their invoiced amount and true-up once there is one."""
+    return [
+        {
+            "row": row,
+            "url": _drill_url(query, level, row) if row.group != UNALLOCATED_GROUP else None,
+            "invoiced": invoiced,
+            "true_up": None if invoiced is None else invoiced - row.measures.cost,
+        }
+        for row, invoiced in rows_with_invoice(rows, true_up)
+    ]
+
+
+def _invoice_totals(report: Report, invoice: ReportInvoice | None) -> dict:
+    if invoice is None:
+        return {}
+    return {
+        "invoiced": invoice.total,
+        "true_up": invoice.total - report.totals.cost,
+        "adjustment_invoiced": invoice.adjustment_total,
+        "adjustment_true_up": invoice.adjustment_total - report.adjustment_totals.cost,
+    }
+
+
 @role_required(FINANCE, BUDGET_OWNER)
 def month_overview(request: HttpRequest) -> HttpResponse:
     try:
@@ -189,8 +226,9 @@ def month_overview(request: HttpRequest) -> HttpResponse:
         month=month_previous(query.month), group_by="cost_center", scope=scope, filters=query.filters
     )
     current_totals, previous_totals = report.effective_totals, previous.effective_totals
-    rows = [{"row": row, "url": _drill_url(query, level, row)} for row in report.rows]
-    adjustments = [{"row": row, "url": _drill_url(query, level, row)} for row in report.adjustments]
+    invoice = report_invoice(report=report)
+    rows = _items(query, level, report.rows, invoice.rows if invoice else None)
+    adjustments = _items(query, level, report.adjustments, invoice.adjustments if invoice else None)
     now = datetime.now(UTC)
     month_over = month_bounds(query.month)[1] <= now
     roles = user_roles(request.user)
@@ -203,6 +241,8 @@ def month_overview(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "adjustments": adjustments,
         "totals": report.totals,
+        "invoice": invoice,
+        "invoice_totals": _invoice_totals(report, invoice),
         "effective": current_totals,
         "previous": previous_totals,
         "previous_month": month_previous(query.month),
@@ -272,12 +312,13 @@ def _export(request: HttpRequest, extension: str) -> HttpResponse:
         scope=cost_center_scope(user=request.user),
         filters=query.filters,
     )
+    invoice = report_invoice(report=report)
     access_audit_export(request=request, what="chargeback", format=extension)
     if extension == "csv":
-        response = HttpResponse(report_csv(report), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(report_csv(report, invoice), content_type="text/csv; charset=utf-8")
     else:
         response = HttpResponse(
-            report_xlsx(report),
+            report_xlsx(report, invoice),
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
     response["Content-Disposition"] = f'attachment; filename="{report_filename(report, extension)}"'
@@ -303,24 +344,32 @@ def month_close(request: HttpRequest) -> HttpResponse:
     except ParamError as error:
         return _bad_request(request, error)
     back = PageQuery(query.month, ChargebackFilters()).url()
+    error = ""
     if request.method == "POST":
+        confirmed = request.POST.get("confirm") == "yes"
         try:
-            chargeback_month_close(month=query.month, user=request.user)
-        except MonthCloseError as error:
-            messages.error(request, str(error))
+            chargeback_month_close(month=query.month, user=request.user, warnings_confirmed=confirmed)
+        except MonthCloseUnconfirmed:
+            error = "Tick the box to confirm that you have read the warnings, or cancel."
+        except MonthCloseError as failure:
+            messages.error(request, str(failure))
+            return redirect(back)
         else:
             messages.success(request, f"{query.month:%B %Y} is closed; its figures are frozen.")
-        return redirect(back)
+            return redirect(back)
     report = chargeback_report(
         month=query.month, group_by="cost_center", scope=cost_center_scope(user=request.user)
     )
+    month_over = month_bounds(query.month)[1] <= datetime.now(UTC)
     context = {
         "query": query,
         "report": report,
         "back": back,
-        "month_over": month_bounds(query.month)[1] <= datetime.now(UTC),
+        "month_over": month_over,
+        "warnings": month_close_warnings(month=query.month) if month_over and not report.close else [],
+        "error": error,
     }
-    return render(request, "usage/chargeback_close.html", context)
+    return render(request, "usage/chargeback_close.html", context, status=400 if error else 200)
 
 
 @role_required(ADMIN)

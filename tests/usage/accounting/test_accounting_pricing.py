@@ -348,6 +348,6 @@ def test_closing_a_month_first_shares_ptu_commitments_out_exactly(finance_user):
     requests_refresh(correlation_ids=["second"])
     assert GatewayRequest.objects.get(correlation_id="first").cost == Decimal(90)
 
-    chargeback_month_close(month=dt.date(2026, 6, 1), user=finance_user)
+    chargeback_month_close(month=dt.date(2026, 6, 1), user=finance_user, warnings_confirmed=True)
     costs = dict(GatewayRequest.objects.values_list("correlation_id", "cost"))
     assert (costs["first"], costs["second"]) == (Decimal(30), Decimal(60))

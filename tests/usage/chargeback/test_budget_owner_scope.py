@@ -97,7 +97,7 @@ def test_the_report_keeps_only_the_scope_s_lines_open_and_closed(finance_user):
         )
         assert unassigned.rows == []
         if closing:  # the second pass reads the frozen snapshot
-            chargeback_month_close(month=MARCH, user=finance_user)
+            chargeback_month_close(month=MARCH, user=finance_user, warnings_confirmed=True)
     assert chargeback_report(month=MARCH, group_by="cost_center", scope=FIN_ONLY).is_closed
 
 

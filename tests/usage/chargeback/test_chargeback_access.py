@@ -35,14 +35,14 @@ def test_an_anonymous_caller_gets_401_from_the_api(client, db):
 
 def test_a_reviewer_cannot_close_or_reopen(client_for, reviewer_user):
     client = client_for(reviewer_user)
-    assert client.post("/chargeback/close/", {"month": "2026-10"}).status_code == 403
+    assert client.post("/chargeback/close/", {"month": "2026-10", "confirm": "yes"}).status_code == 403
     assert client.post("/chargeback/reopen/?month=2026-10", {"reason": "x"}).status_code == 403
     assert not MonthClose.objects.exists()
 
 
 def test_finance_sees_no_reopen_button_but_admin_does(client_for, finance_user, admin_user):
     world_build()
-    client_for(finance_user).post("/chargeback/close/", {"month": "2026-10"})
+    client_for(finance_user).post("/chargeback/close/", {"month": "2026-10", "confirm": "yes"})
     assert "Reopen month" not in client_for(finance_user).get("/chargeback/?month=2026-10").content.decode()
     assert "Reopen month" in client_for(admin_user).get("/chargeback/?month=2026-10").content.decode()
 
@@ -77,7 +77,7 @@ def test_the_admin_shows_a_month_close_read_only_with_its_frozen_totals(client):
 
     world_build()
     root = User.objects.create_superuser("root", "root@example.com", "pw")
-    close = chargeback_month_close(month=MONTH, user=root)
+    close = chargeback_month_close(month=MONTH, user=root, warnings_confirmed=True)
     client.force_login(root)
     assert MonthClose.objects.count() == 1
     assert "Oct. 1, 2026" in client.get("/admin/usage/monthclose/").content.decode()

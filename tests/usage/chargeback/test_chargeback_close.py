@@ -47,7 +47,7 @@ def test_closing_freezes_the_month_and_late_usage_shows_as_adjustments(client_fo
     confirm = client.get("/chargeback/close/?month=2026-10")
     assert confirm.status_code == 200 and "Closing freezes these figures" in confirm.content.decode()
     assert not month_is_closed(MONTH)
-    response = client.post("/chargeback/close/", {"month": "2026-10"})
+    response = client.post("/chargeback/close/", {"month": "2026-10", "confirm": "yes"})
     assert response.status_code == 302
     assert month_is_closed(MONTH) and month_is_closed(MONTH + timedelta(days=17))
     close = MonthClose.objects.get()
@@ -98,7 +98,7 @@ def test_closing_freezes_the_month_and_late_usage_shows_as_adjustments(client_fo
 
 def test_reassigning_a_subscription_after_close_does_not_change_the_frozen_figures(admin_user):
     world_build()
-    chargeback_month_close(month=MONTH, user=admin_user)
+    chargeback_month_close(month=MONTH, user=admin_user, warnings_confirmed=True)
     CostCenterAssignment.objects.create(
         kind="subscription", key="sub-foxtrot", cost_center=CostCenter.objects.get(code="OPS")
     )
@@ -111,16 +111,16 @@ def test_reassigning_a_subscription_after_close_does_not_change_the_frozen_figur
 
 def test_a_month_can_be_closed_only_once_and_only_when_it_is_over(finance_user):
     world_build()
-    chargeback_month_close(month=MONTH, user=finance_user)
+    chargeback_month_close(month=MONTH, user=finance_user, warnings_confirmed=True)
     with pytest.raises(MonthCloseError, match="already closed"):
-        chargeback_month_close(month=MONTH, user=finance_user)
+        chargeback_month_close(month=MONTH, user=finance_user, warnings_confirmed=True)
     with pytest.raises(MonthCloseError, match="not over yet"):
-        chargeback_month_close(month=month_current(), user=finance_user)
+        chargeback_month_close(month=month_current(), user=finance_user, warnings_confirmed=True)
 
 
 def test_only_an_admin_can_reopen_and_only_with_a_reason(client_for, finance_user, admin_user):
     world = world_build()
-    chargeback_month_close(month=MONTH, user=finance_user)
+    chargeback_month_close(month=MONTH, user=finance_user, warnings_confirmed=True)
     finance = client_for(finance_user)
     assert finance.post("/chargeback/reopen/?month=2026-10", {"reason": "please"}).status_code == 403
     with pytest.raises(PermissionDenied):
@@ -150,7 +150,7 @@ def test_only_an_admin_can_reopen_and_only_with_a_reason(client_for, finance_use
     assert 'id="chargeback-adjustments"' not in html
     total = world.total()["cost"] + sum(r["cost"] for r in late)
     assert page_table(html, "chargeback-rows")["(total)"]["cost"] == f"{cents(total):,.2f}"
-    chargeback_month_close(month=MONTH, user=admin_user)
+    chargeback_month_close(month=MONTH, user=admin_user, warnings_confirmed=True)
     assert MonthClose.objects.filter(month=MONTH).count() == 2
     assert month_is_closed(MONTH)
     assert "Late invoices from October" in admin.get("/chargeback/?month=2026-10").content.decode()

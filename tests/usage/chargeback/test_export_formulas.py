@@ -64,7 +64,7 @@ def hostile_month(db):
     requests_store(rows)
     closer = User.objects.create_user(username="=1+1")
     closer.groups.add(Group.objects.get_or_create(name=FINANCE)[0])
-    chargeback_month_close(month=BEGIN.date(), user=closer)
+    chargeback_month_close(month=BEGIN.date(), user=closer, warnings_confirmed=True)
     late = request_row(
         rng, hour, 4, apim_subscription_id=DDE, deployment=PLUS, model=MINUS, response_code=200
     )
