@@ -14,7 +14,8 @@ from django.urls import path, reverse
 from usage.models import Deployment, ModelPrice, ProvisionedCommitment
 
 from .parse.readers import model_split
-from .pricing import price_apply, price_change_preview, ptu_allocate
+from .price_changes import price_apply, price_change_preview
+from .pricing import ptu_allocate
 from .services import deployment_requests_refresh
 
 

@@ -9,15 +9,13 @@ from django.db.models import Sum
 
 from tests.factories import gateway_request_create
 from tests.support import accounting_samples as s
+from usage.accounting.price_changes import price_apply, price_change_preview, token_quality_by_month
 from usage.accounting.pricing import (
     PriceBook,
     genai_price_rows,
     month_is_closed,
-    price_apply,
-    price_change_preview,
     prices_seed,
     ptu_allocate,
-    token_quality_by_month,
 )
 from usage.ingestion.pipeline import requests_refresh
 from usage.models import (
