@@ -46,6 +46,7 @@ from .common import DIMENSIONS, TPS_OPERATIONS, hour_floor, rollup_lock
 from .daily import daily_sums, daily_sums_of, usage_daily_apply
 from .deferral import latency_hours_changed
 from .histograms import BUCKET_COUNT, EPSILON, SCALE
+from .hourly_sql import hourly_rows_insert, hourly_sql_enabled
 from .tokens_per_minute import tokens_per_minute_compute
 
 # At most this many hours are aggregated together (bounds memory for long rebuilds).
@@ -222,25 +223,34 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """
     written = 0
     for start, end in _hour_runs(hours):
+        run_hours = []
+        hour = start
+        while hour < end:
+            run_hours.append(hour)
+            hour += timedelta(hours=1)
         with transaction.atomic():
             rollup_lock()
-            rollups = _rollup_compute(start, end)
-            old_daily = daily_sums(UsageHourly.objects.filter(hour__gte=start, hour__lt=end))
-            UsageHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
-            UsageHourly.objects.bulk_create(rollups, batch_size=1000)
-            run_hours = []
-            hour = start
-            while hour < end:
-                run_hours.append(hour)
-                hour += timedelta(hours=1)
-            latency_hours_changed(run_hours, rollups)
-            usage_daily_apply({h.date() for h in run_hours}, old_daily, daily_sums_of(rollups))
+            stored = UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
+            old_daily = daily_sums(stored)
+            if hourly_sql_enabled():
+                stored.delete()
+                count = hourly_rows_insert(start=start, end=end)
+                latency_hours_changed(run_hours, stored)
+                new_daily = daily_sums(stored)
+            else:
+                rollups = _rollup_compute(start, end)
+                stored.delete()
+                UsageHourly.objects.bulk_create(rollups, batch_size=1000)
+                count = len(rollups)
+                latency_hours_changed(run_hours, rollups)
+                new_daily = daily_sums_of(rollups)
+            usage_daily_apply({h.date() for h in run_hours}, old_daily, new_daily)
             TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             TokensPerMinuteHourly.objects.bulk_create(
                 tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end)),
                 batch_size=1000,
             )
-        written += len(rollups)
+        written += count
     return written
 
 
