@@ -88,7 +88,9 @@ def latency_rollups_tick() -> None:
         deferral.refreshed_at = time.monotonic()
 
 
-def latency_hours_changed(hours: list[datetime], rollups: Iterable[UsageHourly] | QuerySet) -> None:
+def latency_hours_changed(
+    hours: list[datetime], rollups: Iterable[UsageHourly] | QuerySet[UsageHourly]
+) -> None:
     """The UsageHourly rows of ``hours`` are now ``rollups`` (instances, or a queryset of the stored
     rows, read only when needed): refresh the latency rollups of those hours, or within
     ``latency_rollups_deferred`` mark them pending (in the caller's transaction)."""

@@ -9,7 +9,9 @@ The work is done in bulk: the hours asked for are cut into runs of consecutive h
 run is aggregated by a handful of GROUP BY queries (sums and counts; one per latency histogram,
 with the bucket index computed in SQL by the same formula as
 ``usage.rollups.histograms.bucket_index``; the last rate-limit headroom by a window function) —
-never one query per request. The same ORM code runs on SQLite and PostgreSQL. The same
+never one query per request. The same ORM code runs on SQLite and PostgreSQL; on PostgreSQL the
+rows are instead computed and inserted by one statement that never brings them to Python
+(``usage.rollups.hourly_sql``, tested equal to this path). The same
 transaction maintains the coarser rollups read by the pages: the latency rollups
 (``usage.rollups.latency``; refreshed hours replaced, the day's other hours kept, or deferred:
 ``usage.rollups.deferral``), UsageDaily (old contribution out, new in) and

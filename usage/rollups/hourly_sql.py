@@ -154,4 +154,4 @@ def hourly_rows_insert(*, start: datetime, end: datetime) -> int:
                 "tps_operations": list(TPS_OPERATIONS),
             },
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
