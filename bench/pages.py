@@ -2,14 +2,17 @@
 
     .venv/bin/python bench/pages.py [--requests 1000000] [--months 3] [--runs 20] [--regenerate]
                                     [--database-url URL] [--only SUBSTRING]
+                                    [--rebuild] [--portable-rollups]
 
 1. Generates ``--requests`` gateway requests (plus a native log row for each successful one)
    spread over ``--months`` whole UTC months ending with the current month, with realistic
    cardinality (subscriptions, products, deployments/models, backend and APIM regions, streaming
    share, 2xx/4xx/429/5xx mix, lognormal latencies per region). PostgreSQL: ``COPY``; SQLite:
    ``bulk_create`` (slow; use small sizes there). Then rebuilds the hourly rollups from scratch
-   with ``rollup_refresh_range`` and prints its rate. A database already holding exactly that
-   many generated requests is reused (``--regenerate`` forces a new one).
+   with ``rollup_refresh_range`` and prints its rate and the hourly rollup rows per request. A
+   database already holding exactly that many generated requests is reused (``--regenerate``
+   forces a new one; ``--rebuild`` empties the rollups and rebuilds them on it;
+   ``--portable-rollups`` rebuilds through the portable ORM path instead of PostgreSQL's SQL one).
 2. Times every page and API endpoint that exists (by URL, through Django's test client signed in
    as an admin, so the time is server time: middleware, queries, template): one warm-up request,
    then the median of ``--runs``. URLs that do not resolve (pages of other issues not built yet)
@@ -174,7 +177,9 @@ def _store(model, rows: list[dict]) -> None:
         model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
 
 
-def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[datetime, datetime]:
+def generate(
+    *, requests: int, months: list[date], regenerate: bool, rebuild: bool = False
+) -> tuple[datetime, datetime]:
     from django.db import connection, transaction
 
     from aoai_portal.months import month_bounds
@@ -197,7 +202,8 @@ def generate(*, requests: int, months: list[date], regenerate: bool) -> tuple[da
     existing = GatewayRequest.objects.filter(api_id=MARKER).count()
     if existing == requests and not regenerate:
         print(f"reusing {existing:,} generated requests in {connection.settings_dict['NAME']}")
-        if not (UsageHourly.objects.exists() and LatencyDaily.objects.exists()):
+        if rebuild or not (UsageHourly.objects.exists() and LatencyDaily.objects.exists()):
+            _rollups_clear()
             _rollups_rebuild(start, end, requests)
         return start, end
     print(f"generating {requests:,} requests from {start:%Y-%m-%d} to {end:%Y-%m-%d} ...", flush=True)
@@ -309,6 +315,32 @@ def review_items_generate(*, every: int = 100) -> int:
     return created + len(items)
 
 
+def _rollups_clear() -> None:
+    """Empty every rollup table, so a rebuild on reused requests writes them as after generating."""
+    from django.db import connection
+
+    from usage import models
+
+    tables = [
+        models.UsageHourly,
+        models.UsageDaily,
+        models.TokensPerMinuteHourly,
+        models.LatencyDaily,
+        models.LatencyHourOfDay,
+        models.LatencySubscriptionDaily,
+        models.LatencySubscriptionRegionDaily,
+        models.LatencyDailySpan,
+        models.LatencyHourOfDaySpan,
+        models.LatencyPendingHour,
+    ]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE " + ", ".join(m._meta.db_table for m in tables))
+    else:
+        for model in tables:
+            model.objects.all().delete()
+
+
 def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
     from django.db import connection
 
@@ -335,7 +367,8 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
         f"{LatencyHourOfDay.objects.count():,} hour-of-day and "
         f"{LatencySubscriptionDaily.objects.count():,} per-subscription latency rows "
         f"({LatencySubscriptionRegionDaily.objects.count():,} per subscription and region) "
-        f"in {took:.1f} s ({requests / took:,.0f} requests/s)"
+        f"in {took:.1f} s ({requests / took:,.0f} requests/s); "
+        f"{rollups / max(requests, 1):.2f} hourly rows per request"
     )
 
 
@@ -405,6 +438,16 @@ def main() -> None:
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--only", default="", help="time only the targets whose name contains this text")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="rebuild the rollups from scratch even when reusing the requests",
+    )
+    parser.add_argument(
+        "--portable-rollups",
+        action="store_true",
+        help="rebuild through the portable ORM path (HOURLY_SQL_FAST_PATH off), for comparison",
+    )
     args = parser.parse_args()
 
     from bench.databases import bench_database_ensure, bench_database_url
@@ -434,7 +477,13 @@ def main() -> None:
 
     Template._render = _TestState.saved_data.template_render
     months = _months(month_current(), args.months)
-    start, end = generate(requests=args.requests, months=months, regenerate=args.regenerate)
+    if args.portable_rollups:
+        import usage.rollups.hourly_sql
+
+        usage.rollups.hourly_sql.HOURLY_SQL_FAST_PATH = False
+    start, end = generate(
+        requests=args.requests, months=months, regenerate=args.regenerate, rebuild=args.rebuild
+    )
     flagged = review_items_generate()
     if flagged:
         print(f"  flagged {flagged:,} requests for the review queue")

@@ -5,6 +5,7 @@ for requests stored for the first time, their own sums added (``delta.rollup_add
 transaction maintains the coarser rollups the pages read:
 
 - ``hourly``: UsageHourly, recomputed by runs of hours in a few GROUP BY queries;
+- ``hourly_sql``: on PostgreSQL, the same rows by one INSERT … SELECT per run of hours;
 - ``delta``: the sums of new requests, added to the rollups of their hours;
 - ``daily``: UsageDaily (the money pages);
 - ``tokens_per_minute``: TokensPerMinuteHourly (the quota page);

@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from ..models import LatencyPendingHour, UsageHourly
 from .common import rollup_lock
@@ -87,11 +88,18 @@ def latency_rollups_tick() -> None:
         deferral.refreshed_at = time.monotonic()
 
 
-def latency_hours_changed(hours: list[datetime], rollups: Iterable[UsageHourly]) -> None:
-    """The UsageHourly rows of ``hours`` are now ``rollups``: refresh the latency rollups of those
-    hours, or within ``latency_rollups_deferred`` mark them pending (in the caller's transaction)."""
+def latency_hours_changed(
+    hours: list[datetime], rollups: Iterable[UsageHourly] | QuerySet[UsageHourly]
+) -> None:
+    """The UsageHourly rows of ``hours`` are now ``rollups`` (instances, or a queryset of the stored
+    rows, read only when needed): refresh the latency rollups of those hours, or within
+    ``latency_rollups_deferred`` mark them pending (in the caller's transaction)."""
     if _deferral.get() is None:
-        latency_hours_apply(hours, [{f: getattr(r, f) for f in HOURLY_FIELDS} for r in rollups])
+        if isinstance(rollups, QuerySet):
+            values = list(rollups.order_by().values(*HOURLY_FIELDS))
+        else:
+            values = [{f: getattr(r, f) for f in HOURLY_FIELDS} for r in rollups]
+        latency_hours_apply(hours, values)
     else:
         LatencyPendingHour.objects.bulk_create(
             [LatencyPendingHour(hour=h) for h in hours], ignore_conflicts=True

@@ -9,7 +9,9 @@ The work is done in bulk: the hours asked for are cut into runs of consecutive h
 run is aggregated by a handful of GROUP BY queries (sums and counts; one per latency histogram,
 with the bucket index computed in SQL by the same formula as
 ``usage.rollups.histograms.bucket_index``; the last rate-limit headroom by a window function) —
-never one query per request. The same ORM code runs on SQLite and PostgreSQL. The same
+never one query per request. The same ORM code runs on SQLite and PostgreSQL; on PostgreSQL the
+rows are instead computed and inserted by one statement that never brings them to Python
+(``usage.rollups.hourly_sql``, tested equal to this path). The same
 transaction maintains the coarser rollups read by the pages: the latency rollups
 (``usage.rollups.latency``; refreshed hours replaced, the day's other hours kept, or deferred:
 ``usage.rollups.deferral``), UsageDaily (old contribution out, new in) and
@@ -45,6 +47,7 @@ from .common import DIMENSIONS, TPS_OPERATIONS, hour_floor, rollup_lock
 from .daily import daily_sums, daily_sums_of, usage_daily_apply
 from .deferral import latency_hours_changed
 from .expressions import bucket_expression, status_class_expression
+from .hourly_sql import hourly_rows_insert, hourly_sql_enabled
 from .latency_operations import latency_operations_apply
 from .tokens_per_minute import tokens_per_minute_compute
 
@@ -202,26 +205,35 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     """
     written = 0
     for start, end in _hour_runs(hours):
+        run_hours = []
+        hour = start
+        while hour < end:
+            run_hours.append(hour)
+            hour += timedelta(hours=1)
         with transaction.atomic():
             rollup_lock()
-            rollups = _rollup_compute(start, end)
-            old_daily = daily_sums(UsageHourly.objects.filter(hour__gte=start, hour__lt=end))
-            UsageHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
-            UsageHourly.objects.bulk_create(rollups, batch_size=1000)
-            run_hours = []
-            hour = start
-            while hour < end:
-                run_hours.append(hour)
-                hour += timedelta(hours=1)
-            latency_hours_changed(run_hours, rollups)
+            stored = UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
+            old_daily = daily_sums(stored)
+            if hourly_sql_enabled():
+                stored.delete()
+                count = hourly_rows_insert(start=start, end=end)
+                latency_hours_changed(run_hours, stored)
+                new_daily = daily_sums(stored)
+            else:
+                rollups = _rollup_compute(start, end)
+                stored.delete()
+                UsageHourly.objects.bulk_create(rollups, batch_size=1000)
+                count = len(rollups)
+                latency_hours_changed(run_hours, rollups)
+                new_daily = daily_sums_of(rollups)
             latency_operations_apply(run_hours)  # from the requests: UsageHourly has no operation
-            usage_daily_apply({h.date() for h in run_hours}, old_daily, daily_sums_of(rollups))
+            usage_daily_apply({h.date() for h in run_hours}, old_daily, new_daily)
             TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
             TokensPerMinuteHourly.objects.bulk_create(
                 tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end)),
                 batch_size=1000,
             )
-        written += len(rollups)
+        written += count
     return written
 
 

@@ -1,0 +1,64 @@
+"""The PostgreSQL fast path of the hourly rollup (``usage.rollups.hourly_sql``: INSERT … SELECT …
+GROUP BY in the database) writes the very rows the portable ORM path writes, and so does every
+rollup built from them."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+import usage.rollups.hourly_sql
+from tests.factories import gateway_request
+from tests.support.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
+from usage.demo.data import generate_logs
+from usage.ingestion.store import rows_store
+from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
+from usage.models import UsageHourly
+from usage.rollups.hourly import rollup_refresh_range
+
+START = datetime(2026, 11, 2, 21, tzinfo=UTC)  # crosses midnight
+END = datetime(2026, 11, 3, 2, tzinfo=UTC)
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the fast path is PostgreSQL's"),
+]
+
+
+def _stored(**fields) -> None:
+    gateway_request(**fields).save()
+
+
+def _rebuild(monkeypatch, *, fast: bool) -> dict[str, list[tuple]]:
+    monkeypatch.setattr(usage.rollups.hourly_sql, "HOURLY_SQL_FAST_PATH", fast)
+    for model in ROLLUP_TABLES:
+        model.objects.all().delete()
+    rollup_refresh_range(start=START - timedelta(hours=1), end=END + timedelta(hours=1))
+    return rollup_snapshot(ROLLUP_TABLES)
+
+
+def test_the_fast_path_writes_the_rows_of_the_portable_path(monkeypatch):
+    logs = generate_logs(start=START, end=END, requests_per_hour=150, seed=27)
+    for table in (NATIVE, LLM_LOG, GATEWAY):
+        rows_store(table=table, rows=logs[table])
+    # Odd rows the demo does not make: no response code, sub-millisecond and huge times, a
+    # request without a backend time, and two requests of one key at the same time (the later id wins).
+    moment = START + timedelta(minutes=7)
+    _stored(time=moment, response_code=None, total_time_ms=0.2, backend_time_ms=None)
+    _stored(time=moment, response_code=200, total_time_ms=5e9, backend_time_ms=10.0)
+    for remaining in (5, 6):
+        _stored(
+            time=moment,
+            apim_subscription_id="tie",
+            ratelimit_remaining_requests=remaining,
+            total_time_ms=10.0,
+        )
+
+    portable = _rebuild(monkeypatch, fast=False)
+    fast = _rebuild(monkeypatch, fast=True)
+
+    assert UsageHourly.objects.exclude(native_duration_hist={}).exists()  # natives joined
+    assert UsageHourly.objects.exclude(last_seen_at=None).exists()  # headroom seen
+    assert UsageHourly.objects.filter(status_class="unknown").exists()
+    assert all(portable.values())
+    assert fast == portable

@@ -1,0 +1,157 @@
+"""PostgreSQL fast path of ``usage.rollups.hourly``: a run of hours' UsageHourly rows written by one
+``INSERT … SELECT … GROUP BY`` in the database, histograms included.
+
+The portable path (``hourly._rollup_compute``) runs the same GROUP BY queries through the ORM,
+brings every row to Python, builds the histograms there and sends the rows back with
+``bulk_create``: at moderate volumes UsageHourly holds about one row per request, so that round
+trip is most of a rebuild. Here the rows never leave the database: the request rows of the run
+are read once (with their native partner's duration), the four histograms become ``jsonb`` maps
+of bucket counts (``jsonb_object_agg``), the latest rate-limit headroom is a ``DISTINCT ON``, and
+the result is inserted directly. The SQL is a twin of the ORM expressions (status class, bucket
+index, TPS condition, latest headroom by time then id), and tests hold both paths to the same
+rows. ``HOURLY_SQL_FAST_PATH = False`` forces the portable path.
+"""
+
+from datetime import datetime
+
+from django.db import connection
+
+from ..models import TokenSource
+from .common import DIMENSIONS, TPS_OPERATIONS
+from .histograms import BUCKET_COUNT, EPSILON, SCALE
+
+# On PostgreSQL the hourly rows are computed and written in the database; False forces the ORM path.
+HOURLY_SQL_FAST_PATH = True
+
+_KEY = ("hour", "klass", *DIMENSIONS)
+_KEY_SQL = ", ".join(_KEY)
+
+
+def hourly_sql_enabled() -> bool:
+    return HOURLY_SQL_FAST_PATH and connection.vendor == "postgresql"
+
+
+def _bucket(column: str) -> str:
+    """SQL twin of ``histograms.bucket_index`` (as ``hourly._bucket_expression`` writes it)."""
+    return (
+        f"CASE WHEN {column} < 1 THEN 0 ELSE "
+        f"LEAST(FLOOR(LN({column}) * {SCALE!r} + {EPSILON!r}) + 1.0, {float(BUCKET_COUNT - 1)!r})::integer END"
+    )
+
+
+_HISTOGRAMS = {
+    "total_time_hist": "total_time_ms",
+    "backend_time_hist": "backend_time_ms",
+    "overhead_hist": "GREATEST(total_time_ms - backend_time_ms, 0.0)",
+    "native_duration_hist": "native_ms",
+}
+_HISTOGRAM_CONDITIONS = {
+    "total_time_hist": "total_time_ms IS NOT NULL",
+    "backend_time_hist": "backend_time_ms IS NOT NULL",
+    "overhead_hist": "total_time_ms IS NOT NULL AND backend_time_ms IS NOT NULL",
+    "native_duration_hist": "native_ms IS NOT NULL",
+}
+_TPS = (
+    "NOT is_streaming AND response_code >= 200 AND response_code < 400 AND completion_tokens > 0 "
+    "AND backend_time_ms > 0 AND operation = ANY(%(tps_operations)s)"
+)
+_MEASURES = (
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "images",
+)
+
+
+def _statement() -> str:
+    dims = ", ".join(DIMENSIONS)
+    buckets = ", ".join(f"{_bucket(source)} AS b_{name}" for name, source in _HISTOGRAMS.items())
+    lanes = " UNION ALL ".join(
+        f"SELECT {_KEY_SQL}, {i} AS which, b_{name} AS bucket FROM b WHERE {_HISTOGRAM_CONDITIONS[name]}"
+        for i, name in enumerate(_HISTOGRAMS)
+    )
+    histogram_columns = ", ".join(
+        f"jsonb_object_agg(bucket::text, n) FILTER (WHERE which = {i}) AS {name}"
+        for i, name in enumerate(_HISTOGRAMS)
+    )
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in _MEASURES)
+    join = " AND ".join(f"h.{k} = s.{k}" for k in _KEY)
+    join_latest = " AND ".join(f"l.{k} = s.{k}" for k in _KEY)
+    columns = (
+        "hour, status_class, " + dims + ", requests, " + ", ".join(_MEASURES) + ", cost, "
+        "estimated_tokens, unpriced_tokens, tps_completion_tokens, tps_backend_ms, "
+        + ", ".join(_HISTOGRAMS)
+        + ", last_seen_at, ratelimit_remaining_requests, ratelimit_remaining_tokens"
+    )
+    values = (
+        "s.hour, s.klass, "
+        + ", ".join(f"s.{d}" for d in DIMENSIONS)
+        + ", s.n, "
+        + ", ".join(f"s.{m}" for m in _MEASURES)
+        + ", s.cost, s.estimated, s.unpriced, s.tps_tokens, s.tps_ms, "
+        + ", ".join(f"COALESCE(h.{name}, '{{}}'::jsonb)" for name in _HISTOGRAMS)
+        + ", l.time, l.ratelimit_remaining_requests, l.ratelimit_remaining_tokens"
+    )
+    return f"""
+WITH r AS MATERIALIZED (
+    SELECT g.id, g.time,
+        date_trunc('hour', g.time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+        CASE WHEN g.response_code = 429 THEN '429' WHEN g.response_code >= 500 THEN '5xx'
+             WHEN g.response_code >= 400 THEN '4xx' WHEN g.response_code >= 200 THEN '2xx'
+             ELSE 'unknown' END AS klass,
+        {", ".join(f"g.{d}" for d in DIMENSIONS)},
+        {", ".join(f"g.{m}" for m in _MEASURES)}, g.cost, g.token_source, g.is_priced,
+        g.response_code, g.operation, g.total_time_ms, g.backend_time_ms,
+        g.ratelimit_remaining_requests, g.ratelimit_remaining_tokens,
+        n.duration_ms AS native_ms
+    FROM usage_gatewayrequest g
+    LEFT JOIN usage_nativelog n ON g.apim_request_id <> '' AND n.correlation_id = g.apim_request_id
+    WHERE g.time >= %(start)s AND g.time < %(end)s
+),
+b AS (SELECT {_KEY_SQL}, {buckets}, total_time_ms, backend_time_ms, native_ms FROM r),
+s AS (
+    SELECT {_KEY_SQL}, COUNT(*) AS n, {sums}, SUM(cost) AS cost,
+        SUM(CASE WHEN token_source = %(estimated)s THEN total_tokens ELSE 0 END) AS estimated,
+        SUM(CASE WHEN NOT is_priced THEN total_tokens ELSE 0 END) AS unpriced,
+        SUM(CASE WHEN {_TPS} THEN completion_tokens ELSE 0 END) AS tps_tokens,
+        SUM(CASE WHEN {_TPS} THEN backend_time_ms ELSE 0.0 END) AS tps_ms
+    FROM r GROUP BY {_KEY_SQL}
+),
+h AS (
+    SELECT {_KEY_SQL}, {histogram_columns}
+    FROM (
+        SELECT {_KEY_SQL}, which, bucket, COUNT(*) AS n FROM ({lanes}) lane
+        GROUP BY {_KEY_SQL}, which, bucket
+    ) counted
+    GROUP BY {_KEY_SQL}
+),
+l AS (
+    SELECT DISTINCT ON ({_KEY_SQL}) {_KEY_SQL}, time, ratelimit_remaining_requests, ratelimit_remaining_tokens
+    FROM r
+    WHERE ratelimit_remaining_requests IS NOT NULL OR ratelimit_remaining_tokens IS NOT NULL
+    ORDER BY {_KEY_SQL}, time DESC, id DESC
+)
+INSERT INTO usage_usagehourly ({columns})
+SELECT {values}
+FROM s
+LEFT JOIN h ON {join}
+LEFT JOIN l ON {join_latest}
+"""
+
+
+def hourly_rows_insert(*, start: datetime, end: datetime) -> int:
+    """Insert the UsageHourly rows of the requests in [start, end) (whole hours, none stored yet);
+    returns the number of rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _statement(),
+            {
+                "start": start,
+                "end": end,
+                "estimated": TokenSource.ESTIMATED,
+                "tps_operations": list(TPS_OPERATIONS),
+            },
+        )
+        return int(cursor.rowcount)
