@@ -4,9 +4,11 @@ from .chargeback import CostCenter, CostCenterAssignment, MonthClose, NamedIdent
 from .daily import UsageDaily
 from .ingestion import (
     IngestionAlert,
+    IngestionBackfill,
     IngestionConflict,
     IngestionRun,
     IngestionWatermark,
+    IngestionWindow,
     RejectedRow,
     UnmatchedRow,
 )
@@ -35,10 +37,12 @@ __all__ = [
     "NamedIdentity",
     "GatewayRequest",
     "IngestionAlert",
+    "IngestionBackfill",
     "IngestionConflict",
     "IngestionLease",
     "IngestionRun",
     "IngestionWatermark",
+    "IngestionWindow",
     "LatencyDaily",
     "LatencyDailySpan",
     "LatencyHourOfDay",
