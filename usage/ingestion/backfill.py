@@ -205,6 +205,9 @@ def backfill_window_run(*, window_id: int, client: object = None) -> WindowOutco
                     )
             except LockLost as exc:
                 outcome = TablePull(table=window.table, error=str(exc))
+            except Exception as exc:  # the window must end (retried or failed), or its table waits forever
+                logger.exception("window %s of %s failed", window.pk, window.table)
+                outcome = TablePull(table=window.table, error=f"{exc.__class__.__name__}: {exc}")
     return _window_end(window, outcome)
 
 

@@ -165,6 +165,33 @@ def test_the_beat_pull_pulls_itself_when_not_far_behind(emulator, settings, queu
     assert not IngestionBackfill.objects.exists()
 
 
+@pytest.mark.django_db
+def test_the_window_of_a_dead_worker_is_taken_over_and_a_live_claim_is_left_alone(emulator, queued):
+    from django.utils import timezone
+
+    from usage.ingestion.runs import _host
+
+    backfill = backfill_start(spans=backfill_spans(tables=[NATIVE], since=START, until=END, now=END))
+    first, second = backfill.windows.order_by("window_start")[:2]
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # reaped: its pid names no process now
+    dead = f"{_host()}:{ended.pid}:dead"
+    live = f"{_host()}:{os.getppid()}:live"
+    IngestionWindow.objects.filter(pk=first.pk).update(status="running", holder=dead, attempts=1)
+    IngestionWindow.objects.filter(pk=second.pk).update(
+        status="running", holder=live, attempts=1, heartbeat_at=timezone.now()
+    )
+
+    assert backfill_module.backfill_window_run(window_id=first.pk).status == "ok"
+    assert backfill_module.backfill_window_run(window_id=second.pk).status == "taken"
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.attempts, first.holder.split(":")[1]) == ("ok", 2, str(os.getpid()))
+    assert (second.status, second.holder) == ("running", live)
+    assert backfill_module.backfill_window_run(window_id=first.pk).status == "ok"  # delivered twice: nothing
+    assert IngestionRun.objects.filter(window_start=first.window_start).count() == 1
+
+
 # --- two real worker processes --------------------------------------------------------------
 
 
