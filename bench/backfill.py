@@ -8,8 +8,9 @@ generated traffic (``--per-hour`` requests an hour: gateway, LLM-log and native 
 worker count the bench empties the tables, starts that many ``celery worker --pool=solo``
 processes (as separate machines would run them), times ``manage.py ingest --since ... --until ...
 --parallel`` from the start of the command until every window has ended, and stops the workers.
-It prints the rows read per second for each count and the ratio of the fastest count to one
-worker; ``--single`` also times the single-process pull (``ingest`` without ``--parallel``). The windows are ``INGEST_WINDOW_SECONDS`` (default one hour) of one table each.
+The counts take turns within each of ``--runs`` runs (a shared machine's load changes from minute
+to minute); it prints each run, each count's median time and rows read per second, and the median
+over the runs of each count's ratio to one worker; ``--single`` also times the single-process pull (``ingest`` without ``--parallel``). The windows are ``INGEST_WINDOW_SECONDS`` (default one hour) of one table each.
 
 It uses its own database (default: DATABASE_URL's with ``_bench`` appended to the name), created
 and migrated if missing, and its own Redis database as the broker (``--broker-url``, emptied
@@ -88,6 +89,25 @@ def _workers_start(count: int, env: dict[str, str]) -> list[subprocess.Popen]:
     return workers
 
 
+def _backfill_time(*, count: int, env: dict[str, str], end: datetime, broker_url: str) -> float:
+    """Seconds of one ``ingest --parallel`` of the whole range on ``count`` fresh workers."""
+    import redis
+
+    _empty_tables()
+    redis.Redis.from_url(broker_url).flushdb()
+    workers = _workers_start(count, env)
+    try:
+        began = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "manage.py", "ingest", "--since", START.isoformat(), "--until", end.isoformat(),
+             "--parallel", "--no-progress"],
+            cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        return time.perf_counter() - began
+    finally:
+        _stop(workers)
+
+
 def _stop(processes: list[subprocess.Popen]) -> None:
     for process in processes:
         process.terminate()
@@ -127,7 +147,6 @@ def main() -> None:
     import django
 
     django.setup()
-    import redis
 
     end = START + timedelta(hours=args.hours)
     emulator = subprocess.Popen(
@@ -142,7 +161,6 @@ def main() -> None:
         endpoint, rows = emulator.stdout.readline().split()
         env["LOG_ANALYTICS_ENDPOINT"] = os.environ["LOG_ANALYTICS_ENDPOINT"] = endpoint
         print(f"emulator: {args.hours} h, {args.per_hour} requests/h, {rows} rows in 3 tables")
-        rates: dict[int, float] = {}
         if args.single:
             _empty_tables()
             began = time.perf_counter()
@@ -155,31 +173,31 @@ def main() -> None:
             print(
                 f"one process, no Celery (ingest without --parallel): {single:.1f} s, {int(rows) / single:,.0f} rows/s"
             )
-        for count in (int(part) for part in args.workers.split(",")):
-            seconds = []
-            for _ in range(args.runs):
-                _empty_tables()
-                redis.Redis.from_url(args.broker_url).flushdb()
-                workers = _workers_start(count, env)
-                try:
-                    began = time.perf_counter()
-                    subprocess.run(
-                        [sys.executable, "manage.py", "ingest", "--since", START.isoformat(), "--until",
-                         end.isoformat(), "--parallel", "--no-progress"],
-                        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
-                    )  # fmt: skip
-                    seconds.append(time.perf_counter() - began)
-                finally:
-                    _stop(workers)
-            median = statistics.median(seconds)
-            rates[count] = int(rows) / median
+        counts = [int(part) for part in args.workers.split(",")]
+        seconds: dict[int, list[float]] = {count: [] for count in counts}
+        # Counts take turns within each run, so that on a shared machine each sees the same load.
+        for run in range(args.runs):
+            for count in counts:
+                seconds[count].append(
+                    _backfill_time(count=count, env=env, end=end, broker_url=args.broker_url)
+                )
+                print(
+                    f"run {run + 1}, {count} worker process{'es' if count > 1 else ''}: {seconds[count][-1]:.1f} s"
+                )
+        for count in counts:
+            median = statistics.median(seconds[count])
             print(
-                f"{count} worker process{'es' if count > 1 else ''}: {median:.1f} s, "
-                f"{rates[count]:,.0f} rows read/s (runs: {', '.join(f'{s:.1f}' for s in seconds)} s)"
+                f"{count} worker process{'es' if count > 1 else ''}: median {median:.1f} s, "
+                f"{int(rows) / median:,.0f} rows read/s"
             )
-        if 1 in rates and len(rates) > 1:
-            best = max(rates, key=lambda n: rates[n])
-            print(f"ratio {best} workers / 1 worker: {rates[best] / rates[1]:.2f}x")
+        if 1 in seconds:
+            for count in counts:
+                if count != 1:
+                    ratios = [one / other for one, other in zip(seconds[1], seconds[count], strict=True)]
+                    print(
+                        f"ratio {count} workers / 1 worker: median {statistics.median(ratios):.2f}x "
+                        f"(per run: {', '.join(f'{r:.2f}' for r in ratios)})"
+                    )
     finally:
         _stop([emulator])
 

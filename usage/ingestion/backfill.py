@@ -19,6 +19,8 @@ workers store what one process would:
   then left ``failed``; each attempt is an ``IngestionRun`` (``/ingestion/`` shows both).
 * A table's watermark moves only over windows stored without a gap (``_watermark_advance``): a
   window stored after a failed or pending one leaves it before the gap until the gap is stored.
+* The latency rollups of the hours a window stored are marked pending (``latency_rollups_marked``)
+  and refreshed once, when the last window ends (and once a minute within a long window).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from usage.models import IngestionBackfill, IngestionWatermark, IngestionWindow
-from usage.rollups.deferral import latency_rollups_deferred
+from usage.rollups.deferral import latency_pending_refresh, latency_rollups_marked
 
 from .locks import INGEST_LOCK, LockLost, lock_for, lock_heartbeat, lock_hold, lock_holder
 from .log_analytics import (
@@ -134,7 +136,10 @@ def _phase_advance(*, backfill_id: int) -> None:
         backfill.phase = len(backfill.tables)
         backfill.finished_at = timezone.now()
         backfill.save(update_fields=["phase", "finished_at"])
-    lock_for(name=INGEST_LOCK, holder=backfill.lock_holder).release()
+    try:
+        latency_pending_refresh()  # the hours every window marked, once (still under the lock)
+    finally:
+        lock_for(name=INGEST_LOCK, holder=backfill.lock_holder).release()
 
 
 def _windows_queue(window_ids: list[int]) -> None:
@@ -190,7 +195,7 @@ def backfill_window_run(*, window_id: int, client: object = None) -> WindowOutco
             runs_abandoned_close()  # only runs whose process is gone or silent: others run beside us
             try:
                 with (
-                    latency_rollups_deferred(),
+                    latency_rollups_marked(),
                     BatchStore(source=SOURCE, batch_size=settings.INGEST_BATCH_SIZE) as store,
                     lock_heartbeat(lock=lock),
                 ):

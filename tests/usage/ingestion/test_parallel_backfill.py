@@ -23,7 +23,7 @@ from tests.support.log_analytics_fixtures import END, START, reference_totals, t
 from usage.ingestion import backfill as backfill_module
 from usage.ingestion.backfill import backfill_if_behind, backfill_spans, backfill_start
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
-from usage.models import IngestionBackfill, IngestionRun, IngestionWindow
+from usage.models import IngestionBackfill, IngestionRun, IngestionWindow, LatencyDaily, LatencyPendingHour
 
 ROOT = Path(__file__).resolve().parents[3]
 FAILING = START + timedelta(hours=1)  # the second of the three one-hour windows
@@ -40,11 +40,14 @@ def queued(settings, monkeypatch) -> list[int]:
 
 
 def ingest(*args: str) -> str:
-    out = StringIO()
-    call_command(
-        "ingest", "--since", START.isoformat(), "--until", END.isoformat(), "--parallel", "--no-progress",
-        *args, stdout=out, stderr=StringIO(),
-    )  # fmt: skip
+    out, err = StringIO(), StringIO()
+    try:
+        call_command(
+            "ingest", "--since", START.isoformat(), "--until", END.isoformat(), "--parallel", "--no-progress",
+            *args, stdout=out, stderr=err,
+        )  # fmt: skip
+    except CommandError as exc:
+        raise CommandError(f"{exc}\n{err.getvalue()}") from exc
     return out.getvalue()
 
 
@@ -204,16 +207,23 @@ def broker(settings):
     redis.Redis.from_url(url).flushdb()
     saved = app.conf.broker_url, app.conf.task_always_eager
     app.conf.update(broker_url=url, task_always_eager=False)
-    app._pool = None
+    _producers_forget()
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.REDIS_URL = url  # the lock of this process and of the workers: the same Redis
     yield url
-    app.pool.force_close_all()
-    app._pool = None
+    _producers_forget()
     app.conf.update(broker_url=saved[0], task_always_eager=saved[1])
 
 
-def workers_start(*, count: int, broker_url: str, emulator, settings) -> list[subprocess.Popen]:
+def _producers_forget() -> None:
+    """Drop the connections and producers Celery keeps for the broker it was configured with."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def workers_start(*, count: int, broker_url: str, emulator, settings, logs: Path) -> list[subprocess.Popen]:
     db = connection.settings_dict
     env = dict(
         os.environ,
@@ -232,29 +242,46 @@ def workers_start(*, count: int, broker_url: str, emulator, settings) -> list[su
     command = [sys.executable, "-m", "celery", "-A", "aoai_portal", "worker", "--pool=solo", "-l", "warning"]
     command += ["--without-mingle", "--without-gossip"]
     workers = [
-        subprocess.Popen([*command, "-n", f"backfill{i}@%h"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [*command, "-n", f"backfill{i}@%h"],
+            cwd=ROOT,
+            env=env,
+            stderr=(logs / f"worker{i}.log").open("wb"),
+        )
         for i in range(count)
     ]
     deadline = time.monotonic() + 60
     while len(app.control.ping(timeout=1)) < count:  # both listen before the first task is queued
-        assert time.monotonic() < deadline, "the workers did not start"
-        assert all(w.poll() is None for w in workers), workers[0].stderr.read().decode()
+        if time.monotonic() > deadline:
+            workers_stop(workers)
+            pytest.fail("the workers did not start")
+        if any(w.poll() is not None for w in workers):
+            workers_stop(workers)
+            pytest.fail("a worker exited: " + "".join(p.read_text() for p in logs.glob("worker*.log")))
     return workers
 
 
+def workers_stop(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # never left behind to take the next test's tasks
+            worker.kill()
+            worker.wait()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_two_worker_processes_share_a_range_and_retry_a_failing_window(emulator, settings, broker):
+def test_two_worker_processes_share_a_range_and_retry_a_failing_window(emulator, settings, broker, tmp_path):
     reference = reference_totals(emulator)
     settings.INGEST_WINDOW_SECONDS = 1800  # 6 windows per table
     emulator.fail_next("server_error", table=GATEWAY, start=FAILING, times=2)
-    workers = workers_start(count=2, broker_url=broker, emulator=emulator, settings=settings)
+    workers = workers_start(count=2, broker_url=broker, emulator=emulator, settings=settings, logs=tmp_path)
     try:
         out = ingest()
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.wait(timeout=30)
+        workers_stop(workers)
 
     assert f"{GATEWAY}: 6 of 6 windows" in out
     pids = {holder.split(":")[1] for holder in IngestionWindow.objects.values_list("holder", flat=True)}
@@ -265,6 +292,8 @@ def test_two_worker_processes_share_a_range_and_retry_a_failing_window(emulator,
     assert watermarks() == {NATIVE: END, LLM_LOG: END, GATEWAY: END}
     assert totals() == reference
     assert_counts_add_up()
+    # The latency rollups of every window's hours were refreshed once, at the end.
+    assert not LatencyPendingHour.objects.exists() and LatencyDaily.objects.exists()
     # No table's windows ran beside another table's: join partners first, then their requests.
     spans = {
         table: IngestionRun.objects.filter(table=table).aggregate(
