@@ -66,7 +66,9 @@ def records_copy(*, model: type[models.Model], records: list[Any]) -> list[Any]:
 
 
 @contextmanager
-def binary_copy(cursor: Any, target: str, fields: Sequence[models.Field]) -> Iterator[Callable[[list], None]]:
+def binary_copy(
+    cursor: Any, target: str, fields: Sequence[models.Field]
+) -> Iterator[Callable[[list], None]]:
     """A binary ``COPY target FROM STDIN`` of ``fields``' columns; yields the function writing one
     row (a list of values in ``fields``' order). A value the binary format cannot carry refuses
     the batch (``DataError``)."""

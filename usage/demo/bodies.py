@@ -24,7 +24,9 @@ def response_body(
     include_usage: bool,
 ) -> str:
     model_id = (
-        f"{deployment.model}-{deployment.version}" if deployment.kind != "embeddings" else deployment.model
+        f"{deployment.model}-{deployment.version}"
+        if deployment.kind != "embeddings"
+        else deployment.model
     )
     if outcome == "apim_429":
         return _dumps({"statusCode": 429, "message": "Token limit is exceeded. Try again in 6 seconds."})

@@ -51,9 +51,7 @@ def _json_clean(value: Any) -> Any:
     if isinstance(value, dict):
         clean, changed = {}, False
         for key, item in value.items():
-            if (isinstance(key, str) and has_surrogate(key)) or (
-                isinstance(item, str) and has_surrogate(item)
-            ):
+            if (isinstance(key, str) and has_surrogate(key)) or (isinstance(item, str) and has_surrogate(item)):
                 changed = True
                 continue
             new = _json_clean(item)

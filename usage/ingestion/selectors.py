@@ -61,6 +61,7 @@ def ingestion_unmatched_since(*, days: int) -> datetime | None:
         return newest
 
 
+
 UNJOINABLE_NOT_LOGGED = "apim-request-id not logged"
 UNJOINABLE_NOT_SENT = "answered by APIM, never sent to a backend"
 
