@@ -149,6 +149,12 @@ INGEST_MIN_WINDOW_SECONDS = env_int("INGEST_MIN_WINDOW_SECONDS", 1)
 INGEST_RETRIES = env_int("INGEST_RETRIES", 5)
 INGEST_BACKOFF_SECONDS = env_int("INGEST_BACKOFF_SECONDS", 2)
 INGEST_BACKOFF_MAX_SECONDS = env_int("INGEST_BACKOFF_MAX_SECONDS", 60)
+# Parallel backfills (`ingest --parallel`, usage.ingestion.backfill): a failed window is run again
+# this many times (Celery retry, the backoff above, doubling), then left failed; the beat pull
+# turns into a backfill across the workers when a table is more than this many windows behind
+# (0: never; never without a broker either).
+INGEST_WINDOW_RETRIES = env_int("INGEST_WINDOW_RETRIES", 3)
+INGEST_PARALLEL_BEHIND_WINDOWS = env_int("INGEST_PARALLEL_BEHIND_WINDOWS", 6)
 # Lifetime of the ingestion lock and of a run's heartbeat: a live run renews both every quarter of
 # it (usage.ingestion.locks), so a killed run blocks the next one for at most this long (not at all
 # when it ran on this host), and its run is then closed as "abandoned".

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from usage.db.partitions import request_partitions_ahead as request_partitions_ahead_run
 from usage.ingestion.alerts import ingestion_alerts_check
+from usage.ingestion.backfill import WINDOW_TASK, backfill_if_behind, backfill_window_run
 from usage.ingestion.log_analytics import NotConfigured, log_analytics_pull
 from usage.people.graph import GraphError, graph_people_refresh
 from usage.people.graph import NotConfigured as GraphNotConfigured
@@ -18,8 +19,12 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="usage.ingest_pull", ignore_result=True)
 def ingest_pull() -> dict[str, Any]:
-    """Pull new Log Analytics rows of every table; then check the quota alerts if usage changed."""
+    """Pull new Log Analytics rows of every table; then check the quota alerts if usage changed.
+    Far behind, a backfill across the workers catches up instead (``backfill_if_behind``)."""
     try:
+        backfill = backfill_if_behind()
+        if backfill is not None:
+            return {"backfill": backfill.pk}
         result = log_analytics_pull()
     except NotConfigured as exc:
         logger.warning("ingest_pull skipped: %s", exc)
@@ -29,6 +34,20 @@ def ingest_pull() -> dict[str, Any]:
 
         quota_alerts_enqueue()
     return result.as_dict()
+
+
+@shared_task(bind=True, name=WINDOW_TASK, ignore_result=True, max_retries=None)
+def ingest_window(self: Any, window_id: int) -> str:
+    """Pull and store one window of a backfill; a failed one runs again after a backoff (the
+    service counts the attempts and says when to stop: ``INGEST_WINDOW_RETRIES``)."""
+    outcome = backfill_window_run(window_id=window_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    if outcome.stored:
+        from quotas.tasks import quota_alerts_enqueue
+
+        quota_alerts_enqueue()
+    return outcome.status
 
 
 @shared_task(name="usage.request_partitions_ahead", ignore_result=True)

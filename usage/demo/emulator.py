@@ -62,6 +62,7 @@ class Failure:
     table: str | None = None  # None: any table
     status: int = 500
     retry_after: int | None = None
+    start: datetime | None = None  # None: any window; else only the window starting then
 
 
 def _row_time(value: Any) -> datetime | None:
@@ -223,8 +224,10 @@ class LogAnalyticsEmulator:
         table: str | None = None,
         status: int | None = None,
         retry_after: int | None = None,
+        start: datetime | None = None,
     ) -> None:
-        """Make the next ``times`` queries (of ``table``, or any) fail.
+        """Make the next ``times`` queries (of ``table``, or any; of the window starting at
+        ``start``, or any) fail.
 
         ``kind``: ``throttle`` (429, Retry-After), ``server_error`` (500 or ``status``),
         ``partial`` (200 with PartialError and half the rows), ``timeout`` (504 GatewayTimeout).
@@ -235,7 +238,13 @@ class LogAnalyticsEmulator:
         with self._lock:
             for _ in range(times):
                 self._failures.append(
-                    Failure(kind=kind, table=table, status=status or default_status, retry_after=retry_after)
+                    Failure(
+                        kind=kind,
+                        table=table,
+                        status=status or default_status,
+                        retry_after=retry_after,
+                        start=start,
+                    )
                 )
 
     def hold(self) -> None:
@@ -249,10 +258,14 @@ class LogAnalyticsEmulator:
                 self._hold.set()
                 self._hold = None
 
-    def _take_failure(self, table: str) -> Failure | None:
+    def failures_clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    def _take_failure(self, table: str, start: datetime | None) -> Failure | None:
         with self._lock:
             for index, failure in enumerate(self._failures):
-                if failure.table in (None, table):
+                if failure.table in (None, table) and failure.start in (None, start):
                     return self._failures.pop(index)
         return None
 
@@ -291,7 +304,7 @@ class LogAnalyticsEmulator:
             hold.wait(timeout=60)
             now = self.clock()
 
-        failure = self._take_failure(parsed.table)
+        failure = self._take_failure(parsed.table, span_start)
         if failure and failure.kind == "throttle":
             headers = {"Retry-After": str(failure.retry_after if failure.retry_after is not None else 1)}
             return (

@@ -42,6 +42,7 @@ class Lock(Protocol):
     def acquire(self, *, wait: float) -> bool: ...
     def renew(self) -> None: ...
     def release(self) -> None: ...
+    def close(self) -> None: ...
     def holder_name(self) -> str: ...
 
 
@@ -50,10 +51,10 @@ _DELETE_IF = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('d
 
 
 class RedisLock:
-    def __init__(self, *, name: str, ttl: float, url: str) -> None:
+    def __init__(self, *, name: str, ttl: float, url: str, holder: str | None = None) -> None:
         import redis
 
-        self.holder = holder_new()
+        self.holder = holder or holder_new()
         self._key = f"aoai:lock:{name}"
         self._client = redis.Redis.from_url(url)
         self._lock = self._client.lock(self._key, timeout=ttl, thread_local=False)
@@ -63,11 +64,26 @@ class RedisLock:
         while True:
             if self._lock.acquire(blocking=False, token=self.holder):
                 return True
+            if self._own_adopt():
+                return True
             if self._dead_holder_evict():
                 continue
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.1)
+
+    def _own_adopt(self) -> bool:
+        """The key already holds our holder name (another process of a shared holder took it):
+        renew it as ours."""
+        from redis.exceptions import LockError
+
+        self._lock.local.token = self.holder.encode()
+        try:
+            self._lock.reacquire()
+        except LockError:
+            self._lock.local.token = None
+            return False
+        return True
 
     def _dead_holder_evict(self) -> bool:
         current = self._client.get(self._key)
@@ -99,14 +115,17 @@ class RedisLock:
         finally:
             self._client.close()
 
+    def close(self) -> None:
+        self._client.close()
+
 
 class LeaseLock:
     """A row per lock name; taking it is one conditional UPDATE or one INSERT (portable)."""
 
-    def __init__(self, *, name: str, ttl: float) -> None:
+    def __init__(self, *, name: str, ttl: float, holder: str | None = None) -> None:
         self.name = name
         self.ttl = timedelta(seconds=ttl)
-        self.holder = holder_new()
+        self.holder = holder or holder_new()
 
     def _try(self) -> bool:
         now = timezone.now()
@@ -120,6 +139,11 @@ class LeaseLock:
             with transaction.atomic():
                 IngestionLease.objects.create(name=self.name, holder=self.holder, expires_at=now + self.ttl)
         except IntegrityError:
+            with transaction.atomic():  # already ours (a shared holder): renew it
+                if IngestionLease.objects.filter(name=self.name, holder=self.holder).update(
+                    expires_at=now + self.ttl
+                ):
+                    return True
             return self._dead_holder_evict(now)
         return True
 
@@ -157,13 +181,21 @@ class LeaseLock:
     def release(self) -> None:
         IngestionLease.objects.filter(name=self.name, holder=self.holder).delete()
 
+    def close(self) -> None:
+        pass
 
-def lock_for(*, name: str, ttl: float | None = None) -> Lock:
-    """The lock implementation this deployment uses (Redis if configured)."""
+
+def lock_for(*, name: str, ttl: float | None = None, holder: str | None = None) -> Lock:
+    """The lock implementation this deployment uses (Redis if configured).
+
+    ``holder``: hold it under that name rather than a new one of this process. Processes that
+    share a holder name share the lock: each can take it while another holds it (the windows of
+    one backfill, ``backfill.py``), and whichever releases it frees it for all.
+    """
     ttl = float(ttl if ttl is not None else settings.INGEST_LEASE_SECONDS)
     if settings.REDIS_URL:
-        return RedisLock(name=name, ttl=ttl, url=settings.REDIS_URL)
-    return LeaseLock(name=name, ttl=ttl)
+        return RedisLock(name=name, ttl=ttl, url=settings.REDIS_URL, holder=holder)
+    return LeaseLock(name=name, ttl=ttl, holder=holder)
 
 
 def lock_holder(*, name: str) -> str:
@@ -178,9 +210,13 @@ def lock_holder(*, name: str) -> str:
 
 
 @contextmanager
-def lock_hold(*, name: str, wait: float = 0, ttl: float | None = None) -> Iterator[Lock | None]:
-    """Hold the named lock for the block; yields None (and holds nothing) if it is busy."""
-    lock = lock_for(name=name, ttl=ttl)
+def lock_hold(
+    *, name: str, wait: float = 0, ttl: float | None = None, holder: str | None = None, release: bool = True
+) -> Iterator[Lock | None]:
+    """Hold the named lock for the block; yields None (and holds nothing) if it is busy.
+    ``release=False``: still held at the end of the block, until it expires or is released (a
+    backfill's windows, which take it in turn)."""
+    lock = lock_for(name=name, ttl=ttl, holder=holder)
     if not lock.acquire(wait=wait):
         lock.release()  # a no-op for a lock we do not hold; closes the Redis connection
         yield None
@@ -188,7 +224,10 @@ def lock_hold(*, name: str, wait: float = 0, ttl: float | None = None) -> Iterat
     try:
         yield lock
     finally:
-        lock.release()
+        if release:
+            lock.release()
+        else:
+            lock.close()
 
 
 class _Heartbeat:

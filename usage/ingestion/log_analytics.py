@@ -314,11 +314,13 @@ def table_pull(
     lock: Lock,
     store: BatchStore,
     progress: Progress | None = None,
+    advance: bool = True,
 ) -> TablePull:
     """Pull ``[start, end)`` of one table window by window, splitting windows that are too large.
 
     The caller holds the pull lock. Stops at the first window that cannot be fetched or stored.
-    Windows are stored by ``store`` (the pull's).
+    Windows are stored by ``store`` (the pull's). ``advance=False``: the watermark is left to the
+    caller (a backfill's window moves it once all of it is stored, ``backfill.py``).
     """
     outcome = TablePull(table=table, watermark=watermark_get(table=table))
     min_window = timedelta(seconds=max(settings.INGEST_MIN_WINDOW_SECONDS, 0.001))
@@ -366,7 +368,10 @@ def table_pull(
             outcome.conflicts += stored.conflicts
             outcome.skipped += stored.skipped
             outcome.rejected += stored.rejected
-            outcome.watermark = _watermark_advance(table=table, window_start=part_start, window_end=part_end)
+            if advance:
+                outcome.watermark = _watermark_advance(
+                    table=table, window_start=part_start, window_end=part_end
+                )
             if progress:
                 progress(table, part_end - part_start)
     return outcome

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from usage.models import IngestionRun
+from usage.models import IngestionRun, IngestionWindow
 
 ABANDONED = "abandoned"
 
@@ -91,9 +91,14 @@ def run_start(**fields: object) -> IngestionRun:
 
 
 def runs_heartbeat() -> int:
-    """This process's running runs are alive: refresh their heartbeat."""
+    """This process's running runs (and the backfill windows it claimed) are alive: refresh their
+    heartbeat."""
+    now = timezone.now()
+    IngestionWindow.objects.filter(status=IngestionWindow.Status.RUNNING, holder=process_holder()).update(
+        heartbeat_at=now
+    )
     return IngestionRun.objects.filter(status=IngestionRun.Status.RUNNING, holder=process_holder()).update(
-        heartbeat_at=timezone.now()
+        heartbeat_at=now
     )
 
 

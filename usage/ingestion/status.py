@@ -10,7 +10,14 @@ from django.conf import settings
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
-from usage.models import IngestionRun, IngestionWatermark, LatencyPendingHour, RejectedRow
+from usage.models import (
+    IngestionBackfill,
+    IngestionRun,
+    IngestionWatermark,
+    IngestionWindow,
+    LatencyPendingHour,
+    RejectedRow,
+)
 
 from .log_analytics import SOURCE, TABLES
 from .selectors import ingestion_unmatched_counts, ingestion_unmatched_since
@@ -183,3 +190,30 @@ def latency_rollups_pending() -> LatencyPending:
 
 def ingestion_recent_runs(*, limit: int = 30) -> list[IngestionRun]:
     return list(IngestionRun.objects.order_by("-started_at", "-id")[:limit])
+
+
+@dataclass
+class BackfillStatus:
+    """A backfill across the workers (``backfill.py``): its windows per table and status, and the
+    windows that are not stored (failed, retrying, running)."""
+
+    backfill: IngestionBackfill
+    tables: list[tuple[str, dict[str, int]]]
+    unfinished: list[IngestionWindow]
+
+
+def ingestion_backfills_recent(*, limit: int = 3) -> list[BackfillStatus]:
+    statuses = []
+    for backfill in IngestionBackfill.objects.order_by("-created_at", "-id")[:limit]:
+        counts: dict[str, dict[str, int]] = {table: {} for table in backfill.tables}
+        for table, status, count in (
+            backfill.windows.values_list("table", "status").annotate(count=Count("id")).order_by()
+        ):
+            counts.setdefault(table, {})[status] = count
+        unfinished = backfill.windows.exclude(
+            status__in=[IngestionWindow.Status.OK, IngestionWindow.Status.PENDING]
+        ).order_by("table", "window_start")[:50]
+        statuses.append(
+            BackfillStatus(backfill=backfill, tables=list(counts.items()), unfinished=list(unfinished))
+        )
+    return statuses

@@ -11,9 +11,11 @@ from .chargeback import (
 from .daily import UsageDaily
 from .ingestion import (
     IngestionAlert,
+    IngestionBackfill,
     IngestionConflict,
     IngestionRun,
     IngestionWatermark,
+    IngestionWindow,
     RejectedRow,
     UnmatchedRow,
 )
@@ -45,10 +47,12 @@ __all__ = [
     "NamedIdentity",
     "GatewayRequest",
     "IngestionAlert",
+    "IngestionBackfill",
     "IngestionConflict",
     "IngestionLease",
     "IngestionRun",
     "IngestionWatermark",
+    "IngestionWindow",
     "LatencyDaily",
     "LatencyDailySpan",
     "LatencyHourOfDay",

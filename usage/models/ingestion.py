@@ -162,3 +162,61 @@ class IngestionAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.table}"
+
+
+class IngestionBackfill(models.Model):
+    """A pull split into per-table windows that Celery workers take (``usage.ingestion.backfill``).
+
+    Its windows hold the ingestion lock together under ``lock_holder``; the tables are pulled one
+    after the other (``tables``, in pull order), the windows of one table side by side: ``phase``
+    is the index in ``tables`` of the table whose windows are queued.
+    """
+
+    tables = models.JSONField(default=list)
+    lock_holder = models.CharField(max_length=160)
+    phase = models.IntegerField(default=-1)  # -1: no table's windows queued yet
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"backfill {self.pk} ({', '.join(self.tables)})"
+
+
+class IngestionWindow(models.Model):
+    """One window ``[window_start, window_end)`` of one table of a backfill: claimed by one worker
+    at a time (``holder``, kept alive by ``heartbeat_at``), retried when it fails."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        RETRYING = "retrying"  # failed; Celery runs it again after a backoff
+        OK = "ok"
+        FAILED = "failed"  # failed on its last attempt
+
+    backfill = models.ForeignKey(IngestionBackfill, on_delete=models.CASCADE, related_name="windows")
+    table = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.IntegerField(default=0)
+    holder = models.CharField(max_length=160, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    rows_read = models.IntegerField(default=0)
+    rows_stored = models.IntegerField(default=0)
+    duplicates = models.IntegerField(default=0)
+    conflicts = models.IntegerField(default=0)
+    skipped = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["backfill", "table", "window_start"], name="ingestion_window_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["table", "status"], name="ingwindow_table_status")]
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.window_start:%Y-%m-%d %H:%M} {self.status}"

@@ -72,6 +72,23 @@ def latency_rollups_deferred(*, every_seconds: float = 60.0) -> Iterator[None]:
     latency_pending_refresh()
 
 
+@contextmanager
+def latency_rollups_marked(*, every_seconds: float = 60.0) -> Iterator[None]:
+    """As ``latency_rollups_deferred``, without the refreshes on entering and at the end: the
+    hours stay marked for whoever refreshes them later (the last window of a backfill, whose
+    windows each touch the same days: refreshing them after every window would redo each day's
+    spans as many times, under the one rollup lock). Nested in a deferring block, it is that block.
+    """
+    if _deferral.get() is not None:
+        yield
+        return
+    token = _deferral.set(_Deferral(every_seconds))
+    try:
+        yield
+    finally:
+        _deferral.reset(token)
+
+
 def latency_rollups_defer_process(*, every_seconds: float = 60.0) -> None:
     """For the rest of this process, as inside ``latency_rollups_deferred``, without its refresh
     at the end: for the worker processes of a parallel import (``usage.ingestion.parallel``),

@@ -6,6 +6,7 @@ from aoai_portal.roles import ADMIN, role_required
 from usage.ingestion.alerts import ingestion_alerts_open
 from usage.ingestion.selectors import ingestion_unmatched_since, unjoinable_counts
 from usage.ingestion.status import (
+    ingestion_backfills_recent,
     ingestion_recent_runs,
     ingestion_rejections_by_reason,
     ingestion_table_accounts,
@@ -25,6 +26,7 @@ def ingestion_status(request: HttpRequest) -> HttpResponse:
             "accounts": ingestion_table_accounts(),
             "rejections": ingestion_rejections_by_reason(),
             "runs": ingestion_recent_runs(),
+            "backfills": ingestion_backfills_recent(),
             "latency_pending": latency_rollups_pending(),
             "unmatched_days": settings.INGEST_UNMATCHED_DAYS,
             "unjoinable": unjoinable_counts(

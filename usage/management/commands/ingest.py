@@ -1,10 +1,13 @@
 """``python manage.py ingest [--since ... --until ...] [--table ...]``: pull from Log Analytics.
 
 Without ``--since`` it runs the regular incremental pull (from each table's watermark); with it, a
-backfill of ``[since, until)``. A progress bar shows the time covered per table.
+backfill of ``[since, until)``. A progress bar shows the time covered per table. With
+``--parallel`` the range is split into windows that the Celery workers take (``backfill.py``);
+the command waits for them and reports as the single-process pull does.
 """
 
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +15,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
+from usage.ingestion.backfill import backfill_progress, backfill_spans, backfill_start, backfill_tables
 from usage.ingestion.log_analytics import TABLES, NotConfigured, log_analytics_pull, pull_span
+from usage.models import IngestionBackfill
 
 
 def _moment(value: str) -> datetime:
@@ -45,6 +50,11 @@ class Command(BaseCommand):
             default=None,
             help="processes storing a window's batches side by side (default: INGEST_WORKERS, 1 unless set)",
         )
+        parser.add_argument(
+            "--parallel",
+            action="store_true",
+            help="split the range into windows that every Celery worker takes (needs CELERY_BROKER_URL)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         since, until = options["since"], options["until"]
@@ -54,6 +64,9 @@ class Command(BaseCommand):
             raise CommandError("--since must be before --until")
         tables = options["table"] or list(TABLES)
         now = timezone.now()
+        if options["parallel"]:
+            self._parallel(tables=tables, since=since, until=until, now=now, options=options)
+            return
         total = 0.0
         for table in tables:
             start, end = pull_span(table=table, since=since, until=until, now=now)
@@ -105,3 +118,56 @@ class Command(BaseCommand):
                 self.stderr.write(f"{outcome.table}: FAILED: {outcome.error}")
         if not result.ok:
             raise CommandError("some tables failed; their watermark stays before the failed window")
+
+    def _parallel(
+        self,
+        *,
+        tables: list[str],
+        since: datetime | None,
+        until: datetime | None,
+        now: datetime,
+        options: dict[str, Any],
+    ) -> None:
+        from django.conf import settings
+
+        if not settings.LOG_ANALYTICS_WORKSPACE_ID:
+            raise CommandError("LOG_ANALYTICS_WORKSPACE_ID is not set: nothing to pull from")
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            self.stderr.write("no CELERY_BROKER_URL: the windows run here, one after the other")
+        spans = backfill_spans(tables=tables, since=since, until=until, now=now)
+        backfill = backfill_start(spans=spans, lock_wait=options["wait"])
+        if backfill is None:
+            raise CommandError(
+                f"nothing done: another ingestion run holds the ingestion lock and did not free it within "
+                f"--wait {options['wait']:g} s; try again when it has finished"
+            )
+        self._backfill_wait(backfill=backfill, quiet=options["no_progress"])
+        failed = False
+        for table in backfill_tables(backfill=backfill):
+            counts = table.counts
+            mark = f"{table.watermark:%Y-%m-%d %H:%M:%S} UTC" if table.watermark else "not set"
+            self.stdout.write(
+                f"{table.table}: {table.ok} of {table.windows} windows, {counts['rows_read']} rows read, "
+                f"{counts['rows_stored']} stored, {counts['duplicates']} duplicates skipped, "
+                f"{counts['conflicts']} conflicts, {counts['skipped']} skipped, {counts['rejected']} rejected; "
+                f"watermark {mark}"
+            )
+            for error in table.errors:
+                failed = True
+                self.stderr.write(f"{table.table}: FAILED: {error}")
+        if failed:
+            raise CommandError("some windows failed; their table's watermark stays before the first of them")
+
+    def _backfill_wait(self, *, backfill: IngestionBackfill, quiet: bool) -> None:
+        """Until every window has ended (the windows stay queued if this is interrupted)."""
+        ended, total, finished = backfill_progress(backfill_id=backfill.pk)
+        self.stderr.write(f"backfill {backfill.pk}: {total} windows queued for the Celery workers")
+        bar = tqdm(total=total, unit="window", desc="windows", disable=quiet, file=sys.stderr)
+        try:
+            while not finished:
+                bar.update(ended - bar.n)
+                time.sleep(1)
+                ended, total, finished = backfill_progress(backfill_id=backfill.pk)
+            bar.update(ended - bar.n)
+        finally:
+            bar.close()
