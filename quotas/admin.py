@@ -4,12 +4,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import slugify
 
 from audit.admin_evidence import EvidenceAdmin
 
 from .models import PolicyFlavor, QuotaAlert, QuotaTier, TierAssignment
-from .policy import assignments_policy_render, tier_policy_render
+from .policy import assignments_policy_render, tier_policy_download
 from .services import tier_assign
 
 
@@ -65,17 +64,7 @@ class QuotaTierAdmin(admin.ModelAdmin):
         tier = get_object_or_404(QuotaTier, pk=tier_id)
         if not self.has_view_permission(request, tier):
             return HttpResponse("You may not view quota tiers.", status=403, content_type="text/plain")
-        flavor = request.GET.get("flavor") or tier.policy_flavor
-        if flavor not in PolicyFlavor.values:
-            return HttpResponse(
-                f"Unknown policy flavor {flavor!r}; use {' or '.join(PolicyFlavor.values)}.",
-                status=400,
-                content_type="text/plain",
-            )
-        response = HttpResponse(tier_policy_render(tier=tier, flavor=flavor), content_type="application/xml")
-        filename = f"apim-policy-{slugify(tier.name) or tier.pk}-{flavor}.xml"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return tier_policy_download(tier=tier, flavor=request.GET.get("flavor"))
 
 
 @admin.register(TierAssignment)

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.db.models import Q
+from django.http import HttpResponse
+from django.utils.text import slugify
 
 from .models import PolicyFlavor, QuotaTier, TierAssignment
 
@@ -160,3 +162,19 @@ def assignments_policy_render(*, at: datetime) -> str:
             _tier_statements(when, tier=a.tier, flavor=None)
 
     return _document(fill)
+
+
+def tier_policy_download(*, tier: QuotaTier, flavor: str | None) -> HttpResponse:
+    """The tier's policy as an XML attachment (the tier's own flavor unless ``flavor`` names one);
+    400 for an unknown flavor. The admin site's download answers with it too."""
+    flavor = flavor or tier.policy_flavor
+    if flavor not in PolicyFlavor.values:
+        return HttpResponse(
+            f"Unknown policy flavor {flavor!r}; use {' or '.join(PolicyFlavor.values)}.",
+            status=400,
+            content_type="text/plain",
+        )
+    response = HttpResponse(tier_policy_render(tier=tier, flavor=flavor), content_type="application/xml")
+    filename = f"apim-policy-{slugify(tier.name) or tier.pk}-{flavor}.xml"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

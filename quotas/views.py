@@ -2,14 +2,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.utils.text import slugify
 
 from aoai_portal.months import month_floor, month_parse
 from aoai_portal.roles import BUDGET_OWNER, FINANCE, role_required, user_has_role
 from usage.chargeback.scope import cost_center_scope
 
-from .models import PolicyFlavor, QuotaTier
-from .policy import tier_policy_render
+from .models import QuotaTier
+from .policy import tier_policy_download
 from .selectors.overview import quota_overview
 
 
@@ -42,14 +41,4 @@ def tier_policy(request: HttpRequest, tier_id: int) -> HttpResponse:
     """One tier's APIM policy as a download, for whoever reads the drift list (finance, admin):
     the admin site's download is the admin role's only."""
     tier = get_object_or_404(QuotaTier, pk=tier_id)
-    flavor = request.GET.get("flavor") or tier.policy_flavor
-    if flavor not in PolicyFlavor.values:
-        return HttpResponse(
-            f"Unknown policy flavor {flavor!r}; use {' or '.join(PolicyFlavor.values)}.",
-            status=400,
-            content_type="text/plain",
-        )
-    response = HttpResponse(tier_policy_render(tier=tier, flavor=flavor), content_type="application/xml")
-    filename = f"apim-policy-{slugify(tier.name) or tier.pk}-{flavor}.xml"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return tier_policy_download(tier=tier, flavor=request.GET.get("flavor"))
