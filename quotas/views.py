@@ -9,6 +9,7 @@ from usage.chargeback.scope import cost_center_scope
 
 from .models import QuotaTier
 from .policy import tier_policy_download
+from .selectors.alerts import quota_alerts_of
 from .selectors.overview import quota_overview
 
 
@@ -23,9 +24,12 @@ def overview(request: HttpRequest) -> HttpResponse:
             month = month_parse(request.GET["month"])
         except ValueError as exc:
             error = str(exc)
-    data = quota_overview(month=month, now=now, scope=cost_center_scope(user=request.user))
+    scope = cost_center_scope(user=request.user)
+    data = quota_overview(month=month, now=now, scope=scope)
+    shown = None if scope.is_everything else {row.apim_subscription_id for row in data.rows}
     context = {
         "overview": data,
+        "alerts": quota_alerts_of(month=month, subscriptions=shown),
         "month_value": f"{month:%Y-%m}",
         "error": error,
         "is_current": month == month_floor(now),

@@ -209,3 +209,21 @@ def test_her_navigation_offers_what_she_may_open(bea):
     text = _text(bea.get(f"/chargeback/?{M}"))
     nav = text.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
     assert re.findall(r">([^<>]+)</a>", nav) == ["Chargeback", "Quotas", "My API tokens"]
+
+
+def test_her_quota_page_lists_the_alerts_of_her_subscriptions_only(bea, client, finance_user):
+    from datetime import date
+
+    from quotas.models import QuotaAlert
+
+    for subscription in ("sub-a", "sub-b"):
+        QuotaAlert.objects.create(
+            apim_subscription_id=subscription, month=date(2026, 3, 1), kind="quota", threshold=80,
+            tier_name="Tier of " + subscription, used=900, limit=1000, channel="email",
+        )  # fmt: skip
+    text = _text(bea.get("/quotas/?month=2026-03"))
+    assert 'data-subscription="sub-b" data-kind="quota"' in text and "Tier of sub-b" in text
+    _no_rnd(text)
+    client.force_login(finance_user)
+    everything = _text(client.get("/quotas/?month=2026-03"))
+    assert "Tier of sub-a" in everything and "Tier of sub-b" in everything
