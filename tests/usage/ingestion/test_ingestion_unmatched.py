@@ -30,7 +30,7 @@ TABLES = (GATEWAY, NATIVE, LLM_LOG)
 
 @pytest.fixture(scope="module")
 def logs():
-    return generate_logs(start=START, end=END, requests_per_hour=4, seed=11)
+    return generate_logs(start=START, end=END, requests_per_hour=2, seed=11)
 
 
 def _part(rows, part, parts):

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -17,6 +18,7 @@ import redis
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Max, Min, Sum
+from kombu import pools as kombu_pools
 
 from aoai_portal.celery import app
 from tests.support.log_analytics_fixtures import END, START, reference_totals, totals, watermarks
@@ -31,12 +33,16 @@ COUNTS = ("rows_stored", "duplicates", "conflicts", "skipped", "rejected")
 
 
 @pytest.fixture
-def queued(settings, monkeypatch) -> list[int]:
+def queued(settings, monkeypatch) -> Iterator[list[int]]:
     """Windows queued for workers, as if a broker were configured (none takes them here)."""
     ids: list[int] = []
+    # Celery reads its configuration from the settings once, on first use: read it before the
+    # setting changes, or this process would keep sending tasks to a broker after the test.
+    eager = app.conf.task_always_eager
     settings.CELERY_TASK_ALWAYS_EAGER = False
     monkeypatch.setattr(backfill_module, "_windows_queue", ids.extend)
-    return ids
+    yield ids
+    app.conf.task_always_eager = eager
 
 
 def ingest(*args: str) -> str:
@@ -216,9 +222,12 @@ def broker(settings):
 
 
 def _producers_forget() -> None:
-    """Drop the connections and producers Celery keeps for the broker it was configured with."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    """Drop the connections and producers Celery keeps for the broker it was configured with.
+
+    kombu keeps them in process-wide registries keyed by connection: closing the app's pool alone
+    left a closed pool registered, and a later test of this process that sent a task failed with
+    "Acquire on closed pool"; ``pools.reset`` closes and forgets them all."""
+    kombu_pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
 

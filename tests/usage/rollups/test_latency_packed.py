@@ -229,9 +229,9 @@ def _snapshot(model) -> list[tuple]:
 def test_refreshing_hours_one_by_one_builds_the_same_hour_of_day_rows_as_a_full_rebuild(db):
     requests = requests_generate(
         profiles=PROFILES[:2],
-        start=H + timedelta(hours=10),
-        hours=20,
-        per_hour=4,
+        start=H + timedelta(hours=20),
+        hours=8,
+        per_hour=6,
         seed=3,
         streaming_share=0.3,
     )

@@ -206,9 +206,9 @@ def test_refreshing_hours_one_by_one_builds_the_same_days_as_a_full_rebuild(db):
             RegionProfile("swedencentral", 6.0, 0.5, throttle_rate=0.1),
             RegionProfile("eastus", 5.0, 0.3),
         ],
-        start=H,
-        hours=20,
-        per_hour=4,
+        start=H + timedelta(hours=10),
+        hours=8,
+        per_hour=6,
         seed=3,
         streaming_share=0.3,
     )
@@ -217,4 +217,4 @@ def test_refreshing_hours_one_by_one_builds_the_same_days_as_a_full_rebuild(db):
     incremental = _daily_snapshot()
     latency_daily_refresh(days=[H, H + timedelta(days=1)])
     assert _daily_snapshot() == incremental
-    assert len({row[0] for row in incremental}) == 2  # 10:00..05:59 next day spans two days
+    assert len({row[0] for row in incremental}) == 2  # 20:00..03:59 next day spans two days
