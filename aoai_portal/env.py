@@ -5,6 +5,7 @@ not a silent default.
 """
 
 import json
+import math
 import os
 from typing import Any
 
@@ -42,9 +43,13 @@ def env_float(name: str, default: float) -> float:
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from exc
+    # float() takes "nan" and "inf": a threshold or timeout of either would never compare sanely.
+    if not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a finite number")
+    return value
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
