@@ -3,8 +3,13 @@ of days (``usage.rollups.spans``) holding a changed day are re-summed from their
 (``latency_spans_apply``), shortest spans first, so each span holds exactly the sums of its days.
 """
 
+import operator
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
+from functools import reduce
+
+from django.db.models import Q
 
 from ..models import LatencyDaily, LatencyDailySpan, LatencyHourOfDay, LatencyHourOfDaySpan
 from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, PACKED_COLUMNS
@@ -131,22 +136,53 @@ def _spans_apply(
     merge: Callable[[Iterable[Mapping]], dict[tuple, dict]],
 ) -> None:
     """Re-sum every ``span_model`` row over ``days`` (whose ``day_model`` rows just changed) from
-    its two halves, shortest spans first, so each longer span adds up fresh shorter ones."""
+    its two halves, shortest spans first, so each longer span adds up fresh shorter ones.
+
+    A refresh runs after every pull, so its round trips count: the halves that are not rebuilt
+    here (the days of the 2-day spans, the untouched sibling of every longer span) are read in
+    two queries, the spans summed in memory level by level, then replaced in one delete and one
+    insert.
+    """
     days = {day for day in days if span_day_covered(day)}
+    if not days:
+        return
+    starts = {span_days: {span_start(day, span_days) for day in days} for span_days in SPAN_DAYS}
+    siblings = {
+        (start + timedelta(days=offset), span_days // 2)
+        for span_days in SPAN_DAYS[1:]
+        for start in starts[span_days]
+        for offset in (0, span_days // 2)
+    } - {(start, span_days) for span_days in SPAN_DAYS for start in starts[span_days]}
+    halves: dict[tuple[date, int], list[Mapping]] = defaultdict(list)
+    pair_days = [start + timedelta(days=offset) for start in starts[SPAN_DAYS[0]] for offset in (0, 1)]
+    for row in day_model.objects.filter(day__in=pair_days).order_by("day", *dimensions).values(*columns):
+        halves[(row["day"], 1)].append(row)
+    if siblings:
+        stored = span_model.objects.filter(_spans_where(siblings)).order_by("day", *dimensions)
+        for row in stored.values(*columns, "span_days"):
+            halves[(row["day"], row["span_days"])].append(row)
+    rows = []
     for span_days in SPAN_DAYS:
         half = span_days // 2
-        halves = day_model.objects.all() if half == 1 else span_model.objects.filter(span_days=half)
-        for start in sorted({span_start(day, span_days) for day in days}):
-            children = (
-                halves.filter(day__in=[start, start + timedelta(days=half)])
-                .order_by("day", *dimensions)
-                .values(*columns)
-            )
-            rows = [
-                span_model(day=start, span_days=span_days, **fields) for fields in merge(children).values()
-            ]
-            span_model.objects.filter(day=start, span_days=span_days).delete()
-            span_model.objects.bulk_create(rows, batch_size=1000)
+        for start in sorted(starts[span_days]):
+            children = [*halves[(start, half)], *halves[(start + timedelta(days=half), half)]]
+            merged = list(merge(children).values())
+            halves[(start, span_days)] = merged
+            rows += [span_model(day=start, span_days=span_days, **fields) for fields in merged]
+    targets = {(start, span_days) for span_days in SPAN_DAYS for start in starts[span_days]}
+    span_model.objects.filter(_spans_where(targets)).delete()
+    span_model.objects.bulk_create(rows, batch_size=1000)
+
+
+def _spans_where(spans: set[tuple[date, int]]) -> Q:
+    """The rows of ``spans`` ({(first day, length)}): one condition per length."""
+    by_length: dict[int, list[date]] = defaultdict(list)
+    for start, span_days in spans:
+        by_length[span_days].append(start)
+    return reduce(
+        operator.or_,
+        (Q(span_days=span_days, day__in=sorted(starts)) for span_days, starts in sorted(by_length.items())),
+    )
 
 
 def latency_spans_apply(days: Iterable[date]) -> None:
