@@ -156,12 +156,17 @@ def prices_seed(*, price_model: type = ModelPrice) -> int:
 
     ``price_model`` lets the data migration pass its historical model.
     """
+    keys = ("model", "deployment", "deployment_type", "currency", "effective_from", "source")
+    rows = genai_price_rows()
+    if not price_model.objects.exists():
+        # An empty table (a new database; a test database emptied between tests): one insert, the
+        # last row of a key winning as below.
+        by_key = {tuple(row[k] for k in keys): row for row in rows}
+        price_model.objects.bulk_create(price_model(**row) for row in by_key.values())
+        return len(by_key)
     created = 0
-    for row in genai_price_rows():
-        key = {
-            k: row[k]
-            for k in ("model", "deployment", "deployment_type", "currency", "effective_from", "source")
-        }
+    for row in rows:
+        key = {k: row[k] for k in keys}
         defaults = {k: v for k, v in row.items() if k not in key}
         _obj, was_created = price_model.objects.update_or_create(**key, defaults=defaults)
         created += int(was_created)

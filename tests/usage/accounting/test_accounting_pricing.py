@@ -91,6 +91,17 @@ def test_the_default_table_is_reproducible_from_the_pinned_genai_prices():
     assert ModelPrice.objects.filter(source="genai-prices").count() == len(rows)
 
 
+def test_seeding_an_empty_table_writes_what_seeding_row_by_row_writes():
+    fields = ("model", "deployment_type", "currency", "effective_from", "input_per_1m", "cached_input_per_1m")
+    migrated = sorted(ModelPrice.objects.values_list(*fields, "output_per_1m", "note"))
+    ModelPrice.objects.all().delete()
+    assert prices_seed() == len(migrated)  # one insert into the empty table
+    assert sorted(ModelPrice.objects.values_list(*fields, "output_per_1m", "note")) == migrated
+    ModelPrice.objects.filter(model="gpt-4o").delete()
+    assert prices_seed() == len([row for row in migrated if row[0] == "gpt-4o"])  # row by row
+    assert sorted(ModelPrice.objects.values_list(*fields, "output_per_1m", "note")) == migrated
+
+
 @pytest.mark.parametrize(
     ("azure_model", "prompt", "cached", "completion"),
     [
