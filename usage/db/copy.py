@@ -1,7 +1,8 @@
 """New rows written by PostgreSQL's binary ``COPY ... FROM STDIN``: the ingestion's fast path.
 
 ``records_copy`` inserts parsed records (dataclasses whose attributes are the model's fields) as
-the model would save them; ``binary_copy`` is the COPY itself, for callers that build their rows
+the model would save them; ``instances_insert`` inserts unsaved model instances (the rollups'
+rows), by COPY where it can and by ``bulk_create`` elsewhere; ``binary_copy`` is the COPY itself, for callers that build their rows
 (``usage.ingestion.store`` copies new requests that way); ``json_text`` passes a JSON column's text
 as it is.
 
@@ -32,6 +33,8 @@ from usage.db.lookups import bare_db_type
 _FROM_RECORD = object()
 _NOW = object()
 _INTEGER_BITS = {"smallint": 16, "integer": 32, "bigint": 64}
+# ``instances_insert`` copies on PostgreSQL; False: bulk_create everywhere (the portable path).
+INSERT_COPY_FAST_PATH = True
 
 
 def records_copy(*, model: type[models.Model], records: list[Any]) -> list[Any]:
@@ -63,6 +66,32 @@ def records_copy(*, model: type[models.Model], records: list[Any]) -> list[Any]:
                     row.append(value)
                 write(row)
     return records
+
+
+def instances_insert(*, model: type[models.Model], instances: Sequence[models.Model]) -> None:
+    """Insert unsaved ``instances`` of ``model`` (their primary keys are not read back).
+
+    A rollup refresh replaces hundreds of rows carrying packed histograms and JSON per hour of
+    data: as an INSERT the driver inlines and escapes every value in the statement's text, which
+    costs several times what the binary COPY does. The rows stored are the same either way.
+    """
+    if not instances:
+        return
+    if not (INSERT_COPY_FAST_PATH and connection.vendor == "postgresql"):
+        model.objects.bulk_create(instances, batch_size=1000)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    json_columns = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    target = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with binary_copy(cursor, f"{target} ({columns})", fields) as write:
+            for instance in instances:
+                row = [getattr(instance, f.attname) for f in fields]
+                for i in json_columns:
+                    if row[i] is not None:
+                        row[i] = json_text(json_dumps(row[i]))
+                write(row)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from functools import reduce
 
 from django.db.models import Q
 
+from ..db.copy import instances_insert
 from ..models import LatencyDaily, LatencyDailySpan, LatencyHourOfDay, LatencyHourOfDaySpan
 from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, PACKED_COLUMNS
 from .histograms import histogram_lanes, histogram_pack_lanes, histograms_add_into, histograms_pack_lanes
@@ -171,7 +172,7 @@ def _spans_apply(
             rows += [span_model(day=start, span_days=span_days, **fields) for fields in merged]
     targets = {(start, span_days) for span_days in SPAN_DAYS for start in starts[span_days]}
     span_model.objects.filter(_spans_where(targets)).delete()
-    span_model.objects.bulk_create(rows, batch_size=1000)
+    instances_insert(model=span_model, instances=rows)
 
 
 def _spans_where(spans: set[tuple[date, int]]) -> Q:

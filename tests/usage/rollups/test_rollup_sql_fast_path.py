@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
+import usage.db.copy
 import usage.rollups.hourly_sql
 from tests.factories import gateway_request
 from tests.support.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
 from usage.demo.data import generate_logs
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
-from usage.models import UsageHourly
+from usage.models import LatencyDailySpan, LatencyHourOfDaySpan, UsageHourly
 from usage.rollups.hourly import rollup_refresh_range
 
 START = datetime(2026, 11, 2, 21, tzinfo=UTC)  # crosses midnight
@@ -62,3 +63,22 @@ def test_the_fast_path_writes_the_rows_of_the_portable_path(monkeypatch):
     assert UsageHourly.objects.filter(status_class="unknown").exists()
     assert all(portable.values())
     assert fast == portable
+
+
+def test_rollup_rows_copied_in_are_the_rows_inserted(monkeypatch):
+    """``instances_insert``'s COPY stores what bulk_create stores: bytes, JSON, nulls, floats."""
+    logs = generate_logs(start=START, end=END, requests_per_hour=40, seed=28)
+    for table in (NATIVE, LLM_LOG, GATEWAY):
+        rows_store(table=table, rows=logs[table])
+    _stored(time=START + timedelta(minutes=3), response_code=None, total_time_ms=0.2, backend_time_ms=None)
+    tables = (*ROLLUP_TABLES, LatencyHourOfDaySpan)
+    rebuilt = {}
+    for fast in (False, True):
+        monkeypatch.setattr(usage.db.copy, "INSERT_COPY_FAST_PATH", fast)
+        for model in tables:
+            model.objects.all().delete()
+        rollup_refresh_range(start=START - timedelta(hours=1), end=END + timedelta(hours=1))
+        rebuilt[fast] = rollup_snapshot(tables)
+    assert rebuilt[False]["LatencyHourOfDaySpan"]
+    assert LatencyDailySpan.objects.filter(last_seen_at=None).exists()  # nulls travel too
+    assert rebuilt[True] == rebuilt[False]
