@@ -43,7 +43,7 @@ def ingest_window(self: Any, window_id: int) -> str:
     outcome = backfill_window_run(window_id=window_id)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
-    if outcome.stored:
+    if outcome.backfill_stored:  # once a backfill, not once a window
         from quotas.tasks import quota_alerts_enqueue
 
         quota_alerts_enqueue()
