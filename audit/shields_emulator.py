@@ -17,9 +17,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from aoai_portal.emulators import JsonHandler, LocalHttpServer
 
 API_VERSION = "2024-09-01"
 PATH = "/contentsafety/text:shieldPrompt"
@@ -34,7 +35,7 @@ def _default_attack(text: str) -> bool:
 
 
 @dataclass
-class PromptShieldsEmulator:
+class PromptShieldsEmulator(LocalHttpServer):
     key: str = "test-key"
     attack: Callable[[str], bool] = _default_attack
     delay: float = 0.0
@@ -43,36 +44,14 @@ class PromptShieldsEmulator:
     _throttles: list[float] = field(default_factory=list)
     _failures: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
         """What to put in REVIEW_PROMPT_SHIELDS_ENDPOINT."""
-        assert self._server is not None, "not started"
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        return self.base_url
 
-    def start(self) -> PromptShieldsEmulator:
-        self._server = ThreadingHTTPServer((self.host, 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="shields-emulator", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> PromptShieldsEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def http_handler(self) -> type[JsonHandler]:
+        return _handler_for(self)
 
     def throttle_next(self, count: int = 1, *, retry_after: float = 1) -> None:
         with self._lock:
@@ -126,29 +105,16 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-def _handler_for(emulator: PromptShieldsEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(emulator: PromptShieldsEmulator) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             parts = urlsplit(self.path)
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            raw = self.body_read()
             if emulator.delay:
                 time.sleep(emulator.delay)
             status, headers, payload = emulator.answer(
                 path=parts.path, query=parts.query, headers=self.headers, raw=raw
             )
-            data = json.dumps(payload).encode("utf-8")
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
-            return
+            self.json_send(status, payload, headers)
 
     return Handler

@@ -10,7 +10,8 @@ processes (as separate machines would run them), runs ``manage.py ingest --since
 --parallel``, stops the workers, and takes the backfill's time from its plan to the end of its
 last window (``IngestionBackfill.created_at`` to ``finished_at``: not the command's start-up).
 The counts take turns within each of ``--runs`` runs (a shared machine's load changes from minute
-to minute); it prints each run, each count's median time and rows read per second, and the median
+to minute); it prints each run (with how busy the machine's CPUs were meanwhile, every process's,
+and the workers' CPU time), each count's median time and rows read per second, and the median
 over the runs of each count's ratio to one worker; ``--single`` also times the single-process pull (``ingest`` without ``--parallel``). The windows are ``INGEST_WINDOW_SECONDS`` (default one hour) of one table each.
 
 It uses its own database (default: DATABASE_URL's with ``_bench`` appended to the name), created
@@ -90,19 +91,42 @@ def _workers_start(count: int, env: dict[str, str]) -> list[subprocess.Popen]:
     return workers
 
 
-def _backfill_time(*, count: int, env: dict[str, str], end: datetime, broker_url: str) -> float:
-    """Seconds of one ``ingest --parallel`` of the whole range on ``count`` fresh workers."""
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU clock ticks of the whole machine since boot, every process's (Linux)."""
+    try:
+        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0, 0
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # idle and iowait are not busy
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) a live process has used (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backfill_time(*, count: int, env: dict[str, str], end: datetime, broker_url: str) -> tuple[float, str]:
+    """Seconds of one ``ingest --parallel`` of the whole range on ``count`` fresh workers, and how
+    busy the machine was meanwhile: a second worker is faster only with a core to spare."""
     import redis
 
     _empty_tables()
     redis.Redis.from_url(broker_url).flushdb()
     workers = _workers_start(count, env)
+    busy_before, all_before = _machine_ticks()
+    started_cpu = sum(_process_cpu(worker.pid) for worker in workers)
     try:
         subprocess.run(
             [sys.executable, "manage.py", "ingest", "--since", START.isoformat(), "--until", end.isoformat(),
              "--parallel", "--no-progress"],
             cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        busy_after, all_after = _machine_ticks()
+        worker_cpu = sum(_process_cpu(worker.pid) for worker in workers) - started_cpu
     finally:
         _stop(workers)
     from usage.models import IngestionBackfill
@@ -110,7 +134,9 @@ def _backfill_time(*, count: int, env: dict[str, str], end: datetime, broker_url
     # From the plan to the last window's end: not the command's own start-up and polling.
     backfill = IngestionBackfill.objects.get()
     assert backfill.finished_at is not None
-    return (backfill.finished_at - backfill.created_at).total_seconds()
+    busy = (busy_after - busy_before) / max(all_after - all_before, 1)
+    load = f"machine CPU busy {busy:.0%} while the command ran, the workers' processes {worker_cpu:.1f} CPU s"
+    return (backfill.finished_at - backfill.created_at).total_seconds(), load
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -183,11 +209,10 @@ def main() -> None:
         # Counts take turns within each run, so that on a shared machine each sees the same load.
         for run in range(args.runs):
             for count in counts:
-                seconds[count].append(
-                    _backfill_time(count=count, env=env, end=end, broker_url=args.broker_url)
-                )
+                took, load = _backfill_time(count=count, env=env, end=end, broker_url=args.broker_url)
+                seconds[count].append(took)
                 print(
-                    f"run {run + 1}, {count} worker process{'es' if count > 1 else ''}: {seconds[count][-1]:.1f} s"
+                    f"run {run + 1}, {count} worker process{'es' if count > 1 else ''}: {took:.1f} s ({load})"
                 )
         for count in counts:
             median = statistics.median(seconds[count])

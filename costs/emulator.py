@@ -28,10 +28,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from aoai_portal.emulators import JsonHandler, LocalHttpServer
 
 ACTUAL_COST = "ActualCost"
 AMORTIZED_COST = "AmortizedCost"
@@ -103,7 +104,7 @@ class _Throttle:
 
 
 @dataclass
-class CostManagementEmulator:
+class CostManagementEmulator(LocalHttpServer):
     """Holds ``CostRecord`` lines and answers Query API requests over HTTP on 127.0.0.1."""
 
     records: list[CostRecord] = field(default_factory=list)
@@ -113,39 +114,15 @@ class CostManagementEmulator:
     requests: list[dict[str, Any]] = field(default_factory=list)  # every query received
     _throttles: list[_Throttle] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return int(self._server.server_address[1])
-
-    @property
     def endpoint(self) -> str:
         """What to put in COST_MANAGEMENT_ENDPOINT."""
-        return f"http://{self.host}:{self.port}"
+        return self.base_url
 
-    def start(self) -> CostManagementEmulator:
-        self._server = ThreadingHTTPServer((self.host, self.port_wanted), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cost-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> CostManagementEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def http_handler(self) -> type[JsonHandler]:
+        return _handler_for(self)
 
     # --- failures ---------------------------------------------------------------------------
     def throttle_next(
@@ -338,36 +315,22 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-def _handler_for(emulator: CostManagementEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(emulator: CostManagementEmulator) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
-            return
-
-        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
         def do_POST(self) -> None:  # noqa: N802 - http.server naming
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.body_read()
             if not (self.headers.get("Authorization") or "").startswith("Bearer "):
-                self._send(401, _error("AuthenticationFailed", "Authentication failed."), {})
+                self.json_send(401, _error("AuthenticationFailed", "Authentication failed."))
                 return
             try:
                 body = json.loads(raw or b"{}")
             except ValueError:
-                self._send(400, _error("BadRequest", "The request body is not JSON."), {})
+                self.json_send(400, _error("BadRequest", "The request body is not JSON."))
                 return
             status, headers, payload = emulator.answer(url=self.path, body=body)
-            self._send(status, payload, headers)
+            self.json_send(status, payload, headers)
 
     return Handler
 

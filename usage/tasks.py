@@ -4,8 +4,10 @@ import logging
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_init
 from django.utils import timezone
 
+from usage.accounting.tokens import tokenizers_load
 from usage.db.partitions import request_partitions_ahead as request_partitions_ahead_run
 from usage.ingestion.alerts import ingestion_alerts_check
 from usage.ingestion.backfill import WINDOW_TASK, backfill_if_behind, backfill_window_run
@@ -15,6 +17,13 @@ from usage.people.graph import NotConfigured as GraphNotConfigured
 from usage.retention import requests_retention_apply
 
 logger = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def _tokenizers_load(**_kwargs: object) -> None:
+    """Build the tokenizers as a worker starts (before prefork's children: they share them), not
+    in its first task: each fresh worker's first backfill window would wait for them."""
+    tokenizers_load()
 
 
 @shared_task(name="usage.ingest_pull", ignore_result=True)
@@ -43,7 +52,7 @@ def ingest_window(self: Any, window_id: int) -> str:
     outcome = backfill_window_run(window_id=window_id)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
-    if outcome.stored:
+    if outcome.backfill_stored:  # once a backfill, not once a window
         from quotas.tasks import quota_alerts_enqueue
 
         quota_alerts_enqueue()

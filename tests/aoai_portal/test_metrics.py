@@ -1,10 +1,16 @@
 """``/metrics``: Prometheus text, behind a bearer token, counted from what the database holds."""
 
+from datetime import timedelta
+from io import StringIO
+
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.log_analytics_fixtures import END, START
+from usage.ingestion import backfill as backfill_module
+from usage.ingestion.backfill import backfill_spans, backfill_start
 from usage.ingestion.log_analytics import log_analytics_pull
 from usage.ingestion.runs import run_counts
 from usage.ingestion.store import rows_store
@@ -126,5 +132,67 @@ def test_it_counts_split_windows_retries_and_throttling_from_the_runs(client, to
     emulator.fail_next("throttle", table=GATEWAY, retry_after=0, times=settings.INGEST_RETRIES + 1)
     assert not log_analytics_pull(since=START, until=END, tables=[GATEWAY]).ok
     again = scrape(client)
-    assert again[("aoai_ingestion_pull_throttled_total", (("table", GATEWAY),))] == 2 + settings.INGEST_RETRIES + 1
+    assert (
+        again[("aoai_ingestion_pull_throttled_total", (("table", GATEWAY),))]
+        == 2 + settings.INGEST_RETRIES + 1
+    )
     assert again[("aoai_ingestion_pull_windows_total", (("status", "failed"), ("table", GATEWAY)))] == 1
+
+
+def backfill_windows(samples, table, state):
+    return samples[("aoai_backfill_windows", (("state", state), ("table", table)))]
+
+
+def backfill_retries(samples, table):
+    return samples[("aoai_backfill_window_retries_total", (("table", table),))]
+
+
+def ingest_parallel() -> None:
+    call_command(
+        "ingest", "--since", START.isoformat(), "--until", END.isoformat(), "--parallel", "--no-progress",
+        stdout=StringIO(), stderr=StringIO(),
+    )  # fmt: skip
+
+
+def test_it_counts_a_planned_backfill_s_windows_as_pending(client, token, emulator, monkeypatch):
+    assert ("aoai_backfill_windows", (("state", "pending"), ("table", GATEWAY))) not in scrape(client)
+    monkeypatch.setattr(backfill_module, "_windows_queue", lambda ids: None)  # no worker takes them
+    assert backfill_start(spans=backfill_spans(since=START, until=END, now=END)) is not None
+
+    samples = scrape(client)
+    for table in (GATEWAY, LLM_LOG, NATIVE):
+        assert backfill_windows(samples, table, "pending") == 3
+        for state in ("running", "retrying", "ok", "failed"):
+            assert backfill_windows(samples, table, state) == 0
+        assert backfill_retries(samples, table) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_counts_a_backfill_s_failed_window_and_its_retries(client, token, emulator, settings):
+    settings.INGEST_RETRIES = 0  # one query per attempt: the retries are the window's
+    settings.INGEST_WINDOW_RETRIES = 2
+    failing = START + timedelta(hours=1)
+    emulator.fail_next("server_error", table=GATEWAY, start=failing, times=100)
+    emulator.fail_next("server_error", table=NATIVE, start=failing, times=1)
+    with pytest.raises(CommandError, match="some windows failed"):
+        ingest_parallel()
+
+    samples = scrape(client)
+    assert (backfill_windows(samples, GATEWAY, "failed"), backfill_windows(samples, GATEWAY, "ok")) == (1, 2)
+    assert (backfill_windows(samples, NATIVE, "failed"), backfill_windows(samples, NATIVE, "ok")) == (0, 3)
+    assert backfill_windows(samples, LLM_LOG, "ok") == 3
+    assert backfill_retries(samples, GATEWAY) == 2  # three attempts
+    assert backfill_retries(samples, NATIVE) == 1
+    assert backfill_retries(samples, LLM_LOG) == 0
+    # Every attempt is a pull window too.
+    assert samples[("aoai_ingestion_pull_windows_total", (("status", "failed"), ("table", GATEWAY)))] == 3
+
+    # A later backfill stores the window: the gauge follows it, the retries stay counted.
+    emulator.failures_clear()
+    ingest_parallel()
+    again = scrape(client)
+    assert (backfill_windows(again, GATEWAY, "failed"), backfill_windows(again, GATEWAY, "ok")) == (0, 3)
+    assert backfill_retries(again, GATEWAY) == 2
+    assert again[("aoai_ingestion_lag_seconds", (("table", GATEWAY),))] == pytest.approx(
+        (timezone.now() - END).total_seconds(), abs=60
+    )

@@ -92,6 +92,13 @@ def encoding_get(name: str) -> tiktoken.Encoding:
         return tiktoken.get_encoding(name)
 
 
+def tokenizers_load() -> None:
+    """Build every encoding now (each takes a noticeable part of a second), not in the first
+    request that counts tokens."""
+    for name in ENCODING_FILES:
+        encoding_get(name)
+
+
 @functools.lru_cache(maxsize=1024)  # a few model names, looked up on every count
 def encoding_name_for_model(model: str) -> str:
     """o200k_base for gpt-4o / 4.1 / 5 / o-series, cl100k_base for gpt-35 / gpt-4 / embeddings."""

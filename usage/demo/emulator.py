@@ -33,9 +33,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from aoai_portal.emulators import JsonHandler, LocalHttpServer
 from usage.ingestion.tables import TABLE_COLUMNS
 
 from .kql import ParsedQuery, QueryError, format_datetime, parse_datetime, parse_query, parse_timespan
@@ -122,7 +122,7 @@ class _StoredRow:
     values: dict[str, Any]
 
 
-class LogAnalyticsEmulator:
+class LogAnalyticsEmulator(LocalHttpServer):
     """Holds rows per table and answers queries over HTTP on 127.0.0.1.
 
     ``row_limit`` / ``byte_limit``: a query whose result has more rows / more bytes of cells answers
@@ -144,6 +144,8 @@ class LogAnalyticsEmulator:
         produced_until: datetime | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        self.host = host
+        self.port_wanted = port
         self.row_limit = row_limit
         self.byte_limit = byte_limit
         self.arrival_delay = arrival_delay
@@ -155,37 +157,19 @@ class LogAnalyticsEmulator:
         self._failures: list[Failure] = []
         self._hold: threading.Event | None = None
         self._lock = threading.RLock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
     def endpoint(self) -> str:
         """What to put in LOG_ANALYTICS_ENDPOINT."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.base_url}/v1"
 
-    def start(self) -> LogAnalyticsEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="la-emulator", daemon=True)
-        self._thread.start()
-        return self
+    def http_handler(self) -> type[JsonHandler]:
+        return _handler_for(self)
 
     def stop(self) -> None:
-        self.release()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> LogAnalyticsEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.release()  # queries held by hold() answer before the server stops
+        super().stop()
 
     # --- data ------------------------------------------------------------------------------
     def add_rows(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
@@ -442,37 +426,25 @@ def _partial_error(inner_message: str) -> dict[str, Any]:
     }
 
 
-def _handler_for(emulator: LogAnalyticsEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(emulator: LogAnalyticsEmulator) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
-            return
-
-        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server naming
             if self.path == "/healthz":
-                self._send(200, {"status": "ok"})
+                self.json_send(200, {"status": "ok"})
             else:
-                self._send(404, _error("PathNotFoundError", "Not found", self.path))
+                self.json_send(404, _error("PathNotFoundError", "Not found", self.path))
 
         def do_POST(self) -> None:  # noqa: N802 - http.server naming
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.body_read()
             if not re.fullmatch(r"/v1/workspaces/[^/]+/query", self.path.split("?")[0]):
-                self._send(404, _error("PathNotFoundError", "The requested path does not exist", self.path))
+                self.json_send(
+                    404, _error("PathNotFoundError", "The requested path does not exist", self.path)
+                )
                 return
             if not (self.headers.get("Authorization") or "").startswith("Bearer "):
-                self._send(
+                self.json_send(
                     401,
                     _error(
                         "AuthorizationRequiredError",
@@ -484,12 +456,12 @@ def _handler_for(emulator: LogAnalyticsEmulator) -> type[BaseHTTPRequestHandler]
             try:
                 body = json.loads(raw or b"{}")
             except ValueError:
-                self._send(
+                self.json_send(
                     400, _error("BadArgumentError", "The request had some invalid properties", "bad JSON")
                 )
                 return
             status, headers, payload = emulator.answer(body if isinstance(body, dict) else {})
-            self._send(status, payload, headers)
+            self.json_send(status, payload, headers)
 
     return Handler
 

@@ -20,7 +20,9 @@ workers store what one process would:
 * A table's watermark moves only over windows stored without a gap (``_watermark_advance``): a
   window stored after a failed or pending one leaves it before the gap until the gap is stored.
 * The latency rollups of the hours a window stored are marked pending (``latency_rollups_marked``)
-  and refreshed once, when the last window ends (and once a minute within a long window).
+  and refreshed once, when the last window ends (and once a minute within a long window). The
+  quota alerts are evaluated once too, after the last window (``WindowOutcome.backfill_stored``),
+  not after each of a month's thousands of windows.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class WindowOutcome:
     status: str
     retry_in: float | None = None  # seconds: Celery runs the window again after them
     stored: int = 0
+    backfill_stored: bool = False  # this window ended the backfill, which stored rows
 
 
 def backfill_spans(
@@ -107,21 +110,21 @@ def backfill_start(
     return backfill
 
 
-def _phase_advance(*, backfill_id: int) -> None:
+def _phase_advance(*, backfill_id: int) -> bool:
     """Queue the next table's windows once every window of the table queued before has ended;
-    finish the backfill (and free the lock) when none is left. Serialised on the backfill's row,
-    so that two windows ending at once queue the next table once."""
+    finish the backfill (and free the lock) when none is left: True then. Serialised on the
+    backfill's row, so that two windows ending at once queue the next table once."""
     with transaction.atomic():
         backfill = IngestionBackfill.objects.select_for_update().get(pk=backfill_id)
         if backfill.finished_at is not None:
-            return
+            return False
         windows = IngestionWindow.objects.filter(backfill=backfill)
         current = backfill.phase
         if (
             current >= 0
             and windows.filter(table=backfill.tables[current]).exclude(status__in=_ENDED).exists()
         ):
-            return
+            return False
         for phase in range(current + 1, len(backfill.tables)):
             ids = list(
                 windows.filter(table=backfill.tables[phase])
@@ -132,7 +135,7 @@ def _phase_advance(*, backfill_id: int) -> None:
                 backfill.phase = phase
                 backfill.save(update_fields=["phase"])
                 transaction.on_commit(partial(_windows_queue, ids))
-                return
+                return False
         backfill.phase = len(backfill.tables)
         backfill.finished_at = timezone.now()
         backfill.save(update_fields=["phase", "finished_at"])
@@ -140,6 +143,11 @@ def _phase_advance(*, backfill_id: int) -> None:
         latency_pending_refresh()  # the hours every window marked, once (still under the lock)
     finally:
         lock_for(name=INGEST_LOCK, holder=backfill.lock_holder).release()
+    return True
+
+
+def _backfill_stored(*, backfill_id: int) -> bool:
+    return IngestionWindow.objects.filter(backfill_id=backfill_id, rows_stored__gt=0).exists()
 
 
 def _windows_queue(window_ids: list[int]) -> None:
@@ -226,8 +234,10 @@ def _window_end(window: IngestionWindow, outcome: TablePull) -> WindowOutcome:
             status=status, error=outcome.error, finished_at=now
         )
         if last:
-            _phase_advance(backfill_id=window.backfill_id)
-            return WindowOutcome(status=status)
+            ended = _phase_advance(backfill_id=window.backfill_id)
+            return WindowOutcome(
+                status=status, backfill_stored=ended and _backfill_stored(backfill_id=window.backfill_id)
+            )
         return WindowOutcome(status=status, retry_in=window_retry_delay(attempt=window.attempts))
     counts = {
         "rows_read": outcome.rows_read,
@@ -243,8 +253,12 @@ def _window_end(window: IngestionWindow, outcome: TablePull) -> WindowOutcome:
             status=IngestionWindow.Status.OK, error="", finished_at=now, **counts
         )
         _watermark_advance(backfill_id=window.backfill_id, table=window.table)
-    _phase_advance(backfill_id=window.backfill_id)
-    return WindowOutcome(status=IngestionWindow.Status.OK, stored=outcome.stored)
+    ended = _phase_advance(backfill_id=window.backfill_id)
+    return WindowOutcome(
+        status=IngestionWindow.Status.OK,
+        stored=outcome.stored,
+        backfill_stored=ended and _backfill_stored(backfill_id=window.backfill_id),
+    )
 
 
 def _watermark_advance(*, backfill_id: int, table: str) -> datetime | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from usage.models import IngestionRun, IngestionWatermark
+from usage.models import IngestionBackfill, IngestionRun, IngestionWatermark, IngestionWindow
 
 from .log_analytics import SOURCE, TABLES
 
@@ -55,6 +56,32 @@ def ingestion_last_success() -> dict[str, datetime]:
         .order_by()
     )
     return {table: last for table, last in rows if last is not None}
+
+
+def backfill_window_counts() -> dict[tuple[str, str], int]:
+    """Windows of the latest backfill (the one running, or else the last one finished) per
+    (table, status), every status of each of its tables included (0 when none): an old backfill's
+    failed windows stop counting once a newer backfill has stored them again."""
+    backfill = IngestionBackfill.objects.order_by("-created_at", "-id").first()
+    if backfill is None:
+        return {}
+    counts = {(table, status): 0 for table in backfill.tables for status in IngestionWindow.Status.values}
+    for table, status, n in (
+        backfill.windows.values_list("table", "status").annotate(n=Count("id")).order_by()
+    ):
+        counts[(table, status)] = n
+    return counts
+
+
+def backfill_window_retries() -> dict[str, int]:
+    """Per table, the attempts of backfill windows beyond each window's first (a failure retried,
+    or a dead worker's window taken over), over every backfill kept."""
+    rows = (
+        IngestionWindow.objects.values_list("table")
+        .annotate(retries=Sum(Greatest(F("attempts") - 1, Value(0))))
+        .order_by()
+    )
+    return {table: retries or 0 for table, retries in rows}
 
 
 @dataclass(frozen=True)

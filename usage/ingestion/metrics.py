@@ -12,7 +12,14 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .health import ingestion_lags, ingestion_last_success, ingestion_pull_tries, ingestion_window_counts
+from .health import (
+    backfill_window_counts,
+    backfill_window_retries,
+    ingestion_lags,
+    ingestion_last_success,
+    ingestion_pull_tries,
+    ingestion_window_counts,
+)
 from .status import ingestion_table_accounts, latency_rollups_pending
 
 OUTCOMES = ("stored", "duplicates", "conflicts", "skipped", "rejected")
@@ -94,6 +101,24 @@ class IngestionCollector(Collector):
         for table, at in sorted(ingestion_last_success().items()):
             last.add_metric([table], at.timestamp())
         yield last
+
+        backfill = GaugeMetricFamily(
+            "aoai_backfill_windows",
+            "Windows of the latest parallel backfill (running, or the last one finished), by state.",
+            labels=["table", "state"],
+        )
+        for (table, state), count in sorted(backfill_window_counts().items()):
+            backfill.add_metric([table, state], count)
+        yield backfill
+
+        backfill_retries = CounterMetricFamily(
+            "aoai_backfill_window_retries",
+            "Attempts of parallel backfill windows beyond their first (failed and run again, or taken over).",
+            labels=["table"],
+        )
+        for table, count in sorted(backfill_window_retries().items()):
+            backfill_retries.add_metric([table], count)
+        yield backfill_retries
 
         pending = latency_rollups_pending()
         yield GaugeMetricFamily(

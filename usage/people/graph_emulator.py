@@ -23,12 +23,12 @@ import re
 import secrets
 import ssl
 import tempfile
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from aoai_portal.emulators import JsonHandler, LocalHttpServer
 
 _USER = re.compile(r"^/users/([^/?]+)$")
 _SP = re.compile(r"^/servicePrincipals/([^/?]+)$")
@@ -90,7 +90,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 @dataclass
-class GraphEmulator:
+class GraphEmulator(LocalHttpServer):
     tenant_id: str = "72f988bf-86f1-41af-91ab-2d7cd011db47"
     client_id: str = "graph-client"
     client_secret: str = "graph-secret"
@@ -103,38 +103,30 @@ class GraphEmulator:
     batches: list[list[str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     _tokens: set[str] = field(default_factory=set)
-    _server: ThreadingHTTPServer | None = None
     _dir: tempfile.TemporaryDirectory[str] | None = None
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start() the emulator first"
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def ca_path(self) -> str:
         assert self._dir is not None
         return str(Path(self._dir.name) / "cert.pem")
 
-    def start(self) -> GraphEmulator:
+    def tls_context(self) -> ssl.SSLContext:
         self._dir = tempfile.TemporaryDirectory(prefix="graph-emulator-")
         cert, key = _self_signed(Path(self._dir.name))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
+        return context
+
+    def http_handler(self) -> type[JsonHandler]:
         emulator = self
 
         class Handler(_Handler):
             owner = emulator
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
+        return Handler
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        super().stop()
         if self._dir is not None:
             self._dir.cleanup()
 
@@ -218,30 +210,14 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     owner: GraphEmulator
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def do_GET(self) -> None:
         owner = self.owner
         base = f"{owner.base_url}/{owner.tenant_id}"
         if urlsplit(self.path).path == f"/{owner.tenant_id}/v2.0/.well-known/openid-configuration":
-            self._send(
+            self.json_send(
                 200,
                 {
                     "issuer": f"{base}/v2.0",
@@ -253,20 +229,20 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        self._send(404, _error("NotFound", self.path))
+        self.json_send(404, _error("NotFound", self.path))
 
     def do_POST(self) -> None:
         owner = self.owner
         path = urlsplit(self.path).path
         if path == f"/{owner.tenant_id}/oauth2/v2.0/token":
-            form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
-            self._send(*owner.token(form))
+            form = {k: v[0] for k, v in parse_qs(self.body_read().decode()).items()}
+            self.json_send(*owner.token(form))
             return
         if path == "/v1.0/$batch":
             if not owner.authorized(self.headers.get("Authorization", "")):
-                self._body()
-                self._send(401, _error("InvalidAuthenticationToken", "Access token is empty or invalid."))
+                self.body_read()
+                self.json_send(401, _error("InvalidAuthenticationToken", "Access token is empty or invalid."))
                 return
-            self._send(*owner.batch(json.loads(self._body() or b"{}")))
+            self.json_send(*owner.batch(json.loads(self.body_read() or b"{}")))
             return
-        self._send(404, _error("NotFound", self.path))
+        self.json_send(404, _error("NotFound", self.path))

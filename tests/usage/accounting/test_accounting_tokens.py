@@ -93,3 +93,15 @@ def test_it_refuses_a_shipped_file_that_does_not_match_its_hash(offline, monkeyp
 )
 def test_it_picks_the_encoding_of_each_model_family(model, encoding):
     assert tokens.encoding_name_for_model(model) == encoding
+
+
+def test_a_starting_worker_builds_every_encoding_before_its_first_task(offline):
+    from celery.signals import worker_init
+
+    from usage.tasks import _tokenizers_load
+
+    assert _tokenizers_load in worker_init._live_receivers(sender=None)
+    assert tokens.encoding_get.cache_info().currsize == 0
+    _tokenizers_load()
+    assert tokens.encoding_get.cache_info().currsize == len(tokens.ENCODING_FILES)
+    assert tokens.tokens_count("hello world", model="gpt-4o") == 2

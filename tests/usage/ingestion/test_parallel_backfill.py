@@ -126,6 +126,19 @@ def test_a_window_is_retried_until_it_succeeds_without_leaving_a_gap(emulator, s
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_quota_alerts_are_evaluated_once_a_backfill_not_once_a_window(emulator, monkeypatch):
+    import quotas.tasks
+
+    queued = []
+    monkeypatch.setattr(quotas.tasks, "quota_alerts_enqueue", lambda: queued.append(1))
+    ingest()
+    assert IngestionWindow.objects.count() == 9 and len(queued) == 1
+
+    ingest()  # all duplicates: nothing stored, nothing to evaluate
+    assert len(queued) == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_backfill_holds_the_ingestion_lock_until_its_last_window(emulator, settings, queued):
     from usage.ingestion.locks import INGEST_LOCK, lock_holder
     from usage.ingestion.log_analytics import log_analytics_pull
