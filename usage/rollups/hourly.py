@@ -73,6 +73,26 @@ def _hour_runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
     return runs
 
 
+def _run_chunks(runs: list[tuple[datetime, datetime]]) -> list[list[tuple[datetime, datetime]]]:
+    """Consecutive runs grouped into chunks of at most _MAX_RUN_HOURS hours in all: each chunk is
+    one transaction (scattered late rows touch many short runs)."""
+    chunks: list[list[tuple[datetime, datetime]]] = []
+    size = 0
+    for start, end in runs:
+        hours = int((end - start) / timedelta(hours=1))
+        if not chunks or size + hours > _MAX_RUN_HOURS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((start, end))
+        size += hours
+    return chunks
+
+
+def _hours_of(start: datetime, end: datetime) -> list[datetime]:
+    """The hours of the half-open run [start, end)."""
+    return [start + timedelta(hours=i) for i in range(int((end - start) / timedelta(hours=1)))]
+
+
 def _grouped(queryset: QuerySet, **extra) -> QuerySet:
     """Rows grouped by hour, the rollup dimensions and the status class (plus ``extra`` keys)."""
     return (
@@ -204,36 +224,39 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     Returns the number of UsageHourly rows written.
     """
     written = 0
-    for start, end in _hour_runs(hours):
-        run_hours = []
-        hour = start
-        while hour < end:
-            run_hours.append(hour)
-            hour += timedelta(hours=1)
+    for chunk in _run_chunks(_hour_runs(hours)):
+        chunk_hours = [hour for start, end in chunk for hour in _hours_of(start, end)]
+        computed: list[UsageHourly] = []
         with transaction.atomic():
             rollup_lock()
-            stored = UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
-            old_daily = daily_sums(stored)
-            if hourly_sql_enabled():
-                stored.delete()
-                count = hourly_rows_insert(start=start, end=end)
-                latency_hours_changed(run_hours, stored)
-                new_daily = daily_sums(stored)
-            else:
-                rollups = _rollup_compute(start, end)
-                stored.delete()
-                UsageHourly.objects.bulk_create(rollups, batch_size=1000)
-                count = len(rollups)
-                latency_hours_changed(run_hours, rollups)
-                new_daily = daily_sums_of(rollups)
-            latency_operations_apply(run_hours)  # from the requests: UsageHourly has no operation
-            usage_daily_apply({h.date() for h in run_hours}, old_daily, new_daily)
-            TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
-            TokensPerMinuteHourly.objects.bulk_create(
-                tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end)),
-                batch_size=1000,
+            for start, end in chunk:
+                stored = UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
+                old_daily = daily_sums(stored)
+                if hourly_sql_enabled():
+                    stored.delete()
+                    count = hourly_rows_insert(start=start, end=end)
+                    new_daily = daily_sums(stored)
+                else:
+                    rollups = _rollup_compute(start, end)
+                    stored.delete()
+                    UsageHourly.objects.bulk_create(rollups, batch_size=1000)
+                    count = len(rollups)
+                    computed += rollups
+                    new_daily = daily_sums_of(rollups)
+                usage_daily_apply({h.date() for h in _hours_of(start, end)}, old_daily, new_daily)
+                TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
+                TokensPerMinuteHourly.objects.bulk_create(
+                    tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end)),
+                    batch_size=1000,
+                )
+                written += count
+            # Once per chunk, not per run: the latency rollups are rewritten per day and then
+            # re-summed over the spans of those days, whatever the number of hours changed.
+            latency_hours_changed(
+                chunk_hours,
+                UsageHourly.objects.filter(hour__in=chunk_hours) if hourly_sql_enabled() else computed,
             )
-        written += count
+            latency_operations_apply(chunk_hours)  # from the requests: UsageHourly has no operation
     return written
 
 
