@@ -21,6 +21,7 @@ from quotas.selectors.consumption import peak_tokens_per_minute
 from quotas.selectors.overview import quota_overview
 from quotas.services import tier_assign
 from tests.factories import gateway_request, tier_add
+from tests.support.module_rows import module_rows
 from usage.chargeback.scope import EVERY_COST_CENTER
 from usage.models import GatewayRequest
 from usage.models.requests import status_class
@@ -240,6 +241,15 @@ def _direct(monkeypatch, call):
 # --- the tests --------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def generated(django_db_setup, django_db_blocker):
+    """The generated weeks and tiers, built once for the module (each test's changes are undone)."""
+    with module_rows(django_db_blocker):
+        _generate(seed=11)
+        _tiers()
+        yield
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "month, now",
@@ -253,11 +263,9 @@ def _direct(monkeypatch, call):
     ],
 )
 def test_the_overview_from_rollups_equals_the_overview_from_the_request_table(
-    monkeypatch, settings, month, now
+    generated, monkeypatch, settings, month, now
 ):
     settings.QUOTA_DRIFT_TOLERANCE_PERCENT = 10
-    _generate(seed=11)
-    _tiers()
 
     from_rollups = quota_overview(scope=EVERY_COST_CENTER, month=month, now=now)
     direct = _direct(monkeypatch, lambda: quota_overview(scope=EVERY_COST_CENTER, month=month, now=now))
@@ -303,8 +311,7 @@ def test_the_overview_from_rollups_equals_the_overview_from_the_request_table(
 
 
 @pytest.mark.slow
-def test_the_peak_and_products_over_any_window_equal_the_request_table():
-    _generate(seed=12)
+def test_the_peak_and_products_over_any_window_equal_the_request_table(generated):
     for start, end in (
         (datetime(2026, 10, 28, 7, 13, 29, tzinfo=UTC), NOW),  # the demo seed's "last 31 days"-style window
         (
@@ -321,10 +328,8 @@ def test_the_peak_and_products_over_any_window_equal_the_request_table():
 
 
 @pytest.mark.slow
-def test_the_overview_runs_a_fixed_number_of_queries(settings):
+def test_the_overview_runs_a_fixed_number_of_queries(generated, settings):
     settings.QUOTA_DRIFT_TOLERANCE_PERCENT = 10
-    _generate(seed=13)
-    _tiers()
     with CaptureQueriesContext(connection) as first:
         quota_overview(scope=EVERY_COST_CENTER, month=NOV, now=NOW)
     more = []
