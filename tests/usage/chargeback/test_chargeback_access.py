@@ -4,9 +4,19 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.support.chargeback_data import MONTH, world_build
+from tests.support.module_rows import module_rows
 from usage.models import MonthClose
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """The generated month (``world_build``), built once for the module; each test's changes are
+    undone (module rows)."""
+    with module_rows(django_db_blocker):
+        yield world_build()
+
 
 FINANCE_URLS = [
     "/chargeback/?month=2026-10",
@@ -40,8 +50,7 @@ def test_a_reviewer_cannot_close_or_reopen(client_for, reviewer_user):
     assert not MonthClose.objects.exists()
 
 
-def test_finance_sees_no_reopen_button_but_admin_does(client_for, finance_user, admin_user):
-    world_build()
+def test_finance_sees_no_reopen_button_but_admin_does(world, client_for, finance_user, admin_user):
     client_for(finance_user).post("/chargeback/close/", {"month": "2026-10", "confirm": "yes"})
     assert "Reopen month" not in client_for(finance_user).get("/chargeback/?month=2026-10").content.decode()
     assert "Reopen month" in client_for(admin_user).get("/chargeback/?month=2026-10").content.decode()
@@ -55,9 +64,8 @@ def test_exports_are_recorded_in_the_access_audit(client_for, finance_user):
     assert entry.user == finance_user and "cost_center=FIN" in entry.detail["query"]
 
 
-def test_the_admin_lists_unassigned_subscriptions_with_links_to_assign_them(client, monkeypatch):
+def test_the_admin_lists_unassigned_subscriptions_with_links_to_assign_them(world, client, monkeypatch):
     monkeypatch.setattr("usage.admin.UNASSIGNED_LOOKBACK_DAYS", 36_500)  # the generated month may be old
-    world_build()
     client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
     html = client.get("/admin/usage/costcenterassignment/unassigned/").content.decode()
     assert "sub-foxtrot" in html and "sub-golf" in html
@@ -71,11 +79,10 @@ def test_the_admin_lists_unassigned_subscriptions_with_links_to_assign_them(clie
         assert client.get(url).status_code == 200
 
 
-def test_the_admin_shows_a_month_close_read_only_with_its_frozen_totals(client):
+def test_the_admin_shows_a_month_close_read_only_with_its_frozen_totals(world, client):
     from usage.chargeback.services import chargeback_month_close
     from usage.models import MonthClose
 
-    world_build()
     root = User.objects.create_superuser("root", "root@example.com", "pw")
     close = chargeback_month_close(month=MONTH, user=root, warnings_confirmed=True)
     client.force_login(root)

@@ -6,13 +6,21 @@ from decimal import Decimal
 import pytest
 
 from tests.support.chargeback_data import BEGIN, END, world_build
+from tests.support.module_rows import module_rows
 from usage.measures import CHARGEBACK_MEASURES
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_daily_series_per_model_agrees_with_the_generated_data(client_for, finance_user):
-    world = world_build()
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """The generated month (``world_build``), built once for the module; each test's changes are
+    undone (module rows)."""
+    with module_rows(django_db_blocker):
+        yield world_build()
+
+
+def test_the_daily_series_per_model_agrees_with_the_generated_data(world, client_for, finance_user):
     response = client_for(finance_user).get(
         "/api/v1/usage?from=2026-10-01&to=2026-11-01&group_by=model&interval=day"
     )
@@ -30,8 +38,7 @@ def test_the_daily_series_per_model_agrees_with_the_generated_data(client_for, f
     assert Decimal(data["totals"]["cost"]) == world.total()["cost"]
 
 
-def test_the_hourly_series_keeps_the_window_half_open(client_for, finance_user):
-    world = world_build()
+def test_the_hourly_series_keeps_the_window_half_open(world, client_for, finance_user):
     begin, end = BEGIN - timedelta(hours=1), BEGIN + timedelta(hours=10)
     url = "/api/v1/usage?from=2026-09-30T23:00:00Z&to=2026-10-01T10:00:00Z&interval=hour"
     data = client_for(finance_user).get(url).json()
@@ -71,18 +78,16 @@ def test_the_api_documents_the_endpoints(client_for, finance_user):
     assert "/api/v1/chargeback" in schema["paths"] and "/api/v1/usage" in schema["paths"]
 
 
-def test_end_is_exclusive_for_the_monthly_window(client_for, finance_user):
-    world = world_build()
+def test_end_is_exclusive_for_the_monthly_window(world, client_for, finance_user):
     data = client_for(finance_user).get("/api/v1/usage?from=2026-10-01&to=2026-11-01").json()
     assert data["totals"]["requests"] == len(world.in_month(BEGIN, END))
 
 
 def test_a_finance_api_token_reads_the_chargeback_and_a_reviewer_token_does_not(
-    client, finance_user, reviewer_user
+    world, client, finance_user, reviewer_user
 ):
     from aoai_portal.auth.services import api_token_create
 
-    world = world_build()
     _token, raw = api_token_create(user=finance_user, name="power-bi")
     response = client.get(
         "/api/v1/chargeback?month=2026-10&group_by=model", HTTP_AUTHORIZATION=f"Bearer {raw}"

@@ -20,6 +20,7 @@ from tests.support.chargeback_data import (
     page_table,
     world_build,
 )
+from tests.support.module_rows import module_rows
 from usage.chargeback.scope import EVERY_COST_CENTER
 from usage.chargeback.selectors.lines import usage_lines
 from usage.measures import CHARGEBACK_MEASURES
@@ -28,13 +29,20 @@ from usage.models import GatewayRequest
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """The generated month (``world_build``), built once for the module; each test's changes are
+    undone (module rows)."""
+    with module_rows(django_db_blocker):
+        yield world_build()
+
+
 def by_cost_center(row: dict) -> str:
     return cost_center_of(row["apim_subscription_id"], row["product_id"])
 
 
 @pytest.mark.slow
-def test_the_month_page_shows_each_cost_center_to_the_cent(client_for, finance_user):
-    world = world_build()
+def test_the_month_page_shows_each_cost_center_to_the_cent(world, client_for, finance_user):
     html = client_for(finance_user).get("/chargeback/?month=2026-10").content.decode()
     table = page_table(html, "chargeback-rows")
     expected = world.expected(by_cost_center)
@@ -47,8 +55,7 @@ def test_the_month_page_shows_each_cost_center_to_the_cent(client_for, finance_u
 
 
 @pytest.mark.slow
-def test_rows_link_to_the_level_below_and_drill_down_to_days(client_for, finance_user):
-    world = world_build()
+def test_rows_link_to_the_level_below_and_drill_down_to_days(world, client_for, finance_user):
     client = client_for(finance_user)
     html = client.get("/chargeback/?month=2026-10").content.decode()
     assert 'href="/chargeback/?month=2026-10&amp;cost_center=RND"' in html
@@ -87,8 +94,7 @@ def test_rows_link_to_the_level_below_and_drill_down_to_days(client_for, finance
 
 
 @pytest.mark.slow
-def test_unassigned_usage_is_listed_with_its_subscriptions_and_totals_add_up(client_for, finance_user):
-    world = world_build()
+def test_unassigned_usage_is_listed_with_its_subscriptions_and_totals_add_up(world, client_for, finance_user):
     data = client_for(finance_user).get("/api/v1/chargeback?month=2026-10&group_by=cost_center").json()
     unassigned = next(row for row in data["rows"] if row["group"] == "")
     assert unassigned["label"] == "Unassigned"
@@ -109,8 +115,7 @@ GROUP_KEYS = {
 
 
 @pytest.mark.slow
-def test_the_api_agrees_with_the_generated_data_for_every_grouping(client_for, finance_user):
-    world = world_build()
+def test_the_api_agrees_with_the_generated_data_for_every_grouping(world, client_for, finance_user):
     client = client_for(finance_user)
     for group_by, key in GROUP_KEYS.items():
         response = client.get(f"/api/v1/chargeback?month=2026-10&group_by={group_by}")
@@ -131,8 +136,7 @@ def test_the_api_agrees_with_the_generated_data_for_every_grouping(client_for, f
 
 
 @pytest.mark.slow
-def test_csv_and_xlsx_carry_the_page_numbers_with_the_currency(client_for, finance_user):
-    world = world_build()
+def test_csv_and_xlsx_carry_the_page_numbers_with_the_currency(world, client_for, finance_user):
     client = client_for(finance_user)
     expected = world.expected(by_cost_center)
 
@@ -173,8 +177,7 @@ def test_csv_and_xlsx_carry_the_page_numbers_with_the_currency(client_for, finan
 
 
 @pytest.mark.slow
-def test_month_boundaries_are_utc_midnight_half_open(client_for, finance_user):
-    world = world_build()
+def test_month_boundaries_are_utc_midnight_half_open(world, client_for, finance_user):
     client = client_for(finance_user)
     inside = {r["correlation_id"] for r in world.rows if r["time"] in (BEGIN, END - MICRO)}
     outside = {r["correlation_id"] for r in world.rows if r["time"] in (BEGIN - MICRO, END)}
@@ -190,8 +193,7 @@ def test_month_boundaries_are_utc_midnight_half_open(client_for, finance_user):
 
 
 @pytest.mark.slow
-def test_the_model_filter_narrows_every_number(client_for, finance_user):
-    world = world_build()
+def test_the_model_filter_narrows_every_number(world, client_for, finance_user):
     html = client_for(finance_user).get("/chargeback/?month=2026-10&model=o3-mini").content.decode()
     table = page_table(html, "chargeback-rows")
     o3 = [r for r in world.rows if r["model"] == "o3-mini"]
@@ -203,8 +205,7 @@ def test_the_model_filter_narrows_every_number(client_for, finance_user):
 
 
 @pytest.mark.slow
-def test_the_page_shows_month_over_month_change_and_data_quality(client_for, finance_user):
-    world = world_build()
+def test_the_page_shows_month_over_month_change_and_data_quality(world, client_for, finance_user):
     html = client_for(finance_user).get("/chargeback/?month=2026-11").content.decode()
     october, november = world.total()["cost"], world.total(END, datetime(2026, 12, 1, tzinfo=UTC))["cost"]
     change = ((november - october) * 100 / october).quantize(Decimal("0.1"))
@@ -227,19 +228,17 @@ def test_a_bad_month_gets_a_clear_error_not_a_traceback(client_for, finance_user
     assert "month must be YYYY-MM" in response.content.decode()
 
 
-def test_the_portable_and_postgres_sums_are_identical(db):
-    world_build()
+def test_the_portable_and_postgres_sums_are_identical(world, db):
     assert usage_lines(begin=BEGIN, end=END, fast_path=True) == usage_lines(
         begin=BEGIN, end=END, fast_path=False
     )
 
 
-def test_usage_by_person_or_app_is_named_and_adds_up(client_for, finance_user):
+def test_usage_by_person_or_app_is_named_and_adds_up(world, client_for, finance_user):
     from usage.chargeback.selectors.identities import identity_usage
     from usage.chargeback.selectors.reports import ChargebackFilters
     from usage.models import NamedIdentity, NativeLog
 
-    world = world_build()
     people = ["oid-ann", "oid-bot", "oid-cy"]
     for index, row in enumerate(world.rows):
         if index % 4 == 3:
@@ -265,7 +264,9 @@ def test_usage_by_person_or_app_is_named_and_adds_up(client_for, finance_user):
     table = page_table(html, "chargeback-identities")
     assert table["oid-ann"]["cost"] == expected_texts(expected["oid-ann"])["cost"]
     assert "Ann Analyst" in html and "(unidentified)" in html
-    fin = identity_usage(scope=EVERY_COST_CENTER, begin=BEGIN, end=END, filters=ChargebackFilters(cost_center="FIN"))
+    fin = identity_usage(
+        scope=EVERY_COST_CENTER, begin=BEGIN, end=END, filters=ChargebackFilters(cost_center="FIN")
+    )
     fin_expected = world.expected(
         lambda r: r.get("object_id", "(unidentified)") if by_cost_center(r) == "FIN" else None
     )
