@@ -2,12 +2,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.factories import gateway_request
 from tests.support.latency_data import RegionProfile, exact_percentile, requests_generate
+from tests.support.module_rows import module_rows
 from usage.latency.charts import latency_charts
 from usage.latency.filters import LatencyFilterError, LatencyFilters, latency_filters_parse
 from usage.latency.groups import latency_rows
-from usage.models import GatewayRequest
 from usage.rollups.histograms import bucket_width
 from usage.rollups.hourly import rollup_refresh_range
 
@@ -19,13 +18,21 @@ PROFILES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def _generated(django_db_setup, django_db_blocker):
+    """30 hours of generated requests and their rollups, built once for the module (rolled back at
+    its end); the tests that need an empty window are in test_latency_selectors_small.py."""
+    with module_rows(django_db_blocker):
+        requests = requests_generate(
+            profiles=PROFILES, start=H, hours=30, per_hour=25, seed=42, streaming_share=0.3
+        )
+        rollup_refresh_range(start=H, end=H + timedelta(hours=30))
+        yield requests
+
+
 @pytest.fixture
-def generated(db):
-    requests = requests_generate(
-        profiles=PROFILES, start=H, hours=30, per_hour=25, seed=42, streaming_share=0.3
-    )
-    rollup_refresh_range(start=H, end=H + timedelta(hours=30))
-    return requests
+def generated(_generated, db):
+    return _generated
 
 
 def _filters(**extra) -> LatencyFilters:
@@ -96,53 +103,6 @@ def test_hour_of_day_and_day_groupings_cover_every_request_once(generated):
     assert sum(r.requests for r in by_day) == total
     # Hours 0..5 appear on both days (30 hours generated), so twice as many requests.
     assert by_hour[0].requests > by_hour[12].requests
-
-
-def test_a_range_percentile_is_not_an_average_of_hourly_percentiles(db):
-    # One fast busy hour and one slow quiet hour: the p50 over both is fast.
-    GatewayRequest.objects.bulk_create(
-        [gateway_request(time=H, total_time_ms=100.0) for _ in range(99)]
-        + [gateway_request(time=H + timedelta(hours=1), total_time_ms=5000.0)]
-    )
-    rollup_refresh_range(start=H, end=H + timedelta(hours=2))
-    (row,) = latency_rows(filters=_filters(), group_by="region")
-    assert abs(row.total_p50_ms - 100.0) <= bucket_width(100.0)
-
-
-def test_filters_narrow_the_rows(db):
-    GatewayRequest.objects.bulk_create(
-        [
-            gateway_request(time=H, deployment="a", model="gpt-4o", apim_subscription_id="s1"),
-            gateway_request(time=H, deployment="b", model="gpt-4o-mini", apim_subscription_id="s2"),
-            gateway_request(time=H - timedelta(hours=1), deployment="a"),
-        ]
-    )
-    rollup_refresh_range(start=H - timedelta(hours=1), end=H + timedelta(hours=1))
-
-    def requests(**extra) -> int:
-        return sum(r.requests for r in latency_rows(filters=_filters(**extra), group_by="region"))
-
-    assert requests() == 2
-    assert requests(deployment="a") == 1
-    assert requests(model="gpt-4o-mini") == 1
-    assert requests(subscription="s1") == 1
-    assert requests(subscription="nobody") == 0
-
-
-def test_headroom_is_the_last_seen_value_in_the_range(db):
-    GatewayRequest.objects.bulk_create(
-        [
-            gateway_request(
-                time=H + timedelta(hours=3), ratelimit_remaining_requests=7, ratelimit_remaining_tokens=70
-            ),
-            gateway_request(
-                time=H + timedelta(hours=1), ratelimit_remaining_requests=9, ratelimit_remaining_tokens=90
-            ),
-        ]
-    )
-    rollup_refresh_range(start=H, end=H + timedelta(hours=4))
-    (row,) = latency_rows(filters=_filters(), group_by="region")
-    assert (row.ratelimit_remaining_requests, row.ratelimit_remaining_tokens) == (7, 70)
 
 
 def test_charts_give_p95_per_region_and_hour_and_per_day(generated):
