@@ -4,6 +4,7 @@ import os
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.test import override_settings
 from hypothesis import settings as hypothesis_settings
 
 from aoai_portal.roles import ADMIN, FINANCE, REVIEWER
@@ -16,6 +17,17 @@ pytest_plugins = ["tests.support.oidc_provider", "tests.support.log_analytics_fi
 # is (speed is the benchmarks' job, bench/).
 hypothesis_settings.register_profile("suite", deadline=None)
 hypothesis_settings.load_profile("suite")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Test users' passwords protect nothing: Django's default hasher spends a fifth of a second
+    of CPU on each by design, and the suite makes hundreds of users. Processes the tests start
+    (commands, Celery workers) keep the real hasher."""
+    fast = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    fast.enable()
+    yield
+    fast.disable()
 
 
 @pytest.fixture(autouse=True)
