@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from django.db import transaction
 
+from ..db.copy import rows_insert
 from ..models import LatencyDaily, LatencyHourOfDay, UsageHourly
 from .common import hour_floor, rollup_lock
 from .entries import (
@@ -145,7 +146,7 @@ def _latency_hour_of_day_apply(day: date, refreshed_hours: set[str], new: Mappin
         if hours:
             rows.append(LatencyHourOfDay(**hour_of_day_fields(key, hours)))
     LatencyHourOfDay.objects.filter(day=day).delete()
-    LatencyHourOfDay.objects.bulk_create(rows, batch_size=1000)
+    rows_insert(rows=rows)
 
 
 def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, dict[str, dict]]) -> int:
@@ -166,7 +167,7 @@ def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, di
         if hours:
             rows.append(_daily_build(day, dims, hours))
     LatencyDaily.objects.filter(day=day).delete()
-    LatencyDaily.objects.bulk_create(rows, batch_size=1000)
+    rows_insert(rows=rows)
     return len(rows)
 
 

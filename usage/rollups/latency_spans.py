@@ -6,6 +6,7 @@ of days (``usage.rollups.spans``) holding a changed day are re-summed from their
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 
+from ..db.copy import rows_insert
 from ..models import LatencyDaily, LatencyDailySpan, LatencyHourOfDay, LatencyHourOfDaySpan
 from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, PACKED_COLUMNS
 from .histograms import histogram_lanes, histogram_pack_lanes, histograms_add_into, histograms_pack_lanes
@@ -146,7 +147,7 @@ def _spans_apply(
                 span_model(day=start, span_days=span_days, **fields) for fields in merge(children).values()
             ]
             span_model.objects.filter(day=start, span_days=span_days).delete()
-            span_model.objects.bulk_create(rows, batch_size=1000)
+            rows_insert(rows=rows)
 
 
 def latency_spans_apply(days: Iterable[date]) -> None:

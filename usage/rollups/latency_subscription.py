@@ -8,6 +8,7 @@ from datetime import date, datetime
 from django.db.models import Q
 
 from ..db.bulk import rows_update
+from ..db.copy import rows_insert
 from ..models import LatencySubscriptionDaily, LatencySubscriptionRegionDaily
 from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, MEASURE_ORDER, PACKED_COLUMNS, hour_entries
 from .histograms import (
@@ -183,7 +184,7 @@ def _latency_subscription_daily_apply(
     # Most refreshed rows exist already: one UPDATE from arrays (``rows_update``) costs a fraction
     # of deleting and re-inserting them through the ORM.
     rows_update(rows=updated, fields=_SUBSCRIPTION_DAILY_MEASURES)
-    model.objects.bulk_create(created, batch_size=1000)
+    rows_insert(rows=created)
 
 
 def subscription_entries(rows: list[Mapping]) -> dict[type, dict]:

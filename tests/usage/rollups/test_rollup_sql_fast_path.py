@@ -1,12 +1,13 @@
-"""The PostgreSQL fast path of the hourly rollup (``usage.rollups.hourly_sql``: INSERT … SELECT …
-GROUP BY in the database) writes the very rows the portable ORM path writes, and so does every
-rollup built from them."""
+"""The PostgreSQL fast paths of a rollup rebuild (``usage.rollups.hourly_sql``: INSERT … SELECT …
+GROUP BY in the database; ``usage.db.copy.rows_insert``: rows written by binary COPY) write the
+very rows the portable ORM path writes, and so does every rollup built from them."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 
+import usage.db.copy
 import usage.rollups.hourly_sql
 from tests.factories import gateway_request
 from tests.support.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
@@ -31,6 +32,7 @@ def _stored(**fields) -> None:
 
 def _rebuild(monkeypatch, *, fast: bool) -> dict[str, list[tuple]]:
     monkeypatch.setattr(usage.rollups.hourly_sql, "HOURLY_SQL_FAST_PATH", fast)
+    monkeypatch.setattr(usage.db.copy, "ROWS_COPY_FAST_PATH", fast)
     for model in ROLLUP_TABLES:
         model.objects.all().delete()
     rollup_refresh_range(start=START - timedelta(hours=1), end=END + timedelta(hours=1))
