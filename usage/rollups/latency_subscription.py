@@ -20,6 +20,7 @@ from .histograms import (
     histograms_segments,
     segment_lanes,
 )
+from .latency_sql import hour_entries_stored
 
 _SUBSCRIPTION_DIMENSIONS = ("apim_subscription_id", *LATENCY_DIMENSIONS)
 _SUBSCRIPTION_REGION_DIMENSIONS = ("apim_subscription_id", "backend_region", "is_streaming")
@@ -32,10 +33,17 @@ _SUBSCRIPTION_ROLLUPS = {
 
 def _lanes_entries(by_dims: Mapping[tuple, Mapping[str, dict]]) -> dict[tuple, dict[str, dict]]:
     """``hour_entries`` items of one day with their histograms as lanes (what
-    LatencySubscriptionDaily rows are built from: summing and packing lanes needs no dicts)."""
+    LatencySubscriptionDaily rows are built from: summing and packing lanes needs no dicts);
+    histograms given as lanes already (``latency_sql``) are kept."""
     return {
         dims: {
-            hour: {**entry, **{name: histogram_lanes_of(entry[name]) for name in PACKED_COLUMNS}}
+            hour: {
+                **entry,
+                **{
+                    name: lanes if isinstance(lanes := entry[name], int) else histogram_lanes_of(lanes)
+                    for name in PACKED_COLUMNS
+                },
+            }
             for hour, entry in hours.items()
         }
         for dims, hours in by_dims.items()
@@ -191,6 +199,16 @@ def subscription_entries(rows: list[Mapping]) -> dict[type, dict]:
     """UsageHourly values -> {rollup: {day: {dims: {hour: entry}}}} for each of
     ``_SUBSCRIPTION_ROLLUPS``, keyed by that rollup's dimensions."""
     return {model: hour_entries(rows, dimensions) for model, dimensions in _SUBSCRIPTION_ROLLUPS.items()}
+
+
+def subscription_entries_stored(hours: Iterable[datetime]) -> dict[type, dict]:
+    """``subscription_entries`` of the stored UsageHourly rows of ``hours``, summed by the
+    database (``latency_sql``), histograms as lanes."""
+    hours = list(hours)
+    return {
+        model: hour_entries_stored(hours=hours, dimensions=dimensions, lanes=True)
+        for model, dimensions in _SUBSCRIPTION_ROLLUPS.items()
+    }
 
 
 def latency_subscription_apply(day: date, refreshed_hours: set[str], by_rollup: Mapping[type, dict]) -> None:
