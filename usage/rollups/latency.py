@@ -26,7 +26,7 @@ from .entries import (
 from .histograms import histogram_merge_into, histogram_pack, histograms_pack, histograms_unpack
 from .latency_operations import latency_operations_apply
 from .latency_spans import latency_spans_apply
-from .latency_sql import hour_entries_stored, latency_sql_enabled
+from .latency_sql import entries_coarsen, hour_entries_stored, latency_sql_enabled
 from .latency_subscription import (
     latency_subscription_apply,
     subscription_entries,
@@ -187,8 +187,9 @@ def latency_hours_apply(hours: Iterable[datetime], values: list[dict] | None = N
     for hour in hours:
         refreshed.setdefault(hour.date(), set()).add(str(hour.hour))
     if values is None and latency_sql_enabled():
-        entries = hour_entries_stored(hours=hours)
-        by_subscription = subscription_entries_stored(hours)
+        fine = hour_entries_stored(hours=hours)
+        entries = entries_coarsen(fine, LATENCY_DIMENSIONS)
+        by_subscription = subscription_entries_stored(fine)
     else:
         if values is None:
             values = list(UsageHourly.objects.filter(hour__in=hours).order_by().values(*HOURLY_FIELDS))

@@ -20,7 +20,7 @@ from .histograms import (
     histograms_segments,
     segment_lanes,
 )
-from .latency_sql import hour_entries_stored
+from .latency_sql import entries_coarsen
 
 _SUBSCRIPTION_DIMENSIONS = ("apim_subscription_id", *LATENCY_DIMENSIONS)
 _SUBSCRIPTION_REGION_DIMENSIONS = ("apim_subscription_id", "backend_region", "is_streaming")
@@ -201,12 +201,11 @@ def subscription_entries(rows: list[Mapping]) -> dict[type, dict]:
     return {model: hour_entries(rows, dimensions) for model, dimensions in _SUBSCRIPTION_ROLLUPS.items()}
 
 
-def subscription_entries_stored(hours: Iterable[datetime]) -> dict[type, dict]:
-    """``subscription_entries`` of the stored UsageHourly rows of ``hours``, summed by the
-    database (``latency_sql``), histograms as lanes."""
-    hours = list(hours)
+def subscription_entries_stored(fine: dict) -> dict[type, dict]:
+    """``subscription_entries`` from the fine entries the database summed
+    (``latency_sql.hour_entries_stored``), histograms as lanes."""
     return {
-        model: hour_entries_stored(hours=hours, dimensions=dimensions, lanes=True)
+        model: entries_coarsen(fine, dimensions, lanes=True)
         for model, dimensions in _SUBSCRIPTION_ROLLUPS.items()
     }
 
