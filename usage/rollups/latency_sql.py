@@ -130,6 +130,14 @@ def entries_coarsen(fine: dict, dimensions: tuple[str, ...], *, lanes: bool = Fa
     ``histograms.histogram_lanes_of`` makes them) instead of a ``{bucket: count}`` dict."""
     positions = [FINEST.index(d) for d in dimensions]
     days: dict = {}
+    if tuple(dimensions) == FINEST:  # nothing to add up
+        return {
+            day: {
+                dims: {hour: _entry(values, lanes=lanes) for hour, values in hours.items()}
+                for dims, hours in by_dims.items()
+            }
+            for day, by_dims in fine.items()
+        }
     for day, by_dims in fine.items():
         summed: dict[tuple, dict[str, list]] = {}
         for dims, hours in by_dims.items():

@@ -37,13 +37,9 @@ def _lanes_entries(by_dims: Mapping[tuple, Mapping[str, dict]]) -> dict[tuple, d
     histograms given as lanes already (``latency_sql``) are kept."""
     return {
         dims: {
-            hour: {
-                **entry,
-                **{
-                    name: lanes if isinstance(lanes := entry[name], int) else histogram_lanes_of(lanes)
-                    for name in PACKED_COLUMNS
-                },
-            }
+            hour: entry
+            if isinstance(entry["total"], int)
+            else {**entry, **{name: histogram_lanes_of(entry[name]) for name in PACKED_COLUMNS}}
             for hour, entry in hours.items()
         }
         for dims, hours in by_dims.items()
