@@ -16,6 +16,7 @@ same entries and rollups.
 import math
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 from django.db import connection
 
@@ -38,6 +39,9 @@ _EPOCH = date(1970, 1, 1).toordinal()
 # remaining requests, tokens, then the four histograms' lanes in _HISTOGRAMS order].
 _SEEN = 5
 _LANES = 8
+FineEntry = list[Any]
+FineEntries = dict[date, dict[tuple[Any, ...], dict[str, FineEntry]]]  # {day: {dims: {hour: entry}}}
+Entries = dict[date, dict[tuple[Any, ...], dict[str, dict[str, Any]]]]  # as hour_entries gives them
 
 _KEY = ", ".join(("hour", *FINEST))
 _JOINED = {other: " AND ".join(f"m.{k} = {other}.{k}" for k in ("hour", *FINEST)) for other in "lg"}
@@ -100,10 +104,10 @@ def latency_sql_enabled() -> bool:
     return LATENCY_SQL_FAST_PATH and connection.vendor == "postgresql"
 
 
-def hour_entries_stored(*, hours: Iterable[datetime]) -> dict:
+def hour_entries_stored(*, hours: Iterable[datetime]) -> FineEntries:
     """The fine entries of the stored UsageHourly rows of ``hours``, summed by the database:
     {day: {``FINEST`` values: {hour of day: fine entry}}}, for ``entries_coarsen``."""
-    days: dict = {}
+    days: FineEntries = {}
     dates: dict[int, date] = {}
     width = len(FINEST)
     with connection.cursor() as cursor:
@@ -126,12 +130,12 @@ def hour_entries_stored(*, hours: Iterable[datetime]) -> dict:
     return days
 
 
-def entries_coarsen(fine: dict, dimensions: tuple[str, ...], *, lanes: bool = False) -> dict:
+def entries_coarsen(fine: FineEntries, dimensions: tuple[str, ...], *, lanes: bool = False) -> Entries:
     """``hour_entries`` (keyed by ``dimensions``, some of ``FINEST``) of the fine entries ``fine``;
     with ``lanes`` each histogram is given as its lanes (an integer, as
     ``histograms.histogram_lanes_of`` makes them) instead of a ``{bucket: count}`` dict."""
     positions = [FINEST.index(d) for d in dimensions]
-    days: dict = {}
+    days: Entries = {}
     if tuple(dimensions) == FINEST:  # nothing to add up
         return {
             day: {
@@ -141,7 +145,7 @@ def entries_coarsen(fine: dict, dimensions: tuple[str, ...], *, lanes: bool = Fa
             for day, by_dims in fine.items()
         }
     for day, by_dims in fine.items():
-        summed: dict[tuple, dict[str, list]] = {}
+        summed: dict[tuple[Any, ...], dict[str, FineEntry]] = {}
         for dims, hours in by_dims.items():
             target_hours = summed.setdefault(tuple(dims[i] for i in positions), {})
             for hour, entry in hours.items():
@@ -162,8 +166,8 @@ def entries_coarsen(fine: dict, dimensions: tuple[str, ...], *, lanes: bool = Fa
     return days
 
 
-def _entry(values: list, *, lanes: bool) -> dict:
-    entry = {
+def _entry(values: FineEntry, *, lanes: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
         "requests": values[0],
         "throttled": values[1],
         "errors": values[2],

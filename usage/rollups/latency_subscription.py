@@ -20,7 +20,7 @@ from .histograms import (
     histograms_segments,
     segment_lanes,
 )
-from .latency_sql import entries_coarsen
+from .latency_sql import FineEntries, entries_coarsen
 
 _SUBSCRIPTION_DIMENSIONS = ("apim_subscription_id", *LATENCY_DIMENSIONS)
 _SUBSCRIPTION_REGION_DIMENSIONS = ("apim_subscription_id", "backend_region", "is_streaming")
@@ -197,7 +197,7 @@ def subscription_entries(rows: list[Mapping]) -> dict[type, dict]:
     return {model: hour_entries(rows, dimensions) for model, dimensions in _SUBSCRIPTION_ROLLUPS.items()}
 
 
-def subscription_entries_stored(fine: dict) -> dict[type, dict]:
+def subscription_entries_stored(fine: FineEntries) -> dict[type, dict]:
     """``subscription_entries`` from the fine entries the database summed
     (``latency_sql.hour_entries_stored``), histograms as lanes."""
     return {
