@@ -123,9 +123,12 @@ def hour_entries_stored(*, hours: Iterable[datetime]) -> FineEntries:
             entry = [n, throttled, errors, tps_tokens, tps_ms or [], seen, rl_requests, rl_tokens]
             for position in range(9 + width, 17 + width, 2):
                 buckets, counts = row[position], row[position + 1]
-                entry.append(
-                    sum(c << (b * LANE_BITS) for b, c in zip(buckets, counts, strict=True)) if buckets else 0
-                )
+                if not buckets:
+                    entry.append(0)
+                elif len(buckets) == 1:  # most entries at moderate density
+                    entry.append(counts[0] << (buckets[0] * LANE_BITS))
+                else:
+                    entry.append(sum(c << (b * LANE_BITS) for b, c in zip(buckets, counts, strict=True)))
             days.setdefault(day, {}).setdefault(tuple(row[1 : 1 + width]), {})[str(hour)] = entry
     return days
 
