@@ -12,7 +12,7 @@
    with ``rollup_refresh_range`` and prints its rate and the hourly rollup rows per request. A
    database already holding exactly that many generated requests is reused (``--regenerate``
    forces a new one; ``--rebuild`` empties the rollups and rebuilds them on it;
-   ``--portable-rollups`` rebuilds through the portable ORM path instead of PostgreSQL's SQL one).
+   ``--portable-rollups`` rebuilds through the portable ORM path instead of PostgreSQL's fast ones).
 2. Times every page and API endpoint that exists (by URL, through Django's test client signed in
    as an admin, so the time is server time: middleware, queries, template): one warm-up request,
    then the median of ``--runs``. URLs that do not resolve (pages of other issues not built yet)
@@ -446,7 +446,7 @@ def main() -> None:
     parser.add_argument(
         "--portable-rollups",
         action="store_true",
-        help="rebuild through the portable ORM path (HOURLY_SQL_FAST_PATH off), for comparison",
+        help="rebuild through the portable ORM path (the rollups' PostgreSQL fast paths off), for comparison",
     )
     args = parser.parse_args()
 
@@ -478,9 +478,13 @@ def main() -> None:
     Template._render = _TestState.saved_data.template_render
     months = _months(month_current(), args.months)
     if args.portable_rollups:
+        import usage.db.copy
         import usage.rollups.hourly_sql
+        import usage.rollups.latency_sql
 
         usage.rollups.hourly_sql.HOURLY_SQL_FAST_PATH = False
+        usage.rollups.latency_sql.LATENCY_SQL_FAST_PATH = False
+        usage.db.copy.ROWS_COPY_FAST_PATH = False
     start, end = generate(
         requests=args.requests, months=months, regenerate=args.regenerate, rebuild=args.rebuild
     )
@@ -540,7 +544,10 @@ def main() -> None:
         ("review queue (open, high severity first)", "/review/?status=open&order=severity"),
         ("review queue (one cost center, page 3)", "/review/?cost_center=CC-1&page=3"),
         ("request explorer (default: newest)", "/requests/"),
-        ("request explorer (month, one subscription, 5xx)", f"/requests/?from={m_from}&to={m_to}&subscription=sub-001&status=5xx"),
+        (
+            "request explorer (month, one subscription, 5xx)",
+            f"/requests/?from={m_from}&to={m_to}&subscription=sub-001&status=5xx",
+        ),
         ("request explorer (one deployment, flagged)", "/requests/?deployment=gpt-4o&flag=any"),
         ("request explorer (a status that never occurs)", "/requests/?status=unknown"),
         ("quotas", "/quotas/"),

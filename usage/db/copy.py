@@ -1,8 +1,9 @@
 """New rows written by PostgreSQL's binary ``COPY ... FROM STDIN``: the ingestion's fast path.
 
 ``records_copy`` inserts parsed records (dataclasses whose attributes are the model's fields) as
-the model would save them; ``instances_insert`` inserts unsaved model instances (the rollups'
-rows), by COPY where it can and by ``bulk_create`` elsewhere; ``binary_copy`` is the COPY itself, for callers that build their rows
+the model would save them; ``rows_insert`` inserts unsaved model instances (the rollups' rows) the
+same way, where Django's ``bulk_create`` spends most of a rollup rebuild building and quoting its
+multi-row INSERTs; ``binary_copy`` is the COPY itself, for callers that build their rows
 (``usage.ingestion.store`` copies new requests that way); ``json_text`` passes a JSON column's text
 as it is.
 
@@ -33,8 +34,49 @@ from usage.db.lookups import bare_db_type
 _FROM_RECORD = object()
 _NOW = object()
 _INTEGER_BITS = {"smallint": 16, "integer": 32, "bigint": 64}
-# ``instances_insert`` copies on PostgreSQL; False: bulk_create everywhere (the portable path).
-INSERT_COPY_FAST_PATH = True
+# On PostgreSQL ``rows_insert`` writes by binary COPY; False forces ``bulk_create``.
+ROWS_COPY_FAST_PATH = True
+
+
+def rows_insert(*, rows: Sequence[models.Model]) -> int:
+    """Insert ``rows`` (unsaved instances of one model, primary keys left to the database); returns
+    their number. The instances do not get their primary keys (``bulk_create`` would give them).
+
+    On PostgreSQL one binary COPY, each value prepared by its field as ``save`` prepares it
+    (JSON by the field's encoder); elsewhere, or with ``ROWS_COPY_FAST_PATH`` off, ``bulk_create``.
+    """
+    if not rows:
+        return 0
+    model = type(rows[0])
+    if not (ROWS_COPY_FAST_PATH and connection.vendor == "postgresql"):
+        model.objects.bulk_create(rows, batch_size=1000)
+        return len(rows)
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    # Only times (naive ones made aware) and decimals need their field's preparing; the rest is sent as is.
+    plan = [
+        (
+            f.attname,
+            f if isinstance(f, models.DateTimeField | models.DecimalField) else None,
+            f.encoder if isinstance(f, models.JSONField) else False,
+        )
+        for f in fields
+    ]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    target = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with binary_copy(cursor, f"{target} ({columns})", fields) as write:
+            for row in rows:
+                values = []
+                for attname, field, encoder in plan:
+                    value = getattr(row, attname)
+                    if encoder is not False:
+                        values.append(None if value is None else json_text(json.dumps(value, cls=encoder)))
+                    elif field is not None:
+                        values.append(field.get_db_prep_save(value, connection))
+                    else:
+                        values.append(bytes(value) if isinstance(value, memoryview) else value)
+                write(values)
+    return len(rows)
 
 
 def records_copy(*, model: type[models.Model], records: list[Any]) -> list[Any]:
@@ -68,36 +110,8 @@ def records_copy(*, model: type[models.Model], records: list[Any]) -> list[Any]:
     return records
 
 
-def instances_insert(*, model: type[models.Model], instances: Sequence[models.Model]) -> None:
-    """Insert unsaved ``instances`` of ``model`` (their primary keys are not read back).
-
-    A rollup refresh replaces hundreds of rows carrying packed histograms and JSON per hour of
-    data: as an INSERT the driver inlines and escapes every value in the statement's text, which
-    costs several times what the binary COPY does. The rows stored are the same either way.
-    """
-    if not instances:
-        return
-    if not (INSERT_COPY_FAST_PATH and connection.vendor == "postgresql"):
-        model.objects.bulk_create(instances, batch_size=1000)
-        return
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    json_columns = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    target = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        with binary_copy(cursor, f"{target} ({columns})", fields) as write:
-            for instance in instances:
-                row = [getattr(instance, f.attname) for f in fields]
-                for i in json_columns:
-                    if row[i] is not None:
-                        row[i] = json_text(json_dumps(row[i]))
-                write(row)
-
-
 @contextmanager
-def binary_copy(
-    cursor: Any, target: str, fields: Sequence[models.Field]
-) -> Iterator[Callable[[list], None]]:
+def binary_copy(cursor: Any, target: str, fields: Sequence[models.Field]) -> Iterator[Callable[[list], None]]:
     """A binary ``COPY target FROM STDIN`` of ``fields``' columns; yields the function writing one
     row (a list of values in ``fields``' order). A value the binary format cannot carry refuses
     the batch (``DataError``)."""

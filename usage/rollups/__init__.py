@@ -11,6 +11,7 @@ transaction maintains the coarser rollups the pages read:
 - ``tokens_per_minute``: TokensPerMinuteHourly (the quota page);
 - ``latency``: LatencyDaily and LatencyHourOfDay, and the refresh of every latency rollup;
 - ``latency_subscription``: LatencySubscriptionDaily and LatencySubscriptionRegionDaily;
+- ``latency_sql``: on PostgreSQL, the latency entries of stored hours summed by one GROUP BY;
 - ``latency_operations``: LatencyOperationDaily (per API operation), from the requests themselves;
 - ``latency_spans``: LatencyDailySpan and LatencyHourOfDaySpan, re-summed from their halves;
 - ``spans``: how those spans cut time (aligned spans of 2..256 days), for writers and readers;

@@ -24,6 +24,16 @@ def hour_floor(moment: datetime) -> datetime:
 
 
 def rollup_lock() -> None:
+    """Serialise rollup refreshes (until the transaction ends) and set the transaction up for them.
+
+    The rollups' GROUP BYs over grouped JSON are estimated far above ``jit_above_cost``, and JIT
+    compiling them took longer than running them: it is off for the transaction. Their sorts get
+    more memory than the default 4 MB (one refresh runs at a time, for at most a few days of hours).
+    """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s), set_config('jit', 'off', true), "
+                "set_config('work_mem', '64MB', true)",
+                [_ADVISORY_LOCK_KEY],
+            )

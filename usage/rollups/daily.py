@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
 
+from ..db.copy import rows_insert
 from ..measures import USAGE_MEASURES
 from ..models import UsageDaily, UsageHourly
 from .common import hour_floor, rollup_lock
@@ -87,13 +88,12 @@ def usage_daily_apply(days: Iterable, old: dict[tuple, dict], new: dict[tuple, d
                 for f in fields:
                     row[f] += sign * measures[f]
         UsageDaily.objects.filter(day=day).delete()
-        UsageDaily.objects.bulk_create(
-            [
+        rows_insert(
+            rows=[
                 UsageDaily(day=day, **dict(zip(_DAILY_DIMENSIONS, key[1:], strict=True)), **measures)
                 for key, measures in rows.items()
                 if measures["requests"]
-            ],
-            batch_size=1000,
+            ]
         )
 
 
@@ -112,6 +112,6 @@ def usage_daily_refresh(*, days: Iterable[datetime]) -> int:
                 for key, measures in sums.items()
                 if measures["requests"]
             ]
-            UsageDaily.objects.bulk_create(rows, batch_size=1000)
+            rows_insert(rows=rows)
             written += len(rows)
     return written

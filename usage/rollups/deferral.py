@@ -35,8 +35,7 @@ def latency_pending_refresh() -> int:
             )
             if not hours:
                 return refreshed
-            values = list(UsageHourly.objects.filter(hour__in=hours).order_by().values(*HOURLY_FIELDS))
-            latency_hours_apply(hours, values)
+            latency_hours_apply(hours)
             LatencyPendingHour.objects.filter(hour__in=hours).delete()
         refreshed += len(hours)
 
@@ -113,10 +112,9 @@ def latency_hours_changed(
     ``latency_rollups_deferred`` mark them pending (in the caller's transaction)."""
     if _deferral.get() is None:
         if isinstance(rollups, QuerySet):
-            values = list(rollups.order_by().values(*HOURLY_FIELDS))
+            latency_hours_apply(hours)  # the stored rows
         else:
-            values = [{f: getattr(r, f) for f in HOURLY_FIELDS} for r in rollups]
-        latency_hours_apply(hours, values)
+            latency_hours_apply(hours, [{f: getattr(r, f) for f in HOURLY_FIELDS} for r in rollups])
     else:
         LatencyPendingHour.objects.bulk_create(
             [LatencyPendingHour(hour=h) for h in hours], ignore_conflicts=True

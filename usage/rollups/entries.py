@@ -1,6 +1,7 @@
 """Per-hour latency entries: UsageHourly rows summed per hour and latency dimensions, what every
 latency rollup (``latency``, ``latency_subscription``, ``latency_spans``) is built from."""
 
+import math
 from collections.abc import Iterable
 from datetime import UTC
 
@@ -72,19 +73,27 @@ def hour_entry() -> dict:
 def hour_entries(
     rows: Iterable[dict], dimensions: tuple[str, ...] = LATENCY_DIMENSIONS
 ) -> dict[tuple, dict[tuple, dict]]:
-    """UsageHourly rows -> {day: {dims (``dimensions``' values): {hour of day: entry}}}."""
+    """UsageHourly rows -> {day: {dims (``dimensions``' values): {hour of day: entry}}}.
+
+    Times are summed by ``math.fsum``: exact, so the order of the rows does not matter (the
+    database's fast path, ``latency_sql``, gets them in another order).
+    """
     days: dict = {}
+    times: list[tuple[dict, list[float]]] = []
     for row in rows:
         moment = row["hour"].astimezone(UTC)
         dims = tuple(row[d] for d in dimensions)
         entry = days.setdefault(moment.date(), {}).setdefault(dims, {}).get(str(moment.hour))
         if entry is None:
             entry = days[moment.date()][dims][str(moment.hour)] = hour_entry()
+            entry["tps_ms"] = []
+            times.append((entry, entry["tps_ms"]))
         entry["requests"] += row["requests"]
         entry["throttled"] += row["requests"] if row["status_class"] == "429" else 0
         entry["errors"] += row["requests"] if row["status_class"] == "5xx" else 0
         entry["tps_tokens"] += row["tps_completion_tokens"]
-        entry["tps_ms"] += row["tps_backend_ms"]
+        if row["tps_backend_ms"]:
+            entry["tps_ms"].append(row["tps_backend_ms"])
         histogram_merge_into(entry["total"], row["total_time_hist"])
         histogram_merge_into(entry["backend"], row["backend_time_hist"])
         histogram_merge_into(entry["native"], row["native_duration_hist"])
@@ -96,4 +105,6 @@ def hour_entries(
                 entry["last_seen_at"] = seen
                 entry["rl_requests"] = row["ratelimit_remaining_requests"]
                 entry["rl_tokens"] = row["ratelimit_remaining_tokens"]
+    for entry, spent in times:
+        entry["tps_ms"] = math.fsum(spent)
     return days

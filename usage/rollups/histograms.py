@@ -211,8 +211,17 @@ def histogram_segment(key: int, lanes: int) -> bytes:
     for an empty histogram, which ``histograms_pack`` leaves out)."""
     if not 0 <= key < _COMPRESSED:
         raise ValueError(f"histogram key {key!r} is not in 0..254")
-    raw = _raw_of_lanes(lanes)
-    return bytes([key]) + len(raw).to_bytes(2, "little") + raw if raw else b""
+    if not lanes:
+        return b""
+    # _raw_of_lanes inlined (this runs per row, hour and histogram of a rebuild)
+    low = ((lanes & -lanes).bit_length() - 1) // LANE_BITS
+    size = ((lanes.bit_length() - 1) // LANE_BITS - low + 1) * _LANE_BYTES
+    return (
+        bytes((key,))
+        + (size + 1).to_bytes(2, "little")
+        + bytes((low,))
+        + (lanes >> (low * LANE_BITS)).to_bytes(size, "little")
+    )
 
 
 def segment_lanes(segment: bytes) -> int:

@@ -42,6 +42,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Greatest, RowNumber, TruncHour
 
+from ..db.copy import rows_insert
 from ..models import GatewayRequest, NativeLog, TokenSource, TokensPerMinuteHourly, UsageHourly
 from .common import DIMENSIONS, TPS_OPERATIONS, hour_floor, rollup_lock
 from .daily import daily_sums, daily_sums_of, usage_daily_apply
@@ -239,15 +240,14 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
                 else:
                     rollups = _rollup_compute(start, end)
                     stored.delete()
-                    UsageHourly.objects.bulk_create(rollups, batch_size=1000)
+                    rows_insert(rows=rollups)
                     count = len(rollups)
                     computed += rollups
                     new_daily = daily_sums_of(rollups)
                 usage_daily_apply({h.date() for h in _hours_of(start, end)}, old_daily, new_daily)
                 TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
-                TokensPerMinuteHourly.objects.bulk_create(
-                    tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end)),
-                    batch_size=1000,
+                rows_insert(
+                    rows=tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end))
                 )
                 written += count
             # Once per chunk, not per run: the latency rollups are rewritten per day and then

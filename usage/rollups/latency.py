@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from django.db import transaction
 
+from ..db.copy import rows_insert
 from ..models import LatencyDaily, LatencyHourOfDay, UsageHourly
 from .common import hour_floor, rollup_lock
 from .entries import (
@@ -25,7 +26,12 @@ from .entries import (
 from .histograms import histogram_merge_into, histogram_pack, histograms_pack, histograms_unpack
 from .latency_operations import latency_operations_apply
 from .latency_spans import latency_spans_apply
-from .latency_subscription import latency_subscription_apply, subscription_entries
+from .latency_sql import entries_coarsen, hour_entries_stored, latency_sql_enabled
+from .latency_subscription import (
+    latency_subscription_apply,
+    subscription_entries,
+    subscription_entries_stored,
+)
 
 
 def _daily_hours(row: LatencyDaily) -> dict[str, dict]:
@@ -145,7 +151,7 @@ def _latency_hour_of_day_apply(day: date, refreshed_hours: set[str], new: Mappin
         if hours:
             rows.append(LatencyHourOfDay(**hour_of_day_fields(key, hours)))
     LatencyHourOfDay.objects.filter(day=day).delete()
-    LatencyHourOfDay.objects.bulk_create(rows, batch_size=1000)
+    rows_insert(rows=rows)
 
 
 def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, dict[str, dict]]) -> int:
@@ -166,20 +172,29 @@ def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, di
         if hours:
             rows.append(_daily_build(day, dims, hours))
     LatencyDaily.objects.filter(day=day).delete()
-    LatencyDaily.objects.bulk_create(rows, batch_size=1000)
+    rows_insert(rows=rows)
     return len(rows)
 
 
-def latency_hours_apply(hours: Iterable[datetime], values: list[dict]) -> int:
+def latency_hours_apply(hours: Iterable[datetime], values: list[dict] | None = None) -> int:
     """Replace ``hours`` in the latency rollups (LatencyDaily, LatencyHourOfDay, both
     per-subscription ones, and the spans over their days) by ``values``: every UsageHourly row of
-    those hours, as ``HOURLY_FIELDS`` dicts. Returns the number of LatencyDaily rows written."""
+    those hours, as ``HOURLY_FIELDS`` dicts; None: the stored ones (summed by the database on
+    PostgreSQL, ``latency_sql``). Returns the number of LatencyDaily rows written."""
     written = 0
+    hours = [hour_floor(hour) for hour in hours]
     refreshed: dict[date, set[str]] = {}
-    for hour in map(hour_floor, hours):
+    for hour in hours:
         refreshed.setdefault(hour.date(), set()).add(str(hour.hour))
-    entries = hour_entries(values)
-    by_subscription = subscription_entries(values)
+    if values is None and latency_sql_enabled():
+        fine = hour_entries_stored(hours=hours)
+        entries = entries_coarsen(fine, LATENCY_DIMENSIONS)
+        by_subscription = subscription_entries_stored(fine)
+    else:
+        if values is None:
+            values = list(UsageHourly.objects.filter(hour__in=hours).order_by().values(*HOURLY_FIELDS))
+        entries = hour_entries(values)
+        by_subscription = subscription_entries(values)
     by_hour_of_day = hour_of_day_entries(entries)
     for day, day_hours in refreshed.items():
         written += _latency_daily_apply(day, day_hours, entries.get(day, {}))
@@ -199,12 +214,7 @@ def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
         with transaction.atomic():
             rollup_lock()
-            rows = list(
-                UsageHourly.objects.filter(hour__gte=day_start, hour__lt=day_start + timedelta(days=1))
-                .order_by()
-                .values(*HOURLY_FIELDS)
-            )
             day_hours = [day_start + timedelta(hours=h) for h in range(24)]
-            written += latency_hours_apply(day_hours, rows)
+            written += latency_hours_apply(day_hours)
             latency_operations_apply(day_hours)
     return written

@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import Count
 from django.db.models.functions import TruncHour
 
+from ..db.copy import rows_insert
 from ..models import GatewayRequest, LatencyOperationDaily
 from ..models.requests import status_class
 from .common import hour_floor
@@ -52,7 +53,12 @@ def operation_entries_add(entries: OperationEntries, request: GatewayRequest) ->
     _entry_add(
         entries,
         hour=hour_floor(request.time),
-        key=(request.operation_id or request.operation, request.deployment, request.model, request.is_streaming),
+        key=(
+            request.operation_id or request.operation,
+            request.deployment,
+            request.model,
+            request.is_streaming,
+        ),
         klass=status_class(request.response_code),
         bucket=None if request.total_time_ms is None else bucket_index(request.total_time_ms),
         count=1,
@@ -137,7 +143,7 @@ def latency_operations_apply(hours: Iterable[datetime]) -> int:
             merged.setdefault(key, {}).update(entries)
         LatencyOperationDaily.objects.filter(day=day).delete()
         rows = [_day_row(day, key, entries) for key, entries in merged.items()]
-        LatencyOperationDaily.objects.bulk_create(rows, batch_size=1000)
+        rows_insert(rows=rows)
         written += len(rows)
     return written
 
@@ -166,7 +172,7 @@ def latency_operations_add(entries: OperationEntries) -> None:
                 new.pk = row.pk
                 changed.append(new)
         LatencyOperationDaily.objects.bulk_update(changed, fields=_MEASURES, batch_size=500)
-        LatencyOperationDaily.objects.bulk_create(created, batch_size=1000)
+        rows_insert(rows=created)
 
 
 def latency_operations_rebuild() -> int:

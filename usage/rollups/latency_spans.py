@@ -11,7 +11,7 @@ from functools import reduce
 
 from django.db.models import Q
 
-from ..db.copy import instances_insert
+from ..db.copy import rows_insert
 from ..models import LatencyDaily, LatencyDailySpan, LatencyHourOfDay, LatencyHourOfDaySpan
 from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, PACKED_COLUMNS
 from .histograms import histogram_lanes, histogram_pack_lanes, histograms_add_into, histograms_pack_lanes
@@ -172,7 +172,7 @@ def _spans_apply(
             rows += [span_model(day=start, span_days=span_days, **fields) for fields in merged]
     targets = {(start, span_days) for span_days in SPAN_DAYS for start in starts[span_days]}
     span_model.objects.filter(_spans_where(targets)).delete()
-    instances_insert(model=span_model, instances=rows)
+    rows_insert(rows=rows)
 
 
 def _spans_where(spans: set[tuple[date, int]]) -> Q:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from django.db.models import Q
 
 from ..db.bulk import rows_update
+from ..db.copy import rows_insert
 from ..models import LatencySubscriptionDaily, LatencySubscriptionRegionDaily
 from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, MEASURE_ORDER, PACKED_COLUMNS, hour_entries
 from .histograms import (
@@ -19,6 +20,7 @@ from .histograms import (
     histograms_segments,
     segment_lanes,
 )
+from .latency_sql import FineEntries, entries_coarsen
 
 _SUBSCRIPTION_DIMENSIONS = ("apim_subscription_id", *LATENCY_DIMENSIONS)
 _SUBSCRIPTION_REGION_DIMENSIONS = ("apim_subscription_id", "backend_region", "is_streaming")
@@ -31,10 +33,13 @@ _SUBSCRIPTION_ROLLUPS = {
 
 def _lanes_entries(by_dims: Mapping[tuple, Mapping[str, dict]]) -> dict[tuple, dict[str, dict]]:
     """``hour_entries`` items of one day with their histograms as lanes (what
-    LatencySubscriptionDaily rows are built from: summing and packing lanes needs no dicts)."""
+    LatencySubscriptionDaily rows are built from: summing and packing lanes needs no dicts);
+    histograms given as lanes already (``latency_sql``) are kept."""
     return {
         dims: {
-            hour: {**entry, **{name: histogram_lanes_of(entry[name]) for name in PACKED_COLUMNS}}
+            hour: entry
+            if isinstance(entry["total"], int)
+            else {**entry, **{name: histogram_lanes_of(entry[name]) for name in PACKED_COLUMNS}}
             for hour, entry in hours.items()
         }
         for dims, hours in by_dims.items()
@@ -183,13 +188,22 @@ def _latency_subscription_daily_apply(
     # Most refreshed rows exist already: one UPDATE from arrays (``rows_update``) costs a fraction
     # of deleting and re-inserting them through the ORM.
     rows_update(rows=updated, fields=_SUBSCRIPTION_DAILY_MEASURES)
-    model.objects.bulk_create(created, batch_size=1000)
+    rows_insert(rows=created)
 
 
 def subscription_entries(rows: list[Mapping]) -> dict[type, dict]:
     """UsageHourly values -> {rollup: {day: {dims: {hour: entry}}}} for each of
     ``_SUBSCRIPTION_ROLLUPS``, keyed by that rollup's dimensions."""
     return {model: hour_entries(rows, dimensions) for model, dimensions in _SUBSCRIPTION_ROLLUPS.items()}
+
+
+def subscription_entries_stored(fine: FineEntries) -> dict[type, dict]:
+    """``subscription_entries`` from the fine entries the database summed
+    (``latency_sql.hour_entries_stored``), histograms as lanes."""
+    return {
+        model: entries_coarsen(fine, dimensions, lanes=True)
+        for model, dimensions in _SUBSCRIPTION_ROLLUPS.items()
+    }
 
 
 def latency_subscription_apply(day: date, refreshed_hours: set[str], by_rollup: Mapping[type, dict]) -> None:

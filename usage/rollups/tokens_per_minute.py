@@ -8,6 +8,7 @@ from django.db.models import Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncMinute
 
 from ..db.bulk import rows_update
+from ..db.copy import rows_insert
 from ..models import TokensPerMinuteHourly
 
 
@@ -84,4 +85,4 @@ def tokens_per_minute_add(minutes: Mapping[tuple, Mapping[datetime, list]]) -> N
             if product > rollup.product_id:
                 rollup.product_id = product
     rows_update(rows=updated, fields=["product_id", "peak_tokens", "peak_minute", "tokens_by_minute"])
-    TokensPerMinuteHourly.objects.bulk_create(created, batch_size=1000)
+    rows_insert(rows=created)

@@ -1,6 +1,7 @@
-"""The PostgreSQL fast path of the hourly rollup (``usage.rollups.hourly_sql``: INSERT … SELECT …
-GROUP BY in the database) writes the very rows the portable ORM path writes, and so does every
-rollup built from them."""
+"""The PostgreSQL fast paths of a rollup rebuild (``usage.rollups.hourly_sql``: INSERT … SELECT …
+GROUP BY in the database; ``usage.rollups.latency_sql``: the latency entries summed by the
+database; ``usage.db.copy.rows_insert``: rows written by binary COPY) write the very rows the
+portable ORM path writes, and so does every rollup built from them."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -9,13 +10,17 @@ from django.db import connection
 
 import usage.db.copy
 import usage.rollups.hourly_sql
+import usage.rollups.latency_sql
 from tests.factories import gateway_request
 from tests.support.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
 from usage.demo.data import generate_logs
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE
-from usage.models import LatencyDailySpan, LatencyHourOfDaySpan, UsageHourly
+from usage.models import LatencyHourOfDaySpan, UsageHourly
+from usage.rollups.entries import HOURLY_FIELDS, LATENCY_DIMENSIONS, hour_entries
+from usage.rollups.histograms import histogram_lanes_of
 from usage.rollups.hourly import rollup_refresh_range
+from usage.rollups.latency_sql import FINEST, entries_coarsen, hour_entries_stored
 
 START = datetime(2026, 11, 2, 21, tzinfo=UTC)  # crosses midnight
 END = datetime(2026, 11, 3, 2, tzinfo=UTC)
@@ -32,13 +37,16 @@ def _stored(**fields) -> None:
 
 def _rebuild(monkeypatch, *, fast: bool) -> dict[str, list[tuple]]:
     monkeypatch.setattr(usage.rollups.hourly_sql, "HOURLY_SQL_FAST_PATH", fast)
-    for model in ROLLUP_TABLES:
+    monkeypatch.setattr(usage.db.copy, "ROWS_COPY_FAST_PATH", fast)
+    monkeypatch.setattr(usage.rollups.latency_sql, "LATENCY_SQL_FAST_PATH", fast)
+    tables = (*ROLLUP_TABLES, LatencyHourOfDaySpan)
+    for model in tables:
         model.objects.all().delete()
     rollup_refresh_range(start=START - timedelta(hours=1), end=END + timedelta(hours=1))
-    return rollup_snapshot(ROLLUP_TABLES)
+    return rollup_snapshot(tables)
 
 
-def test_the_fast_path_writes_the_rows_of_the_portable_path(monkeypatch):
+def _odd_requests_store() -> None:
     logs = generate_logs(start=START, end=END, requests_per_hour=150, seed=27)
     for table in (NATIVE, LLM_LOG, GATEWAY):
         rows_store(table=table, rows=logs[table])
@@ -55,6 +63,9 @@ def test_the_fast_path_writes_the_rows_of_the_portable_path(monkeypatch):
             total_time_ms=10.0,
         )
 
+
+def test_the_fast_path_writes_the_rows_of_the_portable_path(monkeypatch):
+    _odd_requests_store()
     portable = _rebuild(monkeypatch, fast=False)
     fast = _rebuild(monkeypatch, fast=True)
 
@@ -65,20 +76,23 @@ def test_the_fast_path_writes_the_rows_of_the_portable_path(monkeypatch):
     assert fast == portable
 
 
-def test_rollup_rows_copied_in_are_the_rows_inserted(monkeypatch):
-    """``instances_insert``'s COPY stores what bulk_create stores: bytes, JSON, nulls, floats."""
-    logs = generate_logs(start=START, end=END, requests_per_hour=40, seed=28)
-    for table in (NATIVE, LLM_LOG, GATEWAY):
-        rows_store(table=table, rows=logs[table])
-    _stored(time=START + timedelta(minutes=3), response_code=None, total_time_ms=0.2, backend_time_ms=None)
-    tables = (*ROLLUP_TABLES, LatencyHourOfDaySpan)
-    rebuilt = {}
-    for fast in (False, True):
-        monkeypatch.setattr(usage.db.copy, "INSERT_COPY_FAST_PATH", fast)
-        for model in tables:
-            model.objects.all().delete()
-        rollup_refresh_range(start=START - timedelta(hours=1), end=END + timedelta(hours=1))
-        rebuilt[fast] = rollup_snapshot(tables)
-    assert rebuilt[False]["LatencyHourOfDaySpan"]
-    assert LatencyDailySpan.objects.filter(last_seen_at=None).exists()  # nulls travel too
-    assert rebuilt[True] == rebuilt[False]
+def test_the_database_sums_the_latency_entries_python_sums(monkeypatch):
+    _odd_requests_store()
+    _rebuild(monkeypatch, fast=True)
+    hours = [START + timedelta(hours=h) for h in range(-1, 6)]
+    rows = list(UsageHourly.objects.filter(hour__in=hours).values(*HOURLY_FIELDS))
+    fine = hour_entries_stored(hours=hours)
+    for dimensions in (
+        LATENCY_DIMENSIONS,
+        FINEST,
+        ("apim_subscription_id", "backend_region", "is_streaming"),
+    ):
+        by_python = hour_entries(rows, dimensions)
+        assert entries_coarsen(fine, dimensions) == by_python
+        assert sum(len(e) for d in by_python.values() for e in d.values()) > 20
+        for by_dims in by_python.values():
+            for entries in by_dims.values():
+                for entry in entries.values():
+                    for name in ("total", "backend", "native", "overhead"):
+                        entry[name] = histogram_lanes_of(entry[name])
+        assert entries_coarsen(fine, dimensions, lanes=True) == by_python

@@ -1,0 +1,185 @@
+"""PostgreSQL fast path of ``entries.hour_entries``: the per-hour latency entries of some hours,
+summed from their UsageHourly rows by the database.
+
+The portable path reads every UsageHourly row of the hours into Python (four JSON histograms
+each) and merges them entry by entry; at moderate volumes that is about one row per request, read
+three times over (the latency dimensions, and those of both per-subscription rollups). Here one
+GROUP BY sums the rows per hour and the finest dimensions the latency rollups key by (the
+subscription and the latency dimensions): counts, the latest rate-limit headroom (``DISTINCT
+ON``), the histograms bucket by bucket (``jsonb_each_text``), so Python gets one row per entry with
+each histogram as two arrays; the coarser entries are added up from those (``entries_coarsen``).
+Times are summed by ``math.fsum`` on both paths, so the order the rows come in does not change the
+last digit. ``LATENCY_SQL_FAST_PATH = False`` forces the portable path; tests hold both to the
+same entries and rollups.
+"""
+
+import math
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from django.db import connection
+
+from .entries import LATENCY_DIMENSIONS
+from .histograms import LANE_BITS, histogram_from_lanes
+
+# On PostgreSQL the entries are summed by the database; False forces the portable path.
+LATENCY_SQL_FAST_PATH = True
+
+# The finest dimensions a latency rollup keys by: every other one's are among them.
+FINEST = ("apim_subscription_id", *LATENCY_DIMENSIONS)
+_HISTOGRAMS = (
+    ("total", "total_time_hist"),
+    ("backend", "backend_time_hist"),
+    ("native", "native_duration_hist"),
+    ("overhead", "overhead_hist"),
+)
+_EPOCH = date(1970, 1, 1).toordinal()
+# A fine entry: [requests, throttled, errors, tps tokens, [tps ms...], last seen (ISO), rate-limit
+# remaining requests, tokens, then the four histograms' lanes in _HISTOGRAMS order].
+_SEEN = 5
+_LANES = 8
+FineEntry = list[Any]
+FineEntries = dict[date, dict[tuple[Any, ...], dict[str, FineEntry]]]  # {day: {dims: {hour: entry}}}
+Entries = dict[date, dict[tuple[Any, ...], dict[str, dict[str, Any]]]]  # as hour_entries gives them
+
+_KEY = ", ".join(("hour", *FINEST))
+_JOINED = {other: " AND ".join(f"m.{k} = {other}.{k}" for k in ("hour", *FINEST)) for other in "lg"}
+_STATEMENT = f"""
+-- Not materialised: each part reads only its columns by the hour index (a materialised h carried
+-- the four JSON histograms through every sort).
+WITH h AS NOT MATERIALIZED (
+    SELECT {_KEY}, status_class, requests, tps_completion_tokens, tps_backend_ms, last_seen_at,
+        ratelimit_remaining_requests, ratelimit_remaining_tokens,
+        {", ".join(column for _, column in _HISTOGRAMS)}
+    FROM usage_usagehourly WHERE hour = ANY(%(hours)s)
+),
+m AS (
+    SELECT {_KEY}, SUM(requests)::bigint AS n,
+        SUM(CASE WHEN status_class = '429' THEN requests ELSE 0 END)::bigint AS throttled,
+        SUM(CASE WHEN status_class = '5xx' THEN requests ELSE 0 END)::bigint AS errors,
+        SUM(tps_completion_tokens)::bigint AS tps_tokens,
+        array_agg(tps_backend_ms) FILTER (WHERE tps_backend_ms <> 0) AS tps_ms
+    FROM h GROUP BY {_KEY}
+),
+l AS (
+    SELECT DISTINCT ON ({_KEY}) {_KEY}, last_seen_at, ratelimit_remaining_requests, ratelimit_remaining_tokens
+    FROM h WHERE last_seen_at IS NOT NULL
+    ORDER BY {_KEY}, last_seen_at DESC
+),
+c AS (
+    SELECT {_KEY}, which, key::integer AS bucket, SUM(value::bigint)::bigint AS n
+    FROM h CROSS JOIN LATERAL (VALUES {
+    ", ".join(f"({i}, {column})" for i, (_, column) in enumerate(_HISTOGRAMS))
+})
+        AS v(which, histogram)
+        CROSS JOIN LATERAL jsonb_each_text(v.histogram)
+    GROUP BY {_KEY}, which, key
+),
+g AS (
+    SELECT {_KEY}, {
+    ", ".join(
+        f"array_agg(bucket ORDER BY bucket) FILTER (WHERE which = {i}) AS b{i}, "
+        f"array_agg(n ORDER BY bucket) FILTER (WHERE which = {i}) AS n{i}"
+        for i in range(len(_HISTOGRAMS))
+    )
+}
+    FROM c GROUP BY {_KEY}
+)
+SELECT (extract(epoch FROM m.hour)::bigint / 3600)::bigint, {", ".join(f"m.{d}" for d in FINEST)},
+    m.n, m.throttled, m.errors, m.tps_tokens, m.tps_ms,
+    -- datetime.isoformat() of the UTC time, as the portable path compares and stores it
+    to_char(l.last_seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+        || CASE WHEN extract(microseconds FROM l.last_seen_at)::bigint %% 1000000 = 0 THEN ''
+           ELSE to_char(l.last_seen_at AT TIME ZONE 'UTC', '.US') END || '+00:00',
+    l.ratelimit_remaining_requests, l.ratelimit_remaining_tokens,
+    {", ".join(f"g.b{i}, g.n{i}" for i in range(len(_HISTOGRAMS)))}
+FROM m
+LEFT JOIN l ON {_JOINED["l"]}
+LEFT JOIN g ON {_JOINED["g"]}
+"""
+
+
+def latency_sql_enabled() -> bool:
+    return LATENCY_SQL_FAST_PATH and connection.vendor == "postgresql"
+
+
+def hour_entries_stored(*, hours: Iterable[datetime]) -> FineEntries:
+    """The fine entries of the stored UsageHourly rows of ``hours``, summed by the database:
+    {day: {``FINEST`` values: {hour of day: fine entry}}}, for ``entries_coarsen``."""
+    days: FineEntries = {}
+    dates: dict[int, date] = {}
+    width = len(FINEST)
+    with connection.cursor() as cursor:
+        cursor.execute(_STATEMENT, {"hours": sorted(set(hours))})
+        for row in cursor.fetchall():
+            day_number, hour = divmod(row[0], 24)
+            day = dates.get(day_number)
+            if day is None:
+                day = dates[day_number] = date.fromordinal(_EPOCH + day_number)
+            n, throttled, errors, tps_tokens, tps_ms, seen, rl_requests, rl_tokens = row[
+                1 + width : 9 + width
+            ]
+            entry = [n, throttled, errors, tps_tokens, tps_ms or [], seen, rl_requests, rl_tokens]
+            for position in range(9 + width, 17 + width, 2):
+                buckets, counts = row[position], row[position + 1]
+                if not buckets:
+                    entry.append(0)
+                elif len(buckets) == 1:  # most entries at moderate density
+                    entry.append(counts[0] << (buckets[0] * LANE_BITS))
+                else:
+                    entry.append(sum(c << (b * LANE_BITS) for b, c in zip(buckets, counts, strict=True)))
+            days.setdefault(day, {}).setdefault(tuple(row[1 : 1 + width]), {})[str(hour)] = entry
+    return days
+
+
+def entries_coarsen(fine: FineEntries, dimensions: tuple[str, ...], *, lanes: bool = False) -> Entries:
+    """``hour_entries`` (keyed by ``dimensions``, some of ``FINEST``) of the fine entries ``fine``;
+    with ``lanes`` each histogram is given as its lanes (an integer, as
+    ``histograms.histogram_lanes_of`` makes them) instead of a ``{bucket: count}`` dict."""
+    positions = [FINEST.index(d) for d in dimensions]
+    days: Entries = {}
+    if tuple(dimensions) == FINEST:  # nothing to add up
+        return {
+            day: {
+                dims: {hour: _entry(values, lanes=lanes) for hour, values in hours.items()}
+                for dims, hours in by_dims.items()
+            }
+            for day, by_dims in fine.items()
+        }
+    for day, by_dims in fine.items():
+        summed: dict[tuple[Any, ...], dict[str, FineEntry]] = {}
+        for dims, hours in by_dims.items():
+            target_hours = summed.setdefault(tuple(dims[i] for i in positions), {})
+            for hour, entry in hours.items():
+                target = target_hours.get(hour)
+                if target is None:
+                    target_hours[hour] = [*entry[:4], list(entry[4]), *entry[_SEEN:]]
+                    continue
+                for i in (0, 1, 2, 3, 8, 9, 10, 11):
+                    target[i] += entry[i]
+                target[4].extend(entry[4])
+                seen = entry[_SEEN]
+                if seen is not None and (target[_SEEN] is None or seen > target[_SEEN]):
+                    target[_SEEN:_LANES] = entry[_SEEN:_LANES]
+        days[day] = {
+            dims: {hour: _entry(values, lanes=lanes) for hour, values in hours.items()}
+            for dims, hours in summed.items()
+        }
+    return days
+
+
+def _entry(values: FineEntry, *, lanes: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "requests": values[0],
+        "throttled": values[1],
+        "errors": values[2],
+        "tps_tokens": values[3],
+        "tps_ms": math.fsum(values[4]),
+        "last_seen_at": values[_SEEN],
+        "rl_requests": values[6],
+        "rl_tokens": values[7],
+    }
+    for i, (name, _) in enumerate(_HISTOGRAMS):
+        entry[name] = values[_LANES + i] if lanes else histogram_from_lanes(values[_LANES + i])
+    return entry
