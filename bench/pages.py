@@ -372,6 +372,34 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
     )
 
 
+def disk_per_request(requests: int) -> str:
+    """Bytes on disk per request (PostgreSQL): the request and native log tables with their
+    partitions, indexes and TOAST, the part of it that is request/response bodies, and the
+    rollup tables."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not requests:
+        return "bytes on disk: PostgreSQL only"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('usage_gatewayrequest')),"
+            " pg_total_relation_size('usage_nativelog'),"
+            " (SELECT coalesce(sum(pg_column_size(request_body) + pg_column_size(response_body)), 0)"
+            "  FROM usage_gatewayrequest),"
+            " (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+            "  JOIN pg_namespace n ON n.oid = c.relnamespace"
+            "  WHERE n.nspname = 'public' AND c.relkind = 'r' AND (c.relname LIKE 'usage_usage%%'"
+            "  OR c.relname LIKE 'usage_latency%%' OR c.relname LIKE 'usage_tokensperminute%%'))"
+        )
+        gateway, native, bodies, rollups = (int(v or 0) for v in cursor.fetchone())
+    logs = gateway + native
+    return (
+        f"bytes on disk per request: {logs / requests:,.0f} with bodies, "
+        f"{(logs - bodies) / requests:,.0f} without (request and native tables, indexes, TOAST); "
+        f"rollups {rollups / requests:,.0f}"
+    )
+
+
 def _statistics_ensure() -> None:
     """ANALYZE every table when the server runs without autovacuum (this machine's does): a
     production server keeps planner statistics, and tables a migration backfilled or the bench
@@ -512,6 +540,7 @@ def main() -> None:
         f"request rows: {GatewayRequest.objects.count():,}; rollup rows: {UsageHourly.objects.count():,}; "
         f"timed month {m}; {args.runs} runs each, median"
     )
+    print(disk_per_request(GatewayRequest.objects.count()))
 
     admin, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"is_superuser": True, "is_staff": True}
