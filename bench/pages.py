@@ -141,22 +141,22 @@ def _generate_rows(*, requests: int, start: datetime, end: datetime, seed: int):
 
 
 def _column_values(model, rows: list[dict]) -> tuple[list[str], list[tuple]]:
-    """All concrete columns of ``model`` (defaults where a row has no value), as DB values."""
-    from django.db import connection
+    """All concrete columns of ``model`` (defaults where a row has no value), as COPY values.
 
+    The generated values are already what the driver sends (text, numbers, booleans, aware
+    times), so only JSON is encoded here: a field method per value was most of the generator's
+    time at 10M requests."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    defaults = {f.attname: f.get_default() for f in fields}
+    plan = [(f.attname, f.get_default(), f.get_internal_type() == "JSONField") for f in fields]
     values = []
     for row in rows:
-        out = []
-        for f in fields:
-            value = row.get(f.attname, defaults[f.attname])
-            if f.get_internal_type() == "JSONField":
-                value = json.dumps(value)
-            elif value is not None:
-                value = f.get_db_prep_save(value, connection)
-            out.append(value)
-        values.append(tuple(out))
+        get = row.get
+        values.append(
+            tuple(
+                json.dumps(get(name, default)) if is_json else get(name, default)
+                for name, default, is_json in plan
+            )
+        )
     return [f.column for f in fields], values
 
 
