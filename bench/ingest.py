@@ -362,8 +362,7 @@ def main() -> None:
         # A child process, so that generating (an hour of rows at a time) does not count in the
         # peak RSS of this one.
         subprocess.run(
-            # -P: not bench/ first on sys.path (bench/tokenize.py would shadow the standard module)
-            [sys.executable, "-P", __file__, "--generate", str(path), "--rows", str(args.rows), "--per-hour",
+            [sys.executable, __file__, "--generate", str(path), "--rows", str(args.rows), "--per-hour",
              str(args.per_hour), "--seed", str(args.seed)],
             check=True,
             env={**os.environ, "DJANGO_SETTINGS_MODULE": "aoai_portal.settings"},

@@ -1,6 +1,6 @@
 """Usage-parsing throughput: requests/s of ``usage_parse`` over mixed records on one core.
 
-    .venv/bin/python bench/tokenize.py [--records 50000] [--runs 5] [--distinct 2000]
+    .venv/bin/python bench/usage_parse.py [--records 50000] [--runs 5] [--distinct 2000]
 
 The records are real-shaped APIM request/response pairs (``tests/support/accounting_samples.py``):
 
@@ -18,21 +18,15 @@ run and the median; parsing only, no database.
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import random
+import statistics
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
-
-# This file is named like the standard library's ``tokenize``: keep its folder off the import
-# path, or ``import tokenize`` (done by inspect, linecache, Django...) would load this script.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from dataclasses import replace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
