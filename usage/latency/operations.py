@@ -64,9 +64,10 @@ def latency_operation_trends(*, filters: LatencyFilters, by: str = "operation") 
     whole = _whole_days(filters)
     cells: dict[tuple[str, date], _Day] = {}
     totals: dict[str, int] = {}
-    for row in queryset.values(
-        key_name, "day", "requests", "throttled", "errors", "total_time_hist", "hours"
-    ):
+    # A day's per-hour entries are read only where the range cuts the day: they are most of a
+    # row's bytes.
+    hours = () if whole else ("hours",)
+    for row in queryset.values(key_name, "day", "requests", "throttled", "errors", "total_time_hist", *hours):
         group = row[key_name] or "(unknown)"
         cell = cells.setdefault((group, row["day"]), _Day())
         entries: list[tuple[int, int, int, Mapping[str, int]]]

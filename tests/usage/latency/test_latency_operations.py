@@ -68,6 +68,17 @@ def test_it_gives_p95_and_429_and_5xx_shares_per_operation_and_day():
     assert embeddings.p95_ms == [pytest.approx(100, rel=0.07), None]
 
 
+def test_a_range_that_cuts_a_day_counts_only_its_hours():
+    _traffic()
+    trends = latency_operation_trends(
+        filters=LatencyFilters(start=D1 + timedelta(hours=11), end=D1 + timedelta(days=2)), by="operation"
+    )
+    series = {s.group: s for s in trends.series}
+    assert series["ChatCompletions_Create"].requests == 2  # the four at 10:00 are before the range
+    assert series["ChatCompletions_Create"].throttled_pct == [None, 0.0]
+    assert series["embeddings_create"].requests == 2 and series["embeddings_create"].error_pct == [50.0, None]
+
+
 def test_it_groups_by_deployment_and_follows_the_filters():
     _traffic()
     by_deployment = latency_operation_trends(filters=TWO_DAYS, by="deployment")
