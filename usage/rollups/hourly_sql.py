@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.db import connection
 
+from ..measures import TOKEN_MEASURES
 from ..models import TokenSource
 from .common import DIMENSIONS, TPS_OPERATIONS
 from .histograms import BUCKET_COUNT, EPSILON, SCALE
@@ -55,14 +56,8 @@ _TPS = (
     "NOT is_streaming AND response_code >= 200 AND response_code < 400 AND completion_tokens > 0 "
     "AND backend_time_ms > 0 AND operation = ANY(%(tps_operations)s)"
 )
-_MEASURES = (
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "images",
-)
+# Summed from the requests' fields of the same names.
+_MEASURES = (*TOKEN_MEASURES, "images")
 
 
 def _statement() -> str:

@@ -148,12 +148,13 @@ def _spans_apply(
     if not days:
         return
     starts = {span_days: {span_start(day, span_days) for day in days} for span_days in SPAN_DAYS}
+    targets = {(start, span_days) for span_days in SPAN_DAYS for start in starts[span_days]}
     siblings = {
         (start + timedelta(days=offset), span_days // 2)
         for span_days in SPAN_DAYS[1:]
         for start in starts[span_days]
         for offset in (0, span_days // 2)
-    } - {(start, span_days) for span_days in SPAN_DAYS for start in starts[span_days]}
+    } - targets
     halves: dict[tuple[date, int], list[Mapping]] = defaultdict(list)
     pair_days = [start + timedelta(days=offset) for start in starts[SPAN_DAYS[0]] for offset in (0, 1)]
     for row in day_model.objects.filter(day__in=pair_days).order_by("day", *dimensions).values(*columns):
@@ -170,7 +171,6 @@ def _spans_apply(
             merged = list(merge(children).values())
             halves[(start, span_days)] = merged
             rows += [span_model(day=start, span_days=span_days, **fields) for fields in merged]
-    targets = {(start, span_days) for span_days in SPAN_DAYS for start in starts[span_days]}
     span_model.objects.filter(_spans_where(targets)).delete()
     rows_insert(rows=rows)
 
