@@ -62,17 +62,15 @@ _MEASURES = (*TOKEN_MEASURES, "images")
 
 def _statement() -> str:
     dims = ", ".join(DIMENSIONS)
-    buckets = ", ".join(f"{_bucket(source)} AS b_{name}" for name, source in _HISTOGRAMS.items())
-    lanes = " UNION ALL ".join(
-        f"SELECT {_KEY_SQL}, {i} AS which, b_{name} AS bucket FROM b WHERE {_HISTOGRAM_CONDITIONS[name]}"
-        for i, name in enumerate(_HISTOGRAMS)
+    # Each request's bucket in each histogram (NULL where it adds none), computed as the rows are read.
+    buckets = ", ".join(
+        f"CASE WHEN {_HISTOGRAM_CONDITIONS[name]} THEN {_bucket(source)} END AS b_{name}"
+        for name, source in _HISTOGRAMS.items()
     )
-    histogram_columns = ", ".join(
-        f"jsonb_object_agg(bucket::text, n) FILTER (WHERE which = {i}) AS {name}"
-        for i, name in enumerate(_HISTOGRAMS)
+    lists = ", ".join(
+        f"array_agg(b_{name}) FILTER (WHERE b_{name} IS NOT NULL) AS {name}" for name in _HISTOGRAMS
     )
     sums = ", ".join(f"SUM({m}) AS {m}" for m in _MEASURES)
-    join = " AND ".join(f"h.{k} = s.{k}" for k in _KEY)
     join_latest = " AND ".join(f"l.{k} = s.{k}" for k in _KEY)
     columns = (
         "hour, status_class, " + dims + ", requests, " + ", ".join(_MEASURES) + ", cost, "
@@ -80,13 +78,21 @@ def _statement() -> str:
         + ", ".join(_HISTOGRAMS)
         + ", last_seen_at, ratelimit_remaining_requests, ratelimit_remaining_tokens"
     )
+    # A key's bucket list counted into its {bucket: count} map (most keys hold one request or a few).
+    histograms = ", ".join(
+        f"CASE WHEN s.{name} IS NULL THEN '{{}}'::jsonb "
+        f"WHEN cardinality(s.{name}) = 1 THEN jsonb_build_object(s.{name}[1]::text, 1) "
+        f"ELSE (SELECT jsonb_object_agg(bucket::text, n) FROM (SELECT bucket, COUNT(*) AS n "
+        f"FROM unnest(s.{name}) AS bucket GROUP BY bucket) counted) END"
+        for name in _HISTOGRAMS
+    )
     values = (
         "s.hour, s.klass, "
         + ", ".join(f"s.{d}" for d in DIMENSIONS)
         + ", s.n, "
         + ", ".join(f"s.{m}" for m in _MEASURES)
         + ", s.cost, s.estimated, s.unpriced, s.tps_tokens, s.tps_ms, "
-        + ", ".join(f"COALESCE(h.{name}, '{{}}'::jsonb)" for name in _HISTOGRAMS)
+        + histograms
         + ", l.time, l.ratelimit_remaining_requests, l.ratelimit_remaining_tokens"
     )
     return f"""
@@ -102,24 +108,24 @@ WITH r AS MATERIALIZED (
         g.ratelimit_remaining_requests, g.ratelimit_remaining_tokens,
         n.duration_ms AS native_ms
     FROM usage_gatewayrequest g
-    LEFT JOIN usage_nativelog n ON g.apim_request_id <> '' AND n.correlation_id = g.apim_request_id
+    -- Looked up by its unique index (LIMIT 1 keeps the planner from hashing the whole native
+    -- table, every month of it, for each run of hours).
+    LEFT JOIN LATERAL (
+        SELECT duration_ms FROM usage_nativelog
+        WHERE g.apim_request_id <> '' AND correlation_id = g.apim_request_id LIMIT 1
+    ) n ON true
     WHERE g.time >= %(start)s AND g.time < %(end)s
 ),
-b AS (SELECT {_KEY_SQL}, {buckets}, total_time_ms, backend_time_ms, native_ms FROM r),
 s AS (
     SELECT {_KEY_SQL}, COUNT(*) AS n, {sums}, SUM(cost) AS cost,
         SUM(CASE WHEN token_source = %(estimated)s THEN total_tokens ELSE 0 END) AS estimated,
         SUM(CASE WHEN NOT is_priced THEN total_tokens ELSE 0 END) AS unpriced,
         SUM(CASE WHEN {_TPS} THEN completion_tokens ELSE 0 END) AS tps_tokens,
-        SUM(CASE WHEN {_TPS} THEN backend_time_ms ELSE 0.0 END) AS tps_ms
-    FROM r GROUP BY {_KEY_SQL}
-),
-h AS (
-    SELECT {_KEY_SQL}, {histogram_columns}
-    FROM (
-        SELECT {_KEY_SQL}, which, bucket, COUNT(*) AS n FROM ({lanes}) lane
-        GROUP BY {_KEY_SQL}, which, bucket
-    ) counted
+        SUM(CASE WHEN {_TPS} THEN backend_time_ms ELSE 0.0 END) AS tps_ms,
+        {lists}
+    -- In time order within each key, whatever the plan: the float sums (tps_ms) add up in the
+    -- order the portable path's GROUP BY reads the rows (by the time index), to the last digit.
+    FROM (SELECT *, {buckets} FROM r ORDER BY {_KEY_SQL}, time, id) b
     GROUP BY {_KEY_SQL}
 ),
 l AS (
@@ -131,7 +137,6 @@ l AS (
 INSERT INTO usage_usagehourly ({columns})
 SELECT {values}
 FROM s
-LEFT JOIN h ON {join}
 LEFT JOIN l ON {join_latest}
 """
 

@@ -10,7 +10,7 @@ from django.db.models import Q
 from ..db.bulk import rows_update
 from ..db.copy import rows_insert
 from ..models import LatencySubscriptionDaily, LatencySubscriptionRegionDaily
-from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, MEASURE_ORDER, PACKED_COLUMNS, hour_entries
+from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, PACKED_COLUMNS, hour_entries
 from .histograms import (
     histogram_lanes,
     histogram_lanes_of,
@@ -25,6 +25,7 @@ from .latency_sql import FineEntries, entries_coarsen
 _SUBSCRIPTION_DIMENSIONS = ("apim_subscription_id", *LATENCY_DIMENSIONS)
 _SUBSCRIPTION_REGION_DIMENSIONS = ("apim_subscription_id", "backend_region", "is_streaming")
 # The per-subscription latency rollups and the dimensions each keys its rows by.
+_HISTOGRAMS = tuple(PACKED_COLUMNS)  # the entries' histograms (BY_HOUR_COLUMNS has the same names)
 _SUBSCRIPTION_ROLLUPS = {
     LatencySubscriptionDaily: _SUBSCRIPTION_DIMENSIONS,
     LatencySubscriptionRegionDaily: _SUBSCRIPTION_REGION_DIMENSIONS,
@@ -65,63 +66,74 @@ def subscription_daily_fields(
     lanes, so exactly the sums of the hours). Counts and times are re-summed over the hours in hour
     order, as a build from scratch sums them, so both give the same bytes.
     """
+    # Histograms by position in _HISTOGRAMS, in plain lists and locals: this runs per row of a
+    # rebuild, where attribute and dict look-ups per hour and histogram were most of its cost.
     measures = dict(previous.measures_by_hour) if previous is not None else {}
-    totals = {
-        name: histogram_lanes(getattr(previous, column)) if previous is not None else 0
-        for name, column in PACKED_COLUMNS.items()
-    }
-    segments = {
-        name: histograms_segments(getattr(previous, column)) if previous is not None else {}
-        for name, column in BY_HOUR_COLUMNS.items()
-    }
+    totals = [
+        histogram_lanes(getattr(previous, PACKED_COLUMNS[name])) if previous is not None else 0
+        for name in _HISTOGRAMS
+    ]
+    segments: list[dict[int, bytes]] = [
+        histograms_segments(getattr(previous, BY_HOUR_COLUMNS[name])) if previous is not None else {}
+        for name in _HISTOGRAMS
+    ]
     for hour in refreshed:
         if measures.pop(hour, None) is None:
             continue
-        for name in BY_HOUR_COLUMNS:
-            segment = segments[name].pop(int(hour), None)
+        for i, by_key in enumerate(segments):
+            segment = by_key.pop(int(hour), None)
             if segment:
-                totals[name] -= segment_lanes(segment)
+                totals[i] -= segment_lanes(segment)
     for hour, entry in hours.items():
-        measures[hour] = [entry[name] for name in MEASURE_ORDER]
-        for name in BY_HOUR_COLUMNS:
-            totals[name] += entry[name]
-            segment = histogram_segment(int(hour), entry[name])
-            if segment:
-                segments[name][int(hour)] = segment
+        measures[hour] = [  # in MEASURE_ORDER
+            entry["requests"],
+            entry["throttled"],
+            entry["errors"],
+            entry["tps_tokens"],
+            entry["tps_ms"],
+            entry["last_seen_at"],
+            entry["rl_requests"],
+            entry["rl_tokens"],
+        ]
+        key = int(hour)
+        for i, name in enumerate(_HISTOGRAMS):
+            lanes = entry[name]
+            if lanes:
+                totals[i] += lanes
+                segments[i][key] = histogram_segment(key, lanes)
     if not measures:
         return None
-    ordered = sorted(measures, key=int)
+    ordered = sorted(measures, key=int) if len(measures) > 1 else list(measures)
+    measures_by_hour = {hour: measures[hour] for hour in ordered}
+    requests = throttled = errors = tps_tokens = 0
+    tps_ms = 0.0
+    last_seen = rl_requests = rl_tokens = None
+    for values in measures_by_hour.values():
+        requests += values[0]
+        throttled += values[1]
+        errors += values[2]
+        tps_tokens += values[3]
+        tps_ms += values[4]
+        seen = values[5]
+        if seen is not None and (last_seen is None or seen > last_seen):
+            last_seen, rl_requests, rl_tokens = seen, values[6], values[7]
     fields: dict = {
         "day": day,
         **dict(zip(dimensions, dims, strict=True)),
-        "requests": 0,
-        "throttled": 0,
-        "errors": 0,
-        "tps_completion_tokens": 0,
-        "tps_backend_ms": 0.0,
-        "last_seen_at": None,
-        "ratelimit_remaining_requests": None,
-        "ratelimit_remaining_tokens": None,
-        "measures_by_hour": {hour: measures[hour] for hour in ordered},
-        "requests_by_hour": {hour: measures[hour][0] for hour in ordered},
+        "requests": requests,
+        "throttled": throttled,
+        "errors": errors,
+        "tps_completion_tokens": tps_tokens,
+        "tps_backend_ms": tps_ms,
+        "last_seen_at": datetime.fromisoformat(last_seen) if last_seen else None,
+        "ratelimit_remaining_requests": rl_requests,
+        "ratelimit_remaining_tokens": rl_tokens,
+        "measures_by_hour": measures_by_hour,
+        "requests_by_hour": {hour: values[0] for hour, values in measures_by_hour.items()},
     }
-    last_seen = None
-    for hour in ordered:
-        requests, throttled, errors, tps_tokens, tps_ms, seen, rl_requests, rl_tokens = measures[hour]
-        fields["requests"] += requests
-        fields["throttled"] += throttled
-        fields["errors"] += errors
-        fields["tps_completion_tokens"] += tps_tokens
-        fields["tps_backend_ms"] += tps_ms
-        if seen is not None and (last_seen is None or seen > last_seen):
-            last_seen = seen
-            fields["ratelimit_remaining_requests"] = rl_requests
-            fields["ratelimit_remaining_tokens"] = rl_tokens
-    fields["last_seen_at"] = datetime.fromisoformat(last_seen) if last_seen else None
-    for name, column in PACKED_COLUMNS.items():
-        fields[column] = histogram_pack_lanes(totals[name])
-    for name, column in BY_HOUR_COLUMNS.items():
-        fields[column] = histograms_join(segments[name])
+    for i, name in enumerate(_HISTOGRAMS):
+        fields[PACKED_COLUMNS[name]] = histogram_pack_lanes(totals[i])
+        fields[BY_HOUR_COLUMNS[name]] = histograms_join(segments[i])
     return fields
 
 

@@ -96,3 +96,19 @@ def test_the_database_sums_the_latency_entries_python_sums(monkeypatch):
                     for name in ("total", "backend", "native", "overhead"):
                         entry[name] = histogram_lanes_of(entry[name])
         assert entries_coarsen(fine, dimensions, lanes=True) == by_python
+
+
+def test_the_fast_path_sums_a_keys_times_in_the_portable_paths_order(monkeypatch):
+    # Float sums depend on their order: many requests of one key, at times out of id order and
+    # with times whose sum rounds differently by order, still sum to the portable path's value.
+    for i in range(40):
+        _stored(
+            time=START + timedelta(minutes=(i * 17) % 60, microseconds=i),
+            apim_subscription_id="many",
+            backend_time_ms=0.1 + i * 1e-7 + (1e6 if i % 7 == 0 else 0.0),
+        )
+    portable = _rebuild(monkeypatch, fast=False)
+    fast = _rebuild(monkeypatch, fast=True)
+
+    assert UsageHourly.objects.get(apim_subscription_id="many").requests == 40
+    assert fast == portable
