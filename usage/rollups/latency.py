@@ -14,6 +14,7 @@ from django.db import transaction
 from ..db.copy import rows_insert
 from ..models import LatencyDaily, LatencyHourOfDay, UsageHourly
 from .common import hour_floor, rollup_lock
+from .horizon import hourly_horizon
 from .entries import (
     BY_HOUR_COLUMNS,
     HOURLY_FIELDS,
@@ -209,9 +210,13 @@ def latency_hours_apply(hours: Iterable[datetime], values: list[dict] | None = N
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
     """Rebuild the LatencyDaily, LatencyHourOfDay and both per-subscription latency rows of each UTC day
     (midnight datetimes) from UsageHourly, the latency spans over those days, and the days'
-    LatencyOperationDaily rows from their requests."""
+    LatencyOperationDaily rows from their requests. Days before the hourly horizon
+    (``usage.rollups.horizon``) are left as they are: no hourly rows to rebuild from."""
     written = 0
+    horizon = hourly_horizon()
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
+        if horizon is not None and day_start < horizon:
+            continue
         with transaction.atomic():
             rollup_lock()
             day_hours = [day_start + timedelta(hours=h) for h in range(24)]

@@ -251,3 +251,22 @@ def test_the_horizon_off_keeps_every_hourly_row(stored, settings):
         begin=datetime(2026, 9, 30, 10, tzinfo=UTC), end=datetime(2026, 9, 30, 14, tzinfo=UTC)
     )
     assert not read.widened and read.note == ""
+
+
+def test_a_day_whose_requests_retention_removed_is_left_as_it_is(stored, settings):
+    settings.PORTAL_HOURLY_ROLLUP_MONTHS = 2
+    settings.REQUEST_RETENTION_MONTHS = 1  # requests before November are gone (or going)
+    hourly_rollups_prune()
+    kept = rollup_snapshot(ROLLUP_TABLES)
+    rollup_refresh_hours(hours=[datetime(2026, 9, 30, 10, tzinfo=UTC)])  # nothing to recompute from
+    assert rollup_snapshot(ROLLUP_TABLES) == kept
+
+    def day_requests() -> int:
+        return sum(UsageDaily.objects.filter(day=OLD_START.date()).values_list("requests", flat=True))
+
+    before = day_requests()
+    late = dict(stored[GATEWAY][5])
+    late |= {"CorrelationId": "late-request-2", "TimeGenerated": "2026-09-30T10:30:00.0000000Z"}
+    rows_store(table=GATEWAY, rows=[late])  # added to the day, not a recompute of it
+    assert day_requests() == before + 1
+    assert not UsageHourly.objects.filter(hour__lt=HORIZON).exists()
