@@ -14,7 +14,6 @@ from django.db import transaction
 from ..db.copy import rows_insert
 from ..models import LatencyDaily, LatencyHourOfDay, UsageHourly
 from .common import hour_floor, rollup_lock
-from .horizon import hourly_horizon
 from .entries import (
     BY_HOUR_COLUMNS,
     HOURLY_FIELDS,
@@ -25,6 +24,7 @@ from .entries import (
     hour_entry,
 )
 from .histograms import histogram_merge_into, histogram_pack, histograms_pack, histograms_unpack
+from .horizon import hourly_horizon
 from .latency_operations import latency_operations_apply
 from .latency_spans import latency_spans_apply
 from .latency_sql import entries_coarsen, hour_entries_stored, latency_sql_enabled

@@ -77,7 +77,9 @@ def stored(logs, settings):
 
 def _recent_hourly() -> list[tuple]:
     fields = [f.name for f in UsageHourly._meta.fields if f.name != "id"]
-    return sorted(tuple(map(str, row)) for row in UsageHourly.objects.filter(hour__gte=HORIZON).values_list(*fields))
+    return sorted(
+        tuple(map(str, row)) for row in UsageHourly.objects.filter(hour__gte=HORIZON).values_list(*fields)
+    )
 
 
 def _answers(client) -> dict:
