@@ -1,13 +1,17 @@
 """The days before the hourly horizon (``usage.rollups.horizon``): refreshed whole, kept by day.
 
 UsageDaily is kept by taking a refreshed hour's old hourly contribution out and putting the new
-one in; once a day's hourly rows are gone there is no old contribution to take out. So an hour
-before the horizon is never refreshed alone: its whole UTC day is (``hourly_day_replaced``
-around the ordinary refresh of its 24 hours): the day's hourly and daily rows are deleted, the
-hours recomputed from the requests (UsageDaily, TokensPerMinuteHourly and the latency rollups as
-for any hour), and the day's hourly rows dropped again in the same transaction. A late request
-in an old day thus gives the rows a full rebuild gives. New requests in such a day take the
-same way instead of being added (``delta_past_horizon_take``).
+one in, and the latency rollups by replacing a refreshed hour with its hourly rows; once a day's
+hourly rows are gone (a pruned day) neither works. So an hour of a pruned day is never refreshed
+alone: its whole UTC day is (``hourly_day_replaced`` around the ordinary refresh of its 24
+hours): the day's hourly and daily rows are deleted, the hours recomputed from the requests
+(UsageDaily, TokensPerMinuteHourly and the latency rollups as for any hour), and the day's
+hourly rows dropped again in the same transaction. A late request in a pruned day thus gives the
+rows a full rebuild gives. New requests in such a day take the same way instead of being added
+(``delta_past_horizon_take``). A day before the horizon that still has its hourly rows (history
+loaded by a backfill, batch after batch) is refreshed by the hour like any other, exactly, and
+pruned the next night: recomputing its whole day for every batch would aggregate it again and
+again.
 
 A day whose requests request retention removed (before ``REQUEST_RETENTION_MONTHS``) cannot be
 recomputed: a refresh leaves it as it is, and new requests in it are added to UsageDaily,
@@ -56,8 +60,9 @@ def _requests_kept_from(*, now: datetime) -> datetime | None:
 
 @dataclass
 class HorizonSplit:
-    """Hours to refresh, cut at the horizon: ``recent`` hours as they are, ``days`` (midnights)
-    before the horizon refreshed whole, and the ``frozen`` days whose requests are gone."""
+    """Hours to refresh, cut at the horizon: ``recent`` hours refreshed as they are (those of
+    unpruned days before it too), pruned ``days`` (midnights) refreshed whole, and the pruned
+    ``frozen`` days whose requests are gone."""
 
     recent: list[datetime] = field(default_factory=list)
     days: list[datetime] = field(default_factory=list)
@@ -72,14 +77,21 @@ def hours_past_horizon_split(hours: Iterable[datetime], *, now: datetime | None 
         return HorizonSplit(recent=list(hours))
     kept_from = _requests_kept_from(now=now)
     split = HorizonSplit()
-    days: set[datetime] = set()
+    old: dict[datetime, list[datetime]] = {}
     for hour in hours:
         if hour >= horizon:
             split.recent.append(hour)
         else:
-            days.add(day_floor(hour))
-    for day in sorted(days):
-        (split.frozen if kept_from is not None and day < kept_from else split.days).append(day)
+            old.setdefault(day_floor(hour), []).append(hour)
+    for day, hours_of_day in sorted(old.items()):
+        if not _day_pruned(day):
+            # Its hourly rows are all there (a backfill of old history, or the prune has not run
+            # yet): refreshed by the hour as any hour, exactly; the nightly prune drops them.
+            split.recent += hours_of_day
+        elif kept_from is not None and day < kept_from:
+            split.frozen.append(day)
+        else:
+            split.days.append(day)
     if split.frozen:
         logger.warning(
             "rollup refresh: %d day(s) before %s left as they are: their requests were removed by retention",
@@ -87,6 +99,16 @@ def hours_past_horizon_split(hours: Iterable[datetime], *, now: datetime | None 
             kept_from,
         )
     return split
+
+
+def _day_pruned(day: datetime) -> bool:
+    """Whether the UTC day starting at ``day`` is kept by day only: daily rows, no hourly ones
+    (the prune drops a day's hourly rows in one transaction, so a day has all or none)."""
+    end = day + timedelta(days=1)
+    return (
+        not UsageHourly.objects.filter(hour__gte=day, hour__lt=end).exists()
+        and UsageDaily.objects.filter(day=day.date()).exists()
+    )
 
 
 def _hourly_day_drop(day: datetime) -> int:
@@ -121,8 +143,8 @@ def hourly_day_replaced(*, day: datetime) -> Iterator[None]:
 
 
 def delta_past_horizon_take(delta: RollupDelta, *, now: datetime | None = None) -> list[datetime]:
-    """Take what ``delta`` (new requests, already stored) holds for the days before the horizon
-    out of it, and return those days (midnights) for a whole-day refresh.
+    """Take what ``delta`` (new requests, already stored) holds for the pruned days before the
+    horizon out of it, and return those days (midnights) for a whole-day refresh.
 
     Frozen days (their other requests removed by retention) are not returned: their usage is
     added to UsageDaily here, their minutes and API-operation entries stay in ``delta``. Call

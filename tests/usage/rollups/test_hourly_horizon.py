@@ -209,10 +209,12 @@ def test_a_sub_day_range_before_the_horizon_is_read_as_its_whole_day_and_says_so
 
 
 def _rebuilt() -> dict:
-    """The rollups rebuilt from the requests with the horizon on (the old days kept by day)."""
+    """The rollups rebuilt from the requests with the horizon on, then pruned."""
     for model in (*ROLLUP_TABLES, LatencyHourOfDaySpan):
         model.objects.all().delete()
     rollup_refresh_range(start=OLD_START, end=RECENT_END)
+    assert UsageHourly.objects.filter(hour__lt=HORIZON).exists()  # rebuilt by the hour ...
+    hourly_rollups_prune()  # ... and pruned by the nightly task
     return rollup_snapshot(ROLLUP_TABLES)
 
 
@@ -272,3 +274,13 @@ def test_a_day_whose_requests_retention_removed_is_left_as_it_is(stored, setting
     rows_store(table=GATEWAY, rows=[late])  # added to the day, not a recompute of it
     assert day_requests() == before + 1
     assert not UsageHourly.objects.filter(hour__lt=HORIZON).exists()
+
+
+def test_history_loaded_before_the_horizon_is_added_by_the_hour_and_pruned_at_night(stored, settings):
+    settings.PORTAL_HOURLY_ROLLUP_MONTHS = 2  # the old days still have their hourly rows
+    late = dict(stored[GATEWAY][7])
+    late |= {"CorrelationId": "late-request-3", "TimeGenerated": "2026-10-01T03:15:00.0000000Z"}
+    rows_store(table=GATEWAY, rows=[late])
+    assert UsageHourly.objects.filter(hour=datetime(2026, 10, 1, 3, tzinfo=UTC)).exists()
+    hourly_rollups_prune()
+    assert rollup_snapshot(ROLLUP_TABLES) == _rebuilt()
