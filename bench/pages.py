@@ -9,7 +9,8 @@
    cardinality (subscriptions, products, deployments/models, backend and APIM regions, streaming
    share, 2xx/4xx/429/5xx mix, lognormal latencies per region). PostgreSQL: ``COPY``; SQLite:
    ``bulk_create`` (slow; use small sizes there). Then rebuilds the hourly rollups from scratch
-   with ``rollup_refresh_range`` and prints its rate and the hourly rollup rows per request. A
+   with ``rollup_refresh_range`` and prints its rate and the hourly rollup rows per request, before
+   and after the hourly horizon applies (``PORTAL_HOURLY_ROLLUP_MONTHS``: the prune runs). A
    database already holding exactly that many generated requests is reused (``--regenerate``
    forces a new one; ``--rebuild`` empties the rollups and rebuilds them on it;
    ``--portable-rollups`` rebuilds through the portable ORM path instead of PostgreSQL's fast ones).
@@ -368,8 +369,7 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
         f"{LatencySubscriptionDaily.objects.count():,} per-subscription latency rows "
         f"({LatencySubscriptionRegionDaily.objects.count():,} per subscription and region) "
         f"in {took:.1f} s ({requests / took:,.0f} requests/s); "
-        f"{rollups / max(requests, 1):.2f} hourly rows per request"
-        " (written; the days before the hourly horizon drop theirs)"
+        f"{rollups / max(requests, 1):.2f} hourly rows per request (before the hourly horizon applies)"
     )
 
 
