@@ -277,6 +277,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=0),
         "options": {"expires": 6 * 3600},
     },
+    # Nightly: drop the hourly rollup rows of the days past PORTAL_HOURLY_ROLLUP_MONTHS (no-op when 0;
+    # their daily rollups stay; see usage.rollups.hourly_prune). Idempotent.
+    "hourly-rollups-prune": {
+        "task": "usage.hourly_rollups_prune",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
 }
 
 # --- Quotas and alerts -------------------------------------------------------------------------
@@ -360,6 +367,10 @@ FLAGGED_RETENTION_DAYS = env_int("FLAGGED_RETENTION_DAYS", 365)
 # Whole months of requests kept besides the current one (older months are removed with their flags
 # and review items; rollups stay). 0 = keep requests forever. See usage.retention.
 REQUEST_RETENTION_MONTHS = env_int("REQUEST_RETENTION_MONTHS", 0)
+# UTC months whose usage is kept per hour (UsageHourly), the current one included; older months are
+# kept per day (the daily rollups), so the hourly rollup stops growing with the request table.
+# 0 = hourly rows are kept forever. See usage.rollups.horizon.
+PORTAL_HOURLY_ROLLUP_MONTHS = max(env_int("PORTAL_HOURLY_ROLLUP_MONTHS", 2), 0)
 
 # --- Prompt review ----------------------------------------------------------------------------------
 # National id patterns flagged by the "national_id" detector: a JSON object {"name": "regex"}.

@@ -9,7 +9,8 @@
    cardinality (subscriptions, products, deployments/models, backend and APIM regions, streaming
    share, 2xx/4xx/429/5xx mix, lognormal latencies per region). PostgreSQL: ``COPY``; SQLite:
    ``bulk_create`` (slow; use small sizes there). Then rebuilds the hourly rollups from scratch
-   with ``rollup_refresh_range`` and prints its rate and the hourly rollup rows per request. A
+   with ``rollup_refresh_range`` and prints its rate and the hourly rollup rows per request, before
+   and after the hourly horizon applies (``PORTAL_HOURLY_ROLLUP_MONTHS``: the prune runs). A
    database already holding exactly that many generated requests is reused (``--regenerate``
    forces a new one; ``--rebuild`` empties the rollups and rebuilds them on it;
    ``--portable-rollups`` rebuilds through the portable ORM path instead of PostgreSQL's fast ones).
@@ -368,7 +369,23 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
         f"{LatencySubscriptionDaily.objects.count():,} per-subscription latency rows "
         f"({LatencySubscriptionRegionDaily.objects.count():,} per subscription and region) "
         f"in {took:.1f} s ({requests / took:,.0f} requests/s); "
-        f"{rollups / max(requests, 1):.2f} hourly rows per request"
+        f"{rollups / max(requests, 1):.2f} hourly rows per request (before the hourly horizon applies)"
+    )
+
+
+def _hourly_horizon_apply(requests: int) -> None:
+    """Prune the hourly rollup rows past the hourly horizon (what the nightly task does; rollups
+    reused from before it hold them) and print the hourly rows per request before and after."""
+    from usage.models import UsageHourly
+    from usage.rollups.hourly_prune import hourly_rollups_prune
+
+    before = UsageHourly.objects.count()
+    result = hourly_rollups_prune()
+    after = UsageHourly.objects.count()
+    horizon = f"from {result.horizon:%Y-%m-%d}" if result.horizon else "off (PORTAL_HOURLY_ROLLUP_MONTHS=0)"
+    print(
+        f"  hourly horizon {horizon}: {before / max(requests, 1):.2f} hourly rows per request stored, "
+        f"{after / max(requests, 1):.2f} after it applies ({result.rows:,} rows of {len(result.days)} days pruned)"
     )
 
 
@@ -525,6 +542,7 @@ def main() -> None:
 
     if quota_demo_seed(now=datetime.now(UTC)):
         print("  assigned quota tiers (quotas.demo.quota_demo_seed)")
+    _hourly_horizon_apply(GatewayRequest.objects.count())
     _statistics_ensure()
     full_month = months[-2] if len(months) > 1 else months[-1]
     month_start, month_end = month_bounds(full_month)

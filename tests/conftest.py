@@ -30,6 +30,20 @@ def _fast_password_hashing():
     fast.disable()
 
 
+# The suite's data lies in months of its own choosing, often long past: hourly rollup rows are
+# kept forever unless a test turns the horizon on (tests/usage/rollups/test_hourly_horizon.py).
+# Also for the processes the tests start (commands, Celery workers).
+os.environ["PORTAL_HOURLY_ROLLUP_MONTHS"] = "0"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _hourly_rows_kept():
+    kept = override_settings(PORTAL_HOURLY_ROLLUP_MONTHS=0)
+    kept.enable()
+    yield
+    kept.disable()
+
+
 @pytest.fixture(autouse=True)
 def _default_prices(request, django_db_blocker):
     """The default prices a data migration seeds are there when a test that uses the database

@@ -15,6 +15,7 @@ from usage.ingestion.log_analytics import NotConfigured, log_analytics_pull
 from usage.people.graph import GraphError, graph_people_refresh
 from usage.people.graph import NotConfigured as GraphNotConfigured
 from usage.retention import requests_retention_apply
+from usage.rollups.hourly_prune import hourly_rollups_prune as hourly_rollups_prune_run
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,12 @@ def request_partitions_ahead() -> list[str]:
 def requests_retention() -> dict[str, Any]:
     """Nightly: remove the months of requests past REQUEST_RETENTION_MONTHS (audited by the service)."""
     return requests_retention_apply().as_dict()
+
+
+@shared_task(name="usage.hourly_rollups_prune")
+def hourly_rollups_prune() -> dict[str, Any]:
+    """Nightly: drop the hourly rollup rows past PORTAL_HOURLY_ROLLUP_MONTHS (their days stay)."""
+    return hourly_rollups_prune_run().as_dict()
 
 
 @shared_task(name="usage.ingestion_alerts_send", ignore_result=True)

@@ -17,7 +17,14 @@ from django.db.models import Max, Q, Sum
 from django.db.models.functions import TruncMinute
 
 from usage.chargeback.selectors.lines import whole_days
-from usage.models import GatewayRequest, TokensPerMinuteHourly, UsageDaily, UsageHourly
+from usage.models import (
+    GatewayRequest,
+    LatencySubscriptionDaily,
+    TokensPerMinuteHourly,
+    UsageDaily,
+    UsageHourly,
+)
+from usage.rollups.horizon import hourly_range_widened
 
 _OR_BATCH = 500  # keys per OR-ed lookup query
 
@@ -52,7 +59,10 @@ class PartialDays:
 
 def _partial_day_ranges(*, start: datetime, end: datetime) -> tuple[tuple[datetime, datetime], list[tuple]]:
     """``[start, end)`` cut into its whole UTC days (``[first, last)``, from UsageDaily) and the
-    non-empty partial days at either end (from UsageHourly), oldest first."""
+    non-empty partial days at either end (from UsageHourly), oldest first. A partial day before
+    the hourly horizon is read whole (``usage.rollups.horizon``): it has no hourly rows."""
+    read = hourly_range_widened(begin=start, end=end)
+    start, end = read.begin, read.end
     first, last = whole_days(begin=start, end=end)
     if first < last:
         return (first, last), [(begin, stop) for begin, stop in ((start, first), (last, end)) if begin < stop]
@@ -321,4 +331,23 @@ def last_hours(used: list[dict]) -> None:
         )
         found = {(r["apim_subscription_id"], r["deployment"], r["model"]): r["last"] for r in rows}
         for u in batch:
-            u["last_hour"] = found[(u["apim_subscription_id"], u["deployment"], u["model"])]
+            key = (u["apim_subscription_id"], u["deployment"], u["model"])
+            u["last_hour"] = found[key] if key in found else _last_hour_kept_by_day(u)
+
+
+def _last_hour_kept_by_day(used: dict) -> datetime:
+    """For a day before the hourly horizon (no hourly rows): the last hour of ``used``'s last day
+    with requests of its key that were neither 429 nor 5xx, from the per-subscription latency
+    rollup's hours, which do not tell 2xx from 4xx (the day's last hour if there is none)."""
+    rows = LatencySubscriptionDaily.objects.filter(
+        day=used["last_day"].date(),
+        apim_subscription_id=used["apim_subscription_id"],
+        deployment=used["deployment"],
+        model=used["model"],
+    ).values_list("measures_by_hour", flat=True)
+    # measures_by_hour: {hour: [requests, throttled, errors, ...]} (``usage.rollups.entries``)
+    last = max(
+        (int(hour) for by_hour in rows for hour, m in by_hour.items() if m[0] - m[1] - m[2] > 0),
+        default=23,
+    )
+    return used["last_day"] + timedelta(hours=last)

@@ -28,6 +28,7 @@ from ..chargeback.selectors.lines import EXACT, Measures
 from ..chargeback.selectors.reports import ReportRow, chargeback_report
 from ..chargeback.selectors.series import usage_series
 from ..chargeback.selectors.true_up import TrueUp, report_invoice, rows_with_invoice
+from ..rollups.horizon import hourly_range_widened
 
 router = Router(tags=["chargeback"])
 
@@ -117,6 +118,11 @@ class UsageOut(Schema):
     currency: str
     totals: MeasuresOut
     rows: list[UsagePointOut]
+    note: str = Field(
+        "",
+        description="Set when part of the window lies before the hourly horizon and was widened to "
+        "whole days (usage before it is kept by day); empty otherwise.",
+    )
 
 
 def _measures(measures: Measures) -> dict:
@@ -256,4 +262,5 @@ def usage(
             {"time": row.time, "group": row.group, "label": row.label, **_measures(row.measures)}
             for row in rows
         ],
+        "note": hourly_range_widened(begin=begin, end=end).note,
     }

@@ -63,6 +63,11 @@ class LatencyRowOut(Schema):
 
 class LatencyOut(Schema):
     rows: list[LatencyRowOut]
+    note: str = Field(
+        "",
+        description="Set when the range starts before the hourly horizon and was widened to whole days "
+        "(usage before it is kept by day); empty otherwise.",
+    )
 
 
 @router.get("/latency", response=LatencyOut, summary="Latency per region, deployment, model or hour of day")
@@ -86,4 +91,4 @@ def latency(request: HttpRequest, params: Query[LatencyParams]) -> dict[str, Any
         filters = latency_filters_parse(params={k: v for k, v in query.items() if v})
     except LatencyFilterError as error:
         raise HttpError(400, str(error)) from None
-    return {"rows": latency_rows(filters=filters, group_by=params.group_by)}
+    return {"rows": latency_rows(filters=filters, group_by=params.group_by), "note": filters.note}

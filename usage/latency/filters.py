@@ -2,12 +2,13 @@
 model, streaming kind and APIM subscription; parsed from a query string, with its default."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from aoai_portal import params
 
 from ..models import LatencyDaily
+from ..rollups.horizon import hourly_range_widened
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
@@ -25,6 +26,8 @@ class LatencyFilters:
     # ``streaming`` None. A streamed time is time to the last byte, so such a p95 mixes two kinds
     # of time: the page offers it beside the split, never instead of it.
     combined: bool = False
+    # Set when the range asked for was widened to whole days (``latency_filters_widened``).
+    note: str = field(default="", compare=False)
 
     @property
     def days(self) -> list[date]:
@@ -45,6 +48,18 @@ def _whole_days(filters: LatencyFilters) -> bool:
         moment.astimezone(UTC).time() == time.min and moment.utcoffset() is not None
         for moment in (filters.start, filters.end)
     )
+
+
+def latency_filters_widened(filters: LatencyFilters) -> LatencyFilters:
+    """``filters`` as the rollups can answer them: a range that is not whole UTC days and starts
+    before the hourly horizon (``usage.rollups.horizon``) becomes whole days, with a note; the
+    hourly rows that would answer it are gone there."""
+    if _whole_days(filters):
+        return filters
+    read = hourly_range_widened(begin=filters.start, end=filters.end, whole_days=True)
+    if not read.widened:
+        return filters
+    return replace(filters, start=read.begin, end=read.end, note=read.note)
 
 
 def latency_choices(*, filters: LatencyFilters) -> dict[str, list[str]]:
@@ -86,6 +101,7 @@ def latency_filters_parse(*, params: Mapping[str, str], now: datetime | None = N
     ``streaming`` is ``true``, ``false``, empty (both kinds, in separate rows) or ``combined``
     (both kinds together: all requests).
     Missing dates default to the last DEFAULT_DAYS days; a date-only ``to`` includes that day.
+    A range before the hourly horizon that is not whole days is widened (``note`` says so).
     Raises LatencyFilterError with a readable message for values that make no sense.
     """
     default = latency_filters_default(now=now)
@@ -111,7 +127,7 @@ def latency_filters_parse(*, params: Mapping[str, str], now: datetime | None = N
         streaming = False
     else:
         raise LatencyFilterError("'streaming' must be true, false, combined or empty (both, apart).")
-    return LatencyFilters(
+    filters = LatencyFilters(
         start=start,
         end=end,
         deployment=(params.get("deployment") or "").strip(),
@@ -120,3 +136,4 @@ def latency_filters_parse(*, params: Mapping[str, str], now: datetime | None = N
         subscription=(params.get("subscription") or "").strip(),
         combined=combined,
     )
+    return latency_filters_widened(filters)

@@ -17,8 +17,10 @@ and streaming kind, keeping the hours; with ``LatencyHourOfDaySpan``, its spans,
 ranges) for grouping by hour of day without a subscription filter;
 ``LatencySubscriptionDaily`` (LatencyDaily's rows per APIM subscription, keeping the hours) for a
 subscription filter over whole days, or grouped by hour of day; ``UsageHourly`` (per hour,
-subscription, product and status class) otherwise. The latency rollups store packed histograms,
-merged as integer "lanes" (``usage.rollups.histograms.histogram_lanes``); UsageHourly's are JSON dicts.
+subscription, product and status class) otherwise (a range that starts before the hourly
+horizon is read as whole days: ``latency_filters_widened``). The latency rollups store packed
+histograms, merged as integer "lanes" (``usage.rollups.histograms.histogram_lanes``); UsageHourly's
+are JSON dicts.
 """
 
 from datetime import UTC
@@ -31,7 +33,7 @@ from ..models import (
     UsageHourly,
 )
 from ..rollups.histograms import histogram_lanes
-from .filters import LatencyFilters, _whole_days
+from .filters import LatencyFilters, _whole_days, latency_filters_widened
 from .hour_of_day import _hour_of_day_rows
 from .queries import _day_and_span_sources, _filtered, _values
 
@@ -112,6 +114,8 @@ def latency_rollup_rows(
     """
     if by_hour_of_day and not hourly:
         return _hour_of_day_rows(filters)
+    if not hourly:
+        filters = latency_filters_widened(filters)  # no hourly rows before the hourly horizon
     if not hourly and _whole_days(filters):
         first, end = filters.start.astimezone(UTC).date(), filters.end.astimezone(UTC).date()
         if filters.subscription:

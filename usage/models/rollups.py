@@ -34,6 +34,8 @@ class UsageHourly(UsageRollup):
     ``usage.rollups.hourly.rollup_refresh_hours``, which recomputes whole hours, so late rows and
     re-imports land in the right hour exactly once. Cost centers are resolved from the
     subscription/product at read time, so re-assigning a subscription needs no recompute.
+    Kept for the months of ``PORTAL_HOURLY_ROLLUP_MONTHS`` only; older days are kept by day
+    (``usage.rollups.horizon``).
     """
 
     hour = models.DateTimeField()

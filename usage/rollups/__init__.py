@@ -7,6 +7,10 @@ transaction maintains the coarser rollups the pages read:
 - ``hourly``: UsageHourly, recomputed by runs of hours in a few GROUP BY queries;
 - ``hourly_sql``: on PostgreSQL, the same rows by one INSERT … SELECT per run of hours;
 - ``delta``: the sums of new requests, added to the rollups of their hours;
+- ``horizon``: UsageHourly keeps recent months only (``PORTAL_HOURLY_ROLLUP_MONTHS``); readers
+  widen a partial day before the horizon to its whole day;
+- ``hourly_prune``: hours before the horizon refreshed as whole days, then their hourly rows
+  dropped; the nightly prune;
 - ``daily``: UsageDaily (the money pages);
 - ``tokens_per_minute``: TokensPerMinuteHourly (the quota page);
 - ``latency``: LatencyDaily and LatencyHourOfDay, and the refresh of every latency rollup;

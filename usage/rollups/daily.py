@@ -12,6 +12,7 @@ from ..db.copy import rows_insert
 from ..measures import USAGE_MEASURES
 from ..models import UsageDaily, UsageHourly
 from .common import hour_floor, rollup_lock
+from .horizon import hourly_horizon
 
 _DAILY_DIMENSIONS = ("apim_subscription_id", "product_id", "deployment", "model")
 # Requests of one status class, counted per day: {UsageDaily field: UsageHourly status class}.
@@ -98,9 +99,13 @@ def usage_daily_apply(days: Iterable, old: dict[tuple, dict], new: dict[tuple, d
 
 
 def usage_daily_refresh(*, days: Iterable[datetime]) -> int:
-    """Rebuild the UsageDaily rows of each UTC day (midnight datetimes) from UsageHourly."""
+    """Rebuild the UsageDaily rows of each UTC day (midnight datetimes) from UsageHourly; days
+    before the hourly horizon (``usage.rollups.horizon``) are left as they are: no hourly rows."""
     written = 0
+    horizon = hourly_horizon()
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
+        if horizon is not None and day_start < horizon:
+            continue
         with transaction.atomic():
             rollup_lock()
             sums = daily_sums(

@@ -23,6 +23,8 @@ from .common import DIMENSIONS, TPS_OPERATIONS, rollup_lock
 from .daily import daily_sums_of, usage_daily_apply
 from .deferral import latency_hours_changed
 from .histograms import bucket_index, histogram_merge_into
+from .hourly import rollup_refresh_hours
+from .hourly_prune import delta_past_horizon_take
 from .latency_operations import OperationEntries, latency_operations_add, operation_entries_add
 from .tokens_per_minute import tokens_per_minute_add
 
@@ -179,9 +181,10 @@ def rollup_add(delta: RollupDelta) -> int:
     """
     if not delta.hourly:
         return 0
-    hours = sorted({key[0] for key in delta.hourly})
     with transaction.atomic():
         rollup_lock()
+        old_days = delta_past_horizon_take(delta)  # refreshed whole below
+        hours = sorted({key[0] for key in delta.hourly})
         stored = {
             (r.hour.astimezone(UTC), r.status_class, *(getattr(r, d) for d in DIMENSIONS)): r
             for r in UsageHourly.objects.filter(hour__in=hours)
@@ -211,4 +214,4 @@ def rollup_add(delta: RollupDelta) -> int:
         tokens_per_minute_add(delta.minutes)
         latency_hours_changed(hours, stored.values())
         latency_operations_add(delta.operations)
-    return len(updated) + len(created)
+        return len(updated) + len(created) + rollup_refresh_hours(hours=old_days)

@@ -48,6 +48,7 @@ from .common import DIMENSIONS, TPS_OPERATIONS, hour_floor, rollup_lock
 from .daily import daily_sums, daily_sums_of, usage_daily_apply
 from .deferral import latency_hours_changed
 from .expressions import bucket_expression, status_class_expression
+from .hourly_prune import day_hours, hourly_day_replaced, hours_past_horizon_split
 from .hourly_sql import hourly_rows_insert, hourly_sql_enabled
 from .latency_operations import latency_operations_apply
 from .tokens_per_minute import tokens_per_minute_compute
@@ -222,8 +223,20 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
     Within ``latency_rollups_deferred`` the latency rollups (LatencyDaily to the spans) are not
     refreshed here: the hours are marked pending instead, in the same transaction.
 
+    An hour before the hourly horizon is refreshed as its whole UTC day, whose hourly rows are
+    then dropped (``usage.rollups.hourly_prune``).
+
     Returns the number of UsageHourly rows written.
     """
+    split = hours_past_horizon_split(hours)
+    written = _hours_refresh(split.recent)
+    for day in split.days:
+        with hourly_day_replaced(day=day):
+            written += _hours_refresh(day_hours(day))
+    return written
+
+
+def _hours_refresh(hours: Iterable[datetime]) -> int:
     written = 0
     for chunk in _run_chunks(_hour_runs(hours)):
         chunk_hours = [hour for start, end in chunk for hour in _hours_of(start, end)]

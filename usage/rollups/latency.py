@@ -24,6 +24,7 @@ from .entries import (
     hour_entry,
 )
 from .histograms import histogram_merge_into, histogram_pack, histograms_pack, histograms_unpack
+from .horizon import hourly_horizon
 from .latency_operations import latency_operations_apply
 from .latency_spans import latency_spans_apply
 from .latency_sql import entries_coarsen, hour_entries_stored, latency_sql_enabled
@@ -209,9 +210,13 @@ def latency_hours_apply(hours: Iterable[datetime], values: list[dict] | None = N
 def latency_daily_refresh(*, days: Iterable[datetime]) -> int:
     """Rebuild the LatencyDaily, LatencyHourOfDay and both per-subscription latency rows of each UTC day
     (midnight datetimes) from UsageHourly, the latency spans over those days, and the days'
-    LatencyOperationDaily rows from their requests."""
+    LatencyOperationDaily rows from their requests. Days before the hourly horizon
+    (``usage.rollups.horizon``) are left as they are: no hourly rows to rebuild from."""
     written = 0
+    horizon = hourly_horizon()
     for day_start in sorted({hour_floor(d).replace(hour=0) for d in days}):
+        if horizon is not None and day_start < horizon:
+            continue
         with transaction.atomic():
             rollup_lock()
             day_hours = [day_start + timedelta(hours=h) for h in range(24)]

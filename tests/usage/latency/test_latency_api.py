@@ -67,7 +67,7 @@ def test_it_groups_by_hour_of_day(client_for, reviewer_user):
 def test_a_range_without_data_gives_no_rows(client_for, admin_user):
     _data()
     response = client_for(admin_user).get("/api/v1/latency", {"from": "2025-01-01", "to": "2025-01-02"})
-    assert response.json() == {"rows": []}
+    assert response.json() == {"rows": [], "note": ""}
 
 
 def test_it_rejects_an_unknown_grouping_with_a_clear_message(client_for, finance_user):

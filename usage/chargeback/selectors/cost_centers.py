@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 
-from ...models import CostCenter, CostCenterAssignment, UsageHourly
+from ...models import CostCenter, CostCenterAssignment, UsageDaily, UsageHourly
+from ...rollups.horizon import hourly_horizon, hourly_range_widened
 from ..scope import CostCenterScope
 
 UNASSIGNED_LABEL = "Unassigned"
@@ -52,14 +53,31 @@ def cost_center_choices(*, scope: CostCenterScope) -> list[CostCenterRef]:
     return [ref for ref in refs if scope.allows(ref.code)]
 
 
-def unassigned_subscriptions(*, since: datetime | None = None) -> list[dict]:
-    """Subscriptions whose usage resolves to no cost center: id, products, requests, cost, last hour."""
-    resolve = cost_center_resolver()
-    rows = UsageHourly.objects.all()
+def _usage_since(since: datetime | None) -> Iterator[dict]:
+    """Per-row subscription, product, hour, requests and cost from ``since`` (None: all): the
+    hourly rollup from the hourly horizon on, the daily one before it (a day's rows at its midnight;
+    a partial first day there is read whole)."""
+    columns = ("apim_subscription_id", "product_id", "requests", "cost")
+    horizon = hourly_horizon()
     if since is not None:
-        rows = rows.filter(hour__gte=since)
+        since = hourly_range_widened(begin=since, end=since).begin
+    if horizon is not None and (since is None or since < horizon):
+        daily = UsageDaily.objects.filter(day__lt=horizon.date())
+        if since is not None:
+            daily = daily.filter(day__gte=since.date())
+        for row in daily.values("day", *columns).iterator():
+            yield row | {"hour": datetime.combine(row["day"], time.min, tzinfo=UTC)}
+        since = horizon
+    hourly = UsageHourly.objects.all() if since is None else UsageHourly.objects.filter(hour__gte=since)
+    yield from hourly.values("hour", *columns).iterator()
+
+
+def unassigned_subscriptions(*, since: datetime | None = None) -> list[dict]:
+    """Subscriptions whose usage resolves to no cost center: id, products, requests, cost, last hour
+    (before the hourly horizon: the midnight of the last day)."""
+    resolve = cost_center_resolver()
     found: dict[str, dict] = {}
-    for row in rows.values("apim_subscription_id", "product_id", "hour", "requests", "cost").iterator():
+    for row in _usage_since(since):
         if not resolve(row["apim_subscription_id"], row["product_id"]).is_unassigned:
             continue
         entry = found.setdefault(

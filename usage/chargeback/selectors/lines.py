@@ -2,7 +2,8 @@
 product, deployment and model, with their measures.
 
 Every chargeback read is computed from these lines: whole days from ``UsageDaily``, partial days
-from ``UsageHourly``. Money is ``Decimal`` end to end (never a float).
+from ``UsageHourly`` (before the hourly horizon, ``usage.rollups.horizon``, their whole days).
+Money is ``Decimal`` end to end (never a float).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aoai_portal.params import ParamError
 
 from ...measures import CHARGEBACK_MEASURES
 from ...models import UsageDaily, UsageHourly
+from ...rollups.horizon import hourly_range_widened
 
 INTERVALS = ("day", "hour")
 CENT = Decimal("0.01")
@@ -277,21 +279,27 @@ def usage_lines(
         raise ChargebackInputError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}.")
     if fast_path is None:
         fast_path = connection.vendor == "postgresql"
+    label = begin  # the one bucket of ``collapse``, as the caller named it
+    # Before the hourly horizon usage is kept by day: a partial day there is read whole, and
+    # ``interval="hour"`` gets one bucket per such day (its midnight).
+    read = hourly_range_widened(begin=begin, end=end)
+    begin, end = read.begin, read.end
     lines: dict[tuple, Line] = {}
     hourly_ranges = [(begin, end)]
-    if interval == "day":
-        first, last = whole_days(begin=begin, end=end)
-        if first < last:
-            _daily_lines_into(
-                lines,
-                first=first,
-                last=last,
-                model=model,
-                fast_path=fast_path,
-                bucket=begin if collapse else None,
-                subscription=subscription,
-            )
-            hourly_ranges = [(begin, first), (last, end)]
+    first, last = whole_days(begin=begin, end=end)
+    if interval == "hour":
+        last = min(last, read.horizon) if read.horizon is not None and begin < read.horizon else first
+    if first < last:
+        _daily_lines_into(
+            lines,
+            first=first,
+            last=last,
+            model=model,
+            fast_path=fast_path,
+            bucket=label if collapse else None,
+            subscription=subscription,
+        )
+        hourly_ranges = [(begin, first), (last, end)]
     for start, stop in hourly_ranges:
         if start < stop:
             partial: dict[tuple, Line] = {}
@@ -305,5 +313,5 @@ def usage_lines(
                 subscription=subscription,
             )
             for key, line in partial.items():
-                _line_add(lines, (begin, *key[1:]) if collapse else key, line.measures)
+                _line_add(lines, (label, *key[1:]) if collapse else key, line.measures)
     return [lines[key] for key in sorted(lines)]
