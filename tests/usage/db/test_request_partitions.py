@@ -93,6 +93,7 @@ def test_the_indexes_the_pages_use_are_partitioned_indexes_under_djangos_names()
     assert {
         "usage_gatewayrequest_pkey",
         "gwreq_time_sub",
+        "gwreq_sub_code_time",
         "usage_gatewayrequest_time_6139ae09",
         "usage_gatewayrequest_correlation_id_162c5233",
         "usage_gatewayrequest_apim_request_id_77eac178",
