@@ -1,14 +1,18 @@
 """Month-end projection: one rule for every page that projects a month in progress.
 
-Projected = month to date + (usage of the last ``days`` days / ``days``) × days left in the month
-(``QUOTA_PROJECTION_DAYS``). The quota page projects each subscription's tokens and cost, the
-chargeback page the selection's cost and tokens; both read the window and extrapolate here.
+Projected = month to date + (usage of the recent window / its length in days) × days left in the
+month. The recent window is the last ``days`` whole UTC days (``QUOTA_PROJECTION_DAYS``) plus the
+current day so far: whole days are read from the daily rollup, and today's part is the partial day
+month to date reads anyway (a window of exactly ``days`` × 24 hours would start in the middle of a
+day and read a second partial day of hourly rows). The quota page projects each subscription's
+tokens and cost, the chargeback page the selection's cost and tokens; both read the window and
+extrapolate here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,8 +25,9 @@ _CENT = Decimal("0.01")
 
 @dataclass(frozen=True)
 class ProjectionWindow:
-    """Where a month stands at ``as_of``: the recent window ``[recent_start, as_of)`` whose daily
-    rate is extrapolated over ``days_left`` (0 once the month is over)."""
+    """Where a month stands at ``as_of``: the recent window ``[recent_start, as_of)`` (``days``
+    whole UTC days and today so far) whose daily rate is extrapolated over ``days_left`` (0 once
+    the month is over)."""
 
     start: datetime
     end: datetime
@@ -32,7 +37,13 @@ class ProjectionWindow:
 
     @property
     def recent_start(self) -> datetime:
-        return self.as_of - timedelta(days=self.days)
+        midnight = self.as_of.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight - timedelta(days=self.days)
+
+    @property
+    def recent_days(self) -> Decimal:
+        """Length of ``[recent_start, as_of)`` in days: ``days`` plus the part of today gone."""
+        return Decimal((self.as_of - self.recent_start).total_seconds()) / _DAY_SECONDS
 
     @property
     def in_progress(self) -> bool:
@@ -40,11 +51,11 @@ class ProjectionWindow:
 
     def tokens(self, *, to_date: int, recent: int) -> int:
         """Projected tokens at month end (whole tokens, rounded down)."""
-        return to_date + int(Decimal(recent) / self.days * self.days_left)
+        return to_date + int(Decimal(recent) / self.recent_days * self.days_left)
 
     def cost(self, *, to_date: Decimal, recent: Decimal) -> Decimal:
         """Projected cost at month end, to the cent."""
-        return (Decimal(to_date) + Decimal(recent) / self.days * self.days_left).quantize(_CENT)
+        return (Decimal(to_date) + Decimal(recent) / self.recent_days * self.days_left).quantize(_CENT)
 
 
 def projection_window(*, month: date, now: datetime, days: int | None = None) -> ProjectionWindow:

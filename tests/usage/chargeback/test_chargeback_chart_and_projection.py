@@ -2,7 +2,7 @@
 where it will end at the recent rate (the quota page's rule, ``usage.projection``)."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -84,6 +84,16 @@ def test_the_quota_page_and_chargeback_share_one_rule():
     assert window.tokens(to_date=1_700, recent=700) == 3_300
 
 
+def test_the_recent_window_is_whole_days_and_today_so_far():
+    """Seen at noon the window starts at a midnight (no second partial day to read) and the rate
+    divides by its real length."""
+    window = projection_window(month=NOW.date(), now=NOW + timedelta(hours=12), days=7)
+    assert window.recent_start == datetime(2026, 11, 8, tzinfo=UTC)
+    assert (window.recent_days, window.days_left) == (Decimal("7.5"), Decimal("15.5"))
+    assert window.cost(to_date=Decimal(17), recent=Decimal(15)) == Decimal("48.00")  # 17 + 15 / 7.5 × 15.5
+    assert window.tokens(to_date=1_000, recent=750) == 1_000 + 1_550
+
+
 def test_a_finished_month_has_no_projection(november):
     report = chargeback_report(scope=EVERY_COST_CENTER, month=NOW.date(), group_by="cost_center")
     assert chargeback_projection(report=report, now=datetime(2026, 12, 1, tzinfo=UTC)) is None
@@ -94,7 +104,7 @@ def test_the_page_shows_the_projection_only_while_the_month_runs(client_for, fin
         html = client_for(finance_user).get("/chargeback/?month=2026-11").content.decode()
         assert 'data-card="projection"' in html
         assert "USD 79.00" in html
-        assert "at the daily rate of the last 7 days" in html
+        assert "at the daily rate of the last 7 days and today" in html
     with freeze_time(datetime(2026, 12, 2, tzinfo=UTC)):
         html = client_for(finance_user).get("/chargeback/?month=2026-11").content.decode()
         assert 'data-card="projection"' not in html

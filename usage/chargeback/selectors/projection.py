@@ -1,7 +1,7 @@
 """The month-end projection of a chargeback selection while its month is in progress.
 
 The rule is ``usage.projection`` (the quota page's too): month to date plus the daily rate of the
-last ``QUOTA_PROJECTION_DAYS`` days times the days left. The recent window is read with the
+last ``QUOTA_PROJECTION_DAYS`` whole UTC days and today so far, times the days left. The recent window is read with the
 report's own filters and cost-center resolution, so the projection is of exactly what the page
 totals.
 """
