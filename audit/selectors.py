@@ -152,6 +152,20 @@ def review_status_counts() -> dict[str, int]:
     return counts
 
 
+def review_queue_count(*, filters: QueueFilters, status_counts: dict[str, int]) -> int | None:
+    """The number of items in the queue of ``filters`` when ``status_counts`` already says it (a
+    queue filtered by status alone, the default one included), else None: counted by the page."""
+    if any((filters.rule, filters.severity, filters.subscription, filters.cost_center)):
+        return None
+    if filters.since or filters.until:
+        return None
+    if filters.status == TODO:
+        return status_counts[ReviewItem.Status.OPEN] + status_counts[ReviewItem.Status.IN_REVIEW]
+    if filters.status:
+        return status_counts.get(filters.status, 0)
+    return sum(status_counts.values())
+
+
 def review_oldest_open_time() -> datetime | None:
     """The request time of the oldest open item (how long it has waited, not since ingestion)."""
     oldest: datetime | None = ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).aggregate(

@@ -23,6 +23,7 @@ from ..selectors import (
     review_items_filter,
     review_items_requests_attach,
     review_oldest_open_time,
+    review_queue_count,
     review_status_counts,
 )
 from ..services.review import REVIEW_ACTIONS, ReviewError, review_bulk_act, review_item_act
@@ -54,8 +55,14 @@ def queue_url(query: str) -> str:
 def queue(request: HttpRequest) -> HttpResponse:
     """Flagged requests, most severe and longest waiting first, with filters in the query string."""
     form = queue_form(request.GET)
-    items = review_items_filter(filters=form.filters())
-    page = Paginator(items, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = form.filters()
+    items = review_items_filter(filters=filters)
+    counts = review_status_counts()
+    paginator = Paginator(items, QUEUE_PAGE_SIZE)
+    known = review_queue_count(filters=filters, status_counts=counts)
+    if known is not None:
+        paginator.count = known  # a cached property: the status counts said it, no second COUNT
+    page = paginator.get_page(request.GET.get("page"))
     page.object_list = review_items_requests_attach(list(page.object_list))
     flags = flags_by_request(request_ids=[item.request_id for item in page.object_list])
     ccs = cost_center_map_get()
@@ -80,7 +87,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": rows,
-            "counts": review_status_counts(),
+            "counts": counts,
             "oldest_open": oldest,
             "query": query.urlencode(),
             "bulk_actions": [

@@ -6,7 +6,14 @@ import pytest
 from freezegun import freeze_time
 
 from audit.models import ReviewItem
-from audit.selectors import QueueFilters, review_items_filter, review_items_requests_attach
+from audit.selectors import (
+    TODO,
+    QueueFilters,
+    review_items_filter,
+    review_items_requests_attach,
+    review_queue_count,
+    review_status_counts,
+)
 from audit.services.flags import flags_evaluate
 from tests.factories import chat_request_create
 from tests.support.review_data import T0
@@ -75,6 +82,25 @@ def test_the_queue_shows_what_is_left_to_do_unless_asked_for_any_status(client_f
     assert "open-1" in default and "done-1" not in default
     assert "done-1" not in client.get("/review/?severity=3").content.decode()
     assert "done-1" in client.get("/review/?status=").content.decode()
+
+
+def test_a_queue_filtered_by_status_alone_is_counted_from_the_status_counts(client_for, reviewer_user):
+    names = [f"s-{n}" for n in range(7)]
+    for name in names:
+        chat_request_create(name, prompt=CARD if name < "s-4" else MAIL, subscription="sub-a")
+    flags_evaluate(correlation_ids=names)
+    ReviewItem.objects.filter(request__correlation_id__in=["s-0", "s-5"]).update(status="dismissed")
+    ReviewItem.objects.filter(request__correlation_id="s-1").update(status="in_review")
+    counts = review_status_counts()
+    for status in (TODO, "", "open", "in_review", "dismissed", "confirmed"):
+        filters = QueueFilters(status=status)
+        assert review_queue_count(filters=filters, status_counts=counts) == review_items_filter(filters=filters).count()
+    for other in ({"severity": 3}, {"subscription": "sub-a"}, {"rule": "detector:email"}, {"since": T0}):
+        assert review_queue_count(filters=QueueFilters(status=TODO, **other), status_counts=counts) is None
+    client = client_for(reviewer_user)
+    assert "5 items" in client.get("/review/").content.decode()  # open and in review
+    assert "2 items" in client.get("/review/?status=dismissed").content.decode()
+    assert "3 items" in client.get("/review/?severity=3").content.decode()  # counted by the page
 
 
 @freeze_time("2026-03-10 19:00:00")
