@@ -51,7 +51,7 @@ def rows_insert(*, rows: Sequence[models.Model]) -> int:
     if not (ROWS_COPY_FAST_PATH and connection.vendor == "postgresql"):
         model.objects.bulk_create(rows, batch_size=1000)
         return len(rows)
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fields, target = _copy_target(model)
     # Only times (naive ones made aware) and decimals need their field's preparing; the rest is sent as is.
     plan = [
         (
@@ -61,10 +61,8 @@ def rows_insert(*, rows: Sequence[models.Model]) -> int:
         )
         for f in fields
     ]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    target = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        with binary_copy(cursor, f"{target} ({columns})", fields) as write:
+        with binary_copy(cursor, target, fields) as write:
             for row in rows:
                 values = []
                 for attname, field, encoder in plan:
@@ -89,13 +87,11 @@ def records_copy(*, model: type[models.Model], records: list[Any]) -> list[Any]:
     """
     if not records:
         return []
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    target = connection.ops.quote_name(model._meta.db_table)
+    fields, target = _copy_target(model)
     plan = _copy_plan(model, type(records[0]))
     now = timezone.now()
     with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg -> django.db errors
-        with binary_copy(cursor, f"{target} ({columns})", fields) as write:
+        with binary_copy(cursor, target, fields) as write:
             for record in records:
                 values = vars(record)
                 row = []
@@ -143,6 +139,14 @@ def binary_copy(cursor: Any, target: str, fields: Sequence[models.Field]) -> Ite
         yield write
 
 
+def _copy_target(model: type[models.Model]) -> tuple[list[models.Field], str]:
+    """The columns a COPY of ``model``'s new rows writes (every concrete field but the primary key,
+    which the database numbers) and its ``table (columns)`` target: one plan for both writers."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    return fields, f"{connection.ops.quote_name(model._meta.db_table)} ({columns})"
+
+
 def _json_as_is(text: str) -> str:
     return text
 
@@ -164,9 +168,7 @@ def _copy_plan(model: type[models.Model], record_type: type) -> list[tuple[str, 
     """Per column: (record attribute, default, max length, is JSON), as the model would save it."""
     record_fields = set(record_type.__dataclass_fields__)
     plan = []
-    for f in model._meta.concrete_fields:
-        if f.primary_key:
-            continue
+    for f in _copy_target(model)[0]:
         is_json = isinstance(f, models.JSONField)
         if f.attname in record_fields or f.attname == "content_hash":  # set by versions_resolve
             default: Any = _FROM_RECORD
