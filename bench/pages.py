@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pages.py [--requests 1000000] [--months 3] [--runs 20] [--regenerate]
                                     [--database-url URL] [--only SUBSTRING]
-                                    [--rebuild] [--portable-rollups]
+                                    [--rebuild] [--month-rebuild] [--portable-rollups]
 
 1. Generates ``--requests`` gateway requests (plus a native log row for each successful one)
    spread over ``--months`` whole UTC months ending with the current month, with realistic
@@ -13,7 +13,8 @@
    and after the hourly horizon applies (``PORTAL_HOURLY_ROLLUP_MONTHS``: the prune runs). A
    database already holding exactly that many generated requests is reused (``--regenerate``
    forces a new one; ``--rebuild`` empties the rollups and rebuilds them on it;
-   ``--portable-rollups`` rebuilds through the portable ORM path instead of PostgreSQL's fast ones).
+   ``--portable-rollups`` rebuilds through the portable ORM path instead of PostgreSQL's fast ones;
+   ``--month-rebuild`` also times recomputing the timed month's rollups in place).
 2. Times every page and API endpoint that exists (by URL, through Django's test client signed in
    as an admin, so the time is server time: middleware, queries, template): one warm-up request,
    then the median of ``--runs``. URLs that do not resolve (pages of other issues not built yet)
@@ -373,6 +374,22 @@ def _rollups_rebuild(start: datetime, end: datetime, requests: int) -> None:
     )
 
 
+def _month_rebuild(month_start: datetime, month_end: datetime, label: str) -> None:
+    """Recompute one month's rollups over the rollups already there, as re-pricing the month or
+    changing a rollup does, and print how long it took."""
+    from usage.models import GatewayRequest
+    from usage.rollups.hourly import rollup_refresh_range
+
+    requests = GatewayRequest.objects.filter(time__gte=month_start, time__lt=month_end).count()
+    began = time.perf_counter()
+    rollup_refresh_range(start=month_start, end=month_end)
+    took = time.perf_counter() - began
+    print(
+        f"  the rollups of {label} recomputed in place in {took:.1f} s "
+        f"({requests:,} requests in the month, {requests / took:,.0f} requests/s)"
+    )
+
+
 def _hourly_horizon_apply(requests: int) -> None:
     """Prune the hourly rollup rows past the hourly horizon (what the nightly task does; rollups
     reused from before it hold them) and print the hourly rows per request before and after."""
@@ -491,6 +508,11 @@ def main() -> None:
         help="rebuild the rollups from scratch even when reusing the requests",
     )
     parser.add_argument(
+        "--month-rebuild",
+        action="store_true",
+        help="also time recomputing the timed month's rollups in place (a re-pricing or rollup change)",
+    )
+    parser.add_argument(
         "--portable-rollups",
         action="store_true",
         help="rebuild through the portable ORM path (the rollups' PostgreSQL fast paths off), for comparison",
@@ -561,6 +583,8 @@ def main() -> None:
         f"timed month {m}; {args.runs} runs each, median"
     )
     print(disk_per_request(GatewayRequest.objects.count()))
+    if args.month_rebuild:
+        _month_rebuild(month_start, month_end, m)
 
     admin, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"is_superuser": True, "is_staff": True}
