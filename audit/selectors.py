@@ -147,7 +147,8 @@ def review_items_requests_attach(items: list[ReviewItem]) -> list[ReviewItem]:
 
 def review_status_counts() -> dict[str, int]:
     counts = dict.fromkeys(ReviewItem.Status.values, 0)
-    for row in ReviewItem.objects.values("status").annotate(n=Count("pk")):
+    # COUNT(*), not of a column: PostgreSQL then counts the status index alone.
+    for row in ReviewItem.objects.values("status").annotate(n=Count("*")).order_by():
         counts[row["status"]] = row["n"]
     return counts
 
