@@ -146,6 +146,8 @@ class ReviewItem(models.Model):
             models.Index(
                 fields=["apim_subscription_id", "request_time", "id"], name="audit_review_sub_time_idx"
             ),
+            # A cost center's queue (its products) and its count, without reading every item.
+            models.Index(fields=["product_id", "status"], name="audit_review_product_idx"),
         ]
 
     def __str__(self) -> str:
