@@ -130,7 +130,9 @@ def test_bulk_actions_from_the_queue(live_server, new_page, reviewer_user):
 
     page.goto(f"{live_server.url}/review/")
     page.keyboard.press("j")
+    expect(page.locator("#queue-table a.queue-link").first).to_be_focused()
     page.keyboard.press("x")  # ticks m-0
+    expect(page.get_by_label("Select m-0")).to_be_checked()
     page.get_by_role("button", name="Take selected").click()
     expect(page.locator(".messages")).to_contain_text("Took 1 item.")
     assert status_of("m-0") == "in_review"

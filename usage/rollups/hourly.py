@@ -30,7 +30,6 @@ from django.db.models import (
     Count,
     DecimalField,
     F,
-    FloatField,
     OuterRef,
     Q,
     QuerySet,
@@ -138,10 +137,6 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
         ),
         s_unpriced=Sum(Case(When(is_priced=False, then=F("total_tokens")), default=zero_int)),
         s_tps_tokens=Sum(Case(When(_tps_condition(), then=F("completion_tokens")), default=zero_int)),
-        s_tps_ms=Sum(
-            Case(When(_tps_condition(), then=F("backend_time_ms")), default=Value(0.0)),
-            output_field=FloatField(),
-        ),
     )
     for row in sums:
         rollups[_key(row)] = UsageHourly(
@@ -159,12 +154,23 @@ def _rollup_compute(start: datetime, end: datetime) -> list[UsageHourly]:
             estimated_tokens=row["s_estimated"] or 0,
             unpriced_tokens=row["s_unpriced"] or 0,
             tps_completion_tokens=row["s_tps_tokens"] or 0,
-            tps_backend_ms=float(row["s_tps_ms"] or 0.0),
+            tps_backend_ms=0.0,
             total_time_hist={},
             backend_time_hist={},
             native_duration_hist={},
             overhead_hist={},
         )
+
+    # Backend times added in (time, id) order, as the PostgreSQL fast path adds them: a float sum
+    # depends on its order, and a GROUP BY's order is its plan's (an index or the table's).
+    times = (
+        requests.filter(_tps_condition())
+        .annotate(rollup_hour=TruncHour("time", tzinfo=UTC), klass=status_class_expression())
+        .order_by("time", "id")
+        .values_list("rollup_hour", "klass", *DIMENSIONS, "backend_time_ms")
+    )
+    for *key, backend_ms in times.iterator(chunk_size=5000):
+        rollups[tuple(key)].tps_backend_ms += backend_ms
 
     native = Subquery(
         NativeLog.objects.filter(correlation_id=OuterRef("apim_request_id")).values("duration_ms")[:1]

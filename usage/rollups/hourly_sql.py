@@ -123,8 +123,8 @@ s AS (
         SUM(CASE WHEN {_TPS} THEN completion_tokens ELSE 0 END) AS tps_tokens,
         SUM(CASE WHEN {_TPS} THEN backend_time_ms ELSE 0.0 END) AS tps_ms,
         {lists}
-    -- In time order within each key, whatever the plan: the float sums (tps_ms) add up in the
-    -- order the portable path's GROUP BY reads the rows (by the time index), to the last digit.
+    -- In (time, id) order within each key, whatever the plan: the float sums (tps_ms) add up in
+    -- the order the portable path adds them, to the last digit.
     FROM (SELECT *, {buckets} FROM r ORDER BY {_KEY_SQL}, time, id) b
     GROUP BY {_KEY_SQL}
 ),
