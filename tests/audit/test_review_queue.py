@@ -72,6 +72,17 @@ def test_the_queue_pages_show_the_requests(client_for, reviewer_user):
     assert "p-50" in second and "p-54" in second and "p-49" not in second
 
 
+def test_the_queue_ticks_items_by_their_plain_ids_past_999(client_for, reviewer_user):
+    """USE_THOUSAND_SEPARATOR would print 12345 as "12,345", which the bulk action cannot read."""
+    chat_request_create("big-id", prompt=CARD)
+    flags_evaluate(correlation_ids=["big-id"])
+    ReviewItem.objects.update(id=12345)
+    client = client_for(reviewer_user)
+    assert 'name="item" value="12345"' in client.get("/review/").content.decode()
+    response = client.post("/review/bulk/", {"item": "12345", "action": "take"}, follow=True)
+    assert "Took 1 item." in response.content.decode()
+
+
 def test_the_queue_shows_what_is_left_to_do_unless_asked_for_any_status(client_for, reviewer_user):
     chat_request_create("open-1", prompt=CARD)
     chat_request_create("done-1", prompt=CARD)
