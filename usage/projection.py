@@ -12,12 +12,14 @@ extrapolate here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 
 from aoai_portal.months import month_bounds
+
+from .rollups.horizon import day_floor
 
 _DAY_SECONDS = Decimal(86400)
 _CENT = Decimal("0.01")
@@ -37,8 +39,7 @@ class ProjectionWindow:
 
     @property
     def recent_start(self) -> datetime:
-        midnight = self.as_of.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return midnight - timedelta(days=self.days)
+        return day_floor(self.as_of) - timedelta(days=self.days)
 
     @property
     def recent_days(self) -> Decimal:
