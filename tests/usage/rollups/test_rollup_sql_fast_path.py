@@ -11,6 +11,7 @@ from django.db import connection
 import usage.db.copy
 import usage.rollups.hourly_sql
 import usage.rollups.latency_sql
+import usage.rollups.tokens_per_minute
 from tests.factories import gateway_request
 from tests.support.rollup_snapshot import ROLLUP_TABLES, rollup_snapshot
 from usage.demo.data import generate_logs
@@ -39,6 +40,7 @@ def _rebuild(monkeypatch, *, fast: bool) -> dict[str, list[tuple]]:
     monkeypatch.setattr(usage.rollups.hourly_sql, "HOURLY_SQL_FAST_PATH", fast)
     monkeypatch.setattr(usage.db.copy, "ROWS_COPY_FAST_PATH", fast)
     monkeypatch.setattr(usage.rollups.latency_sql, "LATENCY_SQL_FAST_PATH", fast)
+    monkeypatch.setattr(usage.rollups.tokens_per_minute, "TPM_SQL_FAST_PATH", fast)
     tables = (*ROLLUP_TABLES, LatencyHourOfDaySpan)
     for model in tables:
         model.objects.all().delete()

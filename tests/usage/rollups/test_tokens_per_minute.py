@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+import usage.rollups.tokens_per_minute
 from tests.factories import gateway_request
 from usage.models import GatewayRequest, TokensPerMinuteHourly
 from usage.rollups.hourly import rollup_refresh_hours, rollup_refresh_range
@@ -89,7 +90,9 @@ def _stored() -> dict[tuple, dict]:
     }
 
 
-def test_the_rollup_equals_a_fresh_aggregation_of_the_requests(db):
+@pytest.mark.parametrize("fold_in_sql", [True, False])
+def test_the_rollup_equals_a_fresh_aggregation_of_the_requests(db, monkeypatch, fold_in_sql):
+    monkeypatch.setattr(usage.rollups.tokens_per_minute, "TPM_SQL_FAST_PATH", fold_in_sql)
     _requests(n=800, seed=1)
     rollup_refresh_range(start=START, end=START + timedelta(days=DAYS))
     expected = _expected()
