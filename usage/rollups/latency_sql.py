@@ -5,9 +5,10 @@ The portable path reads every UsageHourly row of the hours into Python (four JSO
 each) and merges them entry by entry; at moderate volumes that is about one row per request, read
 three times over (the latency dimensions, and those of both per-subscription rollups). Here one
 GROUP BY sums the rows per hour and the finest dimensions the latency rollups key by (the
-subscription and the latency dimensions): counts, the latest rate-limit headroom (``DISTINCT
-ON``), the histograms bucket by bucket (``jsonb_each_text``), so Python gets one row per entry with
-each histogram as two arrays; the coarser entries are added up from those (``entries_coarsen``).
+subscription and the latency dimensions): counts, the latest rate-limit headroom, and each
+histogram as the list of the rows' own (most keys have a single row, so expanding the histograms
+bucket by bucket and grouping again in SQL cost more than it saved); Python adds those into
+integer lanes, and the coarser entries are added up from them (``entries_coarsen``).
 Times are summed by ``math.fsum`` on both paths, so the order the rows come in does not change the
 last digit. ``LATENCY_SQL_FAST_PATH = False`` forces the portable path; tests hold both to the
 same entries and rollups.
@@ -16,6 +17,7 @@ same entries and rollups.
 import math
 from collections.abc import Iterable
 from datetime import date, datetime
+from json import loads
 from typing import Any
 
 from django.db import connection
@@ -44,59 +46,35 @@ FineEntries = dict[date, dict[tuple[Any, ...], dict[str, FineEntry]]]  # {day: {
 Entries = dict[date, dict[tuple[Any, ...], dict[str, dict[str, Any]]]]  # as hour_entries gives them
 
 _KEY = ", ".join(("hour", *FINEST))
-_JOINED = {other: " AND ".join(f"m.{k} = {other}.{k}" for k in ("hour", *FINEST)) for other in "lg"}
+# The latest rate-limit headroom: each value from the row seen last (ties broken by the values, so
+# all three come from one row).
+_LATEST = "ORDER BY last_seen_at DESC, ratelimit_remaining_requests DESC, ratelimit_remaining_tokens DESC"
 _STATEMENT = f"""
--- Not materialised: each part reads only its columns by the hour index (a materialised h carried
--- the four JSON histograms through every sort).
-WITH h AS NOT MATERIALIZED (
-    SELECT {_KEY}, status_class, requests, tps_completion_tokens, tps_backend_ms, last_seen_at,
-        ratelimit_remaining_requests, ratelimit_remaining_tokens,
-        {", ".join(column for _, column in _HISTOGRAMS)}
-    FROM usage_usagehourly WHERE hour = ANY(%(hours)s)
-),
-m AS (
+SELECT (extract(epoch FROM hour)::bigint / 3600)::bigint, {", ".join(FINEST)},
+    n, throttled, errors, tps_tokens, tps_ms,
+    -- datetime.isoformat() of the UTC time, as the portable path compares and stores it
+    to_char(seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+        || CASE WHEN extract(microseconds FROM seen)::bigint %% 1000000 = 0 THEN ''
+           ELSE to_char(seen AT TIME ZONE 'UTC', '.US') END || '+00:00',
+    rl_requests, rl_tokens, {", ".join(f"h{i}" for i in range(len(_HISTOGRAMS)))}
+FROM (
     SELECT {_KEY}, SUM(requests)::bigint AS n,
         SUM(CASE WHEN status_class = '429' THEN requests ELSE 0 END)::bigint AS throttled,
         SUM(CASE WHEN status_class = '5xx' THEN requests ELSE 0 END)::bigint AS errors,
         SUM(tps_completion_tokens)::bigint AS tps_tokens,
-        array_agg(tps_backend_ms) FILTER (WHERE tps_backend_ms <> 0) AS tps_ms
-    FROM h GROUP BY {_KEY}
-),
-l AS (
-    SELECT DISTINCT ON ({_KEY}) {_KEY}, last_seen_at, ratelimit_remaining_requests, ratelimit_remaining_tokens
-    FROM h WHERE last_seen_at IS NOT NULL
-    ORDER BY {_KEY}, last_seen_at DESC
-),
-c AS (
-    SELECT {_KEY}, which, key::integer AS bucket, SUM(value::bigint)::bigint AS n
-    FROM h CROSS JOIN LATERAL (VALUES {
-    ", ".join(f"({i}, {column})" for i, (_, column) in enumerate(_HISTOGRAMS))
-})
-        AS v(which, histogram)
-        CROSS JOIN LATERAL jsonb_each_text(v.histogram)
-    GROUP BY {_KEY}, which, key
-),
-g AS (
-    SELECT {_KEY}, {
-    ", ".join(
-        f"array_agg(bucket ORDER BY bucket) FILTER (WHERE which = {i}) AS b{i}, "
-        f"array_agg(n ORDER BY bucket) FILTER (WHERE which = {i}) AS n{i}"
-        for i in range(len(_HISTOGRAMS))
-    )
-}
-    FROM c GROUP BY {_KEY}
-)
-SELECT (extract(epoch FROM m.hour)::bigint / 3600)::bigint, {", ".join(f"m.{d}" for d in FINEST)},
-    m.n, m.throttled, m.errors, m.tps_tokens, m.tps_ms,
-    -- datetime.isoformat() of the UTC time, as the portable path compares and stores it
-    to_char(l.last_seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-        || CASE WHEN extract(microseconds FROM l.last_seen_at)::bigint %% 1000000 = 0 THEN ''
-           ELSE to_char(l.last_seen_at AT TIME ZONE 'UTC', '.US') END || '+00:00',
-    l.ratelimit_remaining_requests, l.ratelimit_remaining_tokens,
-    {", ".join(f"g.b{i}, g.n{i}" for i in range(len(_HISTOGRAMS)))}
-FROM m
-LEFT JOIN l ON {_JOINED["l"]}
-LEFT JOIN g ON {_JOINED["g"]}
+        array_agg(tps_backend_ms) FILTER (WHERE tps_backend_ms <> 0) AS tps_ms,
+        (array_agg(last_seen_at {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1] AS seen,
+        (array_agg(ratelimit_remaining_requests {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1]
+            AS rl_requests,
+        (array_agg(ratelimit_remaining_tokens {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1]
+            AS rl_tokens,
+        {", ".join(
+            f"jsonb_agg({column}) FILTER (WHERE {column} <> '{{}}'::jsonb) AS h{i}"
+            for i, (_, column) in enumerate(_HISTOGRAMS)
+        )}
+    FROM usage_usagehourly WHERE hour = ANY(%(hours)s)
+    GROUP BY {_KEY}
+) m
 """
 
 
@@ -121,14 +99,13 @@ def hour_entries_stored(*, hours: Iterable[datetime]) -> FineEntries:
                 1 + width : 9 + width
             ]
             entry = [n, throttled, errors, tps_tokens, tps_ms or [], seen, rl_requests, rl_tokens]
-            for position in range(9 + width, 17 + width, 2):
-                buckets, counts = row[position], row[position + 1]
-                if not buckets:
-                    entry.append(0)
-                elif len(buckets) == 1:  # most entries at moderate density
-                    entry.append(counts[0] << (buckets[0] * LANE_BITS))
-                else:
-                    entry.append(sum(c << (b * LANE_BITS) for b, c in zip(buckets, counts, strict=True)))
+            for histograms in row[9 + width : 13 + width]:
+                # The key's histograms as stored (a JSON list of {bucket: count}; most keys have one)
+                entry.append(
+                    sum(int(c) << (int(b) * LANE_BITS) for h in loads(histograms) for b, c in h.items())
+                    if histograms
+                    else 0
+                )
             days.setdefault(day, {}).setdefault(tuple(row[1 : 1 + width]), {})[str(hour)] = entry
     return days
 
