@@ -550,8 +550,10 @@ def main() -> None:
         import usage.db.copy
         import usage.rollups.hourly_sql
         import usage.rollups.latency_sql
+        import usage.rollups.tokens_per_minute
 
         usage.rollups.hourly_sql.HOURLY_SQL_FAST_PATH = False
+        usage.rollups.tokens_per_minute.TPM_SQL_FAST_PATH = False
         usage.rollups.latency_sql.LATENCY_SQL_FAST_PATH = False
         usage.db.copy.ROWS_COPY_FAST_PATH = False
     start, end = generate(

@@ -6,7 +6,7 @@ brings every row to Python, builds the histograms there and sends the rows back 
 ``bulk_create``: at moderate volumes UsageHourly holds about one row per request, so that round
 trip is most of a rebuild. Here the rows never leave the database: the request rows of the run
 are read once (with their native partner's duration), the four histograms become ``jsonb`` maps
-of bucket counts (``jsonb_object_agg``), the latest rate-limit headroom is a ``DISTINCT ON``, and
+of bucket counts (``jsonb_object_agg``), the latest rate-limit headroom is the last of each key's rows in time order, and
 the result is inserted directly. The SQL is a twin of the ORM expressions (status class, bucket
 index, TPS condition, latest headroom by time then id), and tests hold both paths to the same
 rows. ``HOURLY_SQL_FAST_PATH = False`` forces the portable path.
@@ -71,17 +71,26 @@ def _statement() -> str:
         f"array_agg(b_{name}) FILTER (WHERE b_{name} IS NOT NULL) AS {name}" for name in _HISTOGRAMS
     )
     sums = ", ".join(f"SUM({m}) AS {m}" for m in _MEASURES)
-    join_latest = " AND ".join(f"l.{k} = s.{k}" for k in _KEY)
+    # The latest rate-limit headroom: the rows of a key come in (time, id) order, so the last of
+    # those with a headroom (the array's last element) is the latest by time, then id.
+    latest = ", ".join(
+        f"array_agg({column}) FILTER (WHERE has_headroom) AS latest_{column}"
+        for column in ("time", "ratelimit_remaining_requests", "ratelimit_remaining_tokens")
+    )
     columns = (
         "hour, status_class, " + dims + ", requests, " + ", ".join(_MEASURES) + ", cost, "
         "estimated_tokens, unpriced_tokens, tps_completion_tokens, tps_backend_ms, "
         + ", ".join(_HISTOGRAMS)
         + ", last_seen_at, ratelimit_remaining_requests, ratelimit_remaining_tokens"
     )
-    # A key's bucket list counted into its {bucket: count} map (most keys hold one request or a few).
+    # A key's bucket list counted into its {bucket: count} map (most keys hold one request or two:
+    # those without a subquery).
     histograms = ", ".join(
         f"CASE WHEN s.{name} IS NULL THEN '{{}}'::jsonb "
         f"WHEN cardinality(s.{name}) = 1 THEN jsonb_build_object(s.{name}[1]::text, 1) "
+        f"WHEN cardinality(s.{name}) = 2 THEN CASE WHEN s.{name}[1] = s.{name}[2] "
+        f"THEN jsonb_build_object(s.{name}[1]::text, 2) "
+        f"ELSE jsonb_build_object(s.{name}[1]::text, 1, s.{name}[2]::text, 1) END "
         f"ELSE (SELECT jsonb_object_agg(bucket::text, n) FROM (SELECT bucket, COUNT(*) AS n "
         f"FROM unnest(s.{name}) AS bucket GROUP BY bucket) counted) END"
         for name in _HISTOGRAMS
@@ -93,10 +102,14 @@ def _statement() -> str:
         + ", ".join(f"s.{m}" for m in _MEASURES)
         + ", s.cost, s.estimated, s.unpriced, s.tps_tokens, s.tps_ms, "
         + histograms
-        + ", l.time, l.ratelimit_remaining_requests, l.ratelimit_remaining_tokens"
+        + ", "
+        + ", ".join(
+            f"s.latest_{column}[cardinality(s.latest_{column})]"
+            for column in ("time", "ratelimit_remaining_requests", "ratelimit_remaining_tokens")
+        )
     )
     return f"""
-WITH r AS MATERIALIZED (
+WITH r AS (
     SELECT g.id, g.time,
         date_trunc('hour', g.time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
         CASE WHEN g.response_code = 429 THEN '429' WHEN g.response_code >= 500 THEN '5xx'
@@ -122,22 +135,19 @@ s AS (
         SUM(CASE WHEN NOT is_priced THEN total_tokens ELSE 0 END) AS unpriced,
         SUM(CASE WHEN {_TPS} THEN completion_tokens ELSE 0 END) AS tps_tokens,
         SUM(CASE WHEN {_TPS} THEN backend_time_ms ELSE 0.0 END) AS tps_ms,
-        {lists}
+        {lists}, {latest}
     -- In (time, id) order within each key, whatever the plan: the float sums (tps_ms) add up in
     -- the order the portable path adds them, to the last digit.
-    FROM (SELECT *, {buckets} FROM r ORDER BY {_KEY_SQL}, time, id) b
+    FROM (
+        SELECT *, {buckets},
+            ratelimit_remaining_requests IS NOT NULL OR ratelimit_remaining_tokens IS NOT NULL AS has_headroom
+        FROM r ORDER BY {_KEY_SQL}, time, id
+    ) b
     GROUP BY {_KEY_SQL}
-),
-l AS (
-    SELECT DISTINCT ON ({_KEY_SQL}) {_KEY_SQL}, time, ratelimit_remaining_requests, ratelimit_remaining_tokens
-    FROM r
-    WHERE ratelimit_remaining_requests IS NOT NULL OR ratelimit_remaining_tokens IS NOT NULL
-    ORDER BY {_KEY_SQL}, time DESC, id DESC
 )
 INSERT INTO usage_usagehourly ({columns})
 SELECT {values}
 FROM s
-LEFT JOIN l ON {join_latest}
 """
 
 

@@ -64,6 +64,15 @@ def _odd_requests_store() -> None:
             ratelimit_remaining_requests=remaining,
             total_time_ms=10.0,
         )
+    # Two requests of one key in different buckets, the later one without a headroom (the
+    # earlier one's is the latest there is).
+    for seconds, total, remaining in ((1, 10.0, 7), (2, 1000.0, None)):
+        _stored(
+            time=moment + timedelta(seconds=seconds),
+            apim_subscription_id="pair",
+            ratelimit_remaining_requests=remaining,
+            total_time_ms=total,
+        )
 
 
 def test_the_fast_path_writes_the_rows_of_the_portable_path(monkeypatch):
@@ -74,6 +83,8 @@ def test_the_fast_path_writes_the_rows_of_the_portable_path(monkeypatch):
     assert UsageHourly.objects.exclude(native_duration_hist={}).exists()  # natives joined
     assert UsageHourly.objects.exclude(last_seen_at=None).exists()  # headroom seen
     assert UsageHourly.objects.filter(status_class="unknown").exists()
+    pair = UsageHourly.objects.get(apim_subscription_id="pair")
+    assert (len(pair.total_time_hist), pair.ratelimit_remaining_requests) == (2, 7)
     assert all(portable.values())
     assert fast == portable
 
