@@ -56,7 +56,9 @@ SELECT (extract(epoch FROM hour)::bigint / 3600)::bigint, {", ".join(FINEST)},
     to_char(seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
         || CASE WHEN extract(microseconds FROM seen)::bigint %% 1000000 = 0 THEN ''
            ELSE to_char(seen AT TIME ZONE 'UTC', '.US') END || '+00:00',
-    rl_requests, rl_tokens, {", ".join(f"h{i}" for i in range(len(_HISTOGRAMS)))}
+    rl_requests, rl_tokens,
+    -- the four histograms' lists in one JSON value (one parse per entry)
+    jsonb_build_array({", ".join(f"h{i}" for i in range(len(_HISTOGRAMS)))})::text
 FROM (
     SELECT {_KEY}, SUM(requests)::bigint AS n,
         SUM(CASE WHEN status_class = '429' THEN requests ELSE 0 END)::bigint AS throttled,
@@ -99,13 +101,13 @@ def hour_entries_stored(*, hours: Iterable[datetime]) -> FineEntries:
                 1 + width : 9 + width
             ]
             entry = [n, throttled, errors, tps_tokens, tps_ms or [], seen, rl_requests, rl_tokens]
-            for histograms in row[9 + width : 13 + width]:
-                # The key's histograms as stored (a JSON list of {bucket: count}; most keys have one)
-                entry.append(
-                    sum(int(c) << (int(b) * LANE_BITS) for h in loads(histograms) for b, c in h.items())
-                    if histograms
-                    else 0
-                )
+            # Each histogram as the list of the key's rows' own ({bucket: count}; most keys have one)
+            for histograms in loads(row[9 + width]):
+                lanes = 0
+                for histogram in histograms or ():
+                    for bucket, count in histogram.items():
+                        lanes += count << (int(bucket) * LANE_BITS)
+                entry.append(lanes)
             days.setdefault(day, {}).setdefault(tuple(row[1 : 1 + width]), {})[str(hour)] = entry
     return days
 
