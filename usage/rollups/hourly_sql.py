@@ -6,8 +6,8 @@ brings every row to Python, builds the histograms there and sends the rows back 
 ``bulk_create``: at moderate volumes UsageHourly holds about one row per request, so that round
 trip is most of a rebuild. Here the rows never leave the database: the request rows of the run
 are read once (with their native partner's duration), the four histograms become ``jsonb`` maps
-of bucket counts (``jsonb_object_agg``), the latest rate-limit headroom is the last of each key's rows in time order, and
-the result is inserted directly. The SQL is a twin of the ORM expressions (status class, bucket
+of bucket counts (``jsonb_object_agg``), the latest rate-limit headroom is the last of each key's
+rows in time order, and the result is inserted directly. The SQL is a twin of the ORM expressions (status class, bucket
 index, TPS condition, latest headroom by time then id), and tests hold both paths to the same
 rows. ``HOURLY_SQL_FAST_PATH = False`` forces the portable path.
 """
@@ -56,6 +56,8 @@ _TPS = (
     "NOT is_streaming AND response_code >= 200 AND response_code < 400 AND completion_tokens > 0 "
     "AND backend_time_ms > 0 AND operation = ANY(%(tps_operations)s)"
 )
+# The request's time and headroom, stored as the key's last_seen_at and latest headroom.
+_HEADROOM = ("time", "ratelimit_remaining_requests", "ratelimit_remaining_tokens")
 # Summed from the requests' fields of the same names.
 _MEASURES = (*TOKEN_MEASURES, "images")
 
@@ -74,8 +76,7 @@ def _statement() -> str:
     # The latest rate-limit headroom: the rows of a key come in (time, id) order, so the last of
     # those with a headroom (the array's last element) is the latest by time, then id.
     latest = ", ".join(
-        f"array_agg({column}) FILTER (WHERE has_headroom) AS latest_{column}"
-        for column in ("time", "ratelimit_remaining_requests", "ratelimit_remaining_tokens")
+        f"array_agg({column}) FILTER (WHERE has_headroom) AS latest_{column}" for column in _HEADROOM
     )
     columns = (
         "hour, status_class, " + dims + ", requests, " + ", ".join(_MEASURES) + ", cost, "
@@ -103,10 +104,7 @@ def _statement() -> str:
         + ", s.cost, s.estimated, s.unpriced, s.tps_tokens, s.tps_ms, "
         + histograms
         + ", "
-        + ", ".join(
-            f"s.latest_{column}[cardinality(s.latest_{column})]"
-            for column in ("time", "ratelimit_remaining_requests", "ratelimit_remaining_tokens")
-        )
+        + ", ".join(f"s.latest_{column}[cardinality(s.latest_{column})]" for column in _HEADROOM)
     )
     return f"""
 WITH r AS (

@@ -49,6 +49,11 @@ _KEY = ", ".join(("hour", *FINEST))
 # The latest rate-limit headroom: each value from the row seen last (ties broken by the values, so
 # all three come from one row).
 _LATEST = "ORDER BY last_seen_at DESC, ratelimit_remaining_requests DESC, ratelimit_remaining_tokens DESC"
+_HEADROOM = (
+    ("last_seen_at", "seen"),
+    ("ratelimit_remaining_requests", "rl_requests"),
+    ("ratelimit_remaining_tokens", "rl_tokens"),
+)
 _STATEMENT = f"""
 SELECT (extract(epoch FROM hour)::bigint / 3600)::bigint, {", ".join(FINEST)},
     n, throttled, errors, tps_tokens, tps_ms,
@@ -65,11 +70,10 @@ FROM (
         SUM(CASE WHEN status_class = '5xx' THEN requests ELSE 0 END)::bigint AS errors,
         SUM(tps_completion_tokens)::bigint AS tps_tokens,
         array_agg(tps_backend_ms) FILTER (WHERE tps_backend_ms <> 0) AS tps_ms,
-        (array_agg(last_seen_at {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1] AS seen,
-        (array_agg(ratelimit_remaining_requests {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1]
-            AS rl_requests,
-        (array_agg(ratelimit_remaining_tokens {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1]
-            AS rl_tokens,
+        {", ".join(
+            f"(array_agg({column} {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1] AS {name}"
+            for column, name in _HEADROOM
+        )},
         {", ".join(
             f"jsonb_agg({column}) FILTER (WHERE {column} <> '{{}}'::jsonb) AS h{i}"
             for i, (_, column) in enumerate(_HISTOGRAMS)
