@@ -18,7 +18,8 @@ from ..models import TokensPerMinuteHourly
 TPM_SQL_FAST_PATH = True
 
 # The portable path's fold in SQL: the peak is the most tokens, the earliest such minute; the map
-# keeps the minutes with tokens; the product is the greatest non-empty one.
+# keeps the minutes with tokens; the product is the greatest non-empty one (per minute by the
+# database's collation, across minutes by code point, as Python compares the minutes' products).
 _FOLD = """
 WITH m AS (
     SELECT apim_subscription_id AS sub, date_trunc('minute', time AT TIME ZONE 'UTC') AS minute,
@@ -28,7 +29,7 @@ WITH m AS (
     WHERE apim_subscription_id <> ''
     GROUP BY 1, 2
 )
-SELECT date_trunc('hour', minute), sub, COALESCE(MAX(product), ''),
+SELECT date_trunc('hour', minute), sub, COALESCE(MAX(product COLLATE "C"), ''),
     (array_agg(tokens ORDER BY tokens DESC, minute))[1],
     (array_agg(minute ORDER BY tokens DESC, minute))[1],
     COALESCE(

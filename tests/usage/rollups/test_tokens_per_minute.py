@@ -106,6 +106,20 @@ def test_the_rollup_equals_a_fresh_aggregation_of_the_requests(db, monkeypatch, 
     assert not TokensPerMinuteHourly.objects.filter(apim_subscription_id="").exists()
 
 
+@pytest.mark.parametrize("fold_in_sql", [True, False])
+def test_the_product_of_an_hour_is_the_greatest_by_code_point(db, monkeypatch, fold_in_sql):
+    # Minutes with products that a linguistic collation orders the other way ("a" < "B" there):
+    # both folds compare the minutes' products by code point, as Python does.
+    monkeypatch.setattr(usage.rollups.tokens_per_minute, "TPM_SQL_FAST_PATH", fold_in_sql)
+    for minute, product in ((3, "a-prod"), (9, "B-prod"), (20, "")):
+        gateway_request(
+            time=START + timedelta(minutes=minute), apim_subscription_id="sub-p", product_id=product
+        ).save()
+    rollup_refresh_range(start=START, end=START + timedelta(hours=1))
+    assert TokensPerMinuteHourly.objects.get(apim_subscription_id="sub-p").product_id == "a-prod"
+    assert _stored() == _expected()
+
+
 def test_refreshing_hours_again_changes_nothing(db):
     _requests(n=300, seed=2)
     rollup_refresh_range(start=START, end=START + timedelta(days=DAYS))
