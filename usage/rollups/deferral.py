@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from ..models import LatencyPendingHour, UsageHourly
@@ -115,6 +115,34 @@ def latency_hours_changed(
             latency_hours_apply(hours)  # the stored rows
         else:
             latency_hours_apply(hours, [{f: getattr(r, f) for f in HOURLY_FIELDS} for r in rollups])
+    else:
+        latency_hours_mark(hours)
+
+
+def latency_rollups_deferring() -> bool:
+    """Whether this context is inside ``latency_rollups_deferred`` (or ``latency_rollups_marked``)."""
+    return _deferral.get() is not None
+
+
+def latency_hours_mark(hours: Iterable[datetime]) -> None:
+    """Mark ``hours`` pending (LatencyPendingHour), in the caller's transaction.
+
+    On PostgreSQL an hour already marked is locked too (an upsert that rewrites it): a refresh
+    under the latency lock alone (``latency_alongside``) unmarks its hours before it reads their
+    UsageHourly rows, so it either waits for this transaction and reads what it wrote, or has
+    unmarked the hour first and this mark stays for the next refresh. Marking an existing row
+    without locking it could let that refresh read the rows before this commit and unmark after.
+    """
+    hours = sorted(set(hours))
+    if not hours:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {LatencyPendingHour._meta.db_table} (hour) SELECT unnest(%s::timestamptz[]) "
+                "ON CONFLICT (hour) DO UPDATE SET hour = EXCLUDED.hour",
+                [hours],
+            )
     else:
         LatencyPendingHour.objects.bulk_create(
             [LatencyPendingHour(hour=h) for h in hours], ignore_conflicts=True

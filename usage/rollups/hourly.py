@@ -45,10 +45,11 @@ from ..db.copy import rows_insert
 from ..models import GatewayRequest, NativeLog, TokenSource, TokensPerMinuteHourly, UsageHourly
 from .common import DIMENSIONS, TPS_OPERATIONS, hour_floor, rollup_lock
 from .daily import daily_sums, daily_sums_of, usage_daily_apply
-from .deferral import latency_hours_changed
+from .deferral import latency_hours_changed, latency_hours_mark
 from .expressions import bucket_expression, status_class_expression
 from .hourly_prune import day_hours, hourly_day_replaced, hours_past_horizon_split
 from .hourly_sql import hourly_rows_insert, hourly_sql_enabled
+from .latency_alongside import latency_alongside_possible, latency_rollups_alongside
 from .latency_operations import latency_operations_apply
 from .tokens_per_minute import tokens_per_minute_compute
 
@@ -243,39 +244,55 @@ def rollup_refresh_hours(*, hours: Iterable[datetime]) -> int:
 
 
 def _hours_refresh(hours: Iterable[datetime]) -> int:
+    chunks = _run_chunks(_hour_runs(hours))
+    if len(chunks) > 1 and latency_alongside_possible():
+        written = 0
+        with latency_rollups_alongside() as latency_refresh:
+            for chunk in chunks:
+                written += _chunk_refresh(chunk, latency_apart=True)
+                latency_refresh([hour for start, end in chunk for hour in _hours_of(start, end)])
+        return written
+    return sum(_chunk_refresh(chunk, latency_apart=False) for chunk in chunks)
+
+
+def _chunk_refresh(chunk: list[tuple[datetime, datetime]], *, latency_apart: bool) -> int:
+    """Refresh a chunk's runs of hours in one transaction; with ``latency_apart`` its latency
+    rollups are left to the caller (its hours marked pending, under the hourly lock only)."""
+    chunk_hours = [hour for start, end in chunk for hour in _hours_of(start, end)]
+    computed: list[UsageHourly] = []
     written = 0
-    for chunk in _run_chunks(_hour_runs(hours)):
-        chunk_hours = [hour for start, end in chunk for hour in _hours_of(start, end)]
-        computed: list[UsageHourly] = []
-        with transaction.atomic():
-            rollup_lock()
-            for start, end in chunk:
-                stored = UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
-                old_daily = daily_sums(stored)
-                if hourly_sql_enabled():
-                    stored.delete()
-                    count = hourly_rows_insert(start=start, end=end)
-                    new_daily = daily_sums(stored)
-                else:
-                    rollups = _rollup_compute(start, end)
-                    stored.delete()
-                    rows_insert(rows=rollups)
-                    count = len(rollups)
-                    computed += rollups
-                    new_daily = daily_sums_of(rollups)
-                usage_daily_apply({h.date() for h in _hours_of(start, end)}, old_daily, new_daily)
-                TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
-                rows_insert(
-                    rows=tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end))
-                )
-                written += count
+    with transaction.atomic():
+        rollup_lock(latency=not latency_apart)
+        for start, end in chunk:
+            stored = UsageHourly.objects.filter(hour__gte=start, hour__lt=end)
+            old_daily = daily_sums(stored)
+            if hourly_sql_enabled():
+                stored.delete()
+                count = hourly_rows_insert(start=start, end=end)
+                new_daily = daily_sums(stored)
+            else:
+                rollups = _rollup_compute(start, end)
+                stored.delete()
+                rows_insert(rows=rollups)
+                count = len(rollups)
+                computed += rollups
+                new_daily = daily_sums_of(rollups)
+            usage_daily_apply({h.date() for h in _hours_of(start, end)}, old_daily, new_daily)
+            TokensPerMinuteHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
+            rows_insert(
+                rows=tokens_per_minute_compute(GatewayRequest.objects.filter(time__gte=start, time__lt=end))
+            )
+            written += count
+        if latency_apart:
+            latency_hours_mark(chunk_hours)
+        else:
             # Once per chunk, not per run: the latency rollups are rewritten per day and then
             # re-summed over the spans of those days, whatever the number of hours changed.
             latency_hours_changed(
                 chunk_hours,
                 UsageHourly.objects.filter(hour__in=chunk_hours) if hourly_sql_enabled() else computed,
             )
-            latency_operations_apply(chunk_hours)  # from the requests: UsageHourly has no operation
+        latency_operations_apply(chunk_hours)  # from the requests: UsageHourly has no operation
     return written
 
 
