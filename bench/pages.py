@@ -13,7 +13,8 @@
    and after the hourly horizon applies (``PORTAL_HOURLY_ROLLUP_MONTHS``: the prune runs). A
    database already holding exactly that many generated requests is reused (``--regenerate``
    forces a new one; ``--rebuild`` empties the rollups and rebuilds them on it;
-   ``--portable-rollups`` rebuilds through the portable ORM path instead of PostgreSQL's fast ones;
+   ``--portable-rollups`` rebuilds through the portable ORM path instead of PostgreSQL's fast
+   ones, in one thread;
    ``--month-rebuild`` also times recomputing the timed month's rollups in place).
 2. Times every page and API endpoint that exists (by URL, through Django's test client signed in
    as an admin, so the time is server time: middleware, queries, template): one warm-up request,
@@ -549,12 +550,14 @@ def main() -> None:
     if args.portable_rollups:
         import usage.db.copy
         import usage.rollups.hourly_sql
+        import usage.rollups.latency_alongside
         import usage.rollups.latency_sql
         import usage.rollups.tokens_per_minute
 
         usage.rollups.hourly_sql.HOURLY_SQL_FAST_PATH = False
         usage.rollups.tokens_per_minute.TPM_SQL_FAST_PATH = False
         usage.rollups.latency_sql.LATENCY_SQL_FAST_PATH = False
+        usage.rollups.latency_alongside.LATENCY_ALONGSIDE = False
         usage.db.copy.ROWS_COPY_FAST_PATH = False
     start, end = generate(
         requests=args.requests, months=months, regenerate=args.regenerate, rebuild=args.rebuild

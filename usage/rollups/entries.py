@@ -40,6 +40,8 @@ BY_HOUR_COLUMNS = {
     "native": "native_duration_by_hour",
     "overhead": "overhead_by_hour",
 }
+# Every hour of a day, as the latency rollups key their per-hour entries.
+DAY_HOURS = frozenset(str(hour) for hour in range(24))
 # The per-hour measures, in the order rows store them as lists (``measures_by_hour``).
 MEASURE_ORDER = (
     "requests",

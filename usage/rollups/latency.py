@@ -16,6 +16,7 @@ from ..models import LatencyDaily, LatencyHourOfDay, UsageHourly
 from .common import hour_floor, rollup_lock
 from .entries import (
     BY_HOUR_COLUMNS,
+    DAY_HOURS,
     HOURLY_FIELDS,
     LATENCY_DIMENSIONS,
     MEASURE_ORDER,
@@ -141,7 +142,8 @@ def _latency_hour_of_day_apply(day: date, refreshed_hours: set[str], new: Mappin
     """Replace the ``refreshed_hours`` of ``day`` in LatencyHourOfDay by ``new`` (that day's
     ``hour_of_day_entries`` items); keep its other hours."""
     existing = {
-        (day, r.deployment, r.model, r.is_streaming): r for r in LatencyHourOfDay.objects.filter(day=day)
+        (day, r.deployment, r.model, r.is_streaming): r
+        for r in (LatencyHourOfDay.objects.filter(day=day) if DAY_HOURS - refreshed_hours else ())
     }
     rows = []
     for key in sorted(existing.keys() | new.keys()):
@@ -162,7 +164,9 @@ def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, di
     needs the rest of the day's hourly rollups: the cost does not grow with the day's volume.
     """
     existing = {
-        tuple(getattr(r, d) for d in LATENCY_DIMENSIONS): r for r in LatencyDaily.objects.filter(day=day)
+        tuple(getattr(r, d) for d in LATENCY_DIMENSIONS): r
+        # A whole day refreshed (a rebuild) keeps none of the stored hours: not read.
+        for r in (LatencyDaily.objects.filter(day=day) if DAY_HOURS - refreshed_hours else ())
     }
     rows = []
     for dims in existing.keys() | entries.keys():

@@ -70,14 +70,18 @@ FROM (
         SUM(CASE WHEN status_class = '5xx' THEN requests ELSE 0 END)::bigint AS errors,
         SUM(tps_completion_tokens)::bigint AS tps_tokens,
         array_agg(tps_backend_ms) FILTER (WHERE tps_backend_ms <> 0) AS tps_ms,
-        {", ".join(
-            f"(array_agg({column} {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1] AS {name}"
-            for column, name in _HEADROOM
-        )},
-        {", ".join(
-            f"jsonb_agg({column}) FILTER (WHERE {column} <> '{{}}'::jsonb) AS h{i}"
-            for i, (_, column) in enumerate(_HISTOGRAMS)
-        )}
+        {
+    ", ".join(
+        f"(array_agg({column} {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1] AS {name}"
+        for column, name in _HEADROOM
+    )
+},
+        {
+    ", ".join(
+        f"jsonb_agg({column}) FILTER (WHERE {column} <> '{{}}'::jsonb) AS h{i}"
+        for i, (_, column) in enumerate(_HISTOGRAMS)
+    )
+}
     FROM usage_usagehourly WHERE hour = ANY(%(hours)s)
     GROUP BY {_KEY}
 ) m

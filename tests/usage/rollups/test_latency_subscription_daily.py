@@ -18,12 +18,15 @@ from hypothesis import strategies as st
 from tests.support.latency_data import SUBSCRIPTIONS, requests_random_store, rounded
 from tests.support.latency_expected import hour_entry, hour_entry_add
 from tests.support.module_rows import module_rows
+from tests.support.rollup_snapshot import rollup_snapshot
 from usage.latency.charts import latency_charts
 from usage.latency.filters import LatencyFilters
 from usage.latency.groups import GROUPINGS, latency_rows
 from usage.latency.reads import latency_rollup_rows
 from usage.models import (
     GatewayRequest,
+    LatencyDaily,
+    LatencyHourOfDay,
     LatencySubscriptionDaily,
     LatencySubscriptionRegionDaily,
     UsageHourly,
@@ -310,7 +313,9 @@ def _rebuilt_snapshot() -> dict[str, list[tuple]]:
 def test_late_rows_and_re_imports_update_the_right_hours_exactly_once(generated):
     late = requests_random_store(n=60, seed=9, start=H + timedelta(hours=30), hours=3)
     # A late row with dimensions never seen before (new subscription, new region).
-    late += requests_random_store(n=3, seed=10, start=H + timedelta(hours=70), hours=1, apim_subscription_id="sub-late")
+    late += requests_random_store(
+        n=3, seed=10, start=H + timedelta(hours=70), hours=1, apim_subscription_id="sub-late"
+    )
     late_hours = {r.time.replace(minute=0, second=0, microsecond=0) for r in late}
     rollup_refresh_hours(hours=late_hours)
     incremental = _snapshot()
@@ -320,6 +325,32 @@ def test_late_rows_and_re_imports_update_the_right_hours_exactly_once(generated)
     assert LatencySubscriptionDaily.objects.filter(apim_subscription_id="sub-late").exists()
     filters = LatencyFilters(start=H, end=H + timedelta(days=DAYS), subscription="sub-late")
     assert sum(r.requests for r in latency_rows(filters=filters, group_by="model")) == 3
+
+
+@pytest.mark.slow
+def test_a_whole_day_refreshed_in_place_gives_the_rows_of_a_rebuild(generated):
+    day = H + timedelta(days=1)
+    # One subscription leaves the day and a new one arrives: none of its stored rows is kept as is.
+    gone = SUBSCRIPTIONS[0]
+    of_day = GatewayRequest.objects.filter(time__gte=day, time__lt=day + timedelta(days=1))
+    assert of_day.filter(apim_subscription_id=gone).exists()
+    of_day.filter(apim_subscription_id=gone).delete()
+    requests_random_store(
+        n=4, seed=13, start=day + timedelta(hours=5), hours=2, apim_subscription_id="sub-new"
+    )
+    with CaptureQueriesContext(connection) as queries:
+        rollup_refresh_range(start=day, end=day + timedelta(days=1))
+    in_place = _snapshot() | rollup_snapshot((LatencyDaily, LatencyHourOfDay))
+    assert not LatencySubscriptionDaily.objects.filter(day=day.date(), apim_subscription_id=gone).exists()
+    assert LatencySubscriptionRegionDaily.objects.filter(
+        day=day.date(), apim_subscription_id="sub-new"
+    ).exists()
+    # The day's stored per-subscription rows were replaced without being read (the spans read
+    # the day's LatencyDaily and LatencyHourOfDay rows once they are rebuilt).
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    for table in ("usage_latencysubscriptiondaily", "usage_latencysubscriptionregiondaily"):
+        assert not [sql[:300] for sql in reads if f'FROM "{table}"' in sql]
+    assert _rebuilt_snapshot() | rollup_snapshot((LatencyDaily, LatencyHourOfDay)) == in_place
 
 
 @pytest.mark.slow
