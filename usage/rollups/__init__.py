@@ -22,6 +22,7 @@ transaction maintains the coarser rollups the pages read:
 - ``entries``: the per-hour latency entries every latency rollup is built from;
 - ``histograms``: the log-scale latency buckets and their packed form;
 - ``deferral``: long imports refresh the latency rollups once a minute instead of per batch;
+- ``latency_alongside``: a long refresh builds the latency rollups in a second thread;
 - ``expressions``: the SQL status class and histogram bucket the GROUP BY queries key by;
 - ``common``: what they share (dimensions, status classes, the refresh lock).
 """

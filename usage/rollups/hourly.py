@@ -16,8 +16,10 @@ transaction maintains the coarser rollups read by the pages: the latency rollups
 (``usage.rollups.latency``; refreshed hours replaced, the day's other hours kept, or deferred:
 ``usage.rollups.deferral``), UsageDaily (old contribution out, new in) and
 TokensPerMinuteHourly (recomputed with the hours, one GROUP BY per subscription and minute). On
-PostgreSQL concurrent refreshes are serialised by a transaction-level advisory lock, so two
-ingestion workers cannot interleave delete and insert.
+PostgreSQL concurrent refreshes are serialised by transaction-level advisory locks, so two
+ingestion workers cannot interleave delete and insert; a refresh of several chunks outside a
+transaction builds each chunk's latency rollups in a second thread while the next chunk's hourly
+rows are written (``usage.rollups.latency_alongside``).
 """
 
 from collections.abc import Iterable
