@@ -41,7 +41,15 @@ BY_HOUR_COLUMNS = {
     "overhead": "overhead_by_hour",
 }
 # Every hour of a day, as the latency rollups key their per-hour entries.
-DAY_HOURS = frozenset(str(hour) for hour in range(24))
+_DAY_HOURS = frozenset(str(hour) for hour in range(24))
+
+
+def whole_day(hours: set[str]) -> bool:
+    """Whether ``hours`` (hours of day, as entries key them) are all of a day's: a refresh of them
+    keeps none of the day's stored hours, so it need not read them."""
+    return hours >= _DAY_HOURS
+
+
 # The per-hour measures, in the order rows store them as lists (``measures_by_hour``).
 MEASURE_ORDER = (
     "requests",

@@ -97,6 +97,11 @@ def _hours_of(start: datetime, end: datetime) -> list[datetime]:
     return [start + timedelta(hours=i) for i in range(int((end - start) / timedelta(hours=1)))]
 
 
+def _chunk_hours(chunk: list[tuple[datetime, datetime]]) -> list[datetime]:
+    """The hours of a chunk's runs."""
+    return [hour for start, end in chunk for hour in _hours_of(start, end)]
+
+
 def _grouped(queryset: QuerySet, **extra) -> QuerySet:
     """Rows grouped by hour, the rollup dimensions and the status class (plus ``extra`` keys)."""
     return (
@@ -252,7 +257,7 @@ def _hours_refresh(hours: Iterable[datetime]) -> int:
         with latency_rollups_alongside() as latency_refresh:
             for chunk in chunks:
                 written += _chunk_refresh(chunk, latency_apart=True)
-                latency_refresh([hour for start, end in chunk for hour in _hours_of(start, end)])
+                latency_refresh(_chunk_hours(chunk))
         return written
     return sum(_chunk_refresh(chunk, latency_apart=False) for chunk in chunks)
 
@@ -260,7 +265,7 @@ def _hours_refresh(hours: Iterable[datetime]) -> int:
 def _chunk_refresh(chunk: list[tuple[datetime, datetime]], *, latency_apart: bool) -> int:
     """Refresh a chunk's runs of hours in one transaction; with ``latency_apart`` its latency
     rollups are left to the caller (its hours marked pending, under the hourly lock only)."""
-    chunk_hours = [hour for start, end in chunk for hour in _hours_of(start, end)]
+    chunk_hours = _chunk_hours(chunk)
     computed: list[UsageHourly] = []
     written = 0
     with transaction.atomic():

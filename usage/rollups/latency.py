@@ -16,13 +16,13 @@ from ..models import LatencyDaily, LatencyHourOfDay, UsageHourly
 from .common import hour_floor, rollup_lock
 from .entries import (
     BY_HOUR_COLUMNS,
-    DAY_HOURS,
     HOURLY_FIELDS,
     LATENCY_DIMENSIONS,
     MEASURE_ORDER,
     PACKED_COLUMNS,
     hour_entries,
     hour_entry,
+    whole_day,
 )
 from .histograms import histogram_merge_into, histogram_pack, histograms_pack, histograms_unpack
 from .horizon import hourly_horizon
@@ -143,7 +143,7 @@ def _latency_hour_of_day_apply(day: date, refreshed_hours: set[str], new: Mappin
     ``hour_of_day_entries`` items); keep its other hours."""
     existing = {
         (day, r.deployment, r.model, r.is_streaming): r
-        for r in (LatencyHourOfDay.objects.filter(day=day) if DAY_HOURS - refreshed_hours else ())
+        for r in (() if whole_day(refreshed_hours) else LatencyHourOfDay.objects.filter(day=day))
     }
     rows = []
     for key in sorted(existing.keys() | new.keys()):
@@ -166,7 +166,7 @@ def _latency_daily_apply(day, refreshed_hours: set[str], entries: dict[tuple, di
     existing = {
         tuple(getattr(r, d) for d in LATENCY_DIMENSIONS): r
         # A whole day refreshed (a rebuild) keeps none of the stored hours: not read.
-        for r in (LatencyDaily.objects.filter(day=day) if DAY_HOURS - refreshed_hours else ())
+        for r in (() if whole_day(refreshed_hours) else LatencyDaily.objects.filter(day=day))
     }
     rows = []
     for dims in existing.keys() | entries.keys():

@@ -59,14 +59,14 @@ def latency_rollups_alongside() -> Iterator[Callable[[list[datetime]], None]]:
     ``hours`` (under ``rollup_lock(latency=False)``) and marked them (``latency_hours_mark``)
     committed: their latency rollups are refreshed in a second thread, in order. Leaving the block
     waits for them; an error there is raised by the next ``refresh`` or on leaving."""
-    done: list[Future[None]] = []
+    futures: list[Future[None]] = []
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="latency-rollups")
 
     def refresh(hours: list[datetime]) -> None:
-        for future in done:
+        for future in futures:
             if future.done():
                 future.result()  # raises the second thread's error: stop writing more hours
-        done.append(pool.submit(_latency_hours_refresh, hours))
+        futures.append(pool.submit(_latency_hours_refresh, hours))
 
     try:
         yield refresh
@@ -74,5 +74,5 @@ def latency_rollups_alongside() -> Iterator[Callable[[list[datetime]], None]]:
         pool.shutdown(wait=True, cancel_futures=True)  # the hours not refreshed stay marked
         raise
     pool.shutdown(wait=True)
-    for future in done:
+    for future in futures:
         future.result()

@@ -10,7 +10,7 @@ from django.db.models import Q
 from ..db.bulk import rows_update
 from ..db.copy import rows_insert
 from ..models import LatencySubscriptionDaily, LatencySubscriptionRegionDaily
-from .entries import BY_HOUR_COLUMNS, DAY_HOURS, LATENCY_DIMENSIONS, PACKED_COLUMNS, hour_entries
+from .entries import BY_HOUR_COLUMNS, LATENCY_DIMENSIONS, PACKED_COLUMNS, hour_entries, whole_day
 from .histograms import (
     histogram_lanes,
     histogram_lanes_of,
@@ -175,7 +175,7 @@ def _latency_subscription_daily_apply(
     dimensions = _SUBSCRIPTION_ROLLUPS[model]
     entries = _lanes_entries(entries)
     of_day = model.objects.filter(day=day).order_by()
-    if refreshed_hours >= DAY_HOURS:
+    if whole_day(refreshed_hours):
         # The whole day (a rebuild, a re-priced month): no stored hour is kept, so the day's rows
         # are replaced without reading them.
         of_day.delete()
