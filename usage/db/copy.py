@@ -4,8 +4,8 @@
 the model would save them; ``rows_insert`` inserts unsaved model instances (the rollups' rows) the
 same way, where Django's ``bulk_create`` spends most of a rollup rebuild building and quoting its
 multi-row INSERTs; ``binary_copy`` is the COPY itself, for callers that build their rows
-(``usage.ingestion.store`` copies new requests that way); ``json_text`` passes a JSON column's text
-as it is.
+(``usage.ingestion.store_writes`` copies new requests that way); ``json_text`` passes a JSON
+column's text as it is.
 
 The binary format: bodies travel as they are (the text format escapes every backslash, tab and
 newline, and the server unescapes them) and numbers and times need no printing and parsing; a

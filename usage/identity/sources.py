@@ -111,9 +111,9 @@ def caller_resolve(
     """The caller of a stored request, in the order above.
 
     ``headers`` are the request's stored headers (backend and frontend merged, the backend's
-    identity headers winning: ``usage.ingestion.rows``); ``stored`` is what was stored before,
-    whose header source is kept while it names the same id (the merged headers no longer say
-    which request carried it). ``gateway_ids`` lower-case.
+    identity headers winning: ``usage.ingestion.rows_gateway``); ``stored`` is what was stored
+    before, whose header source is kept while it names the same id (the merged headers no longer
+    say which request carried it). ``gateway_ids`` lower-case.
     """
     value = header_value(headers, names)
     if value:

@@ -182,6 +182,10 @@ class _Cells:
         return value
 
 
+def _notes(cells: _Cells) -> str:
+    return "; ".join(cells.notes)
+
+
 def _as_text(value: Any) -> str:
     if value is None:
         return ""
