@@ -6,7 +6,7 @@ token is accepted), answering ``{"tables": [{"name": "PrimaryResult", "columns":
 [...]}]}`` with typed columns, or the partial-error form (HTTP 200 with ``error.code ==
 "PartialError"``), or an error status.
 
-It understands the simple KQL that ``usage.ingestion.log_analytics`` sends, nothing more
+It understands the simple KQL that ``usage.ingestion.log_analytics_query`` sends, nothing more
 (``usage.demo.kql``)::
 
     Table

@@ -1,5 +1,6 @@
-"""The KQL the Log Analytics emulator understands: the queries ``usage.ingestion.log_analytics``
-sends (see ``usage.demo.emulator``), the API's ``timespan`` and the service's datetime text.
+"""The KQL the Log Analytics emulator understands: the queries
+``usage.ingestion.log_analytics_query`` sends (see ``usage.demo.emulator``), the API's ``timespan``
+and the service's datetime text.
 """
 
 from __future__ import annotations

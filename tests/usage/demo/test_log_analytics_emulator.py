@@ -9,7 +9,7 @@ import pytest
 
 from usage.demo.emulator import LogAnalyticsEmulator
 from usage.demo.kql import parse_query
-from usage.ingestion.log_analytics import table_query
+from usage.ingestion.log_analytics_query import table_query
 from usage.ingestion.tables import GATEWAY, NATIVE
 
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
