@@ -13,7 +13,8 @@ from aoai_portal.months import month_floor, month_parse
 from aoai_portal.roles import BUDGET_OWNER, FINANCE
 from usage.chargeback.scope import cost_center_scope
 
-from .selectors.overview import DriftItem, QuotaRow, quota_overview
+from .selectors.drift import DriftItem
+from .selectors.overview import QuotaRow, quota_overview
 
 router = Router(tags=["quotas"])
 

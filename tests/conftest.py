@@ -59,7 +59,7 @@ def _default_prices(request, django_db_blocker):
     )
     if uses_db:
         request.getfixturevalue("django_db_setup")
-        from usage.accounting.pricing import prices_seed
+        from usage.accounting.price_defaults import prices_seed
         from usage.models import ModelPrice
 
         with django_db_blocker.unblock():

@@ -25,7 +25,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from audit.models import ReviewItem
 from tests.support.portal_data import PortalData, portal_data_load
-from usage.accounting.pricing import prices_seed
+from usage.accounting.price_defaults import prices_seed
 from usage.models import GatewayRequest, IngestionRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]

@@ -14,7 +14,7 @@ from costs.demo import UNMATCHED_ACCOUNT, demo_cost_export_write, demo_cost_rows
 from costs.models import CostImport, CostLine
 from costs.reconciliation import month_status
 from tests.support.costs_data import gateway_request
-from usage.accounting.pricing import prices_seed
+from usage.accounting.price_defaults import prices_seed
 
 
 def _months() -> list[dt.date]:

@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from aoai_portal.months import month_parse
-from quotas.selectors import consumption, overview, tiers
+from quotas.selectors import consumption, drift, overview, tiers
 from quotas.selectors.consumption import peak_tokens_per_minute
 from quotas.selectors.overview import quota_overview
 from quotas.services import tier_assign
@@ -232,8 +232,8 @@ def _direct_products_and_peaks(*, start: datetime, end: datetime, products: bool
 def _direct(monkeypatch, call):
     with monkeypatch.context() as patch:
         patch.setattr(overview, "products_and_peaks", _direct_products_and_peaks)
-        patch.setattr(overview, "busy_minutes", _direct_busy_minutes)
-        patch.setattr(overview, "deployments_used", _direct_deployments_used)
+        patch.setattr(drift, "busy_minutes", _direct_busy_minutes)
+        patch.setattr(drift, "deployments_used", _direct_deployments_used)
         patch.setattr(overview, "usage_by_subscription", _direct_usage_by_subscription)
         return call()
 
@@ -300,7 +300,7 @@ def test_the_overview_from_rollups_equals_the_overview_from_the_request_table(
         ]
         # Only subscriptions tier_at can give a tier have a threshold, each its own lowest (+10%).
         start = datetime(2026, 11, 1, tzinfo=UTC)
-        thresholds = overview._lowest_tolerated(
+        thresholds = drift._lowest_tolerated(
             tiers.assignments_overlapping(start=start, end=NOW),
             consumption.products_by_subscription(start=start, end=NOW),
         )

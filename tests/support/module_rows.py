@@ -17,7 +17,7 @@ def module_rows(django_db_blocker) -> Iterator[None]:
         outer = transaction.atomic()
         outer.__enter__()
         try:
-            from usage.accounting.pricing import prices_seed
+            from usage.accounting.price_defaults import prices_seed
             from usage.models import ModelPrice
 
             # The default prices, as conftest's _default_prices puts them back for a test; rows

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit.models import FlagRule
 from quotas.demo import quota_demo_seed
-from usage.accounting.pricing import prices_seed
+from usage.accounting.price_defaults import prices_seed
 from usage.demo.data import generate_logs
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE

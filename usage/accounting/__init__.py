@@ -2,7 +2,9 @@
 
 * ``parse``: the pure parser of one request (bodies, URL, headers, join partners).
 * ``tokens``: offline tiktoken encodings (seeded from the bpe-openai package, sha256 checked).
-* ``pricing``: the price in effect, cost, default prices, previews, closed months, PTU.
+* ``pricing``: the price in effect, cost, closed months.
+* ``price_defaults``: the default prices from genai-prices; ``price_changes``: previews and
+  applying a new price; ``ptu``: provisioned commitments shared out by tokens.
 * ``services.usage_refresh``: the bulk step ingestion runs after every batch.
 """
 

@@ -15,7 +15,7 @@ from usage.models import Deployment, ModelPrice, ProvisionedCommitment
 
 from .parse.readers import model_split
 from .price_changes import price_apply, price_change_preview
-from .pricing import ptu_allocate
+from .ptu import ptu_allocate
 from .services import deployment_requests_refresh
 
 

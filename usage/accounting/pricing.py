@@ -1,26 +1,24 @@
-"""Prices and cost: which price applies to a request, what it costs, defaults, previews, PTU.
+"""Prices and cost: which price applies to a request, what it costs, closed months.
 
-* ``genai_price_rows`` / ``prices_seed``: the default table, from the pinned ``genai-prices``
-  package (offline, Azure provider; ``gpt-35-turbo`` maps to ``gpt-3.5-turbo`` there).
+* Default prices (``genai_price_rows`` / ``prices_seed``): ``usage.accounting.price_defaults``.
 * ``PriceBook``: every price row loaded once; ``PriceBook.find`` picks the row in effect for a
   request (most specific deployment / deployment type first, admin before default, latest
   ``effective_from`` not after the request time).
 * ``cost_compute``: money for tokens, cached tokens, images and audio minutes under one row.
 * ``month_is_closed`` / ``months_closed``: a closed month is never repriced.
 * Previews and applying a new admin price: ``usage.accounting.price_changes``.
-* ``ptu_allocate``: provisioned deployments share their monthly commitment out by tokens.
+* PTU (``ptu_rates``, ``ptu_allocate``): ``usage.accounting.ptu``; ``request_cost`` prices a
+  provisioned deployment's request with the rates it is given.
 """
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Sum
 
-from aoai_portal.months import month_bounds, month_floor
-from usage.db.bulk import rows_update
+from aoai_portal.months import month_floor
 from usage.models import (
     Deployment,
     DeploymentType,
@@ -33,39 +31,6 @@ from usage.models import (
 
 from .parse.readers import model_split
 
-GENAI_PRICES_VERSION = "0.2.3"
-# Before any dated price of genai-prices: the default rows apply from here on.
-DEFAULT_EFFECTIVE_FROM = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
-# Azure OpenAI model names (as the service reports them) that get a default price.
-AZURE_MODELS = (
-    "gpt-35-turbo",
-    "gpt-35-turbo-16k",
-    "gpt-35-turbo-instruct",
-    "gpt-4",
-    "gpt-4-32k",
-    "gpt-4-turbo",
-    "gpt-4o",
-    "gpt-4o-mini",
-    "gpt-4.1",
-    "gpt-4.1-mini",
-    "gpt-4.1-nano",
-    "gpt-4.5-preview",
-    "gpt-5",
-    "gpt-5-mini",
-    "gpt-5-nano",
-    "gpt-5-chat",
-    "o1",
-    "o1-mini",
-    "o1-preview",
-    "o3",
-    "o3-mini",
-    "o4-mini",
-    "codex-mini",
-    "gpt-image-1",
-    "text-embedding-3-small",
-    "text-embedding-3-large",
-    "text-embedding-ada-002",
-)
 _EIGHT_PLACES = Decimal("0.00000001")
 _MILLION = Decimal(1_000_000)
 # Requests whose numbers are known to cost nothing are "priced" at 0 (errors).
@@ -89,88 +54,6 @@ def month_is_closed(month: dt.date) -> bool:
     from usage.chargeback.selectors.reports import month_is_closed as chargeback_month_is_closed
 
     return chargeback_month_is_closed(month)
-
-
-# --- defaults from genai-prices -----------------------------------------------------------------
-
-
-def _decimal(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    base = getattr(value, "base", value)  # TieredPrices: the base rate
-    return Decimal(str(base))
-
-
-def genai_price_rows() -> list[dict]:
-    """The default price rows, computed from the installed (pinned) genai-prices data."""
-    import genai_prices
-    from genai_prices import data_snapshot
-    from genai_prices.types import ModelPrice as GenaiModelPrice
-    from genai_prices.types import StartDateConstraint
-
-    snapshot = data_snapshot.get_snapshot()
-    rows = []
-    for model in AZURE_MODELS:
-        try:
-            _provider, info = snapshot.find_provider_model(model, None, "azure", None)
-        except LookupError:
-            continue
-        periods: list[tuple[dt.datetime, GenaiModelPrice]] = []
-        if isinstance(info.prices, GenaiModelPrice):
-            periods.append((DEFAULT_EFFECTIVE_FROM, info.prices))
-        else:
-            for conditional in info.prices:
-                constraint = conditional.constraint
-                if constraint is None:
-                    start = DEFAULT_EFFECTIVE_FROM
-                elif isinstance(constraint, StartDateConstraint):
-                    day = constraint.start_date
-                    start = max(
-                        DEFAULT_EFFECTIVE_FROM, dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-                    )
-                else:
-                    continue  # time-of-day discounts do not exist on Azure
-                periods.append((start, conditional.prices))
-        for start, price in periods:
-            values = price.__dict__
-            rows.append(
-                {
-                    "model": model,
-                    "deployment": "",
-                    "deployment_type": DeploymentType.GLOBAL,
-                    "currency": "USD",
-                    "effective_from": start,
-                    "source": ModelPrice.Source.GENAI_PRICES,
-                    "input_per_1m": _decimal(values.get("input_mtok")) or Decimal(0),
-                    "cached_input_per_1m": _decimal(values.get("cache_read_mtok")),
-                    "output_per_1m": _decimal(values.get("output_mtok")) or Decimal(0),
-                    "source_version": genai_prices.__version__,
-                    "note": f"genai-prices model {info.id}",
-                }
-            )
-    return rows
-
-
-def prices_seed(*, price_model: type = ModelPrice) -> int:
-    """Write the default prices as rows (idempotent); returns how many rows were created.
-
-    ``price_model`` lets the data migration pass its historical model.
-    """
-    keys = ("model", "deployment", "deployment_type", "currency", "effective_from", "source")
-    rows = genai_price_rows()
-    if not price_model.objects.exists():
-        # An empty table (a new database; a test database emptied between tests): one insert, the
-        # last row of a key winning as below.
-        by_key = {tuple(row[k] for k in keys): row for row in rows}
-        price_model.objects.bulk_create(price_model(**row) for row in by_key.values())
-        return len(by_key)
-    created = 0
-    for row in rows:
-        key = {k: row[k] for k in keys}
-        defaults = {k: v for k, v in row.items() if k not in key}
-        _obj, was_created = price_model.objects.update_or_create(**key, defaults=defaults)
-        created += int(was_created)
-    return created
 
 
 # --- the price book -----------------------------------------------------------------------------
@@ -354,9 +237,6 @@ def request_cost(
     return Cost(value, price.currency, True, price.version)
 
 
-# --- PTU ----------------------------------------------------------------------------------------
-
-
 def stored_request_cost(
     *,
     book: PriceBook,
@@ -379,77 +259,6 @@ def stored_request_cost(
         is_error=is_error,
         ptu_rates=ptu_rates,
     )
-
-
-def ptu_rates(
-    *,
-    book: PriceBook,
-    pairs: Collection[tuple[str, dt.date]],
-    month_tokens: Callable[[str, dt.date], int] | None = None,
-) -> dict[tuple[str, dt.date], tuple[Decimal, ProvisionedCommitment]]:
-    """Money per token for each (provisioned deployment, month) with a commitment.
-
-    The rate is the commitment over the month's tokens stored so far, so it is exact once the
-    month is complete; ``ptu_allocate`` re-applies it to every request of the month.
-    ``month_tokens(deployment, month)`` gives those tokens when the caller knows them without
-    summing the month's requests (ingestion: ``usage.rollups.delta.month_tokens_stored``).
-    """
-    rates = {}
-    for deployment, month in pairs:
-        commitment = book.commitments.get((deployment, month))
-        if commitment is None:
-            continue
-        if month_tokens is not None:
-            tokens = month_tokens(deployment, month)
-        else:
-            start, end = month_bounds(month)
-            tokens = (
-                GatewayRequest.objects.filter(deployment=deployment, time__gte=start, time__lt=end)
-                .aggregate(t=Sum("total_tokens"))
-                .get("t")
-                or 0
-            )
-        rates[(deployment, month)] = (Decimal(commitment.amount) / Decimal(max(tokens, 1)), commitment)
-    return rates
-
-
-def ptu_allocate(*, month: dt.date) -> int:
-    """Share out every PTU commitment of ``month`` over its requests by tokens.
-
-    Returns the number of requests updated. Closed months are left alone. Run it when a month
-    ends (before closing it) or after changing a commitment; rollups of touched hours refresh.
-    """
-    from usage.rollups.hourly import rollup_refresh_hours
-
-    month = month_floor(month)
-    if month_is_closed(month):
-        return 0
-    book = PriceBook.load()
-    provisioned = [d for d, kind in book.deployment_types.items() if kind == DeploymentType.PROVISIONED]
-    updated = 0
-    hours: set[dt.datetime] = set()
-    start, end = month_bounds(month)
-    for deployment in provisioned:
-        rates = ptu_rates(book=book, pairs=[(deployment, month)])
-        rows = list(GatewayRequest.objects.filter(deployment=deployment, time__gte=start, time__lt=end))
-        for row in rows:
-            cost = stored_request_cost(
-                book=book,
-                row=row,
-                is_error=(row.response_code or 0) >= 400,
-                ptu_rates=rates,
-            )
-            row.cost, row.currency, row.is_priced, row.price_version = (
-                cost.cost,
-                cost.currency,
-                cost.is_priced,
-                cost.price_version,
-            )
-            hours.add(row.time)
-        rows_update(rows=rows, fields=["cost", "currency", "is_priced", "price_version"])
-        updated += len(rows)
-    rollup_refresh_hours(hours=hours)
-    return updated
 
 
 # --- price change: preview and apply ------------------------------------------------------------

@@ -27,7 +27,8 @@ from usage.regions.services import backend_regions_resolve
 
 from .parse.inputs import LlmLogInput, NativeInput, RequestInput, UsageResult, llm_log_merge
 from .parse.parser import usage_parse
-from .pricing import PriceBook, months_closed, ptu_rates, stored_request_cost
+from .pricing import PriceBook, months_closed, stored_request_cost
+from .ptu import ptu_rates
 
 BATCH = 1000
 

@@ -50,7 +50,7 @@ def chargeback_month_close(*, month: date, user, warnings_confirmed: bool = Fals
         warnings = month_close_warnings(month=month)
         if warnings:
             raise MonthCloseUnconfirmed(warnings)
-    from usage.accounting.pricing import ptu_allocate
+    from usage.accounting.ptu import ptu_allocate
 
     ptu_allocate(month=month)  # provisioned (PTU) deployments: exact token shares before freezing
     snapshot = chargeback_snapshot_build(month=month)

@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from usage.accounting.pricing import prices_seed
+    from usage.accounting.price_defaults import prices_seed
 
     prices_seed(price_model=apps.get_model("usage", "ModelPrice"))
 

@@ -10,13 +10,9 @@ from django.db.models import Sum
 from tests.factories import gateway_request_create
 from tests.support import accounting_samples as s
 from usage.accounting.price_changes import price_apply, price_change_preview, token_quality_by_month
-from usage.accounting.pricing import (
-    PriceBook,
-    genai_price_rows,
-    month_is_closed,
-    prices_seed,
-    ptu_allocate,
-)
+from usage.accounting.price_defaults import genai_price_rows, prices_seed
+from usage.accounting.pricing import PriceBook, month_is_closed
+from usage.accounting.ptu import ptu_allocate
 from usage.ingestion.pipeline import requests_refresh
 from usage.models import (
     CostCenter,

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from usage.accounting.pricing import genai_price_rows, prices_seed
+from usage.accounting.price_defaults import genai_price_rows, prices_seed
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from usage.accounting.pricing import ptu_allocate
+from usage.accounting.ptu import ptu_allocate
 
 
 class Command(BaseCommand):
