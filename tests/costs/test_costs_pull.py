@@ -8,7 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from aoai_portal.celery import app
-from costs.emulator import AMORTIZED_COST, CostManagementEmulator, cost_records_generate, export_write
+from costs.emulator import CostManagementEmulator
+from costs.emulator_records import AMORTIZED_COST, cost_records_generate, export_write
 from costs.models import CostImport, CostLine
 from costs.pull import cost_pull
 from costs.services import AMORTIZED, cost_file_import
