@@ -128,7 +128,7 @@ from django.urls import reverse as _reverse  # noqa: E402
 from django.utils.html import format_html, format_html_join  # noqa: E402
 
 from .chargeback.selectors.cost_centers import unassigned_subscriptions  # noqa: E402
-from .chargeback.selectors.reports import EMPTY_PARAM  # noqa: E402
+from .chargeback.selectors.groups import EMPTY_PARAM  # noqa: E402
 from .models import CostCenter, CostCenterAssignment, CostCenterOwner, MonthClose  # noqa: E402
 
 UNASSIGNED_LOOKBACK_DAYS = 90
@@ -174,7 +174,9 @@ class CostCenterOwnerInline(admin.TabularInline):
     model = CostCenterOwner
     form = CostCenterOwnerForm
     extra = 0
-    verbose_name_plural = "Budget owners (users by username, e-mail or Entra object id; Entra groups by object id)"
+    verbose_name_plural = (
+        "Budget owners (users by username, e-mail or Entra object id; Entra groups by object id)"
+    )
 
 
 @admin.register(CostCenter)

@@ -50,8 +50,8 @@ def months_closed(*, months: Iterable[dt.date]) -> set[dt.date]:
 
 
 def month_is_closed(month: dt.date) -> bool:
-    """Same rule as the chargeback pages (``usage.chargeback.selectors.reports.month_is_closed``)."""
-    from usage.chargeback.selectors.reports import month_is_closed as chargeback_month_is_closed
+    """Same rule as the chargeback pages (``usage.chargeback.selectors.closes.month_is_closed``)."""
+    from usage.chargeback.selectors.closes import month_is_closed as chargeback_month_is_closed
 
     return chargeback_month_is_closed(month)
 

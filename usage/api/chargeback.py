@@ -24,8 +24,9 @@ from aoai_portal.months import month_parse
 from aoai_portal.roles import BUDGET_OWNER, FINANCE
 
 from ..chargeback.scope import cost_center_scope
+from ..chargeback.selectors.groups import ReportRow
 from ..chargeback.selectors.lines import EXACT, Measures
-from ..chargeback.selectors.reports import ReportRow, chargeback_report
+from ..chargeback.selectors.reports import chargeback_report
 from ..chargeback.selectors.series import usage_series
 from ..chargeback.selectors.true_up import TrueUp, report_invoice, rows_with_invoice
 from ..rollups.horizon import hourly_range_widened

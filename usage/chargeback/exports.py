@@ -21,9 +21,10 @@ from openpyxl.styles import Font
 from aoai_portal.exports import export_row, xlsx_row_append
 
 from ..measures import CHARGEBACK_MEASURES
+from .selectors.groups import ReportRow
 from .selectors.lines import EXACT, Measures
 from .selectors.people import UNIDENTIFIED
-from .selectors.reports import Report, ReportRow
+from .selectors.reports import Report
 from .selectors.true_up import ReportInvoice, TrueUp, rows_with_invoice
 
 _TOKEN_COLUMNS = tuple(name for name in CHARGEBACK_MEASURES if name != "cost")

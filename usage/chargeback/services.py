@@ -16,7 +16,7 @@ from aoai_portal.roles import ADMIN, FINANCE, user_has_role, user_roles
 from ..models import MonthClose
 from .invoices import month_invoiced
 from .selectors.close_checks import CloseWarning, month_close_warnings
-from .selectors.reports import chargeback_snapshot_build
+from .selectors.closes import chargeback_snapshot_build
 from .selectors.true_up import invoiced_as_json
 
 

@@ -27,18 +27,12 @@ from aoai_portal.roles import ADMIN, BUDGET_OWNER, FINANCE, REVIEWER, role_requi
 from ..chargeback.exports import report_csv, report_filename, report_xlsx
 from ..chargeback.scope import CostCenterScope, cost_center_scope
 from ..chargeback.selectors.close_checks import month_close_warnings
+from ..chargeback.selectors.closes import month_close_history
 from ..chargeback.selectors.cost_centers import cost_center_choices
+from ..chargeback.selectors.groups import EMPTY_PARAM, ChargebackFilters
 from ..chargeback.selectors.identities import identity_requests, identity_usage
 from ..chargeback.selectors.projection import chargeback_projection
-from ..chargeback.selectors.reports import (
-    ADJUSTMENT_SERIES,
-    EMPTY_PARAM,
-    ChargebackFilters,
-    Report,
-    chargeback_report,
-    chart_grouping,
-    month_close_history,
-)
+from ..chargeback.selectors.reports import ADJUSTMENT_SERIES, Report, chargeback_report, chart_grouping
 from ..chargeback.selectors.true_up import (
     UNALLOCATED_GROUP,
     ReportInvoice,

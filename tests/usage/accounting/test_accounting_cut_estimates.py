@@ -20,6 +20,7 @@ from django.db.models import Sum
 from usage.accounting.parse.inputs import RequestInput
 from usage.accounting.parse.parser import usage_parse
 from usage.demo import data as demo_data
+from usage.demo import gateway as demo_gateway
 from usage.ingestion.rows import gateway_row_parse
 from usage.ingestion.store import rows_store
 from usage.ingestion.tables import GATEWAY
@@ -30,13 +31,13 @@ END = datetime(2026, 7, 1, tzinfo=UTC)
 
 
 def _gateway_rows(*, cut: bool) -> dict[str, dict]:
-    original = demo_data._cut
+    original = demo_gateway._cut
     if not cut:
-        demo_data._cut = lambda text, limit=demo_data.BODY_LIMIT: text  # the bodies as sent
+        demo_gateway._cut = lambda text, limit=demo_gateway.BODY_LIMIT: text  # the bodies as sent
     try:
         logs = demo_data.generate_logs(start=START, end=END, requests_per_hour=2, seed=21, malformed=False)
     finally:
-        demo_data._cut = original
+        demo_gateway._cut = original
     return {row["CorrelationId"]: row for row in logs[GATEWAY]}
 
 
@@ -110,7 +111,7 @@ def month():
 def test_the_month_has_cut_streams_and_cut_prompts_in_every_subscription_that_logs_bodies(month):
     rows, billed, _ = month
     streamed = [r for r in rows if r["ResponseBody"].startswith("data:")]
-    long_prompts = [r for r in rows if len(r["RequestBody"].encode()) == demo_data.BODY_LIMIT]
+    long_prompts = [r for r in rows if len(r["RequestBody"].encode()) == demo_gateway.BODY_LIMIT]
     assert len(streamed) > 100 and len(long_prompts) > 5
     assert len(billed) == 5  # sub-batch-jobs logs no bodies
 
@@ -143,7 +144,7 @@ def test_estimates_of_cut_bodies_are_within_ten_percent_per_subscription_month(m
 
 
 def test_a_response_size_no_larger_than_the_readable_part_is_not_scaled():
-    full = demo_data._dumps({"messages": [{"role": "user", "content": "hi"}], "stream": True})
+    full = demo_gateway._dumps({"messages": [{"role": "user", "content": "hi"}], "stream": True})
     body = "data: " + '{"choices":[{"delta":{"content":"' + "word " * 3000
     result = usage_parse(
         request=RequestInput(

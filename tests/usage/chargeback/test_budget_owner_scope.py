@@ -17,7 +17,8 @@ from costs.focus import month_focus_rows
 from tests.factories import budget_owner_create, tier_add
 from tests.support.true_up_data import march_build
 from usage.chargeback.scope import EVERY_COST_CENTER, NO_COST_CENTER, CostCenterScope, cost_center_scope
-from usage.chargeback.selectors.reports import ChargebackFilters, chargeback_report
+from usage.chargeback.selectors.groups import ChargebackFilters
+from usage.chargeback.selectors.reports import chargeback_report
 from usage.chargeback.services import chargeback_month_close
 from usage.models import CostCenter, CostCenterOwner
 

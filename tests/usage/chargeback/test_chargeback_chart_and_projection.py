@@ -10,8 +10,9 @@ from freezegun import freeze_time
 
 from tests.factories import priced_request_create, rollups_refresh
 from usage.chargeback.scope import EVERY_COST_CENTER
+from usage.chargeback.selectors.groups import ChargebackFilters
 from usage.chargeback.selectors.projection import chargeback_projection
-from usage.chargeback.selectors.reports import ChargebackFilters, chargeback_report
+from usage.chargeback.selectors.reports import chargeback_report
 from usage.models import CostCenter, CostCenterAssignment
 from usage.projection import projection_window
 
@@ -27,7 +28,12 @@ def november(db):
     priced_request_create(sub="sub-a", at=datetime(2026, 11, 2, 9, tzinfo=UTC), tokens=1_000, cost="10")
     priced_request_create(sub="sub-a", at=datetime(2026, 11, 10, 9, tzinfo=UTC), tokens=700, cost="7")
     priced_request_create(
-        sub="sub-b", at=datetime(2026, 11, 12, 9, tzinfo=UTC), tokens=70, cost="14", deployment="embed", model=""
+        sub="sub-b",
+        at=datetime(2026, 11, 12, 9, tzinfo=UTC),
+        tokens=70,
+        cost="14",
+        deployment="embed",
+        model="",
     )
     rollups_refresh()
 
@@ -42,7 +48,12 @@ def _chart(html: str) -> dict:
     [
         ("", "Daily cost by cost center", {"RND — Research"}, 31),
         ("&cost_center=RND", "Daily cost by subscription", {"sub-a", "sub-b"}, 31),
-        ("&cost_center=RND&subscription=sub-b", "Daily cost by deployment and model", {"embed · (unknown model)"}, 14),
+        (
+            "&cost_center=RND&subscription=sub-b",
+            "Daily cost by deployment and model",
+            {"embed · (unknown model)"},
+            14,
+        ),
         (
             "&cost_center=RND&subscription=sub-a&deployment=gpt-4o&model=gpt-4o",
             "Daily cost by deployment and model",
@@ -72,7 +83,9 @@ def test_the_month_in_progress_is_projected_from_the_last_days_rate(november):
 
     only_a = chargeback_report(
         scope=EVERY_COST_CENTER,
-        month=NOW.date(), group_by="subscription", filters=ChargebackFilters(subscription="sub-a")
+        month=NOW.date(),
+        group_by="subscription",
+        filters=ChargebackFilters(subscription="sub-a"),
     )
     assert chargeback_projection(report=only_a, now=NOW).cost == Decimal("33.00")  # 17 + 7 / 7 × 16
 

@@ -24,7 +24,7 @@ from tests.support.chargeback_data import (
     world_build,
 )
 from usage.chargeback.scope import EVERY_COST_CENTER
-from usage.chargeback.selectors.reports import month_is_closed
+from usage.chargeback.selectors.closes import month_is_closed
 from usage.chargeback.services import MonthCloseError, chargeback_month_close, chargeback_month_reopen
 from usage.models import CostCenter, CostCenterAssignment, MonthClose
 

@@ -235,8 +235,8 @@ def test_the_portable_and_postgres_sums_are_identical(world, db):
 
 
 def test_usage_by_person_or_app_is_named_and_adds_up(world, client_for, finance_user):
+    from usage.chargeback.selectors.groups import ChargebackFilters
     from usage.chargeback.selectors.identities import identity_usage
-    from usage.chargeback.selectors.reports import ChargebackFilters
     from usage.models import NamedIdentity, NativeLog
 
     people = ["oid-ann", "oid-bot", "oid-cy"]

@@ -68,7 +68,13 @@ def test_the_portable_path_sums_the_same_as_the_database(traffic):
     fast = identity_usage(scope=EVERY_COST_CENTER, begin=begin, end=end, fast_path=True)
     portable = identity_usage(scope=EVERY_COST_CENTER, begin=begin, end=end, fast_path=False)
     assert [(r.object_id, r.measures) for r in fast] == [(r.object_id, r.measures) for r in portable]
-    legal = identity_usage(scope=EVERY_COST_CENTER, begin=begin, end=end, fast_path=False, filters=_filters(cost_center="CC-LEGAL"))
+    legal = identity_usage(
+        scope=EVERY_COST_CENTER,
+        begin=begin,
+        end=end,
+        fast_path=False,
+        filters=_filters(cost_center="CC-LEGAL"),
+    )
     assert legal and all(r.cost_center == "CC-LEGAL" for r in legal)
     assert (
         sum(r.measures.requests for r in legal)
@@ -77,7 +83,7 @@ def test_the_portable_path_sums_the_same_as_the_database(traffic):
 
 
 def _filters(**values):
-    from usage.chargeback.selectors.reports import ChargebackFilters
+    from usage.chargeback.selectors.groups import ChargebackFilters
 
     return ChargebackFilters(**values)
 

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from aoai_portal.exports import FORMULA_STARTS, export_cell
 from aoai_portal.roles import FINANCE
 from tests.support.chargeback_data import BEGIN, request_row, requests_store
-from usage.chargeback.selectors.reports import EMPTY_PARAM
+from usage.chargeback.selectors.groups import EMPTY_PARAM
 from usage.chargeback.services import chargeback_month_close
 from usage.models import CostCenter, CostCenterAssignment
 

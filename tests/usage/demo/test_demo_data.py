@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from usage.demo.data import BODY_LIMIT, generate_logs, iter_logs
+from usage.demo.data import generate_logs, iter_logs
+from usage.demo.gateway import BODY_LIMIT
 from usage.ingestion.cells import Rejection
 from usage.ingestion.rows import gateway_row_parse, llm_row_parse, native_row_parse
 from usage.ingestion.tables import GATEWAY, LLM_LOG, NATIVE, TABLE_COLUMNS

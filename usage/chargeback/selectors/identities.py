@@ -10,9 +10,9 @@ from datetime import datetime
 from ...models import GatewayRequest
 from ..scope import CostCenterScope
 from .cost_centers import cost_center_resolver
+from .groups import ChargebackFilters
 from .lines import Measures
 from .people import UNIDENTIFIED, people_named, person_key, person_lines
-from .reports import ChargebackFilters
 
 # Requests listed when drilling down to one caller.
 DRILL_DOWN_LIMIT = 50

@@ -15,8 +15,9 @@ from decimal import Decimal
 from usage.projection import ProjectionWindow, projection_window
 
 from .cost_centers import cost_center_resolver
+from .groups import group_totals
 from .lines import Measures, usage_lines
-from .reports import Report, group_totals
+from .reports import Report
 
 
 @dataclass(frozen=True)

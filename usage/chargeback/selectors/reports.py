@@ -7,11 +7,12 @@ add up to the grand total. Money is ``Decimal`` end to end (never a float).
 
 Closed months are reported from the snapshot frozen at close; what arrived since is the
 difference between the live lines and the snapshot lines, shown as adjustment rows.
+
+The grouping is in ``groups``; whether a month is closed, and its snapshot, in ``closes``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,112 +23,14 @@ from aoai_portal.months import month_bounds, month_floor
 
 from ...models import MonthClose
 from ..scope import EVERY_COST_CENTER, CostCenterScope
-from .cost_centers import CostCenterRef, Resolver, cost_center_resolver
+from .closes import _frozen_resolver, month_close_active
+from .cost_centers import Resolver, cost_center_resolver
+from .groups import GROUPINGS, ChargebackFilters, ReportRow, _group, _ordered, group_key
 from .lines import ChargebackInputError, Line, Measures, usage_lines
-from .people import people_named, person_key, person_lines
+from .people import people_named, person_lines
 
-# Empty key of a dimension (no subscription, no deployment, unassigned cost center) in URLs.
-EMPTY_PARAM = "(none)"
 # Code of the chart series of a closed month's late usage.
 ADJUSTMENT_SERIES = "(adjustment)"
-GROUPINGS = ("cost_center", "subscription", "deployment", "model", "deployment_model", "day", "person")
-
-
-@dataclass(frozen=True)
-class ChargebackFilters:
-    """Optional filters of a report; ``None`` = not filtered, ``""`` = the empty value."""
-
-    cost_center: str | None = None
-    subscription: str | None = None
-    deployment: str | None = None
-    model: str | None = None
-
-    def matches(self, line: Line, ref: CostCenterRef) -> bool:
-        return (
-            (self.cost_center is None or ref.code == self.cost_center)
-            and (self.subscription is None or line.subscription == self.subscription)
-            and (self.deployment is None or line.deployment == self.deployment)
-            and (self.model is None or line.model == self.model)
-        )
-
-
-@dataclass
-class ReportRow:
-    group: str
-    label: str
-    measures: Measures
-    cost_center: str | None = None  # subscription rows: the subscription's cost center code
-    cost_center_name: str | None = None
-    subscription_ids: list[str] | None = None  # cost center rows: the subscriptions charged to it
-    deployment: str | None = None
-    model: str | None = None
-    kind: str | None = None  # person rows: "user" or "application" when the People table knows the id
-
-
-def group_key(grouping: str, line: Line, ref: CostCenterRef) -> tuple[str, str]:
-    if grouping == "cost_center":
-        return ref.code, ref.name
-    if grouping == "subscription":
-        return line.subscription, line.subscription or "(no subscription)"
-    if grouping == "deployment":
-        return line.deployment, line.deployment or "(no deployment)"
-    if grouping == "model":
-        return line.model, line.model or "(unknown model)"
-    if grouping == "deployment_model":
-        return (
-            f"{line.deployment}/{line.model}",
-            f"{line.deployment or '(no deployment)'} · {line.model or '(unknown model)'}",
-        )
-    if grouping == "day":
-        return line.bucket.date().isoformat(), line.bucket.strftime("%a %d %b %Y")
-    if grouping == "person":
-        return person_key(line)
-    raise ChargebackInputError(f"group_by must be one of {', '.join(GROUPINGS)}, not {grouping!r}.")
-
-
-def _group(
-    lines: Iterable[Line], *, grouping: str, resolve: Resolver, filters: ChargebackFilters
-) -> tuple[dict[str, ReportRow], Measures]:
-    groups: dict[str, ReportRow] = {}
-    totals = Measures()
-    for line in lines:
-        ref = resolve(line.subscription, line.product)
-        if not filters.matches(line, ref):
-            continue
-        key, label = group_key(grouping, line, ref)
-        row = groups.get(key)
-        if row is None:
-            row = groups[key] = ReportRow(group=key, label=label, measures=Measures())
-            if grouping == "cost_center":
-                row.subscription_ids = []
-            if grouping == "subscription":
-                row.cost_center, row.cost_center_name = ref.code, ref.name
-            if grouping == "deployment_model":
-                row.deployment, row.model = line.deployment, line.model
-        if grouping == "cost_center" and line.subscription not in row.subscription_ids:
-            row.subscription_ids.append(line.subscription)
-        row.measures.add(line.measures)
-        totals.add(line.measures)
-    for row in groups.values():
-        if row.subscription_ids is not None:
-            row.subscription_ids.sort()
-    return groups, totals
-
-
-def group_totals(lines: Iterable[Line], *, resolve: Resolver, filters: ChargebackFilters) -> Measures:
-    """The total of the lines ``filters`` keep (what every grouping of them adds up to)."""
-    totals = Measures()
-    for line in lines:
-        if filters.matches(line, resolve(line.subscription, line.product)):
-            totals.add(line.measures)
-    return totals
-
-
-def _ordered(rows: Iterable[ReportRow], grouping: str) -> list[ReportRow]:
-    if grouping == "day":
-        return sorted(rows, key=lambda r: r.group)
-    # Biggest spend first; Unassigned is never hidden at the bottom of a tie.
-    return sorted(rows, key=lambda r: (-r.measures.cost, -r.measures.total_tokens, r.group))
 
 
 @dataclass
@@ -174,23 +77,6 @@ class Report:
         return effective
 
 
-def month_close_active(month: date) -> MonthClose | None:
-    return (
-        MonthClose.objects.filter(month=month_floor(month), reopened_at__isnull=True)
-        .select_related("closed_by")
-        .first()
-    )
-
-
-def month_is_closed(month: date) -> bool:
-    """True while ``month`` (any day in it) is closed; closed months are never repriced."""
-    return MonthClose.objects.filter(month=month_floor(month), reopened_at__isnull=True).exists()
-
-
-def month_close_history(month: date) -> list[MonthClose]:
-    return list(MonthClose.objects.filter(month=month_floor(month)).order_by("-closed_at"))
-
-
 def chart_grouping(group_by: str) -> str:
     """What the daily chart stacks by: what the table groups by, except the table of days, whose
     chart shows the deployment and model the days belong to."""
@@ -217,22 +103,6 @@ def _chart(
             entry = series[code] = ChartSeries(code, name, [Decimal(0)] * len(days))
         entry.values[index[line.bucket.date()]] += line.measures.cost
     return sorted(series.values(), key=lambda s: (-sum(s.values), s.code))
-
-
-def _frozen_resolver(snapshot: dict, fallback: Resolver) -> Resolver:
-    """The assignments as they were at close; pairs unseen at close resolve as today."""
-    frozen = {
-        (entry["subscription"], entry["product"]): CostCenterRef(
-            entry["cost_center"], entry["cost_center_name"]
-        )
-        for entry in snapshot.get("assignments", [])
-    }
-
-    def resolve(subscription_id: str, product_id: str) -> CostCenterRef:
-        ref = frozen.get((subscription_id, product_id))
-        return ref if ref is not None else fallback(subscription_id, product_id)
-
-    return resolve
 
 
 def chargeback_report(
@@ -361,41 +231,3 @@ def _person_report(*, month: date, filters: ChargebackFilters, scope: CostCenter
         resolve=resolve,
         scope=scope,
     )
-
-
-def chargeback_snapshot_build(*, month: date) -> dict:
-    """The frozen figures of ``month`` for its close: totals per cost center, subscription, model, and lines."""
-    begin, end = month_bounds(month)
-    lines = usage_lines(begin=begin, end=end, interval="day")
-    resolve = cost_center_resolver()
-    everything = ChargebackFilters()
-    summaries = {}
-    for grouping, name in (
-        ("cost_center", "cost_centers"),
-        ("subscription", "subscriptions"),
-        ("model", "models"),
-    ):
-        groups, totals = _group(lines, grouping=grouping, resolve=resolve, filters=everything)
-        summaries[name] = {
-            key: {"label": row.label, **row.measures.as_json()} for key, row in sorted(groups.items())
-        }
-    pairs = sorted({(line.subscription, line.product) for line in lines})
-    assignments = []
-    for subscription, product in pairs:
-        ref = resolve(subscription, product)
-        assignments.append(
-            {
-                "subscription": subscription,
-                "product": product,
-                "cost_center": ref.code,
-                "cost_center_name": ref.name,
-            }
-        )
-    return {
-        "month": month.strftime("%Y-%m"),
-        "currency": settings.PORTAL_CURRENCY,
-        "totals": totals.as_json(),
-        **summaries,
-        "assignments": assignments,
-        "lines": [line.as_json() for line in lines],
-    }

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from ..scope import CostCenterScope
 from .cost_centers import cost_center_resolver
+from .groups import group_key
 from .lines import ChargebackInputError, Measures, usage_lines
-from .reports import group_key
 
 
 @dataclass

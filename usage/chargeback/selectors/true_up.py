@@ -31,8 +31,9 @@ from aoai_portal.months import month_bounds, month_floor
 from ..invoices import InvoicedMonth, month_invoiced, shares_split
 from ..scope import CostCenterScope
 from .cost_centers import Resolver
+from .groups import ChargebackFilters, ReportRow, group_key
 from .lines import Line, Measures, usage_lines
-from .reports import ChargebackFilters, Report, ReportRow, group_key
+from .reports import Report
 
 UNALLOCATED_GROUP = "(unallocated)"
 UNALLOCATED_LABEL = "Unallocated (invoice lines no request explains)"
