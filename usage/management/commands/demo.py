@@ -97,7 +97,7 @@ class Command(BaseCommand):
         end = now - timedelta(seconds=settings.INGEST_DELAY_SECONDS)
         hours = (end - since).total_seconds() / 3600 * len(TABLES)
         bar = tqdm(
-            total=round(hours, 2),
+            total=hours,
             unit="h",
             file=sys.stderr,
             desc="ingesting",
@@ -106,7 +106,8 @@ class Command(BaseCommand):
 
         def progress(table, covered):
             bar.set_postfix_str(table)
-            bar.update(covered.total_seconds() / 3600)
+            # Windows are summed in floats: never past the total (tqdm warns and clamps there).
+            bar.update(min(covered.total_seconds() / 3600, bar.total - bar.n))
 
         try:
             result = log_analytics_pull(since=since, now=now, lock_wait=30, progress=progress)
