@@ -107,7 +107,7 @@ class Command(BaseCommand):
         def progress(table, covered):
             bar.set_postfix_str(table)
             # Windows are summed in floats: never past the total (tqdm warns and clamps there).
-            bar.update(min(covered.total_seconds() / 3600, bar.total - bar.n))
+            bar.update(min(covered.total_seconds() / 3600, hours - bar.n))
 
         try:
             result = log_analytics_pull(since=since, now=now, lock_wait=30, progress=progress)
