@@ -54,6 +54,15 @@ _HEADROOM = (
     ("ratelimit_remaining_requests", "rl_requests"),
     ("ratelimit_remaining_tokens", "rl_tokens"),
 )
+_LATEST_HEADROOM = ", ".join(
+    f"(array_agg({column} {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1] AS {name}"
+    for column, name in _HEADROOM
+)
+# Each histogram as the list of the key's rows' own, empty ones left out.
+_HISTOGRAM_LISTS = ", ".join(
+    f"jsonb_agg({column}) FILTER (WHERE {column} <> '{{}}'::jsonb) AS h{i}"
+    for i, (_, column) in enumerate(_HISTOGRAMS)
+)
 _STATEMENT = f"""
 SELECT (extract(epoch FROM hour)::bigint / 3600)::bigint, {", ".join(FINEST)},
     n, throttled, errors, tps_tokens, tps_ms,
@@ -70,18 +79,8 @@ FROM (
         SUM(CASE WHEN status_class = '5xx' THEN requests ELSE 0 END)::bigint AS errors,
         SUM(tps_completion_tokens)::bigint AS tps_tokens,
         array_agg(tps_backend_ms) FILTER (WHERE tps_backend_ms <> 0) AS tps_ms,
-        {
-    ", ".join(
-        f"(array_agg({column} {_LATEST}) FILTER (WHERE last_seen_at IS NOT NULL))[1] AS {name}"
-        for column, name in _HEADROOM
-    )
-},
-        {
-    ", ".join(
-        f"jsonb_agg({column}) FILTER (WHERE {column} <> '{{}}'::jsonb) AS h{i}"
-        for i, (_, column) in enumerate(_HISTOGRAMS)
-    )
-}
+        {_LATEST_HEADROOM},
+        {_HISTOGRAM_LISTS}
     FROM usage_usagehourly WHERE hour = ANY(%(hours)s)
     GROUP BY {_KEY}
 ) m
