@@ -16,7 +16,7 @@ from aoai_portal.alerting import alert_channels_configured, alert_deliver
 from usage.models import IngestionAlert
 
 from .health import TableActivity, ingestion_activity, ingestion_lags, ingestion_usual_gap
-from .log_analytics import TABLES
+from .log_analytics_query import TABLES
 
 # Below this many rows read over the window, a share of rejections says little.
 REJECTION_MIN_ROWS = 20

@@ -45,13 +45,12 @@ from .locks import INGEST_LOCK, LockLost, lock_for, lock_heartbeat, lock_hold, l
 from .log_analytics import (
     PULL_ORDER,
     SOURCE,
-    TABLES,
     TablePull,
-    logs_client_build,
     pull_span,
     table_pull,
     watermark_get,
 )
+from .log_analytics_query import TABLES, logs_client_build
 from .parallel import BatchStore
 from .runs import holder_gone, holder_new, process_holder, runs_abandoned_close
 

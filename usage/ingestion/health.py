@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from usage.models import IngestionBackfill, IngestionRun, IngestionWatermark, IngestionWindow
 
-from .log_analytics import SOURCE, TABLES
+from .log_analytics import SOURCE
+from .log_analytics_query import TABLES
 
 
 def ingestion_lags(*, now: datetime | None = None) -> dict[str, float | None]:

@@ -38,11 +38,7 @@ from usage.models import IngestionRun, IngestionWatermark
 from usage.rollups.deferral import latency_rollups_deferred
 
 from .locks import INGEST_LOCK, Lock, LockLost, lock_heartbeat, lock_hold, lock_holder
-
-# Re-exported (``as``): status, health, alerts, backfill and the commands import them from here.
-from .log_analytics_query import TABLES as TABLES
-from .log_analytics_query import QueryFailed, WindowTooLarge, window_fetch
-from .log_analytics_query import logs_client_build as logs_client_build
+from .log_analytics_query import TABLES, QueryFailed, WindowTooLarge, logs_client_build, window_fetch
 from .parallel import BatchStore
 from .runs import run_counts_set, run_start, runs_abandoned_close
 from .tables import GATEWAY, LLM_LOG, NATIVE

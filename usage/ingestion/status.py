@@ -19,7 +19,8 @@ from usage.models import (
     RejectedRow,
 )
 
-from .log_analytics import SOURCE, TABLES
+from .log_analytics import SOURCE
+from .log_analytics_query import TABLES
 from .selectors import ingestion_unmatched_counts, ingestion_unmatched_since
 
 _COUNTS = ("rows_read", "stored", "duplicates", "conflicts", "skipped", "rejected")

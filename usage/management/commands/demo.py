@@ -28,7 +28,8 @@ from usage.demo.site import (
     demo_cost_centers_seed,
     demo_log_analytics_configure,
 )
-from usage.ingestion.log_analytics import TABLES, log_analytics_pull
+from usage.ingestion.log_analytics import log_analytics_pull
+from usage.ingestion.log_analytics_query import TABLES
 
 
 class Command(BaseCommand):

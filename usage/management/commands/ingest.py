@@ -16,7 +16,8 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from usage.ingestion.backfill import backfill_progress, backfill_spans, backfill_start, backfill_tables
-from usage.ingestion.log_analytics import TABLES, NotConfigured, log_analytics_pull, pull_span
+from usage.ingestion.log_analytics import NotConfigured, log_analytics_pull, pull_span
+from usage.ingestion.log_analytics_query import TABLES
 from usage.models import IngestionBackfill
 
 
